@@ -1,0 +1,81 @@
+"""The edgewatch config file: typed settings for the model, every asset, escalation and outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edge.configfile import load_model
+from edge.sensors.config import SensorConfig
+from edge.settings import Section
+from edge.sources.config import CameraConfig
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a config file are relative to that file, not to the working directory."""
+    base = (info.context or {}).get("config_dir")
+    path = path.expanduser()
+    return path if path.is_absolute() or base is None else (base / path)
+
+
+class ModelSettings(Section):
+    bundle: Path = Field(description="Model bundle folder written by `edgewatch export`.")
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores.")
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."
+    )
+
+    _resolve_bundle = field_validator("bundle")(_resolve)
+
+
+class AssetConfig(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable id used in topics, URLs and history.")
+    name: str = Field("", description="Human name shown on the status page.")
+    check_interval_s: float = Field(60.0, gt=0, description="Seconds between scheduled checks.")
+    profile: Path | None = Field(None, description="Enrolled profile (`edgewatch enroll`) for this asset.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras looking at the asset.")
+    sensors: list[SensorConfig] = Field(default_factory=list, description="Sensors on the asset.")
+    allow_images_to_cloud: bool = Field(
+        False, description="Frames may leave the device on escalation; off = text-only escalation."
+    )
+
+    _resolve_profile = field_validator("profile")(
+        lambda path, info: None if path is None else _resolve(path, info)
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "AssetConfig":
+        for kind, names in (("camera", [c.name for c in self.cameras]), ("sensor", [s.name for s in self.sensors])):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind} names must be unique, repeated: {', '.join(duplicates)}")
+        if not self.cameras and not self.sensors:
+            raise ValueError("an asset needs at least one camera or one sensor")
+        return self
+
+
+class Config(Section):
+    site: str = Field("edgewatch", description="Name of this board/site, used in MQTT client ids and the status page.")
+    state_dir: Path = Field(Path("/var/lib/edgewatch"), description="History, outbox, frames and profiles live here.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
+    model: ModelSettings | None = Field(None, description="The vision model; omit for sensor-only monitoring.")
+    assets: list[AssetConfig] = Field(min_length=1, description="The machines to watch.")
+
+    _resolve_state_dir = field_validator("state_dir")(_resolve)
+
+    @model_validator(mode="after")
+    def _unique_assets(self) -> "Config":
+        ids = [asset.id for asset in self.assets]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"asset ids must be unique, repeated: {', '.join(duplicates)}")
+        if self.model is None and any(asset.cameras for asset in self.assets):
+            raise ValueError("cameras are configured but no model: add a 'model: {bundle: ...}' section")
+        return self
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate an edgewatch YAML config (raises ConfigError naming the key at fault)."""
+    return load_model(path, Config)

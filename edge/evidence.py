@@ -1,0 +1,103 @@
+"""The data that flows between stages: evidence from vision and sensors, and the fused verdict.
+
+Pure data (frozen dataclasses), no I/O; every stage speaks these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class Condition(str, enum.Enum):
+    """Ordered severity of a machine's state."""
+
+    OK = "ok"
+    WARNING = "warning"
+    FAULT = "fault"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def worst(cls, conditions: "list[Condition]") -> "Condition":
+        return max(conditions, key=lambda c: c.rank, default=cls.OK)
+
+
+_RANK = {Condition.OK: 0, Condition.WARNING: 1, Condition.FAULT: 2}
+
+
+class EvidenceKind(str, enum.Enum):
+    VISION = "vision"
+    VIBRATION = "vibration"
+    THERMAL = "thermal"
+    SENSOR = "sensor"  # current, pressure and other scalar channels
+    CAMERA_HEALTH = "camera_health"
+    SENSOR_HEALTH = "sensor_health"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One stage's opinion about one asset at one time.
+
+    ``condition`` is None when the source could not form an opinion (an unhealthy sensor, a
+    black frame): fusion then lowers its confidence instead of treating silence as ``ok``.
+    ``confidence`` is the probability, in [0, 1], that ``condition`` is right.
+    """
+
+    source: str  # e.g. "vision:top", "vibration:drive_end", "temperature:motor"
+    kind: EvidenceKind
+    condition: Condition | None
+    confidence: float
+    reasons: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)  # features with units in their names
+    fault_type: str | None = None  # e.g. "outer_race", "oil leak"
+    timestamp: float = 0.0  # unix seconds
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence!r}")
+
+    @property
+    def healthy(self) -> bool:
+        return self.condition is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind.value,
+            "condition": None if self.condition is None else self.condition.value,
+            "confidence": self.confidence,
+            "fault_type": self.fault_type,
+            "reasons": list(self.reasons),
+            "values": dict(self.values),
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The fused maintenance verdict for one asset at one check."""
+
+    asset_id: str
+    condition: Condition
+    confidence: float
+    reasons: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    timestamp: float
+    escalated: bool = False
+    escalation: Mapping[str, Any] | None = None  # the cloud's answer, or why it was not asked
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset_id,
+            "verdict": self.condition.value,
+            "confidence": self.confidence,
+            "reasons": list(self.reasons),
+            "escalated": self.escalated,
+            "escalation": None if self.escalation is None else dict(self.escalation),
+            "evidence": [item.to_dict() for item in self.evidence],
+            "timestamp": self.timestamp,
+        }

@@ -1,0 +1,1 @@
+"""Sensor readers: I2C, 1-Wire, Modbus, MQTT, shell command and file replay."""

@@ -1,0 +1,1 @@
+"""Frame sources: cameras (picamera2, V4L2/RTSP, HTTP snapshot) and folder replay."""

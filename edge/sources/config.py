@@ -1,0 +1,57 @@
+"""Camera config: a discriminated union on ``type``; each plug-in reads only its own fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from edge.settings import Section
+
+
+class CameraBase(Section):
+    name: str = Field(description="Camera name, unique within its asset.", min_length=1)
+    resize_max_px: int = Field(
+        1024, gt=0, description="Frames are downscaled to at most this long side as early as possible."
+    )
+
+
+class FolderCamera(CameraBase):
+    type: Literal["folder"] = Field(description="Replay image files from a folder, in name order.")
+    path: Path = Field(description="Folder (or glob pattern) of JPEG/PNG/WEBP images.")
+    loop: bool = Field(True, description="Start again from the first image after the last.")
+
+
+class HttpSnapshotCamera(CameraBase):
+    type: Literal["http"] = Field(description="Fetch a JPEG snapshot URL (most IP cameras).")
+    url: str = Field(description="Snapshot URL, e.g. http://cam.local/snapshot.jpg.")
+    timeout_s: float = Field(5.0, gt=0, description="Request timeout.")
+    username: str | None = Field(None, description="HTTP basic/digest user, if the camera needs one.")
+    password: str | None = Field(None, description="Password; use ${ENV} substitution for secrets.")
+
+
+class V4l2Camera(CameraBase):
+    type: Literal["v4l2"] = Field(description="USB/V4L2 camera.")
+    device: str = Field("/dev/video0", description="Device path.")
+    width: int = Field(1280, gt=0, description="Requested capture width.")
+    height: int = Field(720, gt=0, description="Requested capture height.")
+
+
+class RtspCamera(CameraBase):
+    type: Literal["rtsp"] = Field(description="RTSP stream; the newest frame is kept, older ones dropped.")
+    url: str = Field(description="rtsp://user:pass@host:554/stream")
+    timeout_s: float = Field(10.0, gt=0, description="Open/read timeout.")
+
+
+class Picamera2Camera(CameraBase):
+    type: Literal["picamera2"] = Field(description="Raspberry Pi camera through picamera2 (lores stream).")
+    camera_index: int = Field(0, ge=0, description="Which Pi camera.")
+    lores_width: int = Field(640, gt=0, description="Low-resolution stream width fed to the model.")
+    lores_height: int = Field(480, gt=0, description="Low-resolution stream height.")
+
+
+CameraConfig = Annotated[
+    Union[FolderCamera, HttpSnapshotCamera, V4l2Camera, RtspCamera, Picamera2Camera],
+    Field(discriminator="type"),
+]

@@ -1,0 +1,1 @@
+"""edgewatch export (workstation only): checkpoint -> ONNX -> INT8 -> verified model bundle."""

@@ -1,0 +1,70 @@
+"""Build small but real bundles for tests: a tiny ONNX image encoder written with onnx.helper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.bundle import staged_bundle
+
+PREPROCESSING: dict[str, Any] = {
+    "input_size": [8, 8],
+    "resize_mode": "shortest_edge",
+    "resize_px": 8,
+    "crop": "center",
+    "interpolation": "bicubic",
+    "rescale_factor": 1 / 255,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+}
+
+
+def write_tiny_onnx(path: Path, dim: int = 4, seed: int = 0) -> None:
+    """(B, 3, 8, 8) -> global average pool -> linear -> (B, dim) embedding."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(seed).normal(size=(3, dim)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "weight"], ["image_embeds"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", dim])],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+
+
+def make_bundle(out: Path, labels: list[tuple[str, str]] | None = None, dim: int = 4) -> Path:
+    """Write a verified bundle (optionally with labels) to ``out`` and return it."""
+    with staged_bundle(out) as staged:
+        write_tiny_onnx(staged.path("image.onnx"), dim)
+        fields: dict[str, Any] = {
+            "kind": "image-only",
+            "exporter": {"edgewatch": "test"},
+            "source": {"id": "tiny", "architecture": "tiny"},
+            "preprocessing": PREPROCESSING,
+            "embedding_dim": dim,
+            "image_model": {"file": "image.onnx", "input_name": "pixel_values", "embedding_output": "image_embeds"},
+            "quantization": {"mode": "none"},
+        }
+        if labels:
+            embeddings = np.random.default_rng(1).normal(size=(len(labels), dim)).astype(np.float32)
+            embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+            np.save(staged.path("labels.npy"), embeddings)
+            fields["kind"] = "image-text"
+            fields["labels"] = {
+                "entries": [{"name": n, "severity": s, "prompts": [f"a photo of {n}"]} for n, s in labels],
+                "embeddings_file": "labels.npy",
+                "activation": "softmax",
+                "logit_scale": 100.0,
+            }
+        staged.commit(fields)
+    return out
