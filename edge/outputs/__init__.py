@@ -1,0 +1,1 @@
+"""Where verdicts go after history: MQTT (+ Home Assistant discovery), HTTP API, metrics, status page."""
