@@ -1,0 +1,407 @@
+"""Verdict history in SQLite: every verdict with its evidence, plus a JPEG for non-ok verdicts.
+
+API (stable; outputs and escalation build on it)::
+
+    history = History(state_dir / "history.sqlite3", frames_dir=state_dir / "frames")
+    verdict_id = history.add(verdict, frame=rgb)        # -> int id; frame kept only if not ok
+    history.set_escalation(verdict_id, {"answer": ...})  # outbox calls back when the cloud answers
+    history.get(verdict_id)                              # -> StoredVerdict | None
+    history.verdicts(asset="pump-1", since=t0, limit=50) # newest first
+    history.latest("pump-1")                             # -> StoredVerdict | None
+    history.assets()                                     # asset ids with at least one verdict
+    history.prune()                                      # retention by age and size
+    history.close()                                      # or use it as a context manager
+
+``StoredVerdict.verdict`` is the ``edge.evidence.Verdict`` as stored; ``StoredVerdict.to_dict()``
+is ``Verdict.to_dict()`` plus ``id`` and ``frame`` (absolute path or None).
+
+Durability: WAL journal with ``synchronous=FULL``. In WAL mode ``NORMAL`` survives a crashed
+process but may lose the last commits on power loss, which is how Pi boards usually stop;
+``FULL`` fsyncs the WAL at every commit so a verdict that ``add`` returned for survives a pulled
+plug. At one verdict per asset per check (seconds to minutes apart) the extra fsync is cheap,
+even on an SD card.
+
+Threads: one writer and any number of readers in other threads. Each thread gets its own
+connection (WAL lets readers run while the writer commits); writes are serialised by a lock.
+Frames are written to a temporary file, fsynced and renamed before the row that names them is
+committed, so a crash leaves at worst an unreferenced file, which the next open removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import StorageError
+from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    asset       TEXT    NOT NULL,
+    ts          REAL    NOT NULL,
+    condition   TEXT    NOT NULL,
+    confidence  REAL    NOT NULL,
+    escalated   INTEGER NOT NULL,
+    body        TEXT    NOT NULL,
+    frame       TEXT,
+    frame_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS verdicts_asset_ts ON verdicts (asset, ts);
+CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
+"""
+_COLUMNS = "id, body, frame"
+_IDLE_READERS = 4
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """A verdict as kept in history: its row id and the saved frame, if any."""
+
+    id: int
+    verdict: Verdict
+    frame: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, **self.verdict.to_dict(), "frame": None if self.frame is None else str(self.frame)}
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history to keep; the oldest verdicts and frames go first."""
+
+    max_age_s: float = 90 * 86400.0
+    max_db_bytes: int = 256 * 1024 * 1024
+    max_frames_bytes: int = 512 * 1024 * 1024
+    frame_max_px: int = 1024  # long side of a saved JPEG
+    jpeg_quality: int = 85
+
+
+class History:
+    """SQLite verdict store; see the module docstring for the API and its guarantees."""
+
+    def __init__(self, path: Path, frames_dir: Path | None = None, retention: Retention = Retention()) -> None:
+        self.path = Path(path)
+        self.frames_dir = Path(frames_dir) if frames_dir is not None else self.path.parent / "frames"
+        self.retention = retention
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._idle_lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []  # at most _IDLE_READERS kept open
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the history folder {self.path.parent}: {exc}") from exc
+        self._writer = self._open()
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"history {self.path} has schema {version}, newer than this edgewatch ({SCHEMA_VERSION}); upgrade"
+                )
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._remove_orphan_frames()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open history {self.path}: {exc}") from exc
+        return db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction on the writer connection, under the writer lock."""
+        with self._write_lock:
+            if self._closed:
+                raise StorageError(f"history {self.path} is closed")
+            db = self._writer
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StorageError(f"cannot write history {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a query on a pooled reader connection (WAL: never blocked by the writer)."""
+        with self._idle_lock:
+            if self._closed:
+                raise StorageError(f"history {self.path} is closed")
+            db = self._idle_readers.pop() if self._idle_readers else None
+        db = db or self._open()
+        try:
+            return db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read history {self.path}: {exc}") from exc
+        finally:
+            with self._idle_lock:
+                keep = not self._closed and len(self._idle_readers) < _IDLE_READERS
+                if keep:
+                    self._idle_readers.append(db)
+            if not keep:
+                db.close()
+
+    def close(self) -> None:
+        """Close every connection; SQLite checkpoints the WAL into the database on the last close."""
+        with self._write_lock, self._idle_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for db in (*self._idle_readers, self._writer):
+                try:
+                    db.close()
+                except sqlite3.Error as exc:  # closing must not hide the error that led here
+                    log.warning("closing history %s: %s", self.path, exc)
+            self._idle_readers.clear()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, verdict: Verdict, frame: np.ndarray | None = None) -> int:
+        """Store ``verdict`` (and ``frame``, an (H, W, 3) uint8 RGB array, when the verdict is
+        not ok); return its id. When this returns, the verdict is on disk."""
+        frame_name, frame_bytes = None, 0
+        if frame is not None and verdict.condition is not Condition.OK:
+            frame_name, frame_bytes = self._save_frame(verdict, frame)
+        body = json.dumps(verdict.to_dict(), allow_nan=True, default=_json_default)
+        try:
+            with self._write() as db:
+                cursor = db.execute(
+                    "INSERT INTO verdicts (asset, ts, condition, confidence, escalated, body, frame, frame_bytes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (verdict.asset_id, verdict.timestamp, verdict.condition.value, verdict.confidence,
+                     int(verdict.escalated), body, frame_name, frame_bytes),
+                )
+                verdict_id = cursor.lastrowid
+        except StorageError:
+            if frame_name is not None:
+                self._unlink_frame(frame_name)
+            raise
+        assert verdict_id is not None
+        return int(verdict_id)
+
+    def set_escalation(self, verdict_id: int, escalation: Mapping[str, Any], escalated: bool = True) -> None:
+        """Record the escalation result (the cloud's answer, or why it was not asked) of a stored
+        verdict. Raises StorageError when no verdict has that id (it may have been pruned)."""
+        with self._write() as db:
+            row = db.execute("SELECT body FROM verdicts WHERE id = ?", (verdict_id,)).fetchone()
+            if row is None:
+                raise StorageError(f"history has no verdict with id {verdict_id} (pruned, or never stored)")
+            body = json.loads(row[0])
+            body["escalation"] = dict(escalation)
+            body["escalated"] = bool(escalated)
+            db.execute(
+                "UPDATE verdicts SET body = ?, escalated = ? WHERE id = ?",
+                (json.dumps(body, allow_nan=True, default=_json_default), int(escalated), verdict_id),
+            )
+
+    def prune(self, now_s: float | None = None) -> int:
+        """Apply retention: drop verdicts older than ``max_age_s`` and the oldest verdicts while
+        the database holds more than ``max_db_bytes``; drop the oldest frames (keeping their
+        verdicts) while frames take more than ``max_frames_bytes``. Returns verdicts removed."""
+        now_s = time.time() if now_s is None else now_s
+        removed_frames: list[str] = []
+        with self._write() as db:
+            cutoff = now_s - self.retention.max_age_s
+            removed_frames += [r[0] for r in db.execute(
+                "SELECT frame FROM verdicts WHERE ts < ? AND frame IS NOT NULL", (cutoff,))]
+            removed = db.execute("DELETE FROM verdicts WHERE ts < ?", (cutoff,)).rowcount
+            removed += self._shrink_rows(db, removed_frames)
+            removed_frames += self._shrink_frames(db)
+        for name in removed_frames:
+            self._unlink_frame(name)
+        if removed or removed_frames:
+            log.info("history retention removed %d verdict(s) and %d frame(s)", removed, len(removed_frames))
+        return removed
+
+    def _shrink_rows(self, db: sqlite3.Connection, removed_frames: list[str]) -> int:
+        removed = 0
+        while _used_bytes(db) > self.retention.max_db_bytes:
+            count = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+            if count == 0:
+                break
+            batch = max(1, count // 20)  # 5 % at a time: few passes, little overshoot
+            oldest = "SELECT id FROM verdicts ORDER BY ts, id LIMIT ?"
+            removed_frames += [r[0] for r in db.execute(
+                f"SELECT frame FROM verdicts WHERE id IN ({oldest}) AND frame IS NOT NULL", (batch,))]
+            removed += db.execute(f"DELETE FROM verdicts WHERE id IN ({oldest})", (batch,)).rowcount
+        return removed
+
+    def _shrink_frames(self, db: sqlite3.Connection) -> list[str]:
+        total = db.execute("SELECT COALESCE(SUM(frame_bytes), 0) FROM verdicts").fetchone()[0]
+        dropped: list[str] = []
+        if total <= self.retention.max_frames_bytes:
+            return dropped
+        for verdict_id, name, size in db.execute(
+            "SELECT id, frame, frame_bytes FROM verdicts WHERE frame IS NOT NULL ORDER BY ts, id"
+        ).fetchall():
+            if total <= self.retention.max_frames_bytes:
+                break
+            db.execute("UPDATE verdicts SET frame = NULL, frame_bytes = 0 WHERE id = ?", (verdict_id,))
+            dropped.append(name)
+            total -= size
+        return dropped
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _save_frame(self, verdict: Verdict, frame: np.ndarray) -> tuple[str, int]:
+        from PIL import Image
+
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise StorageError(f"a saved frame must be an (H, W, 3) uint8 RGB array, got {frame.shape} {frame.dtype}")
+        image = Image.fromarray(frame, "RGB")
+        image.thumbnail((self.retention.frame_max_px, self.retention.frame_max_px))
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(verdict.timestamp))
+        name = f"{verdict.asset_id}-{stamp}-{uuid.uuid4().hex[:8]}.jpg"
+        target = self.frames_dir / name
+        partial = target.with_suffix(".jpg.partial")
+        try:
+            with open(partial, "wb") as handle:
+                image.save(handle, "JPEG", quality=self.retention.jpeg_quality)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+            return name, target.stat().st_size
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"cannot save the frame of {verdict.asset_id} to {self.frames_dir}: {exc}") from exc
+
+    def _unlink_frame(self, name: str) -> None:
+        try:
+            (self.frames_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove old frame %s: %s", name, exc)
+
+    def _remove_orphan_frames(self) -> None:
+        """Files a crash left behind: partial writes and frames whose row was never committed."""
+        known = {row[0] for row in self._read("SELECT frame FROM verdicts WHERE frame IS NOT NULL")}
+        for path in self.frames_dir.iterdir():
+            if path.is_file() and path.name not in known and path.suffix in (".jpg", ".partial"):
+                log.info("removing frame %s that no stored verdict references", path.name)
+                path.unlink(missing_ok=True)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, verdict_id: int) -> StoredVerdict | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM verdicts WHERE id = ?", (verdict_id,))
+        return self._stored(rows[0]) if rows else None
+
+    def verdicts(
+        self, asset: str | None = None, since: float | None = None, limit: int | None = 100, after_id: int | None = None
+    ) -> list[StoredVerdict]:
+        """Stored verdicts, newest first: optionally one asset, at or after ``since`` (unix
+        seconds), with an id above ``after_id`` (for pollers), at most ``limit`` (None: all)."""
+        where, params = [], []
+        if asset is not None:
+            where.append("asset = ?")
+            params.append(asset)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if after_id is not None:
+            where.append("id > ?")
+            params.append(after_id)
+        sql = f"SELECT {_COLUMNS} FROM verdicts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        return [self._stored(row) for row in self._read(sql, tuple(params))]
+
+    def latest(self, asset: str) -> StoredVerdict | None:
+        found = self.verdicts(asset=asset, limit=1)
+        return found[0] if found else None
+
+    def assets(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT DISTINCT asset FROM verdicts ORDER BY asset")]
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM verdicts")[0][0])
+
+    def _stored(self, row: tuple[Any, ...]) -> StoredVerdict:
+        verdict_id, body, frame = row
+        try:
+            verdict = verdict_from_dict(json.loads(body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"history {self.path}: verdict {verdict_id} is unreadable: {exc}") from exc
+        return StoredVerdict(verdict_id, verdict, None if frame is None else self.frames_dir / frame)
+
+
+def _used_bytes(db: sqlite3.Connection) -> int:
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays that analytics put in ``Evidence.values``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
+    """The inverse of ``Verdict.to_dict()`` (extra keys such as ``id`` and ``frame`` are ignored)."""
+    return Verdict(
+        asset_id=data["asset"],
+        condition=Condition(data["verdict"]),
+        confidence=float(data["confidence"]),
+        reasons=tuple(data["reasons"]),
+        evidence=tuple(_evidence_from_dict(item) for item in data["evidence"]),
+        timestamp=float(data["timestamp"]),
+        escalated=bool(data.get("escalated", False)),
+        escalation=data.get("escalation"),
+    )
+
+
+def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
+    condition = data.get("condition")
+    return Evidence(
+        source=data["source"],
+        kind=EvidenceKind(data["kind"]),
+        condition=None if condition is None else Condition(condition),
+        confidence=float(data["confidence"]),
+        reasons=tuple(data.get("reasons", ())),
+        values=dict(data.get("values", {})),
+        fault_type=data.get("fault_type"),
+        timestamp=float(data.get("timestamp", 0.0)),
+    )
