@@ -97,7 +97,8 @@ def test_retention_by_database_size(tmp_path: Path) -> None:
         remaining = history.verdicts(limit=None)
         assert remaining and remaining[0].verdict.timestamp == 399.0  # newest kept
         db = sqlite3.connect(tmp_path / "h.sqlite3")
-        pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+        pragmas = ("page_count", "freelist_count", "page_size")
+        pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas)
         assert (pages - free) * size <= 64 * 1024
 
 
