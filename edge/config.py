@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge.configfile import load_model
+from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
 from edge.settings import Section
 from edge.sources.config import CameraConfig
@@ -62,6 +63,9 @@ class Config(Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
     model: ModelSettings | None = Field(None, description="The vision model; omit for sensor-only monitoring.")
     assets: list[AssetConfig] = Field(min_length=1, description="The machines to watch.")
+    outputs: OutputsSettings = Field(
+        default_factory=OutputsSettings, description="MQTT (+ Home Assistant discovery), HTTP API and status page."
+    )
 
     _resolve_state_dir = field_validator("state_dir")(_resolve)
 

@@ -1,0 +1,98 @@
+"""Config of the outputs: the MQTT connection (with Home Assistant discovery) and the HTTP API."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from edge.settings import Section
+
+# A topic level may not hold these; the prefixes are joined with '/' to the asset id.
+_TOPIC_PREFIX = r"^[^#+/\s]+(/[^#+/\s]+)*$"
+
+
+class MqttTls(Section):
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate; none: the system CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) for brokers that authenticate by certificate.")
+    key_file: Path | None = Field(None, description="Private key (PEM) of cert_file.")
+    insecure: bool = Field(
+        False, description="Skip the broker hostname check (test brokers with self-signed certificates only)."
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> MqttTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together: give both or neither")
+        return self
+
+
+class MqttSettings(Section):
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Broker port; default 8883 with tls, else 1883.")
+    tls: MqttTls | None = Field(None, description="Connect over TLS; {} uses the system CAs.")
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password; use ${ENV} substitution.")
+    client_id: str | None = Field(
+        None, min_length=1, description="MQTT client id, unique per broker; default 'edgewatch-<site>'."
+    )
+    topic_prefix: str = Field(
+        "edgewatch", pattern=_TOPIC_PREFIX, description="Topics are <topic_prefix>/<asset>/verdict, .../state, ..."
+    )
+    discovery_prefix: str | None = Field(
+        "homeassistant", pattern=_TOPIC_PREFIX, description="Home Assistant discovery prefix; null turns discovery off."
+    )
+    keepalive_s: int = Field(60, ge=5, le=65535, description="MQTT keepalive; the broker sends the last will after 1.5x.")
+    qos: int = Field(1, ge=0, le=1, description="QoS of verdict and state messages (1: at least once).")
+    buffer_size: int = Field(
+        1000, ge=1, description="Verdict messages kept while the broker is away; the oldest go first when full."
+    )
+    reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay; doubles after each failure.")
+    reconnect_max_s: float = Field(120.0, gt=0, description="Longest reconnect delay.")
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> MqttSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (8883 if self.tls is not None else 1883)
+
+
+class HttpSettings(Section):
+    bind: str = Field("127.0.0.1", description="Address to listen on; anything but loopback needs a token.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port, for tests).")
+    token: SecretStr | None = Field(
+        None, min_length=16, description="Bearer token the API and /metrics require; use ${ENV} substitution."
+    )
+
+    @model_validator(mode="after")
+    def _token_when_public(self) -> HttpSettings:
+        if self.token is None and not is_loopback(self.bind):
+            raise ValueError(
+                f"binding the HTTP API to {self.bind!r} exposes it to the network: set http.token "
+                "(e.g. token: ${EDGEWATCH_HTTP_TOKEN}) or bind to 127.0.0.1"
+            )
+        return self
+
+
+class OutputsSettings(Section):
+    mqtt: MqttSettings | None = Field(None, description="Publish verdicts to an MQTT broker; omit to turn MQTT off.")
+    http: HttpSettings | None = Field(
+        default_factory=HttpSettings, description="HTTP API, /metrics and status page; null turns it off."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for 'localhost' and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
