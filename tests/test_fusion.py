@@ -1,0 +1,196 @@
+"""Fusion: truth tables, rules, unhealthy evidence, calibration pass-through and the monotonicity invariant."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.evidence import Condition, Evidence, EvidenceKind
+from edge.fusion import FusionConfig, FusionRule, Persistence, PersistenceConfig, fuse
+
+OK, WARNING, FAULT = Condition.OK, Condition.WARNING, Condition.FAULT
+
+
+def vision(condition: Condition | None, confidence: float, **values: object) -> Evidence:
+    return Evidence("vision:top", EvidenceKind.VISION, condition, confidence, values=values)
+
+
+def vibration(condition: Condition | None, confidence: float, zone: str = "A") -> Evidence:
+    return Evidence("vibration:drive_end", EvidenceKind.VIBRATION, condition, confidence,
+                    values={"zone": zone, "velocity_rms_mm_s": 1.0})
+
+
+def thermal(condition: Condition | None, confidence: float) -> Evidence:
+    return Evidence("temperature:motor", EvidenceKind.THERMAL, condition, confidence)
+
+
+CONFIG = FusionConfig()
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [
+        ([vision(OK, 0.9), vibration(OK, 0.9)], OK),
+        ([vision(FAULT, 0.9), vibration(FAULT, 0.9)], FAULT),
+        ([vision(WARNING, 0.9), vibration(WARNING, 0.8)], WARNING),
+        ([vision(FAULT, 0.9), vibration(OK, 0.6)], FAULT),  # strong fault beats weak ok
+        ([vision(FAULT, 0.6), vibration(OK, 0.9)], OK),  # strong ok beats weak fault
+        ([vision(WARNING, 0.8), vibration(FAULT, 0.8)], WARNING),  # abnormal; fault vs warning cancel
+        ([vision(OK, 0.9), vibration(FAULT, 0.95, zone="D")], FAULT),  # the zone D rule wins
+        ([vision(OK, 0.9), vibration(WARNING, 0.7, zone="C"), thermal(WARNING, 0.8)], WARNING),
+        ([vision(OK, 0.9), vibration(FAULT, 0.5)], OK),
+        ([vision(OK, 0.5), vibration(OK, 0.3)], WARNING),  # ok no better than a coin flip: prior tie
+    ],
+)
+def test_truth_table(evidence: list[Evidence], expected: Condition) -> None:
+    assert fuse("pump", evidence, CONFIG, 0.0).verdict.condition is expected
+
+
+def test_single_evidence_passes_its_confidence_through() -> None:
+    result = fuse("pump", [vibration(FAULT, 0.8)], CONFIG, 0.0)
+    assert result.verdict.condition is FAULT and result.p_fault == pytest.approx(0.8)
+    assert result.verdict.confidence == pytest.approx(0.8, abs=1e-3)
+    warning = fuse("pump", [thermal(WARNING, 0.7)], CONFIG, 0.0)
+    assert warning.verdict.condition is WARNING and warning.p_warning == pytest.approx(0.7)
+    ok = fuse("pump", [vision(OK, 0.83)], CONFIG, 0.0)
+    assert ok.verdict.condition is OK and ok.verdict.confidence == pytest.approx(0.83, abs=1e-3)
+
+
+def test_agreeing_evidence_is_more_confident_than_either_alone() -> None:
+    alone = fuse("pump", [vision(FAULT, 0.8)], CONFIG, 0.0).verdict.confidence
+    together = fuse("pump", [vision(FAULT, 0.8), vibration(FAULT, 0.8)], CONFIG, 0.0).verdict.confidence
+    assert together > alone
+
+
+def test_reasons_cite_evidence_and_rules() -> None:
+    evidence = [
+        Evidence("vision:top", EvidenceKind.VISION, OK, 0.9, reasons=("vision: 'normal' p=0.90 (zero-shot)",)),
+        Evidence("vibration:de", EvidenceKind.VIBRATION, FAULT, 0.9, reasons=("vibration zone D, 12.1 mm/s",),
+                 values={"zone": "D"}),
+    ]
+    verdict = fuse("pump", evidence, CONFIG, 5.0).verdict
+    assert verdict.condition is FAULT and verdict.timestamp == 5.0
+    assert verdict.reasons[0].startswith("rule 'vibration zone D': vibration:de: vibration zone D, 12.1 mm/s")
+    assert any("'normal' p=0.90" in reason for reason in verdict.reasons)
+    assert verdict.confidence == pytest.approx(0.9)
+
+
+def test_dead_sensor_lowers_confidence_instead_of_a_false_ok() -> None:
+    healthy = fuse("pump", [vision(OK, 0.9), vibration(OK, 0.9)], CONFIG, 0.0).verdict
+    degraded = fuse("pump", [vision(OK, 0.9), vibration(None, 0.0)], CONFIG, 0.0).verdict
+    assert degraded.confidence < healthy.confidence
+    assert degraded.confidence == pytest.approx(0.9 * 0.5, abs=1e-3)
+    assert any("unhealthy" in reason for reason in degraded.reasons)
+
+
+def test_dark_camera_silences_its_vision_opinion() -> None:
+    dark = Evidence("camera_health:top", EvidenceKind.CAMERA_HEALTH, None, 1.0, reasons=("frame is black",))
+    result = fuse("pump", [vision(OK, 0.99), dark], CONFIG, 0.0)
+    assert result.coverage == 0.0 and result.verdict.confidence == 0.0
+    assert any("frame is black" in reason for reason in result.verdict.reasons)
+    assert any("no healthy evidence" in reason for reason in result.verdict.reasons)
+    healthy_camera = Evidence("camera_health:top", EvidenceKind.CAMERA_HEALTH, OK, 1.0)
+    assert fuse("pump", [vision(OK, 0.99), healthy_camera], CONFIG, 0.0).verdict.confidence == pytest.approx(0.99)
+
+
+def test_only_counted_kinds_vote_and_weights_apply() -> None:
+    evidence = [vision(FAULT, 0.9), vibration(OK, 0.9)]
+    assert fuse("pump", evidence, FusionConfig(counts=["vibration"]), 0.0).verdict.condition is OK
+    assert fuse("pump", evidence, FusionConfig(weights={"vision": 3.0}), 0.0).verdict.condition is FAULT
+    assert fuse("pump", evidence, FusionConfig(weights={"vibration:drive_end": 3.0}), 0.0).verdict.condition is OK
+
+
+def test_rule_on_value_above() -> None:
+    rule = FusionRule(name="hot", kind="thermal", value="temp_c", above=90.0, then="warning")
+    hot = Evidence("temperature:motor", EvidenceKind.THERMAL, OK, 0.7, values={"temp_c": 95.0})
+    config = FusionConfig(rules=[rule])
+    assert fuse("pump", [hot, vision(OK, 0.9)], config, 0.0).verdict.condition is WARNING
+    cool = Evidence("temperature:motor", EvidenceKind.THERMAL, OK, 0.7, values={"temp_c": 60.0})
+    assert fuse("pump", [cool, vision(OK, 0.9)], config, 0.0).verdict.condition is OK
+
+
+def test_config_rejects_bad_rules_and_weights() -> None:
+    with pytest.raises(ValueError, match="exactly one of"):
+        FusionRule(name="x", value="zone", then="fault")
+    with pytest.raises(ValueError, match="needs 'condition_at_least'"):
+        FusionRule(name="x", then="fault")
+    with pytest.raises(ValueError, match="finite"):
+        FusionConfig(weights={"vision": float("nan")})
+
+
+# --- the invariant: more evidence of a fault never lowers P(fault), severity or the condition ------
+
+conditions = st.sampled_from([OK, WARNING, FAULT, None])
+kinds = st.sampled_from([EvidenceKind.VISION, EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR])
+evidence_items = st.builds(
+    lambda kind, index, condition, confidence: Evidence(f"{kind.value}:{index}", kind, condition, confidence),
+    kinds, st.integers(0, 3), conditions, st.floats(0.0, 1.0),
+)
+weights = st.dictionaries(st.sampled_from(["vision", "vibration", "thermal", "sensor"]), st.floats(0.0, 5.0), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(evidence_items, max_size=6), st.floats(0.0, 1.0), kinds, weights)
+def test_more_fault_evidence_never_lowers_fault_probability(
+    evidence: list[Evidence], confidence: float, kind: EvidenceKind, weight_map: dict[str, float]
+) -> None:
+    config = FusionConfig(weights=weight_map)
+    before = fuse("a", evidence, config, 0.0)
+    extra = Evidence(f"{kind.value}:new", kind, FAULT, confidence, values={"zone": "D"})
+    after = fuse("a", [*evidence, extra], config, 0.0)
+    assert after.p_fault >= before.p_fault - 1e-12
+    assert after.expected_severity >= before.expected_severity - 1e-12
+    assert after.verdict.condition.rank >= before.verdict.condition.rank
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(evidence_items, max_size=5), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_more_confident_fault_never_lowers_fault_probability(
+    evidence: list[Evidence], low: float, high: float
+) -> None:
+    low, high = min(low, high), max(low, high)
+    weak = fuse("a", [*evidence, vibration(FAULT, low)], CONFIG, 0.0)
+    strong = fuse("a", [*evidence, vibration(FAULT, high)], CONFIG, 0.0)
+    assert strong.p_fault >= weak.p_fault - 1e-12
+    assert strong.verdict.condition.rank >= weak.verdict.condition.rank
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(evidence_items, max_size=6))
+def test_probabilities_are_a_distribution_and_confidence_in_range(evidence: list[Evidence]) -> None:
+    result = fuse("a", evidence, CONFIG, 0.0)
+    assert min(result.p_ok, result.p_warning, result.p_fault) >= 0.0
+    assert result.p_ok + result.p_warning + result.p_fault == pytest.approx(1.0)
+    assert 0.0 <= result.verdict.confidence <= 1.0 and 0.0 <= result.coverage <= 1.0
+
+
+# --- persistence ------------------------------------------------------------------------------------
+
+def _result(condition: Condition):
+    confidence = 0.9
+    item = vibration(condition, confidence)
+    return fuse("pump", [item], FusionConfig(rules=[]), 0.0)
+
+
+def test_fault_is_raised_only_after_persisting_and_clears_with_hysteresis() -> None:
+    tracker = Persistence(PersistenceConfig(raise_after=3, clear_after=2))
+    sequence = [FAULT, FAULT, OK, FAULT, FAULT, FAULT, OK, FAULT, OK, OK, OK]
+    reported = [tracker.update(_result(c)).condition for c in sequence]
+    assert reported == [OK, OK, OK, OK, OK, FAULT, FAULT, FAULT, FAULT, OK, OK]
+
+
+def test_persistence_explains_a_held_back_fault() -> None:
+    tracker = Persistence(PersistenceConfig(raise_after=2, clear_after=2))
+    first = tracker.update(_result(FAULT))
+    assert first.condition is OK and "fault seen 1 of 2 checks needed" in first.reasons[-1]
+    second = tracker.update(_result(FAULT))
+    assert second.condition is FAULT and "raised" in second.reasons[-1]
+    assert tracker.to_dict()["reported"] == "fault"
+
+
+def test_persistence_clears_fault_to_warning_not_straight_to_ok() -> None:
+    tracker = Persistence(PersistenceConfig(raise_after=1, clear_after=2))
+    assert tracker.update(_result(FAULT)).condition is FAULT
+    assert tracker.update(_result(WARNING)).condition is FAULT
+    assert tracker.update(_result(OK)).condition is WARNING
