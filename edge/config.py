@@ -27,6 +27,12 @@ class ModelSettings(Section):
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."
     )
+    memory_arena: bool = Field(
+        True, description="onnxruntime CPU memory arena: faster; turn off to save resident memory on small boards."
+    )
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        "all", description="onnxruntime graph optimisation level."
+    )
 
     _resolve_bundle = field_validator("bundle")(_resolve)
 
