@@ -1,0 +1,218 @@
+"""Load a checkpoint as the PyTorch modules the bundle needs: an image tower and (for CLIP/SigLIP) a text tower.
+
+Each tower is wrapped so that its outputs are exactly the manifest's, in this order:
+
+    image tower  pixel_values (B, 3, H, W) -> image_embeds (B, D), patch_tokens (B, N, C)[, logits (B, 1000)]
+    text tower   input_ids (B, L) int64    -> text_embeds (B, D)
+
+``image_embeds`` is what ``get_image_features`` returns (not L2-normalised). ``patch_tokens`` are
+the last layer's patch tokens after the final LayerNorm, without CLIP's class token, for the
+board's patch-level normal-baseline head. The text tower takes no attention mask: CLIP's causal
+attention never lets the pooled EOS token see the padding after it, and SigLIP pads to a fixed
+length and pools the last position, as it was trained.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from edge.bundle import Preprocessing
+from edge.errors import ExportError
+from export import processor
+from export.sources import Checkpoint
+
+log = logging.getLogger(__name__)
+
+IMAGE_INPUT = "pixel_values"
+TEXT_INPUT = "input_ids"
+EMBEDDING_OUTPUT = "image_embeds"
+PATCH_OUTPUT = "patch_tokens"
+LOGITS_OUTPUT = "logits"
+TEXT_OUTPUT = "text_embeds"
+
+
+@dataclass
+class TextSide:
+    """The text tower and everything needed to tokenize prompts the way the checkpoint was trained."""
+
+    tower: nn.Module
+    tokenizer: Any  # tokenizers.Tokenizer with truncation/padding configured, saved as tokenizer.json
+    max_length: int
+    pad_to_max_length: bool
+    activation: Literal["softmax", "sigmoid"]
+    logit_scale: float  # already exponentiated
+    logit_bias: float
+
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """(P, L) int64 token ids, padded as the board's tokenizer.json will pad them."""
+        encodings = self.tokenizer.encode_batch(prompts)
+        return torch.tensor([e.ids for e in encodings], dtype=torch.int64)
+
+
+@dataclass
+class Towers:
+    kind: Literal["image-text", "image-only"]
+    image: nn.Module
+    image_outputs: tuple[str, ...]
+    preprocessing: Preprocessing
+    embedding_dim: int
+    text: TextSide | None = None
+
+
+class _ClipImage(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.vision = model.vision_model
+        self.projection = model.visual_projection
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.vision(pixel_values=pixel_values)
+        patches = self.vision.post_layernorm(out.last_hidden_state[:, 1:, :])  # drop the class token
+        return self.projection(out.pooler_output), patches
+
+
+class _ClipText(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.text = model.text_model
+        self.projection = model.text_projection
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.text(input_ids=input_ids).pooler_output)
+
+
+class _SiglipImage(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.vision = model.vision_model
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.vision(pixel_values=pixel_values)
+        return out.pooler_output, out.last_hidden_state  # SigLIP has no class token
+
+
+class _SiglipText(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.text = model.text_model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.text(input_ids=input_ids).pooler_output
+
+
+class _EfficientNetImage(nn.Module):
+    """Pooled pre-classifier features (the embedding), a stride-16 feature map as patches, and the logits."""
+
+    def __init__(self, model: Any, patch_block: int) -> None:
+        super().__init__()
+        self.model = model
+        self.patch_block = patch_block
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        m = self.model
+        x = m._swish(m._bn0(m._conv_stem(pixel_values)))
+        patches = x
+        for index, block in enumerate(m._blocks):
+            x = block(x)
+            if index == self.patch_block:
+                patches = x  # (B, C, H/16, W/16)
+        x = m._swish(m._bn1(m._conv_head(x)))
+        pooled = m._avg_pooling(x).flatten(1)  # (B, 1280)
+        return pooled, patches.flatten(2).transpose(1, 2), m._fc(pooled)
+
+
+def load(checkpoint: Checkpoint) -> Towers:
+    """Checkpoint -> Towers in eval mode; loading errors become one ExportError."""
+    try:
+        if checkpoint.architecture == "efficientnet-lite0":
+            return _load_efficientnet(checkpoint.path)
+        return _load_hf(checkpoint)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ExportError(f"{checkpoint.id}: the checkpoint cannot be loaded: {exc}") from exc
+
+
+def _load_hf(checkpoint: Checkpoint) -> Towers:
+    from transformers import AutoModel, AutoTokenizer
+
+    # eager attention exports as plain MatMul/Softmax, which the quantizer and optimizer understand
+    model = AutoModel.from_pretrained(checkpoint.path, attn_implementation="eager").eval()
+    siglip = checkpoint.architecture == "siglip"
+    text_config = model.config.text_config
+    max_length = int(text_config.max_position_embeddings)
+    text = TextSide(
+        tower=(_SiglipText(model) if siglip else _ClipText(model)).eval(),
+        tokenizer=_board_tokenizer(AutoTokenizer.from_pretrained(checkpoint.path), max_length, siglip),
+        max_length=max_length,
+        pad_to_max_length=siglip,
+        activation="sigmoid" if siglip else "softmax",
+        logit_scale=float(model.logit_scale.exp().item()),
+        logit_bias=float(model.logit_bias.item()) if siglip else 0.0,
+    )
+    image = (_SiglipImage(model) if siglip else _ClipImage(model)).eval()
+    embedding_dim = int(model.config.vision_config.hidden_size if siglip else model.config.projection_dim)
+    return Towers(
+        kind="image-text",
+        image=image,
+        image_outputs=(EMBEDDING_OUTPUT, PATCH_OUTPUT),
+        preprocessing=processor.from_checkpoint(checkpoint.path),
+        embedding_dim=embedding_dim,
+        text=text,
+    )
+
+
+def _board_tokenizer(hf_tokenizer: Any, max_length: int, pad_to_max_length: bool) -> Any:
+    """The checkpoint's tokenizer as a standalone ``tokenizers.Tokenizer`` that truncates and pads by itself."""
+    from tokenizers import Tokenizer
+
+    if hf_tokenizer.is_fast:
+        backend = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
+    else:  # SigLIP ships a sentencepiece model only
+        from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+
+        backend = convert_slow_tokenizer(hf_tokenizer)
+    pad_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else hf_tokenizer.eos_token_id
+    pad_token = hf_tokenizer.convert_ids_to_tokens(pad_id)
+    backend.enable_truncation(max_length=max_length)
+    if pad_to_max_length:
+        backend.enable_padding(pad_id=pad_id, pad_token=pad_token, length=max_length)
+    else:
+        backend.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return backend
+
+
+def _load_efficientnet(weights: Path) -> Towers:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    model.set_swish(memory_efficient=False)  # the memory-efficient swish is a custom autograd op
+    model.eval()
+    pre = processor.EFFICIENTNET_LITE0
+    return Towers(
+        kind="image-only",
+        image=_EfficientNetImage(model, _last_block_at_stride(model, pre.input_size, 16)).eval(),
+        image_outputs=(EMBEDDING_OUTPUT, PATCH_OUTPUT, LOGITS_OUTPUT),
+        preprocessing=pre,
+        embedding_dim=int(model._fc.in_features),
+        text=None,
+    )
+
+
+def _last_block_at_stride(model: Any, input_size: tuple[int, int], stride: int) -> int:
+    """Index of the last block whose output is 1/stride of the input: a mid-level map for patch features."""
+    x = torch.zeros(1, 3, *input_size)
+    last = 0
+    with torch.no_grad():
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        for index, block in enumerate(model._blocks):
+            x = block(x)
+            if x.shape[-1] == input_size[1] // stride:
+                last = index
+    return last
