@@ -1,0 +1,1 @@
+"""Sensor analytics: pure numpy/scipy functions from samples to features, no I/O."""

@@ -1,0 +1,205 @@
+"""Rolling-element bearing defect frequencies: a small catalogue and the geometry formulas.
+
+Defect frequencies are kept as multiples of shaft speed (orders), so one entry serves any rpm:
+BPFO (outer race), BPFI (inner race), BSF (ball spin; a ball defect hits twice per spin and
+shows at 2 x BSF too) and FTF (cage).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+# fault type names shared with the evidence and the CLI
+OUTER_RACE = "outer_race"
+INNER_RACE = "inner_race"
+ROLLING_ELEMENT = "rolling_element"
+CAGE = "cage"
+
+
+@dataclass(frozen=True)
+class DefectOrders:
+    """Defect frequencies as multiples of the shaft frequency."""
+
+    bpfo: float
+    bpfi: float
+    bsf: float
+    ftf: float
+
+    def __post_init__(self) -> None:
+        values = (self.bpfo, self.bpfi, self.bsf, self.ftf)
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            raise ValueError(f"defect multiples must be positive numbers, got {values}")
+
+    @classmethod
+    def from_geometry(
+        cls, n_balls: int, ball_diameter_mm: float, pitch_diameter_mm: float, contact_angle_deg: float = 0.0
+    ) -> "DefectOrders":
+        """Kinematic formulas for a stationary outer race and rotating inner race."""
+        if n_balls < 1 or not 0 < ball_diameter_mm < pitch_diameter_mm:
+            raise ValueError("bearing geometry needs n_balls >= 1 and 0 < ball diameter < pitch diameter")
+        ratio = ball_diameter_mm / pitch_diameter_mm * math.cos(math.radians(contact_angle_deg))
+        return cls(
+            bpfo=n_balls / 2.0 * (1.0 - ratio),
+            bpfi=n_balls / 2.0 * (1.0 + ratio),
+            bsf=pitch_diameter_mm / (2.0 * ball_diameter_mm) * (1.0 - ratio**2),
+            ftf=0.5 * (1.0 - ratio),
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> "DefectOrders":
+        """'BPFO,BPFI,BSF,FTF' as on the command line."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 4:
+            raise ValueError(f"give four multiples BPFO,BPFI,BSF,FTF, got {text!r}")
+        try:
+            return cls(*(float(p) for p in parts))
+        except ValueError as exc:
+            raise ValueError(f"multiples must be four positive numbers BPFO,BPFI,BSF,FTF, got {text!r}") from exc
+
+    def frequencies_hz(self, shaft_hz: float) -> dict[str, float]:
+        return {
+            OUTER_RACE: self.bpfo * shaft_hz,
+            INNER_RACE: self.bpfi * shaft_hz,
+            ROLLING_ELEMENT: self.bsf * shaft_hz,
+            CAGE: self.ftf * shaft_hz,
+        }
+
+
+# SKF 6205-2RS JEM: CWRU publishes these multiples for its drive-end bearing.
+_CATALOGUE: dict[str, DefectOrders] = {
+    "6205": DefectOrders(bpfo=3.5848, bpfi=5.4152, bsf=4.7135, ftf=0.39828),
+    # SKF 6203-2RS JEM (CWRU fan end), CWRU's published multiples.
+    "6203": DefectOrders(bpfo=3.0530, bpfi=4.9469, bsf=3.9874, ftf=0.3817),
+    # Common deep-groove sizes from ball count and ball diameter, with the pitch diameter taken
+    # as (bore + outside diameter) / 2: good to about 1 %, inside the detector's speed tolerance.
+    "6204": DefectOrders.from_geometry(8, 7.938, 33.5),
+    "6206": DefectOrders.from_geometry(9, 9.525, 46.0),
+    "6305": DefectOrders.from_geometry(7, 10.319, 43.5),
+}
+_ALIASES = {"skf 6205": "6205", "6205-2rs": "6205", "6205-2rs jem": "6205", "skf 6203": "6203", "6203-2rs": "6203"}
+
+
+def list_bearings() -> list[str]:
+    return sorted(_CATALOGUE)
+
+
+def bearing(name: str) -> DefectOrders:
+    """Look a bearing up by designation ('6205', 'SKF 6205', '6205-2RS')."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key.removeprefix("skf").strip())
+    try:
+        return _CATALOGUE[key]
+    except KeyError as exc:
+        raise ValueError(f"bearing {name!r} is not in the catalogue ({', '.join(list_bearings())}); give --multiples instead") from exc
+
+
+# --- detection in an envelope spectrum -------------------------------------------------------
+
+LINE_DB = 6.0  # a line this far above the local floor counts as present
+SPEED_TOLERANCE = 0.02  # relative: shaft-speed error plus bearing slip (1-2 %)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spectral line found near an expected frequency."""
+
+    label: str  # e.g. "1x BPFO", "BPFI+1x"
+    freq_hz: float
+    order: float  # freq / shaft frequency
+    above_floor_db: float
+
+    @property
+    def present(self) -> bool:
+        return self.above_floor_db >= LINE_DB
+
+
+@dataclass(frozen=True)
+class DefectMatch:
+    """How strongly one defect type's pattern shows in one envelope spectrum."""
+
+    fault_type: str
+    score_db: float  # sum of dB above floor over present harmonics and sidebands; 0 = nothing
+    harmonics: tuple[Line, ...]
+    sidebands: tuple[Line, ...]
+    spectrum: str  # which envelope spectrum it was found in
+
+    @property
+    def fundamental(self) -> Line:
+        return self.harmonics[0]
+
+
+_SYMBOL = {OUTER_RACE: "BPFO", INNER_RACE: "BPFI", ROLLING_ELEMENT: "BSF", CAGE: "FTF"}
+
+
+def local_floor(amplitude: np.ndarray, width_bins: int) -> np.ndarray:
+    """Running median: the noise floor a line is compared with (robust to the lines themselves)."""
+    width_bins = max(3, width_bins | 1)
+    return np.maximum(ndimage.median_filter(amplitude, size=width_bins, mode="nearest"), np.finfo(float).tiny)
+
+
+def match_defects(
+    freqs_hz: np.ndarray,
+    amplitude: np.ndarray,
+    shaft_hz: float,
+    orders: DefectOrders,
+    spectrum: str = "envelope",
+    tolerance: float = SPEED_TOLERANCE,
+    n_harmonics: int = 3,
+) -> list[DefectMatch]:
+    """Score every defect type in one envelope spectrum.
+
+    The fundamental is searched within ``tolerance`` of its nominal frequency (speed error,
+    slip); harmonics are then expected at exact multiples of the frequency actually found, so
+    a speed error shifts the whole series consistently. Lines that sit on a shaft harmonic are
+    ignored because shaft modulation shows in healthy machines too. Inner-race faults rotate
+    with the shaft and so carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands.
+    """
+    df_hz = float(freqs_hz[1] - freqs_hz[0])
+    floor = local_floor(amplitude, int(round(max(20.0, 2.0 * shaft_hz) / df_hz)))
+    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    nominal = orders.frequencies_hz(shaft_hz)
+    sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
+
+    def find(label: str, centre_hz: float, half_width_hz: float) -> Line:
+        inside = np.flatnonzero(np.abs(freqs_hz - centre_hz) <= half_width_hz)
+        if inside.size == 0 or centre_hz <= 2 * df_hz:
+            return Line(label, centre_hz, centre_hz / shaft_hz, 0.0)
+        best = int(inside[np.argmax(prominence_db[inside])])
+        freq_hz = float(freqs_hz[best])
+        db = float(prominence_db[best])
+        if _on_shaft_harmonic(freq_hz, shaft_hz, df_hz):
+            db = 0.0
+        return Line(label, freq_hz, freq_hz / shaft_hz, db)
+
+    exact_hz = 1.5 * df_hz
+    matches = []
+    for fault_type, symbol in _SYMBOL.items():
+        fundamental = find(f"1x {symbol}", nominal[fault_type], max(tolerance * nominal[fault_type], df_hz / 2))
+        harmonics = [fundamental] + [
+            find(f"{k}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
+            for k in range(2, n_harmonics + 1)
+        ]
+        sidebands = []
+        if fault_type in sideband_hz:
+            step_hz = sideband_hz[fault_type]
+            name = "1x" if fault_type == INNER_RACE else "FTF"
+            sidebands = [
+                find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz)
+                for s, sign in ((-1, "-"), (1, "+"))
+            ]
+        present = [line for line in (*harmonics, *sidebands) if line.present]
+        # a pattern needs its fundamental (a ball defect hits both races, so 2x BSF may lead):
+        # harmonics or sidebands alone are too easily shaft or electrical lines
+        anchored = harmonics[0].present or (fault_type == ROLLING_ELEMENT and harmonics[1].present)
+        score = sum(line.above_floor_db for line in present) if anchored else 0.0
+        matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum))
+    return matches
+
+
+def _on_shaft_harmonic(freq_hz: float, shaft_hz: float, df_hz: float) -> bool:
+    k = round(freq_hz / shaft_hz)
+    return k >= 1 and abs(freq_hz - k * shaft_hz) <= 1.5 * df_hz

@@ -1,0 +1,167 @@
+"""One accelerometer burst -> condition, fault type, confidence and reasons with numbers.
+
+Combines overall severity (velocity RMS and ISO zone) with bearing envelope analysis in two
+envelope spectra: full band after cepstral prewhitening, and the band chosen by spectral
+kurtosis. Imbalance and looseness are only named when the overall level is already high
+(zone C/D) and the velocity spectrum shows their pattern.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.analytics import bearings, envelope, iso, vibration
+from edge.evidence import Condition
+
+IMBALANCE = "imbalance"
+LOOSENESS = "looseness"
+MAX_ANALYSIS_FS_HZ = 25_600.0  # bearing resonances of small machines sit below 10 kHz
+WARNING_SCORE_DB = 12.0  # sum of dB above floor over the defect pattern's present lines
+FAULT_SCORE_DB = 24.0
+
+
+@dataclass(frozen=True)
+class VibrationDiagnosis:
+    condition: Condition
+    fault_type: str | None
+    confidence: float
+    severity: vibration.Severity
+    zone: iso.Zone
+    reasons: tuple[str, ...]
+    matches: tuple[bearings.DefectMatch, ...] = ()  # best match per defect type
+    band: envelope.Band | None = None  # the kurtogram band
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "condition": self.condition.value,
+            "fault_type": self.fault_type,
+            "confidence": self.confidence,
+            "velocity_rms_mm_s": self.severity.velocity_rms_mm_s,
+            "zone": self.zone,
+            "reasons": list(self.reasons),
+            **{k: v for k, v in self.values.items() if k not in ("velocity_rms_mm_s", "zone")},
+        }
+
+
+def diagnose(
+    accel_g: np.ndarray,
+    fs_hz: float,
+    shaft_hz: float,
+    orders: bearings.DefectOrders | None,
+    limits: iso.ZoneLimits,
+) -> VibrationDiagnosis:
+    """Raise ValueError on unusable input (NaN, too short, bad rate); never returns a silent ok."""
+    x = vibration.check_burst(accel_g, fs_hz, min_samples=256)
+    if not math.isfinite(shaft_hz) or shaft_hz <= 0:
+        raise ValueError(f"shaft speed must be positive, got {shaft_hz!r} Hz")
+    if fs_hz > MAX_ANALYSIS_FS_HZ:
+        x, fs_hz = vibration.resample(x, fs_hz, MAX_ANALYSIS_FS_HZ), MAX_ANALYSIS_FS_HZ
+    overall = vibration.severity(x, fs_hz)
+    zone = iso.zone(overall.velocity_rms_mm_s, limits)
+    reasons = [
+        f"velocity RMS {overall.velocity_rms_mm_s:.2f} mm/s (10-1000 Hz): ISO 10816-3 zone {zone} "
+        f"(limits {limits.a_b_mm_s}/{limits.b_c_mm_s}/{limits.c_d_mm_s} mm/s)"
+    ]
+    condition = iso.ZONE_CONDITION[zone]
+    confidence = _zone_confidence(overall.velocity_rms_mm_s, limits)
+    fault_type: str | None = None
+    values: dict[str, Any] = {**overall.to_dict(), "zone": zone, "shaft_hz": shaft_hz}
+
+    best_matches: tuple[bearings.DefectMatch, ...] = ()
+    band = None
+    if orders is not None:
+        best_matches, band = _bearing_matches(x, fs_hz, shaft_hz, orders)
+        values["envelope_band_hz"] = [round(band.low_hz, 1), round(band.high_hz, 1)]
+        values["spectral_kurtosis"] = band.spectral_kurtosis
+        top = max(best_matches, key=lambda m: m.score_db)
+        values["bearing_scores_db"] = {m.fault_type: round(m.score_db, 1) for m in best_matches}
+        if top.score_db >= WARNING_SCORE_DB:
+            bearing_condition = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
+            if bearing_condition.rank >= condition.rank:
+                condition, fault_type = bearing_condition, top.fault_type
+                confidence = _score_confidence(top.score_db)
+            reasons.append(_describe(top, shaft_hz))
+            values["defect_freq_hz"] = round(top.fundamental.freq_hz, 2)
+        else:
+            reasons.append(
+                f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
+                f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)"
+            )
+            if condition is Condition.OK:
+                confidence = min(confidence, _score_confidence(WARNING_SCORE_DB - top.score_db + FAULT_SCORE_DB - 12))
+    if zone in ("C", "D") and fault_type is None:
+        shaft_fault = _shaft_fault(x, fs_hz, shaft_hz, overall.velocity_rms_mm_s)
+        if shaft_fault is not None:
+            fault_type, reason = shaft_fault
+            reasons.append(reason)
+    return VibrationDiagnosis(condition, fault_type, round(confidence, 3), overall, zone, tuple(reasons),
+                              best_matches, band, values)
+
+
+def _bearing_matches(
+    x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders
+) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band]:
+    """Best match per defect type over the prewhitened full-band and the kurtogram-band spectra."""
+    # the band must start well above the highest defect harmonic searched (3 x BPFI)
+    min_low_hz = min(fs_hz / 4.0, 4.0 * orders.bpfi * shaft_hz)
+    spectra = {
+        "prewhitened full band": envelope.full_band_envelope_spectrum(x, fs_hz),
+        "kurtogram band": envelope.envelope_spectrum(x, fs_hz, min_low_hz=min_low_hz),
+    }
+    best: dict[str, bearings.DefectMatch] = {}
+    for name, spec in spectra.items():
+        for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name):
+            if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
+                best[match.fault_type] = match
+    return tuple(best.values()), spectra["kurtogram band"].band
+
+
+def _describe(match: bearings.DefectMatch, shaft_hz: float) -> str:
+    f = match.fundamental
+    extra = [line for line in (*match.harmonics[1:], *match.sidebands) if line.present]
+    also = f"; also {', '.join(f'{line.label} {line.above_floor_db:.1f} dB' for line in extra)}" if extra else ""
+    name = match.fault_type.replace("_", "-")
+    return (
+        f"envelope peak at {f.freq_hz:.1f} Hz = {f.order:.2f} x shaft, {f.above_floor_db:.1f} dB above floor "
+        f"({match.spectrum}){also}: {name} defect (pattern score {match.score_db:.1f} dB)"
+    )
+
+
+def _zone_confidence(velocity_mm_s: float, limits: iso.ZoneLimits) -> float:
+    """Far from a zone boundary -> confident; on a boundary -> 0.5."""
+    boundaries = np.array([limits.a_b_mm_s, limits.b_c_mm_s, limits.c_d_mm_s])
+    nearest = boundaries[np.argmin(np.abs(np.log(boundaries / max(velocity_mm_s, 1e-9))))]
+    distance = abs(math.log(max(velocity_mm_s, 1e-9) / nearest))  # in log units
+    if velocity_mm_s < limits.b_c_mm_s and nearest != limits.b_c_mm_s:
+        distance = abs(math.log(max(velocity_mm_s, 1e-9) / limits.b_c_mm_s))
+    return 0.5 + 0.45 * math.tanh(distance / 0.3)
+
+
+def _score_confidence(score_db: float) -> float:
+    """Pattern score (dB) -> probability-like confidence: 0.5 at the warning line, ~0.95 at 2x fault."""
+    return 0.5 + 0.45 * math.tanh(max(score_db - WARNING_SCORE_DB, 0.0) / FAULT_SCORE_DB)
+
+
+def _shaft_fault(x: np.ndarray, fs_hz: float, shaft_hz: float, velocity_rms_mm_s: float) -> tuple[str, str] | None:
+    """Imbalance (1x dominates) or looseness (many shaft harmonics) in the velocity spectrum."""
+    freqs_hz, velocity = vibration.velocity_spectrum_mm_s(x, fs_hz)
+    df_hz = freqs_hz[1] - freqs_hz[0]
+
+    def rms_at(order: float) -> float:
+        near = np.abs(freqs_hz - order * shaft_hz) <= max(2 * df_hz, 0.02 * order * shaft_hz)
+        return float(velocity[near].max() / math.sqrt(2)) if near.any() else 0.0
+
+    one_x = rms_at(1)
+    share = one_x / velocity_rms_mm_s if velocity_rms_mm_s > 0 else 0.0
+    if share >= 0.7:
+        return IMBALANCE, f"1x shaft ({shaft_hz:.1f} Hz) carries {one_x:.2f} mm/s = {share:.0%} of velocity RMS: imbalance"
+    harmonics = [rms_at(k) for k in range(2, 7)]
+    strong = [k + 2 for k, v in enumerate(harmonics) if v >= 0.3 * one_x and v >= 0.1 * velocity_rms_mm_s]
+    if len(strong) >= 3:
+        return LOOSENESS, f"shaft harmonics {', '.join(f'{k}x' for k in strong)} are strong (>=30% of 1x): looseness"
+    return None
