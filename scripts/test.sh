@@ -13,6 +13,6 @@ if ((${#need_apt[@]})); then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-scripts/setup-env.sh "export,test,all"
+scripts/setup-env.sh "export,test,all,demo"
 # pytest exits 5 when it collects no test: treat that as the failure it is.
 exec .venv/bin/python -m pytest -q "$@"
