@@ -1,0 +1,101 @@
+"""Prometheus metrics of one edgewatch process, in its own registry (base units, ``_total`` counters).
+
+Labels stay low-cardinality: ``asset``, ``verdict`` (3 values), ``camera``/``sensor`` names from
+the config, token ``kind`` (input/output). Never a verdict id, reason text or timestamp.
+
+``Metrics`` is also a ``VerdictSink``: publishing a verdict counts it and updates the health of
+the cameras and sensors whose evidence it carries. The service times checks with
+``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from edge import __version__
+from edge.evidence import Condition, EvidenceKind, Verdict
+
+# Checks run from tens of milliseconds (sensor only) to tens of seconds (slow camera, cloud).
+CHECK_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self, asset_ids: Iterable[str] = ()) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.check_seconds = Histogram(
+            "edgewatch_check_duration_seconds", "Time of one check: capture, score, fuse, store.",
+            ["asset"], buckets=CHECK_BUCKETS_S, registry=r)
+        self.verdicts = Counter(
+            "edgewatch_verdicts", "Verdicts produced, by outcome.", ["asset", "verdict"], registry=r)
+        self.escalations = Counter(
+            "edgewatch_escalations", "Verdicts escalated to the cloud model.", ["asset"], registry=r)
+        self.cloud_tokens = Counter(
+            "edgewatch_cloud_tokens", "Tokens used by the cloud model.", ["kind"], registry=r)
+        self.cloud_cost = Counter(
+            "edgewatch_cloud_cost_usd", "Estimated cloud model cost in US dollars.", registry=r)
+        self.outbox_depth = Gauge(
+            "edgewatch_outbox_depth", "Escalations waiting in the outbox for the network.", registry=r)
+        self.camera_up = Gauge(
+            "edgewatch_camera_up", "1 when the camera delivered a usable frame at the last check.",
+            ["asset", "camera"], registry=r)
+        self.sensor_up = Gauge(
+            "edgewatch_sensor_up", "1 when the sensor delivered valid readings at the last check.",
+            ["asset", "sensor"], registry=r)
+        self.last_verdict = Gauge(
+            "edgewatch_last_verdict_timestamp_seconds", "Unix time of the asset's last verdict.",
+            ["asset"], registry=r)
+        self.condition = Gauge(
+            "edgewatch_condition", "Current condition: 0 ok, 1 warning, 2 fault.", ["asset"], registry=r)
+        Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
+            {"version": __version__, "python": platform.python_version()})
+        for asset in asset_ids:  # series exist at 0 from the start, so rate() sees the first verdict
+            for condition in Condition:
+                self.verdicts.labels(asset=asset, verdict=condition.value)
+            self.escalations.labels(asset=asset)
+        for kind in ("input", "output"):
+            self.cloud_tokens.labels(kind=kind)
+
+    def observe_check(self, asset_id: str, duration_s: float) -> None:
+        self.check_seconds.labels(asset=asset_id).observe(duration_s)
+
+    def cloud_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self.cloud_tokens.labels(kind="input").inc(input_tokens)
+        self.cloud_tokens.labels(kind="output").inc(output_tokens)
+        self.cloud_cost.inc(cost_usd)
+
+    def set_outbox_depth(self, depth: int) -> None:
+        self.outbox_depth.set(depth)
+
+    def escalated(self, asset_id: str) -> None:
+        """Count an escalation decided after the verdict was published (e.g. a forced one)."""
+        self.escalations.labels(asset=asset_id).inc()
+
+    # -- VerdictSink ---------------------------------------------------------------------------
+
+    def publish(self, verdict: Verdict) -> None:
+        asset = verdict.asset_id
+        self.verdicts.labels(asset=asset, verdict=verdict.condition.value).inc()
+        if verdict.escalated:
+            self.escalations.labels(asset=asset).inc()
+        self.last_verdict.labels(asset=asset).set(verdict.timestamp)
+        self.condition.labels(asset=asset).set(verdict.condition.rank)
+        for item in verdict.evidence:
+            name = item.source.split(":", 1)[-1]
+            up = 1.0 if item.healthy else 0.0
+            if item.kind in (EvidenceKind.VISION, EvidenceKind.CAMERA_HEALTH):
+                self.camera_up.labels(asset=asset, camera=name).set(up)
+            else:
+                self.sensor_up.labels(asset=asset, sensor=name).set(up)
+
+    def close(self) -> None:
+        """Nothing to release; present so Metrics is a VerdictSink."""
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)

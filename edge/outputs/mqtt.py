@@ -1,0 +1,232 @@
+"""MQTT sink: verdicts out, check/escalate commands in, Home Assistant discovery, offline buffer.
+
+Lifecycle: ``MqttSink(settings, assets, on_command, site=...)`` -> ``start()`` -> ``publish()``
+any number of times (never blocks on the network) -> ``close()``. paho's network thread
+connects, reconnects with exponential backoff (``reconnect_min_s`` doubling up to
+``reconnect_max_s``) and calls back here.
+
+While the broker is away, verdict messages wait in a bounded buffer (oldest dropped first) and
+only the newest retained message per topic (state, sensors, discovery) is kept; on every
+connect the board says ``online``, resubscribes, republishes the retained set (a broker that
+restarted without persistence has lost it) and then flushes the buffer in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from edge.config import AssetConfig
+from edge.errors import ConfigError
+from edge.evidence import Verdict
+from edge.outputs.config import MqttSettings
+from edge.outputs.homeassistant import Discovery
+from edge.outputs.messages import COMMANDS, Message, Topics, sensor_features, verdict_messages
+
+log = logging.getLogger(__name__)
+
+# Called from the MQTT network thread with (asset_id, command), command in COMMANDS:
+# it must return quickly (set a flag, queue a job), not run a check itself.
+CommandCallback = Callable[[str, str], None]
+
+ONLINE, OFFLINE = b"online", b"offline"
+
+
+def default_client_id(site: str) -> str:
+    return "edgewatch-" + re.sub(r"[^A-Za-z0-9_.-]", "-", site)
+
+
+class MqttSink:
+    """A ``VerdictSink`` publishing to one broker; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        assets: Sequence[AssetConfig],
+        on_command: CommandCallback,
+        *,
+        site: str = "edgewatch",
+    ) -> None:
+        import paho.mqtt.client as paho  # the 'mqtt' extra; imported only when MQTT is configured
+
+        self.settings = settings
+        self.assets = {asset.id: asset for asset in assets}
+        self.on_command = on_command
+        client_id = settings.client_id or default_client_id(site)
+        self.topics = Topics(settings.topic_prefix, client_id)
+        self.discovery = (None if settings.discovery_prefix is None
+                          else Discovery(settings.discovery_prefix, self.topics))
+
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._pending: deque[Message] = deque(maxlen=settings.buffer_size)
+        self._retained: dict[str, Message] = {}  # topic -> newest retained message, replayed on connect
+        self._features: dict[str, set[tuple[str, str]]] = {asset_id: set() for asset_id in self.assets}
+        self.dropped = 0  # verdict messages lost to a full buffer
+        self._ever_connected = False
+        self._closed = False
+        for asset in assets:
+            self._remember(self._discovery_messages(asset))
+
+        self._client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True
+        )
+        self._configure(self._client)
+
+    def _configure(self, client: Any) -> None:
+        settings = self.settings
+        if settings.username is not None:
+            password = None if settings.password is None else settings.password.get_secret_value()
+            client.username_pw_set(settings.username, password)
+        if settings.tls is not None:
+            tls = settings.tls
+            try:
+                client.tls_set(
+                    ca_certs=None if tls.ca_file is None else str(tls.ca_file),
+                    certfile=None if tls.cert_file is None else str(tls.cert_file),
+                    keyfile=None if tls.key_file is None else str(tls.key_file),
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"outputs.mqtt.tls: cannot load the certificates: {exc}") from exc
+            client.tls_insecure_set(tls.insecure)
+        client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> MqttSink:
+        """Start connecting in the background; a broker that is down now is retried with backoff."""
+        settings = self.settings
+        log.info("MQTT: connecting to %s:%d as %s", settings.host, settings.effective_port, self.topics.client_id)
+        self._client.connect_async(settings.host, settings.effective_port, keepalive=settings.keepalive_s)
+        self._client.loop_start()
+        return self
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._pending)
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Say ``offline`` (a clean disconnect sends no last will), then stop the network thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            connected = self._connected.is_set()
+        if connected:
+            info = self._client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("MQTT: could not say offline before closing: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._pending:
+            log.warning("MQTT: closing with %d verdict message(s) never delivered", len(self._pending))
+
+    def __enter__(self) -> MqttSink:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def publish(self, verdict: Verdict) -> None:
+        """Queue the verdict's messages (and discovery for features seen the first time); never blocks."""
+        messages = verdict_messages(verdict, self.topics)
+        asset = self.assets.get(verdict.asset_id)
+        if asset is not None:
+            seen = self._features[asset.id]
+            new = {(sensor, feature) for sensor, values in sensor_features(verdict).items() for feature in values}
+            if not new <= seen:
+                seen |= new
+                messages = self._discovery_messages(asset) + messages
+        with self._lock:
+            self._remember(messages)
+            if self._connected.is_set():
+                self._send(messages)
+                return
+            for message in messages:
+                if not message.retain:
+                    if len(self._pending) == self._pending.maxlen:
+                        self.dropped += 1
+                        if self.dropped == 1:
+                            log.warning("MQTT: buffer of %d messages full; dropping the oldest", self._pending.maxlen)
+                    self._pending.append(message)
+
+    def _discovery_messages(self, asset: AssetConfig) -> list[Message]:
+        return [] if self.discovery is None else self.discovery.messages(asset, self._features[asset.id])
+
+    def _remember(self, messages: list[Message]) -> None:
+        for message in messages:
+            if message.retain:
+                self._retained[message.topic] = message
+
+    def _send(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._client.publish(message.topic, message.payload, qos=self.settings.qos, retain=message.retain)
+
+    # -- paho callbacks (network thread) -------------------------------------------------------
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT: broker %s refused the connection: %s", self.settings.host, reason_code)
+            return
+        subscriptions = [(self.topics.command(asset_id, command), 1)
+                         for asset_id in self.assets for command in COMMANDS]
+        if self.discovery is not None:
+            subscriptions.append((self.discovery.status_topic, 1))
+        client.subscribe(subscriptions)
+        client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
+        with self._lock:
+            self._send(list(self._retained.values()))
+            flushed = len(self._pending)
+            self._send(list(self._pending))
+            self._pending.clear()
+            self._connected.set()
+        if self._ever_connected:
+            log.warning("MQTT: connection to %s is back; %d buffered message(s) sent", self.settings.host, flushed)
+        else:
+            log.info("MQTT: connected to %s", self.settings.host)
+        self._ever_connected = True
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and not self._closed:
+            log.warning("MQTT: lost the connection to %s (%s); buffering and reconnecting",
+                        self.settings.host, reason_code)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if self.discovery is not None and message.topic == self.discovery.status_topic:
+            if message.payload == ONLINE:
+                log.info("MQTT: Home Assistant is online; republishing discovery")
+                with self._lock:
+                    self._send(list(self._retained.values()))
+            return
+        parsed = self.topics.parse_command(message.topic)
+        if parsed is None or parsed[0] not in self.assets:
+            log.debug("MQTT: ignoring message on %s", message.topic)
+            return
+        asset_id, command = parsed
+        log.info("MQTT: %s command for %s", command, asset_id)
+        try:
+            self.on_command(asset_id, command)
+        except Exception:  # a failing callback must not kill the network thread
+            log.exception("MQTT: the %s command handler for %s failed", command, asset_id)
