@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,15 @@ def cwru_dir() -> Path:
     if not (path / "records.json").is_file():
         pytest.skip(f"real CWRU records not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real Mosquitto broker on 127.0.0.1 for the whole run; yields (host, port)."""
+    from tests.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    try:
+        yield broker.host, broker.port
+    finally:
+        broker.stop()
