@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from edge.errors import UsageError
 from edge.demo.run import DemoOptions, default_cwru_dir, format_summary, format_table, run_demo
+from edge.errors import UsageError
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -119,7 +119,7 @@ def prepare(
     defective: int = 12,
     cell_type: str = "mono",
     cwru_dir: Path | None = None,
-    burst_s: float = 1.0,
+    burst_s: float = 2.0,
     seed: int = 0,
 ) -> DemoData:
     """Write enrollment frames, the replay stream and its vibration into ``out``; return what was written.
@@ -174,7 +174,10 @@ def prepare(
 
 
 class _VibrationSource:
-    """Hands out consecutive, non-overlapping bursts of each record (wrapping at its end)."""
+    """Hands out successive half-overlapping bursts of each record, wrapping at its end.
+
+    Half-overlap gives the 5 s normal record four distinct 2 s bursts instead of two.
+    """
 
     def __init__(self, cwru_dir: Path | None, rng: np.random.Generator) -> None:
         self._rng = rng
@@ -216,7 +219,7 @@ class _VibrationSource:
         start = self._cursor.get(fault, 0)
         if start + samples > signal.size:
             start = 0
-        self._cursor[fault] = start + samples
+        self._cursor[fault] = start + samples // 2
         return signal[start : start + samples], name, start / SAMPLE_RATE_HZ
 
 
