@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from edge.settings import Section
 
 
+class CameraHealthSettings(Section):
+    """When a frame is too dark, too blurred or frozen to be judged (see edge/sources/health.py)."""
+
+    black_below: float = Field(
+        12.0, ge=0, le=255, description="Mean brightness (0-255) below which a frame counts as black."
+    )
+    blur_below: float = Field(
+        4.0, ge=0, description="Sharpness (variance of the Laplacian at 128 px) below which a frame is badly blurred; "
+        "'edgewatch doctor' prints each camera's value."
+    )
+    frozen_after: int = Field(
+        3, ge=2, description="This many identical frames in a row mean the camera is frozen."
+    )
+
+
 class CameraBase(Section):
     name: str = Field(description="Camera name, unique within its asset.", min_length=1)
     resize_max_px: int = Field(
         1024, gt=0, description="Frames are downscaled to at most this long side as early as possible."
+    )
+    health: CameraHealthSettings = Field(
+        default_factory=CameraHealthSettings, description="Thresholds for black, blurred and frozen frames."
     )
 
 
@@ -52,6 +70,6 @@ class Picamera2Camera(CameraBase):
 
 
 CameraConfig = Annotated[
-    Union[FolderCamera, HttpSnapshotCamera, V4l2Camera, RtspCamera, Picamera2Camera],
+    FolderCamera | HttpSnapshotCamera | V4l2Camera | RtspCamera | Picamera2Camera,
     Field(discriminator="type"),
 ]

@@ -1,0 +1,14 @@
+"""RTSP network cameras (and any URL FFmpeg opens): newest frame kept, older ones dropped."""
+
+from __future__ import annotations
+
+from edge.sources._av import LatestFrameReader, StreamCamera
+from edge.sources.config import RtspCamera
+
+
+class RtspSource(StreamCamera):
+    config: RtspCamera
+
+    def _open(self) -> None:
+        options = {"rtsp_transport": "tcp"} if self.config.url.startswith("rtsp") else {}
+        self._reader = LatestFrameReader(self.name, self.config.url, self.config.timeout_s, options=options)
