@@ -14,8 +14,8 @@ _TOPIC_PREFIX = r"^[^#+/\s]+(/[^#+/\s]+)*$"
 
 
 class MqttTls(Section):
-    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate; none: the system CAs.")
-    cert_file: Path | None = Field(None, description="Client certificate (PEM) for brokers that authenticate by certificate.")
+    ca_file: Path | None = Field(None, description="CA that signed the broker's certificate; none: system CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) for certificate authentication.")
     key_file: Path | None = Field(None, description="Private key (PEM) of cert_file.")
     insecure: bool = Field(
         False, description="Skip the broker hostname check (test brokers with self-signed certificates only)."
@@ -35,15 +35,15 @@ class MqttSettings(Section):
     username: str | None = Field(None, description="Broker user name.")
     password: SecretStr | None = Field(None, description="Broker password; use ${ENV} substitution.")
     client_id: str | None = Field(
-        None, min_length=1, description="MQTT client id, unique per broker; default 'edgewatch-<site>'."
+        None, pattern=r"^[A-Za-z0-9_.-]+$", description="MQTT client id, unique per broker; default 'edgewatch-<site>'."
     )
     topic_prefix: str = Field(
         "edgewatch", pattern=_TOPIC_PREFIX, description="Topics are <topic_prefix>/<asset>/verdict, .../state, ..."
     )
     discovery_prefix: str | None = Field(
-        "homeassistant", pattern=_TOPIC_PREFIX, description="Home Assistant discovery prefix; null turns discovery off."
+        "homeassistant", pattern=_TOPIC_PREFIX, description="Home Assistant discovery prefix; null: no discovery."
     )
-    keepalive_s: int = Field(60, ge=5, le=65535, description="MQTT keepalive; the broker sends the last will after 1.5x.")
+    keepalive_s: int = Field(60, ge=5, le=65535, description="MQTT keepalive; the last will goes 1.5x after silence.")
     qos: int = Field(1, ge=0, le=1, description="QoS of verdict and state messages (1: at least once).")
     buffer_size: int = Field(
         1000, ge=1, description="Verdict messages kept while the broker is away; the oldest go first when full."
