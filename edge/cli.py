@@ -28,9 +28,9 @@ _HANDLERS: dict[str, str] = {
     "bundle inspect": "edge.commands.info:bundle_inspect",
     "bundle verify": "edge.commands.info:bundle_verify",
     "export": "",
-    "enroll": "",
-    "check": "",
-    "vibration analyze": "",
+    "enroll": "edge.commands.vision:enroll",
+    "check": "edge.commands.vision:check",
+    "vibration analyze": "edge.commands.vibration:analyze",
     "run": "",
     "history": "",
     "doctor": "",
@@ -69,7 +69,8 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
                        "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.")
     p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
     p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition.")
-    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR", help="Labelled examples (repeatable).")
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR", help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets ok|warning|fault "
+                   "(default: the bundle label's severity, else warning).")
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
 
 

@@ -42,17 +42,51 @@ def write_tiny_onnx(path: Path, dim: int = 4, seed: int = 0) -> None:
     onnx.save(model, str(path))
 
 
-def make_bundle(out: Path, labels: list[tuple[str, str]] | None = None, dim: int = 4) -> Path:
-    """Write a verified bundle (optionally with labels) to ``out`` and return it."""
+def write_patch_onnx(path: Path, dim: int = 4, channels: int = 6, seed: int = 0) -> None:
+    """(B, 3, 8, 8) -> 4x4 patch conv -> (B, 4, channels) patch tokens; their mean -> linear -> (B, dim)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(size=(channels, 3, 4, 4)).astype(np.float32) / 4
+    weight = rng.normal(size=(channels, dim)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["pixel_values", "kernel"], ["grid"], kernel_shape=[4, 4], strides=[4, 4]),
+            helper.make_node("Reshape", ["grid", "grid_shape"], ["channels_first"]),  # (B, C, 4)
+            helper.make_node("Transpose", ["channels_first"], ["patch_tokens"], perm=[0, 2, 1]),  # (B, 4, C)
+            helper.make_node("ReduceMean", ["patch_tokens", "token_axis"], ["pooled"], keepdims=0),
+            helper.make_node("MatMul", ["pooled", "weight"], ["image_embeds"]),
+        ],
+        "tiny_patches",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", dim]),
+         helper.make_tensor_value_info("patch_tokens", TensorProto.FLOAT, ["batch", 4, channels])],
+        [numpy_helper.from_array(kernel, "kernel"), numpy_helper.from_array(weight, "weight"),
+         numpy_helper.from_array(np.array([0, channels, 4], dtype=np.int64), "grid_shape"),
+         numpy_helper.from_array(np.array([1], dtype=np.int64), "token_axis")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(path))
+
+
+def make_bundle(out: Path, labels: list[tuple[str, str]] | None = None, dim: int = 4, patches: bool = False,
+                activation: str = "softmax") -> Path:
+    """Write a verified bundle (optionally with labels and patch tokens) to ``out`` and return it."""
     with staged_bundle(out) as staged:
-        write_tiny_onnx(staged.path("image.onnx"), dim)
+        image_model = {"file": "image.onnx", "input_name": "pixel_values", "embedding_output": "image_embeds"}
+        if patches:
+            write_patch_onnx(staged.path("image.onnx"), dim)
+            image_model["patch_output"] = "patch_tokens"
+        else:
+            write_tiny_onnx(staged.path("image.onnx"), dim)
         fields: dict[str, Any] = {
             "kind": "image-only",
             "exporter": {"edgewatch": "test"},
             "source": {"id": "tiny", "architecture": "tiny"},
             "preprocessing": PREPROCESSING,
             "embedding_dim": dim,
-            "image_model": {"file": "image.onnx", "input_name": "pixel_values", "embedding_output": "image_embeds"},
+            "image_model": image_model,
             "quantization": {"mode": "none"},
         }
         if labels:
@@ -63,8 +97,9 @@ def make_bundle(out: Path, labels: list[tuple[str, str]] | None = None, dim: int
             fields["labels"] = {
                 "entries": [{"name": n, "severity": s, "prompts": [f"a photo of {n}"]} for n, s in labels],
                 "embeddings_file": "labels.npy",
-                "activation": "softmax",
-                "logit_scale": 100.0,
+                "activation": activation,
+                "logit_scale": 100.0 if activation == "softmax" else 10.0,
+                "logit_bias": 0.0 if activation == "softmax" else -5.0,
             }
         staged.commit(fields)
     return out

@@ -1,0 +1,107 @@
+"""``edgewatch enroll`` and the vision-only ``edgewatch check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+
+from edge.bundle import load_bundle
+from edge.config import load_config
+from edge.errors import InputError, UsageError
+from edge.profile import bundle_fingerprint, load_profile, save_profile
+from edge.scoring import ImageEncoder, RuntimeOptions
+from edge.vision.enrollment import LabelledExamples, build_profile
+from edge.vision.evidence import vision_json
+from edge.vision.pipeline import VisionResult, embed_many, score_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+_LABEL_ARG = re.compile(r"^(?P<name>[^:=]+)(?::(?P<severity>ok|warning|fault))?=(?P<folder>.+)$")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images in a folder, in name order (so enrollment is reproducible)."""
+    if not folder.is_dir():
+        raise InputError(f"image folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"image folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def parse_label(argument: str, known: dict[str, str]) -> tuple[str, str, Path]:
+    """'crack=DIR' or 'crack:fault=DIR' -> (name, severity, folder); severity defaults to the bundle's."""
+    match = _LABEL_ARG.match(argument)
+    if not match:
+        raise UsageError(f"--label {argument!r}: expected NAME=DIR or NAME:SEVERITY=DIR (severity ok|warning|fault)")
+    name = match["name"].strip()
+    severity = match["severity"] or known.get(name, "warning")
+    return name, severity, Path(match["folder"])
+
+
+def enroll(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    known = {label.name: label.severity for label in bundle.manifest.labels.entries} if bundle.manifest.labels else {}
+    labels = [parse_label(argument, known) for argument in args.label]
+    normal_files = image_files(args.normal)
+    encoder = ImageEncoder.load(bundle)
+    log.info("embedding %d normal frames from %s", len(normal_files), args.normal)
+    normal_embeddings, normal_patches = embed_many(encoder, normal_files)
+    labelled = []
+    for name, severity, folder in labels:
+        embeddings, patches = embed_many(encoder, image_files(folder))
+        labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
+    profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled)
+    save_profile(profile, args.out)
+    info = profile.info
+    heads = ", ".join(sorted(profile.calibration))
+    print(f"{args.out}: {info['normal_frames']} normal frames ({info['memory_frames']} in memory, "
+          f"{info['calibration_frames']} held out for calibration), heads: {heads}")
+    for name, count in info["labelled"].items():
+        print(f"  few-shot '{name}': {count} examples")
+    return 0
+
+
+def describe(result: VisionResult, decision: dict[str, object]) -> str:
+    """Human output of ``check``: every head, then the calibrated decision."""
+    lines = []
+    if result.anomaly_score is not None:
+        lines.append(f"anomaly score  {result.anomaly_score:.4f}")
+    for head, value in result.heads.items():
+        lines.append(f"  {head:<16}{value:.4f}")
+    if result.p_anomaly is not None:
+        lines.append(f"p_anomaly      {result.p_anomaly:.3f} (p-value {result.p_value:.3g})")
+    for title, probabilities in (("zero-shot", result.labels), ("few-shot", result.few_shot)):
+        if probabilities:
+            lines.append(f"{title}:")
+            for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
+                lines.append(f"  {name:<24}{p:.3f}")
+    condition = decision["condition"] or "no opinion"
+    lines.append(f"vision verdict {condition} (confidence {float(decision['confidence']):.2f})")  # type: ignore[arg-type]
+    lines += [f"  - {reason}" for reason in decision["reasons"]]  # type: ignore[union-attr]
+    timings = ", ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items())
+    lines.append(f"timings        {timings}")
+    return "\n".join(lines)
+
+
+def check(args: argparse.Namespace) -> int:
+    """Vision-only check: score ``--image`` with every head the bundle and profile provide."""
+    bundle = load_bundle(args.bundle)
+    profile = load_profile(args.profile, bundle) if args.profile else None
+    options = RuntimeOptions()
+    if args.config:
+        config = load_config(args.config)
+        options = RuntimeOptions.from_settings(config.model) if config.model else options
+    if args.sensors or args.escalate:
+        log.warning("this check scores vision only; --sensors and --escalate are ignored")
+    result = score_image(bundle, profile, args.image, options)
+    document = vision_json(result)
+    if args.json:
+        print(json.dumps({"image": str(args.image), "vision": document}))
+    else:
+        print(describe(result, document))
+    return 0

@@ -1,0 +1,137 @@
+"""The per-asset profile written by ``edgewatch enroll``: what normal looks like, to this model.
+
+One ``.npz`` file (loaded with ``allow_pickle=False``, so a profile can never run code) holding
+the arrays plus a JSON metadata document. Embeddings only make sense to the model that produced
+them, so the profile records the bundle's fingerprint and refuses to load against another bundle.
+Writes are atomic: a temporary file in the same folder, fsync, rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import Bundle
+from edge.errors import InputError, StorageError
+
+PROFILE_VERSION = 1
+_META_KEY = "meta_json"
+
+
+def bundle_fingerprint(bundle: Bundle) -> str:
+    """sha256 over what determines an embedding: the image model's bytes and the preprocessing."""
+    manifest = bundle.manifest
+    model_hash = next(entry.sha256 for entry in manifest.files if entry.path == manifest.image_model.file)
+    document = json.dumps(
+        {"model": model_hash, "preprocessing": manifest.preprocessing.model_dump(mode="json"),
+         "embedding": manifest.image_model.embedding_output, "patches": manifest.image_model.patch_output},
+        sort_keys=True,
+    )
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Profile:
+    bundle_fingerprint: str
+    memory: np.ndarray  # (M, D) float32 unit embeddings of normal frames
+    calibration: dict[str, np.ndarray]  # head name -> (n,) scores of held-out normal frames
+    patch_memory: np.ndarray | None = None  # (P, C) float32 coreset of normal patch tokens
+    few_shot_names: tuple[str, ...] = ()
+    few_shot_severities: tuple[str, ...] = ()
+    few_shot_embeddings: np.ndarray | None = None  # (E, D) float32
+    few_shot_label_ids: np.ndarray | None = None  # (E,) int64 indices into few_shot_names
+    knn_k: int = 3
+    alternative_shape: float = 0.05
+    prior: float = 0.5
+    info: dict[str, Any] = field(default_factory=dict)  # counts, thresholds, created_at: for people
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"memory": self.memory}
+        out.update({f"calibration_{head}": scores for head, scores in self.calibration.items()})
+        if self.patch_memory is not None:
+            out["patch_memory"] = self.patch_memory
+        if self.few_shot_embeddings is not None and self.few_shot_label_ids is not None:
+            out["few_shot_embeddings"] = self.few_shot_embeddings
+            out["few_shot_label_ids"] = self.few_shot_label_ids
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "profile_version": PROFILE_VERSION,
+            "bundle_fingerprint": self.bundle_fingerprint,
+            "heads": sorted(self.calibration),
+            "few_shot_names": list(self.few_shot_names),
+            "few_shot_severities": list(self.few_shot_severities),
+            "knn_k": self.knn_k,
+            "alternative_shape": self.alternative_shape,
+            "prior": self.prior,
+            "info": self.info,
+        }
+
+
+def save_profile(profile: Profile, path: Path) -> None:
+    """Write atomically: a crash or full disk leaves the previous profile in place."""
+    path = path.resolve()
+    meta = np.frombuffer(json.dumps(profile.meta()).encode(), dtype=np.uint8)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                np.savez(handle, **{_META_KEY: meta}, **profile.arrays())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StorageError(f"profile {path} could not be written: {exc}") from exc
+
+
+def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
+    """Read a profile; with ``bundle``, refuse one enrolled with a different model."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError as exc:
+        raise InputError(f"profile {path} does not exist (create it with 'edgewatch enroll')") from exc
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"profile {path} is not a readable edgewatch profile: {exc}") from exc
+    try:
+        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+        version = meta["profile_version"]
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"profile {path} has no valid metadata; re-run 'edgewatch enroll'") from exc
+    if version != PROFILE_VERSION:
+        raise InputError(f"profile {path} is version {version!r}; this edgewatch reads {PROFILE_VERSION}, re-enroll")
+    if bundle is not None and meta["bundle_fingerprint"] != bundle_fingerprint(bundle):
+        raise InputError(
+            f"profile {path} was enrolled with a different model bundle than {bundle.root}; "
+            "embeddings are not comparable across models, re-run 'edgewatch enroll' with this bundle"
+        )
+    try:
+        return Profile(
+            bundle_fingerprint=meta["bundle_fingerprint"],
+            memory=arrays["memory"].astype(np.float32, copy=False),
+            calibration={head: arrays[f"calibration_{head}"].astype(np.float64) for head in meta["heads"]},
+            patch_memory=arrays.get("patch_memory"),
+            few_shot_names=tuple(meta["few_shot_names"]),
+            few_shot_severities=tuple(meta["few_shot_severities"]),
+            few_shot_embeddings=arrays.get("few_shot_embeddings"),
+            few_shot_label_ids=arrays.get("few_shot_label_ids"),
+            knn_k=int(meta["knn_k"]),
+            alternative_shape=float(meta["alternative_shape"]),
+            prior=float(meta["prior"]),
+            info=dict(meta.get("info", {})),
+        )
+    except KeyError as exc:
+        raise InputError(f"profile {path} is missing {exc}; re-run 'edgewatch enroll'") from exc

@@ -1,0 +1,68 @@
+"""Normal baseline: how far is this frame from everything seen while the machine was in good condition?
+
+Two heads over L2-normalised features, distance = 1 - cosine:
+  * global k-NN: mean distance of the frame embedding to its k nearest normal embeddings;
+  * PatchCore-style: every patch token of the frame against a memory of normal patch tokens, the
+    frame's score is its worst patch (a small scratch moves one patch, not the global embedding).
+The patch memory is bounded by a greedy k-center coreset, which keeps the patches that cover the
+normal feature space best, so memory and scoring cost stay fixed however many frames are enrolled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_K = 3
+DEFAULT_MAX_PATCHES = 4096
+_PROJECTION_DIM = 128
+
+
+def _nearest_distances(queries: np.ndarray, memory: np.ndarray, k: int) -> np.ndarray:
+    """(Q, D), (M, D) unit rows -> (Q, k) smallest cosine distances, ascending."""
+    similarity = queries @ memory.T  # (Q, M)
+    k = min(k, memory.shape[0])
+    if k < memory.shape[0]:
+        similarity = np.partition(similarity, memory.shape[0] - k, axis=1)[:, -k:]
+    return np.sort(1.0 - similarity, axis=1)
+
+
+def knn_scores(embeddings: np.ndarray, memory: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
+    """(Q, D) frame embeddings -> (Q,) mean distance to the k nearest normal embeddings."""
+    return _nearest_distances(embeddings, memory, k).mean(axis=1).astype(np.float64)
+
+
+def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
+    """(Q, N, C) patch tokens of Q frames -> (Q,) distance of each frame's most unusual patch."""
+    frames, tokens, channels = patches.shape
+    nearest = _nearest_distances(patches.reshape(frames * tokens, channels), memory, 1)[:, 0]
+    return nearest.reshape(frames, tokens).max(axis=1).astype(np.float64)
+
+
+def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``size`` rows chosen by greedy k-center (farthest point) selection.
+
+    Distances are computed in a random 128-d projection (Johnson-Lindenstrauss), as PatchCore
+    does, so selection costs O(rows x size x 128) rather than the full feature width.
+    """
+    rows = features.shape[0]
+    if size >= rows:
+        return np.arange(rows)
+    rng = np.random.default_rng(seed)
+    if features.shape[1] > _PROJECTION_DIM:
+        projection = rng.normal(size=(features.shape[1], _PROJECTION_DIM)).astype(np.float32)
+        points = features @ (projection / np.sqrt(_PROJECTION_DIM))
+    else:
+        points = features.astype(np.float32, copy=False)
+    chosen = np.empty(size, dtype=np.int64)
+    chosen[0] = int(rng.integers(rows))
+    min_sq = ((points - points[chosen[0]]) ** 2).sum(axis=1)
+    for index in range(1, size):
+        chosen[index] = int(np.argmax(min_sq))
+        min_sq = np.minimum(min_sq, ((points - points[chosen[index]]) ** 2).sum(axis=1))
+    return chosen
+
+
+def build_patch_memory(patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES) -> np.ndarray:
+    """(F, N, C) normal frames' patch tokens -> (<= max_patches, C) coreset memory."""
+    flat = patches.reshape(-1, patches.shape[-1]).astype(np.float32, copy=False)
+    return flat[greedy_coreset(flat, max_patches)]

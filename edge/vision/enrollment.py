@@ -1,0 +1,106 @@
+"""Enrollment: embeddings of normal frames (and labelled examples) -> a calibrated asset profile.
+
+Normal frames are split once, at random: most become the memory bank, the rest are held out and
+scored against it to calibrate the conformal p-values (a frame must never be scored against a
+memory that contains itself, or every score would look better than it will on new frames).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.profile import Profile
+from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores, patch_scores
+from edge.vision.calibration import ConformalScorer, combine_p_values, fit_alternative_shape
+
+log = logging.getLogger(__name__)
+
+MIN_NORMAL_FRAMES = 4
+NORMAL_NAME = "normal"
+CALIBRATION_FRACTION = 0.25
+_REPORTED_ALPHAS = (0.05, 0.01)
+
+
+@dataclass(frozen=True)
+class LabelledExamples:
+    name: str
+    severity: str  # ok | warning | fault
+    embeddings: np.ndarray  # (E, D)
+    patches: np.ndarray | None  # (E, T, C)
+
+
+def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patches: np.ndarray | None,
+                  labelled: list[LabelledExamples] | None = None, calibration_fraction: float = CALIBRATION_FRACTION,
+                  k: int = DEFAULT_K, max_patches: int = DEFAULT_MAX_PATCHES, seed: int = 0) -> Profile:
+    """Split, build memories, calibrate every baseline head, fit the few-shot and anomaly models."""
+    labelled = labelled or []
+    frames = normal_embeddings.shape[0]
+    if frames < MIN_NORMAL_FRAMES:
+        raise InputError(f"enrollment needs at least {MIN_NORMAL_FRAMES} normal frames, got {frames}")
+    order = np.random.default_rng(seed).permutation(frames)
+    held_out = max(1, int(round(calibration_fraction * frames)))
+    calibration_ids, memory_ids = order[:held_out], order[held_out:]
+    if held_out < 19:
+        log.warning("only %d held-out normal frames: p-values are no finer than 1/%d; enroll more normal frames",
+                    held_out, held_out + 1)
+    memory = normal_embeddings[memory_ids].astype(np.float32)
+    calibration = {"knn": knn_scores(normal_embeddings[calibration_ids], memory, k)}
+    patch_memory = None
+    if normal_patches is not None:
+        patch_memory = build_patch_memory(normal_patches[memory_ids], max_patches)
+        calibration["patchcore"] = patch_scores(normal_patches[calibration_ids], patch_memory)
+
+    scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
+    abnormal = [group for group in labelled if group.severity != "ok"]
+    abnormal_p = [
+        combine_p_values([scorers[head].p_value(float(s)) for head, s in scores.items()])
+        for group in abnormal
+        for scores in _rows(_baseline(group, memory, patch_memory, k))
+    ]
+    shape = fit_alternative_shape(np.asarray(abnormal_p))
+
+    few_shot: dict[str, object] = {}
+    if labelled:
+        names = (NORMAL_NAME, *(group.name for group in labelled))
+        few_shot = {
+            "few_shot_names": names,
+            "few_shot_severities": ("ok", *(group.severity for group in labelled)),
+            "few_shot_embeddings": np.concatenate([memory, *(g.embeddings for g in labelled)]).astype(np.float32),
+            "few_shot_label_ids": np.concatenate(
+                [np.zeros(len(memory), dtype=np.int64)]
+                + [np.full(len(g.embeddings), index + 1, dtype=np.int64) for index, g in enumerate(labelled)]
+            ),
+        }
+    info = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "normal_frames": frames,
+        "memory_frames": int(memory_ids.size),
+        "calibration_frames": int(held_out),
+        "patch_memory": 0 if patch_memory is None else int(patch_memory.shape[0]),
+        "labelled": {group.name: int(group.embeddings.shape[0]) for group in labelled},
+        "thresholds": {head: {str(alpha): scorer.threshold(alpha) for alpha in _REPORTED_ALPHAS}
+                       for head, scorer in scorers.items()},
+        "alternative_fitted_on": len(abnormal_p),
+    }
+    return Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
+                   patch_memory=patch_memory, knn_k=k, alternative_shape=shape, info=info,
+                   **few_shot)  # type: ignore[arg-type]
+
+
+def _baseline(group: LabelledExamples, memory: np.ndarray, patch_memory: np.ndarray | None,
+              k: int) -> dict[str, np.ndarray]:
+    scores = {"knn": knn_scores(group.embeddings, memory, k)}
+    if patch_memory is not None and group.patches is not None:
+        scores["patchcore"] = patch_scores(group.patches, patch_memory)
+    return scores
+
+
+def _rows(scores: dict[str, np.ndarray]) -> list[dict[str, float]]:
+    """{'knn': (E,), ...} -> one {'knn': s, ...} per example."""
+    count = len(next(iter(scores.values())))
+    return [{head: float(values[i]) for head, values in scores.items()} for i in range(count)]

@@ -1,0 +1,150 @@
+"""One frame through every vision head: preprocess -> encoder -> zero-shot, few-shot, baseline -> calibrated.
+
+``VisionScorer`` is built once (model loaded and warmed up, profile checked against the bundle)
+and then scores frames; ``score_image`` is the one-shot convenience used by ``edgewatch check``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import Bundle
+from edge.preprocess import ImageInput, Prepared, prepare
+from edge.profile import Profile
+from edge.scoring import Encoded, ImageEncoder, RuntimeOptions
+from edge.vision.baseline import knn_scores, patch_scores
+from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
+from edge.vision.few_shot import FewShotHead
+from edge.vision.zero_shot import label_probabilities
+
+OK_SEVERITY = "ok"
+
+
+@dataclass(frozen=True)
+class VisionResult:
+    """Every head's output for one frame; JSON-ready through ``to_dict``."""
+
+    anomaly_score: float | None  # baseline distance (patch head when present), else zero-shot abnormal mass
+    p_value: float | None  # conformal p-value under "this frame is normal" (profile only)
+    p_anomaly: float | None  # calibrated probability that the frame is anomalous (profile only)
+    labels: dict[str, float]  # zero-shot label probabilities (bundle labels)
+    few_shot: dict[str, float]  # few-shot condition probabilities (profile examples)
+    severities: dict[str, str]  # label/condition name -> ok | warning | fault
+    heads: dict[str, float]  # raw per-head scores
+    timings_ms: dict[str, float] = field(default_factory=dict)  # decode, preprocess, inference, heads
+
+    @property
+    def top_label(self) -> str | None:
+        """The winning condition name: few-shot (enrolled on this asset) before zero-shot."""
+        probabilities = self.few_shot or self.labels
+        return max(probabilities, key=probabilities.__getitem__) if probabilities else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "anomaly_score": self.anomaly_score,
+            "p_value": self.p_value,
+            "p_anomaly": self.p_anomaly,
+            "labels": dict(self.labels),
+            "few_shot": dict(self.few_shot),
+            "top_label": self.top_label,
+            "heads": dict(self.heads),
+            "timings_ms": {name: round(value, 3) for name, value in self.timings_ms.items()},
+        }
+
+
+class VisionScorer:
+    """The encoder plus every head the bundle and profile make available."""
+
+    def __init__(self, encoder: ImageEncoder, profile: Profile | None = None) -> None:
+        self.encoder = encoder
+        self.profile = profile
+        manifest = encoder.bundle.manifest
+        self._labels = manifest.labels
+        self._label_embeddings = encoder.bundle.label_embeddings() if manifest.labels else None
+        self._severities = {label.name: label.severity for label in manifest.labels.entries} if manifest.labels else {}
+        self._independent_labels = manifest.labels is not None and manifest.labels.activation == "sigmoid"
+        self._conformal: dict[str, ConformalScorer] = {}
+        self._few_shot: FewShotHead | None = None
+        if profile is not None:
+            self._conformal = {head: ConformalScorer.fit(scores) for head, scores in profile.calibration.items()}
+            self._severities.update(zip(profile.few_shot_names, profile.few_shot_severities))
+            if profile.few_shot_embeddings is not None and profile.few_shot_label_ids is not None:
+                self._few_shot = FewShotHead.fit(profile.few_shot_embeddings, profile.few_shot_label_ids,
+                                                 profile.few_shot_names)
+
+    @classmethod
+    def load(cls, bundle: Bundle, profile: Profile | None = None,
+             options: RuntimeOptions = RuntimeOptions()) -> "VisionScorer":
+        return cls(ImageEncoder.load(bundle, options), profile)
+
+    def embed(self, source: ImageInput) -> tuple[Prepared, Encoded]:
+        prepared = prepare(source, self.encoder.bundle.manifest.preprocessing)
+        return prepared, self.encoder.encode(prepared.tensor)
+
+    def score(self, source: ImageInput) -> VisionResult:
+        prepared, encoded = self.embed(source)
+        return self.score_encoded(prepared, encoded)
+
+    def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
+        """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
+        start = time.perf_counter()
+        heads: dict[str, float] = {}
+        labels: dict[str, float] = {}
+        if self._labels is not None and self._label_embeddings is not None:
+            probs = label_probabilities(encoded.embedding, self._label_embeddings, self._labels)
+            labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs)}
+        few_shot = self._few_shot.probabilities(encoded.embedding) if self._few_shot else {}
+        p_value = p_anomaly = None
+        if self.profile is not None:
+            heads.update(self._baseline_scores(encoded))
+            p_value = combine_p_values([self._conformal[head].p_value(score) for head, score in heads.items()])
+            p_anomaly = anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior)
+        abnormal_mass = self._abnormal_mass(few_shot or labels, independent=not few_shot and self._independent_labels)
+        if abnormal_mass is not None:
+            heads["labels_abnormal"] = abnormal_mass
+        anomaly_score = heads.get("patchcore", heads.get("knn", abnormal_mass))
+        timings = {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
+                   "inference": encoded.inference_ms, "heads": (time.perf_counter() - start) * 1e3}
+        return VisionResult(anomaly_score=anomaly_score, p_value=p_value, p_anomaly=p_anomaly, labels=labels,
+                            few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings)
+
+    def _abnormal_mass(self, probabilities: dict[str, float], independent: bool) -> float | None:
+        """Probability the label heads put on non-ok conditions (softmax: summed; sigmoid: the largest)."""
+        if not probabilities:
+            return None
+        abnormal = [p for name, p in probabilities.items() if self._severities.get(name) != OK_SEVERITY]
+        if not abnormal:
+            return 0.0
+        return float(max(abnormal) if independent else min(1.0, sum(abnormal)))
+
+    def _baseline_scores(self, encoded: Encoded) -> dict[str, float]:
+        assert self.profile is not None
+        scores = {"knn": float(knn_scores(encoded.embedding[None], self.profile.memory, self.profile.knn_k)[0])}
+        if self.profile.patch_memory is not None and encoded.patches is not None and "patchcore" in self._conformal:
+            scores["patchcore"] = float(patch_scores(encoded.patches[None], self.profile.patch_memory)[0])
+        return scores
+
+
+def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput | Path,
+                options: RuntimeOptions = RuntimeOptions()) -> VisionResult:
+    """Load the model, score one image with every available head, return the result."""
+    return VisionScorer.load(bundle, profile, options).score(image_path)
+
+
+def embed_many(encoder: ImageEncoder, sources: list[Path], batch_size: int = 8) -> tuple[np.ndarray, np.ndarray | None]:
+    """Many images -> ((N, D) embeddings, (N, T, C) patch tokens or None), batched for enrollment."""
+    pre = encoder.bundle.manifest.preprocessing
+    embeddings: list[np.ndarray] = []
+    patches: list[np.ndarray] = []
+    for start in range(0, len(sources), batch_size):
+        batch = np.concatenate([prepare(path, pre).tensor for path in sources[start:start + batch_size]])
+        batch_embeddings, batch_patches = encoder.encode_batch(batch)
+        embeddings.append(batch_embeddings)
+        if batch_patches is not None:
+            patches.append(batch_patches)
+    return np.concatenate(embeddings), (np.concatenate(patches) if patches else None)

@@ -1,0 +1,20 @@
+"""Zero-shot labels: cosine similarity to the bundle's label text embeddings, as the model was trained."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.bundle import Labels
+
+
+def label_probabilities(embedding: np.ndarray, label_embeddings: np.ndarray, labels: Labels) -> np.ndarray:
+    """(D,) L2-normalised image embedding, (L, D) text embeddings -> (L,) probabilities.
+
+    CLIP was trained with a softmax over labels (they compete and sum to 1); SigLIP with an
+    independent sigmoid per label plus a learned bias (each is a yes/no question).
+    """
+    logits = labels.logit_scale * (label_embeddings @ embedding) + labels.logit_bias  # (L,)
+    if labels.activation == "softmax":
+        shifted = np.exp(logits - logits.max())
+        return (shifted / shifted.sum()).astype(np.float64)
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
