@@ -1,4 +1,8 @@
-"""Sensor config: a discriminated union on ``type``; physical limits make bad readings visible."""
+"""Sensor config: a discriminated union on ``type``; physical limits make bad readings visible.
+
+Each reader type reads only its own fields; the analytics settings (``vibration`` for
+accelerometer bursts, ``analytics`` for scalar channels) are shared by every type.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,66 @@ from edge.settings import Section
 Quantity = Literal["temperature", "vibration", "current", "pressure", "humidity", "speed", "generic"]
 
 
+class VibrationAnalytics(Section):
+    rpm: float = Field(gt=0, description="Shaft speed in rpm (defect frequencies scale with it).")
+    bearing: str | None = Field(None, description="Bearing from the built-in catalogue, e.g. '6205'.")
+    multiples: tuple[float, float, float, float] | None = Field(
+        None, description="Defect frequencies as multiples of shaft speed: BPFO, BPFI, BSF, FTF."
+    )
+    machine_group: Literal[1, 2] = Field(2, description="ISO 10816-3 machine group (1: >300 kW, 2: 15-300 kW).")
+    foundation: Literal["rigid", "flexible"] = Field("rigid", description="ISO 10816-3 foundation class.")
+    zone_limits_mm_s: tuple[float, float, float] | None = Field(
+        None, description="Override of the A/B, B/C, C/D boundaries in mm/s (default from ISO 10816-3)."
+    )
+
+    @model_validator(mode="after")
+    def _one_bearing_source(self) -> "VibrationAnalytics":
+        if self.bearing is not None and self.multiples is not None:
+            raise ValueError("give either 'bearing' or 'multiples', not both")
+        if self.zone_limits_mm_s is not None and not 0 < self.zone_limits_mm_s[0] < self.zone_limits_mm_s[1] < self.zone_limits_mm_s[2]:
+            raise ValueError("zone_limits_mm_s must be three rising positive numbers (A/B, B/C, C/D)")
+        if self.bearing is not None:
+            from edge.analytics.bearings import bearing
+
+            bearing(self.bearing)  # raises ValueError naming the catalogue
+        return self
+
+
+class BaselineSettings(Section):
+    enabled: bool = Field(True, description="Learn this channel's normal level and flag departures.")
+    alpha: float = Field(0.01, gt=0, le=1, description="EWMA weight of a new reading (0.01 = ~100 readings memory).")
+    warmup: int = Field(30, ge=2, description="Readings to learn from before z-scores count.")
+    z_warn: float = Field(4.0, gt=0, description="|z| above this: warning.")
+    z_fault: float = Field(6.0, gt=0, description="|z| above this: fault.")
+
+
+class ScalarAnalytics(Section):
+    rise_warn_per_min: float | None = Field(None, gt=0, description="Rate of rise (unit per minute) for a warning.")
+    rise_fault_per_min: float | None = Field(None, gt=0, description="Rate of rise (unit per minute) for a fault.")
+    rise_window_s: float = Field(300.0, gt=0, description="Rate of rise is the slope over this window.")
+    ambient_sensor: str | None = Field(None, description="Name of a sensor on the same asset giving ambient.")
+    ambient_warn_delta: float | None = Field(None, gt=0, description="Value minus ambient above this: warning.")
+    ambient_fault_delta: float | None = Field(None, gt=0, description="Value minus ambient above this: fault.")
+    baseline: BaselineSettings = Field(default_factory=BaselineSettings, description="Learned-normal baseline.")
+
+
 class SensorBase(Section):
     name: str = Field(description="Sensor name, unique within its asset.", min_length=1)
     quantity: Quantity = Field(description="What is measured; picks the analytics applied.")
     unit: str = Field("", description="Unit of the values, e.g. 'degC', 'g', 'A', 'bar'.")
     interval_s: float = Field(10.0, gt=0, description="How often to read.")
     timeout_s: float = Field(5.0, gt=0, description="A read slower than this counts as failed.")
+    retries: int = Field(2, ge=0, description="Retries after a failed read, with doubling back-off.")
     stale_after_s: float = Field(60.0, gt=0, description="No good reading for this long: sensor unhealthy.")
     min_valid: float | None = Field(None, description="Physical lower limit; below it the reading is rejected.")
     max_valid: float | None = Field(None, description="Physical upper limit; above it the reading is rejected.")
+    max_jump: float | None = Field(
+        None, gt=0, description="Largest believable change between consecutive readings; bigger is rejected."
+    )
     warn_above: float | None = Field(None, description="Absolute warning limit.")
     fault_above: float | None = Field(None, description="Absolute fault limit.")
+    vibration: VibrationAnalytics | None = Field(None, description="Vibration analytics (quantity: vibration).")
+    analytics: ScalarAnalytics = Field(default_factory=ScalarAnalytics, description="Scalar-channel analytics.")
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> "SensorBase":
@@ -30,6 +83,8 @@ class SensorBase(Section):
             raise ValueError("min_valid must be below max_valid")
         if self.warn_above is not None and self.fault_above is not None and self.warn_above > self.fault_above:
             raise ValueError("warn_above must not exceed fault_above")
+        if self.vibration is not None and self.quantity != "vibration":
+            raise ValueError("'vibration' settings need quantity: vibration")
         return self
 
 
@@ -38,12 +93,72 @@ class ReplaySensor(SensorBase):
     path: Path = Field(description="Recording file.")
     column: str | None = Field(None, description="CSV/JSONL column holding the value.")
     rate_hz: float | None = Field(None, gt=0, description="Sample rate of a vibration burst recording.")
+    burst_samples: int | None = Field(
+        None, ge=64, description="Samples per vibration burst; default one second at rate_hz."
+    )
     loop: bool = Field(True, description="Start again at the end of the recording.")
 
 
 class CommandSensor(SensorBase):
     type: Literal["command"] = Field(description="Run a command; its stdout is one number (or JSON).")
     command: list[str] = Field(min_length=1, description="Program and arguments, no shell.")
+    json_path: str | None = Field(None, description="Dotted path to the value when stdout is JSON, e.g. 'temp.c'.")
 
 
-SensorConfig = Annotated[Union[ReplaySensor, CommandSensor], Field(discriminator="type")]
+class I2cSensor(SensorBase):
+    type: Literal["i2c"] = Field(description="I2C chip through smbus2 (needs the 'i2c' extra).")
+    chip: Literal["adxl345", "bme280", "tmp117"] = Field(description="Which chip is on the bus.")
+    bus: int = Field(1, ge=0, description="I2C bus number (/dev/i2c-N).")
+    address: int | None = Field(None, ge=0x03, le=0x77, description="7-bit address; default the chip's usual one.")
+    rate_hz: float = Field(3200.0, gt=0, description="Accelerometer output data rate for bursts.")
+    burst_samples: int = Field(2048, ge=64, description="Accelerometer samples per burst.")
+    range_g: Literal[2, 4, 8, 16] = Field(16, description="Accelerometer full-scale range in g.")
+    axis: Literal["x", "y", "z"] = Field("z", description="Accelerometer axis analysed (mount it radial).")
+
+
+class OneWireSensor(SensorBase):
+    type: Literal["onewire"] = Field(description="DS18B20 (or similar) through the Linux w1 sysfs driver.")
+    device_id: str = Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$", description="w1 device id, e.g. 28-0316a2795fff.")
+    sysfs_root: Path = Field(Path("/sys/bus/w1/devices"), description="w1 devices folder (changed only for tests).")
+
+
+class ModbusSensor(SensorBase):
+    type: Literal["modbus"] = Field(description="Modbus TCP or RTU register through pymodbus ('modbus' extra).")
+    transport: Literal["tcp", "rtu"] = Field("tcp", description="Modbus TCP (network) or RTU (serial).")
+    host: str | None = Field(None, description="TCP: device host name or address.")
+    port: int = Field(502, ge=1, le=65535, description="TCP port.")
+    serial_port: str | None = Field(None, description="RTU: serial device, e.g. /dev/ttyUSB0.")
+    baudrate: int = Field(9600, gt=0, description="RTU: baud rate.")
+    parity: Literal["N", "E", "O"] = Field("N", description="RTU: parity.")
+    unit_id: int = Field(1, ge=0, le=247, description="Modbus unit (slave) id.")
+    address: int = Field(ge=0, le=65535, description="Address of the first register (0-based).")
+    register_type: Literal["holding", "input"] = Field("holding", description="Holding or input registers.")
+    data_type: Literal["int16", "uint16", "int32", "uint32", "float32"] = Field("uint16", description="Value type.")
+    word_order: Literal["big", "little"] = Field("big", description="Order of 16-bit words in 32-bit values.")
+    scale: float = Field(1.0, description="value = raw * scale + offset.")
+    offset: float = Field(0.0, description="value = raw * scale + offset.")
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> "ModbusSensor":
+        if self.transport == "tcp" and not self.host:
+            raise ValueError("modbus transport 'tcp' needs 'host'")
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("modbus transport 'rtu' needs 'serial_port'")
+        return self
+
+
+class MqttSensor(SensorBase):
+    type: Literal["mqtt"] = Field(description="Subscribe to readings another device publishes ('mqtt' extra).")
+    host: str = Field(description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    topic: str = Field(min_length=1, description="Topic to subscribe to (wildcards allowed).")
+    json_path: str | None = Field(None, description="Dotted path to the value in a JSON payload, e.g. 'sensor.temp'.")
+    username: str | None = Field(None, description="Broker user.")
+    password: str | None = Field(None, description="Broker password; use ${ENV} substitution.")
+    qos: Literal[0, 1] = Field(1, description="Subscription QoS.")
+
+
+SensorConfig = Annotated[
+    Union[ReplaySensor, CommandSensor, I2cSensor, OneWireSensor, ModbusSensor, MqttSensor],
+    Field(discriminator="type"),
+]

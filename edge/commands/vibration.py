@@ -1,0 +1,68 @@
+"""``edgewatch vibration analyze``: one recording -> severity, ISO zone and bearing diagnosis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge.analytics import bearings, diagnosis, iso
+from edge.errors import InputError, UsageError
+from edge.sensors.replay import load_values
+
+log = logging.getLogger(__name__)
+
+
+def load_recording(path: Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
+    """Samples in g and the sample rate; a WAV file carries its rate, npy/csv need --fs."""
+    if not path.is_file():
+        raise InputError(f"recording {path} does not exist")
+    if path.suffix.lower() == ".wav":
+        from scipy.io import wavfile
+
+        try:
+            rate, data = wavfile.read(path)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{path}: not a readable WAV file: {exc}") from exc
+        data = np.asarray(data)
+        if data.ndim > 1:
+            data = data[:, 0]
+        if np.issubdtype(data.dtype, np.integer):
+            log.warning("%s holds integer PCM: full scale is read as 1 g; store float WAV in g instead", path)
+            data = data.astype(np.float64) / float(np.iinfo(data.dtype).max)
+        return data.astype(np.float64), float(fs_hz or rate)
+    if fs_hz is None:
+        raise UsageError(f"{path.name} does not carry its sample rate: give --fs HZ")
+    return load_values(path, None), fs_hz
+
+
+def analyze(args: argparse.Namespace) -> int:
+    samples, fs_hz = load_recording(args.file, args.fs)
+    if args.rpm <= 0:
+        raise UsageError(f"--rpm must be positive, got {args.rpm:g}")
+    try:
+        if args.multiples:
+            orders: bearings.DefectOrders | None = bearings.DefectOrders.parse(args.multiples)
+        else:
+            orders = bearings.bearing(args.bearing) if args.bearing else None
+        limits = iso.ZoneLimits.for_machine(int(args.machine_group), args.foundation)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        result = diagnosis.diagnose(samples, fs_hz, args.rpm / 60.0, orders, limits)
+    except ValueError as exc:
+        raise InputError(f"{args.file}: {exc}") from exc
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{args.file}: {result.condition.value.upper()}"
+          f"{f' ({result.fault_type})' if result.fault_type else ''}, confidence {result.confidence:.2f}")
+    print(f"  velocity RMS {result.severity.velocity_rms_mm_s:.2f} mm/s, zone {result.zone}, "
+          f"peak {result.severity.acceleration_peak_g:.2f} g, crest factor {result.severity.crest_factor:.1f}, "
+          f"kurtosis {result.severity.kurtosis:.1f}")
+    for reason in result.reasons:
+        print(f"  - {reason}")
+    return 0

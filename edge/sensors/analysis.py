@@ -1,0 +1,121 @@
+"""Reading -> Evidence for one asset's sensors, keeping each channel's learned state.
+
+The service calls ``evaluate`` with the poller's statuses each check and persists
+``state_dict()`` (plain JSON) so baselines survive restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping, Sequence
+
+from edge.analytics import bearings, diagnosis, iso
+from edge.analytics.thermal import ScalarRules, ScalarState, assess
+from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
+from edge.evidence import Evidence, EvidenceKind
+from edge.sensors import health
+from edge.sensors.base import Reading
+from edge.sensors.poller import SensorStatus
+
+log = logging.getLogger(__name__)
+
+_KIND = {"vibration": EvidenceKind.VIBRATION, "temperature": EvidenceKind.THERMAL}
+
+
+def source_name(config: Any) -> str:
+    return f"{config.quantity}:{config.name}"
+
+
+def vibration_settings(config: Any) -> tuple[float, bearings.DefectOrders | None, iso.ZoneLimits]:
+    """Shaft Hz, defect orders and zone limits from a sensor's ``vibration`` section."""
+    settings = config.vibration
+    if settings is None:
+        raise ValueError(f"sensor {config.name}: vibration analytics need a 'vibration: {{rpm: ...}}' section")
+    if settings.multiples is not None:
+        orders: bearings.DefectOrders | None = bearings.DefectOrders(*settings.multiples)
+    elif settings.bearing is not None:
+        orders = bearings.bearing(settings.bearing)
+    else:
+        orders = None
+    limits = (iso.ZoneLimits(*settings.zone_limits_mm_s) if settings.zone_limits_mm_s is not None
+              else iso.ZoneLimits.for_machine(settings.machine_group, settings.foundation))
+    return settings.rpm / 60.0, orders, limits
+
+
+def scalar_rules(config: Any) -> ScalarRules:
+    a = config.analytics
+    return ScalarRules(
+        unit=config.unit, warn_above=config.warn_above, fault_above=config.fault_above,
+        rise_warn_per_min=a.rise_warn_per_min, rise_fault_per_min=a.rise_fault_per_min, rise_window_s=a.rise_window_s,
+        ambient_warn_delta=a.ambient_warn_delta, ambient_fault_delta=a.ambient_fault_delta,
+        z_warn=a.baseline.z_warn if a.baseline.enabled else None,
+        z_fault=a.baseline.z_fault if a.baseline.enabled else None,
+        baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup,
+    )
+
+
+class SensorAnalyzer:
+    """Analytics for the sensors of one asset; not thread-safe (the check loop owns it)."""
+
+    def __init__(self, sensors: Sequence[Any], state: Mapping[str, Any] | None = None) -> None:
+        self.configs = {config.name: config for config in sensors}
+        self.states: dict[str, ScalarState] = {}
+        for config in sensors:
+            if config.quantity == "vibration":
+                continue
+            saved = (state or {}).get(config.name)
+            try:
+                self.states[config.name] = (ScalarState.from_dict(saved) if saved is not None
+                                            else ScalarState.for_rules(scalar_rules(config)))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("sensor %s: saved baseline unusable (%s); learning again", config.name, exc)
+                self.states[config.name] = ScalarState.for_rules(scalar_rules(config))
+
+    def evaluate(self, statuses: Mapping[str, SensorStatus]) -> list[Evidence]:
+        """One Evidence per configured sensor: unhealthy or missing sensors give SENSOR_HEALTH."""
+        evidence = []
+        for name, config in self.configs.items():
+            status = statuses.get(name)
+            if status is None or not status.healthy or status.reading is None:
+                problem = "not polled" if status is None else (status.problem or "no reading")
+                evidence.append(health_evidence(source_name(config), problem, time.time()))
+                continue
+            evidence.append(self.analyse(status.reading, statuses))
+        return evidence
+
+    def analyse(self, reading: Reading, statuses: Mapping[str, SensorStatus] | None = None) -> Evidence:
+        """Judge one reading; bad data or failed analytics become SENSOR_HEALTH, never an exception."""
+        config = self.configs[reading.sensor]
+        source = source_name(config)
+        trouble = health.problem(config, reading)
+        if trouble is not None:
+            return health_evidence(source, trouble, reading.timestamp)
+        try:
+            if config.quantity == "vibration":
+                if reading.samples is None or reading.rate_hz is None:
+                    return health_evidence(source, "a vibration sensor delivered a scalar, not a burst", reading.timestamp)
+                shaft_hz, orders, limits = vibration_settings(config)
+                result = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
+                return vibration_evidence(source, result, reading.timestamp)
+            if reading.value is None:
+                return health_evidence(source, "a scalar sensor delivered a burst", reading.timestamp)
+            ambient = self._ambient(config, statuses)
+            result = assess(reading.value, reading.timestamp, scalar_rules(config), self.states[config.name], ambient)
+            kind = _KIND.get(config.quantity, EvidenceKind.SENSOR)
+            return scalar_evidence(source, kind, config.unit, result, reading.timestamp)
+        except ValueError as exc:
+            return health_evidence(source, f"analytics rejected the reading: {exc}", reading.timestamp)
+
+    def _ambient(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
+        name = config.analytics.ambient_sensor
+        if name is None or statuses is None:
+            return None
+        status = statuses.get(name)
+        if status is None or not status.healthy or status.reading is None:
+            return None
+        return status.reading.value
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable learned state, keyed by sensor name (pass back to the constructor)."""
+        return {name: state.to_dict() for name, state in self.states.items()}

@@ -1,0 +1,108 @@
+"""The reader contract: ``read()`` returns one timestamped Reading or raises SensorError.
+
+Readers are plug-ins chosen by the config's ``type``; each lives in its own module and is
+imported only when a config uses it, so hardware libraries stay optional extras.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from edge.errors import ConfigError, SensorError
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One sensor reading: a scalar ``value`` or a burst of ``samples`` taken at ``rate_hz``."""
+
+    sensor: str
+    timestamp: float  # unix seconds when the value was taken
+    unit: str
+    value: float | None = None
+    samples: np.ndarray | None = None  # (N,) float64 burst, e.g. acceleration in g
+    rate_hz: float | None = None
+
+    @property
+    def is_burst(self) -> bool:
+        return self.samples is not None
+
+
+class Reader(Protocol):
+    """A sensor plug-in. ``read`` may block up to the sensor's timeout; ``close`` releases it."""
+
+    def read(self) -> Reading: ...
+
+    def close(self) -> None: ...
+
+
+_READERS: dict[str, str] = {
+    "replay": "edge.sensors.replay:ReplayReader",
+    "command": "edge.sensors.command:CommandReader",
+    "i2c": "edge.sensors.i2c:I2cReader",
+    "onewire": "edge.sensors.onewire:OneWireReader",
+    "modbus": "edge.sensors.modbus:ModbusReader",
+    "mqtt": "edge.sensors.mqtt:MqttReader",
+}
+
+
+def list_readers() -> list[str]:
+    return sorted(_READERS)
+
+
+def build_reader(config: Any) -> Reader:
+    """The reader for one sensor config; a missing optional library is a ConfigError naming the extra."""
+    module_name, class_name = _READERS[config.type].split(":")
+    factory: Callable[[Any], Reader] = getattr(importlib.import_module(module_name), class_name)
+    return factory(config)
+
+
+def require(module: str, extra: str) -> Any:
+    """Import an optional hardware library, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"this sensor needs {module}: pip install 'edgewatch[{extra}]'") from exc
+
+
+def scalar(config: Any, value: float, timestamp: float | None = None) -> Reading:
+    return Reading(config.name, time.time() if timestamp is None else timestamp, config.unit, value=float(value))
+
+
+def parse_value(text: str | bytes, json_path: str | None, what: str) -> float:
+    """A number from a text payload: plain number, or JSON with an optional dotted path.
+
+    NaN and inf parse fine here on purpose: the health rules reject them with a clear reason.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = text.strip()
+    if json_path is None:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SensorError(f"{what} gave {text[:60]!r}, which is neither a number nor JSON") from exc
+    for part in json_path.split(".") if json_path else ():
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            raise SensorError(f"{what}: JSON has no '{json_path}' (stopped at '{part}')")
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        raise SensorError(f"{what}: value at '{json_path or '(top)'}' is {data!r}, not a number")
+    return float(data)
+
+
+def is_number(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
