@@ -1,0 +1,99 @@
+"""Frames for the cloud: downscale per ``detail``, JPEG-encode, data URLs, and what they will cost in tokens.
+
+Sizes follow OpenAI's vision rules: ``low`` sends at most 512 px a side; ``high`` fits the
+image in 2048 x 2048 and then scales the short side to 768 px, and is billed per 512-px tile.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edge.errors import InputError
+from edge.escalation.config import ModelPricing
+
+Detail = Literal["low", "high"]
+
+_LOW_PX = 512
+_HIGH_FIT_PX = 2048
+_HIGH_SHORT_PX = 768
+_TILE_PX = 512
+_PRE_SHRINK_PX = 3840  # frames beyond 4K are shrunk cheaply first (JPEG draft mode decodes at 1/2..1/8)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data_url: str
+    width: int
+    height: int
+    detail: Detail
+
+    @property
+    def jpeg_bytes(self) -> int:
+        return len(self.data_url) * 3 // 4
+
+
+def target_size(width: int, height: int, detail: Detail) -> tuple[int, int]:
+    """The (width, height) the provider will see; never upscales."""
+    if detail == "low":
+        scale = min(1.0, _LOW_PX / max(width, height))
+    else:
+        scale = min(1.0, _HIGH_FIT_PX / max(width, height))
+        short_px = min(width, height) * scale
+        if short_px > _HIGH_SHORT_PX:
+            scale *= _HIGH_SHORT_PX / short_px
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def image_tokens(width: int, height: int, detail: Detail, pricing: ModelPricing) -> int:
+    """Tokens billed for one image of this size (after ``target_size``)."""
+    if detail == "low":
+        return pricing.image_low_tokens
+    tiles = math.ceil(width / _TILE_PX) * math.ceil(height / _TILE_PX)
+    return pricing.image_base_tokens + pricing.image_tile_tokens * tiles
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open a frame file, shrinking a >4K JPEG inside the decoder; upright per EXIF."""
+    try:
+        image = Image.open(path)
+        if image.format == "JPEG" and max(image.size) > _PRE_SHRINK_PX:
+            image.draft("RGB", (image.size[0] // 4, image.size[1] // 4))
+        image.load()
+    except FileNotFoundError as exc:
+        raise InputError(f"image {path} does not exist") from exc
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"image {path} cannot be read as an image: {exc}") from exc
+    return ImageOps.exif_transpose(image)
+
+
+def prepare(image: Image.Image, detail: Detail, jpeg_quality: int = 85) -> PreparedImage:
+    """Downscale and encode one frame as a ``data:image/jpeg;base64,...`` URL."""
+    rgb = image.convert("RGB")
+    if max(rgb.size) > _PRE_SHRINK_PX:
+        rgb.thumbnail((_PRE_SHRINK_PX, _PRE_SHRINK_PX), Image.Resampling.BILINEAR)
+    size = target_size(*rgb.size, detail)
+    if size != rgb.size:
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=jpeg_quality, optimize=True)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return PreparedImage(f"data:image/jpeg;base64,{encoded}", rgb.size[0], rgb.size[1], detail)
+
+
+def difference_hash(image: Image.Image) -> int:
+    """64-bit dHash: near-identical frames differ in few bits, whatever their size or JPEG noise."""
+    grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)  # (8, 9)
+    bits = (grey[:, 1:] > grey[:, :-1]).flatten()  # (64,) bool
+    return int(sum(1 << index for index, bit in enumerate(bits) if bit))
+
+
+def hamming_bits(a: int, b: int) -> int:
+    return bin(a ^ b).count("1")

@@ -1,0 +1,150 @@
+"""Learning from the cloud (opt-in): a confident cloud answer adds the frame's embedding to the asset's
+few-shot memory under the cloud's label, so the same situation is handled locally next time.
+
+Bounded (oldest example of a label evicted beyond the cap), auditable (every add, eviction and
+revert is appended to a JSON-lines log) and reversible (``revert`` by entry id or escalation key).
+The learned examples merge into a vision ``Profile``'s few-shot arrays with ``merge_into``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import StorageError
+from edge.escalation.config import LearningConfig
+from edge.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LearnedExample:
+    id: str
+    label: str
+    severity: str  # ok | warning | fault
+    embedding: tuple[float, ...]
+    escalation_key: str
+    confidence: float
+    added_at: float
+
+
+class LearnedMemory:
+    """``<state_dir>/learned/<asset>.json`` plus ``<asset>.log.jsonl`` (the audit trail)."""
+
+    def __init__(self, directory: Path, asset_id: str, config: LearningConfig) -> None:
+        self._path = directory / f"{asset_id}.json"
+        self._log_path = directory / f"{asset_id}.log.jsonl"
+        self._config = config
+        self.asset_id = asset_id
+        self._examples = self._load()
+
+    def _load(self) -> list[LearnedExample]:
+        try:
+            raw = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StorageError(f"learned examples {self._path} cannot be read: {exc}") from exc
+        return [LearnedExample(**{**item, "embedding": tuple(item["embedding"])}) for item in raw]
+
+    @property
+    def examples(self) -> list[LearnedExample]:
+        return list(self._examples)
+
+    def learn(self, label: str, severity: str, embedding: np.ndarray, escalation_key: str, confidence: float,
+              now: float | None = None) -> LearnedExample | None:
+        """Add one example if the answer is confident enough; None when it is not (or learning is off)."""
+        if not self._config.enabled or confidence < self._config.min_confidence:
+            return None
+        if any(e.escalation_key == escalation_key for e in self._examples):
+            return None  # a replayed answer must not teach twice
+        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)  # (D,)
+        if not np.isfinite(vector).all() or not vector.any():
+            log.warning("not learning from %s: the embedding is empty or not finite", escalation_key)
+            return None
+        example = LearnedExample(uuid.uuid4().hex[:12], label, severity, tuple(float(v) for v in vector),
+                                 escalation_key, confidence, time.time() if now is None else now)
+        kept = [*self._examples, example]
+        same = [e for e in kept if e.label == label]
+        evicted = same[: max(0, len(same) - self._config.max_examples_per_label)]
+        self._examples = [e for e in kept if e not in evicted]
+        self._save()
+        self._audit("add", example)
+        for old in evicted:
+            self._audit("evict", old)
+        return example
+
+    def revert(self, ref: str) -> int:
+        """Remove examples by entry id or escalation key; returns how many were removed."""
+        removed = [e for e in self._examples if ref in (e.id, e.escalation_key)]
+        if removed:
+            self._examples = [e for e in self._examples if e not in removed]
+            self._save()
+            for example in removed:
+                self._audit("revert", example)
+        return len(removed)
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        try:
+            return [json.loads(line) for line in self._log_path.read_text(encoding="utf-8").splitlines() if line]
+        except FileNotFoundError:
+            return []
+
+    def merge_into(self, profile: Profile) -> Profile:
+        """The profile with learned examples added to its few-shot memory (dimension must match)."""
+        if not self._examples:
+            return profile
+        dim = profile.memory.shape[1]
+        usable = [e for e in self._examples if len(e.embedding) == dim]
+        if len(usable) < len(self._examples):
+            log.warning("%d learned example(s) of %s were made by another model and are ignored",
+                        len(self._examples) - len(usable), self.asset_id)
+        if not usable:
+            return profile
+        names = list(profile.few_shot_names)
+        severities = list(profile.few_shot_severities)
+        for example in usable:
+            if example.label not in names:
+                names.append(example.label)
+                severities.append(example.severity)
+        learned = np.array([e.embedding for e in usable], dtype=np.float32)  # (L, D)
+        learned /= np.maximum(np.linalg.norm(learned, axis=1, keepdims=True), 1e-12)
+        ids = np.array([names.index(e.label) for e in usable], dtype=np.int64)  # (L,)
+        embeddings = learned if profile.few_shot_embeddings is None else np.vstack([profile.few_shot_embeddings, learned])
+        label_ids = ids if profile.few_shot_label_ids is None else np.concatenate([profile.few_shot_label_ids, ids])
+        return replace(profile, few_shot_names=tuple(names), few_shot_severities=tuple(severities),
+                       few_shot_embeddings=embeddings, few_shot_label_ids=label_ids)
+
+    def _save(self) -> None:
+        document = json.dumps([{**e.__dict__, "embedding": list(e.embedding)} for e in self._examples])
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".learned-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(document)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            raise StorageError(f"learned examples {self._path} cannot be written: {exc}") from exc
+
+    def _audit(self, action: str, example: LearnedExample) -> None:
+        entry = {"at": time.time(), "action": action, "id": example.id, "label": example.label,
+                 "severity": example.severity, "escalation_key": example.escalation_key,
+                 "confidence": example.confidence}
+        try:
+            with self._log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+        except OSError as exc:
+            raise StorageError(f"learning audit log {self._log_path} cannot be written: {exc}") from exc
+        log.info("learned memory of %s: %s '%s' (%s)", self.asset_id, action, example.label, example.id)

@@ -1,0 +1,101 @@
+"""When to ask the cloud (pure): low confidence, vision vs sensors disagreeing, a novel frame no label
+fits, or on demand — but never the same situation or a near-identical frame twice within a cool-down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from edge.escalation.config import PolicyConfig
+from edge.escalation.images import hamming_bits
+from edge.escalation.outbox import PastEscalation
+from edge.evidence import Condition, EvidenceKind, Verdict
+
+_SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
+
+
+@dataclass(frozen=True)
+class VisionNovelty:
+    """What the vision heads said beyond their evidence: how unlike normal, and how well labels fit."""
+
+    p_anomaly: float | None = None
+    label_probabilities: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    escalate: bool
+    triggers: tuple[str, ...]  # sentences for the prompt and the verdict
+    situation: str  # what counts as "the same situation" for the cool-down
+    skipped: str | None = None  # why a triggered escalation was not sent
+
+    def to_dict(self) -> dict[str, object]:
+        return {"escalate": self.escalate, "triggers": list(self.triggers), "situation": self.situation,
+                "skipped": self.skipped}
+
+
+def _disagreement(verdict: Verdict) -> str | None:
+    vision = [e for e in verdict.evidence if e.kind is EvidenceKind.VISION and e.condition is not None]
+    sensors = [e for e in verdict.evidence if e.kind in _SENSOR_KINDS and e.condition is not None]
+    if not vision or not sensors:
+        return None
+    seen = Condition.worst([e.condition for e in vision if e.condition is not None])
+    felt = Condition.worst([e.condition for e in sensors if e.condition is not None])
+    if (seen is Condition.OK) == (felt is Condition.OK):
+        return None
+    return f"vision says {seen.value} but sensors say {felt.value}"
+
+
+def _novelty(novelty: VisionNovelty, config: PolicyConfig) -> str | None:
+    if novelty.p_anomaly is None or novelty.p_anomaly < config.novelty_p_anomaly:
+        return None
+    best = max(novelty.label_probabilities.items(), key=lambda item: item[1], default=None)
+    if best is not None and best[1] >= config.label_fits_p:
+        return None
+    fit = f"; best label '{best[0]}' only p={best[1]:.2f}" if best else ""
+    return f"frame is unlike anything enrolled (p_anomaly={novelty.p_anomaly:.2f}) and no known label fits{fit}"
+
+
+def decide(
+    verdict: Verdict,
+    config: PolicyConfig,
+    *,
+    on_demand: bool = False,
+    novelty: VisionNovelty = VisionNovelty(),
+    frame_hash: int | None = None,
+    past: Sequence[PastEscalation] = (),
+    now: float,
+) -> Decision:
+    triggers: list[tuple[str, str]] = []
+    if on_demand:
+        triggers.append(("on_demand", "asked on demand"))
+    if verdict.confidence < config.confidence_below:
+        triggers.append(("low_confidence", f"local confidence {verdict.confidence:.2f} is below "
+                                           f"{config.confidence_below:.2f}"))
+    if config.on_disagreement and (why := _disagreement(verdict)):
+        triggers.append(("disagreement", why))
+    if config.on_novelty and (why := _novelty(novelty, config)):
+        triggers.append(("novel", why))
+
+    fault_types = sorted({e.fault_type for e in verdict.evidence if e.fault_type and e.condition is not Condition.OK})
+    kinds = sorted(kind for kind, _ in triggers if kind != "on_demand")
+    situation = ":".join([verdict.asset_id, verdict.condition.value, "+".join(fault_types) or "-",
+                          "+".join(kinds) or "-"])
+    sentences = tuple(text for _, text in triggers)
+    if not triggers:
+        return Decision(False, (), situation)
+    if on_demand:
+        return Decision(True, sentences, situation)
+
+    recent = [p for p in past if now - p.created_at < config.cooldown_s]
+    for earlier in reversed(recent):
+        minutes = (now - earlier.created_at) / 60
+        if earlier.situation == situation:
+            return Decision(False, sentences, situation,
+                            f"same situation escalated {minutes:.0f} min ago (cool-down {config.cooldown_s / 60:.0f} min)")
+        if frame_hash is not None and earlier.frame_hash is not None and \
+                hamming_bits(frame_hash, earlier.frame_hash) <= config.duplicate_frame_bits:
+            return Decision(False, sentences, situation,
+                            f"a near-identical frame was escalated {minutes:.0f} min ago")
+    return Decision(True, sentences, situation)
