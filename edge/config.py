@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from edge.configfile import load_model
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
+from edge.service_config import HistorySettings, ServiceSettings, TriggerRule
 from edge.settings import Section
 from edge.sources.config import CameraConfig
 
@@ -47,6 +48,10 @@ class AssetConfig(Section):
     allow_images_to_cloud: bool = Field(
         False, description="Frames may leave the device on escalation; off = text-only escalation."
     )
+    triggers: list[TriggerRule] = Field(
+        default_factory=list, description="Sensor spikes or jumps that start a check at once."
+    )
+    trigger_cooldown_s: float = Field(30.0, ge=0, description="At most one sensor-triggered check per this long.")
 
     _resolve_profile = field_validator("profile")(
         lambda path, info: None if path is None else _resolve(path, info)
@@ -60,6 +65,9 @@ class AssetConfig(Section):
                 raise ValueError(f"{kind} names must be unique, repeated: {', '.join(duplicates)}")
         if not self.cameras and not self.sensors:
             raise ValueError("an asset needs at least one camera or one sensor")
+        unknown = sorted({t.sensor for t in self.triggers} - {s.name for s in self.sensors})
+        if unknown:
+            raise ValueError(f"triggers name sensors this asset does not have: {', '.join(unknown)}")
         return self
 
 
@@ -72,6 +80,8 @@ class Config(Section):
     outputs: OutputsSettings = Field(
         default_factory=OutputsSettings, description="MQTT (+ Home Assistant discovery), HTTP API and status page."
     )
+    history: HistorySettings = Field(default_factory=HistorySettings, description="Verdict history retention.")
+    service: ServiceSettings = Field(default_factory=ServiceSettings, description="Limits of the check loop.")
 
     _resolve_state_dir = field_validator("state_dir")(_resolve)
 
