@@ -1,0 +1,170 @@
+"""enroll -> profile -> check, end to end on a tiny real ONNX bundle, plus profiles and the encoder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.bundle import load_bundle
+from edge.cli import main
+from edge.errors import BundleError, InputError
+from edge.evidence import Condition, EvidenceKind
+from edge.profile import load_profile, save_profile
+from edge.scoring import ImageEncoder, RuntimeOptions, choose_providers
+from edge.vision.evidence import to_evidence
+from edge.vision.pipeline import score_image
+from tests.bundle_factory import make_bundle
+
+BASE = np.array([90, 120, 160])
+
+
+def _frame(rng: np.random.Generator, rust: bool = False) -> Image.Image:
+    pixels = np.clip(BASE + rng.normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+    if rust:
+        pixels[:32, :32] = (200, 80, 20)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("scene")
+    rng = np.random.default_rng(0)
+    for folder, count, rust in (("normal", 40, False), ("rust", 5, True), ("test_ok", 10, False), ("test_rust", 3, True)):
+        (root / folder).mkdir()
+        for index in range(count):
+            _frame(rng, rust).save(root / folder / f"{index:03}.png")
+    make_bundle(root / "bundle", labels=[("ok", "ok"), ("rust", "fault")], patches=True)
+    make_bundle(root / "other", dim=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def profile_path(scene: Path) -> Path:
+    out = scene / "asset.npz"
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--label", f"rust={scene / 'rust'}", "--out", str(out)]) == 0
+    return out
+
+
+def _check(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["check", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_enroll_writes_a_profile_with_every_head(profile_path: Path, scene: Path) -> None:
+    profile = load_profile(profile_path, load_bundle(scene / "bundle"))
+    assert set(profile.calibration) == {"knn", "patchcore"}
+    assert profile.info["calibration_frames"] == 10 and profile.memory.shape == (30, 4)
+    assert profile.patch_memory is not None and profile.patch_memory.shape == (120, 6)
+    assert profile.few_shot_names == ("normal", "rust") and profile.few_shot_severities == ("ok", "fault")
+    assert profile.info["alternative_fitted_on"] == 5 and profile.alternative_shape < 0.05
+
+
+def test_check_scores_normal_and_rusty_frames(capsys: pytest.CaptureFixture[str], scene: Path,
+                                              profile_path: Path) -> None:
+    bundle = ["--bundle", str(scene / "bundle"), "--profile", str(profile_path)]
+    normal = [_check(capsys, *bundle, "--image", str(path))["vision"] for path in sorted((scene / "test_ok").iterdir())]
+    rusty = [_check(capsys, *bundle, "--image", str(path))["vision"] for path in sorted((scene / "test_rust").iterdir())]
+    for vision in normal + rusty:
+        assert 0.0 <= vision["p_anomaly"] <= 1.0 and set(vision["labels"]) == {"ok", "rust"}
+        assert set(vision["heads"]) >= {"knn", "patchcore"}
+    assert sum(v["condition"] == "ok" for v in normal) >= 8
+    assert all(v["condition"] == "fault" and v["fault_type"] == "rust" and v["p_anomaly"] > 0.99 for v in rusty)
+    assert min(v["anomaly_score"] for v in rusty) > max(v["anomaly_score"] for v in normal)
+
+
+def test_check_without_profile_uses_labels_only(capsys: pytest.CaptureFixture[str], scene: Path) -> None:
+    vision = _check(capsys, "--bundle", str(scene / "bundle"), "--image", str(scene / "test_ok" / "000.png"))["vision"]
+    assert vision["p_anomaly"] is None and vision["few_shot"] == {}
+    assert sum(vision["labels"].values()) == pytest.approx(1.0)
+    assert vision["anomaly_score"] == pytest.approx(vision["labels"]["rust"])
+    image_only = _check(capsys, "--bundle", str(scene / "other"), "--image", str(scene / "test_ok" / "000.png"))
+    assert image_only["vision"]["condition"] is None and image_only["vision"]["anomaly_score"] is None
+
+
+def test_human_output_names_every_head(capsys: pytest.CaptureFixture[str], scene: Path, profile_path: Path) -> None:
+    assert main(["check", "--bundle", str(scene / "bundle"), "--profile", str(profile_path),
+                 "--image", str(scene / "test_rust" / "000.png")]) == 0
+    out = capsys.readouterr().out
+    for text in ("patchcore", "knn", "p_anomaly", "zero-shot:", "few-shot:", "vision verdict fault", "inference"):
+        assert text in out
+
+
+def test_profile_from_another_bundle_is_refused(capsys: pytest.CaptureFixture[str], scene: Path,
+                                                profile_path: Path) -> None:
+    code = main(["check", "--bundle", str(scene / "other"), "--profile", str(profile_path),
+                 "--image", str(scene / "test_ok" / "000.png")])
+    assert code == 1 and "different model bundle" in capsys.readouterr().err
+
+
+def test_bad_inputs_are_clear_errors(capsys: pytest.CaptureFixture[str], scene: Path, tmp_path: Path,
+                                     profile_path: Path) -> None:
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    assert main(["check", "--bundle", str(scene / "bundle"), "--image", str(corrupt)]) == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    bad_profile = tmp_path / "bad.npz"
+    bad_profile.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(InputError, match="not a readable edgewatch profile"):
+        load_profile(bad_profile)
+    (tmp_path / "empty").mkdir()
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "p.npz")]) == 1
+    assert "has no images" in capsys.readouterr().err
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--label", "rust", "--out", str(tmp_path / "p.npz")]) == 2
+    assert "NAME=DIR" in capsys.readouterr().err
+
+
+def test_profile_write_is_atomic(scene: Path, profile_path: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = load_profile(profile_path)
+    target = tmp_path / "asset.npz"
+    save_profile(profile, target)
+    before = target.read_bytes()
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(Exception, match="could not be written"):
+        save_profile(profile, target)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["asset.npz"]
+
+
+def test_evidence_for_fusion(scene: Path, profile_path: Path) -> None:
+    bundle = load_bundle(scene / "bundle")
+    result = score_image(bundle, load_profile(profile_path, bundle), scene / "test_rust" / "000.png")
+    evidence = to_evidence(result, "top", timestamp=12.0)
+    assert evidence.source == "vision:top" and evidence.kind is EvidenceKind.VISION
+    assert evidence.condition is Condition.FAULT and evidence.fault_type == "rust" and evidence.confidence > 0.99
+    values = json.loads(json.dumps(evidence.to_dict()))["values"]
+    assert values["top_label"] == "rust" and values["labels"]["rust"] > 0.5 and "patchcore" in values["heads"]
+
+
+def test_provider_choice_falls_back_to_cpu(caplog: pytest.LogCaptureFixture, scene: Path) -> None:
+    available = ["CPUExecutionProvider"]
+    with caplog.at_level(logging.WARNING):
+        assert choose_providers("cuda", available) == ["CPUExecutionProvider"]
+    assert "cuda is not available" in caplog.text
+    jetson = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers("auto", jetson) == jetson
+    assert choose_providers("cuda", jetson) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with caplog.at_level(logging.INFO):
+        encoder = ImageEncoder.load(load_bundle(scene / "bundle"), RuntimeOptions(threads=1, provider="tensorrt",
+                                                                                  memory_arena=False))
+    assert encoder.provider == "CPUExecutionProvider"
+    assert "on CPUExecutionProvider, 1 threads" in caplog.text
+
+
+def test_encoder_rejects_a_manifest_that_names_missing_outputs(scene: Path) -> None:
+    bundle = load_bundle(scene / "bundle")
+    manifest = bundle.manifest.model_copy(
+        update={"image_model": bundle.manifest.image_model.model_copy(update={"patch_output": "nope"})})
+    with pytest.raises(BundleError, match="does not have the input/outputs"):
+        ImageEncoder.load(type(bundle)(root=bundle.root, manifest=manifest))
