@@ -73,6 +73,7 @@ def resolve_api_key(config: EscalationConfig, environ: dict[str, str] | None = N
 def _sdk_errors() -> dict[type[BaseException], tuple[type[CloudError], str]]:
     """Every exception the SDK exports -> (our class, what to tell the user). A test keeps this complete."""
     import openai
+    import openai._exceptions
 
     unavailable, rejected = CloudUnavailable, CloudRejected
     table: dict[type[BaseException], tuple[type[CloudError], str]] = {
@@ -96,7 +97,7 @@ def _sdk_errors() -> dict[type[BaseException], tuple[type[CloudError], str]]:
     # exported but not raised by chat completions; mapped so nothing falls through untranslated
     for name in ("OAuthError", "InvalidWebhookSignatureError", "WebSocketConnectionClosedError",
                  "WebSocketQueueFullError", "SubjectTokenProviderError"):
-        extra = getattr(openai, name, None)
+        extra = getattr(openai, name, None) or getattr(openai._exceptions, name, None)
         if isinstance(extra, type):
             table[extra] = (rejected, f"client failed ({name})")
     return table

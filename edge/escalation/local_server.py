@@ -132,7 +132,8 @@ class LocalCloudServer:
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-cloud", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-cloud",
+                                        daemon=True)
 
     @property
     def url(self) -> str:
