@@ -1,8 +1,9 @@
 """Rolling-element bearing defect frequencies: a small catalogue and the geometry formulas.
 
 Defect frequencies are kept as multiples of shaft speed (orders), so one entry serves any rpm:
-BPFO (outer race), BPFI (inner race), BSF (ball spin; a ball defect hits twice per spin and
-shows at 2 x BSF too) and FTF (cage).
+BPFO (outer race), BPFI (inner race), BSF (ball spin, as kinematics define it) and FTF (cage).
+A ball defect strikes both races once per spin, so it shows at 2 x BSF; CWRU publishes that
+ball-defect frequency (4.7135 for the 6205) under the name BSF, so its BSF is halved here.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class DefectOrders:
 
     @classmethod
     def parse(cls, text: str) -> "DefectOrders":
-        """'BPFO,BPFI,BSF,FTF' as on the command line."""
+        """'BPFO,BPFI,BSF,FTF' as on the command line (BSF is the ball spin frequency)."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 4:
             raise ValueError(f"give four multiples BPFO,BPFI,BSF,FTF, got {text!r}")
@@ -64,16 +65,17 @@ class DefectOrders:
         return {
             OUTER_RACE: self.bpfo * shaft_hz,
             INNER_RACE: self.bpfi * shaft_hz,
-            ROLLING_ELEMENT: self.bsf * shaft_hz,
+            ROLLING_ELEMENT: 2.0 * self.bsf * shaft_hz,  # ball defect: one hit per race per spin
             CAGE: self.ftf * shaft_hz,
         }
 
 
-# SKF 6205-2RS JEM: CWRU publishes these multiples for its drive-end bearing.
+# SKF 6205-2RS JEM: CWRU's published multiples for its drive-end bearing (its "BSF" 4.7135
+# is the ball-defect frequency 2 x BSF).
 _CATALOGUE: dict[str, DefectOrders] = {
-    "6205": DefectOrders(bpfo=3.5848, bpfi=5.4152, bsf=4.7135, ftf=0.39828),
-    # SKF 6203-2RS JEM (CWRU fan end), CWRU's published multiples.
-    "6203": DefectOrders(bpfo=3.0530, bpfi=4.9469, bsf=3.9874, ftf=0.3817),
+    "6205": DefectOrders(bpfo=3.5848, bpfi=5.4152, bsf=4.7135 / 2, ftf=0.39828),
+    # SKF 6203-2RS JEM (CWRU fan end), CWRU's published multiples, same convention.
+    "6203": DefectOrders(bpfo=3.0530, bpfi=4.9469, bsf=3.9874 / 2, ftf=0.3817),
     # Common deep-groove sizes from ball count and ball diameter, with the pitch diameter taken
     # as (bore + outside diameter) / 2: good to about 1 %, inside the detector's speed tolerance.
     "6204": DefectOrders.from_geometry(8, 7.938, 33.5),
@@ -178,9 +180,10 @@ def match_defects(
     exact_hz = 1.5 * df_hz
     matches = []
     for fault_type, symbol in _SYMBOL.items():
-        fundamental = find(f"1x {symbol}", nominal[fault_type], max(tolerance * nominal[fault_type], df_hz / 2))
+        step = 2 if fault_type == ROLLING_ELEMENT else 1  # the ball-defect series is 2, 4, 6 x BSF
+        fundamental = find(f"{step}x {symbol}", nominal[fault_type], max(tolerance * nominal[fault_type], df_hz / 2))
         harmonics = [fundamental] + [
-            find(f"{k}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
+            find(f"{k * step}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
             for k in range(2, n_harmonics + 1)
         ]
         sidebands = []
@@ -192,8 +195,8 @@ def match_defects(
                 for s, sign in ((-1, "-"), (1, "+"))
             ]
         present = [line for line in (*harmonics, *sidebands) if line.present]
-        # a pattern needs its fundamental (a ball defect hits both races, so 2x BSF may lead):
-        # harmonics or sidebands alone are too easily shaft or electrical lines
+        # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
+        # sidebands alone are too easily shaft or electrical lines
         anchored = harmonics[0].present or (fault_type == ROLLING_ELEMENT and harmonics[1].present)
         score = sum(line.above_floor_db for line in present) if anchored else 0.0
         matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum))

@@ -1,0 +1,196 @@
+"""Vibration analytics on signals with known answers, plus invariants under hostile input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.io import wavfile
+
+from edge.analytics import bearings, diagnosis, envelope, iso, vibration
+from edge.cli import main
+from edge.evidence import Condition
+
+G = vibration.STANDARD_GRAVITY_M_S2
+
+
+def tone_g(freq_hz: float, velocity_rms_mm_s: float, fs_hz: float, seconds: float) -> np.ndarray:
+    """Acceleration (g) of a sine whose velocity RMS is known: a = v_peak * 2*pi*f."""
+    t = np.arange(int(fs_hz * seconds)) / fs_hz
+    accel_peak_m_s2 = velocity_rms_mm_s / 1000.0 * math.sqrt(2) * 2 * math.pi * freq_hz
+    return accel_peak_m_s2 / G * np.sin(2 * math.pi * freq_hz * t)
+
+
+@pytest.mark.parametrize(("freq_hz", "fs_hz"), [(25.0, 5000.0), (159.2, 12000.0), (800.0, 25600.0)])
+def test_pure_tone_velocity_rms(freq_hz: float, fs_hz: float) -> None:
+    accel = tone_g(freq_hz, 4.0, fs_hz, 4.0)
+    assert vibration.velocity_rms_mm_s(accel, fs_hz) == pytest.approx(4.0, rel=0.02)
+
+
+def test_tone_outside_the_iso_band_is_not_counted() -> None:
+    fs_hz = 12000.0
+    assert vibration.velocity_rms_mm_s(tone_g(3000.0, 4.0, fs_hz, 2.0), fs_hz) < 0.1
+    assert vibration.velocity_rms_mm_s(tone_g(4.0, 4.0, fs_hz, 4.0), fs_hz) < 0.4
+
+
+def test_severity_features_of_a_sine() -> None:
+    result = vibration.severity(tone_g(100.0, 2.0, 10000.0, 2.0), 10000.0)
+    assert result.crest_factor == pytest.approx(math.sqrt(2), rel=0.01)
+    assert result.kurtosis == pytest.approx(1.5, rel=0.02)  # a sine's kurtosis
+
+
+def test_resampling_keeps_velocity() -> None:
+    accel = tone_g(120.0, 3.0, 48000.0, 2.0)
+    down = vibration.resample(accel, 48000.0, 12000.0)
+    assert down.size == accel.size // 4
+    assert vibration.velocity_rms_mm_s(down, 12000.0) == pytest.approx(3.0, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("velocity", "group", "foundation", "zone"),
+    [(1.0, 2, "rigid", "A"), (2.0, 2, "rigid", "B"), (3.0, 2, "rigid", "C"), (5.0, 2, "rigid", "D"),
+     (5.0, 1, "flexible", "B"), (12.0, 1, "flexible", "D")],
+)
+def test_iso_zones(velocity: float, group: int, foundation: str, zone: str) -> None:
+    assert iso.zone(velocity, iso.ZoneLimits.for_machine(group, foundation)) == zone
+
+
+def test_zone_limits_are_validated_and_nan_refused() -> None:
+    with pytest.raises(ValueError, match="rise strictly"):
+        iso.ZoneLimits(2.0, 1.0, 3.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        iso.zone(float("nan"), iso.ZoneLimits.for_machine())
+
+
+def test_6205_geometry_matches_cwru_multiples() -> None:
+    # SKF 6205: 9 balls of 7.94 mm on a 39.04 mm pitch circle
+    geometric = bearings.DefectOrders.from_geometry(9, 7.94, 39.04)
+    published = bearings.bearing("SKF 6205")
+    assert 2 * published.bsf == pytest.approx(4.7135)  # CWRU's ball-defect multiple
+    for name in ("bpfo", "bpfi", "bsf", "ftf"):
+        assert getattr(geometric, name) == pytest.approx(getattr(published, name), rel=0.005)
+
+
+@pytest.mark.parametrize("name", bearings.list_bearings())
+def test_catalogue_entries_are_consistent(name: str) -> None:
+    orders = bearings.bearing(name)
+    assert orders.bpfo + orders.bpfi == pytest.approx(round(orders.bpfo + orders.bpfi), abs=0.01)  # = n balls
+    assert 0.3 < orders.ftf < 0.5 and orders.bpfo < orders.bpfi
+
+
+def test_unknown_bearing_names_the_catalogue() -> None:
+    with pytest.raises(ValueError, match="6205"):
+        bearings.bearing("7309")
+
+
+def bearing_signal(defect_hz: float, shaft_hz: float, fs_hz: float, seconds: float, snr_amplitude: float,
+                   modulate: bool, seed: int = 0) -> np.ndarray:
+    """Decaying 3 kHz ringing at each impact, in white noise; inner race: shaft-rate modulation."""
+    rng = np.random.default_rng(seed)
+    n = int(fs_hz * seconds)
+    t = np.arange(n) / fs_hz
+    impulses = np.zeros(n)
+    times = np.arange(0.0, seconds, 1.0 / defect_hz)
+    times += rng.normal(0, 0.002 / defect_hz, times.size)  # slip jitter
+    index = np.clip((times * fs_hz).astype(int), 0, n - 1)
+    impulses[index] = 1.0 + (0.8 * np.cos(2 * np.pi * shaft_hz * t[index]) if modulate else 0.0)
+    ring_t = np.arange(int(0.004 * fs_hz)) / fs_hz
+    ring = np.exp(-ring_t * 1500.0) * np.sin(2 * np.pi * 3000.0 * ring_t)
+    return snr_amplitude * np.convolve(impulses, ring)[:n] + rng.normal(0, 0.05, n)
+
+
+@pytest.mark.parametrize(
+    ("fault", "multiple", "modulate"), [("outer_race", 3.5848, False), ("inner_race", 5.4152, True)]
+)
+def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: float, modulate: bool) -> None:
+    shaft_hz, fs_hz = 25.0, 12000.0
+    accel = bearing_signal(multiple * shaft_hz, shaft_hz, fs_hz, 4.0, 0.3, modulate)
+    # the rpm given is 1 % off: speed estimates are never exact
+    result = diagnosis.diagnose(accel, fs_hz, shaft_hz * 1.01, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    assert result.fault_type == fault, result.reasons
+    assert result.condition is Condition.FAULT
+    assert "dB above floor" in result.reasons[-1]
+
+
+def test_noise_alone_is_ok() -> None:
+    accel = np.random.default_rng(3).normal(0, 0.05, 48000)
+    result = diagnosis.diagnose(accel, 12000.0, 25.0, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    assert (result.condition, result.fault_type) == (Condition.OK, None)
+
+
+def test_high_level_one_x_is_imbalance() -> None:
+    fs_hz, shaft_hz = 5000.0, 25.0
+    accel = tone_g(shaft_hz, 6.0, fs_hz, 4.0) + np.random.default_rng(1).normal(0, 0.002, 20000)
+    result = diagnosis.diagnose(accel, fs_hz, shaft_hz, None, iso.ZoneLimits.for_machine())
+    assert result.zone == "D" and result.condition is Condition.FAULT
+    assert result.fault_type == diagnosis.IMBALANCE
+
+
+def test_kurtogram_finds_the_resonance_band() -> None:
+    accel = bearing_signal(90.0, 25.0, 12000.0, 4.0, 0.5, False)
+    band = envelope.select_band(accel, 12000.0, min_low_hz=500.0)
+    assert band.low_hz <= 3000.0 <= band.high_hz
+
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+hostile = st.one_of(st.floats(allow_nan=True, allow_infinity=True), finite)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples=st.lists(hostile, min_size=0, max_size=600), fs_hz=st.sampled_from([100.0, 3200.0, 12000.0]),
+       rpm=st.floats(1.0, 10000.0))
+def test_diagnose_never_crashes_on_hostile_input(samples: list[float], fs_hz: float, rpm: float) -> None:
+    try:
+        result = diagnosis.diagnose(np.array(samples), fs_hz, rpm / 60.0, bearings.bearing("6205"),
+                                    iso.ZoneLimits.for_machine())
+    except ValueError as exc:
+        assert str(exc)  # a clear sentence, never a bare crash
+        return
+    json.dumps(result.to_dict())  # always serialisable
+    assert 0.0 <= result.confidence <= 1.0
+    assert math.isfinite(result.severity.velocity_rms_mm_s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(samples=st.lists(hostile, min_size=0, max_size=300))
+def test_velocity_rms_rejects_or_answers_finitely(samples: list[float]) -> None:
+    try:
+        value = vibration.velocity_rms_mm_s(np.array(samples), 1000.0)
+    except ValueError:
+        assert len(samples) < vibration.MIN_SAMPLES or not np.all(np.isfinite(samples))
+        return
+    assert math.isfinite(value) and value >= 0
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".wav"])
+def test_cli_reads_npy_csv_and_wav(tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    fs_hz = 12000
+    accel = bearing_signal(3.5848 * 25.0, 25.0, fs_hz, 3.0, 0.3, False).astype(np.float32)
+    path = tmp_path / f"burst{suffix}"
+    if suffix == ".npy":
+        np.save(path, accel)
+    elif suffix == ".csv":
+        path.write_text("accel_g\n" + "\n".join(f"{v:.6f}" for v in accel))
+    else:
+        wavfile.write(path, fs_hz, accel)
+    argv = ["vibration", "analyze", str(path), "--rpm", "1500", "--bearing", "6205", "--json"]
+    assert main([*argv, "--fs", str(fs_hz)] if suffix != ".wav" else argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fault_type"] == "outer_race" and out["condition"] == "fault"
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.npy"
+    np.save(path, np.full(4096, np.nan))
+    assert main(["vibration", "analyze", str(path), "--fs", "1000", "--rpm", "1500"]) == 1
+    assert "NaN/inf" in capsys.readouterr().err
+    assert main(["vibration", "analyze", str(path), "--rpm", "1500"]) == 2
+    assert "--fs" in capsys.readouterr().err
+    assert main(["vibration", "analyze", str(tmp_path / "missing.npy"), "--fs", "1000", "--rpm", "1"]) == 1
+    assert main(["vibration", "analyze", str(path), "--fs", "1000", "--rpm", "1500", "--multiples", "1,2"]) == 2
+    assert "BPFO,BPFI,BSF,FTF" in capsys.readouterr().err
