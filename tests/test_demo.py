@@ -47,6 +47,7 @@ def test_stream_pairs_defective_cells_with_real_fault_records(tmp_path: Path, cw
 
     assert prepared.vibration_source == "cwru"
     assert len(list(prepared.enroll_dir.glob("*.jpg"))) == 6
+    assert len(list(prepared.examples_dir.glob("*.jpg"))) == 10
     assert sorted(p.name for p in prepared.frames_dir.iterdir()) == [item.frame for item in prepared.items]
     assert sum(item.expected == "fault" for item in prepared.items) == 5
     for item in prepared.items:
@@ -63,7 +64,7 @@ def test_stream_pairs_defective_cells_with_real_fault_records(tmp_path: Path, cw
 
 def test_enrollment_cells_never_appear_in_the_stream(tmp_path: Path) -> None:
     prepared = data.prepare(tmp_path, enroll=20, normal=10, defective=4, cwru_dir=None)
-    enrolled = {_pixels(path) for path in prepared.enroll_dir.iterdir()}
+    enrolled = {_pixels(path) for folder in (prepared.enroll_dir, prepared.examples_dir) for path in folder.iterdir()}
     streamed = {_pixels(prepared.frames_dir / item.frame) for item in prepared.items}
     assert not enrolled & streamed
 

@@ -3,7 +3,8 @@
 The camera side is the public ELPV electroluminescence dataset (300x300 solar-cell images, each with
 an expert defect probability). Cells with probability 0 are normal: some are used to enroll the
 camera's normal baseline, the others are held out and mixed into the replay stream with defective
-cells (probability >= 2/3). The sensor side pairs each frame with one burst of drive-end bearing
+cells (probability >= 2/3); a few other defective cells are few-shot examples of a "defective
+cell" condition. The sensor side pairs each frame with one burst of drive-end bearing
 vibration: the real CWRU normal record with a normal cell, a real inner- or outer-race fault record
 with a defective cell. Without the CWRU folder the demo synthesises the bursts (a bearing-defect
 impulse train in noise) and says so in ``vibration_source``.
@@ -67,6 +68,7 @@ class DemoData:
 
     root: Path
     enroll_dir: Path  # normal frames for `edgewatch enroll --normal`
+    examples_dir: Path  # defective cells for `edgewatch enroll --label` (few-shot), never in the stream
     frames_dir: Path  # the replay stream, in name order
     vibration_path: Path  # (len(items) * burst samples,) float32 g: burst i belongs to frame i
     sample_rate_hz: float
@@ -117,6 +119,7 @@ def prepare(
     enroll: int = 60,
     normal: int = 12,
     defective: int = 12,
+    examples: int = 10,
     cell_type: str = "mono",
     cwru_dir: Path | None = None,
     burst_s: float = 2.0,
@@ -130,19 +133,21 @@ def prepare(
     cells = [cell for cell in elpv_cells() if cell.cell_type == cell_type]
     normals = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defect_probability == 0.0]
     faulty = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defective]
-    if len(normals) < enroll + normal or len(faulty) < defective:
+    if len(normals) < enroll + normal or len(faulty) < examples + defective:
         raise InputError(
             f"elpv-dataset has {len(normals)} normal and {len(faulty)} defective '{cell_type}' cells; "
-            f"the demo asked for {enroll}+{normal} normal and {defective} defective"
+            f"the demo asked for {enroll}+{normal} normal and {examples}+{defective} defective"
         )
-    stream_cells = normals[enroll : enroll + normal] + faulty[:defective]
+    stream_cells = normals[enroll : enroll + normal] + faulty[examples : examples + defective]
     stream_cells = [stream_cells[i] for i in rng.permutation(len(stream_cells))]
 
-    enroll_dir, frames_dir = out / "enroll", out / "frames"
-    for folder in (enroll_dir, frames_dir):
+    enroll_dir, examples_dir, frames_dir = out / "enroll", out / "examples", out / "frames"
+    for folder in (enroll_dir, examples_dir, frames_dir):
         _empty_folder(folder)
     for number, cell in enumerate(normals[:enroll], start=1):
         _write_frame(cell.path, enroll_dir / f"normal_{number:04d}.jpg")
+    for number, cell in enumerate(faulty[:examples], start=1):
+        _write_frame(cell.path, examples_dir / f"defective_{number:04d}.jpg")
 
     vibration = _VibrationSource(cwru_dir, rng)
     bursts, items = [], []
@@ -159,7 +164,7 @@ def prepare(
 
     vibration_path = out / "vibration.npy"
     np.save(vibration_path, np.concatenate(bursts).astype(np.float32))
-    data = DemoData(out, enroll_dir, frames_dir, vibration_path, SAMPLE_RATE_HZ, vibration.rpm, burst_s,
+    data = DemoData(out, enroll_dir, examples_dir, frames_dir, vibration_path, SAMPLE_RATE_HZ, vibration.rpm, burst_s,
                     vibration.source, tuple(items))
     _write_json(out / "stream.json", {
         "vibration_source": data.vibration_source,
@@ -168,8 +173,8 @@ def prepare(
         "burst_s": data.burst_s,
         "items": [asdict(item) for item in items],
     })
-    log.info("demo data: %d enrollment frames, %d stream frames (%d defective), vibration from %s",
-             enroll, len(items), defective, data.vibration_source)
+    log.info("demo data: %d normal and %d defective enrollment frames, %d stream frames (%d defective), "
+             "vibration from %s", enroll, examples, len(items), defective, data.vibration_source)
     return data
 
 
