@@ -1,0 +1,263 @@
+"""Escalation policy, images and token estimates, budget caps, circuit breaker, privacy and learning."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.escalation.breaker import BreakerState, CircuitBreaker
+from edge.escalation.client import CloudClient
+from edge.escalation.config import BreakerConfig, EscalationConfig, LearningConfig, PolicyConfig
+from edge.escalation.escalator import Escalator
+from edge.escalation.images import difference_hash, hamming_bits, image_tokens, prepare, target_size
+from edge.escalation.learning import LearnedMemory
+from edge.escalation.local_server import Fault, LocalCloudServer
+from edge.escalation.outbox import PastEscalation
+from edge.escalation.policy import VisionNovelty, decide
+from edge.evidence import Condition, Evidence, EvidenceKind
+from edge.fusion import FusionConfig, fuse
+from edge.profile import Profile
+from tests.cloud_helpers import config_for, sure_ok, unsure
+
+POLICY = PolicyConfig()
+
+
+@pytest.fixture
+def cloud():
+    with LocalCloudServer() as server:
+        yield server
+
+
+def _frame(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, (size[1] // 40, size[0] // 40, 3), dtype=np.uint8)
+    return Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR)
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+def test_policy_triggers() -> None:
+    assert not decide(sure_ok().verdict, POLICY, now=0).escalate
+    low = decide(unsure().verdict, POLICY, now=0)
+    assert low.escalate and any("below 0.60" in t for t in low.triggers)
+    assert any("vision says ok but sensors say warning" in t for t in low.triggers)
+    assert decide(sure_ok().verdict, POLICY, on_demand=True, now=0).triggers == ("asked on demand",)
+
+
+def test_policy_novelty_needs_no_fitting_label() -> None:
+    novel = VisionNovelty(p_anomaly=0.99, label_probabilities={"normal": 0.2, "crack": 0.3})
+    fits = VisionNovelty(p_anomaly=0.99, label_probabilities={"normal": 0.1, "crack": 0.8})
+    decision = decide(sure_ok().verdict, POLICY, novelty=novel, now=0)
+    assert decision.escalate and "no known label fits; best label 'crack' only p=0.30" in decision.triggers[0]
+    assert not decide(sure_ok().verdict, POLICY, novelty=fits, now=0).escalate
+    assert not decide(sure_ok().verdict, POLICY, novelty=VisionNovelty(p_anomaly=0.5), now=0).escalate
+
+
+def test_policy_cool_down_and_duplicate_frames() -> None:
+    verdict = unsure().verdict
+    first = decide(verdict, POLICY, frame_hash=0b1010, now=100.0)
+    past = [PastEscalation(first.situation, 0b1010, 100.0)]
+    again = decide(verdict, POLICY, frame_hash=0b1010, past=past, now=200.0)
+    assert not again.escalate and "same situation escalated 2 min ago" in again.skipped
+    assert decide(verdict, POLICY, past=past, now=100.0 + POLICY.cooldown_s).escalate  # cool-down over
+    other = replace(verdict, evidence=(*verdict.evidence[:1], replace(verdict.evidence[1], fault_type="inner_race")))
+    near = decide(other, POLICY, frame_hash=0b1011, past=past, now=200.0)
+    assert not near.escalate and "near-identical frame" in near.skipped
+    assert decide(other, POLICY, frame_hash=(1 << 63) - 1, past=past, now=200.0).escalate
+    assert decide(verdict, POLICY, on_demand=True, past=past, now=200.0).escalate
+
+
+# --- images and tokens ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "detail", "expected"), [
+    ((4000, 3000), "low", (512, 384)),
+    ((4000, 3000), "high", (1024, 768)),  # fit 2048 -> 2048x1536, short side 768
+    ((1000, 500), "high", (1000, 500)),  # never upscaled
+    ((300, 200), "low", (300, 200)),
+])
+def test_target_size(size: tuple[int, int], detail: str, expected: tuple[int, int]) -> None:
+    assert target_size(*size, detail) == expected
+
+
+def test_image_tokens_follow_the_per_model_tables() -> None:
+    config = EscalationConfig()
+    gpt4o, mini = config.pricing["gpt-4o"], config.pricing["gpt-4o-mini"]
+    assert image_tokens(512, 384, "low", gpt4o) == 85
+    assert image_tokens(1024, 768, "high", gpt4o) == 85 + 170 * 4
+    assert image_tokens(1024, 768, "high", mini) == 2833 + 5667 * 4
+    assert image_tokens(512, 384, "low", mini) == 2833
+
+
+def test_prepare_downscales_a_big_frame_to_a_jpeg_data_url() -> None:
+    prepared = prepare(_frame(1, (5000, 2500)), "high")
+    assert (prepared.width, prepared.height) == (1536, 768)
+    assert prepared.data_url.startswith("data:image/jpeg;base64,/9j/")
+    assert prepare(_frame(1), "low").jpeg_bytes < prepared.jpeg_bytes
+
+
+def test_difference_hash_sees_near_duplicates() -> None:
+    frame = _frame(3)
+    noisy = Image.fromarray(np.clip(np.asarray(frame, dtype=np.int16) + np.random.default_rng(0).integers(
+        -3, 4, np.asarray(frame).shape), 0, 255).astype(np.uint8))
+    assert hamming_bits(difference_hash(frame), difference_hash(noisy)) <= POLICY.duplicate_frame_bits
+    assert hamming_bits(difference_hash(frame), difference_hash(_frame(4))) > POLICY.duplicate_frame_bits
+
+
+# --- privacy ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_images_leave_only_when_the_asset_allows(cloud: LocalCloudServer, tmp_path: Path, allow: bool) -> None:
+    config = config_for(cloud.url, detail="low")
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="test")) as escalator:
+        verdict = escalator.consider(unsure(), frames=[_frame(5)], allow_images=allow, on_demand=True)
+    (sent,) = cloud.completions()
+    assert len(sent.image_urls) == (1 if allow else 0)
+    assert verdict.escalation["images_sent"] == (1 if allow else 0)
+    assert ("images are not allowed to leave" in sent.text) is not allow
+    # the estimate counts the image at gpt-4o's low-detail rate
+    assert verdict.escalation["estimate"]["input_tokens"] > (85 if allow else 0)
+
+
+# --- budget -----------------------------------------------------------------------------------------
+
+def test_hourly_budget_cap_holds(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    probe = config_for(cloud.url, max_output_tokens=50)  # estimates close to what is billed
+    with Escalator(probe, tmp_path / "probe", client=CloudClient(probe, api_key="t")) as escalator:
+        estimate_usd = escalator.consider(unsure(), on_demand=True).escalation["estimate"]["usd"]
+    cap = estimate_usd * 2.5  # room for a few requests, not six
+    config = config_for(cloud.url, max_output_tokens=50, budget={"max_usd_per_hour": cap, "max_usd_per_day": 100.0})
+    sent_before = len(cloud.completions())
+    with Escalator(config, tmp_path / "run", client=CloudClient(config, api_key="t")) as escalator:
+        verdicts = [escalator.consider(unsure(), on_demand=True) for _ in range(6)]
+        spent = escalator.budget.spent()["last_hour_usd"]
+    statuses = [v.escalation["status"] for v in verdicts]
+    assert statuses.count("answered") >= 2 and "budget_exceeded" in statuses
+    assert len(cloud.completions()) - sent_before == statuses.count("answered")
+    assert spent <= cap
+    blocked = verdicts[statuses.index("budget_exceeded")]
+    assert not blocked.escalated and any("hourly budget" in r for r in blocked.reasons)
+
+
+def test_daily_cap_survives_a_restart(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, budget={"max_usd_per_hour": 100.0, "max_usd_per_day": 0.0001})
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        escalator.budget.record(1000, 100)  # $0.0035 at gpt-4o prices
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        verdict = escalator.consider(unsure(), on_demand=True)
+    assert verdict.escalation["status"] == "budget_exceeded" and "daily budget" in verdict.escalation["why"]
+    assert cloud.completions() == []
+
+
+# --- circuit breaker --------------------------------------------------------------------------------
+
+def test_breaker_state_machine() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(BreakerConfig(failure_threshold=2, cooldown_s=10), clock=lambda: now[0])
+    breaker.record_failure()
+    assert breaker.allow()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    now[0] = 10.0
+    assert breaker.allow() and not breaker.allow()  # one probe only
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and breaker.retry_in_s == 10.0
+    now[0] = 20.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED and breaker.allow()
+
+
+def test_breaker_opens_after_five_failures_and_recovers(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, breaker={"failure_threshold": 5, "cooldown_s": 0.3})
+    cloud.fail_always(Fault.unavailable(0.01))
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        first = [escalator.consider(unsure(), on_demand=True) for _ in range(5)]
+        assert [v.escalation["status"] for v in first] == ["queued"] * 5
+        assert len(cloud.completions()) == 5
+        assert escalator.breaker.state is BreakerState.OPEN
+        sixth = escalator.consider(unsure(), on_demand=True)
+        assert sixth.escalation["status"] == "queued" and "circuit open" in sixth.escalation["why"]
+        assert len(cloud.completions()) == 5  # not called while open
+        cloud.fail_always(None)
+        assert escalator.drain() == 0  # still cooling down
+        time.sleep(0.35)
+        assert escalator.drain() == 6
+        assert escalator.breaker.state is BreakerState.CLOSED
+        assert escalator.outbox.counts() == {"done": 6}
+    keys = [item.key for item in Escalator(config, tmp_path).outbox.items()]
+    assert cloud.answered_keys == keys  # oldest first
+
+
+# --- learning ---------------------------------------------------------------------------------------
+
+def test_confident_answer_teaches_the_few_shot_memory(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, learning={"enabled": True, "min_confidence": 0.75})
+    embedding = np.ones(4, dtype=np.float32) / 2
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        verdict = escalator.consider(unsure(), on_demand=True, embedding=embedding)
+        memory = escalator.memory("pump")
+    (example,) = memory.examples
+    assert example.label == "outer_race" and example.severity == "warning"
+    assert example.escalation_key == verdict.escalation["key"]
+    assert [entry["action"] for entry in memory.audit_log()] == ["add"]
+
+
+def test_learning_is_off_by_default_and_low_confidence_never_teaches(tmp_path: Path) -> None:
+    off = LearnedMemory(tmp_path, "pump", LearningConfig())
+    assert off.learn("leak", "fault", np.ones(4), "k", 0.99) is None
+    on = LearnedMemory(tmp_path, "pump", LearningConfig(enabled=True, min_confidence=0.9))
+    assert on.learn("leak", "fault", np.ones(4), "k", 0.5) is None
+    assert on.learn("leak", "fault", np.full(4, np.nan), "k", 0.95) is None
+    assert on.examples == []
+
+
+def test_learned_memory_is_bounded_reversible_and_merges_into_a_profile(tmp_path: Path) -> None:
+    memory = LearnedMemory(tmp_path, "pump", LearningConfig(enabled=True, max_examples_per_label=2))
+    added = [memory.learn("leak", "fault", np.eye(4)[i], f"k{i}", 0.95) for i in range(3)]
+    assert [e.escalation_key for e in memory.examples] == ["k1", "k2"]  # oldest evicted
+    assert memory.learn("leak", "fault", np.eye(4)[0], "k2", 0.95) is None  # same escalation never twice
+    reloaded = LearnedMemory(tmp_path, "pump", LearningConfig(enabled=True))
+    assert [e.id for e in reloaded.examples] == [added[1].id, added[2].id]
+    assert reloaded.revert("k1") == 1 and [e.escalation_key for e in reloaded.examples] == ["k2"]
+    assert [entry["action"] for entry in reloaded.audit_log()] == ["add", "add", "add", "evict", "revert"]
+
+    profile = Profile(bundle_fingerprint="x", memory=np.eye(4, dtype=np.float32), calibration={},
+                      few_shot_names=("normal",), few_shot_severities=("ok",),
+                      few_shot_embeddings=np.eye(4, dtype=np.float32)[:1], few_shot_label_ids=np.array([0]))
+    merged = reloaded.merge_into(profile)
+    assert merged.few_shot_names == ("normal", "leak") and merged.few_shot_severities == ("ok", "fault")
+    assert merged.few_shot_embeddings.shape == (2, 4) and merged.few_shot_label_ids.tolist() == [0, 1]
+
+
+def test_escalation_rate_falls_when_situations_repeat(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url)
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        for _ in range(4):
+            escalator.consider(unsure())  # the same situation: asked once, then cooled down
+        escalator.consider(sure_ok())
+        stats = escalator.stats()
+    assert stats["checks"] == 5 and stats["escalated"] == 1 and stats["escalation_rate"] == 0.2
+    assert len(cloud.completions()) == 1
+
+
+def test_disabled_escalation_says_so_on_demand(tmp_path: Path) -> None:
+    with Escalator(EscalationConfig(), tmp_path) as escalator:
+        assert escalator.consider(unsure()).escalation is None
+        verdict = escalator.consider(unsure(), on_demand=True)
+    assert not verdict.escalated and verdict.escalation["status"] == "disabled"
+
+
+def test_rules_still_win_over_a_confident_cloud(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    evidence = [Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.6),
+                Evidence("vibration:de", EvidenceKind.VIBRATION, Condition.OK, 0.3, values={"zone": "D"})]
+    fused = fuse("pump", evidence, FusionConfig(rules=[
+        {"name": "zone D", "kind": "vibration", "value": "zone", "equals": "D", "then": "fault"}]), 0.0)
+    config = config_for(cloud.url)
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        verdict = escalator.consider(fused, on_demand=True)
+    assert verdict.escalation["condition"] == "ok" and verdict.condition is Condition.FAULT
