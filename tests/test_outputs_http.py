@@ -1,0 +1,209 @@
+"""The HTTP API with real requests on 127.0.0.1, checked against its own OpenAPI document."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.config import Config
+from edge.evidence import Condition
+from edge.history import History
+from edge.outputs.config import HttpSettings
+from edge.outputs.http_api import OPENAPI_PATH, ROUTES, HttpApi
+from edge.outputs.metrics import Metrics
+from tests.outputs_support import asset, verdict
+
+TOKEN = "correct-horse-battery-staple"
+OPENAPI = json.loads(OPENAPI_PATH.read_text())
+NOW_S = 1_790_000_000.0
+
+
+def fill(history: History, metrics: Metrics) -> None:
+    """Ten ok checks, then a warning with a frame, then an escalated fault with a frame."""
+    for index in range(10):
+        stored = verdict(condition=Condition.OK, timestamp=NOW_S + index * 30, velocity_rms_mm_s=1.0 + index / 10)
+        history.add(stored)
+        metrics.publish(stored)
+        metrics.observe_check("press-1", 0.2 + index / 100)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[:, :160] = (200, 30, 30)  # (H, W, 3) uint8 RGB: left half red
+    for index, (condition, escalated) in enumerate([(Condition.WARNING, False), (Condition.FAULT, True)]):
+        stored = verdict(condition=condition, timestamp=NOW_S + 300 + index * 30, escalated=escalated)
+        history.add(stored, frame=frame)
+        metrics.publish(stored)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpApi]:
+    """One server for the module: every test here only reads."""
+    history = History(tmp_path_factory.mktemp("http") / "history.sqlite3")
+    metrics = Metrics(["press-1", "pump-2"])
+    fill(history, metrics)
+    server = HttpApi(HttpSettings(port=0), history, metrics, [asset(), asset("pump-2", "Pump 2")], site="plant-a")
+    with server:
+        yield server
+    history.close()
+
+
+def request(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def check_against_openapi(path_template: str, status: int, headers: dict[str, str], body: bytes) -> Any:
+    """Validate a real answer against the schema the OpenAPI document gives for it."""
+    from jsonschema import Draft202012Validator
+
+    answer = OPENAPI["paths"][path_template]["get"]["responses"][str(status)]
+    content_type = headers["Content-Type"].split(";")[0]
+    assert content_type in answer["content"], f"{path_template} {status}: undocumented type {content_type}"
+    if content_type != "application/json":
+        return body
+    data = json.loads(body)
+    schema = {**answer["content"][content_type]["schema"], "components": OPENAPI["components"]}
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=str)
+    assert not errors, f"{path_template} {status}: {errors[0].message} at {list(errors[0].absolute_path)}"
+    return data
+
+
+@pytest.mark.parametrize(("path", "template", "status"), [
+    ("/healthz", "/healthz", 200),
+    ("/api/assets", "/api/assets", 200),
+    ("/api/assets/press-1/latest", "/api/assets/{asset_id}/latest", 200),
+    ("/api/assets/pump-2/latest", "/api/assets/{asset_id}/latest", 404),
+    ("/api/assets/nope/latest", "/api/assets/{asset_id}/latest", 404),
+    ("/api/verdicts?asset=press-1&limit=5", "/api/verdicts", 200),
+    ("/api/verdicts?since=yesterday", "/api/verdicts", 400),
+    ("/api/verdicts?limit=0", "/api/verdicts", 400),
+    ("/api/assets/press-1/frame.jpg", "/api/assets/{asset_id}/frame.jpg", 200),
+    ("/api/assets/pump-2/frame.jpg", "/api/assets/{asset_id}/frame.jpg", 404),
+    ("/api/verdicts/1/frame.jpg", "/api/verdicts/{verdict_id}/frame.jpg", 404),  # ok verdict: no frame
+    ("/api/verdicts/12/frame.jpg", "/api/verdicts/{verdict_id}/frame.jpg", 200),
+    ("/metrics", "/metrics", 200),
+    ("/openapi.json", "/openapi.json", 200),
+    ("/", "/", 200),
+    ("/static/app.js", "/static/{name}", 200),
+    ("/static/missing.js", "/static/{name}", 404),
+])
+def test_every_answer_matches_the_openapi_document(api: HttpApi, path: str, template: str, status: int) -> None:
+    got, headers, body = request(api.url + path)
+    assert got == status, body
+    check_against_openapi(template, status, headers, body)
+
+
+def test_assets_latest_and_verdicts_carry_the_stored_data(api: HttpApi) -> None:
+    assets = json.loads(request(api.url + "/api/assets")[2])
+    assert assets["site"] == "plant-a"
+    press, pump = assets["assets"]
+    assert press["latest"]["verdict"] == "fault" and press["latest"]["needs_attention"] is True
+    assert press["sensors"][0] == {"name": "drive_end", "quantity": "vibration", "unit": ""}
+    assert pump["latest"] is None and pump["name"] == "Pump 2"
+
+    latest = json.loads(request(api.url + "/api/assets/press-1/latest")[2])
+    assert latest["id"] == 12 and latest["escalation"]["answer"] == "likely seal leak"
+    assert latest["frame_url"] == latest["last_frame"]["url"] == "/api/verdicts/12/frame.jpg"
+    assert "frame" not in latest  # no file paths of the board
+
+    since = "2026-09-21T14:15:20Z"  # NOW_S + 120 s: checks 4..9, the warning and the fault
+    found = json.loads(request(api.url + f"/api/verdicts?asset=press-1&since={since}")[2])["verdicts"]
+    assert [v["timestamp"] for v in found] == sorted((v["timestamp"] for v in found), reverse=True)
+    assert len(found) == 8 and found[-1]["timestamp"] == NOW_S + 120
+    assert json.loads(request(api.url + f"/api/verdicts?since={NOW_S + 120}&limit=3")[2])["verdicts"][2]["id"] == 10
+
+
+def test_frames_are_the_saved_jpegs(api: HttpApi) -> None:
+    status, headers, body = request(api.url + "/api/assets/press-1/frame.jpg")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    image = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))  # (240, 320, 3)
+    assert image.shape == (240, 320, 3)
+    assert image[:, :150, 0].mean() > 180 and image[:, 170:, 0].mean() < 20
+
+
+def test_metrics_are_prometheus_text_with_base_units(api: HttpApi) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, headers, body = request(api.url + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=")
+    families = {family.name: family for family in text_string_to_metric_families(body.decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("edgewatch_verdicts_total", (("asset", "press-1"), ("verdict", "ok")))] == 10
+    assert samples[("edgewatch_verdicts_total", (("asset", "pump-2"), ("verdict", "fault")))] == 0
+    assert samples[("edgewatch_escalations_total", (("asset", "press-1"),))] == 1
+    assert samples[("edgewatch_check_duration_seconds_count", (("asset", "press-1"),))] == 10
+    assert samples[("edgewatch_sensor_up", (("asset", "press-1"), ("sensor", "drive_end")))] == 1
+    assert samples[("edgewatch_camera_up", (("asset", "press-1"), ("camera", "top")))] == 1
+    assert samples[("edgewatch_condition", (("asset", "press-1"),))] == 2
+    build = next(s for f in families.values() for s in f.samples if s.name == "edgewatch_build_info")
+    assert build.labels["version"] and build.value == 1
+    for name in families:  # base units: seconds and dollars, never ms
+        assert not re.search(r"_(ms|milliseconds|minutes|hours)($|_)", name), name
+
+
+def test_a_public_bind_needs_the_token(tmp_path: Path) -> None:
+    with History(tmp_path / "history.sqlite3") as history:
+        public = HttpSettings(bind="0.0.0.0", port=0, token=TOKEN)
+        with HttpApi(public, history, Metrics(), [asset()]) as server:
+            local = f"http://127.0.0.1:{server.port}"
+            for path in ("/api/assets", "/metrics", "/api/verdicts", "/api/assets/press-1/frame.jpg"):
+                status, headers, body = request(local + path)
+                assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer"), path
+                assert "Authorization: Bearer" in json.loads(body)["error"]
+                assert request(local + path, token="wrong-token-of-same-size!!!")[0] == 401
+            assert request(local + "/api/assets", token=TOKEN)[0] == 200
+            assert request(local + "/metrics", token=TOKEN)[0] == 200
+            assert request(local + "/healthz")[0] == 200  # liveness and the page shell stay open
+            assert request(local + "/")[0] == 200
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "192.168.1.20", "::", "board.local"])
+def test_config_refuses_a_public_bind_without_a_token(bind: str) -> None:
+    data = {"assets": [{"id": "a", "sensors": [{"name": "t", "type": "command", "command": ["x"],
+                                                  "quantity": "temperature"}]}],
+            "outputs": {"http": {"bind": bind}}}
+    with pytest.raises(ValueError, match=r"set http\.token"):
+        Config.model_validate(data)
+    data["outputs"]["http"]["bind"] = "127.0.0.1"
+    assert Config.model_validate(data).outputs.http is not None
+
+
+def test_only_get_is_served(api: HttpApi) -> None:
+    post = urllib.request.Request(api.url + "/api/assets", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(post, timeout=5)
+    assert raised.value.code == 405
+
+
+def test_every_route_is_in_the_openapi_document_with_its_auth() -> None:
+    documented = OPENAPI["paths"]
+    for route in ROUTES:
+        template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route.pattern).replace("\\.", ".")
+        assert template in documented, template
+        security = documented[template]["get"]["security"]
+        assert ({"bearerAuth": []} in security) is route.auth, template
+    assert len(documented) == len(ROUTES)
+
+
+def test_the_openapi_document_is_valid() -> None:
+    validate = pytest.importorskip("openapi_spec_validator").validate
+    validate(OPENAPI)
+
+
+def test_healthz_uptime_grows(api: HttpApi) -> None:
+    first = json.loads(request(api.url + "/healthz")[2])["uptime_s"]
+    time.sleep(0.15)
+    assert json.loads(request(api.url + "/healthz")[2])["uptime_s"] > first
