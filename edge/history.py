@@ -9,8 +9,10 @@ API (stable; outputs and escalation build on it)::
     history.verdicts(asset="pump-1", since=t0, limit=50) # newest first
     history.latest("pump-1")                             # -> StoredVerdict | None
     history.assets()                                     # asset ids with at least one verdict
+    history.count()                                      # verdicts stored
     history.prune()                                      # retention by age and size
     history.close()                                      # or use it as a context manager
+    parse_since("2h", now_s=time.time())                 # CLI/API 'since' -> unix seconds
 
 ``StoredVerdict.verdict`` is the ``edge.evidence.Verdict`` as stored; ``StoredVerdict.to_dict()``
 is ``Verdict.to_dict()`` plus ``id`` and ``frame`` (absolute path or None).
@@ -30,9 +32,12 @@ committed, so a crash leaves at worst an unreferenced file, which the next open 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
+import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -359,6 +364,34 @@ class History:
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"history {self.path}: verdict {verdict_id} is unreadable: {exc}") from exc
         return StoredVerdict(verdict_id, verdict, None if frame is None else self.frames_dir / frame)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_since(text: str, now_s: float) -> float:
+    """A ``since`` argument -> unix seconds: a duration back from ``now_s`` ('90s', '15m', '2h', '3d',
+    '1w'), unix seconds, or ISO 8601 ('2026-09-21T14:00:00Z'; naive means UTC). ValueError if none."""
+    match = _DURATION.match(text)
+    if match:
+        return now_s - float(match.group(1)) * _UNIT_S[match.group(2)]
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(value):
+            return value
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"since {text!r} is neither a duration (15m, 2h, 3d), unix seconds nor an ISO 8601 time"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 def _used_bytes(db: sqlite3.Connection) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.history import History, Retention, verdict_from_dict
+from edge.history import History, Retention, parse_since, verdict_from_dict
 
 
 def make_verdict(asset: str = "pump-1", ts: float = 1000.0, condition: Condition = Condition.OK) -> Verdict:
@@ -155,3 +155,18 @@ def test_unwritable_folder_is_a_storage_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot create the history folder"):
         History(blocker / "sub" / "h.sqlite3")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("90s", 910.0), ("15m", 100.0), ("0.25h", 100.0), ("1d", 1000.0 - 86400), ("1w", 1000.0 - 604800),
+    ("1790000000.5", 1790000000.5), ("1970-01-01T00:10:00Z", 600.0), ("1970-01-01T00:10:00", 600.0),
+    ("1970-01-01T01:10:00+01:00", 600.0),
+])
+def test_parse_since(text: str, expected: float) -> None:
+    assert parse_since(text, now_s=1000.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2 hours", "nan", ""])
+def test_parse_since_rejects_garbage(text: str) -> None:
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_since(text, now_s=0.0)
