@@ -57,15 +57,14 @@ class VisionResult:
         }
 
 
-class VisionScorer:
-    """The encoder plus every head the bundle and profile make available."""
+class VisionHeads:
+    """Every head the bundle and profile make available, applied to an encoded frame (no model here)."""
 
-    def __init__(self, encoder: ImageEncoder, profile: Profile | None = None) -> None:
-        self.encoder = encoder
+    def __init__(self, bundle: Bundle, profile: Profile | None = None) -> None:
         self.profile = profile
-        manifest = encoder.bundle.manifest
+        manifest = bundle.manifest
         self._labels = manifest.labels
-        self._label_embeddings = encoder.bundle.label_embeddings() if manifest.labels else None
+        self._label_embeddings = bundle.label_embeddings() if manifest.labels else None
         self._severities = {label.name: label.severity for label in manifest.labels.entries} if manifest.labels else {}
         self._independent_labels = manifest.labels is not None and manifest.labels.activation == "sigmoid"
         self._conformal: dict[str, ConformalScorer] = {}
@@ -77,21 +76,8 @@ class VisionScorer:
                 self._few_shot = FewShotHead.fit(profile.few_shot_embeddings, profile.few_shot_label_ids,
                                                  profile.few_shot_names)
 
-    @classmethod
-    def load(cls, bundle: Bundle, profile: Profile | None = None,
-             options: RuntimeOptions = RuntimeOptions()) -> "VisionScorer":
-        return cls(ImageEncoder.load(bundle, options), profile)
-
-    def embed(self, source: ImageInput) -> tuple[Prepared, Encoded]:
-        prepared = prepare(source, self.encoder.bundle.manifest.preprocessing)
-        return prepared, self.encoder.encode(prepared.tensor)
-
-    def score(self, source: ImageInput) -> VisionResult:
-        prepared, encoded = self.embed(source)
-        return self.score_encoded(prepared, encoded)
-
-    def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
-        """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
+    def score(self, encoded: Encoded, timings_ms: dict[str, float] | None = None) -> VisionResult:
+        """Run the heads on one encoded frame; ``timings_ms`` (decode, inference, ...) gains 'heads'."""
         start = time.perf_counter()
         heads: dict[str, float] = {}
         labels: dict[str, float] = {}
@@ -108,8 +94,7 @@ class VisionScorer:
         if abnormal_mass is not None:
             heads["labels_abnormal"] = abnormal_mass
         anomaly_score = heads.get("patchcore", heads.get("knn", abnormal_mass))
-        timings = {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
-                   "inference": encoded.inference_ms, "heads": (time.perf_counter() - start) * 1e3}
+        timings = {**(timings_ms or {}), "heads": (time.perf_counter() - start) * 1e3}
         return VisionResult(anomaly_score=anomaly_score, p_value=p_value, p_anomaly=p_anomaly, labels=labels,
                             few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings)
 
@@ -128,6 +113,32 @@ class VisionScorer:
         if self.profile.patch_memory is not None and encoded.patches is not None and "patchcore" in self._conformal:
             scores["patchcore"] = float(patch_scores(encoded.patches[None], self.profile.patch_memory)[0])
         return scores
+
+
+class VisionScorer:
+    """The loaded encoder plus the heads: what the service keeps per bundle and asset."""
+
+    def __init__(self, encoder: ImageEncoder, profile: Profile | None = None) -> None:
+        self.encoder = encoder
+        self.heads = VisionHeads(encoder.bundle, profile)
+
+    @classmethod
+    def load(cls, bundle: Bundle, profile: Profile | None = None,
+             options: RuntimeOptions = RuntimeOptions()) -> "VisionScorer":
+        return cls(ImageEncoder.load(bundle, options), profile)
+
+    def embed(self, source: ImageInput) -> tuple[Prepared, Encoded]:
+        prepared = prepare(source, self.encoder.bundle.manifest.preprocessing)
+        return prepared, self.encoder.encode(prepared.tensor)
+
+    def score(self, source: ImageInput) -> VisionResult:
+        prepared, encoded = self.embed(source)
+        return self.score_encoded(prepared, encoded)
+
+    def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
+        """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
+        return self.heads.score(encoded, {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
+                                          "inference": encoded.inference_ms})
 
 
 def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput | Path,
