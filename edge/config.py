@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge.configfile import load_model
+from edge.escalation.config import EscalationConfig
+from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
 from edge.service_config import HistorySettings, ServiceSettings, TriggerRule
@@ -52,6 +54,9 @@ class AssetConfig(Section):
         default_factory=list, description="Sensor spikes or jumps that start a check at once."
     )
     trigger_cooldown_s: float = Field(30.0, ge=0, description="At most one sensor-triggered check per this long.")
+    fusion: FusionConfig = Field(
+        default_factory=FusionConfig, description="How vision and sensor evidence combine into the verdict."
+    )
 
     _resolve_profile = field_validator("profile")(
         lambda path, info: None if path is None else _resolve(path, info)
@@ -82,6 +87,9 @@ class Config(Section):
     )
     history: HistorySettings = Field(default_factory=HistorySettings, description="Verdict history retention.")
     service: ServiceSettings = Field(default_factory=ServiceSettings, description="Limits of the check loop.")
+    escalation: EscalationConfig = Field(
+        default_factory=EscalationConfig, description="Asking a cloud model when unsure (off by default)."
+    )
 
     _resolve_state_dir = field_validator("state_dir")(_resolve)
 
