@@ -68,6 +68,9 @@ class ImageModel(Section):
     input_name: str
     embedding_output: str = Field(description="Output holding the (B, D) image embedding.")
     patch_output: str | None = Field(None, description="Output holding (B, N, C) patch tokens, if exported.")
+    logits_output: str | None = Field(
+        None, description="Output holding (B, K) classifier logits (image-only backbones that keep their ImageNet head)."
+    )
     reference_file: str | None = Field(None, description="The FP32 ONNX kept for comparison, if any.")
 
 
@@ -112,6 +115,9 @@ class Validation(Section):
     cosine_min: float
     top1_agreement: float | None = Field(None, description="Fraction of images whose top-1 label agrees.")
     max_probability_shift: float | None = None
+    text_cosine_mean: float | None = Field(
+        None, description="Mean FP32/INT8 cosine of the text embeddings of every label prompt (INT8 text model kept)."
+    )
     thresholds: dict[str, float] = Field(default_factory=dict)
     passed: bool
 
