@@ -1,0 +1,194 @@
+"""The poller (threads, timeouts, retries, stale) and the analyzer (reading -> Evidence):
+bad data becomes SENSOR_HEALTH evidence, never a crash and never a false ok."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
+from edge.errors import SensorError
+from edge.evidence import Condition, EvidenceKind
+from edge.sensors.analysis import SensorAnalyzer
+from edge.sensors.base import Reading
+from edge.sensors.config import SensorConfig
+from edge.sensors.poller import SensorPoller, SensorStatus
+
+SENSOR = TypeAdapter(SensorConfig)
+
+
+def sensor(**fields: Any) -> Any:
+    base = {"name": "temp", "quantity": "temperature", "unit": "degC", "type": "command", "command": ["true"]}
+    return SENSOR.validate_python({**base, **fields})
+
+
+class ScriptedReader:
+    """Returns (or raises) the scripted items in turn; the last one repeats."""
+
+    def __init__(self, name: str, items: list[Any], delay_s: float = 0.0) -> None:
+        self.name, self.items, self.delay_s, self.calls, self.closed = name, list(items), delay_s, 0, False
+
+    def read(self) -> Reading:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        item = self.items.pop(0) if len(self.items) > 1 else self.items[0]
+        if isinstance(item, Exception):
+            raise item
+        return Reading(self.name, time.time(), "degC", value=item)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_hung_sensor_never_blocks_the_others() -> None:
+    slow = ScriptedReader("slow", [20.0], delay_s=3.0)
+    fast = ScriptedReader("fast", [21.0])
+    configs = [sensor(name="slow", interval_s=0.05, timeout_s=0.2, retries=0), sensor(name="fast", interval_s=0.05)]
+    with SensorPoller([(configs[0], slow), (configs[1], fast)]) as poller:
+        time.sleep(0.6)
+        snapshot = poller.snapshot()
+    assert fast.calls >= 5
+    assert snapshot["fast"].healthy and snapshot["fast"].reading.value == 21.0
+    assert not snapshot["slow"].healthy
+    assert "timed out after 0.2 s" in snapshot["slow"].problem or "still hanging" in snapshot["slow"].problem
+    assert slow.closed and fast.closed
+
+
+def test_retries_with_backoff_then_recovery() -> None:
+    reader = ScriptedReader("temp", [SensorError("bus busy"), SensorError("bus busy"), 22.5])
+    poller = SensorPoller([(sensor(retries=2, interval_s=5), reader)])
+    started = time.monotonic()
+    status = poller.poll("temp")
+    assert status.healthy and status.reading.value == 22.5 and reader.calls == 3
+    assert time.monotonic() - started >= 0.5 + 1.0 - 0.05  # 0.5 s then 1 s back-off
+    poller.close()
+
+
+def test_failure_after_all_retries_is_unhealthy_with_the_reason() -> None:
+    poller = SensorPoller([(sensor(retries=1, interval_s=0.1), ScriptedReader("temp", [SensorError("no ACK")]))])
+    status = poller.poll("temp")
+    assert not status.healthy and status.problem == "no ACK" and status.consecutive_failures == 2
+    poller.close()
+
+
+def test_stale_after_silence() -> None:
+    now = [1000.0]
+    poller = SensorPoller([(sensor(stale_after_s=60), ScriptedReader("temp", [20.0]))], clock=lambda: now[0])
+    assert poller.poll("temp").healthy
+    now[0] += 61
+    status = poller.status("temp")
+    assert not status.healthy and status.problem.startswith("stale: no good reading for 61 s")
+    assert status.reading.value == 20.0  # the last good value is kept, but marked stale
+    poller.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "values", "message"),
+    [
+        ({}, [float("nan")], "not a number"),
+        ({}, [float("inf")], "not a number"),
+        ({"min_valid": -40, "max_valid": 150}, [900.0], "above the physical maximum 150"),
+        ({"min_valid": -40, "max_valid": 150}, [-273.0], "below the physical minimum -40"),
+        ({"max_jump": 5}, [20.0, 60.0], "jumped from 20 to 60"),
+    ],
+)
+def test_bad_readings_are_rejected_not_repaired(fields: dict, values: list[float], message: str) -> None:
+    poller = SensorPoller([(sensor(retries=0, **fields), ScriptedReader("temp", values))])
+    for _ in values:
+        status = poller.poll("temp")
+    assert not status.healthy and message in status.problem
+    evidence = SensorAnalyzer([poller.channels["temp"].config]).evaluate({"temp": status})
+    assert evidence[0].kind is EvidenceKind.SENSOR_HEALTH and evidence[0].condition is None
+    assert message in evidence[0].reasons[0] and evidence[0].reasons[0].startswith("sensor unhealthy")
+    poller.close()
+
+
+def burst_sensor(**fields: Any) -> Any:
+    return SENSOR.validate_python({"name": "de", "quantity": "vibration", "unit": "g", "type": "replay",
+                                   "path": "x.npy", "rate_hz": 12000, "vibration": {"rpm": 1797, "bearing": "6205"},
+                                   **fields})
+
+
+@pytest.mark.parametrize(
+    ("samples", "message"),
+    [(np.full(4096, np.nan), "NaN/inf"), (np.zeros(4096), "flat at 0"), (np.ones(10), "fewer than the 256"),
+     (np.r_[np.random.default_rng(0).normal(0, 1, 4095), 200.0], "above the physical maximum 50")],
+)
+def test_bad_bursts_become_sensor_health(samples: np.ndarray, message: str) -> None:
+    config = burst_sensor(max_valid=50)
+    evidence = SensorAnalyzer([config]).analyse(Reading("de", 1.0, "g", samples=samples, rate_hz=12000))
+    assert evidence.kind is EvidenceKind.SENSOR_HEALTH and evidence.condition is None
+    assert message in evidence.reasons[0]
+
+
+def test_a_real_cwru_burst_through_the_analyzer(cwru_dir: Path) -> None:
+    samples = np.load(cwru_dir / "OR007_centered_at_6_0.npy")[:24000]  # a 2 s burst, as a sensor would send
+    evidence = SensorAnalyzer([burst_sensor()]).analyse(Reading("de", 5.0, "g", samples=samples, rate_hz=12000))
+    assert evidence.kind is EvidenceKind.VIBRATION and evidence.source == "vibration:de"
+    assert evidence.condition is Condition.FAULT and evidence.fault_type == "outer_race"
+    values = json.loads(json.dumps(evidence.to_dict()))["values"]
+    assert values["zone"] == "A" and values["velocity_rms_mm_s"] > 0
+    assert "x shaft" in evidence.reasons[-1] and "outer-race defect" in evidence.reasons[-1]
+
+
+def test_scalar_evidence_with_ambient_and_persisted_baseline() -> None:
+    motor = sensor(name="motor", warn_above=90, analytics={"ambient_sensor": "room", "ambient_warn_delta": 30,
+                                                          "baseline": {"warmup": 3, "z_warn": 4, "z_fault": 6}})
+    room = sensor(name="room")
+    analyzer = SensorAnalyzer([motor, room])
+
+    def status(name: str, value: float, t: float) -> SensorStatus:
+        return SensorStatus(name, True, Reading(name, t, "degC", value=value), None, t, 0)
+
+    for i, value in enumerate([40.0, 40.5, 39.5, 40.2]):
+        evidence = analyzer.evaluate({"motor": status("motor", value, i * 10.0), "room": status("room", 22.0, i * 10.0)})
+    assert [e.condition for e in evidence] == [Condition.OK, Condition.OK]
+    assert evidence[0].kind is EvidenceKind.THERMAL and evidence[0].values["value_c"] == 40.2
+    assert evidence[0].values["above_ambient_c"] == pytest.approx(18.2)
+
+    saved = json.loads(json.dumps(analyzer.state_dict()))
+    restored = SensorAnalyzer([motor, room], state=saved)
+    hot = restored.evaluate({"motor": status("motor", 60.0, 50.0), "room": status("room", 22.0, 50.0)})[0]
+    assert hot.condition is Condition.FAULT  # learned normal survived the restart: +20 degC is many sigma
+    assert any("above ambient" in reason for reason in hot.reasons)
+    assert any("sigma from its learned normal" in reason for reason in hot.reasons)
+
+
+def test_missing_or_unpolled_sensor_is_sensor_health_not_ok() -> None:
+    evidence = SensorAnalyzer([sensor()]).evaluate({})
+    assert evidence[0].kind is EvidenceKind.SENSOR_HEALTH and "not polled" in evidence[0].reasons[0]
+
+
+def test_corrupt_saved_state_is_relearned() -> None:
+    analyzer = SensorAnalyzer([sensor()], state={"temp": {"baseline": {"mean": "x"}}})
+    assert analyzer.state_dict()["temp"]["baseline"]["count"] == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=400))
+def test_analyzer_never_raises_and_never_says_ok_on_garbage(values: list[float]) -> None:
+    config = burst_sensor(max_valid=50)
+    samples = np.array(values, dtype=np.float64)
+    evidence = SensorAnalyzer([config]).analyse(Reading("de", 1.0, "g", samples=samples, rate_hz=12000))
+    json.dumps(evidence.to_dict())
+    garbage = samples.size < 256 or not np.all(np.isfinite(samples)) or np.ptp(samples) == 0 or samples.max() > 50
+    if garbage:
+        assert evidence.kind is EvidenceKind.SENSOR_HEALTH and evidence.condition is None
+
+
+def test_poller_threads_stop_promptly() -> None:
+    poller = SensorPoller([(sensor(interval_s=30), ScriptedReader("temp", [20.0]))])
+    poller.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    poller.close()
+    assert time.monotonic() - started < 2.5
+    assert not any(t.is_alive() for t in threading.enumerate() if t.name == "poll-temp")
