@@ -27,7 +27,7 @@ _HANDLERS: dict[str, str] = {
     "config check": "edge.commands.info:config_check",
     "bundle inspect": "edge.commands.info:bundle_inspect",
     "bundle verify": "edge.commands.info:bundle_verify",
-    "export": "",
+    "export": "export.command:export_command",
     "enroll": "edge.commands.vision:enroll",
     "check": "edge.commands.vision:check",
     "vibration analyze": "edge.commands.vibration:analyze",
