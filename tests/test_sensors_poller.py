@@ -149,7 +149,8 @@ def test_scalar_evidence_with_ambient_and_persisted_baseline() -> None:
         return SensorStatus(name, True, Reading(name, t, "degC", value=value), None, t, 0)
 
     for i, value in enumerate([40.0, 40.5, 39.5, 40.2]):
-        evidence = analyzer.evaluate({"motor": status("motor", value, i * 10.0), "room": status("room", 22.0, i * 10.0)})
+        t = i * 10.0
+        evidence = analyzer.evaluate({"motor": status("motor", value, t), "room": status("room", 22.0, t)})
     assert [e.condition for e in evidence] == [Condition.OK, Condition.OK]
     assert evidence[0].kind is EvidenceKind.THERMAL and evidence[0].values["value_c"] == 40.2
     assert evidence[0].values["above_ambient_c"] == pytest.approx(18.2)

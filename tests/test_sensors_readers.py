@@ -69,7 +69,7 @@ def test_replay_npy_vibration_bursts(tmp_path: Path) -> None:
 def test_replay_bad_files_are_input_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    with pytest.raises(InputError, match="bad.jsonl:1: not JSON"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:1: not JSON"):
         build_reader(sensor(type="replay", path=bad))
     with pytest.raises(InputError, match="no column 'x'"):
         (tmp_path / "a.csv").write_text("a,b\n1,2\n")
@@ -107,7 +107,8 @@ def w1_device(root: Path, device_id: str, text: str) -> None:
 
 
 def test_ds18b20_through_a_fake_sysfs_tree(tmp_path: Path) -> None:
-    w1_device(tmp_path, "28-0316a2795fff", "72 01 4b 46 7f ff 0c 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0c 10 57 t=23125\n")
+    reply = "72 01 4b 46 7f ff 0c 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0c 10 57 t=23125\n"
+    w1_device(tmp_path, "28-0316a2795fff", reply)
     reader = build_reader(sensor(type="onewire", device_id="28-0316a2795fff", sysfs_root=tmp_path))
     assert reader.read().value == pytest.approx(23.125)
 
@@ -154,7 +155,7 @@ class FakeAdxl345:
         assert register == 0x32 and length == 6 and self.registers.get(0x2D) == 0x08  # measuring
         z_g = 0.5 * np.sin(2 * np.pi * 100.0 * self.index / 3200.0)
         self.index += 1
-        return list(struct.pack("<hhh", 0, 0, int(round(z_g / 0.0039))))
+        return list(struct.pack("<hhh", 0, 0, round(z_g / 0.0039)))
 
 
 def test_adxl345_burst_from_the_fifo() -> None:
@@ -225,7 +226,7 @@ def modbus_port() -> Iterator[int]:
     from pymodbus.simulator import DataType, SimData, SimDevice
 
     float_words = list(struct.unpack(">HH", struct.pack(">f", 72.25)))
-    holding = [0xFF38] + float_words + float_words[::-1] + [1234]  # -200, float big, float little, 1234
+    holding = [0xFF38, *float_words, *float_words[::-1], 1234]  # -200, float big, float little, 1234
     device = SimDevice(id=1, simdata=(
         [SimData(0, values=[0], datatype=DataType.BITS)], [SimData(0, values=[0], datatype=DataType.BITS)],
         [SimData(0, values=holding, datatype=DataType.REGISTERS)],
@@ -279,7 +280,7 @@ def test_modbus_error_replies_and_dead_servers(modbus_port: int) -> None:
         reader.read()
     reader.close()
     dead = build_reader(sensor(type="modbus", host="127.0.0.1", port=free_port(), address=0, timeout_s=0.5))
-    with pytest.raises(SensorError, match="cannot connect|Connection"):
+    with pytest.raises(SensorError, match=r"cannot connect|Connection"):
         dead.read()
     dead.close()
 
@@ -313,7 +314,7 @@ def test_mqtt_reader_takes_the_newest_message(mqtt_broker: tuple[str, int]) -> N
         publish.single(topic, json.dumps({"oil": {"temp_c": 48.5}}), hostname=host, port=port, qos=1)
         assert reader.read().value == 48.5
         publish.single(topic, json.dumps({"oil": {"pressure": 2}}), hostname=host, port=port, qos=1)
-        with pytest.raises(SensorError, match="no 'oil.temp_c'"):
+        with pytest.raises(SensorError, match=r"no 'oil\.temp_c'"):
             reader.read()
     finally:
         reader.close()
@@ -323,7 +324,7 @@ def test_mqtt_silence_is_an_error_not_a_repeat(mqtt_broker: tuple[str, int]) -> 
     host, port = mqtt_broker
     reader = build_reader(sensor(type="mqtt", host=host, port=port, topic="plant/quiet", timeout_s=0.3))
     try:
-        with pytest.raises(SensorError, match="no message within 0.3 s|not connected"):
+        with pytest.raises(SensorError, match=r"no message within 0\.3 s|not connected"):
             reader.read()
     finally:
         reader.close()

@@ -57,7 +57,7 @@ class EwmaBaseline:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EwmaBaseline":
+    def from_dict(cls, data: dict[str, Any]) -> EwmaBaseline:
         try:
             return cls(**{key: data[key] for key in ("alpha", "warmup", "mean", "var", "count")})
         except (KeyError, TypeError) as exc:

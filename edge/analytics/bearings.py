@@ -38,7 +38,7 @@ class DefectOrders:
     @classmethod
     def from_geometry(
         cls, n_balls: int, ball_diameter_mm: float, pitch_diameter_mm: float, contact_angle_deg: float = 0.0
-    ) -> "DefectOrders":
+    ) -> DefectOrders:
         """Kinematic formulas for a stationary outer race and rotating inner race."""
         if n_balls < 1 or not 0 < ball_diameter_mm < pitch_diameter_mm:
             raise ValueError("bearing geometry needs n_balls >= 1 and 0 < ball diameter < pitch diameter")
@@ -51,7 +51,7 @@ class DefectOrders:
         )
 
     @classmethod
-    def parse(cls, text: str) -> "DefectOrders":
+    def parse(cls, text: str) -> DefectOrders:
         """'BPFO,BPFI,BSF,FTF' as on the command line (BSF is the ball spin frequency)."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 4:
@@ -96,7 +96,8 @@ def bearing(name: str) -> DefectOrders:
     try:
         return _CATALOGUE[key]
     except KeyError as exc:
-        raise ValueError(f"bearing {name!r} is not in the catalogue ({', '.join(list_bearings())}); give --multiples instead") from exc
+        known = ", ".join(list_bearings())
+        raise ValueError(f"bearing {name!r} is not in the catalogue ({known}); give --multiples instead") from exc
 
 
 # --- detection in an envelope spectrum -------------------------------------------------------
@@ -161,7 +162,7 @@ def match_defects(
     with the shaft and so carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    floor = local_floor(amplitude, int(round(max(20.0, 2.0 * shaft_hz) / df_hz)))
+    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
     prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
     nominal = orders.frequencies_hz(shaft_hz)
     sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}

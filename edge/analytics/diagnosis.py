@@ -159,7 +159,8 @@ def _shaft_fault(x: np.ndarray, fs_hz: float, shaft_hz: float, velocity_rms_mm_s
     one_x = rms_at(1)
     share = one_x / velocity_rms_mm_s if velocity_rms_mm_s > 0 else 0.0
     if share >= 0.7:
-        return IMBALANCE, f"1x shaft ({shaft_hz:.1f} Hz) carries {one_x:.2f} mm/s = {share:.0%} of velocity RMS: imbalance"
+        return IMBALANCE, (f"1x shaft ({shaft_hz:.1f} Hz) carries {one_x:.2f} mm/s = {share:.0%} of velocity RMS: "
+                           "imbalance")
     harmonics = [rms_at(k) for k in range(2, 7)]
     strong = [k + 2 for k, v in enumerate(harmonics) if v >= 0.3 * one_x and v >= 0.1 * velocity_rms_mm_s]
     if len(strong) >= 3:

@@ -61,7 +61,7 @@ def select_band(x: np.ndarray, fs_hz: float, min_low_hz: float = 0.0) -> Band:
             continue
         freqs_hz, sk = spectral_kurtosis(x, fs_hz, nperseg)
         bandwidth_hz = fs_hz / nperseg
-        for centre_hz, value in zip(freqs_hz, sk):
+        for centre_hz, value in zip(freqs_hz, sk, strict=True):
             low_hz, high_hz = centre_hz - bandwidth_hz, centre_hz + bandwidth_hz
             if low_hz < max(min_low_hz, 1.0) or high_hz > nyquist_hz * 0.98:
                 continue

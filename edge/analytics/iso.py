@@ -30,7 +30,9 @@ DEFAULT_LIMITS_MM_S: dict[tuple[int, str], tuple[float, float, float]] = {
     (2, "flexible"): (2.3, 4.5, 7.1),
 }
 
-ZONE_CONDITION: dict[str, Condition] = {"A": Condition.OK, "B": Condition.OK, "C": Condition.WARNING, "D": Condition.FAULT}
+ZONE_CONDITION: dict[str, Condition] = {
+    "A": Condition.OK, "B": Condition.OK, "C": Condition.WARNING, "D": Condition.FAULT,
+}
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,13 @@ class ZoneLimits:
             )
 
     @classmethod
-    def for_machine(cls, group: int = 2, foundation: str = "rigid") -> "ZoneLimits":
+    def for_machine(cls, group: int = 2, foundation: str = "rigid") -> ZoneLimits:
         try:
             return cls(*DEFAULT_LIMITS_MM_S[(int(group), foundation)])
         except KeyError as exc:
-            raise ValueError(f"no ISO 10816-3 limits for machine group {group!r} on a {foundation!r} foundation") from exc
+            raise ValueError(
+                f"no ISO 10816-3 limits for machine group {group!r} on a {foundation!r} foundation"
+            ) from exc
 
 
 def zone(velocity_rms_mm_s: float, limits: ZoneLimits) -> Zone:

@@ -41,14 +41,14 @@ class ScalarState:
     history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=512))  # (t_s, value)
 
     @classmethod
-    def for_rules(cls, rules: ScalarRules) -> "ScalarState":
+    def for_rules(cls, rules: ScalarRules) -> ScalarState:
         return cls(EwmaBaseline(alpha=rules.baseline_alpha, warmup=rules.baseline_warmup))
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline.to_dict(), "history": [list(item) for item in self.history]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ScalarState":
+    def from_dict(cls, data: dict[str, Any]) -> ScalarState:
         state = cls(EwmaBaseline.from_dict(data["baseline"]))
         state.history.extend((float(t), float(v)) for t, v in data.get("history", []))
         return state
@@ -105,6 +105,7 @@ def assess(
                                   f"{state.baseline.mean:.2f}{unit}"))
 
     condition = Condition.worst([c for c, _ in checks])
+    reasons: tuple[str, ...]
     if condition is Condition.OK:
         state.baseline.update(value)  # learn only from normal operation
         reasons = (f"{value:.2f}{unit} within limits",)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from edge.analytics import bearings, diagnosis, iso
 from edge.analytics.thermal import ScalarRules, ScalarState, assess
@@ -94,10 +95,11 @@ class SensorAnalyzer:
         try:
             if config.quantity == "vibration":
                 if reading.samples is None or reading.rate_hz is None:
-                    return health_evidence(source, "a vibration sensor delivered a scalar, not a burst", reading.timestamp)
+                    problem = "a vibration sensor delivered a scalar, not a burst"
+                    return health_evidence(source, problem, reading.timestamp)
                 shaft_hz, orders, limits = vibration_settings(config)
-                result = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
-                return vibration_evidence(source, result, reading.timestamp)
+                found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
+                return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
                 return health_evidence(source, "a scalar sensor delivered a burst", reading.timestamp)
             ambient = self._ambient(config, statuses)

@@ -7,7 +7,7 @@ accelerometer bursts, ``analytics`` for scalar channels) are shared by every typ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -29,10 +29,11 @@ class VibrationAnalytics(Section):
     )
 
     @model_validator(mode="after")
-    def _one_bearing_source(self) -> "VibrationAnalytics":
+    def _one_bearing_source(self) -> VibrationAnalytics:
         if self.bearing is not None and self.multiples is not None:
             raise ValueError("give either 'bearing' or 'multiples', not both")
-        if self.zone_limits_mm_s is not None and not 0 < self.zone_limits_mm_s[0] < self.zone_limits_mm_s[1] < self.zone_limits_mm_s[2]:
+        limits = self.zone_limits_mm_s
+        if limits is not None and not 0 < limits[0] < limits[1] < limits[2]:
             raise ValueError("zone_limits_mm_s must be three rising positive numbers (A/B, B/C, C/D)")
         if self.bearing is not None:
             from edge.analytics.bearings import bearing
@@ -56,7 +57,9 @@ class ScalarAnalytics(Section):
     ambient_sensor: str | None = Field(None, description="Name of a sensor on the same asset giving ambient.")
     ambient_warn_delta: float | None = Field(None, gt=0, description="Value minus ambient above this: warning.")
     ambient_fault_delta: float | None = Field(None, gt=0, description="Value minus ambient above this: fault.")
-    baseline: BaselineSettings = Field(default_factory=BaselineSettings, description="Learned-normal baseline.")
+    baseline: BaselineSettings = Field(
+        default_factory=lambda: BaselineSettings.model_validate({}), description="Learned-normal baseline."
+    )
 
 
 class SensorBase(Section):
@@ -75,10 +78,12 @@ class SensorBase(Section):
     warn_above: float | None = Field(None, description="Absolute warning limit.")
     fault_above: float | None = Field(None, description="Absolute fault limit.")
     vibration: VibrationAnalytics | None = Field(None, description="Vibration analytics (quantity: vibration).")
-    analytics: ScalarAnalytics = Field(default_factory=ScalarAnalytics, description="Scalar-channel analytics.")
+    analytics: ScalarAnalytics = Field(
+        default_factory=lambda: ScalarAnalytics.model_validate({}), description="Scalar-channel analytics."
+    )
 
     @model_validator(mode="after")
-    def _limits_ordered(self) -> "SensorBase":
+    def _limits_ordered(self) -> SensorBase:
         if self.min_valid is not None and self.max_valid is not None and self.min_valid >= self.max_valid:
             raise ValueError("min_valid must be below max_valid")
         if self.warn_above is not None and self.fault_above is not None and self.warn_above > self.fault_above:
@@ -139,7 +144,7 @@ class ModbusSensor(SensorBase):
     offset: float = Field(0.0, description="value = raw * scale + offset.")
 
     @model_validator(mode="after")
-    def _transport_fields(self) -> "ModbusSensor":
+    def _transport_fields(self) -> ModbusSensor:
         if self.transport == "tcp" and not self.host:
             raise ValueError("modbus transport 'tcp' needs 'host'")
         if self.transport == "rtu" and not self.serial_port:
@@ -159,6 +164,6 @@ class MqttSensor(SensorBase):
 
 
 SensorConfig = Annotated[
-    Union[ReplaySensor, CommandSensor, I2cSensor, OneWireSensor, ModbusSensor, MqttSensor],
+    ReplaySensor | CommandSensor | I2cSensor | OneWireSensor | ModbusSensor | MqttSensor,
     Field(discriminator="type"),
 ]

@@ -37,7 +37,9 @@ class ModbusReader:
         self.config = config
         client_module = require("pymodbus.client", "modbus")
         if config.transport == "tcp":
-            self.client = client_module.ModbusTcpClient(config.host, port=config.port, timeout=config.timeout_s, retries=0)
+            self.client = client_module.ModbusTcpClient(
+                config.host, port=config.port, timeout=config.timeout_s, retries=0
+            )
             self.where = f"{config.host}:{config.port}"
         else:
             self.client = client_module.ModbusSerialClient(

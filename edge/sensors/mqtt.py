@@ -35,17 +35,18 @@ class MqttReader:
         self.client.connect_async(config.host, config.port, keepalive=30)
         self.client.loop_start()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code.is_failure:
-            log.warning("sensor %s: broker %s refused the connection: %s", self.config.name, self.config.host, reason_code)
+            log.warning("sensor %s: broker %s refused the connection: %s",
+                        self.config.name, self.config.host, reason_code)
             return
         client.subscribe(self.config.topic, qos=self.config.qos)
         self._connected.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
 
-    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message) -> None:
         with self._lock:
             self._latest = (time.time(), bytes(message.payload))
             self._lock.notify_all()
@@ -56,7 +57,8 @@ class MqttReader:
     def read(self) -> Reading:
         what = f"sensor {self.config.name} (mqtt {self.config.topic})"
         with self._lock:
-            if self._latest is None and not self._lock.wait_for(lambda: self._latest is not None, self.config.timeout_s):
+            arrived = self._lock.wait_for(lambda: self._latest is not None, self.config.timeout_s)
+            if not arrived:
                 state = "no message" if self._connected.is_set() else "not connected to the broker"
                 raise SensorError(f"{what}: {state} within {self.config.timeout_s:g} s")
             assert self._latest is not None

@@ -11,8 +11,9 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from edge.errors import SensorError
 from edge.sensors import health
@@ -58,7 +59,7 @@ class SensorPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> "SensorPoller":
+    def __enter__(self) -> SensorPoller:
         self.start()
         return self
 
