@@ -88,6 +88,7 @@ def check_against_openapi(path_template: str, status: int, headers: dict[str, st
     ("/api/assets/pump-2/latest", "/api/assets/{asset_id}/latest", 404),
     ("/api/assets/nope/latest", "/api/assets/{asset_id}/latest", 404),
     ("/api/verdicts?asset=press-1&limit=5", "/api/verdicts", 200),
+    ("/api/verdicts?since=2h", "/api/verdicts", 200),
     ("/api/verdicts?since=yesterday", "/api/verdicts", 400),
     ("/api/verdicts?limit=0", "/api/verdicts", 400),
     ("/api/assets/press-1/frame.jpg", "/api/assets/{asset_id}/frame.jpg", 200),
@@ -124,6 +125,7 @@ def test_assets_latest_and_verdicts_carry_the_stored_data(api: HttpApi) -> None:
     assert [v["timestamp"] for v in found] == sorted((v["timestamp"] for v in found), reverse=True)
     assert len(found) == 8 and found[-1]["timestamp"] == NOW_S + 120
     assert json.loads(request(api.url + f"/api/verdicts?since={NOW_S + 120}&limit=3")[2])["verdicts"][2]["id"] == 10
+    assert json.loads(request(api.url + "/api/verdicts?since=2h")[2])["verdicts"] == []  # all stored ones are older
 
 
 def test_frames_are_the_saved_jpegs(api: HttpApi) -> None:

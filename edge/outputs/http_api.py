@@ -13,7 +13,6 @@ the page sends the token with its API calls). Config refuses a non-loopback bind
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import http.server
 import logging
@@ -30,7 +29,7 @@ from typing import Any
 from edge import __version__
 from edge.config import AssetConfig
 from edge.errors import StorageError
-from edge.history import History, StoredVerdict
+from edge.history import History, StoredVerdict, parse_since
 from edge.outputs.config import HttpSettings
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -213,7 +212,7 @@ class HttpApi:
 
     def list_verdicts(self, query: dict[str, str]) -> Response:
         asset = self._asset(query["asset"]).id if query.get("asset") else None
-        since = _parse_since(query["since"]) if query.get("since") else None
+        since = _since(query["since"]) if query.get("since") else None
         limit = _parse_limit(query.get("limit", "100"))
         found = self.history.verdicts(asset=asset, since=since, limit=limit)
         return Response(200, dumps({"verdicts": [_verdict_json(stored) for stored in found]}))
@@ -273,19 +272,11 @@ def _jpeg(stored: StoredVerdict) -> Response:
     return Response(200, data, "image/jpeg", {"Cache-Control": "max-age=86400, immutable"})
 
 
-def _parse_since(text: str) -> float:
-    """Unix seconds ('1790000000.5') or ISO 8601 ('2026-09-21T14:00:00Z'; naive means UTC)."""
+def _since(text: str) -> float:
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_since(text, time.time())
     except ValueError as exc:
-        raise Problem(400, f"since={text!r} is neither unix seconds nor an ISO 8601 time") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+        raise Problem(400, str(exc)) from exc
 
 
 def _parse_limit(text: str) -> int:
