@@ -13,7 +13,7 @@ from PIL import Image
 from edge.escalation.breaker import BreakerState, CircuitBreaker
 from edge.escalation.client import CloudClient
 from edge.escalation.config import BreakerConfig, EscalationConfig, LearningConfig, PolicyConfig
-from edge.escalation.escalator import Escalator
+from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.images import difference_hash, hamming_bits, image_tokens, prepare, target_size
 from edge.escalation.learning import LearnedMemory
 from edge.escalation.local_server import Fault, LocalCloudServer
@@ -22,6 +22,7 @@ from edge.escalation.policy import VisionNovelty, decide
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion import FusionConfig, fuse
 from edge.profile import Profile
+from edge.sources.base import Frame
 from tests.cloud_helpers import config_for, sure_ok, unsure
 
 POLICY = PolicyConfig()
@@ -56,6 +57,14 @@ def test_policy_novelty_needs_no_fitting_label() -> None:
     assert decision.escalate and "no known label fits; best label 'crack' only p=0.30" in decision.triggers[0]
     assert not decide(sure_ok().verdict, POLICY, novelty=fits, now=0).escalate
     assert not decide(sure_ok().verdict, POLICY, novelty=VisionNovelty(p_anomaly=0.5), now=0).escalate
+
+
+def test_policy_reads_novelty_from_vision_evidence() -> None:
+    seen = Evidence("vision:top", EvidenceKind.VISION, Condition.WARNING, 0.97,
+                    values={"p_anomaly": 0.97, "labels": {"normal": 0.3, "crack": 0.4}})
+    verdict = fuse("pump", [seen], FusionConfig(), 0.0).verdict
+    assert VisionNovelty.from_evidence(verdict.evidence) == VisionNovelty(0.97, {"normal": 0.3, "crack": 0.4})
+    assert any("unlike anything enrolled" in t for t in decide(verdict, POLICY, now=0).triggers)
 
 
 def test_policy_cool_down_and_duplicate_frames() -> None:
@@ -113,8 +122,9 @@ def test_difference_hash_sees_near_duplicates() -> None:
 @pytest.mark.parametrize("allow", [False, True])
 def test_images_leave_only_when_the_asset_allows(cloud: LocalCloudServer, tmp_path: Path, allow: bool) -> None:
     config = config_for(cloud.url, detail="low")
-    with Escalator(config, tmp_path, client=CloudClient(config, api_key="test")) as escalator:
-        verdict = escalator.consider(unsure(), frames=[_frame(5)], allow_images=allow, on_demand=True)
+    assets = {"pump": AssetInfo(name="Feed pump", allow_images=allow)}
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="test"), assets=assets) as escalator:
+        verdict = escalator.consider(unsure(), frames=[_frame(5)], on_demand=True)
     (sent,) = cloud.completions()
     assert len(sent.image_urls) == (1 if allow else 0)
     assert verdict.escalation["images_sent"] == (1 if allow else 0)
@@ -261,3 +271,27 @@ def test_rules_still_win_over_a_confident_cloud(cloud: LocalCloudServer, tmp_pat
     with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
         verdict = escalator.consider(fused, on_demand=True)
     assert verdict.escalation["condition"] == "ok" and verdict.condition is Condition.FAULT
+
+
+def test_submit_returns_at_once_and_the_worker_reports_the_answer(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    import threading
+
+    config = config_for(cloud.url)
+    results: list[tuple[int | None, dict]] = []
+    done = threading.Event()
+
+    def on_result(item, result) -> None:
+        results.append((item.verdict_id, result))
+        done.set()
+
+    cloud.inject(Fault.slow(0.3))
+    frame = Frame(np.asarray(_frame(6)), 0.0, "top")
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_result=on_result) as escalator:
+        started = time.monotonic()
+        verdict = escalator.submit(42, unsure().verdict, [frame])
+        assert time.monotonic() - started < 0.25
+        assert verdict.escalated and verdict.escalation["status"] == "queued"
+        assert not escalator.submit(43, sure_ok().verdict, [frame]).escalated
+        assert done.wait(5)
+    assert results[0][0] == 42 and results[0][1]["status"] == "answered"
+    assert results[0][1]["condition"] == "warning"

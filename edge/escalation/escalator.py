@@ -7,11 +7,12 @@ circuit open, a crash) is sent later by ``drain``, oldest first, with the same i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from PIL import Image
 
@@ -22,11 +23,12 @@ from edge.escalation.config import EscalationConfig
 from edge.escalation.images import difference_hash, prepare
 from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import Outbox, OutboxItem
-from edge.escalation.policy import VisionNovelty, decide
+from edge.escalation.policy import decide
 from edge.escalation.request import CloudRequest, build_request
 from edge.errors import CloudError
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionResult
+from edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,24 @@ def apply_answer(verdict: Verdict, result: dict[str, Any], floor: Condition = Co
                    reasons=(said, *verdict.reasons))
 
 
+@dataclass(frozen=True)
+class AssetInfo:
+    """What escalation needs to know about an asset beyond its verdict."""
+
+    name: str = ""
+    allow_images: bool = False  # frames may leave the device (AssetConfig.allow_images_to_cloud)
+
+
 class Escalator:
+    """``consider`` asks at once (the CLI); ``submit`` queues and a background worker asks (the service)."""
+
     def __init__(
         self,
         config: EscalationConfig,
         state_dir: Path,
         *,
         client: CloudClient | None = None,
+        assets: Mapping[str, AssetInfo] | None = None,
         on_result: ResultCallback | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -68,10 +81,19 @@ class Escalator:
         self.budget = Budget(config.budget, config.model_pricing, self.outbox, clock)
         self.breaker = CircuitBreaker(config.breaker)
         self._client = client
+        self._assets = dict(assets or {})
         self._on_result = on_result
         self._clock = clock
+        self._send_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._stop.set()
+            self._wake.set()
+            self._worker.join(timeout=self.config.timeout_s * (self.config.max_retries + 1) + 5)
         if self._client is not None:
             self._client.close()
         self.outbox.close()
@@ -95,53 +117,80 @@ class Escalator:
         self,
         fused: FusionResult,
         *,
-        asset_name: str = "",
-        frames: list[Image.Image] = (),  # type: ignore[assignment]
-        allow_images: bool = False,
+        frames: Sequence[Image.Image] = (),
         on_demand: bool = False,
-        novelty: VisionNovelty = VisionNovelty(),
         embedding: Any = None,
-        verdict_id: int | None = None,
     ) -> Verdict:
-        """Escalate if the policy says so; returns the verdict with what happened in ``escalation``."""
-        verdict = fused.verdict
+        """Escalate now if the policy says so; returns the verdict with what happened in ``escalation``."""
+        verdict, queued = self._queue(fused.verdict, frames, on_demand, None)
+        if queued is None:
+            return verdict
+        key, request = queued
+        if not self.breaker.allow():
+            why = f"circuit open after repeated cloud failures; queued, next try in {self.breaker.retry_in_s:.0f} s"
+            return apply_answer(verdict, {"status": "queued", "why": why})
+        return apply_answer(verdict, self._send(key, request, learn_from=embedding), fused.rule_floor)
+
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict:
+        """Queue an escalation if the policy says so and return at once; the worker sends it and
+        reports the answer through ``on_result`` (the service writes it to the stored verdict)."""
+        images = [Image.fromarray(frame.image) for frame in frames]
+        verdict, queued = self._queue(verdict, images, False, verdict_id)
+        if queued is None:
+            return verdict
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
+            self._worker.start()
+        self._wake.set()
+        return apply_answer(verdict, {"status": "queued", "why": "sending in the background"})
+
+    def _queue(self, verdict: Verdict, frames: Sequence[Image.Image], on_demand: bool,
+               verdict_id: int | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
+        """Policy, request, budget and the durable write: everything before the network."""
         if not self.config.enabled:
             if on_demand:
-                return apply_answer(verdict, {"status": "disabled", "why": "escalation is off in the config"})
-            return verdict
+                return apply_answer(verdict, {"status": "disabled", "why": "escalation is off in the config"}), None
+            return verdict, None
+        asset = self._assets.get(verdict.asset_id, AssetInfo())
         now = self._clock()
         frame_hash = difference_hash(frames[0]) if frames else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
-        decision = decide(verdict, self.config.policy, on_demand=on_demand, novelty=novelty,
-                          frame_hash=frame_hash, past=past, now=now)
+        decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now)
         if not decision.escalate:
             self.outbox.record_check(verdict.asset_id, False, now)
             if decision.skipped is None:
-                return replace(verdict, escalation={"status": "not_needed"})
+                return replace(verdict, escalation={"status": "not_needed"}), None
             return apply_answer(verdict, {"status": "skipped", "why": decision.skipped,
-                                          "triggers": list(decision.triggers)})
+                                          "triggers": list(decision.triggers)}), None
 
         images = [prepare(frame, self.config.detail, self.config.jpeg_quality)
-                  for frame in frames[: self.config.max_images]] if allow_images else []
-        request = build_request(verdict.asset_id, asset_name, verdict, list(decision.triggers), images, self.config)
+                  for frame in frames[: self.config.max_images]] if asset.allow_images else []
+        request = build_request(verdict.asset_id, asset.name, verdict, list(decision.triggers), images, self.config)
         blocked = self.budget.blocked_by(request.estimate)
         if blocked:
             self.outbox.record_check(verdict.asset_id, False, now)
             return apply_answer(verdict, {"status": "budget_exceeded", "why": blocked,
-                                          "estimate": request.estimate.to_dict()})
+                                          "estimate": request.estimate.to_dict()}), None
 
         key = f"{verdict.asset_id}-{uuid.uuid4().hex}"
         self.outbox.add(key, verdict.asset_id, decision.situation, frame_hash, request.to_json(),
                         verdict.to_dict(), verdict_id, now)
         self.outbox.record_check(verdict.asset_id, True, now)
-        base = {"key": key, "triggers": list(decision.triggers), "images_sent": len(images),
-                "estimate": request.estimate.to_dict()}
-        verdict = replace(verdict, escalation=base)
-        if not self.breaker.allow():
-            why = f"circuit open after repeated cloud failures; queued, next try in {self.breaker.retry_in_s:.0f} s"
-            return apply_answer(verdict, {"status": "queued", "why": why})
-        result = self._send(key, request, learn_from=embedding)
-        return apply_answer(verdict, result, fused.rule_floor)
+        escalation = {"key": key, "triggers": list(decision.triggers), "images_sent": len(images),
+                      "estimate": request.estimate.to_dict()}
+        return replace(verdict, escalation=escalation), (key, request)
+
+    def _work(self) -> None:
+        """Background sender: drain whenever woken, and retry queued work after the breaker's cool-down."""
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:  # a failing disk must not kill the worker silently; it retries later
+                log.exception("escalation worker: draining the outbox failed")
+            pending = bool(self.outbox.pending(1))
+            wait_s = max(self.breaker.retry_in_s, 1.0) if pending else None
+            self._wake.wait(wait_s if wait_s is None else min(wait_s, self.config.breaker.cooldown_s))
+            self._wake.clear()
 
     def drain(self, limit: int | None = None) -> int:
         """Send queued escalations oldest first while the cloud answers; returns how many were settled."""
@@ -156,6 +205,10 @@ class Escalator:
         return settled
 
     def _send(self, key: str, request: CloudRequest, learn_from: Any = None) -> dict[str, Any]:
+        with self._send_lock:
+            return self._send_locked(key, request, learn_from)
+
+    def _send_locked(self, key: str, request: CloudRequest, learn_from: Any) -> dict[str, Any]:
         self.outbox.begin_attempt(key)
         try:
             reply = self.client.ask(request, key)

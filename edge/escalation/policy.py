@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
 from edge.escalation.outbox import PastEscalation
-from edge.evidence import Condition, EvidenceKind, Verdict
+from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
 
@@ -21,6 +21,17 @@ class VisionNovelty:
 
     p_anomaly: float | None = None
     label_probabilities: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_evidence(cls, evidence: Sequence[Evidence]) -> "VisionNovelty":
+        """The most anomalous camera's view, read from vision evidence values (``p_anomaly``, ``labels``)."""
+        best: VisionNovelty = cls()
+        for item in evidence:
+            p = item.values.get("p_anomaly") if item.kind is EvidenceKind.VISION and item.healthy else None
+            if isinstance(p, (int, float)) and (best.p_anomaly is None or p > best.p_anomaly):
+                labels = item.values.get("labels")
+                best = cls(float(p), dict(labels) if isinstance(labels, Mapping) else {})
+        return best
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,7 @@ def decide(
     config: PolicyConfig,
     *,
     on_demand: bool = False,
-    novelty: VisionNovelty = VisionNovelty(),
+    novelty: VisionNovelty | None = None,
     frame_hash: int | None = None,
     past: Sequence[PastEscalation] = (),
     now: float,
@@ -75,6 +86,7 @@ def decide(
                                            f"{config.confidence_below:.2f}"))
     if config.on_disagreement and (why := _disagreement(verdict)):
         triggers.append(("disagreement", why))
+    novelty = VisionNovelty.from_evidence(verdict.evidence) if novelty is None else novelty
     if config.on_novelty and (why := _novelty(novelty, config)):
         triggers.append(("novel", why))
 
