@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from edge.configfile import load_model
 from edge.escalation.config import EscalationConfig
@@ -13,19 +13,12 @@ from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
 from edge.service_config import HistorySettings, ServiceSettings, TriggerRule
-from edge.settings import Section
+from edge.settings import ConfigPath, Section
 from edge.sources.config import CameraConfig
 
 
-def _resolve(path: Path, info: ValidationInfo) -> Path:
-    """Relative paths in a config file are relative to that file, not to the working directory."""
-    base = (info.context or {}).get("config_dir")
-    path = path.expanduser()
-    return path if path.is_absolute() or base is None else (base / path)
-
-
 class ModelSettings(Section):
-    bundle: Path = Field(description="Model bundle folder written by `edgewatch export`.")
+    bundle: ConfigPath = Field(description="Model bundle folder written by `edgewatch export`.")
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores.")
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."
@@ -37,14 +30,12 @@ class ModelSettings(Section):
         "all", description="onnxruntime graph optimisation level."
     )
 
-    _resolve_bundle = field_validator("bundle")(_resolve)
-
 
 class AssetConfig(Section):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable id used in topics, URLs and history.")
     name: str = Field("", description="Human name shown on the status page.")
     check_interval_s: float = Field(60.0, gt=0, description="Seconds between scheduled checks.")
-    profile: Path | None = Field(None, description="Enrolled profile (`edgewatch enroll`) for this asset.")
+    profile: ConfigPath | None = Field(None, description="Enrolled profile (`edgewatch enroll`) for this asset.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras looking at the asset.")
     sensors: list[SensorConfig] = Field(default_factory=list, description="Sensors on the asset.")
     allow_images_to_cloud: bool = Field(
@@ -56,10 +47,6 @@ class AssetConfig(Section):
     trigger_cooldown_s: float = Field(30.0, ge=0, description="At most one sensor-triggered check per this long.")
     fusion: FusionConfig = Field(
         default_factory=FusionConfig, description="How vision and sensor evidence combine into the verdict."
-    )
-
-    _resolve_profile = field_validator("profile")(
-        lambda path, info: None if path is None else _resolve(path, info)
     )
 
     @model_validator(mode="after")
@@ -78,7 +65,9 @@ class AssetConfig(Section):
 
 class Config(Section):
     site: str = Field("edgewatch", description="Name of this board/site, used in MQTT client ids and the status page.")
-    state_dir: Path = Field(Path("/var/lib/edgewatch"), description="History, outbox, frames and profiles live here.")
+    state_dir: ConfigPath = Field(
+        Path("/var/lib/edgewatch"), description="History, outbox, frames and profiles live here."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
     model: ModelSettings | None = Field(None, description="The vision model; omit for sensor-only monitoring.")
     assets: list[AssetConfig] = Field(min_length=1, description="The machines to watch.")
@@ -90,8 +79,6 @@ class Config(Section):
     escalation: EscalationConfig = Field(
         default_factory=EscalationConfig, description="Asking a cloud model when unsure (off by default)."
     )
-
-    _resolve_state_dir = field_validator("state_dir")(_resolve)
 
     @model_validator(mode="after")
     def _unique_assets(self) -> "Config":

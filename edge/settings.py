@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a config file are relative to that file, not to the working directory."""
+    base = (info.context or {}).get("config_dir")
+    path = path.expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]

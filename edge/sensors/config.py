@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from edge.settings import Section
+from edge.settings import ConfigPath, Section
 
 Quantity = Literal["temperature", "vibration", "current", "pressure", "humidity", "speed", "generic"]
 
@@ -95,7 +95,7 @@ class SensorBase(Section):
 
 class ReplaySensor(SensorBase):
     type: Literal["replay"] = Field(description="Replay a recording (CSV, JSONL or NPY).")
-    path: Path = Field(description="Recording file.")
+    path: ConfigPath = Field(description="Recording file (relative to the config file).")
     column: str | None = Field(None, description="CSV/JSONL column holding the value.")
     rate_hz: float | None = Field(None, gt=0, description="Sample rate of a vibration burst recording.")
     burst_samples: int | None = Field(

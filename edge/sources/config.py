@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from edge.settings import Section
+from edge.settings import ConfigPath, Section
 
 
 class CameraHealthSettings(Section):
@@ -37,7 +36,7 @@ class CameraBase(Section):
 
 class FolderCamera(CameraBase):
     type: Literal["folder"] = Field(description="Replay image files from a folder, in name order.")
-    path: Path = Field(description="Folder (or glob pattern) of JPEG/PNG/WEBP images.")
+    path: ConfigPath = Field(description="Folder (or glob pattern) of JPEG/PNG/WEBP images.")
     loop: bool = Field(True, description="Start again from the first image after the last.")
 
 
