@@ -55,7 +55,7 @@ class Listener:
         self.topics = topics
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.put(True)
-        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, bool(m.retain)))
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload), bool(m.retain)))
         self.client.connect(host, port)
         self.client.loop_start()
         self._subscribed.get(timeout=5)
