@@ -17,6 +17,7 @@ from edge.analytics.vibration import check_burst
 
 # Window lengths searched by the kurtogram: bandwidths fs/N from fs/16 to fs/256.
 KURTOGRAM_WINDOWS = (16, 32, 64, 128, 256)
+MIN_AVERAGES = 5
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,10 @@ def full_band_envelope_spectrum(samples: np.ndarray, fs_hz: float, segment_s: fl
 
 def _squared_envelope_spectrum(filtered: np.ndarray, fs_hz: float, band: Band, segment_s: float) -> EnvelopeSpectrum:
     squared_envelope = np.abs(signal.hilbert(filtered)) ** 2  # (N,)
-    nperseg = int(min(squared_envelope.size, max(256, round(segment_s * fs_hz))))
+    # at least MIN_AVERAGES half-overlapping segments: an unaveraged spectrum's noise bins
+    # poke far above its median and read as lines; short bursts trade resolution for that
+    nperseg = int(min(round(segment_s * fs_hz), 2 * squared_envelope.size // (MIN_AVERAGES + 1)))
+    nperseg = max(nperseg, min(256, squared_envelope.size))
     freqs_hz, power = signal.welch(squared_envelope - squared_envelope.mean(), fs=fs_hz, window="hann",
                                    nperseg=nperseg, scaling="spectrum")
     return EnvelopeSpectrum(freqs_hz, np.sqrt(power), band)
