@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -29,7 +30,9 @@ def mosquitto_binary() -> str:
 class Mosquitto:
     """One broker process with persistence in ``folder``, so a graceful restart keeps sessions."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, listener_config: str = "",
+                 anonymous: bool = True) -> None:
+        """``listener_config``: lines for the listener (TLS files); ``anonymous`` False needs a password_file."""
         self.folder = folder
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -38,7 +41,10 @@ class Mosquitto:
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{listener_config}"
+            f"allow_anonymous {'true' if anonymous else 'false'}\n"
+            # as root mosquitto would drop to its own user, which cannot read pytest's private folders
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
             f"log_dest file {folder}/mosquitto.log\n"

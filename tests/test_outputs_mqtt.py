@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from edge.errors import ConfigError
@@ -83,7 +85,6 @@ def test_verdict_state_and_sensor_messages_arrive(mqtt_broker: tuple[str, int], 
 def test_discovery_configs_have_the_keys_home_assistant_requires(
     mqtt_broker: tuple[str, int], sink, topic_prefix: str
 ) -> None:
-    import jinja2
     mqtt, _ = sink
     discovery = f"{topic_prefix}-ha"
     listener = Listener(*mqtt_broker, f"{discovery}/#", f"{topic_prefix}/+/state", f"{topic_prefix}/+/sensors/+")
@@ -237,3 +238,41 @@ def test_bad_tls_files_are_a_config_error(tmp_path: Path) -> None:
 def test_settings_reject_what_would_break_topics_or_auth(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         MqttSettings.model_validate({"host": "broker", **bad})
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    ca_key, ca, key, csr, cert = (folder / name for name in ("ca.key", "ca.pem", "server.key", "server.csr",
+                                                               "server.pem"))
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edgewatch test CA",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    extensions = folder / "san.ext"
+    extensions.write_text("subjectAltName = IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(extensions), "-out", str(cert))
+    return ca, cert, key
+
+
+def test_tls_with_username_and_password(tmp_path: Path) -> None:
+    ca, cert, key = _certificates(tmp_path)
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "board", "s3cret"], check=True,
+                   capture_output=True)
+    broker = Mosquitto(tmp_path / "broker", anonymous=False, listener_config=(
+        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n")).start()
+    tls = {"ca_file": str(ca)}
+    good = MqttSink(settings(broker.host, broker.port, tls=tls, username="board", password="s3cret"),
+                    ASSETS, Commands()).start()
+    bad = MqttSink(settings(broker.host, broker.port, tls=tls, username="board", password="wrong",
+                            client_id="intruder"), ASSETS, Commands()).start()
+    try:
+        assert good.wait_connected(10)
+        assert not bad.wait_connected(1)  # refused: not authorised
+    finally:
+        good.close()
+        bad.close()
+        broker.stop()

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from edge.settings import Section
+from edge.settings import ConfigPath, Section
 
 # A topic level may not hold these; the prefixes are joined with '/' to the asset id.
 _TOPIC_PREFIX = r"^[^#+/\s]+(/[^#+/\s]+)*$"
 
 
 class MqttTls(Section):
-    ca_file: Path | None = Field(None, description="CA that signed the broker's certificate; none: system CAs.")
-    cert_file: Path | None = Field(None, description="Client certificate (PEM) for certificate authentication.")
-    key_file: Path | None = Field(None, description="Private key (PEM) of cert_file.")
+    ca_file: ConfigPath | None = Field(None, description="CA that signed the broker's certificate; none: system CAs.")
+    cert_file: ConfigPath | None = Field(None, description="Client certificate (PEM) for certificate authentication.")
+    key_file: ConfigPath | None = Field(None, description="Private key (PEM) of cert_file.")
     insecure: bool = Field(
         False, description="Skip the broker hostname check (test brokers with self-signed certificates only)."
     )
