@@ -163,6 +163,16 @@ def test_scalar_evidence_with_ambient_and_persisted_baseline() -> None:
     assert any("sigma from its learned normal" in reason for reason in hot.reasons)
 
 
+def test_the_same_reading_is_judged_and_learned_once() -> None:
+    analyzer = SensorAnalyzer([sensor(analytics={"baseline": {"warmup": 2}})])
+    reading = Reading("temp", 10.0, "degC", value=40.0)
+    first = analyzer.analyse(reading)
+    assert analyzer.analyse(reading) is first
+    assert analyzer.state_dict()["temp"]["baseline"]["count"] == 1
+    analyzer.analyse(Reading("temp", 20.0, "degC", value=40.0))
+    assert analyzer.state_dict()["temp"]["baseline"]["count"] == 2
+
+
 def test_missing_or_unpolled_sensor_is_sensor_health_not_ok() -> None:
     evidence = SensorAnalyzer([sensor()]).evaluate({})
     assert evidence[0].kind is EvidenceKind.SENSOR_HEALTH and "not polled" in evidence[0].reasons[0]

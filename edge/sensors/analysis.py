@@ -62,6 +62,8 @@ class SensorAnalyzer:
     def __init__(self, sensors: Sequence[Any], state: Mapping[str, Any] | None = None) -> None:
         self.configs = {config.name: config for config in sensors}
         self.states: dict[str, ScalarState] = {}
+        # the check loop may see the same reading twice: judge (and learn from) it only once
+        self._last: dict[str, tuple[float, Evidence]] = {}
         for config in sensors:
             if config.quantity == "vibration":
                 continue
@@ -88,6 +90,14 @@ class SensorAnalyzer:
     def analyse(self, reading: Reading, statuses: Mapping[str, SensorStatus] | None = None) -> Evidence:
         """Judge one reading; bad data or failed analytics become SENSOR_HEALTH, never an exception."""
         config = self.configs[reading.sensor]
+        cached = self._last.get(reading.sensor)
+        if cached is not None and cached[0] == reading.timestamp:
+            return cached[1]
+        evidence = self._judge(config, reading, statuses)
+        self._last[reading.sensor] = (reading.timestamp, evidence)
+        return evidence
+
+    def _judge(self, config: Any, reading: Reading, statuses: Mapping[str, SensorStatus] | None) -> Evidence:
         source = source_name(config)
         trouble = health.problem(config, reading)
         if trouble is not None:
