@@ -36,7 +36,7 @@ _HANDLERS: dict[str, str] = {
     "doctor": "",
     "install-service": "",
     "demo": "edge.commands.demo:demo",
-    "bench": "",
+    "bench": "export.bench:bench",
 }
 
 
