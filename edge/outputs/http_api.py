@@ -28,7 +28,7 @@ from typing import Any
 
 from edge import __version__
 from edge.config import AssetConfig
-from edge.errors import StorageError
+from edge.errors import ConfigError, StorageError
 from edge.history import History, StoredVerdict, parse_since
 from edge.outputs.config import HttpSettings
 from edge.outputs.messages import dumps, state_payload
@@ -109,7 +109,13 @@ class HttpApi:
         server_class = type("Server", (http.server.ThreadingHTTPServer,),
                             {"address_family": family, "daemon_threads": True})
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = server_class((self.settings.bind, self.settings.port), handler)
+        try:
+            self._server = server_class((self.settings.bind, self.settings.port), handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"outputs.http: cannot listen on {self.settings.bind}:{self.settings.port}: {exc.strerror or exc}"
+                " (another program on that port? change outputs.http.port)"
+            ) from exc
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="http-api", daemon=True)  # poll: how long stop() waits
         self._thread.start()

@@ -1,0 +1,53 @@
+"""Build the outputs a config asks for, for the service to start, publish to and close."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edge.config import Config
+from edge.history import History
+from edge.outputs.base import VerdictSink
+from edge.outputs.http_api import HttpApi
+from edge.outputs.metrics import Metrics
+from edge.outputs.mqtt import CommandCallback, MqttSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outputs:
+    """``metrics`` always; ``mqtt`` and ``http`` when configured. ``sinks`` get every verdict."""
+
+    metrics: Metrics
+    mqtt: MqttSink | None
+    http: HttpApi | None
+
+    @property
+    def sinks(self) -> list[VerdictSink]:
+        return [self.metrics] + ([self.mqtt] if self.mqtt is not None else [])
+
+    def start(self) -> Outputs:
+        """Start the HTTP server (a busy port is a ConfigError now) and MQTT (retried in the background)."""
+        if self.http is not None:
+            self.http.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
+        return self
+
+    def close(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.close()
+        if self.http is not None:
+            self.http.stop()
+
+
+def build_outputs(config: Config, history: History, on_command: CommandCallback) -> Outputs:
+    """``on_command(asset_id, 'check' | 'escalate')`` runs on the MQTT thread: queue work, return."""
+    settings = config.outputs
+    metrics = Metrics(asset.id for asset in config.assets)
+    mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site)
+    http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site)
+    if mqtt is None:
+        log.info("MQTT output off (no outputs.mqtt in the config)")
+    return Outputs(metrics, mqtt, http)
