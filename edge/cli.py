@@ -29,7 +29,7 @@ _HANDLERS: dict[str, str] = {
     "bundle verify": "edge.commands.info:bundle_verify",
     "export": "export.command:export_command",
     "enroll": "edge.commands.vision:enroll",
-    "check": "edge.commands.vision:check",
+    "check": "edge.commands.check:check",
     "vibration analyze": "edge.commands.vibration:analyze",
     "run": "",
     "history": "",

@@ -1,0 +1,134 @@
+"""``edgewatch check``: one image (and a sensors snapshot) -> fused verdict, escalated when the policy says so.
+
+The same stages as the service, once: vision heads and camera health, sensor analytics, fusion,
+escalation policy and, when enabled, the cloud model — so a user can try a config by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from edge import sensors_json
+from edge.bundle import load_bundle
+from edge.commands.vision import describe as describe_vision
+from edge.config import AssetConfig, Config, load_config
+from edge.errors import UsageError
+from edge.escalation.config import EscalationConfig
+from edge.escalation.escalator import AssetInfo, Escalator, apply_answer
+from edge.escalation.images import open_image
+from edge.evidence import Evidence, Verdict
+from edge.fusion import FusionConfig, FusionResult, fuse
+from edge.profile import Profile, load_profile
+from edge.scoring import RuntimeOptions
+from edge.sources.base import Frame
+from edge.sources.config import CameraHealthSettings
+from edge.sources.health import FrameHealth
+from edge.vision.evidence import to_evidence, vision_json
+from edge.vision.pipeline import VisionResult, VisionScorer
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_ASSET = "asset"
+
+
+def _asset(config: Config | None, asset_id: str | None) -> AssetConfig | None:
+    if config is None:
+        if asset_id is not None:
+            raise UsageError("--asset needs --config (the file that defines the asset)")
+        return None
+    if asset_id is None:
+        if len(config.assets) == 1:
+            return config.assets[0]
+        ids = ", ".join(asset.id for asset in config.assets)
+        raise UsageError(f"the config has several assets: choose one with --asset ({ids})")
+    for asset in config.assets:
+        if asset.id == asset_id:
+            return asset
+    ids = ", ".join(asset.id for asset in config.assets)
+    raise UsageError(f"no asset '{asset_id}' in {config.site} config (assets: {ids})")
+
+
+def check(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    asset = _asset(config, args.asset)
+    asset_id = asset.id if asset else _DEFAULT_ASSET
+    escalation = config.escalation if config else EscalationConfig()
+    now = time.time()
+
+    bundle = load_bundle(args.bundle)
+    profile_path = args.profile or (asset.profile if asset else None)
+    profile = load_profile(profile_path, bundle) if profile_path else None
+    escalator = None
+    if escalation.enabled and config is not None:
+        info = {asset_id: AssetInfo(asset.name if asset else "", asset.allow_images_to_cloud if asset else False)}
+        escalator = Escalator(escalation, config.state_dir, assets=info)
+    try:
+        if escalator is not None and profile is not None and escalation.learning.enabled:
+            profile = escalator.memory(asset_id).merge_into(profile)
+        fused, vision, embedding, image = _fuse(args, config, asset, asset_id, bundle, profile, now)
+        if escalator is not None:
+            verdict = escalator.consider(fused, frames=[image], on_demand=args.escalate, embedding=embedding)
+        elif args.escalate:
+            why = "escalation is off: enable it in the config's 'escalation' section and pass --config"
+            verdict = apply_answer(fused.verdict, {"status": "disabled", "why": why})
+        else:
+            verdict = fused.verdict
+    finally:
+        if escalator is not None:
+            escalator.close()
+
+    vision_document = vision_json(vision)
+    document = {**verdict.to_dict(), "probabilities": fused.probabilities(), "coverage": round(fused.coverage, 4),
+                "image": str(args.image), "vision": vision_document}
+    if args.json:
+        print(json.dumps(document, default=_plain))
+    else:
+        print(describe_vision(vision, vision_document))
+        print(describe(verdict, fused))
+    return 0
+
+
+def _fuse(args: argparse.Namespace, config: Config | None, asset: AssetConfig | None, asset_id: str,
+          bundle: Any, profile: Profile | None, now: float) -> tuple[FusionResult, VisionResult, np.ndarray, Any]:
+    """Vision (plus camera health) and sensor evidence for this one check, fused."""
+    options = RuntimeOptions.from_settings(config.model) if config and config.model else RuntimeOptions()
+    camera = asset.cameras[0] if asset and asset.cameras else None
+    camera_name = camera.name if camera else "camera"
+    image = open_image(args.image)
+    scorer = VisionScorer.load(bundle, profile, options)
+    prepared, encoded = scorer.embed(args.image)
+    result = scorer.score_encoded(prepared, encoded)
+    evidence: list[Evidence] = [to_evidence(result, camera_name, now)]
+    health = FrameHealth(camera_name, camera.health if camera else CameraHealthSettings())
+    unfit = health.check(Frame(np.asarray(image.convert("RGB")), now, camera_name))
+    if unfit is not None:
+        evidence.append(unfit)
+    if args.sensors:
+        evidence += sensors_json.evidence(args.sensors, asset.sensors if asset else (), now)
+    fusion = asset.fusion if asset else FusionConfig()
+    return fuse(asset_id, evidence, fusion, now), result, encoded.embedding, image
+
+
+def describe(verdict: Verdict, fused: FusionResult) -> str:
+    """The human form: verdict, probabilities and reasons (the cloud's part is among the reasons)."""
+    p = fused.probabilities()
+    lines = [f"{verdict.asset_id}: {verdict.condition.value.upper()} (confidence {verdict.confidence:.2f}; "
+             f"p ok {p['ok']:.2f} / warning {p['warning']:.2f} / fault {p['fault']:.2f}, "
+             f"evidence coverage {fused.coverage:.0%})"]
+    lines += [f"  - {reason}" for reason in verdict.reasons]
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays in evidence values -> JSON numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
