@@ -1,0 +1,71 @@
+"""``edgewatch run``, ``history``, ``doctor`` and ``install-service``: the on-device commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from types import FrameType
+
+from edge.config import load_config
+from edge.errors import UsageError
+from edge.history import History, StoredVerdict, parse_since
+from edge.logs import setup_logging
+
+
+def run(args: argparse.Namespace) -> int:
+    """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0."""
+    from edge.wiring import build_service
+
+    config = load_config(args.config)
+    setup_logging(config.log_level)
+    if args.max_checks is not None and args.max_checks < 1:
+        raise UsageError("--max-checks must be at least 1")
+    service = build_service(config, max_checks=args.max_checks)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    service.run()
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    try:
+        since = None if args.since is None else parse_since(args.since, time.time())
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from exc
+    path = config.state_dir / "history.sqlite3"
+    if not path.exists():
+        print(f"edgewatch: no history yet at {path}", file=sys.stderr)
+        stored: list[StoredVerdict] = []
+    else:
+        with History(path, config.state_dir / "frames") as store:
+            stored = store.verdicts(asset=args.asset, since=since, limit=args.limit)
+    if args.json:
+        print(json.dumps([item.to_dict() for item in stored], indent=2))
+    else:
+        print(format_history(stored))
+    return 0
+
+
+def format_history(stored: list[StoredVerdict]) -> str:
+    if not stored:
+        return "no verdicts"
+    lines = [f"{'id':>6}  {'time (UTC)':<19}  {'asset':<16} {'verdict':<8} {'conf':>5}  reason"]
+    for item in stored:
+        verdict = item.verdict
+        when = datetime.fromtimestamp(verdict.timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        reason = verdict.reasons[0] if verdict.reasons else ""
+        flags = (" [escalated]" if verdict.escalated else "") + (" [frame]" if item.frame else "")
+        lines.append(f"{item.id:>6}  {when:<19}  {verdict.asset_id:<16} {verdict.condition.value:<8} "
+                     f"{verdict.confidence:>5.2f}  {reason}{flags}")
+    return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""The check loop: when to check each asset, running checks with bounded work, persisting and publishing.
+
+Wiring only. Every judgement comes from the stages an ``Asset`` is given (vision, sensor analytics,
+fusion, escalation policy); ``edge/wiring.py`` builds them from the config, tests hand in their own.
+
+    main thread                       worker threads (at most one check per asset)
+    -----------                       ---------------------------------------------
+    every tick: due? triggered? ----> grab frames -> frame health -> vision evidence
+    reap finished checks              + sensor evidence (latest readings, never a blocking read)
+    WATCHDOG=1 unless a check stalls  -> fusion -> history (committed) -> escalation (queued) -> sinks
+    SIGTERM: stop, let running checks finish (grace), close everything, exit 0
+
+Work is bounded: an asset with a check running is not queued again (a scheduled check that falls
+due meanwhile is skipped, not piled up), so the executor never holds more than one item per asset
+and memory stays flat. Sensors are polled in their own threads and cloud calls run from the
+outbox's worker, so neither can hold up a check.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from edge.errors import EdgewatchError, SourceError
+from edge.evidence import Evidence, Verdict
+from edge.history import History
+from edge.outputs.base import VerdictSink
+from edge.sdnotify import Notifier
+from edge.sensors.base import Reading
+from edge.service_config import ServiceSettings
+from edge.sources.base import CameraHealth, Frame
+from edge.sources.health import FrameHealth, unavailable
+from edge.triggers import TriggerWatch
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5  # how often the loop looks at triggers, finished checks and the watchdog
+
+
+class Clock(Protocol):
+    """Wall time for timestamps, monotonic time for scheduling, and an interruptible wait."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def wait(self, event: threading.Event, timeout_s: float) -> bool: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, timeout_s: float) -> bool:
+        return event.wait(timeout_s)
+
+
+# -- the seams: each stage is one narrow call ---------------------------------------------------
+
+class FrameGrabber(Protocol):
+    """A camera as the loop sees it (``edge.sources.Reconnecting``): grab never blocks for long."""
+
+    name: str
+
+    def grab(self) -> Frame: ...
+
+    def health(self) -> CameraHealth: ...
+
+    def close(self) -> None: ...
+
+
+class VisionStage(Protocol):
+    """Frame -> VISION evidence (model, heads, calibration, temporal smoothing live behind it)."""
+
+    def __call__(self, frame: Frame) -> Evidence: ...
+
+
+class SensorStage(Protocol):
+    """An asset's sensors, polled in the background: reading their state never blocks."""
+
+    def readings(self) -> Mapping[str, Reading | None]: ...
+
+    def evidence(self) -> list[Evidence]: ...
+
+    def close(self) -> None: ...
+
+
+class FusionStage(Protocol):
+    """One check's evidence -> the verdict (pointwise fusion plus persistence over checks)."""
+
+    def __call__(self, evidence: list[Evidence], timestamp: float) -> Verdict: ...
+
+
+class Escalator(Protocol):
+    """Decides whether to ask the cloud and queues the request; must return at once. The answer is
+    written back with ``History.set_escalation(verdict_id, ...)`` when it arrives. The returned
+    verdict carries the decision (``escalated``/``escalation``)."""
+
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Asset:
+    """Everything the loop needs to check one machine."""
+
+    id: str
+    check_interval_s: float
+    fusion: FusionStage
+    cameras: Sequence[FrameGrabber] = ()
+    frame_health: Mapping[str, FrameHealth] = field(default_factory=dict)
+    vision: VisionStage | None = None
+    sensors: SensorStage | None = None
+    triggers: TriggerWatch | None = None
+    trigger_cooldown_s: float = 30.0
+
+
+@dataclass
+class _Schedule:
+    asset: Asset
+    next_due: float  # monotonic
+    last_trigger: float = -float("inf")
+    pending_trigger: str | None = None  # at most one trigger waits while a check runs
+    running: concurrent.futures.Future[int | None] | None = None
+    started: float = 0.0
+    stalled: bool = False
+
+
+class Service:
+    """Runs checks until ``request_stop`` (SIGTERM) or ``max_checks``; see the module docstring."""
+
+    def __init__(
+        self,
+        assets: Sequence[Asset],
+        history: History,
+        *,
+        sinks: Sequence[VerdictSink] = (),
+        escalator: Escalator | None = None,
+        notifier: Notifier | None = None,
+        settings: ServiceSettings | None = None,
+        clock: Clock | None = None,
+        executor: concurrent.futures.Executor | None = None,
+        max_checks: int | None = None,
+        periodic: Sequence[tuple[float, Callable[[], object]]] = (),
+        closers: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        self.history = history
+        self.sinks = tuple(sinks)
+        self.escalator = escalator
+        self.notifier = notifier or Notifier(None)
+        self.settings = settings or ServiceSettings()
+        self.clock: Clock = clock or SystemClock()
+        workers = self.settings.workers or max(1, len(assets))
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="check")
+        self.max_checks = max_checks
+        self._closers = tuple(closers)
+        # (interval_s, job, next run): retention, saving learned state; run in the main loop
+        start = self.clock.monotonic()
+        self._periodic = [[interval_s, job, start + interval_s] for interval_s, job in periodic]
+        self._stop = threading.Event()
+        self._started_checks = 0
+        self.completed_checks = 0
+        self.failed_checks = 0
+        self._last_status = -float("inf")
+        self._schedules = [self._resume(asset) for asset in assets]
+
+    def _resume(self, asset: Asset) -> _Schedule:
+        """After a restart the next check is due one interval after the last stored verdict."""
+        now = self.clock.monotonic()
+        try:
+            latest = self.history.latest(asset.id)
+        except EdgewatchError as exc:
+            log.warning("asset %s: history unreadable (%s); checking now", asset.id, exc)
+            latest = None
+        delay = 0.0
+        if latest is not None:
+            delay = min(asset.check_interval_s, max(0.0, latest.verdict.timestamp + asset.check_interval_s
+                                                    - self.clock.time()))
+        return _Schedule(asset, now + delay)
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler)."""
+        self._stop.set()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.notifier.ready(f"watching {len(self._schedules)} asset(s)")
+        log.info("service started: %d asset(s)", len(self._schedules))
+        try:
+            while not self._stop.is_set():
+                now = self.clock.monotonic()
+                self._reap(now)
+                if self._budget_spent() and not self._running():
+                    log.info("stopping after %d check(s) (--max-checks)", self.completed_checks + self.failed_checks)
+                    break
+                for schedule in self._schedules:
+                    self._maybe_start(schedule, now)
+                self._heartbeat(now)
+                self._run_periodic(now)
+                self.clock.wait(self._stop, self._sleep_s(now))
+        finally:
+            self._shutdown()
+
+    def _budget_spent(self) -> bool:
+        return self.max_checks is not None and self._started_checks >= self.max_checks
+
+    def _running(self) -> list[_Schedule]:
+        return [s for s in self._schedules if s.running is not None]
+
+    def _maybe_start(self, schedule: _Schedule, now: float) -> None:
+        asset = schedule.asset
+        if asset.triggers is not None and asset.sensors is not None:
+            reasons = asset.triggers.update(asset.sensors.readings())
+            if reasons and now - schedule.last_trigger >= asset.trigger_cooldown_s:
+                schedule.pending_trigger = "; ".join(reasons)
+        if schedule.running is not None or self._budget_spent():
+            return
+        due = now >= schedule.next_due
+        if schedule.pending_trigger is None and not due:
+            return
+        reason = "scheduled"
+        if schedule.pending_trigger is not None:
+            reason, schedule.pending_trigger = f"triggered: {schedule.pending_trigger}", None
+            schedule.last_trigger = now
+        if due:  # one check serves both; a check that fell behind is skipped, never queued twice
+            schedule.next_due = max(schedule.next_due + asset.check_interval_s, now)
+        self._started_checks += 1
+        schedule.started = now
+        schedule.stalled = False
+        schedule.running = self._executor.submit(self.check, asset, reason)
+
+    def _reap(self, now: float) -> None:
+        for schedule in self._running():
+            future = schedule.running
+            assert future is not None
+            if future.done():
+                schedule.running = None
+                error = future.exception()
+                if error is None:
+                    self.completed_checks += 1
+                else:
+                    self.failed_checks += 1
+                    log.error("asset %s: check failed: %s", schedule.asset.id, error,
+                              exc_info=None if isinstance(error, EdgewatchError) else error)
+            elif not schedule.stalled and now - schedule.started > self.settings.stall_after_s:
+                schedule.stalled = True
+                log.error("asset %s: check running for %.0f s; watchdog pings stop so systemd restarts the service",
+                          schedule.asset.id, now - schedule.started)
+
+    def _heartbeat(self, now: float) -> None:
+        if not any(s.stalled for s in self._schedules):
+            self.notifier.watchdog()
+        if now - self._last_status >= self.settings.status_interval_s:
+            self._last_status = now
+            self.notifier.status(f"{self.completed_checks} check(s) done, {self.failed_checks} failed, "
+                                 f"{len(self._running())} running")
+
+    def _run_periodic(self, now: float) -> None:
+        for entry in self._periodic:
+            interval_s, job, due = entry
+            if now >= due:
+                entry[2] = now + interval_s
+                try:
+                    job()
+                except Exception:  # maintenance failing must not stop the checks
+                    log.exception("periodic job %s failed", getattr(job, "__qualname__", job))
+
+    def _sleep_s(self, now: float) -> float:
+        idle_due = [s.next_due - now for s in self._schedules if s.running is None]
+        return max(0.0, min([TICK_S, *idle_due]))
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping("finishing running checks")
+        running = [s.running for s in self._running() if s.running is not None]
+        if running:
+            log.info("waiting up to %.0f s for %d running check(s)", self.settings.shutdown_grace_s, len(running))
+            _, unfinished = concurrent.futures.wait(running, timeout=self.settings.shutdown_grace_s)
+            if unfinished:
+                log.warning("%d check(s) did not finish in time; their verdicts are lost", len(unfinished))
+        self._reap(self.clock.monotonic())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for schedule in self._schedules:
+            for camera in schedule.asset.cameras:
+                _quietly(camera.close, f"camera {camera.name}")
+            if schedule.asset.sensors is not None:
+                _quietly(schedule.asset.sensors.close, f"sensors of {schedule.asset.id}")
+        if self.escalator is not None:
+            _quietly(self.escalator.close, "escalation")
+        for sink in self.sinks:
+            _quietly(sink.close, type(sink).__name__)
+        for _, job, _ in self._periodic:
+            _quietly(job, "final maintenance")
+        for closer in self._closers:
+            _quietly(closer, "shutdown")
+        log.info("service stopped: %d check(s) done, %d failed", self.completed_checks, self.failed_checks)
+
+    # -- one check (worker thread) -----------------------------------------------------------------
+
+    def check(self, asset: Asset, reason: str = "on demand") -> int | None:
+        """Run one check of ``asset``; returns the stored verdict's id (None if history refused it)."""
+        evidence: list[Evidence] = []
+        frames: list[tuple[int, Frame]] = []  # (severity rank of what the frame showed, frame)
+        for camera in asset.cameras:
+            try:
+                frame = camera.grab()
+            except SourceError as exc:
+                evidence.append(unavailable(camera.name, str(exc), self.clock.time()))
+                continue
+            health = asset.frame_health.get(camera.name)
+            problem = health.check(frame) if health is not None else None
+            if problem is not None:
+                evidence.append(problem)  # an unfit frame is not scored: it would say nothing true
+                frames.append((-1, frame))
+                continue
+            seen = asset.vision(frame) if asset.vision is not None else None
+            if seen is not None:
+                evidence.append(seen)
+            frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
+        if asset.sensors is not None:
+            evidence.extend(asset.sensors.evidence())
+        verdict = asset.fusion(evidence, self.clock.time())
+        if reason != "scheduled":
+            verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
+        ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
+        verdict_id = self._store(verdict, ranked[0] if ranked else None)
+        if self.escalator is not None and verdict_id is not None:
+            verdict = self.escalator.submit(verdict_id, verdict, ranked)
+            if verdict.escalation is not None:
+                self._note_escalation(verdict_id, verdict)
+        for sink in self.sinks:
+            try:
+                sink.publish(verdict)
+            except Exception:  # one broken output must not cost the others their verdict
+                log.exception("asset %s: output %s failed", asset.id, type(sink).__name__)
+        return verdict_id
+
+    def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
+        try:
+            return self.history.add(verdict, frame.image if frame is not None else None)
+        except EdgewatchError as exc:
+            # outputs still get the verdict; the history error is loud, not fatal
+            log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)
+            return None
+
+    def _note_escalation(self, verdict_id: int, verdict: Verdict) -> None:
+        """Store the escalation decision (queued, or why not); the cloud's answer replaces it later."""
+        assert verdict.escalation is not None
+        try:
+            self.history.set_escalation(verdict_id, verdict.escalation, verdict.escalated)
+        except EdgewatchError as exc:
+            log.error("asset %s: escalation decision not stored: %s", verdict.asset_id, exc)
+
+
+def _quietly(close: Callable[[], None], what: str) -> None:
+    try:
+        close()
+    except Exception:
+        log.exception("closing %s failed", what)

@@ -1,0 +1,225 @@
+"""Build the service from the config: each stage is the real module behind the loop's narrow seams.
+
+Thin adapters only: vision scoring (edge.vision), sensor polling and analytics (edge.sensors),
+fusion (edge.fusion), escalation (edge.escalation) and outputs (edge.outputs) do the work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from edge.bundle import Bundle, load_bundle
+from edge.config import AssetConfig, Config
+from edge.errors import StorageError
+from edge.evidence import Condition, Evidence, Verdict
+from edge.fusion import FusionConfig, Persistence, fuse
+from edge.history import History, Retention
+from edge.preprocess import prepare
+from edge.profile import load_profile
+from edge.scoring import ImageEncoder, RuntimeOptions
+from edge.sdnotify import Notifier
+from edge.sensors.analysis import SensorAnalyzer
+from edge.sensors.base import Reading, build_reader
+from edge.sensors.poller import SensorPoller
+from edge.service import Asset, Clock, Service, SystemClock
+from edge.sources import Reconnecting, make_camera
+from edge.sources.base import Frame
+from edge.sources.health import FrameHealth
+from edge.triggers import TriggerWatch
+from edge.vision.evidence import to_evidence
+from edge.vision.pipeline import VisionScorer
+from edge.vision.temporal import TemporalContext
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "service-state.json"
+STATE_SAVE_INTERVAL_S = 300.0
+
+
+class CameraVision:
+    """The vision stage of one asset: score a frame with every head, smoothed per camera.
+
+    A frame whose thumbnail barely changed since the last scored one reuses that result
+    (``CameraWindow.is_duplicate``), which saves the inference on a machine standing still.
+    """
+
+    def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None) -> None:
+        self.scorer = scorer
+        self.temporal = temporal or TemporalContext()
+        self._last: dict[str, Evidence] = {}  # one per camera
+
+    def __call__(self, frame: Frame) -> Evidence:
+        prepared = prepare(frame.image, self.scorer.encoder.bundle.manifest.preprocessing)
+        window = self.temporal.window(frame.camera)
+        last = self._last.get(frame.camera)
+        if last is not None and window.is_duplicate(prepared.thumbnail):
+            return replace(last, timestamp=frame.timestamp)
+        result = self.scorer.score_encoded(prepared, self.scorer.encoder.encode(prepared.tensor))
+        state = window.update(result.p_anomaly, prepared.thumbnail) if result.p_anomaly is not None else None
+        evidence = to_evidence(result, frame.camera, frame.timestamp, state)
+        self._last[frame.camera] = evidence
+        return evidence
+
+
+class PolledSensors:
+    """The sensor stage of one asset: background poller + analytics on its latest readings."""
+
+    def __init__(self, poller: SensorPoller, analyzer: SensorAnalyzer) -> None:
+        self.poller = poller
+        self.analyzer = analyzer
+
+    def readings(self) -> Mapping[str, Reading | None]:
+        return {name: status.reading for name, status in self.poller.snapshot().items()}
+
+    def evidence(self) -> list[Evidence]:
+        return self.analyzer.evaluate(self.poller.snapshot())
+
+    def close(self) -> None:
+        self.poller.close()
+
+
+class FusionWithPersistence:
+    """The fusion stage of one asset: pointwise fusion, then raise/clear hysteresis over checks."""
+
+    def __init__(self, asset_id: str, config: FusionConfig, persistence: Persistence | None = None) -> None:
+        self.asset_id = asset_id
+        self.config = config
+        self.persistence = persistence or Persistence(config.persistence)
+
+    def __call__(self, evidence: list[Evidence], timestamp: float) -> Verdict:
+        return self.persistence.update(fuse(self.asset_id, evidence, self.config, timestamp))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.persistence.to_dict()
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.persistence = Persistence(self.config.persistence, Condition(state["reported"]),
+                                       [Condition(c) for c in state["history"]])
+
+
+class StateFile:
+    """Learned state (sensor baselines, reported conditions) kept across restarts, written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.savers: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    def load(self) -> dict[str, Any]:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("learned state %s unreadable (%s); starting fresh", self.path, exc)
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    def save(self) -> None:
+        document = {asset_id: saver() for asset_id, saver in self.savers.items()}
+        try:
+            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".partial")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(document, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, self.path)
+        except OSError as exc:
+            raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
+
+
+def open_history(config: Config) -> History:
+    settings = config.history
+    retention = Retention(
+        max_age_s=settings.max_age_days * 86400.0,
+        max_db_bytes=int(settings.max_db_mb * 1024 * 1024),
+        max_frames_bytes=int(settings.max_frames_mb * 1024 * 1024),
+        frame_max_px=settings.frame_max_px,
+        jpeg_quality=settings.jpeg_quality,
+    )
+    return History(config.state_dir / "history.sqlite3", config.state_dir / "frames", retention)
+
+
+def load_encoder(config: Config) -> ImageEncoder | None:
+    """The image model, verified against its manifest's hashes and warmed up (None: sensor-only)."""
+    if config.model is None:
+        return None
+    bundle: Bundle = load_bundle(config.model.bundle, verify=True)
+    return ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model))
+
+
+def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],
+                state: StateFile, clock: Clock) -> Asset:
+    cameras = [Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic) for camera in asset.cameras]
+    vision = None
+    if encoder is not None and asset.cameras:
+        profile = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
+        vision = CameraVision(VisionScorer(encoder, profile))
+    sensors = None
+    if asset.sensors:
+        poller = SensorPoller([(sensor, build_reader(sensor)) for sensor in asset.sensors], clock=clock.time)
+        sensors = PolledSensors(poller, SensorAnalyzer(asset.sensors, saved.get("sensors")))
+        poller.start()
+    fusion = FusionWithPersistence(asset.id, getattr(asset, "fusion", None) or FusionConfig())
+    if "persistence" in saved:
+        try:
+            fusion.load_state(saved["persistence"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("asset %s: saved verdict state unusable (%s); starting from ok", asset.id, exc)
+
+    def snapshot() -> dict[str, Any]:
+        document: dict[str, Any] = {"persistence": fusion.state_dict()}
+        if sensors is not None:
+            document["sensors"] = sensors.analyzer.state_dict()
+        return document
+
+    state.savers[asset.id] = snapshot
+    return Asset(
+        id=asset.id,
+        check_interval_s=asset.check_interval_s,
+        fusion=fusion,
+        cameras=cameras,
+        frame_health={camera.name: FrameHealth(camera.name, camera.health) for camera in asset.cameras},
+        vision=vision,
+        sensors=sensors,
+        triggers=TriggerWatch(asset.triggers) if asset.triggers else None,
+        trigger_cooldown_s=asset.trigger_cooldown_s,
+    )
+
+
+def build_service(config: Config, *, max_checks: int | None = None, clock: Clock | None = None,
+                  notifier: Notifier | None = None) -> Service:
+    """Everything ``edgewatch run`` starts, in order: history, model (loaded before READY=1), assets."""
+    clock = clock or SystemClock()
+    history = open_history(config)
+    built: list[Asset] = []
+    try:
+        encoder = load_encoder(config)
+        state = StateFile(config.state_dir / STATE_FILE)
+        saved = state.load()
+        for asset in config.assets:
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock))
+    except BaseException:
+        for asset in built:
+            if asset.sensors is not None:
+                asset.sensors.close()
+            for camera in asset.cameras:
+                camera.close()
+        history.close()
+        raise
+    return Service(
+        built,
+        history,
+        notifier=notifier or Notifier.from_environment(),
+        settings=config.service,
+        clock=clock,
+        max_checks=max_checks,
+        periodic=[(config.history.prune_interval_s, history.prune), (STATE_SAVE_INTERVAL_S, state.save)],
+        closers=[history.close],
+    )

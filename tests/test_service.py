@@ -1,0 +1,325 @@
+"""The check loop on replay cameras and replay sensors, with real vision, analytics, fusion and SQLite.
+
+A fake clock makes scheduling exact: time only moves when the loop waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.bundle import load_bundle
+from edge.errors import SourceError
+from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.fusion import FusionConfig, FusionRule, PersistenceConfig
+from edge.history import History
+from edge.scoring import ImageEncoder
+from edge.sensors.analysis import SensorAnalyzer
+from edge.sensors.base import build_reader
+from edge.sensors.config import ReplaySensor
+from edge.sensors.poller import SensorPoller
+from edge.service import Asset, Service
+from edge.service_config import ServiceSettings, TriggerRule
+from edge.sources import Reconnecting, make_camera
+from edge.sources.base import CameraHealth, Frame
+from edge.sources.config import FolderCamera
+from edge.sources.health import FrameHealth
+from edge.triggers import TriggerWatch
+from edge.vision.pipeline import VisionScorer
+from edge.wiring import CameraVision, FusionWithPersistence, PolledSensors
+from tests.service_support import DEMO_DIR, FakeClock, InlineExecutor
+
+INTERVAL_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def encoder() -> ImageEncoder:
+    return ImageEncoder.load(load_bundle(DEMO_DIR / "bundle", verify=True))
+
+
+def replay_temperature(tmp_path: Path, values: Sequence[float], interval_s: float = INTERVAL_S) -> ReplaySensor:
+    path = tmp_path / "motor.csv"
+    path.write_text("temp_c\n" + "\n".join(str(v) for v in values) + "\n")
+    return ReplaySensor(type="replay", name="motor", quantity="temperature", unit="degC", path=path,
+                        interval_s=interval_s, warn_above=80.0, fault_above=90.0, stale_after_s=2 * interval_s)
+
+
+def polled(sensor: ReplaySensor, clock: FakeClock) -> PolledSensors:
+    """A poller driven by the fake clock: one read now, then one per interval as time moves."""
+    poller = SensorPoller([(sensor, build_reader(sensor))], clock=clock.time)
+    poller.poll(sensor.name)
+    next_read = [sensor.interval_s]
+
+    def on_tick(now_s: float) -> None:
+        while now_s >= next_read[0]:
+            poller.poll(sensor.name)
+            next_read[0] += sensor.interval_s
+
+    clock.hooks.append(on_tick)
+    return PolledSensors(poller, SensorAnalyzer([sensor]))
+
+
+def press(encoder: ImageEncoder, sensor: ReplaySensor, clock: FakeClock, **extra: object) -> Asset:
+    camera = FolderCamera(type="folder", name="panel", path=DEMO_DIR / "frames")
+    # pointwise verdicts, and a hard temperature limit that wins over a calm camera (as operators set it)
+    limit = FusionRule(name="temperature limit", kind="thermal", condition_at_least="fault", then="fault")
+    pointwise = FusionConfig(rules=[*FusionConfig().rules, limit],
+                             persistence=PersistenceConfig(raise_after=1, clear_after=1))
+    return Asset(
+        id="press-1", check_interval_s=INTERVAL_S, fusion=FusionWithPersistence("press-1", pointwise),
+        cameras=[Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic)],
+        frame_health={"panel": FrameHealth("panel", camera.health)},
+        vision=CameraVision(VisionScorer(encoder)), sensors=polled(sensor, clock), **extra,  # type: ignore[arg-type]
+    )
+
+
+def kinds(verdict: Verdict) -> set[EvidenceKind]:
+    return {item.kind for item in verdict.evidence}
+
+
+def test_replay_loop_produces_the_expected_verdict_sequence(tmp_path: Path, encoder: ImageEncoder) -> None:
+    # frames (examples/demo/frames): normal x3, red-hot, normal x2, lens covered (black), normal
+    temperatures = [40.0, 41.0, 42.0, 43.0, 44.0, 95.0, 46.0, 47.0]
+    clock = FakeClock()
+    with History(tmp_path / "h.sqlite3") as history:
+        asset = press(encoder, replay_temperature(tmp_path, temperatures), clock)
+        service = Service([asset], history, clock=clock, executor=InlineExecutor(), max_checks=8)
+        service.run()
+        stored = list(reversed(history.verdicts(limit=None)))
+
+    assert service.completed_checks == 8 and service.failed_checks == 0
+    assert [s.verdict.condition.value for s in stored] == ["ok", "ok", "ok", "fault", "ok", "fault", "ok", "ok"]
+    # exactly one check per interval, stamped with the fake wall clock
+    times = [s.verdict.timestamp - clock.wall_start_s for s in stored]
+    assert times == [INTERVAL_S * i for i in range(8)]
+    red_hot, overheated, covered = stored[3].verdict, stored[5].verdict, stored[6].verdict
+    assert any(e.kind is EvidenceKind.VISION and e.fault_type == "red-hot panel" for e in red_hot.evidence)
+    thermal = next(e for e in overheated.evidence if e.kind is EvidenceKind.THERMAL)
+    assert thermal.condition is Condition.FAULT and thermal.values["value_c"] == 95.0
+    # the black frame is reported as camera health, not scored, and costs confidence
+    assert EvidenceKind.CAMERA_HEALTH in kinds(covered) and EvidenceKind.VISION not in kinds(covered)
+    assert covered.confidence < stored[7].verdict.confidence
+    # frames are kept for non-ok verdicts only
+    assert stored[3].frame is not None and stored[3].frame.is_file() and stored[0].frame is None
+
+
+def test_restart_resumes_the_schedule_from_history(tmp_path: Path, encoder: ImageEncoder) -> None:
+    clock = FakeClock()
+    sensor = replay_temperature(tmp_path, [40.0, 41.0, 42.0])
+    with History(tmp_path / "h.sqlite3") as history:
+        Service([press(encoder, sensor, clock)], history, clock=clock, executor=InlineExecutor(), max_checks=2).run()
+    last = clock.time()
+    clock.hooks.clear()  # the first service closed its poller
+    clock.now_s += 15.0  # restarted 15 s later: the next check is due 45 s after that, not now
+    restart_s = clock.time()
+    with History(tmp_path / "h.sqlite3") as history:
+        Service([press(encoder, sensor, clock)], history, clock=clock, executor=InlineExecutor(), max_checks=1).run()
+        stored = history.verdicts(limit=None)
+    assert len(stored) == 3 and [s.id for s in stored] == [3, 2, 1]
+    assert stored[0].verdict.timestamp == pytest.approx(last + INTERVAL_S)
+    assert stored[0].verdict.timestamp > restart_s
+
+
+def test_a_sensor_jump_triggers_a_check_between_scheduled_ones(tmp_path: Path, encoder: ImageEncoder) -> None:
+    clock = FakeClock()
+    # read every 20 s: 40 at t=0, 40.5 at t=20, 58 at t=40 (a jump), 58.5 at t=60
+    sensor = replay_temperature(tmp_path, [40.0, 40.5, 58.0, 58.5, 59.0], interval_s=20.0)
+    asset = press(encoder, sensor, clock, triggers=TriggerWatch([TriggerRule(sensor="motor", jump=10.0)]),
+                  trigger_cooldown_s=30.0)
+    with History(tmp_path / "h.sqlite3") as history:
+        Service([asset], history, clock=clock, executor=InlineExecutor(), max_checks=3).run()
+        stored = list(reversed(history.verdicts(limit=None)))
+    assert [s.verdict.timestamp - clock.wall_start_s for s in stored] == [0.0, 40.0, 60.0]
+    assert stored[1].verdict.reasons[-1] == "check triggered: sensor motor jumped from 40.5 to 58"
+    assert not stored[2].verdict.reasons[-1].startswith("check triggered")
+
+
+class HungCamera:
+    """A camera whose read never returns until released (a wedged USB driver)."""
+
+    name = "stuck"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.grabs = 0
+
+    def grab(self) -> Frame:
+        self.grabs += 1
+        self.release.wait(10)
+        raise SourceError("camera stuck: released")
+
+    def health(self) -> CameraHealth:
+        return CameraHealth(self.name, False, 0, 1, None, "hung")
+
+    def close(self) -> None:
+        self.release.set()
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def ready(self, status: str | None = None) -> bool:
+        self.messages.append("READY=1")
+        return True
+
+    def status(self, text: str) -> bool:
+        return True
+
+    def stopping(self, status: str | None = None) -> bool:
+        self.messages.append("STOPPING=1")
+        return True
+
+    def watchdog(self) -> bool:
+        self.messages.append("WATCHDOG=1")
+        return True
+
+
+def sensor_only(asset_id: str, tmp_path: Path, interval_s: float) -> Asset:
+    sensor = replay_temperature(tmp_path / asset_id, [40.0] * 4, interval_s)
+    poller = SensorPoller([(sensor, build_reader(sensor))])
+    poller.poll(sensor.name)
+    return Asset(id=asset_id, check_interval_s=interval_s, fusion=FusionWithPersistence(asset_id, FusionConfig()),
+                 sensors=PolledSensors(poller, SensorAnalyzer([sensor])))
+
+
+def test_a_hung_camera_stalls_only_its_asset_and_stops_the_watchdog(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "pump").mkdir()
+    hung = HungCamera()
+    stuck = Asset(id="stuck", check_interval_s=0.05, cameras=[hung],
+                  fusion=FusionWithPersistence("stuck", FusionConfig()))
+    notifier = RecordingNotifier()
+    with History(tmp_path / "h.sqlite3") as history:
+        service = Service([stuck, sensor_only("pump", tmp_path, 0.05)], history, notifier=notifier,  # type: ignore[arg-type]
+                          settings=ServiceSettings(stall_after_s=0.3, shutdown_grace_s=0.0))
+        runner = threading.Thread(target=service.run)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while history.count() < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)  # past stall_after_s
+        pings = notifier.messages.count("WATCHDOG=1")
+        time.sleep(0.6)
+        service.request_stop()
+        runner.join(10)
+        assert not runner.is_alive()
+        assert history.count() >= 5 and {s.verdict.asset_id for s in history.verdicts(limit=None)} == {"pump"}
+    assert hung.grabs == 1  # never queued again while its check hangs
+    assert notifier.messages.count("WATCHDOG=1") == pings  # no pings once a check stalled
+    assert "check running for" in caplog.text and notifier.messages[-1] == "STOPPING=1"
+
+
+def test_sigterm_lets_the_running_check_finish_and_persist(tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    class SlowVision:
+        def __call__(self, frame: Frame) -> Evidence:
+            started.set()
+            release.wait(10)
+            return Evidence("vision:panel", EvidenceKind.VISION, Condition.OK, 0.9, timestamp=frame.timestamp)
+
+    camera = FolderCamera(type="folder", name="panel", path=DEMO_DIR / "frames")
+    asset = Asset(id="press-1", check_interval_s=60.0, cameras=[Reconnecting(make_camera(camera))],
+                  vision=SlowVision(), fusion=FusionWithPersistence("press-1", FusionConfig()))
+    with History(tmp_path / "h.sqlite3") as history:
+        service = Service([asset], history, settings=ServiceSettings(shutdown_grace_s=10.0))
+        runner = threading.Thread(target=service.run)
+        runner.start()
+        assert started.wait(10)
+        service.request_stop()  # what the SIGTERM handler does
+        time.sleep(0.2)
+        assert runner.is_alive()  # still waiting for the check
+        release.set()
+        runner.join(10)
+        assert not runner.is_alive() and service.completed_checks == 1
+        assert history.count() == 1
+
+
+class BrokenSink:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def publish(self, verdict: Verdict) -> None:
+        raise RuntimeError("broker library bug")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.verdicts: list[Verdict] = []
+        self.closed = False
+
+    def publish(self, verdict: Verdict) -> None:
+        self.verdicts.append(verdict)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RecordingEscalator:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[int, str, int]] = []
+        self.closed = False
+
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict:
+        self.submitted.append((verdict_id, verdict.asset_id, len(frames)))
+        from dataclasses import replace
+
+        return replace(verdict, escalated=True, escalation={"status": "queued"})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_outputs_and_escalation_get_every_verdict_and_are_closed(
+    tmp_path: Path, encoder: ImageEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    broken, sink, escalator = BrokenSink(), ListSink(), RecordingEscalator()
+    with History(tmp_path / "h.sqlite3") as history:
+        asset = press(encoder, replay_temperature(tmp_path, [40.0, 41.0]), clock)
+        service = Service([asset], history, sinks=[broken, sink], escalator=escalator, clock=clock,
+                          executor=InlineExecutor(), max_checks=2)
+        with caplog.at_level(logging.ERROR):
+            service.run()
+        stored = history.verdicts(limit=None)
+        assert all(s.verdict.escalation == {"status": "queued"} and s.verdict.escalated for s in stored)
+    assert len(sink.verdicts) == 2 and all(v.escalated for v in sink.verdicts)
+    assert [item[0] for item in escalator.submitted] == [1, 2] and escalator.submitted[0][2] == 1
+    assert broken.closed and sink.closed and escalator.closed
+    assert "output BrokenSink failed" in caplog.text
+
+
+def test_a_full_disk_still_publishes_the_verdict(tmp_path: Path, encoder: ImageEncoder) -> None:
+    clock = FakeClock()
+    sink = ListSink()
+    history = History(tmp_path / "h.sqlite3")
+    history.close()  # every write now fails with StorageError, like a full disk
+    asset = press(encoder, replay_temperature(tmp_path, [40.0]), clock)
+    service = Service([asset], history, sinks=[sink], clock=clock, executor=InlineExecutor(), max_checks=1)
+    service.run()
+    assert len(sink.verdicts) == 1 and service.completed_checks == 1
+
+
+def test_camera_failure_becomes_health_evidence(tmp_path: Path) -> None:
+    clock = FakeClock()
+    camera = FolderCamera(type="folder", name="panel", path=tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    asset = Asset(id="press-1", check_interval_s=60.0, fusion=FusionWithPersistence("press-1", FusionConfig()),
+                  cameras=[Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic)])
+    with History(tmp_path / "h.sqlite3") as history:
+        Service([asset], history, clock=clock, executor=InlineExecutor(), max_checks=1).run()
+        verdict = history.verdicts()[0].verdict
+    health = [e for e in verdict.evidence if e.kind is EvidenceKind.CAMERA_HEALTH]
+    assert health and "no images in" in health[0].reasons[0] and health[0].condition is None
+    assert np.isclose(verdict.confidence, 0.0)
