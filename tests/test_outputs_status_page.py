@@ -90,8 +90,10 @@ def server(tmp_path: Path) -> Iterator[HttpApi]:
         condition = Condition.FAULT if index == 7 else Condition.OK
         history.add(verdict("press-1", condition, 0.88, now_s + index * 60, velocity_rms_mm_s=2.0 + index,
                             escalated=condition is Condition.FAULT), frame=frame)
+    history.add(verdict("mill-4", Condition.WARNING, 0.71, now_s), frame=frame[::-1].copy())
     settings = HttpSettings(port=0, token=TOKEN)
-    assets = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "Coolant pump"), asset("lathe-3", "Lathe 3")]
+    assets = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "Coolant pump"), asset("lathe-3", "Lathe 3"),
+              asset("mill-4", "Mill 4")]
     with HttpApi(settings, history, Metrics(), assets, site="Plant A") as api:
         yield api
     history.close()
@@ -104,7 +106,7 @@ def test_status_page_shows_each_assets_verdict_in_a_real_browser(server: HttpApi
     parser.feed(dom)
     cards = parser.cards
 
-    assert set(cards) == {"press-1", "pump-2", "lathe-3"}
+    assert set(cards) == {"press-1", "pump-2", "lathe-3", "mill-4"}
     press, pump, lathe = cards["press-1"], cards["pump-2"], cards["lathe-3"]
     assert (press["data-verdict"], press["verdict"]) == ("fault", "fault")  # colour and badge
     assert press["name"] == "Hydraulic press 1" and press["confidence"].startswith("88 %")
@@ -115,7 +117,10 @@ def test_status_page_shows_each_assets_verdict_in_a_real_browser(server: HttpApi
     assert (pump["data-verdict"], pump["verdict"]) == ("ok", "ok") and not pump.get("reasons")
     assert "img" not in pump  # ok verdicts keep no frame
     assert (lathe["data-verdict"], lathe["verdict"]) == ("unknown", "no verdict yet")
-    assert "3 assets, 1 need attention" in dom and "Plant A" in dom
+    mill = cards["mill-4"]
+    assert (mill["data-verdict"], mill["verdict"]) == ("warning", "warning")
+    assert mill["img"].startswith("blob:") and mill["img"] != press["img"]  # each card its own frame
+    assert "4 assets, 2 need attention" in dom and "Plant A" in dom
 
 
 def test_status_page_screenshot_shows_the_fault_colour(server: HttpApi, tmp_path: Path) -> None:

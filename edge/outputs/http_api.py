@@ -76,7 +76,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/assets/(?P<asset_id>[^/]+)/latest", "latest"),
     Route(r"/api/assets/(?P<asset_id>[^/]+)/frame\.jpg", "asset_frame"),
     Route(r"/api/verdicts", "list_verdicts"),
-    Route(r"/api/verdicts/(?P<verdict_id>[0-9]+)/frame\.jpg", "verdict_frame"),
+    Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/frame\.jpg", "verdict_frame"),
     Route(r"/metrics", "metrics_text"),
     Route(r"/openapi\.json", "openapi", auth=False),
     Route(r"/", "index", auth=False),
@@ -295,6 +295,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     api: HttpApi
     server_version = f"edgewatch/{__version__}"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may stay silent before its thread is freed
 
     def do_GET(self) -> None:
         self._send(self.api.handle(self.path, self.headers))

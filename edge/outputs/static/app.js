@@ -11,7 +11,7 @@ const SENSOR_KINDS = new Set(["vibration", "thermal", "sensor"]);
 const TOKEN_KEY = "edgewatch-token";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-const frames = new Map(); // frame URL -> object URL (frame URLs never change content)
+const frames = new Map(); // asset id -> {url, objectUrl}: a frame URL never changes content
 
 function token() {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -76,18 +76,19 @@ function renderState(element, asset) {
   setList(element.querySelector(".reasons"), state ? state.reasons : []);
 }
 
-async function renderFrame(element, lastFrame) {
+async function renderFrame(element, assetId, lastFrame) {
   const figure = element.querySelector(".frame");
   if (!lastFrame) {
     figure.hidden = true;
     return;
   }
-  if (!frames.has(lastFrame.url)) {
-    for (const old of frames.values()) URL.revokeObjectURL(old);
-    frames.clear();
-    frames.set(lastFrame.url, URL.createObjectURL(await get(lastFrame.url, "blob")));
+  const cached = frames.get(assetId);
+  if (!cached || cached.url !== lastFrame.url) {
+    const objectUrl = URL.createObjectURL(await get(lastFrame.url, "blob"));
+    if (cached) URL.revokeObjectURL(cached.objectUrl);
+    frames.set(assetId, { url: lastFrame.url, objectUrl });
   }
-  figure.querySelector("img").src = frames.get(lastFrame.url);
+  figure.querySelector("img").src = frames.get(assetId).objectUrl;
   figure.querySelector("figcaption").textContent =
     `Last saved frame: ${lastFrame.verdict}, ${ago(lastFrame.timestamp)}`;
   figure.hidden = false;
@@ -162,7 +163,7 @@ async function refreshAsset(asset) {
     get(`/api/verdicts?asset=${encodeURIComponent(asset.id)}&limit=${HISTORY_POINTS}`),
   ]);
   renderHistory(element, recent.verdicts);
-  await renderFrame(element, latest.last_frame);
+  await renderFrame(element, asset.id, latest.last_frame);
 }
 
 function showStatus(text, isError) {
