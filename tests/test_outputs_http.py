@@ -179,7 +179,10 @@ def test_config_refuses_a_public_bind_without_a_token(bind: str) -> None:
             "outputs": {"http": {"bind": bind}}}
     with pytest.raises(ValueError, match=r"set http\.token"):
         Config.model_validate(data)
-    data["outputs"]["http"]["bind"] = "127.0.0.1"
+    data["outputs"]["http"]["token"] = "too-short"
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Config.model_validate(data)
+    data["outputs"]["http"] = {"bind": "127.0.0.1"}
     assert Config.model_validate(data).outputs.http is not None
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge.settings import ConfigPath, Section
 
 # A topic level may not hold these; the prefixes are joined with '/' to the asset id.
+MIN_TOKEN_CHARS = 16
 _TOPIC_PREFIX = r"^[^#+/\s]+(/[^#+/\s]+)*$"
 
 
@@ -67,8 +68,16 @@ class HttpSettings(Section):
     bind: str = Field("127.0.0.1", description="Address to listen on; anything but loopback needs a token.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port, for tests).")
     token: SecretStr | None = Field(
-        None, min_length=16, description="Bearer token the API and /metrics require; use ${ENV} substitution."
+        None, description="Bearer token (16+ characters) the API and /metrics require; use ${ENV} substitution."
     )
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the token must have at least {MIN_TOKEN_CHARS} characters (make one with "
+                             "'openssl rand -hex 16')")
+        return token
 
     @model_validator(mode="after")
     def _token_when_public(self) -> HttpSettings:
