@@ -5,6 +5,7 @@ I2C bus is faked (register-level), since no hardware is attached."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -219,9 +220,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def modbus_port() -> Iterator[int]:
+@contextlib.contextmanager
+def modbus_server(framer: str) -> Iterator[int]:
+    """A real pymodbus server in a thread on 127.0.0.1; ``framer`` 'socket' (TCP) or 'rtu' (RTU over TCP)."""
     pytest.importorskip("pymodbus")
+    from pymodbus.framer import FramerType
     from pymodbus.server import ModbusTcpServer
     from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -237,7 +240,7 @@ def modbus_port() -> Iterator[int]:
     holder: dict[str, Any] = {}
 
     async def serve() -> None:
-        holder["server"] = ModbusTcpServer(device, address=("127.0.0.1", port))
+        holder["server"] = ModbusTcpServer(device, address=("127.0.0.1", port), framer=FramerType(framer))
         await holder["server"].serve_forever()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
@@ -251,9 +254,17 @@ def modbus_port() -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    yield port
-    asyncio.run_coroutine_threadsafe(holder["server"].shutdown(), loop).result(10)
-    thread.join(5)
+    try:
+        yield port
+    finally:
+        asyncio.run_coroutine_threadsafe(holder["server"].shutdown(), loop).result(10)
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def modbus_port() -> Iterator[int]:
+    with modbus_server("socket") as port:
+        yield port
 
 
 @pytest.mark.parametrize(
@@ -283,6 +294,17 @@ def test_modbus_error_replies_and_dead_servers(modbus_port: int) -> None:
     with pytest.raises(SensorError, match=r"cannot connect|Connection"):
         dead.read()
     dead.close()
+
+
+def test_modbus_rtu_framing_over_a_socket() -> None:
+    pytest.importorskip("serial")
+    with modbus_server("rtu") as port:
+        reader = build_reader(sensor(type="modbus", transport="rtu", serial_port=f"socket://127.0.0.1:{port}",
+                                     address=1, data_type="float32"))
+        try:
+            assert reader.read().value == pytest.approx(72.25)
+        finally:
+            reader.close()
 
 
 def test_word_order_decoding() -> None:
