@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 from PIL import Image
 
 from edge.bundle import load_bundle
-from edge.cli import main
-from edge.errors import BundleError, InputError
+from edge.cli import build_parser, main
+from edge.commands import vision as commands
+from edge.errors import BundleError, EdgewatchError, InputError
 from edge.evidence import Condition, EvidenceKind
 from edge.profile import load_profile, save_profile
 from edge.scoring import ImageEncoder, RuntimeOptions, choose_providers
@@ -51,8 +53,17 @@ def profile_path(scene: Path) -> Path:
     return out
 
 
+def vision_check(*argv: str) -> int:
+    """The vision-only check handler (the fused 'edgewatch check' builds on it), with main's error mapping."""
+    try:
+        return commands.check(build_parser().parse_args(["check", *argv]))
+    except EdgewatchError as exc:
+        print(f"edgewatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
 def _check(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    assert main(["check", *args, "--json"]) == 0
+    assert vision_check(*args, "--json") == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -88,8 +99,8 @@ def test_check_without_profile_uses_labels_only(capsys: pytest.CaptureFixture[st
 
 
 def test_human_output_names_every_head(capsys: pytest.CaptureFixture[str], scene: Path, profile_path: Path) -> None:
-    assert main(["check", "--bundle", str(scene / "bundle"), "--profile", str(profile_path),
-                 "--image", str(scene / "test_rust" / "000.png")]) == 0
+    assert vision_check("--bundle", str(scene / "bundle"), "--profile", str(profile_path),
+                        "--image", str(scene / "test_rust" / "000.png")) == 0
     out = capsys.readouterr().out
     for text in ("patchcore", "knn", "p_anomaly", "zero-shot:", "few-shot:", "vision verdict fault", "inference"):
         assert text in out
@@ -97,8 +108,8 @@ def test_human_output_names_every_head(capsys: pytest.CaptureFixture[str], scene
 
 def test_profile_from_another_bundle_is_refused(capsys: pytest.CaptureFixture[str], scene: Path,
                                                 profile_path: Path) -> None:
-    code = main(["check", "--bundle", str(scene / "other"), "--profile", str(profile_path),
-                 "--image", str(scene / "test_ok" / "000.png")])
+    code = vision_check("--bundle", str(scene / "other"), "--profile", str(profile_path),
+                        "--image", str(scene / "test_ok" / "000.png"))
     assert code == 1 and "different model bundle" in capsys.readouterr().err
 
 
@@ -106,7 +117,7 @@ def test_bad_inputs_are_clear_errors(capsys: pytest.CaptureFixture[str], scene: 
                                      profile_path: Path) -> None:
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really")
-    assert main(["check", "--bundle", str(scene / "bundle"), "--image", str(corrupt)]) == 1
+    assert vision_check("--bundle", str(scene / "bundle"), "--image", str(corrupt)) == 1
     assert "broken.jpg" in capsys.readouterr().err
     bad_profile = tmp_path / "bad.npz"
     bad_profile.write_bytes(b"PK\x03\x04 truncated zip")

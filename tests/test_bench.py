@@ -1,0 +1,48 @@
+"""The benchmark's machinery (not its figures): per-process peak RSS, the sensor worker, arguments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.errors import EdgewatchError
+from export.bench import machine, peak_rss_mb, run_isolated, write_frames
+
+
+def test_each_step_reports_its_own_peak_rss() -> None:
+    hog = bytearray(400 * 2**20)  # this process is now big; a child must not inherit that figure
+    hog[:: 4096] = b"x" * len(hog[:: 4096])
+    assert peak_rss_mb() > 400
+    version = run_isolated("cli", {"argv": ["version"]})
+    assert 5 < version["rss_mb"] < 200
+
+
+def test_failing_step_names_itself() -> None:
+    with pytest.raises(EdgewatchError, match="'cli' failed"):
+        run_isolated("cli", {"argv": ["bundle", "verify", "/nonexistent"]})
+
+
+def test_sensor_worker_times_the_envelope_path() -> None:
+    result = run_isolated("sensor", {"count": 2})
+    assert 0 < result["envelope_ms_per_s"]["p50"] <= result["envelope_ms_per_s"]["p95"]
+    assert result["diagnosis_ms_per_s"]["p50"] > 0 and result["rss_mb"] > 10
+    json.dumps(result)
+
+
+def test_frames_are_camera_sized_jpegs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames, camera = write_frames(tmp_path / "frames", count=2)
+    with Image.open(frames[0]) as image:
+        assert image.format == "JPEG" and image.size == (1280, 960)
+    with Image.open(camera) as image:
+        assert image.size == (4032, 3024)
+    assert machine()["cores"] >= 1
+
+
+def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["bench", "--models", "resnet", "--out", str(tmp_path)]) == 2
+    assert "unknown resnet" in capsys.readouterr().err
