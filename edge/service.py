@@ -129,7 +129,7 @@ class _Schedule:
     asset: Asset
     next_due: float  # monotonic
     last_trigger: float = -float("inf")
-    pending_trigger: str | None = None  # at most one trigger waits while a check runs
+    pending_reason: str | None = None  # at most one triggered/requested check waits while one runs
     running: concurrent.futures.Future[int | None] | None = None
     started: float = 0.0
     stalled: bool = False
@@ -152,6 +152,7 @@ class Service:
         max_checks: int | None = None,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         closers: Sequence[Callable[[], None]] = (),
+        observe_check: Callable[[str, float], None] | None = None,
     ) -> None:
         self.history = history
         self.sinks = tuple(sinks)
@@ -166,7 +167,10 @@ class Service:
         # (interval_s, job, next run): retention, saving learned state; run in the main loop
         start = self.clock.monotonic()
         self._periodic = [[interval_s, job, start + interval_s] for interval_s, job in periodic]
+        self._observe_check = observe_check
         self._stop = threading.Event()
+        self._requests_lock = threading.Lock()
+        self._requests: dict[str, str] = {}  # asset id -> why a check was asked for (one per asset)
         self._started_checks = 0
         self.completed_checks = 0
         self.failed_checks = 0
@@ -190,6 +194,14 @@ class Service:
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
         self._stop.set()
+
+    def request_check(self, asset_id: str, reason: str) -> None:
+        """Check ``asset_id`` as soon as it is idle (e.g. an MQTT command); safe from any thread."""
+        if asset_id not in {s.asset.id for s in self._schedules}:
+            log.warning("check requested for unknown asset %r (%s); ignored", asset_id, reason)
+            return
+        with self._requests_lock:
+            self._requests[asset_id] = reason
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -222,16 +234,18 @@ class Service:
         if asset.triggers is not None and asset.sensors is not None:
             reasons = asset.triggers.update(asset.sensors.readings())
             if reasons and now - schedule.last_trigger >= asset.trigger_cooldown_s:
-                schedule.pending_trigger = "; ".join(reasons)
+                schedule.pending_reason = "triggered: " + "; ".join(reasons)
+                schedule.last_trigger = now
+        with self._requests_lock:
+            requested = self._requests.pop(asset.id, None)
+        if requested is not None:
+            schedule.pending_reason = f"requested: {requested}"
         if schedule.running is not None or self._budget_spent():
             return
         due = now >= schedule.next_due
-        if schedule.pending_trigger is None and not due:
+        if schedule.pending_reason is None and not due:
             return
-        reason = "scheduled"
-        if schedule.pending_trigger is not None:
-            reason, schedule.pending_trigger = f"triggered: {schedule.pending_trigger}", None
-            schedule.last_trigger = now
+        reason, schedule.pending_reason = schedule.pending_reason or "scheduled", None
         if due:  # one check serves both; a check that fell behind is skipped, never queued twice
             schedule.next_due = max(schedule.next_due + asset.check_interval_s, now)
         self._started_checks += 1
@@ -308,6 +322,14 @@ class Service:
 
     def check(self, asset: Asset, reason: str = "on demand") -> int | None:
         """Run one check of ``asset``; returns the stored verdict's id (None if history refused it)."""
+        started = time.perf_counter()
+        try:
+            return self._check(asset, reason)
+        finally:
+            if self._observe_check is not None:
+                self._observe_check(asset.id, time.perf_counter() - started)
+
+    def _check(self, asset: Asset, reason: str) -> int | None:
         evidence: list[Evidence] = []
         frames: list[tuple[int, Frame]] = []  # (severity rank of what the frame showed, frame)
         for camera in asset.cameras:

@@ -18,6 +18,8 @@ from typing import Any
 from edge.bundle import Bundle, load_bundle
 from edge.config import AssetConfig, Config
 from edge.errors import StorageError
+from edge.escalation.escalator import AssetInfo, Escalator
+from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.history import History, Retention
@@ -166,7 +168,7 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
         poller = SensorPoller([(sensor, build_reader(sensor)) for sensor in asset.sensors], clock=clock.time)
         sensors = PolledSensors(poller, SensorAnalyzer(asset.sensors, saved.get("sensors")))
         poller.start()
-    fusion = FusionWithPersistence(asset.id, getattr(asset, "fusion", None) or FusionConfig())
+    fusion = FusionWithPersistence(asset.id, asset.fusion)
     if "persistence" in saved:
         try:
             fusion.load_state(saved["persistence"])
@@ -193,33 +195,68 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     )
 
 
+def build_escalator(config: Config, history: History) -> Escalator | None:
+    """The background escalator when escalation is on; answers are written back to history."""
+    if not config.escalation.enabled:
+        return None
+    def on_result(item: OutboxItem, result: dict[str, Any]) -> None:
+        if item.verdict_id is None:
+            return
+        stored = history.get(item.verdict_id)
+        before = {} if stored is None or stored.verdict.escalation is None else dict(stored.verdict.escalation)
+        try:
+            history.set_escalation(item.verdict_id, {**before, **result})
+        except StorageError as exc:  # pruned meanwhile, or the disk is full: the outbox keeps the answer
+            log.warning("cloud answer for verdict %s not stored in history: %s", item.verdict_id, exc)
+
+    assets = {a.id: AssetInfo(a.name, a.allow_images_to_cloud) for a in config.assets}
+    return Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result)
+
+
 def build_service(config: Config, *, max_checks: int | None = None, clock: Clock | None = None,
                   notifier: Notifier | None = None) -> Service:
-    """Everything ``edgewatch run`` starts, in order: history, model (loaded before READY=1), assets."""
+    """Everything ``edgewatch run`` starts, in order: history, outputs, model (loaded before READY=1),
+    assets, escalation. Whatever was started is closed again if a later step fails."""
+    from edge.outputs.build import build_outputs
+
     clock = clock or SystemClock()
     history = open_history(config)
+    started: list[Callable[[], None]] = [history.close]
     built: list[Asset] = []
+    requests: list[Service] = []  # the service, once built, for MQTT commands
     try:
+        def on_command(asset_id: str, command: str) -> None:
+            if requests:
+                requests[0].request_check(asset_id, f"MQTT command '{command}'")
+
+        outputs = build_outputs(config, history, on_command).start()
+        started.insert(0, outputs.close)
         encoder = load_encoder(config)
         state = StateFile(config.state_dir / STATE_FILE)
         saved = state.load()
         for asset in config.assets:
             built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock))
+            started[:0] = [camera.close for camera in built[-1].cameras]
+            if built[-1].sensors is not None:
+                started.insert(0, built[-1].sensors.close)
+        escalator = build_escalator(config, history)
     except BaseException:
-        for asset in built:
-            if asset.sensors is not None:
-                asset.sensors.close()
-            for camera in asset.cameras:
-                camera.close()
-        history.close()
+        for close in started:
+            close()
         raise
-    return Service(
+    service = Service(
         built,
         history,
+        sinks=outputs.sinks,
+        escalator=escalator,
         notifier=notifier or Notifier.from_environment(),
         settings=config.service,
         clock=clock,
         max_checks=max_checks,
         periodic=[(config.history.prune_interval_s, history.prune), (STATE_SAVE_INTERVAL_S, state.save)],
-        closers=[history.close],
+        # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
+        closers=[*([outputs.http.stop] if outputs.http is not None else []), history.close],
+        observe_check=outputs.metrics.observe_check,
     )
+    requests.append(service)
+    return service
