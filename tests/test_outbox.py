@@ -124,3 +124,31 @@ def test_outbox_survives_sigkill_mid_flight_and_drains_in_order(tmp_path: Path) 
         assert any(r.replayed for r in cloud.completions())  # the one in flight at the kill was replayed
         assert repeat.escalation["status"] == "skipped" and not repeat.escalated
         assert len(cloud.answered_keys) == 5
+
+
+def test_service_worker_sends_what_was_queued_before_a_restart(tmp_path: Path) -> None:
+    import threading
+
+    from tests.cloud_helpers import sure_ok
+
+    with LocalCloudServer() as cloud:
+        config = config_for(cloud.url)
+        cloud.fail_always(Fault.unavailable(0.01))
+        with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as offline:
+            assert offline.submit(7, unsure().verdict, []).escalation["status"] == "queued"
+            deadline = time.monotonic() + 5
+            while not cloud.completions() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        cloud.fail_always(None)
+
+        answered = threading.Event()
+        results = []
+
+        def on_result(item, result) -> None:
+            results.append((item.verdict_id, result["status"]))
+            answered.set()
+
+        with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_result=on_result) as restarted:
+            assert not restarted.submit(8, sure_ok().verdict, []).escalated  # nothing new to ask
+            assert answered.wait(5)
+    assert results == [(7, "answered")]

@@ -134,13 +134,13 @@ class Escalator:
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict:
         """Queue an escalation if the policy says so and return at once; the worker sends it and
         reports the answer through ``on_result`` (the service writes it to the stored verdict)."""
+        if self._worker is None:  # started by the first check, so work queued before a restart is sent too
+            self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
+            self._worker.start()
         images = [Image.fromarray(frame.image) for frame in frames]
         verdict, queued = self._queue(verdict, images, False, verdict_id)
         if queued is None:
             return verdict
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
-            self._worker.start()
         self._wake.set()
         return apply_answer(verdict, {"status": "queued", "why": "sending in the background"})
 
@@ -185,8 +185,9 @@ class Escalator:
         while not self._stop.is_set():
             try:
                 self.drain()
-            except Exception:  # a failing disk must not kill the worker silently; it retries later
+            except Exception:  # a full disk or a missing key must not kill the worker; back off like a failure
                 log.exception("escalation worker: draining the outbox failed")
+                self.breaker.record_failure()
             pending = bool(self.outbox.pending(1))
             wait_s = max(self.breaker.retry_in_s, 1.0) if pending else None
             self._wake.wait(wait_s if wait_s is None else min(wait_s, self.config.breaker.cooldown_s))
