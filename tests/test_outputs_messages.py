@@ -40,12 +40,13 @@ def test_dumps_is_strict_json() -> None:
 
 def test_sensor_features_keep_numbers_of_sensor_evidence_only() -> None:
     base = verdict()
-    odd = Evidence("sensor:pressure", EvidenceKind.SENSOR, None, 0.0, (),
-                   {"pressure_bar": np.float64(3.2), "stuck": True, "label": "x"})
-    features = sensor_features(replace(base, evidence=(*base.evidence, odd)))
-    assert set(features) == {"drive_end", "motor", "pressure"}  # no 'top': vision stays in the verdict
-    assert features["pressure"] == {"pressure_bar": 3.2, "condition": None, "healthy": False,
-                                    "timestamp": base.timestamp}
+    odd = Evidence("pressure:line", EvidenceKind.SENSOR, Condition.OK, 0.8, (),
+                   {"value_bar": np.float64(3.2), "stuck": True, "label": "x"})
+    stale = Evidence("current:motor_a", EvidenceKind.SENSOR_HEALTH, None, 0.9, ("sensor unhealthy: stale",))
+    features = sensor_features(replace(base, evidence=(*base.evidence, odd, stale)))
+    assert set(features) == {"drive_end", "motor", "line", "motor_a"}  # no 'top': vision stays in the verdict
+    assert features["line"] == {"value_bar": 3.2, "condition": "ok", "healthy": True, "timestamp": base.timestamp}
+    assert features["motor_a"]["healthy"] is False and features["motor_a"]["condition"] is None
     assert "iso_zone" not in features["drive_end"]
 
 
@@ -85,12 +86,16 @@ def test_discovery_topics_and_ids_are_unique_per_asset_and_prefix() -> None:
 def test_metrics_follow_the_evidence_health() -> None:
     metrics = Metrics(["press-1"])
     base = verdict(condition=Condition.FAULT, escalated=True)
-    dark = Evidence("vision:top", EvidenceKind.VISION, None, 0.0)
-    metrics.publish(replace(base, evidence=(dark, *base.evidence[1:])))
+    dark = Evidence("camera:top", EvidenceKind.CAMERA_HEALTH, None, 0.0, ("frame is black",))
+    stale = Evidence("vibration:drive_end", EvidenceKind.SENSOR_HEALTH, None, 0.9, ("sensor unhealthy: stale",))
+    metrics.publish(replace(base, evidence=(dark, stale, base.evidence[2])))
     value = metrics.registry.get_sample_value
     assert value("edgewatch_camera_up", {"asset": "press-1", "camera": "top"}) == 0
     assert value("edgewatch_sensor_up", {"asset": "press-1", "sensor": "motor"}) == 1
-    assert value("edgewatch_escalations_total", {"asset": "press-1"}) == 1
+    assert value("edgewatch_sensor_up", {"asset": "press-1", "sensor": "drive_end"}) == 0
+    metrics.publish(base)  # the camera scores a frame again
+    assert value("edgewatch_camera_up", {"asset": "press-1", "camera": "top"}) == 1
+    assert value("edgewatch_escalations_total", {"asset": "press-1"}) == 2
     assert value("edgewatch_condition", {"asset": "press-1"}) == 2
     metrics.cloud_usage(input_tokens=1200, output_tokens=80, cost_usd=0.0031)
     metrics.set_outbox_depth(3)

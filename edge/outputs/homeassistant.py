@@ -72,6 +72,7 @@ UNIT_SUFFIXES: tuple[UnitSuffix, ...] = (
     UnitSuffix("_pct", "%"),
     UnitSuffix("_hz", "Hz", "frequency"),
     UnitSuffix("_c", "°C", "temperature"),
+    UnitSuffix("_f", "°F", "temperature"),
     UnitSuffix("_a", "A", "current"),
     UnitSuffix("_v", "V", "voltage"),
     UnitSuffix("_w", "W", "power"),

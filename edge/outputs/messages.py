@@ -26,8 +26,10 @@ from typing import Any
 from edge.evidence import Condition, EvidenceKind, Verdict
 
 COMMANDS = ("check", "escalate")
-# Evidence from these kinds is published per sensor; vision and health evidence stay in the verdict.
-SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
+# Evidence from these kinds is published per sensor (an unhealthy sensor as healthy: false);
+# vision and camera health stay in the verdict.
+SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR,
+                          EvidenceKind.SENSOR_HEALTH})
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def sensor_features(verdict: Verdict) -> dict[str, dict[str, Any]]:
         sensors.setdefault(name, {}).update(
             features,
             condition=None if item.condition is None else item.condition.value,
-            healthy=item.healthy,
+            healthy=item.kind is not EvidenceKind.SENSOR_HEALTH,
             timestamp=item.timestamp or verdict.timestamp,
         )
     return sensors

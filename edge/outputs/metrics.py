@@ -86,12 +86,12 @@ class Metrics:
         self.last_verdict.labels(asset=asset).set(verdict.timestamp)
         self.condition.labels(asset=asset).set(verdict.condition.rank)
         for item in verdict.evidence:
+            # a scored frame or an analysed reading means up; health evidence means it was not usable
             name = item.source.split(":", 1)[-1]
-            up = 1.0 if item.healthy else 0.0
             if item.kind in (EvidenceKind.VISION, EvidenceKind.CAMERA_HEALTH):
-                self.camera_up.labels(asset=asset, camera=name).set(up)
+                self.camera_up.labels(asset=asset, camera=name).set(item.kind is EvidenceKind.VISION)
             else:
-                self.sensor_up.labels(asset=asset, sensor=name).set(up)
+                self.sensor_up.labels(asset=asset, sensor=name).set(item.kind is not EvidenceKind.SENSOR_HEALTH)
 
     def close(self) -> None:
         """Nothing to release; present so Metrics is a VerdictSink."""
