@@ -139,6 +139,25 @@ def test_a_real_cwru_burst_through_the_analyzer(cwru_dir: Path) -> None:
     assert "x shaft" in evidence.reasons[-1] and "outer-race defect" in evidence.reasons[-1]
 
 
+def test_vibration_baseline_catches_what_iso_zones_and_patterns_miss(cwru_dir: Path) -> None:
+    """IR028 shows no BPFI pattern and stays in zone A, but it is far rougher than this
+    machine's normal: the learned velocity baseline says so."""
+    config = burst_sensor(analytics={"baseline": {"warmup": 4, "z_warn": 4, "z_fault": 6}})
+    analyzer = SensorAnalyzer([config])
+    normal = np.load(cwru_dir / "normal_0.npy")
+    for i in range(5):
+        burst = normal[i * 48000 : (i + 1) * 48000]
+        evidence = analyzer.analyse(Reading("de", float(i), "g", samples=burst, rate_hz=48000))
+        assert evidence.condition is Condition.OK, evidence.reasons
+    assert analyzer.state_dict()["de"]["baseline"]["count"] == 5
+    rough = np.load(cwru_dir / "IR028_0.npy")[:24000]
+    evidence = SensorAnalyzer([config], state=analyzer.state_dict()).analyse(
+        Reading("de", 10.0, "g", samples=rough, rate_hz=12000))
+    assert evidence.condition is Condition.FAULT and evidence.fault_type is None
+    assert evidence.values["zone"] == "A" and evidence.values["velocity_baseline_z"] > 6
+    assert "sigma from its learned normal" in evidence.reasons[-1]
+
+
 def test_scalar_evidence_with_ambient_and_persisted_baseline() -> None:
     motor = sensor(name="motor", warn_above=90, analytics={"ambient_sensor": "room", "ambient_warn_delta": 30,
                                                           "baseline": {"warmup": 3, "z_warn": 4, "z_fault": 6}})

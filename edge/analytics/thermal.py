@@ -63,9 +63,15 @@ class ScalarAssessment:
 
 
 def assess(
-    value: float, timestamp_s: float, rules: ScalarRules, state: ScalarState, ambient: float | None = None
+    value: float,
+    timestamp_s: float,
+    rules: ScalarRules,
+    state: ScalarState,
+    ambient: float | None = None,
+    learn: bool = True,
 ) -> ScalarAssessment:
-    """Judge one healthy reading and learn from it (only when it was judged ok)."""
+    """Judge one healthy reading and learn from it when judged ok (``learn=False``: the caller
+    decides, e.g. only when the other analytics found nothing either)."""
     if not math.isfinite(value):
         raise ValueError(f"a scalar reading must be finite, got {value!r}")
     unit = f" {rules.unit}" if rules.unit else ""
@@ -107,7 +113,8 @@ def assess(
     condition = Condition.worst([c for c, _ in checks])
     reasons: tuple[str, ...]
     if condition is Condition.OK:
-        state.baseline.update(value)  # learn only from normal operation
+        if learn:
+            state.baseline.update(value)  # learn only from normal operation
         reasons = (f"{value:.2f}{unit} within limits",)
         confidence = 0.8 if state.baseline.ready else 0.6
     else:

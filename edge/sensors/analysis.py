@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from edge.analytics import bearings, diagnosis, iso
 from edge.analytics.thermal import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
-from edge.evidence import Evidence, EvidenceKind
+from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.sensors import health
 from edge.sensors.base import Reading
 from edge.sensors.poller import SensorStatus
@@ -44,8 +45,16 @@ def vibration_settings(config: Any) -> tuple[float, bearings.DefectOrders | None
     return settings.rpm / 60.0, orders, limits
 
 
-def scalar_rules(config: Any) -> ScalarRules:
+def scalar_rules(config: Any, velocity: bool = False) -> ScalarRules:
+    """Rules for a scalar channel; ``velocity``: only the learned baseline, for a vibration
+    sensor's velocity RMS (its limits and valid range are about the raw samples in g)."""
     a = config.analytics
+    if velocity:
+        return ScalarRules(
+            unit="mm/s", z_warn=a.baseline.z_warn if a.baseline.enabled else None,
+            z_fault=a.baseline.z_fault if a.baseline.enabled else None,
+            baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup,
+        )
     return ScalarRules(
         unit=config.unit, warn_above=config.warn_above, fault_above=config.fault_above,
         rise_warn_per_min=a.rise_warn_per_min, rise_fault_per_min=a.rise_fault_per_min, rise_window_s=a.rise_window_s,
@@ -65,8 +74,6 @@ class SensorAnalyzer:
         # the check loop may see the same reading twice: judge (and learn from) it only once
         self._last: dict[str, tuple[float, Evidence]] = {}
         for config in sensors:
-            if config.quantity == "vibration":
-                continue
             saved = (state or {}).get(config.name)
             try:
                 self.states[config.name] = (ScalarState.from_dict(saved) if saved is not None
@@ -109,6 +116,7 @@ class SensorAnalyzer:
                     return health_evidence(source, problem, reading.timestamp)
                 shaft_hz, orders, limits = vibration_settings(config)
                 found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
+                found = self._against_baseline(config, found, reading.timestamp)
                 return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
                 return health_evidence(source, "a scalar sensor delivered a burst", reading.timestamp)
@@ -118,6 +126,22 @@ class SensorAnalyzer:
             return scalar_evidence(source, kind, config.unit, result, reading.timestamp)
         except ValueError as exc:
             return health_evidence(source, f"analytics rejected the reading: {exc}", reading.timestamp)
+
+    def _against_baseline(
+        self, config: Any, found: diagnosis.VibrationDiagnosis, timestamp: float
+    ) -> diagnosis.VibrationDiagnosis:
+        """Velocity RMS against this sensor's learned normal: catches a machine that got rougher
+        without crossing an ISO boundary or showing a known defect pattern."""
+        velocity = found.severity.velocity_rms_mm_s
+        state = self.states[config.name]
+        judged = assess(velocity, timestamp, scalar_rules(config, velocity=True), state, learn=False)
+        values = {**found.values, **{f"velocity_{k}": v for k, v in judged.values.items() if k.startswith("baseline")}}
+        if found.condition is Condition.OK and judged.condition is Condition.OK:
+            state.baseline.update(velocity)
+        if judged.condition.rank <= found.condition.rank:
+            return replace(found, values=values)
+        reasons = (*found.reasons, *(f"velocity RMS {reason}" for reason in judged.reasons))
+        return replace(found, condition=judged.condition, confidence=judged.confidence, reasons=reasons, values=values)
 
     def _ambient(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         name = config.analytics.ambient_sensor
