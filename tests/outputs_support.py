@@ -39,7 +39,8 @@ def verdict(
                  timestamp=timestamp),
     )
     reasons = ("vibration velocity 5.1 mm/s is in ISO zone C", "vision sees an oil film")
-    escalation = {"answer": "likely seal leak", "model": "gpt-test"} if escalated else None
+    escalation = {"status": "answered", "model": "gpt-test", "condition": "fault", "confidence": 0.9,
+                  "explanation": "likely seal leak"} if escalated else None
     return Verdict(asset_id, condition, confidence, reasons if condition is not Condition.OK else (),
                    evidence, timestamp, escalated=escalated, escalation=escalation)
 

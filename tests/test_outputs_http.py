@@ -116,7 +116,7 @@ def test_assets_latest_and_verdicts_carry_the_stored_data(api: HttpApi) -> None:
     assert pump["latest"] is None and pump["name"] == "Pump 2"
 
     latest = json.loads(request(api.url + "/api/assets/press-1/latest")[2])
-    assert latest["id"] == 12 and latest["escalation"]["answer"] == "likely seal leak"
+    assert latest["id"] == 12 and latest["escalation"]["explanation"] == "likely seal leak"
     assert latest["frame_url"] == latest["last_frame"]["url"] == "/api/verdicts/12/frame.jpg"
     assert "frame" not in latest  # no file paths of the board
 

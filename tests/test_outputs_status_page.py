@@ -111,7 +111,7 @@ def test_status_page_shows_each_assets_verdict_in_a_real_browser(server: HttpApi
     assert (press["data-verdict"], press["verdict"]) == ("fault", "fault")  # colour and badge
     assert press["name"] == "Hydraulic press 1" and press["confidence"].startswith("88 %")
     assert "ISO zone C" in press["reasons"]
-    assert "likely seal leak" in press["escalations"]  # the recent escalation and the cloud's answer
+    assert "cloud answered: fault — likely seal leak" in press["escalations"]  # the cloud's answer
     assert press["img"].startswith("blob:")  # the last frame, fetched with the token
     assert "drive_end velocity_rms_mm_s" in press["trends"] and len(press["polyline"].split()) >= 8
     assert (pump["data-verdict"], pump["verdict"]) == ("ok", "ok") and not pump.get("reasons")

@@ -140,10 +140,14 @@ function trend(name, points) {
   return wrapper;
 }
 
+// the escalation record: {status: queued|answered|failed|skipped|..., condition, explanation, why, ...}
 function escalationText(verdict) {
-  const answer = verdict.escalation || {};
-  const text = ["answer", "summary", "reason", "status"].map((key) => answer[key]).find((v) => typeof v === "string");
-  return `${new Date(verdict.timestamp * 1000).toLocaleString()} · ${verdict.verdict}: ${text || verdict.reasons[0] || ""}`;
+  const escalation = verdict.escalation || {};
+  const said = escalation.explanation
+    ? `${escalation.condition || ""} — ${escalation.explanation}`
+    : escalation.why || "";
+  const when = new Date(verdict.timestamp * 1000).toLocaleString();
+  return `${when} · ${verdict.verdict} · cloud ${escalation.status || "queued"}${said ? `: ${said}` : ""}`;
 }
 
 function renderHistory(element, verdicts) {
