@@ -222,3 +222,13 @@ def test_poller_threads_stop_promptly() -> None:
     poller.close()
     assert time.monotonic() - started < 2.5
     assert not any(t.is_alive() for t in threading.enumerate() if t.name == "poll-temp")
+
+
+def test_vibration_without_settings_is_judged_on_level_alone() -> None:
+    config = SENSOR.validate_python({"name": "fan", "quantity": "vibration", "unit": "g", "type": "replay",
+                                     "path": "x.npy", "rate_hz": 5000})
+    t = np.arange(10000) / 5000
+    burst = 0.5 * np.sin(2 * np.pi * 50 * t)  # 0.5 g at 50 Hz: 15.6 mm/s peak, 11.04 mm/s RMS, zone D
+    evidence = SensorAnalyzer([config]).analyse(Reading("fan", 1.0, "g", samples=burst, rate_hz=5000))
+    assert evidence.kind is EvidenceKind.VIBRATION and evidence.condition is Condition.FAULT
+    assert evidence.values["zone"] == "D" and evidence.values["velocity_rms_mm_s"] == pytest.approx(11.04, rel=0.02)

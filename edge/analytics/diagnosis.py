@@ -51,56 +51,58 @@ class VibrationDiagnosis:
 def diagnose(
     accel_g: np.ndarray,
     fs_hz: float,
-    shaft_hz: float,
+    shaft_hz: float | None,
     orders: bearings.DefectOrders | None,
     limits: iso.ZoneLimits,
 ) -> VibrationDiagnosis:
-    """Raise ValueError on unusable input (NaN, too short, bad rate); never returns a silent ok."""
+    """Raise ValueError on unusable input (NaN, too short, bad rate); never returns a silent ok.
+
+    Without ``shaft_hz`` only the overall severity and zone are judged; without ``orders`` the
+    bearing analysis is skipped.
+    """
     x = vibration.check_burst(accel_g, fs_hz, min_samples=256)
-    if not math.isfinite(shaft_hz) or shaft_hz <= 0:
+    if shaft_hz is not None and (not math.isfinite(shaft_hz) or shaft_hz <= 0):
         raise ValueError(f"shaft speed must be positive, got {shaft_hz!r} Hz")
     if fs_hz > MAX_ANALYSIS_FS_HZ:
         x, fs_hz = vibration.resample(x, fs_hz, MAX_ANALYSIS_FS_HZ), MAX_ANALYSIS_FS_HZ
     overall = vibration.severity(x, fs_hz)
     zone = iso.zone(overall.velocity_rms_mm_s, limits)
+    condition = iso.ZONE_CONDITION[zone]
+    confidence = _zone_confidence(overall.velocity_rms_mm_s, limits)
+    fault_type: str | None = None
     reasons = [
         f"velocity RMS {overall.velocity_rms_mm_s:.2f} mm/s (10-1000 Hz): ISO 10816-3 zone {zone} "
         f"(limits {limits.a_b_mm_s}/{limits.b_c_mm_s}/{limits.c_d_mm_s} mm/s)"
     ]
-    condition = iso.ZONE_CONDITION[zone]
-    confidence = _zone_confidence(overall.velocity_rms_mm_s, limits)
-    fault_type: str | None = None
     values: dict[str, Any] = {**overall.to_dict(), "zone": zone, "shaft_hz": shaft_hz}
 
-    best_matches: tuple[bearings.DefectMatch, ...] = ()
+    matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
-    if orders is not None:
-        best_matches, band = _bearing_matches(x, fs_hz, shaft_hz, orders)
-        values["envelope_band_hz"] = [round(band.low_hz, 1), round(band.high_hz, 1)]
-        values["spectral_kurtosis"] = band.spectral_kurtosis
-        top = max(best_matches, key=lambda m: m.score_db)
-        values["bearing_scores_db"] = {m.fault_type: round(m.score_db, 1) for m in best_matches}
+    if orders is not None and shaft_hz is not None:
+        matches, band = _bearing_matches(x, fs_hz, shaft_hz, orders)
+        top = max(matches, key=lambda m: m.score_db)
+        values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
+                      spectral_kurtosis=band.spectral_kurtosis,
+                      bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches})
         if top.score_db >= WARNING_SCORE_DB:
-            bearing_condition = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
-            if bearing_condition.rank >= condition.rank:
-                condition, fault_type = bearing_condition, top.fault_type
-                confidence = _score_confidence(top.score_db)
-            reasons.append(_describe(top, shaft_hz))
+            found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
+            fault_type = top.fault_type  # a named defect outranks an anonymous zone
+            if found.rank >= condition.rank:
+                condition, confidence = found, _score_confidence(top.score_db)
+            reasons.append(_describe(top))
             values["defect_freq_hz"] = round(top.fundamental.freq_hz, 2)
         else:
-            reasons.append(
-                f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
-                f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)"
-            )
-            if condition is Condition.OK:
-                confidence = min(confidence, _score_confidence(WARNING_SCORE_DB - top.score_db + FAULT_SCORE_DB - 12))
-    if zone in ("C", "D") and fault_type is None:
+            reasons.append(f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
+                           f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)")
+            if condition is Condition.OK:  # ok is as sure as the weaker of its two arguments
+                confidence = min(confidence, _margin_confidence(WARNING_SCORE_DB - top.score_db, 6.0))
+    if zone in ("C", "D") and fault_type is None and shaft_hz is not None:
         shaft_fault = _shaft_fault(x, fs_hz, shaft_hz, overall.velocity_rms_mm_s)
         if shaft_fault is not None:
             fault_type, reason = shaft_fault
             reasons.append(reason)
     return VibrationDiagnosis(condition, fault_type, round(confidence, 3), overall, zone, tuple(reasons),
-                              best_matches, band, values)
+                              matches, band, values)
 
 
 def _bearing_matches(
@@ -121,7 +123,7 @@ def _bearing_matches(
     return tuple(best.values()), spectra["kurtogram band"].band
 
 
-def _describe(match: bearings.DefectMatch, shaft_hz: float) -> str:
+def _describe(match: bearings.DefectMatch) -> str:
     f = match.fundamental
     extra = [line for line in (*match.harmonics[1:], *match.sidebands) if line.present]
     also = f"; also {', '.join(f'{line.label} {line.above_floor_db:.1f} dB' for line in extra)}" if extra else ""
@@ -132,19 +134,21 @@ def _describe(match: bearings.DefectMatch, shaft_hz: float) -> str:
     )
 
 
+def _margin_confidence(margin: float, scale: float) -> float:
+    """0.5 on the decision line, rising towards 0.95 as the margin grows (in units of ``scale``)."""
+    return 0.5 + 0.45 * math.tanh(max(margin, 0.0) / scale)
+
+
 def _zone_confidence(velocity_mm_s: float, limits: iso.ZoneLimits) -> float:
-    """Far from a zone boundary -> confident; on a boundary -> 0.5."""
-    boundaries = np.array([limits.a_b_mm_s, limits.b_c_mm_s, limits.c_d_mm_s])
-    nearest = boundaries[np.argmin(np.abs(np.log(boundaries / max(velocity_mm_s, 1e-9))))]
-    distance = abs(math.log(max(velocity_mm_s, 1e-9) / nearest))  # in log units
-    if velocity_mm_s < limits.b_c_mm_s and nearest != limits.b_c_mm_s:
-        distance = abs(math.log(max(velocity_mm_s, 1e-9) / limits.b_c_mm_s))
-    return 0.5 + 0.45 * math.tanh(distance / 0.3)
+    """Distance (log ratio) to the nearest boundary that changes the condition: B/C or C/D."""
+    velocity_mm_s = max(velocity_mm_s, 1e-9)
+    distance = min(abs(math.log(velocity_mm_s / limits.b_c_mm_s)), abs(math.log(velocity_mm_s / limits.c_d_mm_s)))
+    return _margin_confidence(distance, 0.3)
 
 
 def _score_confidence(score_db: float) -> float:
-    """Pattern score (dB) -> probability-like confidence: 0.5 at the warning line, ~0.95 at 2x fault."""
-    return 0.5 + 0.45 * math.tanh(max(score_db - WARNING_SCORE_DB, 0.0) / FAULT_SCORE_DB)
+    """Pattern score -> confidence: 0.5 at the warning line, ~0.95 well past the fault line."""
+    return _margin_confidence(score_db - WARNING_SCORE_DB, FAULT_SCORE_DB)
 
 
 def _shaft_fault(x: np.ndarray, fs_hz: float, shaft_hz: float, velocity_rms_mm_s: float) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ def vibration_evidence(source: str, diagnosis: VibrationDiagnosis, timestamp: fl
         condition=diagnosis.condition,
         confidence=diagnosis.confidence,
         reasons=diagnosis.reasons,
-        values=_json_values(diagnosis.to_dict()),
+        values=_features(diagnosis),
         fault_type=diagnosis.fault_type,
         timestamp=timestamp,
     )
@@ -44,18 +44,7 @@ def _unit_suffix(unit: str) -> str:
             "V": "v", "g": "g", "mm/s": "mm_s"}.get(unit, unit.lower().replace("/", "_").replace(" ", "_"))
 
 
-def _json_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Plain floats/lists only (numpy scalars become Python numbers) so ``json.dumps`` never fails."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key == "reasons" or key in ("condition", "fault_type", "confidence"):
-            continue
-        if isinstance(value, dict):
-            out[key] = _json_values(value)
-        elif isinstance(value, (list, tuple)):
-            out[key] = [float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v for v in value]
-        elif hasattr(value, "item"):
-            out[key] = value.item()
-        else:
-            out[key] = value
-    return out
+def _features(diagnosis: VibrationDiagnosis) -> dict[str, Any]:
+    """The diagnosis' numbers; the verdict fields live on Evidence itself."""
+    return {key: value for key, value in diagnosis.to_dict().items()
+            if key not in ("condition", "fault_type", "confidence", "reasons")}

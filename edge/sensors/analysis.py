@@ -29,11 +29,12 @@ def source_name(config: Any) -> str:
     return f"{config.quantity}:{config.name}"
 
 
-def vibration_settings(config: Any) -> tuple[float, bearings.DefectOrders | None, iso.ZoneLimits]:
-    """Shaft Hz, defect orders and zone limits from a sensor's ``vibration`` section."""
+def vibration_settings(config: Any) -> tuple[float | None, bearings.DefectOrders | None, iso.ZoneLimits]:
+    """Shaft Hz, defect orders and zone limits from a sensor's ``vibration`` section; without
+    one, only the overall level is judged (ISO group 2, rigid)."""
     settings = config.vibration
     if settings is None:
-        raise ValueError(f"sensor {config.name}: vibration analytics need a 'vibration: {{rpm: ...}}' section")
+        return None, None, iso.ZoneLimits.for_machine()
     if settings.multiples is not None:
         orders: bearings.DefectOrders | None = bearings.DefectOrders(*settings.multiples)
     elif settings.bearing is not None:
