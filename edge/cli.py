@@ -33,7 +33,7 @@ _HANDLERS: dict[str, str] = {
     "vibration analyze": "edge.commands.vibration:analyze",
     "run": "edge.commands.service:run",
     "history": "edge.commands.service:history",
-    "doctor": "",
+    "doctor": "edge.commands.service:doctor",
     "install-service": "",
     "demo": "edge.commands.demo:demo",
     "bench": "export.bench:bench",

@@ -69,3 +69,12 @@ def format_history(stored: list[StoredVerdict]) -> str:
         lines.append(f"{item.id:>6}  {when:<19}  {verdict.asset_id:<16} {verdict.condition.value:<8} "
                      f"{verdict.confidence:>5.2f}  {reason}{flags}")
     return "\n".join(lines)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing failed (warnings allowed), 1 otherwise."""
+    from edge.doctor import doctor as run_doctor
+
+    table, healthy = run_doctor(args.config)
+    print(table)
+    return 0 if healthy else 1
