@@ -60,7 +60,7 @@ class FusionRule(Section):
     then: Literal["warning", "fault"] = Field(description="The least severe verdict when the rule matches.")
 
     @model_validator(mode="after")
-    def _has_test(self) -> "FusionRule":
+    def _has_test(self) -> FusionRule:
         if self.value is None and (self.equals is not None or self.above is not None):
             raise ValueError("'equals'/'above' need 'value' naming the evidence value to compare")
         if self.value is not None and (self.equals is None) == (self.above is None):
@@ -114,7 +114,7 @@ class FusionConfig(Section):
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig, description="Raise/clear hysteresis.")
 
     @model_validator(mode="after")
-    def _weights_valid(self) -> "FusionConfig":
+    def _weights_valid(self) -> FusionConfig:
         bad = sorted(key for key, weight in self.weights.items() if not (math.isfinite(weight) and weight >= 0))
         if bad:
             raise ValueError(f"weights must be finite and >= 0: {', '.join(bad)}")

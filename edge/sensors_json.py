@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -39,7 +40,7 @@ class JsonReading(SensorBase):
     timestamp: float | None = Field(None, description="Unix seconds the reading was taken; default the file's.")
 
     @model_validator(mode="after")
-    def _one_kind_of_data(self) -> "JsonReading":
+    def _one_kind_of_data(self) -> JsonReading:
         given = [name for name in ("value", "samples", "file") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of 'value', 'samples' or 'file' (got {', '.join(given) or 'none'})")
@@ -53,7 +54,7 @@ class SensorsJson(Section):
     readings: list[JsonReading] = Field(min_length=1, description="One entry per sensor.")
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "SensorsJson":
+    def _unique_names(self) -> SensorsJson:
         names = [reading.name for reading in self.readings]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:

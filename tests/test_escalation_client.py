@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_retry_after_is_honoured(cloud: LocalCloudServer) -> None:
     arrivals = [r.at for r in cloud.completions()]
     assert [r.status for r in cloud.completions()] == [429, 429, 200]
     assert reply.answer.condition == "warning"
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(0.29 <= gap < 1.5 for gap in gaps), gaps
 
 

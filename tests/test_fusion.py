@@ -127,7 +127,8 @@ evidence_items = st.builds(
     lambda kind, index, condition, confidence: Evidence(f"{kind.value}:{index}", kind, condition, confidence),
     kinds, st.integers(0, 3), conditions, st.floats(0.0, 1.0),
 )
-weights = st.dictionaries(st.sampled_from(["vision", "vibration", "thermal", "sensor"]), st.floats(0.0, 5.0), max_size=4)
+weights = st.dictionaries(st.sampled_from(["vision", "vibration", "thermal", "sensor"]), st.floats(0.0, 5.0),
+                          max_size=4)
 
 
 @settings(max_examples=300, deadline=None)

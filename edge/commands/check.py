@@ -29,7 +29,7 @@ from edge.scoring import RuntimeOptions
 from edge.sources.base import Frame
 from edge.sources.config import CameraHealthSettings
 from edge.sources.health import FrameHealth
-from edge.vision.evidence import to_evidence, vision_json
+from edge.vision.evidence import decide, to_evidence, vision_json
 from edge.vision.pipeline import VisionResult, VisionScorer
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document, default=_plain))
     else:
-        print(describe_vision(vision, vision_document))
+        print(describe_vision(vision, decide(vision)))
         print(describe(verdict, fused))
     return 0
 

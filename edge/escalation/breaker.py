@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from edge.escalation.config import BreakerConfig
 

@@ -149,10 +149,10 @@ class CloudClient:
 
     def _complete(self, request: CloudRequest, idempotency_key: str) -> Any:
         try:
-            return self._sdk.chat.completions.create(
+            return self._sdk.chat.completions.create(  # type: ignore[call-overload]
                 model=request.model,
-                messages=request.messages,  # type: ignore[arg-type]
-                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
+                messages=request.messages,
+                response_format=RESPONSE_FORMAT,
                 max_completion_tokens=request.max_output_tokens,
                 extra_headers={IDEMPOTENCY_HEADER: idempotency_key},
             )

@@ -30,7 +30,8 @@ def _default_pricing() -> dict[str, ModelPricing]:
 
 
 class BudgetConfig(Section):
-    max_usd_per_hour: float = Field(0.50, ge=0, description="Stop escalating once this much was spent in the last hour.")
+    max_usd_per_hour: float = Field(0.50, ge=0, description="Stop escalating once this much was spent in the last "
+                                    "hour.")
     max_usd_per_day: float = Field(2.00, ge=0, description="Stop escalating once this much was spent in the last 24 h.")
 
 
@@ -73,7 +74,8 @@ class EscalationConfig(Section):
                               "(systemd LoadCredential=) or an absolute path; used when the variable is unset.")
     timeout_s: float = Field(30.0, gt=0, description="Per-request timeout.")
     max_retries: int = Field(2, ge=0, le=10, description="SDK retries on 408/409/429/5xx (Retry-After honoured).")
-    detail: Literal["low", "high"] = Field("low", description="Image detail: low = 512 px; high = fit 2048, short side 768.")
+    detail: Literal["low", "high"] = Field("low", description="Image detail: low = 512 px; high = fit 2048, then "
+                                           "short side 768.")
     max_images: int = Field(1, ge=0, le=8, description="Recent frames sent per escalation (when images are allowed).")
     jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of frames sent.")
     max_output_tokens: int = Field(300, ge=50, description="Cap on the reply length (and its cost).")
@@ -86,7 +88,7 @@ class EscalationConfig(Section):
     learning: LearningConfig = Field(default_factory=LearningConfig, description="Learning from cloud answers.")
 
     @model_validator(mode="after")
-    def _priced(self) -> "EscalationConfig":
+    def _priced(self) -> EscalationConfig:
         if self.model not in self.pricing:
             known = ", ".join(sorted(self.pricing))
             raise ValueError(f"no pricing for model '{self.model}': add it under 'pricing' (known: {known})")

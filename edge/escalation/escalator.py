@@ -10,12 +10,14 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from PIL import Image
 
+from edge.errors import CloudError
 from edge.escalation.breaker import CircuitBreaker
 from edge.escalation.budget import Budget
 from edge.escalation.client import CloudClient, CloudReply, CloudUnavailable
@@ -25,7 +27,6 @@ from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import Outbox, OutboxItem
 from edge.escalation.policy import decide
 from edge.escalation.request import CloudRequest, build_request
-from edge.errors import CloudError
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionResult
 from edge.sources.base import Frame
@@ -44,7 +45,8 @@ def apply_answer(verdict: Verdict, result: dict[str, Any], floor: Condition = Co
         return replace(verdict, escalated=sent, escalation=escalation,
                        reasons=(*verdict.reasons, f"cloud {result['status']}: {result.get('why', '')}"))
     label = f" '{result['label']}'" if result.get("label") else ""
-    said = f"cloud ({result['model']}): {result['condition']}{label} p={result['confidence']:.2f}: {result['explanation']}"
+    said = (f"cloud ({result['model']}): {result['condition']}{label} p={result['confidence']:.2f}: "
+            f"{result['explanation']}")
     if result["confidence"] <= verdict.confidence:
         return replace(verdict, escalated=True, escalation=escalation,
                        reasons=(*verdict.reasons, f"{said} (local verdict kept: it is as or more confident)"))
@@ -98,7 +100,7 @@ class Escalator:
             self._client.close()
         self.outbox.close()
 
-    def __enter__(self) -> "Escalator":
+    def __enter__(self) -> Escalator:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

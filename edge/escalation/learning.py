@@ -120,7 +120,8 @@ class LearnedMemory:
         learned = np.array([e.embedding for e in usable], dtype=np.float32)  # (L, D)
         learned /= np.maximum(np.linalg.norm(learned, axis=1, keepdims=True), 1e-12)
         ids = np.array([names.index(e.label) for e in usable], dtype=np.int64)  # (L,)
-        embeddings = learned if profile.few_shot_embeddings is None else np.vstack([profile.few_shot_embeddings, learned])
+        old = profile.few_shot_embeddings
+        embeddings = learned if old is None else np.vstack([old, learned])
         label_ids = ids if profile.few_shot_label_ids is None else np.concatenate([profile.few_shot_label_ids, ids])
         return replace(profile, few_shot_names=tuple(names), few_shot_severities=tuple(severities),
                        few_shot_embeddings=embeddings, few_shot_label_ids=label_ids)

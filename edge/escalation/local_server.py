@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -46,15 +46,15 @@ class Fault:
     drop: bool = False  # close the connection without answering
 
     @classmethod
-    def rate_limited(cls, retry_after_s: float = 0.05) -> "Fault":
+    def rate_limited(cls, retry_after_s: float = 0.05) -> Fault:
         return cls(status=429, retry_after_s=retry_after_s)
 
     @classmethod
-    def unavailable(cls, retry_after_s: float | None = 0.01) -> "Fault":
+    def unavailable(cls, retry_after_s: float | None = 0.01) -> Fault:
         return cls(status=503, retry_after_s=retry_after_s)
 
     @classmethod
-    def slow(cls, delay_s: float) -> "Fault":
+    def slow(cls, delay_s: float) -> Fault:
         return cls(delay_s=delay_s)
 
 
@@ -81,12 +81,18 @@ class RecordedRequest:
         return "\n".join(parts)
 
     @property
-    def image_urls(self) -> list[str]:
-        urls = []
+    def images(self) -> list[tuple[str, str]]:
+        """(data URL, detail) of every image part."""
+        found = []
         for message in (self.body or {}).get("messages", []):
             if isinstance(message.get("content"), list):
-                urls += [item["image_url"]["url"] for item in message["content"] if item.get("type") == "image_url"]
-        return urls
+                found += [(item["image_url"]["url"], item["image_url"].get("detail", "auto"))
+                          for item in message["content"] if item.get("type") == "image_url"]
+        return found
+
+    @property
+    def image_urls(self) -> list[str]:
+        return [url for url, _ in self.images]
 
 
 def derive_answer(text: str, image_count: int) -> dict[str, Any]:
@@ -122,6 +128,7 @@ class LocalCloudServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, model: str = "gpt-4o") -> None:
         self.model = model
+        self._host = host
         self._faults: deque[Fault] = deque()
         self._always: Fault | None = None
         self._lock = threading.Lock()
@@ -137,10 +144,9 @@ class LocalCloudServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{self._host}:{self._httpd.server_address[1]}/v1"
 
-    def start(self) -> "LocalCloudServer":
+    def start(self) -> LocalCloudServer:
         self._thread.start()
         log.info("local OpenAI-compatible server listening on %s", self.url)
         return self
@@ -151,7 +157,7 @@ class LocalCloudServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "LocalCloudServer":
+    def __enter__(self) -> LocalCloudServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -187,17 +193,17 @@ class LocalCloudServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                log.debug("local cloud: " + format, *args)
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("local cloud: %s", format % args)
 
-            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            def do_GET(self) -> None:
                 server._record(RecordedRequest(time.monotonic(), self.path, dict(self.headers), None, None))
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
-            def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            def do_POST(self) -> None:
                 arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
@@ -251,20 +257,17 @@ class LocalCloudServer:
                 self._send_bytes(200, payload)
 
             def _completion(self, record: RecordedRequest, fault: Fault | None) -> dict[str, Any]:
-                urls = record.image_urls
+                images = record.images
                 content = fault.content if fault is not None and fault.content is not None else json.dumps(
-                    derive_answer(record.text, len(urls)))
-                details = [item["image_url"].get("detail", "auto")
-                           for message in record.body.get("messages", []) if isinstance(message.get("content"), list)
-                           for item in message["content"] if item.get("type") == "image_url"]
-                prompt_tokens = math.ceil(len(record.text) / 4) + sum(
-                    _image_tokens(url, detail) for url, detail in zip(urls, details))
+                    derive_answer(record.text, len(images)))
+                image_tokens = sum(_image_tokens(url, detail) for url, detail in images)
+                prompt_tokens = math.ceil(len(record.text) / 4) + image_tokens
                 completion_tokens = math.ceil(len(content) / 4)
                 return {
                     "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": record.body.get("model", server.model),
+                    "model": (record.body or {}).get("model", server.model),
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

@@ -14,10 +14,11 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edge.errors import StorageError
 from edge.escalation.config import OutboxConfig
@@ -82,9 +83,9 @@ class PastEscalation:
 
 
 class Outbox:
-    def __init__(self, path: Path, config: OutboxConfig = OutboxConfig()) -> None:
+    def __init__(self, path: Path, config: OutboxConfig | None = None) -> None:
         self.path = path
-        self._config = config
+        self._config = config or OutboxConfig()
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Outbox":
+    def __enter__(self) -> Outbox:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -4,8 +4,8 @@ fits, or on demand — but never the same situation or a near-identical frame tw
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
@@ -23,7 +23,7 @@ class VisionNovelty:
     label_probabilities: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_evidence(cls, evidence: Sequence[Evidence]) -> "VisionNovelty":
+    def from_evidence(cls, evidence: Sequence[Evidence]) -> VisionNovelty:
         """The most anomalous camera's view, read from vision evidence values (``p_anomaly``, ``labels``)."""
         best: VisionNovelty = cls()
         for item in evidence:
@@ -104,8 +104,9 @@ def decide(
     for earlier in reversed(recent):
         minutes = (now - earlier.created_at) / 60
         if earlier.situation == situation:
+            cooldown_min = config.cooldown_s / 60
             return Decision(False, sentences, situation,
-                            f"same situation escalated {minutes:.0f} min ago (cool-down {config.cooldown_s / 60:.0f} min)")
+                            f"same situation escalated {minutes:.0f} min ago (cool-down {cooldown_min:.0f} min)")
         if frame_hash is not None and earlier.frame_hash is not None and \
                 hamming_bits(frame_hash, earlier.frame_hash) <= config.duplicate_frame_bits:
             return Decision(False, sentences, situation,

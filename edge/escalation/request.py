@@ -74,7 +74,7 @@ class CloudRequest:
                            "estimate": self.estimate.to_dict(), "image_count": self.image_count})
 
     @classmethod
-    def from_json(cls, text: str) -> "CloudRequest":
+    def from_json(cls, text: str) -> CloudRequest:
         data = json.loads(text)
         estimate = data["estimate"]
         return cls(data["model"], data["messages"], data["max_output_tokens"],
@@ -122,7 +122,8 @@ def build_request(
     text = "\n".join(lines)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     content += [{"type": "image_url", "image_url": {"url": image.data_url, "detail": image.detail}} for image in images]
-    messages = [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": content}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": _SYSTEM_PROMPT},
+                                      {"role": "user", "content": content}]
 
     pricing = config.model_pricing
     text_tokens = math.ceil((len(_SYSTEM_PROMPT) + len(text) + len(json.dumps(ANSWER_SCHEMA))) / _CHARS_PER_TOKEN)
