@@ -97,7 +97,8 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     def patch_rows(cells: np.ndarray) -> np.ndarray | None:
         return None if patches is None else patches[rows(cells)]
 
-    defect_examples = LabelledExamples("defect", "fault", embeddings[rows(shot_defect_ids)], patch_rows(shot_defect_ids))
+    defect_examples = LabelledExamples("defect", "fault", embeddings[rows(shot_defect_ids)],
+                                       patch_rows(shot_defect_ids))
     profile = build_profile(bundle_fingerprint(bundle), embeddings[rows(enroll_ids)], patch_rows(enroll_ids),
                             [defect_examples], seed=seed)
     scorers = {head: ConformalScorer.fit(scores) for head, scores in profile.calibration.items()}
@@ -118,9 +119,9 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     normal_p, defect_p = p_values(normal_scores), p_values(defect_scores)
     results: dict[str, Any] = {
         "bundle": str(bundle_dir),
-        "enrolled_normal_cells": int(len(enroll_ids)),
-        "test_normal_cells": int(len(test_normal_ids)),
-        "test_defective_cells": int(len(test_defect_ids)),
+        "enrolled_normal_cells": len(enroll_ids),
+        "test_normal_cells": len(test_normal_ids),
+        "test_defective_cells": len(test_defect_ids),
         "auroc": {head: auroc(normal_scores[head], defect_scores[head]) for head in normal_scores},
     }
     results["auroc"]["combined_p_value"] = auroc(-normal_p, -defect_p)

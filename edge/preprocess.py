@@ -16,7 +16,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,7 +25,7 @@ from edge.errors import InputError
 
 log = logging.getLogger(__name__)
 
-ImageInput = Union[str, Path, Image.Image, np.ndarray]
+ImageInput = str | Path | Image.Image | np.ndarray
 
 # Keep at least this many times the target size before the final resample (Pillow reducing_gap).
 REDUCING_GAP = 3.0

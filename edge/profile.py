@@ -80,13 +80,14 @@ class Profile:
 def save_profile(profile: Profile, path: Path) -> None:
     """Write atomically: a crash or full disk leaves the previous profile in place."""
     path = path.resolve()
-    meta = np.frombuffer(json.dumps(profile.meta()).encode(), dtype=np.uint8)
+    arrays: dict[str, Any] = {_META_KEY: np.frombuffer(json.dumps(profile.meta()).encode(), dtype=np.uint8),
+                              **profile.arrays()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                np.savez(handle, **{_META_KEY: meta}, **profile.arrays())
+                np.savez(handle, **arrays)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)

@@ -42,7 +42,7 @@ class RuntimeOptions:
     graph_optimization: GraphOptimization = "all"
 
     @classmethod
-    def from_settings(cls, settings: "ModelSettings") -> "RuntimeOptions":
+    def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
                    graph_optimization=settings.graph_optimization)
 
@@ -89,10 +89,11 @@ class ImageEncoder:
         self._outputs = [model.embedding_output] + ([model.patch_output] if model.patch_output else [])
 
     @classmethod
-    def load(cls, bundle: Bundle, options: RuntimeOptions = RuntimeOptions()) -> "ImageEncoder":
+    def load(cls, bundle: Bundle, options: RuntimeOptions | None = None) -> ImageEncoder:
         """Open the INT8 image model with edge session options and run one warm-up inference."""
         import onnxruntime as ort
 
+        options = options or RuntimeOptions()
         settings = ort.SessionOptions()
         settings.intra_op_num_threads = options.threads or os.cpu_count() or 1
         settings.inter_op_num_threads = 1

@@ -21,9 +21,10 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,8 @@ def write_frames(folder: Path, count: int = 8) -> tuple[list[Path], Path]:
         frames.append(path)
     camera = folder.parent / "camera-12mp.jpg"
     if not camera.is_file():
-        big = np.asarray(Image.fromarray(data.astronaut()).resize(CAMERA_SIZE, Image.Resampling.BICUBIC), dtype=np.int16)
+        upscaled = Image.fromarray(data.astronaut()).resize(CAMERA_SIZE, Image.Resampling.BICUBIC)
+        big = np.asarray(upscaled, dtype=np.int16)
         noisy = np.clip(big + np.random.default_rng(0).normal(0, 3, big.shape), 0, 255).astype(np.uint8)
         Image.fromarray(noisy).save(camera, quality=92)
     return frames, camera
@@ -370,7 +372,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores (AVX-512 VNNI: {'yes' if m['avx512_vnni'] else 'no'}), "
         f"onnxruntime {m['onnxruntime']}, Python {m['python']}; {report['frames']} frames per path.",
         "",
-        "| model | path | pre+infer p50 / p95 ms | decode / pre / infer / heads p50 ms | throughput fps | peak RSS MB | model MB | load ms |",
+        "| model | path | pre+infer p50 / p95 ms | decode / pre / infer / heads p50 ms | throughput fps "
+        "| peak RSS MB | model MB | load ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["models"]:

@@ -36,7 +36,8 @@ def _frame(rng: np.random.Generator, rust: bool = False) -> Image.Image:
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("scene")
     rng = np.random.default_rng(0)
-    for folder, count, rust in (("normal", 40, False), ("rust", 5, True), ("test_ok", 10, False), ("test_rust", 3, True)):
+    folders = (("normal", 40, False), ("rust", 5, True), ("test_ok", 10, False), ("test_rust", 3, True))
+    for folder, count, rust in folders:
         (root / folder).mkdir()
         for index in range(count):
             _frame(rng, rust).save(root / folder / f"{index:03}.png")
@@ -79,8 +80,8 @@ def test_enroll_writes_a_profile_with_every_head(profile_path: Path, scene: Path
 def test_check_scores_normal_and_rusty_frames(capsys: pytest.CaptureFixture[str], scene: Path,
                                               profile_path: Path) -> None:
     bundle = ["--bundle", str(scene / "bundle"), "--profile", str(profile_path)]
-    normal = [_check(capsys, *bundle, "--image", str(path))["vision"] for path in sorted((scene / "test_ok").iterdir())]
-    rusty = [_check(capsys, *bundle, "--image", str(path))["vision"] for path in sorted((scene / "test_rust").iterdir())]
+    normal = [_check(capsys, *bundle, "--image", str(p))["vision"] for p in sorted((scene / "test_ok").iterdir())]
+    rusty = [_check(capsys, *bundle, "--image", str(p))["vision"] for p in sorted((scene / "test_rust").iterdir())]
     for vision in normal + rusty:
         assert 0.0 <= vision["p_anomaly"] <= 1.0 and set(vision["labels"]) == {"ok", "rust"}
         assert set(vision["heads"]) >= {"knn", "patchcore"}

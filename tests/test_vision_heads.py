@@ -25,7 +25,8 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 def _labels(activation: str, scale: float, bias: float = 0.0) -> Labels:
-    entries = [{"name": n, "severity": s, "prompts": [n]} for n, s in (("ok", "ok"), ("rust", "fault"), ("leak", "warning"))]
+    names = (("ok", "ok"), ("rust", "fault"), ("leak", "warning"))
+    entries = [{"name": n, "severity": s, "prompts": [n]} for n, s in names]
     return Labels.model_validate({"entries": entries, "embeddings_file": "l.npy", "activation": activation,
                                   "logit_scale": scale, "logit_bias": bias})
 
@@ -70,7 +71,7 @@ def test_coreset_bounds_memory_and_covers_every_cluster() -> None:
     assert build_patch_memory(features[:30].reshape(3, 10, 200), max_patches=64).shape == (30, 200)
 
 
-@settings(deadline=None, max_examples=10)
+@settings(deadline=None, max_examples=15)
 @given(st.integers(min_value=0, max_value=10_000))
 def test_conformal_p_values_are_valid_on_normal_frames(seed: int) -> None:
     """Over fresh calibration sets and normal test frames, P(p <= alpha) <= alpha."""
@@ -78,7 +79,7 @@ def test_conformal_p_values_are_valid_on_normal_frames(seed: int) -> None:
     trials = 1500
     p_values = np.array([ConformalScorer.fit(rng.gamma(2.0, size=20)).p_value(rng.gamma(2.0)) for _ in range(trials)])
     assert ((p_values > 0) & (p_values <= 1)).all()
-    for alpha in (0.02, 0.1, 0.25):  # 0.02 < 1/21 exercises the exponential tail
+    for alpha in (0.005, 0.02, 0.1, 0.25):  # below 1/21 exercises the exponential tail
         assert (p_values <= alpha).mean() <= alpha + 4 * np.sqrt(alpha * (1 - alpha) / trials)
     assert (p_values <= 0.5).mean() > 0.4  # and they are not uselessly conservative
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from edge.bundle import load_bundle
@@ -14,7 +15,7 @@ from edge.errors import InputError, UsageError
 from edge.profile import bundle_fingerprint, load_profile, save_profile
 from edge.scoring import ImageEncoder, RuntimeOptions
 from edge.vision.enrollment import LabelledExamples, build_profile
-from edge.vision.evidence import vision_json
+from edge.vision.evidence import Decision, decide, vision_json
 from edge.vision.pipeline import VisionResult, embed_many, score_image
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def image_files(folder: Path) -> list[Path]:
     return files
 
 
-def parse_label(argument: str, known: dict[str, str]) -> tuple[str, str, Path]:
+def parse_label(argument: str, known: Mapping[str, str]) -> tuple[str, str, Path]:
     """'crack=DIR' or 'crack:fault=DIR' -> (name, severity, folder); severity defaults to the bundle's."""
     match = _LABEL_ARG.match(argument)
     if not match:
@@ -66,7 +67,7 @@ def enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe(result: VisionResult, decision: dict[str, object]) -> str:
+def describe(result: VisionResult, decision: Decision) -> str:
     """Human output of ``check``: every head, then the calibrated decision."""
     lines = []
     if result.anomaly_score is not None:
@@ -80,9 +81,9 @@ def describe(result: VisionResult, decision: dict[str, object]) -> str:
             lines.append(f"{title}:")
             for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
                 lines.append(f"  {name:<24}{p:.3f}")
-    condition = decision["condition"] or "no opinion"
-    lines.append(f"vision verdict {condition} (confidence {float(decision['confidence']):.2f})")  # type: ignore[arg-type]
-    lines += [f"  - {reason}" for reason in decision["reasons"]]  # type: ignore[union-attr]
+    condition = decision.condition.value if decision.condition else "no opinion"
+    lines.append(f"vision verdict {condition} (confidence {decision.confidence:.2f})")
+    lines += [f"  - {reason}" for reason in decision.reasons]
     timings = ", ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items())
     lines.append(f"timings        {timings}")
     return "\n".join(lines)
@@ -99,9 +100,8 @@ def check(args: argparse.Namespace) -> int:
     if args.sensors or args.escalate:
         log.warning("this check scores vision only; --sensors and --escalate are ignored")
     result = score_image(bundle, profile, args.image, options)
-    document = vision_json(result)
     if args.json:
-        print(json.dumps({"image": str(args.image), "vision": document}))
+        print(json.dumps({"image": str(args.image), "vision": vision_json(result)}))
     else:
-        print(describe(result, document))
+        print(describe(result, decide(result)))
     return 0

@@ -3,9 +3,11 @@
 Split conformal: the scores of held-out normal frames (never in the memory bank) are the
 reference. For a new frame with score s, ``p = (1 + #{calibration >= s}) / (n + 1)`` is a valid
 p-value: on normal frames P(p <= alpha) <= alpha, whatever the backbone or score scale. Beyond the
-largest calibration score the empirical tail is extended with an exponential fitted to the upper
-half of the calibration scores, so a frame far outside everything seen gets a p-value far below
-1/(n+1) instead of stopping there.
+largest calibration score the empirical tail is extended with an exponential whose scale is the
+distance from the median to that largest score, so a frame far outside everything seen gets a
+p-value far below 1/(n+1) instead of stopping there. That scale is deliberately wide: simulated on
+gamma, log-normal and half-normal scores with n = 20, it kept P(p <= alpha) below alpha at 0.02 and
+0.005, where the mean excess of the upper half did not.
 
 The probability of an anomaly combines that p-value with an alternative: under an anomaly, p
 follows Beta(a, 1) (density a * p^(a-1), piling up near 0). ``a`` is fitted by maximum likelihood
@@ -30,16 +32,14 @@ class ConformalScorer:
     """The sorted calibration scores of one head, plus the exponential tail beyond them."""
 
     scores: np.ndarray  # (n,) float64, ascending
-    tail_scale: float  # mean excess over the median of the upper half; > 0
+    tail_scale: float  # largest score minus the median; > 0
 
     @classmethod
-    def fit(cls, scores: np.ndarray) -> "ConformalScorer":
+    def fit(cls, scores: np.ndarray) -> ConformalScorer:
         values = np.sort(np.asarray(scores, dtype=np.float64))
         if values.size == 0 or not np.isfinite(values).all():
             raise ValueError("calibration needs at least one finite score")
-        upper = values[values.size // 2:]
-        excess = upper - upper[0]
-        spread = float(excess.mean()) if excess.size > 1 else 0.0
+        spread = float(values[-1] - np.median(values))
         # Identical scores (a static scene) still need a positive scale: use a small fraction of the level.
         tail_scale = max(spread, 1e-3 * max(abs(float(values[-1])), 1e-6))
         return cls(scores=values, tail_scale=tail_scale)

@@ -43,7 +43,7 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
     if frames < MIN_NORMAL_FRAMES:
         raise InputError(f"enrollment needs at least {MIN_NORMAL_FRAMES} normal frames, got {frames}")
     order = np.random.default_rng(seed).permutation(frames)
-    held_out = max(1, int(round(calibration_fraction * frames)))
+    held_out = max(1, round(calibration_fraction * frames))
     calibration_ids, memory_ids = order[:held_out], order[held_out:]
     if held_out < 19:
         log.warning("only %d held-out normal frames: p-values are no finer than 1/%d; enroll more normal frames",

@@ -45,7 +45,8 @@ def decide(result: VisionResult, state: TemporalState | None = None) -> Decision
             if severity != OK_SEVERITY:
                 reasons.append(f"{label_note} not supported by the baseline")
             return Decision(Condition.OK, 1.0 - p_anomaly, None, tuple(reasons))
-        reason = f"frame unlike the enrolled normal frames (p_anomaly {p_anomaly:.2f}, p-value {result.p_value:.2g}{window})"
+        reason = (f"frame unlike the enrolled normal frames (p_anomaly {p_anomaly:.2f}, "
+                  f"p-value {result.p_value:.2g}{window})")
         if severity != OK_SEVERITY:
             return Decision(Condition(severity), p_anomaly, top, (reason, label_note))
         return Decision(Condition.WARNING, p_anomaly, None, (reason, "no enrolled condition matches"))

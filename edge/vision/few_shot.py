@@ -33,12 +33,13 @@ class FewShotHead:
     scale: float  # softmax inverse temperature fitted by leave-one-out
 
     @classmethod
-    def fit(cls, embeddings: np.ndarray, label_ids: np.ndarray, names: tuple[str, ...]) -> "FewShotHead":
+    def fit(cls, embeddings: np.ndarray, label_ids: np.ndarray, names: tuple[str, ...]) -> FewShotHead:
         """(N, D) unit embeddings with (N,) class indices into ``names`` -> a fitted head."""
         classes = len(names)
         counts = np.bincount(label_ids, minlength=classes)
         if classes < 2 or (counts == 0).any():
-            raise ValueError(f"few-shot needs at least two classes with examples, got counts {dict(zip(names, counts))}")
+            found = dict(zip(names, counts.tolist(), strict=True))
+            raise ValueError(f"few-shot needs at least two classes with examples, got counts {found}")
         sums = np.stack([embeddings[label_ids == k].sum(axis=0) for k in range(classes)])  # (K, D)
         prototypes = _normalise(sums).astype(np.float32)
         return cls(names=names, prototypes=prototypes, scale=_fit_scale(embeddings, label_ids, sums, counts))
@@ -46,7 +47,7 @@ class FewShotHead:
     def probabilities(self, embedding: np.ndarray) -> dict[str, float]:
         """(D,) unit embedding -> {condition: probability}, summing to 1."""
         probs = _softmax(self.scale * (self.prototypes @ embedding))
-        return {name: float(p) for name, p in zip(self.names, probs)}
+        return {name: float(p) for name, p in zip(self.names, probs, strict=True)}
 
 
 def _fit_scale(embeddings: np.ndarray, label_ids: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> float:

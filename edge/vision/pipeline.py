@@ -65,13 +65,14 @@ class VisionHeads:
         manifest = bundle.manifest
         self._labels = manifest.labels
         self._label_embeddings = bundle.label_embeddings() if manifest.labels else None
-        self._severities = {label.name: label.severity for label in manifest.labels.entries} if manifest.labels else {}
+        entries = manifest.labels.entries if manifest.labels else []
+        self._severities: dict[str, str] = {label.name: label.severity for label in entries}
         self._independent_labels = manifest.labels is not None and manifest.labels.activation == "sigmoid"
         self._conformal: dict[str, ConformalScorer] = {}
         self._few_shot: FewShotHead | None = None
         if profile is not None:
             self._conformal = {head: ConformalScorer.fit(scores) for head, scores in profile.calibration.items()}
-            self._severities.update(zip(profile.few_shot_names, profile.few_shot_severities))
+            self._severities.update(zip(profile.few_shot_names, profile.few_shot_severities, strict=True))
             if profile.few_shot_embeddings is not None and profile.few_shot_label_ids is not None:
                 self._few_shot = FewShotHead.fit(profile.few_shot_embeddings, profile.few_shot_label_ids,
                                                  profile.few_shot_names)
@@ -83,7 +84,7 @@ class VisionHeads:
         labels: dict[str, float] = {}
         if self._labels is not None and self._label_embeddings is not None:
             probs = label_probabilities(encoded.embedding, self._label_embeddings, self._labels)
-            labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs)}
+            labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs, strict=True)}
         few_shot = self._few_shot.probabilities(encoded.embedding) if self._few_shot else {}
         p_value = p_anomaly = None
         if self.profile is not None:
@@ -124,7 +125,7 @@ class VisionScorer:
 
     @classmethod
     def load(cls, bundle: Bundle, profile: Profile | None = None,
-             options: RuntimeOptions = RuntimeOptions()) -> "VisionScorer":
+             options: RuntimeOptions | None = None) -> VisionScorer:
         return cls(ImageEncoder.load(bundle, options), profile)
 
     def embed(self, source: ImageInput) -> tuple[Prepared, Encoded]:
@@ -142,7 +143,7 @@ class VisionScorer:
 
 
 def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput | Path,
-                options: RuntimeOptions = RuntimeOptions()) -> VisionResult:
+                options: RuntimeOptions | None = None) -> VisionResult:
     """Load the model, score one image with every available head, return the result."""
     return VisionScorer.load(bundle, profile, options).score(image_path)
 
