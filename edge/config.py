@@ -60,6 +60,11 @@ class AssetConfig(Section):
         unknown = sorted({t.sensor for t in self.triggers} - {s.name for s in self.sensors})
         if unknown:
             raise ValueError(f"triggers name sensors this asset does not have: {', '.join(unknown)}")
+        names = {s.name for s in self.sensors}
+        for sensor in self.sensors:
+            ambient = sensor.analytics.ambient_sensor
+            if ambient is not None and (ambient not in names or ambient == sensor.name):
+                raise ValueError(f"sensor {sensor.name}: ambient_sensor '{ambient}' is not another sensor of this asset")
         return self
 
 

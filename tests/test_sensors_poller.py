@@ -232,3 +232,18 @@ def test_vibration_without_settings_is_judged_on_level_alone() -> None:
     evidence = SensorAnalyzer([config]).analyse(Reading("fan", 1.0, "g", samples=burst, rate_hz=5000))
     assert evidence.kind is EvidenceKind.VIBRATION and evidence.condition is Condition.FAULT
     assert evidence.values["zone"] == "D" and evidence.values["velocity_rms_mm_s"] == pytest.approx(11.04, rel=0.02)
+
+
+def test_config_refuses_an_unknown_ambient_sensor(tmp_path: Path) -> None:
+    from edge.config import load_config
+    from edge.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text("""
+assets:
+  - id: press-1
+    sensors:
+      - {name: motor, type: command, command: ["true"], quantity: temperature, analytics: {ambient_sensor: room}}
+""")
+    with pytest.raises(ConfigError, match="ambient_sensor 'room' is not another sensor of this asset"):
+        load_config(path)
