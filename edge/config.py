@@ -64,7 +64,9 @@ class AssetConfig(Section):
         for sensor in self.sensors:
             ambient = sensor.analytics.ambient_sensor
             if ambient is not None and (ambient not in names or ambient == sensor.name):
-                raise ValueError(f"sensor {sensor.name}: ambient_sensor '{ambient}' is not another sensor of this asset")
+                raise ValueError(
+                    f"sensor {sensor.name}: ambient_sensor '{ambient}' is not another sensor of this asset"
+                )
         return self
 
 
