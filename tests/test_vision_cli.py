@@ -19,7 +19,8 @@ from edge.evidence import Condition, EvidenceKind
 from edge.profile import load_profile, save_profile
 from edge.scoring import ImageEncoder, RuntimeOptions, choose_providers
 from edge.vision.evidence import to_evidence
-from edge.vision.pipeline import score_image
+from edge.vision.pipeline import VisionScorer, score_image
+from edge.vision.temporal import TemporalContext, TemporalSettings
 from tests.bundle_factory import make_bundle
 
 BASE = np.array([90, 120, 160])
@@ -180,3 +181,24 @@ def test_encoder_rejects_a_manifest_that_names_missing_outputs(scene: Path) -> N
         update={"image_model": bundle.manifest.image_model.model_copy(update={"patch_output": "nope"})})
     with pytest.raises(BundleError, match="does not have the input/outputs"):
         ImageEncoder.load(type(bundle)(root=bundle.root, manifest=manifest))
+
+
+def test_camera_stream_skips_duplicates_and_smooths(scene: Path, profile_path: Path) -> None:
+    bundle = load_bundle(scene / "bundle")
+    scorer = VisionScorer.load(bundle, load_profile(profile_path, bundle))
+    context = TemporalContext(TemporalSettings(smooth_frames=3, max_skipped_frames=5))
+    normal = Image.open(scene / "test_ok" / "000.png")
+    rusty = Image.open(scene / "test_rust" / "000.png")
+    first, state = scorer.score_frame(normal, "top", context)
+    again, _ = scorer.score_frame(normal, "top", context)
+    assert "inference" in first.timings_ms and "inference" not in again.timings_ms  # skipped
+    assert again.p_anomaly == first.p_anomaly and state is not None and not state.anomalous
+    _, state = scorer.score_frame(rusty, "top", context)
+    assert state is not None and not state.anomalous  # one odd frame is not enough
+    for _ in range(2):
+        _, state = scorer.score_frame(rusty, "top", context)
+    assert state is not None and state.anomalous
+    evidence = to_evidence(scorer.score_frame(rusty, "top", context)[0], "top", state=state)
+    assert evidence.values["window_frames"] == state.frames and evidence.condition is Condition.FAULT
+    _, other = scorer.score_frame(normal, "side", context)  # cameras have separate windows
+    assert other is not None and not other.anomalous and other.frames == 1

@@ -7,7 +7,7 @@ and then scores frames; ``score_image`` is the one-shot convenience used by ``ed
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from edge.scoring import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.baseline import knn_scores, patch_scores
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.few_shot import FewShotHead
+from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities
 
 OK_SEVERITY = "ok"
@@ -122,6 +123,7 @@ class VisionScorer:
     def __init__(self, encoder: ImageEncoder, profile: Profile | None = None) -> None:
         self.encoder = encoder
         self.heads = VisionHeads(encoder.bundle, profile)
+        self._last: dict[str, VisionResult] = {}  # per camera, reused for near-duplicate frames
 
     @classmethod
     def load(cls, bundle: Bundle, profile: Profile | None = None,
@@ -135,6 +137,25 @@ class VisionScorer:
     def score(self, source: ImageInput) -> VisionResult:
         prepared, encoded = self.embed(source)
         return self.score_encoded(prepared, encoded)
+
+    def score_frame(self, source: ImageInput, camera: str,
+                    context: TemporalContext) -> tuple[VisionResult, TemporalState | None]:
+        """Score a camera frame in its temporal context; a near-duplicate frame reuses the last result.
+
+        The state is None without a profile (there is no calibrated p_anomaly to smooth).
+        """
+        prepared = prepare(source, self.encoder.bundle.manifest.preprocessing)
+        window = context.window(camera)
+        last = self._last.get(camera)
+        if last is not None and window.is_duplicate(prepared.thumbnail):
+            result = replace(last, timings_ms={"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms})
+            thumbnail = None
+        else:
+            result = self.score_encoded(prepared, self.encoder.encode(prepared.tensor))
+            self._last[camera] = result
+            thumbnail = prepared.thumbnail
+        state = None if result.p_anomaly is None else window.update(result.p_anomaly, thumbnail)
+        return result, state
 
     def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
         """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
