@@ -60,6 +60,8 @@ def test_a_hung_sensor_never_blocks_the_others() -> None:
     assert not snapshot["slow"].healthy
     assert "timed out after 0.2 s" in snapshot["slow"].problem or "still hanging" in snapshot["slow"].problem
     assert slow.closed and fast.closed
+    hung = [t for t in threading.enumerate() if t.name == "read-slow"]
+    assert hung and all(t.daemon for t in hung)  # a wedged read cannot hold up the process exiting
 
 
 def test_retries_with_backoff_then_recovery() -> None:

@@ -36,11 +36,24 @@ class SensorStatus:
     consecutive_failures: int
 
 
+def _start_read(reader: Reader, name: str) -> concurrent.futures.Future[Reading]:
+    """Run one read in a daemon thread: a driver wedged in the kernel cannot hold up shutdown."""
+    future: concurrent.futures.Future[Reading] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(reader.read())
+        except BaseException as exc:  # handed to the poller, which decides what it means
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"read-{name}", daemon=True).start()
+    return future
+
+
 class _Channel:
     def __init__(self, config: Any, reader: Reader) -> None:
         self.config = config
         self.reader = reader
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sensor-{config.name}")
         self.pending: concurrent.futures.Future[Reading] | None = None
         self.reading: Reading | None = None
         self.last_ok_s: float | None = None
@@ -77,7 +90,6 @@ class SensorPoller:
         for thread in self._threads:
             thread.join(timeout=2.0)
         for channel in self.channels.values():
-            channel.executor.shutdown(wait=False, cancel_futures=True)
             try:
                 channel.reader.close()
             except Exception:  # closing must never stop the others from closing
@@ -108,7 +120,7 @@ class SensorPoller:
         config = channel.config
         if channel.pending is not None and not channel.pending.done():
             return f"previous read still hanging (>{config.timeout_s:g} s)"
-        channel.pending = channel.executor.submit(channel.reader.read)
+        channel.pending = _start_read(channel.reader, config.name)
         try:
             reading = channel.pending.result(timeout=config.timeout_s)
         except concurrent.futures.TimeoutError:
