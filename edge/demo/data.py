@@ -1,13 +1,17 @@
-"""Prepare the demo's data: solar-cell frames from ``elpv-dataset`` and bearing vibration bursts.
+"""Prepare the demo's data: four machines, each with a camera on its output and a bearing accelerometer.
 
 The camera side is the public ELPV electroluminescence dataset (300x300 solar-cell images, each with
-an expert defect probability). Cells with probability 0 are normal: some are used to enroll the
-camera's normal baseline, the others are held out and mixed into the replay stream with defective
-cells (probability >= 2/3); a few other defective cells are few-shot examples of a "defective
-cell" condition. The sensor side pairs each frame with one burst of drive-end bearing
-vibration: the real CWRU normal record with a normal cell, a real inner- or outer-race fault record
-with a defective cell. Without the CWRU folder the demo synthesises the bursts (a bearing-defect
-impulse train in noise) and says so in ``vibration_source``.
+an expert defect probability). Cells with probability 0 are normal: some enroll the camera's normal
+baseline, others are held out for the replay stream; cells with probability >= 2/3 are defective (a
+few are few-shot examples of a "defective cell" condition, the rest go to the stream).
+
+The sensor side is the drive-end bearing of each machine: the real CWRU normal record on a healthy
+machine, a real outer- or inner-race fault record on a faulty one. A healthy machine's camera sees
+held-out normal cells, a faulty machine's camera sees defective cells, so every check has a known
+answer. Each machine has one ground truth because the service polls sensors on their own schedule
+(a check uses the latest reading): a per-frame pairing on one machine would not survive that.
+Without the CWRU folder the demo synthesises the recordings (a bearing-defect impulse train in
+noise) and says so in ``vibration_source``.
 """
 
 from __future__ import annotations
@@ -29,9 +33,14 @@ log = logging.getLogger(__name__)
 DEFECTIVE_MIN_PROBABILITY = 2 / 3  # ELPV labels are 0, 1/3, 2/3, 1; 1/3 is ambiguous, so left out
 SAMPLE_RATE_HZ = 12_000.0  # the CWRU fault records' rate; the 48 kHz normal record is resampled to it
 NOMINAL_RPM = 1797.0  # CWRU at 0 HP motor load
+SYNTHETIC_S = 10.0  # length of a synthesised recording
 # SKF 6205 defect frequencies as multiples of shaft speed (CWRU's published figures)
 _DEFECT_ORDERS = {"outer_race": 3.5848, "inner_race": 5.4152}
-_FAULTS_USED = tuple(_DEFECT_ORDERS)  # ball faults are left out: envelope analysis rarely sees them
+# (asset id, bearing state): half the machines healthy, so half the checks are normal.
+# Ball faults are left out: envelope analysis rarely sees them in this data.
+MACHINES: tuple[tuple[str, str], ...] = (
+    ("stringer-1", "normal"), ("stringer-2", "outer_race"), ("stringer-3", "normal"), ("stringer-4", "inner_race"),
+)
 FRAME_JPEG_QUALITY = 92
 
 
@@ -50,16 +59,27 @@ class Cell:
 
 @dataclass(frozen=True)
 class StreamItem:
-    """One check of the replay stream and the answer the dataset labels give for it."""
+    """One frame of a machine's replay stream and the answer the dataset labels give for it."""
 
-    index: int
-    frame: str  # file name inside frames_dir
+    frame: str  # file name inside the machine's frames_dir (replayed in name order)
     cell: str  # ELPV image name
     defect_probability: float
-    expected: str  # "ok" | "fault"
+
+
+@dataclass(frozen=True)
+class DemoMachine:
+    """One asset of the demo: its camera's frames, its bearing recording and the expected verdict."""
+
+    asset_id: str
+    bearing: str  # "normal" | "outer_race" | "inner_race"
+    frames_dir: Path
+    vibration_path: Path  # (samples,) float32 g at SAMPLE_RATE_HZ
     vibration_record: str  # CWRU file name, or "synthetic"
-    vibration_fault: str  # "normal" | "inner_race" | "outer_race"
-    vibration_start_s: float  # where the burst starts inside its record
+    items: tuple[StreamItem, ...]
+
+    @property
+    def expected(self) -> str:
+        return "ok" if self.bearing == "normal" else "fault"
 
 
 @dataclass(frozen=True)
@@ -68,18 +88,11 @@ class DemoData:
 
     root: Path
     enroll_dir: Path  # normal frames for `edgewatch enroll --normal`
-    examples_dir: Path  # defective cells for `edgewatch enroll --label` (few-shot), never in the stream
-    frames_dir: Path  # the replay stream, in name order
-    vibration_path: Path  # (len(items) * burst samples,) float32 g: burst i belongs to frame i
+    examples_dir: Path  # defective cells for `edgewatch enroll --label` (few-shot), never in a stream
     sample_rate_hz: float
     rpm: float
-    burst_s: float
     vibration_source: str  # "cwru" | "synthetic"
-    items: tuple[StreamItem, ...]
-
-    @property
-    def burst_samples(self) -> int:
-        return round(self.burst_s * self.sample_rate_hz)
+    machines: tuple[DemoMachine, ...]
 
 
 def elpv_cells(labels_csv: Path | None = None) -> list[Cell]:
@@ -116,78 +129,80 @@ def elpv_cells(labels_csv: Path | None = None) -> list[Cell]:
 def prepare(
     out: Path,
     *,
-    enroll: int = 60,
-    normal: int = 12,
-    defective: int = 12,
+    frames: int = 24,
+    enroll: int = 100,
     examples: int = 10,
     cell_type: str = "mono",
     cwru_dir: Path | None = None,
-    burst_s: float = 2.0,
     seed: int = 0,
 ) -> DemoData:
-    """Write enrollment frames, the replay stream and its vibration into ``out``; return what was written.
+    """Write enrollment frames, each machine's replay frames and recording into ``out``.
 
-    The same ``seed`` gives the same selection and order, so runs are comparable.
+    ``frames`` is spread evenly over the machines. The same ``seed`` gives the same cells, so runs
+    are comparable.
     """
+    per_machine = max(1, frames // len(MACHINES))
+    healthy = sum(bearing == "normal" for _, bearing in MACHINES)
     rng = np.random.default_rng(seed)
     cells = [cell for cell in elpv_cells() if cell.cell_type == cell_type]
     normals = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defect_probability == 0.0]
     faulty = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defective]
-    if len(normals) < enroll + normal or len(faulty) < examples + defective:
+    need_normal, need_faulty = enroll + healthy * per_machine, examples + (len(MACHINES) - healthy) * per_machine
+    if len(normals) < need_normal or len(faulty) < need_faulty:
         raise InputError(
             f"elpv-dataset has {len(normals)} normal and {len(faulty)} defective '{cell_type}' cells; "
-            f"the demo asked for {enroll}+{normal} normal and {examples}+{defective} defective"
+            f"the demo needs {need_normal} normal and {need_faulty} defective"
         )
-    stream_cells = normals[enroll : enroll + normal] + faulty[examples : examples + defective]
-    stream_cells = [stream_cells[i] for i in rng.permutation(len(stream_cells))]
 
-    enroll_dir, examples_dir, frames_dir = out / "enroll", out / "examples", out / "frames"
-    for folder in (enroll_dir, examples_dir, frames_dir):
+    enroll_dir, examples_dir = out / "enroll", out / "examples"
+    for folder in (enroll_dir, examples_dir):
         _empty_folder(folder)
     for number, cell in enumerate(normals[:enroll], start=1):
         _write_frame(cell.path, enroll_dir / f"normal_{number:04d}.jpg")
     for number, cell in enumerate(faulty[:examples], start=1):
         _write_frame(cell.path, examples_dir / f"defective_{number:04d}.jpg")
+    spare = {"normal": iter(normals[enroll:]), "defective": iter(faulty[examples:])}
 
     vibration = _VibrationSource(cwru_dir, rng)
-    bursts, items = [], []
-    for index, cell in enumerate(stream_cells):
-        fault = _FAULTS_USED[index % len(_FAULTS_USED)] if cell.defective else "normal"
-        burst, record, start_s = vibration.burst(fault, burst_s)
-        bursts.append(burst)
-        frame = f"frame_{index + 1:04d}.jpg"
-        _write_frame(cell.path, frames_dir / frame)
-        items.append(
-            StreamItem(index, frame, cell.path.name, cell.defect_probability,
-                       "fault" if cell.defective else "ok", record, fault, start_s)
-        )
+    machines = []
+    for asset_id, bearing in MACHINES:
+        machine_dir = out / asset_id
+        frames_dir = machine_dir / "frames"
+        _empty_folder(frames_dir)
+        pool = spare["normal" if bearing == "normal" else "defective"]
+        items = []
+        for number in range(1, per_machine + 1):
+            cell = next(pool)
+            frame = f"frame_{number:04d}.jpg"
+            _write_frame(cell.path, frames_dir / frame)
+            items.append(StreamItem(frame, cell.path.name, cell.defect_probability))
+        record, signal = vibration.recording(bearing)
+        vibration_path = machine_dir / "drive_end.npy"
+        _save_npy(vibration_path, signal)
+        machines.append(DemoMachine(asset_id, bearing, frames_dir, vibration_path, record, tuple(items)))
 
-    vibration_path = out / "vibration.npy"
-    np.save(vibration_path, np.concatenate(bursts).astype(np.float32))
-    data = DemoData(out, enroll_dir, examples_dir, frames_dir, vibration_path, SAMPLE_RATE_HZ, vibration.rpm, burst_s,
-                    vibration.source, tuple(items))
-    _write_json(out / "stream.json", {
+    data = DemoData(out, enroll_dir, examples_dir, SAMPLE_RATE_HZ, vibration.rpm, vibration.source, tuple(machines))
+    _write_json(out / "demo-data.json", {
         "vibration_source": data.vibration_source,
         "sample_rate_hz": data.sample_rate_hz,
         "rpm": data.rpm,
-        "burst_s": data.burst_s,
-        "items": [asdict(item) for item in items],
+        "machines": [
+            {"asset": m.asset_id, "bearing": m.bearing, "expected": m.expected, "vibration_record": m.vibration_record,
+             "items": [asdict(item) for item in m.items]}
+            for m in machines
+        ],
     })
-    log.info("demo data: %d normal and %d defective enrollment frames, %d stream frames (%d defective), "
-             "vibration from %s", enroll, examples, len(items), defective, data.vibration_source)
+    log.info("demo data: %d normal and %d defective enrollment frames, %d machines x %d frames, vibration from %s",
+             enroll, examples, len(machines), per_machine, data.vibration_source)
     return data
 
 
 class _VibrationSource:
-    """Hands out successive half-overlapping bursts of each record, wrapping at its end.
-
-    Half-overlap gives the 5 s normal record four distinct 2 s bursts instead of two.
-    """
+    """The drive-end recording of a healthy or faulty bearing: real CWRU data, or synthesised."""
 
     def __init__(self, cwru_dir: Path | None, rng: np.random.Generator) -> None:
         self._rng = rng
         self._records: dict[str, tuple[str, np.ndarray]] = {}
-        self._cursor: dict[str, int] = {}
         self.rpm = NOMINAL_RPM
         if cwru_dir is not None and (cwru_dir / "records.json").is_file():
             self.source = "cwru"
@@ -201,31 +216,23 @@ class _VibrationSource:
             records = json.loads((cwru_dir / "records.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read {cwru_dir / 'records.json'}: {exc}") from exc
-        wanted = ("normal", *_FAULTS_USED)
-        for fault in wanted:
-            # the smallest seeded fault that is present: the hardest of the diagnosable ones
-            matches = sorted((r for r in records if r.get("fault") == fault),
+        for bearing in ("normal", *_DEFECT_ORDERS):
+            # the smallest seeded fault present: the hardest of the diagnosable ones
+            matches = sorted((r for r in records if r.get("fault") == bearing),
                              key=lambda r: (r.get("fault_diameter_in", 0.0), r["file"]))
             if not matches:
-                raise InputError(f"{cwru_dir / 'records.json'} lists no '{fault}' record")
+                raise InputError(f"{cwru_dir / 'records.json'} lists no '{bearing}' record")
             record = matches[0]
             signal = _load_record(cwru_dir / record["file"], float(record["sample_rate_hz"]))
-            self._records[fault] = (record["file"], signal)
-            if fault == "normal":
+            self._records[bearing] = (record["file"], signal)
+            if bearing == "normal":
                 self.rpm = float(record.get("rpm", NOMINAL_RPM))
 
-    def burst(self, fault: str, burst_s: float) -> tuple[np.ndarray, str, float]:
-        samples = round(burst_s * SAMPLE_RATE_HZ)
+    def recording(self, bearing: str) -> tuple[str, np.ndarray]:
         if self.source == "synthetic":
-            return synthesize_burst(fault, SAMPLE_RATE_HZ, self.rpm, samples, self._rng), "synthetic", 0.0
-        name, signal = self._records[fault]
-        if samples > signal.size:
-            raise InputError(f"CWRU record {name} is shorter than one {burst_s} s burst")
-        start = self._cursor.get(fault, 0)
-        if start + samples > signal.size:
-            start = 0
-        self._cursor[fault] = start + samples // 2
-        return signal[start : start + samples], name, start / SAMPLE_RATE_HZ
+            samples = round(SYNTHETIC_S * SAMPLE_RATE_HZ)
+            return "synthetic", synthesize_recording(bearing, SAMPLE_RATE_HZ, self.rpm, samples, self._rng)
+        return self._records[bearing]
 
 
 def _load_record(path: Path, rate_hz: float) -> np.ndarray:
@@ -244,8 +251,8 @@ def _load_record(path: Path, rate_hz: float) -> np.ndarray:
     return signal.astype(np.float32)
 
 
-def synthesize_burst(fault: str, rate_hz: float, rpm: float, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """A drive-end accelerometer burst in g: shaft tone and noise, plus defect impulses for a fault.
+def synthesize_recording(fault: str, rate_hz: float, rpm: float, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A drive-end accelerometer recording in g: shaft tone and noise, plus defect impulses for a fault.
 
     Each defect impact rings a structural resonance (3 kHz, ~0.5 ms decay) - the signature that
     envelope analysis demodulates. Impact times jitter by 1 % as rolling elements slip.
@@ -277,6 +284,13 @@ def _write_frame(cell_path: Path, target: Path) -> None:
             image.convert("RGB").save(target, "JPEG", quality=FRAME_JPEG_QUALITY)
     except OSError as exc:
         raise InputError(f"cannot turn {cell_path} into a frame at {target}: {exc}") from exc
+
+
+def _save_npy(path: Path, signal: np.ndarray) -> None:
+    try:
+        np.save(path, signal.astype(np.float32))
+    except OSError as exc:
+        raise StorageError(f"cannot write the demo recording {path}: {exc}") from exc
 
 
 def _empty_folder(folder: Path) -> None:
