@@ -195,3 +195,29 @@ def test_persistence_clears_fault_to_warning_not_straight_to_ok() -> None:
     assert tracker.update(_result(FAULT)).condition is FAULT
     assert tracker.update(_result(WARNING)).condition is FAULT
     assert tracker.update(_result(OK)).condition is WARNING
+
+
+def test_fused_confidence_is_calibrated_for_independent_calibrated_sources() -> None:
+    """Simulate 1-3 independent sources, each right with the probability it states (else naming one of
+    the other conditions at random); the fused confidence must match the fused verdict's hit rate."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    kinds = [EvidenceKind.VISION, EvidenceKind.VIBRATION, EvidenceKind.THERMAL]
+    conditions = [OK, WARNING, FAULT]
+    confidences, hits = [], []
+    for _ in range(4000):
+        truth = int(rng.integers(3))
+        evidence = []
+        for index, kind in enumerate(kinds[: int(rng.integers(1, 4))]):
+            stated = float(rng.uniform(0.34, 0.95))
+            said = truth if rng.random() < stated else int(rng.choice([c for c in range(3) if c != truth]))
+            evidence.append(Evidence(f"{kind.value}:{index}", kind, conditions[said], stated))
+        verdict = fuse("a", evidence, FusionConfig(rules=[]), 0.0).verdict
+        confidences.append(verdict.confidence)
+        hits.append(verdict.condition is conditions[truth])
+    confidence, hit = np.array(confidences), np.array(hits, dtype=float)
+    bins = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum(abs(confidence[bins == b].mean() - hit[bins == b].mean()) * (bins == b).mean()
+              for b in range(10) if (bins == b).any())
+    assert ece < 0.05, f"expected calibration error {ece:.3f}"
