@@ -34,7 +34,7 @@ _HANDLERS: dict[str, str] = {
     "run": "edge.commands.service:run",
     "history": "edge.commands.service:history",
     "doctor": "edge.commands.service:doctor",
-    "install-service": "",
+    "install-service": "edge.commands.service:install_service",
     "demo": "edge.commands.demo:demo",
     "bench": "export.bench:bench",
 }

@@ -78,3 +78,24 @@ def doctor(args: argparse.Namespace) -> int:
     table, healthy = run_doctor(args.config)
     print(table)
     return 0 if healthy else 1
+
+
+def install_service(args: argparse.Namespace) -> int:
+    """Install (or bring up to date) the unit, user, config skeleton and state folder."""
+    import os
+
+    from edge.install import Installer
+
+    if not args.dry_run and os.geteuid() != 0:
+        raise UsageError("install-service changes /etc and creates a user: run it with sudo (or try --dry-run)")
+    installer = Installer()
+    steps = installer.plan()
+    if not steps:
+        print("edgewatch service already installed: nothing to do")
+        return 0
+    for step in steps:
+        print(f"{'would ' if args.dry_run else ''}{step.description}")
+    if not args.dry_run:
+        installer.apply(steps)
+        print("done: edit /etc/edgewatch/config.yaml, run 'edgewatch doctor', then 'sudo systemctl start edgewatch'")
+    return 0

@@ -1,0 +1,158 @@
+"""The systemd unit (verify, security exposure, protocol settings) and install-service."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from edge.config import Config
+from edge.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
+from tests.service_support import REPO_ROOT
+
+UNIT = REPO_ROOT / "systemd" / "edgewatch.service"
+MAX_EXPOSURE = 3.0
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+@pytest.fixture
+def rendered_unit(tmp_path: Path) -> Path:
+    """The unit as install-service writes it, pointing at this environment's edgewatch."""
+    executable = Path(sys.executable).parent / "edgewatch"
+    if not executable.is_file():
+        pytest.skip(f"no edgewatch script next to {sys.executable} to point ExecStart at")
+    path = tmp_path / "edgewatch.service"
+    path.write_text(render_unit(str(executable)))
+    return path
+
+
+def systemd_analyze() -> str:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze not installed (Debian package 'systemd'; scripts/test.sh installs it)")
+    return tool
+
+
+def test_unit_declares_the_service_contract() -> None:
+    settings = unit_settings()
+    assert settings["Type"] == ["notify"] and settings["NotifyAccess"] == ["main"]
+    assert int(settings["WatchdogSec"][0]) >= 10 and settings["Restart"] == ["on-failure"]
+    assert settings["User"] == ["edgewatch"] and settings["StateDirectory"] == ["edgewatch"]
+    assert settings["ConfigurationDirectory"] == ["edgewatch"]
+    assert settings["LoadCredential"] == ["openai_api_key:/etc/edgewatch/openai_api_key"]
+    assert settings["SupplementaryGroups"] == ["video i2c gpio"]
+    assert settings["ProtectSystem"] == ["strict"] and settings["ProtectHome"] == ["yes"]
+    assert settings["PrivateTmp"] == ["yes"] and settings["NoNewPrivileges"] == ["yes"]
+    assert settings["DevicePolicy"] == ["closed"] and "char-video4linux rw" in settings["DeviceAllow"]
+    assert settings["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
+    assert "@system-service" in settings["SystemCallFilter"]
+    assert settings["ExecStart"] == [f"{DEFAULT_EXEC} run --config /etc/edgewatch/config.yaml"]
+
+
+def test_packaged_unit_is_the_repository_unit() -> None:
+    assert render_unit(DEFAULT_EXEC) == UNIT.read_text()
+
+
+def test_systemd_analyze_verify_passes(rendered_unit: Path) -> None:
+    done = subprocess.run([systemd_analyze(), "verify", str(rendered_unit)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "edgewatch.service" not in done.stderr  # no warning about the unit itself
+
+
+def test_security_exposure_is_at_most_3(rendered_unit: Path) -> None:
+    done = subprocess.run([systemd_analyze(), "security", "--offline=true", str(rendered_unit)],
+                          capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for edgewatch\.service: (\d+\.\d+)", done.stdout)
+    assert match, done.stdout + done.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE
+
+
+class FakeSystem:
+    """Users, groups and enabled units of a pretend machine (we do not add users to this one)."""
+
+    def __init__(self, groups: Sequence[str] = ("video",)) -> None:
+        self.groups = set(groups)
+        self.users: set[str] = set()
+        self.enabled: set[str] = set()
+        self.commands: list[tuple[str, ...]] = []
+
+    def run(self, command: Sequence[str]) -> int:
+        command = tuple(command)
+        self.commands.append(command)
+        match command:
+            case ("getent", "group", name):
+                return 0 if name in self.groups else 2
+            case ("getent", "passwd", name):
+                return 0 if name in self.users else 2
+            case ("groupadd", "--system", name):
+                self.groups.add(name)
+            case ("useradd", *_, name):
+                self.users.add(name)
+                self.groups.add(name)
+            case ("systemctl", "is-enabled", "--quiet", unit):
+                return 0 if unit in self.enabled else 1
+            case ("systemctl", "enable", unit):
+                self.enabled.add(unit)
+            case ("chown", owner, path):
+                user, group = owner.split(":")
+                if (user != "root" and user not in self.users) or group not in self.groups:
+                    return 1
+                assert Path(path).exists()
+        return 0
+
+
+def test_install_service_is_idempotent(tmp_path: Path) -> None:
+    system = FakeSystem()
+    installer = Installer(root=tmp_path, executable="/opt/ew/bin/edgewatch", run=system.run, site="plant-7")
+    steps = installer.plan()
+    assert [s.description.split(" ")[0] for s in steps] == [
+        "create", "create", "create", "create", "write", "create", "create", "install", "enable"]
+    installer.apply(steps)
+    assert system.groups >= {"video", "i2c", "gpio", "edgewatch"} and system.users == {"edgewatch"}
+    assert ("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/edgewatch",
+            "--shell", "/usr/sbin/nologin", "edgewatch") in system.commands
+    unit = tmp_path / "etc/systemd/system/edgewatch.service"
+    assert "ExecStart=/opt/ew/bin/edgewatch run --config /etc/edgewatch/config.yaml" in unit.read_text()
+    key = tmp_path / "etc/edgewatch/openai_api_key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.read_text() == ""
+    assert stat.S_IMODE((tmp_path / "etc/edgewatch").stat().st_mode) == 0o750
+    assert stat.S_IMODE((tmp_path / "var/lib/edgewatch").stat().st_mode) == 0o750
+    assert "site: plant-7" in (tmp_path / "etc/edgewatch/config.yaml").read_text()
+    assert installer.plan() == []  # second run: nothing left to do
+
+    (tmp_path / "etc/edgewatch/config.yaml").write_text("# mine\n")
+    moved = Installer(root=tmp_path, executable="/usr/local/bin/edgewatch", run=system.run)
+    assert [s.description.split(" ")[0] for s in moved.plan()] == ["update"]  # only the unit; config kept
+    moved.apply(moved.plan())
+    assert (tmp_path / "etc/edgewatch/config.yaml").read_text() == "# mine\n"
+
+
+def test_config_skeleton_is_a_valid_config() -> None:
+    config = Config.model_validate(yaml.safe_load(CONFIG_SKELETON.format(site="plant-7")))
+    assert config.site == "plant-7" and config.assets[0].sensors[0].command[0] == "awk"
+
+
+def test_dry_run_prints_and_changes_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    system = FakeSystem()
+    monkeypatch.setattr("edge.install._run", system.run)  # probes answered by the fake; "/" is only read
+    assert main(["install-service", "--dry-run"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed and all(line.startswith("would ") for line in printed)
+    assert all(c[0] in ("getent", "systemctl") and "enable" not in c for c in system.commands)  # probes only
