@@ -149,7 +149,9 @@ def test_config_skeleton_is_a_valid_config() -> None:
     assert config.site == "plant-7" and config.assets[0].sensors[0].command[0] == "awk"
 
 
-def test_dry_run_prints_and_changes_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_prints_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     system = FakeSystem()
     monkeypatch.setattr("edge.install._run", system.run)  # probes answered by the fake; "/" is only read
     assert main(["install-service", "--dry-run"]) == 0
