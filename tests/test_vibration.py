@@ -131,6 +131,20 @@ def test_high_level_one_x_is_imbalance() -> None:
     assert result.fault_type == diagnosis.IMBALANCE
 
 
+def test_many_shaft_harmonics_at_a_high_level_are_looseness() -> None:
+    fs_hz, shaft_hz = 5000.0, 25.0
+    accel = sum(tone_g(k * shaft_hz, 3.0, fs_hz, 4.0) for k in range(1, 6))
+    result = diagnosis.diagnose(accel, fs_hz, shaft_hz, None, iso.ZoneLimits.for_machine())
+    assert result.zone == "D" and result.fault_type == diagnosis.LOOSENESS
+    assert "2x, 3x, 4x, 5x" in result.reasons[-1]
+
+
+def test_low_level_shaft_lines_name_nothing() -> None:
+    fs_hz, shaft_hz = 5000.0, 25.0
+    result = diagnosis.diagnose(tone_g(shaft_hz, 0.5, fs_hz, 4.0), fs_hz, shaft_hz, None, iso.ZoneLimits.for_machine())
+    assert (result.condition, result.fault_type) == (Condition.OK, None)
+
+
 def test_kurtogram_finds_the_resonance_band() -> None:
     accel = bearing_signal(90.0, 25.0, 12000.0, 4.0, 0.5, False)
     band = envelope.select_band(accel, 12000.0, min_low_hz=500.0)
