@@ -330,7 +330,8 @@ class History:
     ) -> list[StoredVerdict]:
         """Stored verdicts, newest first: optionally one asset, at or after ``since`` (unix
         seconds), with an id above ``after_id`` (for pollers), at most ``limit`` (None: all)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if asset is not None:
             where.append("asset = ?")
             params.append(asset)

@@ -135,6 +135,13 @@ class _Schedule:
     stalled: bool = False
 
 
+@dataclass
+class _Job:
+    interval_s: float
+    run: Callable[[], object]
+    due: float  # monotonic
+
+
 class Service:
     """Runs checks until ``request_stop`` (SIGTERM) or ``max_checks``; see the module docstring."""
 
@@ -164,9 +171,9 @@ class Service:
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="check")
         self.max_checks = max_checks
         self._closers = tuple(closers)
-        # (interval_s, job, next run): retention, saving learned state; run in the main loop
+        # retention, saving learned state: short jobs run in the main loop between checks
         start = self.clock.monotonic()
-        self._periodic = [[interval_s, job, start + interval_s] for interval_s, job in periodic]
+        self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
         self._stop = threading.Event()
         self._requests_lock = threading.Lock()
@@ -280,14 +287,13 @@ class Service:
                                  f"{len(self._running())} running")
 
     def _run_periodic(self, now: float) -> None:
-        for entry in self._periodic:
-            interval_s, job, due = entry
-            if now >= due:
-                entry[2] = now + interval_s
+        for job in self._periodic:
+            if now >= job.due:
+                job.due = now + job.interval_s
                 try:
-                    job()
+                    job.run()
                 except Exception:  # maintenance failing must not stop the checks
-                    log.exception("periodic job %s failed", getattr(job, "__qualname__", job))
+                    log.exception("periodic job %s failed", getattr(job.run, "__qualname__", job.run))
 
     def _sleep_s(self, now: float) -> float:
         idle_due = [s.next_due - now for s in self._schedules if s.running is None]
@@ -312,8 +318,8 @@ class Service:
             _quietly(self.escalator.close, "escalation")
         for sink in self.sinks:
             _quietly(sink.close, type(sink).__name__)
-        for _, job, _ in self._periodic:
-            _quietly(job, "final maintenance")
+        for job in self._periodic:
+            _quietly(job.run, "final maintenance")
         for closer in self._closers:
             _quietly(closer, "shutdown")
         log.info("service stopped: %d check(s) done, %d failed", self.completed_checks, self.failed_checks)
@@ -383,7 +389,7 @@ class Service:
             log.error("asset %s: escalation decision not stored: %s", verdict.asset_id, exc)
 
 
-def _quietly(close: Callable[[], None], what: str) -> None:
+def _quietly(close: Callable[[], object], what: str) -> None:
     try:
         close()
     except Exception:
