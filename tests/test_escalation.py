@@ -295,3 +295,16 @@ def test_submit_returns_at_once_and_the_worker_reports_the_answer(cloud: LocalCl
         assert done.wait(5)
     assert results[0][0] == 42 and results[0][1]["status"] == "answered"
     assert results[0][1]["condition"] == "warning"
+
+
+def test_an_escalation_answered_after_an_outage_still_teaches(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, learning={"enabled": True, "min_confidence": 0.75})
+    embedding = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    cloud.fail_always(Fault.unavailable(0.01))
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+        assert escalator.consider(unsure(), on_demand=True, embedding=embedding).escalation["status"] == "queued"
+    cloud.fail_always(None)
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as restarted:
+        assert restarted.drain() == 1
+        (example,) = restarted.memory("pump").examples
+    assert example.label == "outer_race" and np.allclose(example.embedding, embedding)

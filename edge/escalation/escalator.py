@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from edge.errors import CloudError
@@ -121,33 +122,35 @@ class Escalator:
         *,
         frames: Sequence[Image.Image] = (),
         on_demand: bool = False,
-        embedding: Any = None,
+        embedding: np.ndarray | None = None,
     ) -> Verdict:
-        """Escalate now if the policy says so; returns the verdict with what happened in ``escalation``."""
-        verdict, queued = self._queue(fused.verdict, frames, on_demand, None)
+        """Escalate now if the policy says so; returns the verdict with what happened in ``escalation``.
+        ``embedding`` (the frame's, (D,)) lets a confident answer teach the few-shot memory."""
+        verdict, queued = self._queue(fused.verdict, frames, on_demand, None, embedding)
         if queued is None:
             return verdict
         key, request = queued
         if not self.breaker.allow():
             why = f"circuit open after repeated cloud failures; queued, next try in {self.breaker.retry_in_s:.0f} s"
             return apply_answer(verdict, {"status": "queued", "why": why})
-        return apply_answer(verdict, self._send(key, request, learn_from=embedding), fused.rule_floor)
+        return apply_answer(verdict, self._send(key, request), fused.rule_floor)
 
-    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict:
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
+               embedding: np.ndarray | None = None) -> Verdict:
         """Queue an escalation if the policy says so and return at once; the worker sends it and
         reports the answer through ``on_result`` (the service writes it to the stored verdict)."""
         if self._worker is None:  # started by the first check, so work queued before a restart is sent too
             self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
             self._worker.start()
         images = [Image.fromarray(frame.image) for frame in frames]
-        verdict, queued = self._queue(verdict, images, False, verdict_id)
+        verdict, queued = self._queue(verdict, images, False, verdict_id, embedding)
         if queued is None:
             return verdict
         self._wake.set()
         return apply_answer(verdict, {"status": "queued", "why": "sending in the background"})
 
-    def _queue(self, verdict: Verdict, frames: Sequence[Image.Image], on_demand: bool,
-               verdict_id: int | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
+    def _queue(self, verdict: Verdict, frames: Sequence[Image.Image], on_demand: bool, verdict_id: int | None,
+               embedding: np.ndarray | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
         """Policy, request, budget and the durable write: everything before the network."""
         if not self.config.enabled:
             if on_demand:
@@ -175,8 +178,9 @@ class Escalator:
                                           "estimate": request.estimate.to_dict()}), None
 
         key = f"{verdict.asset_id}-{uuid.uuid4().hex}"
+        keep = embedding if self.config.learning.enabled else None  # learned from when the answer comes
         self.outbox.add(key, verdict.asset_id, decision.situation, frame_hash, request.to_json(),
-                        verdict.to_dict(), verdict_id, now)
+                        verdict.to_dict(), verdict_id, now, keep)
         self.outbox.record_check(verdict.asset_id, True, now)
         escalation = {"key": key, "triggers": list(decision.triggers), "images_sent": len(images),
                       "estimate": request.estimate.to_dict()}
@@ -207,11 +211,11 @@ class Escalator:
             settled += 1
         return settled
 
-    def _send(self, key: str, request: CloudRequest, learn_from: Any = None) -> dict[str, Any]:
+    def _send(self, key: str, request: CloudRequest) -> dict[str, Any]:
         with self._send_lock:
-            return self._send_locked(key, request, learn_from)
+            return self._send_locked(key, request)
 
-    def _send_locked(self, key: str, request: CloudRequest, learn_from: Any) -> dict[str, Any]:
+    def _send_locked(self, key: str, request: CloudRequest) -> dict[str, Any]:
         self.outbox.begin_attempt(key)
         try:
             reply = self.client.ask(request, key)
@@ -228,8 +232,7 @@ class Escalator:
         self.breaker.record_success()
         result = self._answered(reply)
         self.outbox.complete(key, result)
-        if learn_from is not None:
-            self._learn(key, reply, learn_from)
+        self._learn(key, reply)
         self._notify(key, result)
         return result
 
@@ -238,12 +241,12 @@ class Escalator:
         return {"status": "answered", **reply.answer.model_dump(), "model": reply.model,
                 "attempts": reply.attempts, "cost": cost.to_dict()}
 
-    def _learn(self, key: str, reply: CloudReply, embedding: Any) -> None:
+    def _learn(self, key: str, reply: CloudReply) -> None:
         item = self.outbox.get(key)
-        if item is None:
+        if item is None or item.embedding is None:
             return
         label = reply.answer.label or reply.answer.condition
-        self.memory(item.asset_id).learn(label, reply.answer.condition, embedding, key, reply.answer.confidence)
+        self.memory(item.asset_id).learn(label, reply.answer.condition, item.embedding, key, reply.answer.confidence)
 
     def _notify(self, key: str, result: dict[str, Any]) -> None:
         if self._on_result is None:

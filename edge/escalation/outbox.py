@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.errors import StorageError
 from edge.escalation.config import OutboxConfig
 
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS escalations (
     request TEXT NOT NULL,
     verdict TEXT NOT NULL,
     result TEXT,
-    error TEXT
+    error TEXT,
+    embedding BLOB
 );
 CREATE INDEX IF NOT EXISTS escalations_status ON escalations (status, seq);
 CREATE INDEX IF NOT EXISTS escalations_asset ON escalations (asset_id, created_at);
@@ -53,7 +56,7 @@ CREATE INDEX IF NOT EXISTS checks_asset ON checks (asset_id, at);
 """
 
 _COLUMNS = "seq, key, asset_id, situation, frame_hash, verdict_id, created_at, status, attempts, request, verdict, " \
-           "result, error"
+           "result, error, embedding"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class OutboxItem:
     verdict: dict[str, Any]  # the local verdict when it was escalated
     result: dict[str, Any] | None
     error: str | None
+    embedding: np.ndarray | None  # (D,) float32 frame embedding, kept only when learning is on
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(escalations)")}
+            if "embedding" not in columns:  # files written before learning stored embeddings
+                self._db.execute("ALTER TABLE escalations ADD COLUMN embedding BLOB")
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"escalation outbox {path} cannot be opened: {exc}") from exc
 
@@ -130,15 +137,17 @@ class Outbox:
     # --- escalations ---------------------------------------------------------------------------
 
     def add(self, key: str, asset_id: str, situation: str, frame_hash: int | None, request_json: str,
-            verdict: dict[str, Any], verdict_id: int | None = None, now: float | None = None) -> bool:
+            verdict: dict[str, Any], verdict_id: int | None = None, now: float | None = None,
+            embedding: np.ndarray | None = None) -> bool:
         """Store a new pending escalation; False when this key is already known (nothing changes)."""
         now = time.time() if now is None else now
+        blob = None if embedding is None else np.asarray(embedding, dtype="<f4").reshape(-1).tobytes()
         with self._write() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO escalations (key, asset_id, situation, frame_hash, verdict_id, created_at,"
-                " updated_at, status, request, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                " updated_at, status, request, verdict, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 (key, asset_id, situation, None if frame_hash is None else f"{frame_hash:016x}", verdict_id,
-                 now, now, request_json, json.dumps(verdict)),
+                 now, now, request_json, json.dumps(verdict), blob),
             )
             if cursor.rowcount == 0:
                 return False
@@ -238,10 +247,12 @@ class Outbox:
 
 
 def _item(row: tuple[Any, ...]) -> OutboxItem:
-    seq, key, asset, situation, frame_hash, verdict_id, created, status, attempts, request, verdict, result, error = row
+    (seq, key, asset, situation, frame_hash, verdict_id, created, status, attempts, request, verdict, result, error,
+     embedding) = row
     return OutboxItem(
         seq=seq, key=key, asset_id=asset, situation=situation,
         frame_hash=None if frame_hash is None else int(frame_hash, 16), verdict_id=verdict_id,
         created_at=created, status=status, attempts=attempts, request=request, verdict=json.loads(verdict),
         result=None if result is None else json.loads(result), error=error,
+        embedding=None if embedding is None else np.frombuffer(embedding, dtype="<f4"),
     )
