@@ -82,6 +82,14 @@ class Installer:
     site: str = "edgewatch"
 
     def plan(self) -> list[Step]:
+        hidden = Path(self.executable).parts[1:2]
+        if hidden in (("home",), ("root",)):
+            raise UsageError(
+                f"the service could not start {self.executable}: the unit hides /home and /root "
+                "(ProtectHome=yes); install edgewatch outside them, e.g. 'sudo python3 -m venv "
+                "--system-site-packages /opt/edgewatch && sudo /opt/edgewatch/bin/pip install edgewatch', "
+                "then run /opt/edgewatch/bin/edgewatch install-service"
+            )
         steps: list[Step] = []
         for group in HARDWARE_GROUPS:
             if self.run(("getent", "group", group)) != 0:

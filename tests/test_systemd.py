@@ -15,6 +15,7 @@ import yaml
 
 from edge.cli import main
 from edge.config import Config
+from edge.errors import UsageError
 from edge.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
 from tests.service_support import REPO_ROOT
 
@@ -142,6 +143,12 @@ def test_install_service_is_idempotent(tmp_path: Path) -> None:
     assert [s.description.split(" ")[0] for s in moved.plan()] == ["update"]  # only the unit; config kept
     moved.apply(moved.plan())
     assert (tmp_path / "etc/edgewatch/config.yaml").read_text() == "# mine\n"
+
+
+def test_an_install_under_home_is_refused_with_the_fix() -> None:
+    installer = Installer(root=Path("/nonexistent"), executable="/home/pi/.venv/bin/edgewatch", run=FakeSystem().run)
+    with pytest.raises(UsageError, match=r"ProtectHome=yes.*/opt/edgewatch"):
+        installer.plan()
 
 
 def test_config_skeleton_is_a_valid_config() -> None:
