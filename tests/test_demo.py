@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,25 @@ def test_unknown_synthetic_fault_is_refused() -> None:
 def test_asking_for_more_cells_than_the_dataset_has_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"elpv-dataset has .* the demo needs"):
         data.prepare(tmp_path, frames=4, enroll=5000, cwru_dir=None)
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
+    """`edgewatch demo --json` on a small stream: real export, enroll, service loop and local cloud."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge", "demo", "--out", str(tmp_path), "--frames", "8", "--json"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    summary = json.loads(completed.stdout)  # stdout holds exactly one JSON object
+
+    assert summary["checks"] == 8
+    assert summary["normal_total"] == 4 and summary["faults_total"] == 4
+    assert 0.5 < summary["accuracy"] <= 1.0  # above chance on a balanced stream
+    assert summary["accuracy"] == (summary["normal_correct"] + summary["faults_flagged"]) / 8
+    assert 0.0 <= summary["escalation_rate"] <= 1.0
+    assert summary["escalation_rate"] == summary["escalations"] / 8
+    assert 0.0 < summary["latency_ms_p50"] < 10_000.0
+    assert summary["vibration_source"] in ("cwru", "synthetic")
+    assert Path(summary["history"]).is_file()
+    assert "[2/6] exporting" in completed.stderr and "[6/6]" in completed.stderr
