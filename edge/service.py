@@ -266,6 +266,7 @@ class Service:
             assert future is not None
             if future.done():
                 schedule.running = None
+                schedule.stalled = False
                 error = future.exception()
                 if error is None:
                     self.completed_checks += 1
