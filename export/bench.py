@@ -51,10 +51,24 @@ def _clip_checkpoint(folder: Path) -> str:
 
 
 def _siglip_checkpoint(folder: Path) -> str:
-    from tests.hf_models import build_siglip
+    """SigLIP base/16 at 224 px (SiglipConfig's defaults) with random weights.
 
-    if not (folder / "config.json").is_file():
-        build_siglip(folder, full_size=True)
+    The tiny test checkpoint supplies the tokenizer; the towers are then replaced by base-sized ones.
+    """
+    if (folder / "config.json").is_file():
+        return str(folder)
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    from tests.hf_models import build_tiny_siglip
+
+    build_tiny_siglip(folder)
+    tiny = SiglipConfig.from_pretrained(folder)
+    text = {key: getattr(tiny.text_config, key)
+            for key in ("vocab_size", "max_position_embeddings", "bos_token_id", "eos_token_id", "pad_token_id")}
+    torch.manual_seed(0)
+    SiglipModel(SiglipConfig(text_config=text, vision_config={})).eval().save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 224, "width": 224}).save_pretrained(folder)
     return str(folder)
 
 

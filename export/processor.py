@@ -34,7 +34,7 @@ def from_checkpoint(folder: Path) -> Preprocessing:
     from transformers import AutoImageProcessor
 
     try:
-        processor = AutoImageProcessor.from_pretrained(folder)
+        processor = AutoImageProcessor.from_pretrained(folder, use_fast=False)  # the processor we describe
     except (OSError, ValueError) as exc:
         raise ExportError(f"{folder}: the image processor (preprocessor_config.json) cannot be read: {exc}") from exc
     return from_processor(processor, folder)

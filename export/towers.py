@@ -192,7 +192,6 @@ def _load_efficientnet(weights: Path) -> Towers:
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
-    model.set_swish(memory_efficient=False)  # the memory-efficient swish is a custom autograd op
     model.eval()
     pre = processor.EFFICIENTNET_LITE0
     return Towers(

@@ -1,0 +1,266 @@
+"""``edgewatch export`` end to end: checkpoint -> ONNX -> INT8 -> accuracy gate -> atomic bundle.
+
+Every step that can fail on user input (model id, labels file, calibration folder, existing
+output) runs before the slow ones, and the bundle is staged so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from edge.bundle import Label, Manifest, Validation
+from edge.errors import ExportError, UsageError
+from export import images, onnx, quantize, towers, validate
+from export.bundle import staged_bundle
+from export.labels import embed_labels, load_labels
+from export.sources import Checkpoint, resolve
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["static", "dynamic", "none"]
+T = TypeVar("T")
+
+IMAGE_FILE = "image.onnx"
+TEXT_FILE = "text.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.npy"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    model: str
+    out: Path
+    labels: Path | None = None
+    calibration: Path | None = None
+    quantize: Mode | None = None  # default: static with calibration images, else dynamic
+    calibration_method: quantize.Method = "minmax"
+    gate: validate.Gate = field(default_factory=validate.Gate)
+    with_text_model: bool = False
+    force: bool = False
+    progress: bool = True  # tqdm bars on stderr (hidden anyway when stderr is not a terminal)
+
+    def mode(self) -> Mode:
+        return self.quantize or ("static" if self.calibration else "dynamic")
+
+
+@dataclass
+class ExportSummary:
+    bundle: Path
+    manifest: Manifest
+    fp32_model_bytes: int  # FP32 ONNX files the bundle would hold unquantized
+    model_bytes: int  # ONNX files the bundle holds
+    bundle_bytes: int
+    seconds: dict[str, float]
+
+    @property
+    def fp32_bundle_bytes(self) -> int:
+        return self.bundle_bytes - self.model_bytes + self.fp32_model_bytes
+
+    def table(self) -> str:
+        """The closing summary: sizes FP32 vs INT8, agreement figures, time."""
+        m, q = self.manifest, self.manifest.quantization
+        how = q.mode + (f", {q.calibration_method}, {q.calibration_images} images" if q.mode == "static" else "")
+        ratio = self.bundle_bytes / self.fp32_bundle_bytes
+        rows = [
+            ("bundle", str(self.bundle)),
+            ("model", f"{m.source.id} ({m.source.architecture}, {m.kind}, {m.embedding_dim}-d)"),
+            ("quantization", how),
+            ("ONNX models", f"FP32 {_mb(self.fp32_model_bytes)} -> {_mb(self.model_bytes)}"),
+            ("bundle size", f"FP32 {_mb(self.fp32_bundle_bytes)} -> {_mb(self.bundle_bytes)} ({ratio:.0%})"),
+        ]
+        if q.ops_excluded:
+            rows.append(("kept float", ", ".join(q.ops_excluded)))
+        if m.validation:
+            rows.append(("INT8 vs FP32", _describe(m.validation)))
+        if m.labels:
+            rows.append(("labels", ", ".join(f"{e.name} ({e.severity})" for e in m.labels.entries)))
+        rows.append(("time", ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())))
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _describe(v: Validation) -> str:
+    parts = [f"{v.images} held-back images", f"cosine mean {v.cosine_mean:.4f} (min {v.cosine_min:.4f})"]
+    if v.top1_agreement is not None:
+        parts.append(f"top-1 agreement {v.top1_agreement:.1%}")
+    if v.max_probability_shift is not None:
+        parts.append(f"max probability shift {v.max_probability_shift:.3f}")
+    if v.text_cosine_mean is not None:
+        parts.append(f"text cosine {v.text_cosine_mean:.4f}")
+    return ", ".join(parts) + (" -> passed" if v.passed else " -> FAILED")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._start
+        self._start = now
+
+
+def run(request: ExportRequest) -> ExportSummary:
+    """Export ``request.model`` into ``request.out``; raises EdgewatchError subclasses on every failure."""
+    mode = request.mode()
+    if mode == "static" and request.calibration is None:
+        raise UsageError("--quantize static needs --calibration DIR (a folder of your own images)")
+    out = request.out.resolve()
+    if out.exists() and not request.force:
+        raise ExportError(f"output folder {out} already exists (use --force to replace it)")
+    clock = _Clock()
+    checkpoint = resolve(request.model)
+    if checkpoint.architecture == "efficientnet-lite0" and (request.labels or request.with_text_model):
+        raise UsageError(f"{request.model} is image-only: --labels and --with-text-model need a CLIP or SigLIP model")
+    labels = load_labels(request.labels) if checkpoint.architecture != "efficientnet-lite0" else []
+    loaded = towers.load(checkpoint)
+    pre = loaded.preprocessing
+    image_set = (
+        images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))
+        if request.calibration else None
+    )
+    clock.lap("load")
+    with tempfile.TemporaryDirectory(prefix="edgewatch-export-") as tmp, staged_bundle(out, request.force) as staged:
+        work = Path(tmp)
+        fp32 = work / "image_fp32.onnx"
+        sample = np.concatenate((image_set.calibration + image_set.held_back)[:2] if image_set
+                                else images.synthetic_images(pre, 2))
+        onnx.export_module(loaded.image, {towers.IMAGE_INPUT: sample}, loaded.image_outputs, fp32, "image tower")
+        clock.lap("export")
+        fields = _manifest_fields(checkpoint, loaded, request, mode, image_set)
+        head = None
+        if loaded.text is not None:
+            embeddings = embed_labels(labels, loaded.text)
+            np.save(staged.path(LABELS_FILE), embeddings)
+            fields["labels"] = {
+                "entries": [label.model_dump() for label in labels], "embeddings_file": LABELS_FILE,
+                "activation": loaded.text.activation, "logit_scale": loaded.text.logit_scale,
+                "logit_bias": loaded.text.logit_bias,
+            }
+            head = validate.LabelHead(embeddings, loaded.text.activation, loaded.text.logit_scale, loaded.text.logit_bias)
+        family: quantize.Family = "convnet" if checkpoint.architecture == "efficientnet-lite0" else "transformer"
+        image_file = staged.path(IMAGE_FILE)
+        fp32_bytes = fp32.stat().st_size
+        if mode == "none":
+            shutil.copyfile(fp32, image_file)
+        else:
+            if mode == "static":
+                assert image_set is not None
+                bar = _bar(request, f"calibrating ({request.calibration_method})", "img")
+                result = quantize.quantize_static(
+                    fp32, image_file, towers.IMAGE_INPUT, image_set.calibration, request.calibration_method,
+                    family, progress=bar(image_set.calibration),
+                )
+            else:
+                result = quantize.quantize_dynamic(fp32, image_file, family)
+            fields["quantization"]["ops_excluded"] = result.ops_excluded
+            clock.lap("quantize")
+            held_back = image_set.held_back if image_set else images.synthetic_images(pre)
+            if image_set is None:
+                log.warning("no calibration images given: INT8 is validated on synthetic images only")
+            validation = validate.compare(
+                fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, held_back, request.gate,
+                labels=head, logits_output=fields["image_model"].get("logits_output"),
+                progress=_bar(request, "validating", "img"),
+            )
+            validate.require_pass(validation)
+            fields["validation"] = validation.model_dump()
+            clock.lap("validate")
+        if request.with_text_model:
+            assert loaded.text is not None
+            fp32_bytes += _add_text_model(staged, work, loaded.text, labels, mode, request.gate, fields)
+            clock.lap("text model")
+        manifest = staged.commit(fields)
+    model_bytes = sum(e.bytes for e in manifest.files if e.path.endswith(".onnx"))
+    bundle_bytes = sum(e.bytes for e in manifest.files)
+    return ExportSummary(out, manifest, fp32_bytes, model_bytes, bundle_bytes, clock.seconds)
+
+
+def _add_text_model(staged: Any, work: Path, text: towers.TextSide, labels: list[Label], mode: Mode,
+                    gate: validate.Gate, fields: dict[str, Any]) -> int:
+    """Export the text tower (dynamic INT8 unless --quantize none) and its tokenizer; return FP32 bytes."""
+    fp32 = work / "text_fp32.onnx"
+    prompts = [p for label in labels for p in label.prompts]
+    ids = text.token_ids(prompts).numpy()  # (P, L) int64
+    onnx.export_module(text.tower, {towers.TEXT_INPUT: ids[:2]}, (towers.TEXT_OUTPUT,), fp32, "text tower")
+    target = staged.path(TEXT_FILE)
+    if mode == "none":
+        shutil.copyfile(fp32, target)
+    else:
+        quantize.quantize_dynamic(fp32, target, "transformer")
+        reference = validate.run_text(fp32, towers.TEXT_INPUT, towers.TEXT_OUTPUT, ids)
+        candidate = validate.run_text(target, towers.TEXT_INPUT, towers.TEXT_OUTPUT, ids)
+        cosine = float(np.mean(np.sum(validate.l2_normalise(reference) * validate.l2_normalise(candidate), axis=-1)))
+        if cosine < gate.min_cosine:
+            raise ExportError(
+                f"the INT8 text model failed the accuracy gate: prompt embedding cosine mean {cosine:.4f} "
+                f"< {gate.min_cosine:g}; export without --with-text-model or with --quantize none"
+            )
+        fields["validation"]["text_cosine_mean"] = cosine
+    text.tokenizer.save(str(staged.path(TOKENIZER_FILE)))
+    fields["text_model"] = {
+        "file": TEXT_FILE, "tokenizer_file": TOKENIZER_FILE, "input_ids_name": towers.TEXT_INPUT,
+        "attention_mask_name": None, "embedding_output": towers.TEXT_OUTPUT, "max_length": text.max_length,
+        "pad_to_max_length": text.pad_to_max_length,
+    }
+    return fp32.stat().st_size
+
+
+def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: ExportRequest, mode: Mode,
+                     image_set: images.ImageSet | None) -> dict[str, Any]:
+    outputs = loaded.image_outputs
+    return {
+        "kind": loaded.kind,
+        "exporter": _versions(),
+        "source": {"id": checkpoint.id, "architecture": checkpoint.architecture, "revision": checkpoint.revision,
+                   "content_sha256": checkpoint.content_sha256()},
+        "preprocessing": loaded.preprocessing.model_dump(),
+        "embedding_dim": loaded.embedding_dim,
+        "image_model": {
+            "file": IMAGE_FILE, "input_name": towers.IMAGE_INPUT, "embedding_output": towers.EMBEDDING_OUTPUT,
+            "patch_output": towers.PATCH_OUTPUT if towers.PATCH_OUTPUT in outputs else None,
+            "logits_output": towers.LOGITS_OUTPUT if towers.LOGITS_OUTPUT in outputs else None,
+        },
+        "quantization": {
+            "mode": mode,
+            "per_channel": mode != "none",
+            "calibration_method": request.calibration_method if mode == "static" else None,
+            "calibration_images": len(image_set.calibration) if image_set and mode == "static" else 0,
+            "calibration_fingerprint": image_set.fingerprint if image_set and mode == "static" else None,
+        },
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in ("edgewatch", "torch", "transformers", "onnx", "onnxruntime", "optimum-onnx", "tokenizers"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _bar(request: ExportRequest, desc: str, unit: str) -> Any:
+    """A function wrapping an iterable in a tqdm bar (or passing it through when progress is off)."""
+    from tqdm import tqdm
+
+    def wrap(items: Iterable[T]) -> Iterator[T]:
+        return iter(tqdm(items, desc=desc, unit=unit, disable=None if request.progress else True, leave=False))
+
+    return wrap

@@ -1,0 +1,208 @@
+"""FP32 ONNX -> INT8 ONNX with onnxruntime: graph pre-processing, static QDQ or dynamic quantization.
+
+Pre-processing follows onnxruntime's guide: transformer graphs first go through the transformer
+optimizer (LayerNorm, GELU, bias and residual-add fusions) with attention fusion *off*, so every
+projection stays a plain MatMul the QDQ quantizer can reach; then ``quant_pre_process`` runs
+symbolic shape inference so the quantizer knows every tensor's shape.
+
+What stays float was measured, not guessed (``benchmarks/int8_ablation.py``, figures in
+docs/export.md): in QDQ mode only MatMul/Gemm/Conv (and pass-through ops such as Reshape) are
+quantized; Softmax, GELU and residual Add have no QDQ kernel and stay float anyway. Quantizing
+LayerNormalization and the activation x activation attention MatMuls (Q·Kᵀ, softmax·V) lowered
+ViT embedding cosine and made INT8 slower (Q/DQ pairs around float kernels), so transformer towers
+quantize weight MatMuls only (``MatMulConstBOnly``) and keep LayerNorm float.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from edge.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+Method = Literal["minmax", "entropy", "percentile"]
+Family = Literal["transformer", "convnet"]
+
+# Op types the quantizer may touch, per model family (see the module docstring for why).
+_QUANTIZED_OPS: dict[Family, list[str]] = {
+    "transformer": ["MatMul", "Gemm", "Conv"],
+    # Clip/Relu must be listed: the quantizer then folds ReLU6 into the Conv's output range (0..6)
+    # instead of calibrating the Conv's raw output, which BN folding can push to hundreds.
+    "convnet": ["Conv", "Gemm", "Clip", "Relu", "MatMul", "GlobalAveragePool", "AveragePool", "Flatten"],
+}
+# Compute ops worth naming when they stay float (shape plumbing is not).
+_PLUMBING = {
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Shape", "Constant", "ConstantOfShape",
+    "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Gather", "Slice", "Concat", "Cast", "Expand",
+    "Identity", "Range", "Equal", "Where", "ArgMax", "Split",
+}
+
+
+_FLOAT = 1  # onnx.TensorProto.FLOAT: type of tensors shape inference could not type (contrib ops)
+
+
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    ops_excluded: list[str]  # op types with no quantized node, e.g. LayerNormalization, Softmax
+
+
+def preprocess(src: Path, dst: Path, family: Family, num_heads: int = 0, hidden_size: int = 0) -> None:
+    """Fuse (transformers only) and shape-infer ``src`` into ``dst``, ready for the quantizer."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = src
+        if family == "transformer":
+            from onnxruntime.transformers.fusion_options import FusionOptions
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            # num_heads/hidden_size only matter to attention fusion, which is off: hush its warning
+            logging.getLogger("onnxruntime.transformers.optimizer").setLevel(logging.ERROR)
+            options = FusionOptions("vit")
+            options.enable_attention = False  # QDQ has no fused-attention kernel; keep MatMuls visible
+            optimized = optimize_model(
+                str(src), model_type="vit", num_heads=num_heads, hidden_size=hidden_size,
+                optimization_options=options, opt_level=0,
+            )
+            source = Path(tmp) / "fused.onnx"
+            optimized.save_model_to_file(str(source))
+        try:
+            quant_pre_process(str(source), str(dst), skip_symbolic_shape=False)
+        except Exception as exc:  # shape inference raises assorted types on odd graphs
+            log.info("symbolic shape inference failed (%s); typing tensors with onnxruntime instead", exc)
+            quant_pre_process(str(source), str(dst), skip_symbolic_shape=True)
+    _add_missing_types(dst)
+
+
+def _add_missing_types(path: Path) -> None:
+    """Give every untyped intermediate tensor the element type onnxruntime infers for it.
+
+    ONNX shape inference cannot see through contrib ops (FastGelu, SkipLayerNormalization), and
+    symbolic inference trips over some reshapes (SigLIP's attention-pooling head); the quantizer
+    skips any tensor whose type it does not know, silently leaving its MatMul in float.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    known = {v.name for v in (*graph.value_info, *graph.output, *graph.input, *graph.initializer)}
+    missing = [o for n in graph.node for o in n.output if o and o not in known]
+    if not missing:
+        return
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in missing)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    types = {o.name: o.type for o in session.get_outputs()}
+    for name in missing:
+        kind = types.get(name, "")
+        if kind.startswith("tensor("):
+            elem = getattr(onnx.TensorProto, kind[7:-1].upper(), None)
+            if elem is not None:
+                graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem, None))
+    onnx.save(model, str(path))
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over a list of (1, ...) inputs."""
+
+    def __init__(self, input_name: str, batches: Iterable[np.ndarray]) -> None:
+        self._name = input_name
+        self._batches: Iterator[np.ndarray] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {self._name: batch}
+
+
+def quantize_static(
+    fp32: Path,
+    out: Path,
+    input_name: str,
+    calibration: list[np.ndarray],
+    method: Method,
+    family: Family,
+    progress: Iterable[np.ndarray] | None = None,
+) -> Result:
+    """Static QDQ INT8: per-channel symmetric int8 weights, uint8 activations calibrated on ``calibration``.
+
+    ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static as ort_static
+
+    if not calibration:
+        raise ExportError("static quantization needs at least one calibration image")
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    extra: dict[str, object] = {
+        "MatMulConstBOnly": family == "transformer", "WeightSymmetric": True, "ActivationSymmetric": False,
+        "DefaultTensorType": _FLOAT,
+    }
+    if method == "percentile":
+        extra["CalibPercentile"] = 99.99
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        preprocess(fp32, prepared, family)
+        try:
+            ort_static(
+                str(prepared), str(out), _Reader(input_name, progress if progress is not None else calibration),
+                nodes_to_exclude=_input_layers(prepared, input_name),
+                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                op_types_to_quantize=_QUANTIZED_OPS[family], calibrate_method=methods[method],
+                extra_options=extra,
+            )
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            raise ExportError(f"static INT8 quantization of {fp32.name} failed: {exc}") from exc
+    return Result(out, _float_ops(out))
+
+
+def quantize_dynamic(fp32: Path, out: Path, family: Family) -> Result:
+    """Dynamic INT8: int8 weights, activations quantized per batch at run time (no calibration images)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        preprocess(fp32, prepared, family)
+        try:
+            ort_dynamic(
+                str(prepared), str(out), per_channel=True, reduce_range=False, weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul", "Gemm", "Conv", "Gather"],
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": _FLOAT},
+            )
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            raise ExportError(f"dynamic INT8 quantization of {fp32.name} failed: {exc}") from exc
+    return Result(out, _float_ops(out))
+
+
+def _input_layers(path: Path, input_name: str) -> list[str]:
+    """Nodes reading the image itself (the stem / patch-embedding conv): they stay float.
+
+    Measured on EfficientNet-Lite0 (per-node sensitivity, benchmarks/int8_ablation.py): its BN-folded
+    stem conv alone cost 0.019 of embedding cosine, ten times the next layer, for ~2% of the FLOPs.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if input_name in n.input and n.op_type in ("Conv", "MatMul", "Gemm")]
+
+
+def _float_ops(int8: Path) -> list[str]:
+    """Compute op types of which no node runs in INT8: every input dequantized (QDQ) or an integer kernel."""
+    import onnx
+
+    graph = onnx.load(str(int8), load_external_data=False).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    quantized = {n.op_type for n in graph.node if n.input and all(i in dequantized for i in n.input if i)}
+    integer = {n.op_type for n in graph.node if n.op_type.startswith(("QLinear", "MatMulInteger", "ConvInteger"))}
+    return sorted({n.op_type for n in graph.node} - quantized - integer - _PLUMBING)

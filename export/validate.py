@@ -1,0 +1,150 @@
+"""The accuracy gate: run FP32 and INT8 side by side on held-back images and compare what the board uses.
+
+Figures: cosine similarity of the image embeddings (mean and worst), top-1 agreement of the
+decision the board makes from them, and the largest change of any probability. The decision is
+the best label (image-text bundles), else the ImageNet class when the model keeps its classifier,
+else each image's nearest neighbour among the other held-back images.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import Labels, Validation
+from edge.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Gate:
+    min_cosine: float = 0.98  # mean FP32/INT8 embedding cosine
+    min_top1: float = 0.97  # fraction of images whose top-1 decision agrees
+
+    def thresholds(self) -> dict[str, float]:
+        return {"cosine_mean": self.min_cosine, "top1_agreement": self.min_top1}
+
+
+@dataclass(frozen=True)
+class LabelHead:
+    """What the board computes label probabilities with."""
+
+    embeddings: np.ndarray  # (L, D) float32, L2-normalised
+    activation: str  # softmax | sigmoid
+    logit_scale: float
+    logit_bias: float
+
+    @classmethod
+    def from_manifest(cls, labels: Labels, embeddings: np.ndarray) -> LabelHead:
+        return cls(embeddings, labels.activation, labels.logit_scale, labels.logit_bias)
+
+    def probabilities(self, image_embeds: np.ndarray) -> np.ndarray:
+        """(B, D) raw image embeddings -> (B, L) label probabilities."""
+        logits = self.logit_scale * (l2_normalise(image_embeds) @ self.embeddings.T) + self.logit_bias
+        return softmax(logits) if self.activation == "softmax" else 1.0 / (1.0 + np.exp(-logits))
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def run_onnx(path: Path, input_name: str, outputs: list[str], images: Iterable[np.ndarray]) -> list[np.ndarray]:
+    """Run ``outputs`` of an ONNX image model over (1, 3, H, W) images in small batches."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    batches: list[list[np.ndarray]] = []
+    pending: list[np.ndarray] = []
+    for image in images:
+        pending.append(image)
+        if len(pending) == _BATCH:
+            batches.append(session.run(outputs, {input_name: np.concatenate(pending)}))
+            pending = []
+    if pending:
+        batches.append(session.run(outputs, {input_name: np.concatenate(pending)}))
+    return [np.concatenate([b[i] for b in batches]) for i in range(len(outputs))]
+
+
+def run_text(path: Path, input_name: str, output: str, token_ids: np.ndarray) -> np.ndarray:
+    """(P, L) int64 token ids -> (P, D) text embeddings from an ONNX text model."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run([output], {input_name: token_ids})[0])
+
+
+def compare(
+    fp32: Path,
+    int8: Path,
+    input_name: str,
+    embedding_output: str,
+    images: list[np.ndarray],
+    gate: Gate,
+    labels: LabelHead | None = None,
+    logits_output: str | None = None,
+    progress: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+) -> Validation:
+    """Measure INT8 against FP32 on ``images`` and decide the gate."""
+    if not images:
+        raise ExportError("no held-back images are left to validate INT8 against FP32")
+    outputs = [embedding_output] + ([logits_output] if logits_output and labels is None else [])
+    reference = run_onnx(fp32, input_name, outputs, progress(images))
+    candidate = run_onnx(int8, input_name, outputs, images)
+    if not all(np.isfinite(c).all() for c in candidate):
+        raise ExportError("the INT8 model produced NaN or infinite values on the validation images")
+    cosine = np.sum(l2_normalise(reference[0]) * l2_normalise(candidate[0]), axis=-1)  # (B,)
+    if labels is not None:
+        p_ref, p_new = labels.probabilities(reference[0]), labels.probabilities(candidate[0])
+    elif logits_output:
+        p_ref, p_new = softmax(reference[1]), softmax(candidate[1])
+    else:
+        p_ref, p_new = None, None
+    if p_ref is not None and p_new is not None:
+        top1 = float(np.mean(p_ref.argmax(-1) == p_new.argmax(-1)))
+        shift: float | None = float(np.max(np.abs(p_ref - p_new)))
+    else:
+        top1, shift = _neighbour_agreement(reference[0], candidate[0]), None
+    cosine_mean = float(cosine.mean())
+    passed = cosine_mean >= gate.min_cosine and (top1 is None or top1 >= gate.min_top1)
+    return Validation(
+        images=len(images), cosine_mean=cosine_mean, cosine_min=float(cosine.min()), top1_agreement=top1,
+        max_probability_shift=shift, thresholds=gate.thresholds(), passed=passed,
+    )
+
+
+def _neighbour_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None:
+    """Fraction of images whose nearest other image is the same in FP32 and INT8 (None below 2 images)."""
+    if len(reference) < 2:
+        return None
+
+    def nearest(x: np.ndarray) -> np.ndarray:
+        sim = l2_normalise(x) @ l2_normalise(x).T
+        np.fill_diagonal(sim, -np.inf)
+        return sim.argmax(-1)
+
+    return float(np.mean(nearest(reference) == nearest(candidate)))
+
+
+def require_pass(validation: Validation) -> None:
+    """A failed gate is an ExportError that gives the figures and what to try."""
+    if validation.passed:
+        return
+    top1 = f", top-1 agreement {validation.top1_agreement:.1%}" if validation.top1_agreement is not None else ""
+    limits = ", ".join(f"{k} >= {v:g}" for k, v in validation.thresholds.items())
+    raise ExportError(
+        f"INT8 failed the accuracy gate on {validation.images} held-back images: cosine mean "
+        f"{validation.cosine_mean:.4f} (min {validation.cosine_min:.4f}){top1}; required {limits}. "
+        "Try more calibration images, --calibration-method entropy or percentile, or --quantize dynamic"
+    )
