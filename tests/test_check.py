@@ -194,3 +194,36 @@ def test_human_output_names_the_verdict(capsys: pytest.CaptureFixture[str], scen
     out = capsys.readouterr().out
     assert "vision verdict ok" in out  # the vision heads first, then the fused verdict
     assert "\nasset: FAULT (confidence" in out and "rule 'vibration zone D'" in out
+
+
+def _oil(seed: int) -> Image.Image:
+    pixels = np.clip(BASE + np.random.default_rng(seed).normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+    pixels[32:, 32:] = (20, 20, 30)  # a dark stain nothing enrolled explains
+    return Image.fromarray(pixels)
+
+
+def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.CaptureFixture[str], scene: Path,
+                                                             tmp_path: Path) -> None:
+    from edge.escalation.outbox import Outbox
+
+    make_bundle(tmp_path / "plain", patches=True)  # no labels: only the normal baseline judges
+    assert main(["enroll", "--bundle", str(tmp_path / "plain"), "--normal", str(scene / "normal"),
+                 "--out", str(tmp_path / "plain.npz")]) == 0
+    capsys.readouterr()
+    for index in range(3):
+        _oil(100 + index).save(tmp_path / f"oil{index}.png")
+    with LocalCloudServer() as cloud:
+        config = _config(tmp_path, scene, cloud.url, learning={"enabled": True, "min_confidence": 0.75},
+                         policy={"confidence_below": 0.0, "cooldown_s": 0, "duplicate_frame_bits": 0})
+        results = []
+        for index in range(3):
+            assert main(["check", "--bundle", str(tmp_path / "plain"), "--profile", str(tmp_path / "plain.npz"),
+                         "--image", str(tmp_path / f"oil{index}.png"), "--config", str(config), "--json"]) == 0
+            results.append(json.loads(capsys.readouterr().out))
+        assert len(cloud.completions()) == 1
+    first, *later = results
+    assert first["escalated"] and any("unlike anything enrolled" in t for t in first["escalation"]["triggers"])
+    for result in later:  # the cloud's answer is now a few-shot label: handled on the device
+        assert not result["escalated"] and result["vision"]["fault_type"] == "warning"
+    with Outbox(tmp_path / "state" / "outbox.sqlite") as outbox:
+        assert outbox.escalation_rate("pump") == (1, 3)

@@ -60,11 +60,16 @@ def test_policy_novelty_needs_no_fitting_label() -> None:
 
 
 def test_policy_reads_novelty_from_vision_evidence() -> None:
-    seen = Evidence("vision:top", EvidenceKind.VISION, Condition.WARNING, 0.97,
-                    values={"p_anomaly": 0.97, "labels": {"normal": 0.3, "crack": 0.4}})
-    verdict = fuse("pump", [seen], FusionConfig(), 0.0).verdict
-    assert VisionNovelty.from_evidence(verdict.evidence) == VisionNovelty(0.97, {"normal": 0.3, "crack": 0.4})
+    unexplained = Evidence("vision:top", EvidenceKind.VISION, Condition.WARNING, 0.97,
+                           values={"p_anomaly": 0.97, "labels": {"normal": 0.7, "crack": 0.3}})
+    verdict = fuse("pump", [unexplained], FusionConfig(), 0.0).verdict
+    assert VisionNovelty.from_evidence(verdict.evidence) == VisionNovelty(0.97, {})  # 'normal' explains nothing
     assert any("unlike anything enrolled" in t for t in decide(verdict, POLICY, now=0).triggers)
+    explained = replace(unexplained, condition=Condition.FAULT, fault_type="crack",
+                        values={"p_anomaly": 0.97, "labels": {"normal": 0.1, "crack": 0.9}})
+    assert VisionNovelty.from_evidence([explained]) == VisionNovelty(0.97, {"crack": 0.9})
+    explained_verdict = fuse("pump", [explained], FusionConfig(), 0.0).verdict
+    assert not any("unlike" in t for t in decide(explained_verdict, POLICY, now=0).triggers)
 
 
 def test_policy_cool_down_and_duplicate_frames() -> None:

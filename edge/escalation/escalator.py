@@ -31,6 +31,7 @@ from edge.escalation.request import CloudRequest, build_request
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionResult
 from edge.sources.base import Frame
+from edge.vision.enrollment import NORMAL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class Escalator:
         item = self.outbox.get(key)
         if item is None or item.embedding is None:
             return
-        label = reply.answer.label or reply.answer.condition
+        label = reply.answer.label or (NORMAL_NAME if reply.answer.condition == "ok" else reply.answer.condition)
         self.memory(item.asset_id).learn(label, reply.answer.condition, item.embedding, key, reply.answer.confidence)
 
     def _notify(self, key: str, result: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from edge.errors import StorageError
 from edge.escalation.config import LearningConfig
 from edge.profile import Profile
+from edge.vision.enrollment import NORMAL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,11 @@ class LearnedMemory:
                         len(self._examples) - len(usable), self.asset_id)
         if not usable:
             return profile
-        names = list(profile.few_shot_names)
-        severities = list(profile.few_shot_severities)
+        base_embeddings, base_ids = profile.few_shot_embeddings, profile.few_shot_label_ids
+        names, severities = list(profile.few_shot_names), list(profile.few_shot_severities)
+        if base_embeddings is None or base_ids is None:  # no labels enrolled: the normal memory is the ok class
+            names, severities = [NORMAL_NAME], ["ok"]
+            base_embeddings, base_ids = profile.memory, np.zeros(len(profile.memory), dtype=np.int64)
         for example in usable:
             if example.label not in names:
                 names.append(example.label)
@@ -120,9 +124,8 @@ class LearnedMemory:
         learned = np.array([e.embedding for e in usable], dtype=np.float32)  # (L, D)
         learned /= np.maximum(np.linalg.norm(learned, axis=1, keepdims=True), 1e-12)
         ids = np.array([names.index(e.label) for e in usable], dtype=np.int64)  # (L,)
-        old = profile.few_shot_embeddings
-        embeddings = learned if old is None else np.vstack([old, learned])
-        label_ids = ids if profile.few_shot_label_ids is None else np.concatenate([profile.few_shot_label_ids, ids])
+        embeddings = np.vstack([base_embeddings, learned]).astype(np.float32)
+        label_ids = np.concatenate([base_ids, ids])
         return replace(profile, few_shot_names=tuple(names), few_shot_severities=tuple(severities),
                        few_shot_embeddings=embeddings, few_shot_label_ids=label_ids)
 

@@ -24,13 +24,16 @@ class VisionNovelty:
 
     @classmethod
     def from_evidence(cls, evidence: Sequence[Evidence]) -> VisionNovelty:
-        """The most anomalous camera's view, read from vision evidence values (``p_anomaly``, ``labels``)."""
+        """The most anomalous camera's view. Only a fault type (a non-ok label the vision heads name)
+        can explain an anomaly: a winning 'normal' label on an anomalous frame explains nothing."""
         best: VisionNovelty = cls()
         for item in evidence:
             p = item.values.get("p_anomaly") if item.kind is EvidenceKind.VISION and item.healthy else None
             if isinstance(p, (int, float)) and (best.p_anomaly is None or p > best.p_anomaly):
                 labels = item.values.get("labels")
-                best = cls(float(p), dict(labels) if isinstance(labels, Mapping) else {})
+                label_p = labels.get(item.fault_type) if isinstance(labels, Mapping) and item.fault_type else None
+                fits = {item.fault_type: float(label_p)} if item.fault_type and label_p is not None else {}
+                best = cls(float(p), fits)
         return best
 
 
