@@ -8,7 +8,7 @@ labels are the embeddings of the demo's own "normal panel" and "red-hot" colours
 labelling separates them exactly. It exercises the whole service path (bundle verification,
 onnxruntime, heads, fusion, history); ``edgewatch demo`` runs a real INT8 EfficientNet-Lite0.
 
-Run from the repository root (needs the 'export' extra for onnx):
+Run with edgewatch installed with the 'export' extra (for onnx):
     python examples/demo/make_demo.py
 """
 
@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+from edge.bundle import load_bundle
+from edge.demo.data import SAMPLE_RATE_HZ, synthesize_recording
+from edge.preprocess import prepare
+from edge.scoring import ImageEncoder
+from export.bundle import staged_bundle
 
-from edge.bundle import load_bundle  # noqa: E402
-from edge.demo.data import SAMPLE_RATE_HZ, synthesize_recording  # noqa: E402
-from edge.scoring import ImageEncoder  # noqa: E402
-from edge.preprocess import prepare  # noqa: E402
-from export.bundle import staged_bundle  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SIZE_PX = 96
 NORMAL_RGB = (92, 150, 96)  # green-grey machine panel
