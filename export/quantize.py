@@ -125,6 +125,20 @@ class _Reader:
         return None if batch is None else {self._name: batch}
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What static quantization touches; ``recipe(family)`` is the measured default."""
+
+    op_types: tuple[str, ...]
+    weight_matmuls_only: bool  # MatMulConstBOnly: leave activation x activation MatMuls (attention) float
+    input_layer_float: bool  # keep the stem / patch-embedding layer float
+    unsigned_activations: bool = False  # uint8 activations (U8S8) instead of int8 (S8S8)
+
+
+def recipe(family: Family) -> Recipe:
+    return Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=family == "transformer", input_layer_float=True)
+
+
 def quantize_static(
     fp32: Path,
     out: Path,
@@ -133,8 +147,9 @@ def quantize_static(
     method: Method,
     family: Family,
     progress: Iterable[np.ndarray] | None = None,
+    how: Recipe | None = None,
 ) -> Result:
-    """Static QDQ INT8: per-channel symmetric int8 weights, uint8 activations calibrated on ``calibration``.
+    """Static QDQ INT8: per-channel symmetric int8 weights, int8 activations calibrated on ``calibration``.
 
     ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance.
     """
@@ -142,10 +157,11 @@ def quantize_static(
 
     if not calibration:
         raise ExportError("static quantization needs at least one calibration image")
+    how = how or recipe(family)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     extra: dict[str, object] = {
-        "MatMulConstBOnly": family == "transformer", "WeightSymmetric": True, "ActivationSymmetric": False,
+        "MatMulConstBOnly": how.weight_matmuls_only, "WeightSymmetric": True, "ActivationSymmetric": False,
         "DefaultTensorType": _FLOAT,
     }
     if method == "percentile":
@@ -156,10 +172,10 @@ def quantize_static(
         try:
             ort_static(
                 str(prepared), str(out), _Reader(input_name, progress if progress is not None else calibration),
-                nodes_to_exclude=_input_layers(prepared, input_name),
+                nodes_to_exclude=_input_layers(prepared, input_name) if how.input_layer_float else [],
                 quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                op_types_to_quantize=_QUANTIZED_OPS[family], calibrate_method=methods[method],
+                activation_type=QuantType.QUInt8 if how.unsigned_activations else QuantType.QInt8,
+                weight_type=QuantType.QInt8, op_types_to_quantize=list(how.op_types), calibrate_method=methods[method],
                 extra_options=extra,
             )
         except (ValueError, RuntimeError, MemoryError) as exc:
