@@ -169,8 +169,11 @@ def _votes(condition: Condition, confidence: float) -> tuple[float, float]:
     return abnormal, min(0.0, _logit((1.0 - c) / (1.0 + c)))
 
 
-def _suffix(source: str) -> str:
-    return source.split(":", 1)[-1]
+def _device(evidence: Evidence) -> tuple[str, str]:
+    """Which camera or sensor an evidence comes from: 'camera:top' health belongs to 'vision:top'."""
+    if evidence.kind in (EvidenceKind.VISION, EvidenceKind.CAMERA_HEALTH):
+        return "camera", evidence.source.split(":", 1)[-1]
+    return "sensor", evidence.source
 
 
 def _cite(evidence: Evidence) -> str:
@@ -185,7 +188,8 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     """Combine one check's evidence into a pointwise verdict (no memory of earlier checks)."""
     counted = {EvidenceKind(kind) for kind in config.counts}
     # a camera/sensor whose health evidence is bad: its own opinion is not trusted this check
-    broken = {_suffix(e.source) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
+    broken = {_device(e) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
+    opinions = {_device(e) for e in evidence if e.kind not in _HEALTH_KINDS}
 
     abnormal_logit = _logit(config.prior_abnormal)
     fault_logit = 0.0
@@ -196,12 +200,13 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
         weight = config.weight(item)
         if item.kind in _HEALTH_KINDS:
             if item.condition is not Condition.OK:
-                unhealthy_weight += weight
+                # counted once per device: through its silenced opinion when there is one
+                unhealthy_weight += 0.0 if _device(item) in opinions else weight
                 silenced.append(item)
             continue
         if item.kind not in counted or weight == 0.0:
             continue
-        if item.condition is None or _suffix(item.source) in broken:
+        if item.condition is None or _device(item) in broken:
             unhealthy_weight += weight
             silenced.append(item)
             continue

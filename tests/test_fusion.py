@@ -90,6 +90,10 @@ def test_dark_camera_silences_its_vision_opinion() -> None:
     assert result.coverage == 0.0 and result.verdict.confidence == 0.0
     assert any("frame is black" in reason for reason in result.verdict.reasons)
     assert any("no healthy evidence" in reason for reason in result.verdict.reasons)
+    half = fuse("pump", [vision(OK, 0.99), dark, vibration(OK, 0.9)], CONFIG, 0.0)
+    assert half.coverage == pytest.approx(0.5)  # one device of two is out, counted once
+    sensor_down = Evidence("vibration:drive_end", EvidenceKind.SENSOR_HEALTH, None, 0.9, reasons=("stale",))
+    assert fuse("pump", [vision(OK, 0.99), sensor_down], CONFIG, 0.0).coverage == pytest.approx(0.5)
     healthy_camera = Evidence("camera_health:top", EvidenceKind.CAMERA_HEALTH, OK, 1.0)
     assert fuse("pump", [vision(OK, 0.99), healthy_camera], CONFIG, 0.0).verdict.confidence == pytest.approx(0.99)
 
