@@ -128,6 +128,7 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
     assert summary["checks"] == 8
     assert summary["normal_total"] == 4 and summary["faults_total"] == 4
     assert 0.5 < summary["accuracy"] <= 1.0  # above chance on a balanced stream
+    assert 0.0 <= summary["vision_accuracy"] <= 1.0 and 0.0 <= summary["vibration_accuracy"] <= 1.0
     assert summary["accuracy"] == (summary["normal_correct"] + summary["faults_flagged"]) / 8
     assert 0.0 <= summary["escalation_rate"] <= 1.0
     assert summary["escalation_rate"] == summary["escalations"] / 8

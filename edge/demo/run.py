@@ -67,11 +67,27 @@ class CheckRow:
     vibration: str  # the vibration evidence's condition and fault type
     escalated: bool
     cloud: str  # the cloud's answer, or why it was not asked
+    cloud_usd: float  # what the answer cost, as the cloud reported its usage
     latency_ms: float | None  # frame grabbed -> verdict fused
 
     @property
     def correct(self) -> bool:
-        return (self.verdict != "ok") == (self.machine.expected != "ok")
+        return _right(self.verdict, self.machine)
+
+    @property
+    def vision_correct(self) -> bool:
+        return _right(self.vision.split(" ")[0], self.machine)
+
+    @property
+    def vibration_correct(self) -> bool:
+        return _right(self.vibration.split(" ")[0], self.machine)
+
+
+def _right(condition: str, machine: DemoMachine) -> bool:
+    """Flagged (warning or fault) on a faulty machine, ok on a healthy one; no opinion is wrong."""
+    if condition not in ("ok", "warning", "fault"):
+        return False
+    return (condition != "ok") == (machine.expected != "ok")
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,15 @@ class DemoResult:
         return {
             "checks": len(rows),
             "accuracy": _share([r.correct for r in rows]),
+            "vision_accuracy": _share([r.vision_correct for r in rows]),
+            "vibration_accuracy": _share([r.vibration_correct for r in rows]),
             "normal_correct": sum(r.correct for r in normal),
             "normal_total": len(normal),
             "faults_flagged": sum(r.correct for r in faulty),
             "faults_total": len(faulty),
             "escalations": sum(r.escalated for r in rows),
             "escalation_rate": _share([r.escalated for r in rows]),
+            "cloud_cost_usd": round(sum(r.cloud_usd for r in rows), 6),
             "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
             "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
             "vibration_source": self.data.vibration_source,
@@ -172,8 +191,13 @@ def _export(bundle: Path, calibration: Path, progress: Progress) -> None:
         if manifest.source.architecture == MODEL and manifest.quantization.mode != "none":
             progress(f"      reusing the verified bundle in {bundle}")
             return
-    _edgewatch(["export", "--model", MODEL, "--out", str(bundle), "--calibration", str(calibration), "--force"],
-               progress)
+    # The gate's top-1 compares ImageNet classes, and no ImageNet class fits a solar cell: the top
+    # classes are near-ties that flip under any perturbation. The demo's heads use the embedding,
+    # so the demo gates on embedding cosine (default 0.98) and only records top-1.
+    progress("      gate: embedding cosine >= 0.98 (ImageNet top-1 agreement is recorded, not gated: "
+             "no ImageNet class fits a solar cell)")
+    _edgewatch(["export", "--model", MODEL, "--out", str(bundle), "--calibration", str(calibration),
+                "--min-top1", "0", "--force"], progress)
 
 
 def _edgewatch(arguments: list[str], progress: Progress, env: dict[str, str] | None = None) -> None:
@@ -264,6 +288,7 @@ def _row(machine: DemoMachine, item: StreamItem, stored: StoredVerdict) -> Check
     vision = by_kind.get(EvidenceKind.VISION)
     vibration = by_kind.get(EvidenceKind.VIBRATION) or by_kind.get(EvidenceKind.SENSOR_HEALTH)
     escalation = dict(verdict.escalation or {})
+    cost = escalation.get("cost")
     return CheckRow(
         machine=machine,
         item=item,
@@ -272,9 +297,20 @@ def _row(machine: DemoMachine, item: StreamItem, stored: StoredVerdict) -> Check
         vision=_describe(vision),
         vibration=_describe(vibration),
         escalated=verdict.escalated,
-        cloud=str(escalation.get("condition") or escalation.get("status") or escalation.get("reason") or "-"),
+        cloud=_cloud_answer(escalation),
+        cloud_usd=float(cost.get("usd", 0.0)) if isinstance(cost, dict) else 0.0,
         latency_ms=(verdict.timestamp - vision.timestamp) * 1e3 if vision is not None and vision.timestamp else None,
     )
+
+
+def _cloud_answer(escalation: dict[str, Any]) -> str:
+    """The cloud's condition when it answered, else what became of the escalation."""
+    status = str(escalation.get("status", "-"))
+    if status == "not_needed":
+        return "-"
+    if status == "skipped" and "cool-down" in str(escalation.get("why", "")):
+        return "cooldown"
+    return str(escalation.get("condition") or status)
 
 
 def _describe(evidence: Any) -> str:
@@ -291,11 +327,10 @@ def format_table(rows: Sequence[CheckRow]) -> str:
     lines = [columns, "-" * len(columns)]
     for row in rows:
         cell = f"{row.item.cell} ({row.item.defect_probability:.2f})"
-        cloud = row.cloud if row.escalated else "-"
         lines.append(
             f"{row.machine.asset_id:<11} {row.item.frame:<15} {cell:<20} {row.machine.expected:<8} "
             f"{row.vision[:24]:<24} {row.vibration[:22]:<22} {row.verdict:<8} {row.confidence:>4.2f}  "
-            f"{cloud[:8]:<8} {'yes' if row.correct else 'NO'}"
+            f"{row.cloud[:8]:<8} {'yes' if row.correct else 'NO'}"
         )
     return "\n".join(lines)
 
@@ -310,9 +345,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"accuracy           {percent(summary['accuracy'])} against the dataset labels "
         f"(healthy: {summary['normal_correct']}/{summary['normal_total']} ok; "
         f"faulty: {summary['faults_flagged']}/{summary['faults_total']} flagged)",
+        f"  evidence alone   vision {percent(summary['vision_accuracy'])}, "
+        f"vibration {percent(summary['vibration_accuracy'])}; fused {percent(summary['accuracy'])}",
         "verdicts           one per check (the demo config raises a fault at once: every frame is another cell)",
         f"escalation rate    {percent(summary['escalation_rate'])} "
-        f"({summary['escalations']} check(s) sent to the local cloud model)",
+        f"({summary['escalations']} check(s) sent to the local cloud model, "
+        f"${summary['cloud_cost_usd']:.4f} at gpt-4o prices; repeats of a situation wait out the cool-down)",
         f"latency per check  {'n/a' if latency is None else f'{latency:.0f} ms'} p50, frame to verdict "
         "(scoring, vibration analysis, fusion)",
         f"bearing vibration  {summary['vibration_source']}",
