@@ -176,6 +176,17 @@ def _device(evidence: Evidence) -> tuple[str, str]:
     return "sensor", evidence.source
 
 
+def _broken_devices(evidence: list[Evidence] | tuple[Evidence, ...]) -> set[tuple[str, str]]:
+    return {_device(e) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
+
+
+def trusted_opinions(evidence: list[Evidence] | tuple[Evidence, ...]) -> list[Evidence]:
+    """Opinions about the machine from cameras and sensors that are healthy this check."""
+    broken = _broken_devices(evidence)
+    return [e for e in evidence if e.kind not in _HEALTH_KINDS and e.condition is not None
+            and _device(e) not in broken]
+
+
 def _cite(evidence: Evidence) -> str:
     if evidence.reasons:
         return f"{evidence.source}: {'; '.join(evidence.reasons)}"
@@ -188,7 +199,7 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     """Combine one check's evidence into a pointwise verdict (no memory of earlier checks)."""
     counted = {EvidenceKind(kind) for kind in config.counts}
     # a camera/sensor whose health evidence is bad: its own opinion is not trusted this check
-    broken = {_device(e) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
+    broken = _broken_devices(evidence)
     opinions = {_device(e) for e in evidence if e.kind not in _HEALTH_KINDS}
 
     abnormal_logit = _logit(config.prior_abnormal)

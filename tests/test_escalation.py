@@ -50,6 +50,14 @@ def test_policy_triggers() -> None:
     assert decide(sure_ok().verdict, POLICY, on_demand=True, now=0).triggers == ("asked on demand",)
 
 
+def test_policy_ignores_the_opinion_of_a_broken_camera() -> None:
+    dark = Evidence("camera:top", EvidenceKind.CAMERA_HEALTH, None, 0.0, reasons=("frame is black",))
+    evidence = [Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.9),
+                Evidence("vibration:de", EvidenceKind.VIBRATION, Condition.FAULT, 0.95), dark]
+    verdict = fuse("pump", evidence, FusionConfig(), 0.0).verdict
+    assert not any("disagree" in t or "vision says" in t for t in decide(verdict, POLICY, now=0).triggers)
+
+
 def test_policy_novelty_needs_no_fitting_label() -> None:
     novel = VisionNovelty(p_anomaly=0.99, label_probabilities={"normal": 0.2, "crack": 0.3})
     fits = VisionNovelty(p_anomaly=0.99, label_probabilities={"normal": 0.1, "crack": 0.8})

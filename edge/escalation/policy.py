@@ -11,6 +11,7 @@ from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
 from edge.escalation.outbox import PastEscalation
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.fusion import trusted_opinions
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
 
@@ -27,8 +28,8 @@ class VisionNovelty:
         """The most anomalous camera's view. Only a fault type (a non-ok label the vision heads name)
         can explain an anomaly: a winning 'normal' label on an anomalous frame explains nothing."""
         best: VisionNovelty = cls()
-        for item in evidence:
-            p = item.values.get("p_anomaly") if item.kind is EvidenceKind.VISION and item.healthy else None
+        for item in trusted_opinions(evidence):
+            p = item.values.get("p_anomaly") if item.kind is EvidenceKind.VISION else None
             if isinstance(p, (int, float)) and (best.p_anomaly is None or p > best.p_anomaly):
                 labels = item.values.get("labels")
                 label_p = labels.get(item.fault_type) if isinstance(labels, Mapping) and item.fault_type else None
@@ -50,8 +51,9 @@ class Decision:
 
 
 def _disagreement(verdict: Verdict) -> str | None:
-    vision = [e for e in verdict.evidence if e.kind is EvidenceKind.VISION and e.condition is not None]
-    sensors = [e for e in verdict.evidence if e.kind in _SENSOR_KINDS and e.condition is not None]
+    opinions = trusted_opinions(verdict.evidence)  # a dark camera's "ok" is no opinion to disagree with
+    vision = [e for e in opinions if e.kind is EvidenceKind.VISION]
+    sensors = [e for e in opinions if e.kind in _SENSOR_KINDS]
     if not vision or not sensors:
         return None
     seen = Condition.worst([e.condition for e in vision if e.condition is not None])
