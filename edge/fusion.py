@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -176,11 +177,11 @@ def _device(evidence: Evidence) -> tuple[str, str]:
     return "sensor", evidence.source
 
 
-def _broken_devices(evidence: list[Evidence] | tuple[Evidence, ...]) -> set[tuple[str, str]]:
+def _broken_devices(evidence: Sequence[Evidence]) -> set[tuple[str, str]]:
     return {_device(e) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
 
 
-def trusted_opinions(evidence: list[Evidence] | tuple[Evidence, ...]) -> list[Evidence]:
+def trusted_opinions(evidence: Sequence[Evidence]) -> list[Evidence]:
     """Opinions about the machine from cameras and sensors that are healthy this check."""
     broken = _broken_devices(evidence)
     return [e for e in evidence if e.kind not in _HEALTH_KINDS and e.condition is not None
