@@ -65,8 +65,8 @@ def _command_lines() -> list[Any]:
     for doc, body in _blocks("sh"):
         for line in body.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
-            while words and words[0] in ("sudo",):
-                words = words[1:]
+            if words and words[0] == "sudo":  # sudo [-u USER] edgewatch ...
+                words = words[3:] if words[1:2] == ["-u"] else words[1:]
             if words and words[0].split("/")[-1] == "edgewatch":
                 params.append(pytest.param(words[1:], id=f"{doc}:{' '.join(words[1:3])}"))
     return params
@@ -92,4 +92,4 @@ def test_command_line_parses(arguments: list[str]) -> None:
 
 def test_the_docs_show_snippets_and_commands() -> None:
     assert len(_config_snippets()) >= 5
-    assert len(_command_lines()) >= 12
+    assert len(_command_lines()) >= 20
