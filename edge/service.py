@@ -176,6 +176,7 @@ class Service:
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a finished check or a stop request: the loop looks at once
         self._requests_lock = threading.Lock()
         self._requests: dict[str, str] = {}  # asset id -> why a check was asked for (one per asset)
         self._started_checks = 0
@@ -201,6 +202,7 @@ class Service:
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
         self._stop.set()
+        self._wake.set()
 
     def request_check(self, asset_id: str, reason: str) -> None:
         """Check ``asset_id`` as soon as it is idle (e.g. an MQTT command); safe from any thread."""
@@ -209,6 +211,7 @@ class Service:
             return
         with self._requests_lock:
             self._requests[asset_id] = reason
+        self._wake.set()
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -226,7 +229,8 @@ class Service:
                     self._maybe_start(schedule, now)
                 self._heartbeat(now)
                 self._run_periodic(now)
-                self.clock.wait(self._stop, self._sleep_s(now))
+                self.clock.wait(self._wake, self._sleep_s(now))
+                self._wake.clear()  # anything that set it after this is reaped at the top of the loop
         finally:
             self._shutdown()
 
@@ -259,6 +263,7 @@ class Service:
         schedule.started = now
         schedule.stalled = False
         schedule.running = self._executor.submit(self.check, asset, reason)
+        schedule.running.add_done_callback(lambda _: self._wake.set())
 
     def _reap(self, now: float) -> None:
         for schedule in self._running():
