@@ -43,10 +43,5 @@ class FolderSource(Camera):
             raise SourceError(f"camera {self.name}: cannot read {path}: {exc}") from exc
         return decode_image(data, self.resize_max_px, f"camera {self.name}: {path}")
 
-    @property
-    def current_file(self) -> Path | None:
-        """The file the last grab returned (replay bookkeeping for tests and demos)."""
-        return self._files[self._next - 1] if self._next else None
-
     def _close(self) -> None:
         self._files = ()
