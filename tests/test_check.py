@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from edge.cli import main
@@ -227,3 +229,30 @@ def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.Captu
         assert not result["escalated"] and result["vision"]["fault_type"] == "warning"
     with Outbox(tmp_path / "state" / "outbox.sqlite") as outbox:
         assert outbox.escalation_rate("pump") == (1, 3)
+
+
+_numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12))
+_readings = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b", "c"]),
+     "quantity": st.sampled_from(["temperature", "vibration", "current", "bogus"])},
+    optional={"value": _numbers, "samples": st.lists(_numbers, max_size=300), "rate_hz": _numbers,
+              "unit": st.sampled_from(["degC", "g", "A", ""]), "warn_above": _numbers,
+              "vibration": st.fixed_dictionaries({"rpm": _numbers})},
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_readings, max_size=4))
+def test_any_sensors_file_gives_evidence_or_a_clear_input_error(tmp_path: Path, readings: list[dict]) -> None:
+    from edge import sensors_json
+    from edge.errors import InputError
+
+    path = tmp_path / "sensors.json"
+    path.write_text(json.dumps({"readings": readings}))  # NaN and Infinity are written as JSON allows
+    try:
+        found = sensors_json.evidence(path, now=0.0)
+    except InputError as exc:
+        assert str(exc).startswith(str(path))
+        return
+    assert len(found) == len(readings)
+    assert all(0.0 <= item.confidence <= 1.0 for item in found)
