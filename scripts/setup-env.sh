@@ -7,6 +7,9 @@ extras="${1:-}"
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [[ ",$extras," == *",export,"* ]]; then
-  .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+  # PyTorch's CPU index first: PyPI's Linux x86_64 torch pulls several GB of CUDA libraries.
+  # Where that index is unreachable (only PyPI allowed), PyPI's build is the fallback.
+  .venv/bin/python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+    || .venv/bin/python -m pip install -q "torch==2.13.0"
 fi
 .venv/bin/python -m pip install -q -e ".[${extras}]"
