@@ -23,6 +23,7 @@ from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.history import History, Retention
+from edge.outputs.metrics import Metrics
 from edge.preprocess import prepare
 from edge.profile import load_profile
 from edge.scoring import ImageEncoder, RuntimeOptions
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
+OUTBOX_GAUGE_INTERVAL_S = 30.0
 
 
 class CameraVision:
@@ -195,11 +197,16 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     )
 
 
-def build_escalator(config: Config, history: History) -> Escalator | None:
-    """The background escalator when escalation is on; answers are written back to history."""
+def build_escalator(config: Config, history: History, metrics: Metrics) -> Escalator | None:
+    """The background escalator when escalation is on; answers are written back to history and
+    their token use counted in the metrics."""
     if not config.escalation.enabled:
         return None
+
     def on_result(item: OutboxItem, result: dict[str, Any]) -> None:
+        cost = result.get("cost")
+        if isinstance(cost, dict):
+            metrics.cloud_usage(int(cost["input_tokens"]), int(cost["output_tokens"]), float(cost["usd"]))
         if item.verdict_id is None:
             return
         stored = history.get(item.verdict_id)
@@ -239,7 +246,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
             started[:0] = [camera.close for camera in built[-1].cameras]
             if built[-1].sensors is not None:
                 started.insert(0, built[-1].sensors.close)
-        escalator = build_escalator(config, history)
+        escalator = build_escalator(config, history, outputs.metrics)
     except BaseException:
         for close in started:
             close()
@@ -253,7 +260,12 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         settings=config.service,
         clock=clock,
         max_checks=max_checks,
-        periodic=[(config.history.prune_interval_s, history.prune), (STATE_SAVE_INTERVAL_S, state.save)],
+        periodic=[
+            (config.history.prune_interval_s, history.prune),
+            (STATE_SAVE_INTERVAL_S, state.save),
+            *([(OUTBOX_GAUGE_INTERVAL_S, lambda: outputs.metrics.set_outbox_depth(
+                escalator.outbox.counts().get("pending", 0)))] if escalator is not None else []),
+        ],
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
         closers=[*([outputs.http.stop] if outputs.http is not None else []), history.close],
         observe_check=outputs.metrics.observe_check,

@@ -4,6 +4,7 @@ OpenAI-compatible server and written back to history, outputs served from the sa
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -17,6 +18,7 @@ import yaml
 from edge.config import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.history import History
+from edge.outputs.metrics import Metrics
 from edge.wiring import STATE_FILE, build_service
 from tests.service_support import DEMO_CONFIG
 
@@ -49,6 +51,10 @@ def test_escalation_answers_are_written_back_to_history(fast_demo: Path, monkeyp
         service = build_service(config, max_checks=4)
         service.run()  # closing the escalator waits for the answers in flight
         asked = len(cloud.completions())
+    metrics = next(sink for sink in service.sinks if isinstance(sink, Metrics))
+    exposition = metrics.exposition().decode()
+    input_tokens = re.search(r'^edgewatch_cloud_tokens_total\{kind="input"\} (\S+)$', exposition, re.MULTILINE)
+    assert input_tokens and float(input_tokens.group(1)) > 0  # the cloud's usage reached the metrics
     with History(config.state_dir / "history.sqlite3") as history:
         stored = history.verdicts(limit=None)
     answered = [s for s in stored if (s.verdict.escalation or {}).get("status") == "answered"]
