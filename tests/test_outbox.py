@@ -98,9 +98,10 @@ def test_outbox_survives_sigkill_mid_flight_and_drains_in_order(tmp_path: Path) 
             if child.poll() is None:
                 child.kill()
                 child.wait()
-        time.sleep(0.6)  # the in-flight request completes server-side after the client died
-        answered_before_kill = list(cloud.answered_keys)
-        assert len(answered_before_kill) == 2
+        deadline = time.monotonic() + 10  # the in-flight request completes server-side after the client died
+        while len(cloud.answered_keys) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(cloud.answered_keys) == 2
         cloud.fail_always(None)
 
         config = config_for(cloud.url)
