@@ -7,9 +7,13 @@ extras="${1:-}"
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [[ ",$extras," == *",export,"* ]]; then
-  # PyTorch's CPU index first: PyPI's Linux x86_64 torch pulls several GB of CUDA libraries.
-  # Where that index is unreachable (only PyPI allowed), PyPI's build is the fallback.
-  .venv/bin/python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
-    || .venv/bin/python -m pip install -q "torch==2.13.0"
+  # PyTorch's CPU index when it answers: PyPI's Linux x86_64 torch pulls several GB of CUDA
+  # libraries. Where only PyPI is reachable, PyPI's build it is (asked once, not retried per file).
+  cpu_index=https://download.pytorch.org/whl/cpu
+  if .venv/bin/python -c "import urllib.request as r; r.urlopen('$cpu_index/torch/', timeout=5)" 2>/dev/null; then
+    .venv/bin/python -m pip install -q "torch==2.13.0" --index-url "$cpu_index"
+  else
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+  fi
 fi
 .venv/bin/python -m pip install -q -e ".[${extras}]"
