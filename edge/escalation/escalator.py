@@ -97,7 +97,8 @@ class Escalator:
         if self._worker is not None:
             self._stop.set()
             self._wake.set()
-            self._worker.join(timeout=self.config.timeout_s * (self.config.max_retries + 1) + 5)
+            # a request still in flight is abandoned: it is in the outbox and is sent again after the restart
+            self._worker.join(timeout=5.0)
         if self._client is not None:
             self._client.close()
         self.outbox.close()
