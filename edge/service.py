@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import numpy as np
+
 from edge.errors import EdgewatchError, SourceError
 from edge.evidence import Evidence, Verdict
 from edge.history import History
@@ -82,6 +84,10 @@ class VisionStage(Protocol):
 
     def __call__(self, frame: Frame) -> Evidence: ...
 
+    def last_embedding(self, camera: str) -> np.ndarray | None:
+        """The embedding behind that camera's last evidence (escalation learns from it)."""
+        ...
+
 
 class SensorStage(Protocol):
     """An asset's sensors, polled in the background: reading their state never blocks."""
@@ -104,7 +110,8 @@ class Escalator(Protocol):
     written back with ``History.set_escalation(verdict_id, ...)`` when it arrives. The returned
     verdict carries the decision (``escalated``/``escalation``)."""
 
-    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict: ...
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
+               embedding: np.ndarray | None = None) -> Verdict: ...
 
     def close(self) -> None: ...
 
@@ -368,7 +375,8 @@ class Service:
         ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
         verdict_id = self._store(verdict, ranked[0] if ranked else None)
         if self.escalator is not None and verdict_id is not None:
-            verdict = self.escalator.submit(verdict_id, verdict, ranked)
+            embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
+            verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
         for sink in self.sinks:

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.bundle import Bundle, load_bundle
 from edge.config import AssetConfig, Config
 from edge.errors import StorageError
@@ -57,19 +59,24 @@ class CameraVision:
     def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None) -> None:
         self.scorer = scorer
         self.temporal = temporal or TemporalContext()
-        self._last: dict[str, Evidence] = {}  # one per camera
+        self._last: dict[str, tuple[Evidence, np.ndarray]] = {}  # camera -> last evidence and its embedding
 
     def __call__(self, frame: Frame) -> Evidence:
         prepared = prepare(frame.image, self.scorer.encoder.bundle.manifest.preprocessing)
         window = self.temporal.window(frame.camera)
         last = self._last.get(frame.camera)
         if last is not None and window.is_duplicate(prepared.thumbnail):
-            return replace(last, timestamp=frame.timestamp)
-        result = self.scorer.score_encoded(prepared, self.scorer.encoder.encode(prepared.tensor))
+            return replace(last[0], timestamp=frame.timestamp)
+        encoded = self.scorer.encoder.encode(prepared.tensor)
+        result = self.scorer.score_encoded(prepared, encoded)
         state = window.update(result.p_anomaly, prepared.thumbnail) if result.p_anomaly is not None else None
         evidence = to_evidence(result, frame.camera, frame.timestamp, state)
-        self._last[frame.camera] = evidence
+        self._last[frame.camera] = (evidence, encoded.embedding)
         return evidence
+
+    def last_embedding(self, camera: str) -> np.ndarray | None:
+        last = self._last.get(camera)
+        return None if last is None else last[1]
 
 
 class PolledSensors:
@@ -159,11 +166,13 @@ def load_encoder(config: Config) -> ImageEncoder | None:
 
 
 def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],
-                state: StateFile, clock: Clock) -> Asset:
+                state: StateFile, clock: Clock, escalator: Escalator | None = None) -> Asset:
     cameras = [Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic) for camera in asset.cameras]
     vision = None
     if encoder is not None and asset.cameras:
         profile = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
+        if profile is not None and escalator is not None and escalator.config.learning.enabled:
+            profile = escalator.memory(asset.id).merge_into(profile)  # what earlier cloud answers taught
         vision = CameraVision(VisionScorer(encoder, profile))
     sensors = None
     if asset.sensors:
@@ -238,15 +247,17 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
 
         outputs = build_outputs(config, history, on_command).start()
         started.insert(0, outputs.close)
+        escalator = build_escalator(config, history, outputs.metrics)
+        if escalator is not None:
+            started.insert(0, escalator.close)
         encoder = load_encoder(config)
         state = StateFile(config.state_dir / STATE_FILE)
         saved = state.load()
         for asset in config.assets:
-            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock))
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator))
             started[:0] = [camera.close for camera in built[-1].cameras]
             if built[-1].sensors is not None:
                 started.insert(0, built[-1].sensors.close)
-        escalator = build_escalator(config, history, outputs.metrics)
     except BaseException:
         for close in started:
             close()

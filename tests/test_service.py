@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -268,13 +269,13 @@ class ListSink:
 
 class RecordingEscalator:
     def __init__(self) -> None:
-        self.submitted: list[tuple[int, str, int]] = []
+        self.submitted: list[tuple[int, str, int, tuple[int, ...] | None]] = []
         self.closed = False
 
-    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame]) -> Verdict:
-        self.submitted.append((verdict_id, verdict.asset_id, len(frames)))
-        from dataclasses import replace
-
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
+               embedding: np.ndarray | None = None) -> Verdict:
+        shape = None if embedding is None else embedding.shape
+        self.submitted.append((verdict_id, verdict.asset_id, len(frames), shape))
         return replace(verdict, escalated=True, escalation={"status": "queued"})
 
     def close(self) -> None:
@@ -296,6 +297,7 @@ def test_outputs_and_escalation_get_every_verdict_and_are_closed(
         assert all(s.verdict.escalation == {"status": "queued"} and s.verdict.escalated for s in stored)
     assert len(sink.verdicts) == 2 and all(v.escalated for v in sink.verdicts)
     assert [item[0] for item in escalator.submitted] == [1, 2] and escalator.submitted[0][2] == 1
+    assert escalator.submitted[0][3] == (8,)  # the frame's embedding, for learning from the answer
     assert broken.closed and sink.closed and escalator.closed
     assert "output BrokenSink failed" in caplog.text
 
