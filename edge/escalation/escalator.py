@@ -193,12 +193,15 @@ class Escalator:
         while not self._stop.is_set():
             try:
                 self.drain()
+                pending = bool(self.outbox.pending(1))
             except Exception:  # a full disk or a missing key must not kill the worker; back off like a failure
+                if self._stop.is_set():
+                    return  # the outbox was closed under a request abandoned at shutdown
                 log.exception("escalation worker: draining the outbox failed")
                 self.breaker.record_failure()
-            pending = bool(self.outbox.pending(1))
-            wait_s = max(self.breaker.retry_in_s, 1.0) if pending else None
-            self._wake.wait(wait_s if wait_s is None else min(wait_s, self.config.breaker.cooldown_s))
+                pending = True
+            wait_s = min(max(self.breaker.retry_in_s, 1.0), self.config.breaker.cooldown_s) if pending else None
+            self._wake.wait(wait_s)
             self._wake.clear()
 
     def drain(self, limit: int | None = None) -> int:
