@@ -57,11 +57,23 @@ PATH_LABELS = {"int8": "INT8 ONNX (static)", "int8_dynamic": "INT8 ONNX (dynamic
 ROUNDS = 2  # each path runs this many times, interleaved, so a busy spell does not hit one path only
 
 
-def _clip_checkpoint(folder: Path) -> str:
-    from tests.hf_models import build_clip
+def _hf_models() -> Any:
+    """The random-weight checkpoint builders, which live with the tests of a source checkout."""
+    import importlib.util
 
+    path = Path(__file__).resolve().parent.parent / "tests" / "hf_models.py"
+    spec = importlib.util.spec_from_file_location("edgewatch_bench_hf_models", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise UsageError(f"the CLIP/SigLIP benchmarks build random-weight checkpoints with {path}, "
+                         "which only a source checkout has; use --models efficientnet-lite0")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _clip_checkpoint(folder: Path) -> str:
     if not (folder / "config.json").is_file():
-        build_clip(folder, full_size=True)
+        _hf_models().build_clip(folder, full_size=True)
     return str(folder)
 
 
@@ -75,9 +87,7 @@ def _siglip_checkpoint(folder: Path) -> str:
     import torch
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
 
-    from tests.hf_models import build_tiny_siglip
-
-    build_tiny_siglip(folder)
+    _hf_models().build_tiny_siglip(folder)
     tiny = SiglipConfig.from_pretrained(folder)
     text = {key: getattr(tiny.text_config, key)
             for key in ("vocab_size", "max_position_embeddings", "bos_token_id", "eos_token_id", "pad_token_id")}
