@@ -129,6 +129,7 @@ class Asset:
     sensors: SensorStage | None = None
     triggers: TriggerWatch | None = None
     trigger_cooldown_s: float = 30.0
+    first_check_delay_s: float = 0.0  # lets background sensor polling deliver a first reading
 
 
 @dataclass
@@ -204,7 +205,7 @@ class Service:
         if latest is not None:
             delay = min(asset.check_interval_s, max(0.0, latest.verdict.timestamp + asset.check_interval_s
                                                     - self.clock.time()))
-        return _Schedule(asset, now + delay)
+        return _Schedule(asset, now + max(delay, asset.first_check_delay_s))
 
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""

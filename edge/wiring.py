@@ -203,6 +203,8 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
         sensors=sensors,
         triggers=TriggerWatch(asset.triggers) if asset.triggers else None,
         trigger_cooldown_s=asset.trigger_cooldown_s,
+        # the pollers read at once; the first check waits for those reads (each bounded by its timeout)
+        first_check_delay_s=min(asset.check_interval_s, max((s.timeout_s for s in asset.sensors), default=0.0)),
     )
 
 
