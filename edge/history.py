@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
 """
 _COLUMNS = "id, body, frame"
 _IDLE_READERS = 4
+_ORPHAN_AGE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -312,12 +313,21 @@ class History:
             log.warning("cannot remove old frame %s: %s", name, exc)
 
     def _remove_orphan_frames(self) -> None:
-        """Files a crash left behind: partial writes and frames whose row was never committed."""
+        """Files a crash left behind: partial writes and frames whose row was never committed.
+
+        Only files older than a minute: a reader opening the history (``edgewatch history``, the
+        HTTP API) must not take the frame that the running service is about to commit."""
+        cutoff = time.time() - _ORPHAN_AGE_S
         known = {row[0] for row in self._read("SELECT frame FROM verdicts WHERE frame IS NOT NULL")}
         for path in self.frames_dir.iterdir():
-            if path.is_file() and path.name not in known and path.suffix in (".jpg", ".partial"):
-                log.info("removing frame %s that no stored verdict references", path.name)
-                path.unlink(missing_ok=True)
+            if path.suffix not in (".jpg", ".partial") or path.name in known:
+                continue
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    log.info("removing frame %s that no stored verdict references", path.name)
+                    path.unlink(missing_ok=True)
+            except OSError as exc:  # a reader without write access leaves the cleanup to the service
+                log.debug("cannot remove orphan frame %s: %s", path.name, exc)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,10 +107,13 @@ def test_retention_by_database_size(tmp_path: Path) -> None:
 def test_orphan_frames_from_a_crash_are_removed(tmp_path: Path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()
-    (frames / "pump-1-x.jpg.partial").write_bytes(b"half")
-    (frames / "pump-1-y.jpg").write_bytes(b"never committed")
+    old = time.time() - 3600
+    for name, data in (("pump-1-x.jpg.partial", b"half"), ("pump-1-y.jpg", b"never committed")):
+        (frames / name).write_bytes(data)
+        os.utime(frames / name, (old, old))
+    (frames / "pump-1-z.jpg").write_bytes(b"being committed right now by the service")
     with History(tmp_path / "h.sqlite3", frames_dir=frames):
-        assert list(frames.iterdir()) == []
+        assert [p.name for p in frames.iterdir()] == ["pump-1-z.jpg"]  # a fresh file is left alone
 
 
 def test_durability_pragmas(history: History, tmp_path: Path) -> None:
