@@ -209,7 +209,7 @@ class _VibrationSource:
             self._load_cwru(cwru_dir)
         else:
             self.source = "synthetic"
-            log.warning("CWRU records not found at %s: the demo synthesises bearing vibration instead", cwru_dir)
+            log.info("CWRU records not found at %s: the demo synthesises bearing vibration instead", cwru_dir)
 
     def _load_cwru(self, cwru_dir: Path) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -223,12 +224,14 @@ def _free_port() -> int:
 
 
 def _fresh_state(state_dir: Path) -> None:
-    """Drop an earlier run's history: the service resumes from stored verdicts, the scoring must not."""
-    for name in ("history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm", "service-state.json"):
-        try:
-            (state_dir / name).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot clear the demo's earlier history {state_dir / name}: {exc}") from exc
+    """Start from an empty state folder: the service resumes from stored verdicts and the outbox
+    remembers escalations for their cool-down, and a re-run must score only its own checks."""
+    if not state_dir.exists():
+        return
+    try:
+        shutil.rmtree(state_dir)
+    except OSError as exc:
+        raise StorageError(f"cannot clear the demo's earlier state {state_dir}: {exc}") from exc
 
 
 def _write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_dir: Path,
