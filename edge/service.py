@@ -183,8 +183,8 @@ class Service:
         start = self.clock.monotonic()
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # set by a finished check or a stop request: the loop looks at once
+        self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
+        self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
         self._requests_lock = threading.Lock()
         self._requests: dict[str, str] = {}  # asset id -> why a check was asked for (one per asset)
         self._started_checks = 0
@@ -208,9 +208,8 @@ class Service:
         return _Schedule(asset, now + max(delay, asset.first_check_delay_s))
 
     def request_stop(self) -> None:
-        """Ask the loop to stop (safe from a signal handler)."""
-        self._stop.set()
-        self._wake.set()
+        """Ask the loop to stop; safe from a signal handler. The loop notices within one tick."""
+        self._stopping = True
 
     def request_check(self, asset_id: str, reason: str) -> None:
         """Check ``asset_id`` as soon as it is idle (e.g. an MQTT command); safe from any thread."""
@@ -227,7 +226,7 @@ class Service:
         self.notifier.ready(f"watching {len(self._schedules)} asset(s)")
         log.info("service started: %d asset(s)", len(self._schedules))
         try:
-            while not self._stop.is_set():
+            while not self._stopping:
                 now = self.clock.monotonic()
                 self._reap(now)
                 if self._budget_spent() and not self._running():
