@@ -226,6 +226,17 @@ def test_stream_returns_the_newest_frame_then_reports_the_end(tmp_path: Path, co
             camera.grab()
 
 
+def test_closing_a_stream_stops_its_reader(tmp_path: Path) -> None:
+    path = tmp_path / "long.avi"
+    write_video(path, "mjpeg", [value % 256 for value in range(0, 2400, 4)])  # 600 frames
+    camera = make_camera(RtspCamera(type="rtsp", name="line", url=str(path), timeout_s=5))
+    camera.open()
+    reader = camera._reader
+    assert camera.grab().image.shape == (48, 64, 3)
+    camera.close()
+    assert not reader._thread.is_alive() and camera._reader is None
+
+
 def test_stream_open_failure_is_a_source_error(tmp_path: Path) -> None:
     pytest.importorskip("av")
     with pytest.raises(SourceError, match="cannot open"):

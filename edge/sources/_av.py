@@ -109,12 +109,17 @@ class LatestFrameReader:
         return frames[-1].to_ndarray(format="rgb24")
 
     def close(self) -> None:
+        """Stop the reader, then close the container from this thread. Closing it under a running
+        demux could free what FFmpeg is still reading; the read timeout bounds the wait instead."""
         self._stop.set()
+        self._thread.join(timeout=self.timeout_s + 1.0)
+        if self._thread.is_alive():
+            log.warning("camera %s: the stream reader did not stop; leaving its connection to the OS", self.camera)
+            return
         try:
-            self._container.close()  # unblocks a demux waiting on the network
+            self._container.close()
         except Exception as exc:
             log.debug("camera %s: closing the stream: %s", self.camera, exc)
-        self._thread.join(timeout=self.timeout_s)
 
 
 class StreamCamera(Camera):
