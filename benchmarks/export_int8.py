@@ -29,7 +29,7 @@ from tests.hf_models import build_clip  # noqa: E402
 DEFAULT = quantize.recipe("transformer")
 RECIPES = {
     "default": DEFAULT,
-    "uint8-activations": replace(DEFAULT, unsigned_activations=True),
+    "int8-activations": replace(DEFAULT, unsigned_activations=False),
     "attention-matmuls": replace(DEFAULT, weight_matmuls_only=False),
     "layernorm": replace(DEFAULT, op_types=(*DEFAULT.op_types, "LayerNormalization")),
     "patch-embedding": replace(DEFAULT, input_layer_float=False),

@@ -132,7 +132,8 @@ class Recipe:
     op_types: tuple[str, ...]
     weight_matmuls_only: bool  # MatMulConstBOnly: leave activation x activation MatMuls (attention) float
     input_layer_float: bool  # keep the stem / patch-embedding layer float
-    unsigned_activations: bool = False  # uint8 activations (U8S8) instead of int8 (S8S8)
+    # uint8 activations (U8S8): the fast VNNI path; S8S8 measured 0.89x FP32 vs U8S8 2.26x on ViT-B/32
+    unsigned_activations: bool = True
 
 
 def recipe(family: Family) -> Recipe:
@@ -149,7 +150,7 @@ def quantize_static(
     progress: Iterable[np.ndarray] | None = None,
     how: Recipe | None = None,
 ) -> Result:
-    """Static QDQ INT8: per-channel symmetric int8 weights, int8 activations calibrated on ``calibration``.
+    """Static QDQ INT8: per-channel symmetric int8 weights, 8-bit activations calibrated on ``calibration``.
 
     ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance.
     """

@@ -1,0 +1,46 @@
+"""The real EfficientNet-Lite0 ImageNet weights -> static INT8 bundle, gated on real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge.bundle import load_bundle
+from edge.preprocess import prepare
+from export.pipeline import ExportRequest, run
+from export.validate import Gate
+from tests.export_data import write_real_images
+
+pytestmark = pytest.mark.slow  # ~30 s: real 4.7M-parameter network, ~60 images calibrated and validated
+
+
+def test_efficientnet_lite0_static_int8_meets_size_and_agreement_targets(tmp_path: Path) -> None:
+    photos = write_real_images(tmp_path / "photos", elpv_count=40)
+    # Top-1 is recorded, not gated: on these photos and solar cells no ImageNet class fits well, FP32's
+    # top two classes are often within 0.01 of each other, and INT8 flips ~10% of those near-ties
+    # (docs/export.md). The embedding cosine, which the board's heads use, is gated at 0.98.
+    gate = Gate(min_cosine=0.98, min_top1=0.0)
+    summary = run(ExportRequest(model="efficientnet-lite0", out=tmp_path / "bundle", calibration=photos,
+                                gate=gate, progress=False))
+    bundle = load_bundle(summary.bundle)
+    m = bundle.manifest
+    assert m.kind == "image-only" and m.labels is None and m.text_model is None
+    assert m.embedding_dim == 1280 and m.image_model.logits_output == "logits"
+    assert m.quantization.mode == "static" and m.quantization.calibration_images >= 40
+    v = m.validation
+    assert v is not None and v.passed and v.images >= 14
+    assert v.cosine_mean >= 0.98 and v.cosine_min >= 0.95
+    assert v.top1_agreement is not None and v.top1_agreement >= 0.8  # measured 0.87-1.0 on such splits
+    assert v.max_probability_shift is not None
+    # the INT8 bundle is at most 35% of the same bundle in FP32
+    assert summary.bundle_bytes <= 0.35 * summary.fp32_bundle_bytes
+
+    session = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    pixels = prepare(photos / "skimage_coffee.png", m.preprocessing).tensor
+    embeds, patches, logits = session.run(["image_embeds", "patch_tokens", "logits"], {"pixel_values": pixels})
+    assert embeds.shape == (1, 1280) and logits.shape == (1, 1000)
+    assert patches.shape[0] == 1 and patches.shape[1] == 14 * 14  # stride-16 feature map, (B, H*W, C)
+    assert int(np.argmax(logits)) == 967  # espresso, as the FP32 network says
