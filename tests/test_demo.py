@@ -12,8 +12,10 @@ import pytest
 from PIL import Image
 
 from edge.analytics import bearings, diagnosis, iso
-from edge.demo import data
+from edge.demo import data, run
 from edge.errors import InputError
+from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.history import History
 
 pytest.importorskip("elpv_dataset")
 
@@ -136,3 +138,58 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
     assert summary["vibration_source"] in ("cwru", "synthetic")
     assert Path(summary["history"]).is_file()
     assert "[2/6] exporting" in completed.stderr and "[6/6]" in completed.stderr
+
+
+def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
+             escalation: dict[str, object] | None = None) -> Verdict:
+    evidence = (
+        Evidence("vision:el-camera", EvidenceKind.VISION, Condition(vision), 0.8, timestamp=at - 0.05),
+        Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition(vibration), 0.9,
+                 fault_type=None if vibration == "ok" else "outer_race", timestamp=at - 0.5),
+    )
+    return Verdict(asset, Condition(condition), 0.9, ("test",), evidence, at,
+                   escalated=bool(escalation and escalation.get("status") == "answered"), escalation=escalation)
+
+
+def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) -> None:
+    prepared = data.prepare(tmp_path / "data", frames=8, enroll=4, examples=2, cwru_dir=None)
+    config = tmp_path / "demo.yaml"
+    state_dir = tmp_path / "state"
+    run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
+                      "http://127.0.0.1:9/v1", 8080)
+    answered = {"status": "answered", "condition": "fault", "cost": {"usd": 0.002}}
+    cooled = {"status": "skipped", "why": "same situation escalated 0 min ago (cool-down 60 min)"}
+    stored = {  # per machine, in check order: (verdict, vision, vibration, escalation)
+        "stringer-1": [("ok", "ok", "ok", None), ("warning", "warning", "ok", None), ("ok", "ok", "ok", None)],
+        "stringer-2": [("fault", "ok", "fault", answered), ("fault", "ok", "fault", cooled)],
+        "stringer-3": [("ok", "ok", "ok", {"status": "not_needed"}), ("ok", "ok", "ok", None)],
+        "stringer-4": [("ok", "ok", "ok", None), ("fault", "fault", "fault", None)],
+    }
+    with History(state_dir / "history.sqlite3") as history:
+        at = 1_700_000_000.0
+        for asset, checks in stored.items():
+            for verdict, vision, vibration, escalation in checks:
+                at += 1.0
+                history.add(_verdict(asset, verdict, vision, vibration, at, escalation))
+
+    rows = run.score_verdicts(config, prepared)
+    result = run.DemoResult(tuple(rows), prepared, tmp_path / "bundle", config, state_dir, "http://127.0.0.1:8080", 1.0)
+    summary = result.summary()
+
+    assert [r.item.frame for r in rows if r.machine.asset_id == "stringer-1"] == [
+        "frame_0001.jpg", "frame_0002.jpg", "frame_0001.jpg"]  # the folder camera loops
+    assert [r.correct for r in rows] == [True, False, True, True, True, True, True, False, True]
+    assert summary["checks"] == 9 and summary["accuracy"] == pytest.approx(7 / 9)
+    assert (summary["normal_correct"], summary["normal_total"]) == (4, 5)
+    assert (summary["faults_flagged"], summary["faults_total"]) == (3, 4)
+    assert summary["vision_accuracy"] == pytest.approx(5 / 9)
+    assert summary["vibration_accuracy"] == pytest.approx(8 / 9)
+    assert summary["escalations"] == 1 and summary["escalation_rate"] == pytest.approx(1 / 9)
+    assert summary["cloud_cost_usd"] == pytest.approx(0.002)
+    assert summary["latency_ms_p50"] == pytest.approx(50.0, abs=0.01)
+    assert [r.cloud for r in rows if r.machine.asset_id == "stringer-2"] == ["fault", "cooldown"]
+    table = run.format_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "NO" in table
+    text = run.format_summary(summary)
+    assert "accuracy           78%" in text and "vision 56%, vibration 89%" in text
+    assert json.loads(json.dumps(summary)) == summary  # plain JSON types only

@@ -166,7 +166,7 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
         config = out / "demo.yaml"
         state_dir = out / "state"
         http_port = _free_port()
-        _write_config(config, data, bundle, profile, state_dir, cloud.url, http_port)
+        write_config(config, data, bundle, profile, state_dir, cloud.url, http_port)
         progress(f"[4/6] wrote {config}; local OpenAI-compatible server (the demo's cloud) at {cloud.url}")
         checks = sum(len(machine.items) for machine in data.machines)
         progress(f"[5/6] running the service for {checks} checks: edgewatch run --config {config} "
@@ -176,7 +176,7 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
                    env={API_KEY_ENV: "local-demo"})
         progress(f"      the cloud answered {len(cloud.completions())} request(s)")
     progress("[6/6] scoring the stored verdicts against the dataset labels")
-    rows = _score(config, data)
+    rows = score_verdicts(config, data)
     return DemoResult(tuple(rows), data, bundle, config, state_dir, f"http://127.0.0.1:{http_port}",
                       time.monotonic() - started)
 
@@ -234,7 +234,7 @@ def _fresh_state(state_dir: Path) -> None:
         raise StorageError(f"cannot clear the demo's earlier state {state_dir}: {exc}") from exc
 
 
-def _write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_dir: Path,
+def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_dir: Path,
                   cloud_url: str, http_port: int) -> None:
     assets = []
     for machine in data.machines:
@@ -272,7 +272,7 @@ def _write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state
         raise StorageError(f"cannot write the demo config {path}: {exc}") from exc
 
 
-def _score(config_path: Path, data: DemoData) -> list[CheckRow]:
+def score_verdicts(config_path: Path, data: DemoData) -> list[CheckRow]:
     """Pair each stored verdict with the frame it judged: a machine's checks replay its frames in order."""
     from edge.wiring import open_history
 
