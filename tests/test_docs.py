@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from edge.bundle import Label
 from edge.cli import build_parser
@@ -20,6 +22,10 @@ from edge.config import Config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _BLOCK = re.compile(r"```(?P<lang>yaml|sh)\n(?P<body>.*?)```", re.DOTALL)
+# `escalation.budget.max_usd_per_hour`, `assets[].profile`: config keys named in the prose
+_KEY_PATH = re.compile(r"`((?:site|state_dir|model|assets|outputs|history|service|escalation)(?:\[\])?(?:\.[a-z_]+)+)`")
+_GUIDES = ("quickstart-raspberry-pi", "jetson", "offline-install", "export", "enrollment", "sensors", "fleet",
+           "troubleshooting")
 _ASSET_KEYS = {"sensors", "cameras"}
 _MINIMAL_ASSET: dict[str, Any] = {"id": "doc-asset", "sensors": [
     {"name": "t", "type": "command", "command": ["true"], "quantity": "temperature"}]}
@@ -83,6 +89,32 @@ def test_labels_snippets_validate() -> None:
     assert labels, "docs/export.md shows a labels file"
     for entry in labels:
         Label.model_validate(entry)
+
+
+def _key_paths() -> list[Any]:
+    """Key paths in the user guides (other docs also name Python attributes such as ``outputs.sinks``)."""
+    docs = [DOCS / f"{name}.md" for name in _GUIDES]
+    found = {(doc.name, m[1]) for doc in docs for m in _KEY_PATH.finditer(doc.read_text(encoding="utf-8"))}
+    return [pytest.param(path, id=f"{doc}:{path}") for doc, path in sorted(found)]
+
+
+def _field_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section a field holds: through Optional, list[...] and discriminated unions."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _field_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("path", _key_paths())
+def test_config_key_named_in_prose_exists(path: str) -> None:
+    section: type[BaseModel] | None = Config
+    for key in path.replace("[]", "").split("."):
+        assert section is not None and key in section.model_fields, f"{path}: no key '{key}'"
+        section = _field_model(section.model_fields[key].annotation)
 
 
 @pytest.mark.parametrize("arguments", _command_lines())
