@@ -11,8 +11,8 @@ from edge.errors import UsageError
 
 
 def demo(args: argparse.Namespace) -> int:
-    if args.frames < 2:
-        raise UsageError(f"--frames must be at least 2 (one normal and one defective cell), got {args.frames}")
+    if args.frames < 4:
+        raise UsageError(f"--frames must be at least 4 (one check per demo machine), got {args.frames}")
     options = DemoOptions(
         out=args.out,
         frames=args.frames,
