@@ -130,7 +130,8 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
                        description="Export EfficientNet-Lite0 to INT8, enroll normal solar cells, replay cells and "
                        "bearing vibration through fusion and escalation, and print a verdict table and summary.")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="Working folder for the demo's files.")
-    p.add_argument("--frames", type=int, default=24, help="Checks in total, spread evenly over the four demo machines (>= 4; rounded down to a multiple of 4).")
+    p.add_argument("--frames", type=int, default=24,
+                   help="Checks in total, spread evenly over the four demo machines (>= 4, whole rounds).")
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
 
