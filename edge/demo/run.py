@@ -325,15 +325,15 @@ def _describe(evidence: Any) -> str:
 
 def format_table(rows: Sequence[CheckRow]) -> str:
     """The verdict table: one line per check, the dataset's answer beside edgewatch's."""
-    columns = f"{'asset':<11} {'frame':<15} {'cell (defect p)':<20} {'expected':<8} {'vision':<24} " \
-              f"{'vibration':<22} {'verdict':<8} {'conf':>4}  {'cloud':<8} right"
+    columns = (f"{'asset':<11} {'cell (defect p)':<20} {'expected':<8} {'vision':<22} {'vibration':<20} "
+               f"{'verdict':<8} {'conf':>4}  {'cloud':<8} right")
     lines = [columns, "-" * len(columns)]
     for row in rows:
         cell = f"{row.item.cell} ({row.item.defect_probability:.2f})"
         lines.append(
-            f"{row.machine.asset_id:<11} {row.item.frame:<15} {cell:<20} {row.machine.expected:<8} "
-            f"{row.vision[:24]:<24} {row.vibration[:22]:<22} {row.verdict:<8} {row.confidence:>4.2f}  "
-            f"{row.cloud[:8]:<8} {'yes' if row.correct else 'NO'}"
+            f"{row.machine.asset_id:<11} {cell:<20} {row.machine.expected:<8} {row.vision[:22]:<22} "
+            f"{row.vibration[:20]:<20} {row.verdict:<8} {row.confidence:>4.2f}  {row.cloud[:8]:<8} "
+            f"{'yes' if row.correct else 'NO'}"
         )
     return "\n".join(lines)
 
