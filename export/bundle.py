@@ -9,10 +9,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edge.bundle import FORMAT_VERSION, MANIFEST_NAME, FileEntry, Manifest, sha256_file
 from edge.errors import ExportError
@@ -33,7 +34,9 @@ class StagedBundle:
     def commit(self, fields: dict[str, Any]) -> Manifest:
         """Validate the manifest (files, format version and time are filled in here) and write it."""
         entries = [
-            FileEntry(path=path.relative_to(self.staging).as_posix(), sha256=sha256_file(path), bytes=path.stat().st_size)
+            FileEntry(
+                path=path.relative_to(self.staging).as_posix(), sha256=sha256_file(path), bytes=path.stat().st_size
+            )
             for path in sorted(self.staging.rglob("*"))
             if path.is_file() and path.name != MANIFEST_NAME
         ]

@@ -75,7 +75,7 @@ def check_against_torch(
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     actual = session.run(list(output_names), feeds)
     diffs: dict[str, float] = {}
-    for name, want, got in zip(output_names, expected, actual):
+    for name, want, got in zip(output_names, expected, actual, strict=True):
         if want.shape != got.shape:
             raise ExportError(f"ONNX {what}: output '{name}' has shape {got.shape}, PyTorch gives {want.shape}")
         diff = float(np.max(np.abs(want - got))) if want.size else 0.0

@@ -23,6 +23,7 @@ from edge.errors import ExportError, UsageError
 from export import images, onnx, quantize, towers, validate
 from export.bundle import staged_bundle
 from export.labels import embed_labels, load_labels
+from export.quantize import Method
 from export.sources import Checkpoint, resolve
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class ExportRequest:
     labels: Path | None = None
     calibration: Path | None = None
     quantize: Mode | None = None  # default: static with calibration images, else dynamic
-    calibration_method: quantize.Method = "minmax"
+    calibration_method: Method = "minmax"
     gate: validate.Gate = field(default_factory=validate.Gate)
     with_text_model: bool = False
     force: bool = False
@@ -152,7 +153,8 @@ def run(request: ExportRequest) -> ExportSummary:
                 "activation": loaded.text.activation, "logit_scale": loaded.text.logit_scale,
                 "logit_bias": loaded.text.logit_bias,
             }
-            head = validate.LabelHead(embeddings, loaded.text.activation, loaded.text.logit_scale, loaded.text.logit_bias)
+            text = loaded.text
+            head = validate.LabelHead(embeddings, text.activation, text.logit_scale, text.logit_bias)
         family: quantize.Family = "convnet" if checkpoint.architecture == "efficientnet-lite0" else "transformer"
         image_file = staged.path(IMAGE_FILE)
         fp32_bytes = fp32.stat().st_size
@@ -248,7 +250,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: Exp
 
 def _versions() -> dict[str, str]:
     versions = {}
-    for name in ("edgewatch", "torch", "transformers", "onnx", "onnxruntime", "optimum-onnx", "tokenizers"):
+    for name in ("edgewatch", "torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

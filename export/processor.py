@@ -8,7 +8,7 @@ so a checkpoint with an unusual size or mean is described as it really is.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edge.bundle import Preprocessing
 from edge.errors import ExportError
@@ -48,6 +48,8 @@ def from_processor(processor: Any, where: Path | str) -> Preprocessing:
     if not getattr(processor, "do_resize", True):
         raise ExportError(f"{where}: image processors without resizing are not supported")
     size: dict[str, int] = dict(processor.size)
+    resize_mode: Literal["shortest_edge", "exact"]
+    crop: Literal["center", "none"]
     if "shortest_edge" in size:
         resize_mode, resize_px = "shortest_edge", int(size["shortest_edge"])
         input_size = (resize_px, resize_px)

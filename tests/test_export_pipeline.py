@@ -41,7 +41,9 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def exported(tiny_clip: Path, tiny_siglip: Path, photos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def exported(
+    tiny_clip: Path, tiny_siglip: Path, photos: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """One static-INT8 bundle with the text model per architecture, shared by the checks below."""
     out = tmp_path_factory.mktemp("bundles")
     bundles = {}
@@ -142,7 +144,9 @@ def test_preprocessing_matches_the_hf_processor(exported: dict[str, Path], tiny_
     assert (siglip.resize_mode, siglip.crop, siglip.mean) == ("exact", "none", (0.5, 0.5, 0.5))
 
 
-def test_cli_dynamic_export_prints_summary(tiny_siglip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dynamic_export_prints_summary(
+    tiny_siglip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "bundle"
     code = main(["export", "--model", str(tiny_siglip), "--out", str(out), "--min-top1", "0", "--min-cosine", "0.9"])
     assert code == 0
