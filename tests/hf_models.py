@@ -26,7 +26,8 @@ _CORPUS = [
     "an image of a damaged conveyor",
     "a picture of a solar cell with a crack",
 ]
-_SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+# EOS must not get id 2: CLIP treats eos_token_id == 2 as a legacy config and pools at argmax(input_ids)
+_SPECIALS = ["<unk>", "<pad>", "<bos>", "<eos>"]
 _TEXT_MAX_LENGTH = 16
 
 
