@@ -41,6 +41,8 @@ class RuntimeOptions:
     provider: Provider = "auto"
     memory_arena: bool = True
     graph_optimization: GraphOptimization = "all"
+    # Pre-packed weight copies speed up every later run; a one-shot command saves the memory instead.
+    prepack_weights: bool = True
 
     @classmethod
     def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
@@ -104,6 +106,8 @@ class ImageEncoder:
         # Idle worker threads sleep instead of spinning: the heads, the sensor analytics and the
         # board's other services need those cores between frames (and a spinning core burns power).
         settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not options.prepack_weights:
+            settings.add_session_config_entry("session.disable_prepacking", "1")
         settings.graph_optimization_level = {
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
