@@ -159,7 +159,8 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     state_dir = tmp_path / "state"
     run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
                       "http://127.0.0.1:9/v1", 8080)
-    answered = {"status": "answered", "condition": "fault", "cost": {"usd": 0.002}}
+    answered = {"status": "answered", "condition": "fault", "cost": {"usd": 0.002},
+                "triggers": ["vision says ok but sensors say fault"]}
     cooled = {"status": "skipped", "why": "same situation escalated 0 min ago (cool-down 60 min)"}
     stored = {  # per machine, in check order: (verdict, vision, vibration, escalation)
         "stringer-1": [("ok", "ok", "ok", None), ("warning", "warning", "ok", None), ("ok", "ok", "ok", None)],
@@ -188,6 +189,7 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     assert summary["vibration_accuracy"] == pytest.approx(8 / 9)
     assert summary["escalations"] == 1 and summary["escalation_rate"] == pytest.approx(1 / 9)
     assert summary["cloud_cost_usd"] == pytest.approx(0.002)
+    assert summary["escalated_because"] == ["vision says ok but sensors say fault"]
     assert summary["latency_ms_p50"] == pytest.approx(50.0, abs=0.01)
     assert [r.cloud for r in rows if r.machine.asset_id == "stringer-2"] == ["fault", "cooldown"]
     table = run.format_table(rows)

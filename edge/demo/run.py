@@ -69,6 +69,7 @@ class CheckRow:
     escalated: bool
     cloud: str  # the cloud's answer, or why it was not asked
     cloud_usd: float  # what the answer cost, as the cloud reported its usage
+    triggers: tuple[str, ...]  # why the policy wanted the cloud's opinion (empty: it did not)
     latency_ms: float | None  # frame grabbed -> verdict fused
 
     @property
@@ -119,6 +120,7 @@ class DemoResult:
             "escalations": sum(r.escalated for r in rows),
             "escalation_rate": _share([r.escalated for r in rows]),
             "cloud_cost_usd": round(sum(r.cloud_usd for r in rows), 6),
+            "escalated_because": sorted({t for r in rows if r.escalated for t in r.triggers}),
             "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
             "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
             "vibration_source": self.data.vibration_source,
@@ -302,6 +304,7 @@ def _row(machine: DemoMachine, item: StreamItem, stored: StoredVerdict) -> Check
         escalated=verdict.escalated,
         cloud=_cloud_answer(escalation),
         cloud_usd=float(cost.get("usd", 0.0)) if isinstance(cost, dict) else 0.0,
+        triggers=tuple(str(t) for t in escalation.get("triggers", ()) or ()),
         latency_ms=(verdict.timestamp - vision.timestamp) * 1e3 if vision is not None and vision.timestamp else None,
     )
 
@@ -354,8 +357,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"escalation rate    {percent(summary['escalation_rate'])} "
         f"({summary['escalations']} check(s) sent to the local cloud model, "
         f"${summary['cloud_cost_usd']:.4f} at gpt-4o prices; repeats of a situation wait out the cool-down)",
+        f"  asked because    {'; '.join(summary['escalated_because']) or '-'}",
         f"latency per check  {'n/a' if latency is None else f'{latency:.0f} ms'} p50, frame to verdict "
-        "(scoring, vibration analysis, fusion)",
+        "(vision scoring, fusion, and the vibration analysis when a new burst arrived)",
         f"bearing vibration  {summary['vibration_source']}",
         f"history            {summary['history']}  (edgewatch history --config {summary['config']})",
         f"status page        {summary['status_page']}  and metrics {summary['metrics']}  "
