@@ -26,7 +26,10 @@ def efficientnet_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in paths[::40]:  # 66 cells of every kind, as a user would calibrate on their own frames
         (calibration / path.name).symlink_to(path)
     out = root / "bundle"
-    assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration)]) == 0
+    # Solar cells belong to no ImageNet class, so the ImageNet top-1 of near-tied logits flips freely
+    # between FP32 and INT8: gate on embedding cosine only, which is what the heads use.
+    assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration),
+                 "--min-top1", "0"]) == 0
     return out
 
 
