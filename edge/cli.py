@@ -69,9 +69,13 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
                        "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.")
     p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
     p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition.")
-    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR", help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets ok|warning|fault "
-                   "(default: the bundle label's severity, else warning).")
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                   help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
+                   "ok|warning|fault (default: the bundle label's severity, else warning).")
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--anomaly-prior", type=float, default=0.5, metavar="P",
+                   help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
+                   "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).")
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:

@@ -202,3 +202,19 @@ def test_camera_stream_skips_duplicates_and_smooths(scene: Path, profile_path: P
     assert evidence.values["window_frames"] == state.frames and evidence.condition is Condition.FAULT
     _, other = scorer.score_frame(normal, "side", context)  # cameras have separate windows
     assert other is not None and not other.anomalous and other.frames == 1
+
+
+def test_anomaly_prior_shifts_p_anomaly(scene: Path, profile_path: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    rare = tmp_path / "rare.npz"
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--label", f"rust={scene / 'rust'}", "--anomaly-prior", "0.05", "--out", str(rare)]) == 0
+    bundle = load_bundle(scene / "bundle")
+    image = scene / "test_ok" / "001.png"
+    usual = score_image(bundle, load_profile(profile_path, bundle), image)
+    cautious = score_image(bundle, load_profile(rare, bundle), image)
+    assert load_profile(rare).prior == 0.05
+    assert cautious.p_value == usual.p_value and cautious.p_anomaly < usual.p_anomaly  # type: ignore[operator]
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--anomaly-prior", "1", "--out", str(rare)]) == 2
+    assert "--anomaly-prior" in capsys.readouterr().err

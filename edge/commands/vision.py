@@ -46,6 +46,8 @@ def parse_label(argument: str, known: Mapping[str, str]) -> tuple[str, str, Path
 
 
 def enroll(args: argparse.Namespace) -> int:
+    if not 0.0 < args.anomaly_prior < 1.0:
+        raise UsageError(f"--anomaly-prior must be between 0 and 1 (exclusive), got {args.anomaly_prior}")
     bundle = load_bundle(args.bundle)
     known = {label.name: label.severity for label in bundle.manifest.labels.entries} if bundle.manifest.labels else {}
     labels = [parse_label(argument, known) for argument in args.label]
@@ -57,7 +59,8 @@ def enroll(args: argparse.Namespace) -> int:
     for name, severity, folder in labels:
         embeddings, patches = embed_many(encoder, image_files(folder))
         labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
-    profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled)
+    profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled,
+                            prior=args.anomaly_prior)
     save_profile(profile, args.out)
     info = profile.info
     heads = ", ".join(sorted(profile.calibration))

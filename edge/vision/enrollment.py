@@ -16,7 +16,7 @@ import numpy as np
 from edge.errors import InputError
 from edge.profile import Profile
 from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores, patch_scores
-from edge.vision.calibration import ConformalScorer, combine_p_values, fit_alternative_shape
+from edge.vision.calibration import DEFAULT_PRIOR, ConformalScorer, combine_p_values, fit_alternative_shape
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class LabelledExamples:
 
 def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patches: np.ndarray | None,
                   labelled: list[LabelledExamples] | None = None, calibration_fraction: float = CALIBRATION_FRACTION,
-                  k: int = DEFAULT_K, max_patches: int = DEFAULT_MAX_PATCHES, seed: int = 0) -> Profile:
+                  k: int = DEFAULT_K, max_patches: int = DEFAULT_MAX_PATCHES, seed: int = 0,
+                  prior: float = DEFAULT_PRIOR) -> Profile:
     """Split, build memories, calibrate every baseline head, fit the few-shot and anomaly models."""
     labelled = labelled or []
     frames = normal_embeddings.shape[0]
@@ -88,7 +89,7 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
         "alternative_fitted_on": len(abnormal_p),
     }
     return Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
-                   patch_memory=patch_memory, knn_k=k, alternative_shape=shape, info=info,
+                   patch_memory=patch_memory, knn_k=k, alternative_shape=shape, prior=prior, info=info,
                    **few_shot)  # type: ignore[arg-type]
 
 
