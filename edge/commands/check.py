@@ -14,13 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from edge import sensors_json
 from edge.bundle import load_bundle
 from edge.commands.vision import describe as describe_vision
 from edge.config import AssetConfig, Config, load_config
 from edge.errors import UsageError
 from edge.escalation.config import EscalationConfig
-from edge.escalation.escalator import AssetInfo, Escalator, apply_answer
 from edge.escalation.images import open_image
 from edge.evidence import Evidence, Verdict
 from edge.fusion import FusionConfig, FusionResult, fuse
@@ -66,6 +64,8 @@ def check(args: argparse.Namespace) -> int:
     profile = load_profile(profile_path, bundle) if profile_path else None
     escalator = None
     if escalation.enabled and config is not None:
+        from edge.escalation.escalator import AssetInfo, Escalator  # the cloud SDK only when it is used
+
         info = {asset_id: AssetInfo(asset.name if asset else "", asset.allow_images_to_cloud if asset else False)}
         escalator = Escalator(escalation, config.state_dir, assets=info)
     try:
@@ -75,6 +75,8 @@ def check(args: argparse.Namespace) -> int:
         if escalator is not None:
             verdict = escalator.consider(fused, frames=[image], on_demand=args.escalate, embedding=embedding)
         elif args.escalate:
+            from edge.escalation.escalator import apply_answer
+
             why = "escalation is off: enable it in the config's 'escalation' section and pass --config"
             verdict = apply_answer(fused.verdict, {"status": "disabled", "why": why})
         else:
@@ -110,6 +112,8 @@ def _fuse(args: argparse.Namespace, config: Config | None, asset: AssetConfig | 
     if unfit is not None:
         evidence.append(unfit)
     if args.sensors:
+        from edge import sensors_json  # scipy's signal stack (~60 MB) only when there are sensor readings
+
         evidence += sensors_json.evidence(args.sensors, asset.sensors if asset else (), now)
     fusion = asset.fusion if asset else FusionConfig()
     return fuse(asset_id, evidence, fusion, now), result, encoded.embedding, image
