@@ -1,16 +1,19 @@
 """FP32 ONNX -> INT8 ONNX with onnxruntime: graph pre-processing, static QDQ or dynamic quantization.
 
 Pre-processing follows onnxruntime's guide: transformer graphs first go through the transformer
-optimizer (LayerNorm, GELU, bias and residual-add fusions) with attention fusion *off*, so every
-projection stays a plain MatMul the QDQ quantizer can reach; then ``quant_pre_process`` runs
-symbolic shape inference so the quantizer knows every tensor's shape.
+optimizer (LayerNorm and GELU fusions) with attention fusion *off*, so every projection stays a
+plain MatMul the QDQ quantizer can reach; then ``quant_pre_process`` runs shape inference so the
+quantizer knows every tensor's type.
 
-What stays float was measured, not guessed (``benchmarks/int8_ablation.py``, figures in
-docs/export.md): in QDQ mode only MatMul/Gemm/Conv (and pass-through ops such as Reshape) are
-quantized; Softmax, GELU and residual Add have no QDQ kernel and stay float anyway. Quantizing
-LayerNormalization and the activation x activation attention MatMuls (Q·Kᵀ, softmax·V) lowered
-ViT embedding cosine and made INT8 slower (Q/DQ pairs around float kernels), so transformer towers
-quantize weight MatMuls only (``MatMulConstBOnly``) and keep LayerNorm float.
+What stays float was measured, not guessed (``benchmarks/export_int8.py`` for a ViT-B/32 CLIP
+image tower, ``benchmarks/int8_sensitivity.py`` for EfficientNet-Lite0; figures in
+docs/export.md). In QDQ mode Softmax, GELU and residual Add have no quantized kernel and stay
+float anyway. Quantizing LayerNormalization made ViT-B/32 faster but dropped embedding cosine
+from 0.9998 to 0.89, so it stays float. Quantizing the activation x activation attention MatMuls
+(Q·Kᵀ, softmax·V) gained no accuracy and ran slower, so transformer towers quantize weight
+MatMuls only (``MatMulConstBOnly``). The layer reading the image (stem / patch embedding) stays
+float: on EfficientNet-Lite0 it alone cost 0.019 cosine. Activations are uint8 (U8S8): on this
+AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def preprocess(src: Path, dst: Path, family: Family) -> None:
             logging.getLogger("onnxruntime.transformers.optimizer").setLevel(logging.ERROR)
             options = FusionOptions("vit")
             options.enable_attention = False  # QDQ has no fused-attention kernel; keep MatMuls visible
+            # SkipLayerNormalization fed by dequantized MatMuls profiled at 11% of INT8 ViT-B/32 time;
+            # plain Add + LayerNormalization ran 10% faster in total (benchmarks/export_int8.py)
+            options.enable_skip_layer_norm = False
+            options.enable_bias_skip_layer_norm = False
             optimized = optimize_model(str(src), model_type="vit", optimization_options=options, opt_level=0)
             source = Path(tmp) / "fused.onnx"
             optimized.save_model_to_file(str(source))
@@ -129,7 +136,7 @@ class Recipe:
     op_types: tuple[str, ...]
     weight_matmuls_only: bool  # MatMulConstBOnly: leave activation x activation MatMuls (attention) float
     input_layer_float: bool  # keep the stem / patch-embedding layer float
-    # uint8 activations (U8S8): the fast VNNI path; S8S8 measured 0.89x FP32 vs U8S8 2.26x on ViT-B/32
+    # uint8 activations (U8S8): the fast VNNI path (S8S8 measured 0.96x FP32 on ViT-B/32, U8S8 ~2x)
     unsigned_activations: bool = True
 
 
@@ -204,7 +211,7 @@ def quantize_dynamic(fp32: Path, out: Path, family: Family) -> Result:
 def _input_layers(path: Path, input_name: str) -> list[str]:
     """Nodes reading the image itself (the stem / patch-embedding conv): they stay float.
 
-    Measured on EfficientNet-Lite0 (per-node sensitivity, benchmarks/int8_ablation.py): its BN-folded
+    Measured on EfficientNet-Lite0 (per-node sensitivity, benchmarks/int8_sensitivity.py): its BN-folded
     stem conv alone cost 0.019 of embedding cosine, ten times the next layer, for ~2% of the FLOPs.
     """
     import onnx
