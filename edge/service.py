@@ -111,7 +111,7 @@ class Escalator(Protocol):
     verdict carries the decision (``escalated``/``escalation``)."""
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
-               embedding: np.ndarray | None = None) -> Verdict: ...
+               embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict: ...
 
     def close(self) -> None: ...
 
@@ -138,6 +138,7 @@ class _Schedule:
     next_due: float  # monotonic
     last_trigger: float = -float("inf")
     pending_reason: str | None = None  # at most one triggered/requested check waits while one runs
+    pending_escalate: bool = False  # that check must ask the cloud whatever the policy says
     running: concurrent.futures.Future[int | None] | None = None
     started: float = 0.0
     stalled: bool = False
@@ -186,7 +187,8 @@ class Service:
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
         self._requests_lock = threading.Lock()
-        self._requests: dict[str, str] = {}  # asset id -> why a check was asked for (one per asset)
+        # asset id -> (why a check was asked for, whether it must escalate): one waiting request per asset
+        self._requests: dict[str, tuple[str, bool]] = {}
         self._started_checks = 0
         self.completed_checks = 0
         self.failed_checks = 0
@@ -211,13 +213,15 @@ class Service:
         """Ask the loop to stop; safe from a signal handler. The loop notices within one tick."""
         self._stopping = True
 
-    def request_check(self, asset_id: str, reason: str) -> None:
-        """Check ``asset_id`` as soon as it is idle (e.g. an MQTT command); safe from any thread."""
+    def request_check(self, asset_id: str, reason: str, *, escalate: bool = False) -> None:
+        """Check ``asset_id`` as soon as it is idle (e.g. an MQTT command); safe from any thread.
+        With ``escalate`` that check asks the cloud whatever the escalation policy says (on demand)."""
         if asset_id not in {s.asset.id for s in self._schedules}:
             log.warning("check requested for unknown asset %r (%s); ignored", asset_id, reason)
             return
         with self._requests_lock:
-            self._requests[asset_id] = reason
+            _, waiting_escalate = self._requests.get(asset_id, ("", False))
+            self._requests[asset_id] = (reason, escalate or waiting_escalate)  # a newer plain request keeps it
         self._wake.set()
 
     # -- the loop --------------------------------------------------------------------------------
@@ -257,19 +261,21 @@ class Service:
         with self._requests_lock:
             requested = self._requests.pop(asset.id, None)
         if requested is not None:
-            schedule.pending_reason = f"requested: {requested}"
+            schedule.pending_reason = f"requested: {requested[0]}"
+            schedule.pending_escalate = schedule.pending_escalate or requested[1]
         if schedule.running is not None or self._budget_spent():
             return
         due = now >= schedule.next_due
         if schedule.pending_reason is None and not due:
             return
         reason, schedule.pending_reason = schedule.pending_reason or "scheduled", None
+        escalate, schedule.pending_escalate = schedule.pending_escalate, False
         if due:  # one check serves both; a check that fell behind is skipped, never queued twice
             schedule.next_due = max(schedule.next_due + asset.check_interval_s, now)
         self._started_checks += 1
         schedule.started = now
         schedule.stalled = False
-        schedule.running = self._executor.submit(self.check, asset, reason)
+        schedule.running = self._executor.submit(self.check, asset, reason, escalate)
         schedule.running.add_done_callback(lambda _: self._wake.set())
 
     def _reap(self, now: float) -> None:
@@ -339,16 +345,17 @@ class Service:
 
     # -- one check (worker thread) -----------------------------------------------------------------
 
-    def check(self, asset: Asset, reason: str = "on demand") -> int | None:
-        """Run one check of ``asset``; returns the stored verdict's id (None if history refused it)."""
+    def check(self, asset: Asset, reason: str = "on demand", escalate: bool = False) -> int | None:
+        """Run one check of ``asset``; returns the stored verdict's id (None if history refused it).
+        ``escalate`` asks the cloud about it whatever the policy says."""
         started = time.perf_counter()
         try:
-            return self._check(asset, reason)
+            return self._check(asset, reason, escalate)
         finally:
             if self._observe_check is not None:
                 self._observe_check(asset.id, time.perf_counter() - started)
 
-    def _check(self, asset: Asset, reason: str) -> int | None:
+    def _check(self, asset: Asset, reason: str, escalate: bool) -> int | None:
         evidence: list[Evidence] = []
         frames: list[tuple[int, Frame]] = []  # (severity rank of what the frame showed, frame)
         for camera in asset.cameras:
@@ -376,7 +383,7 @@ class Service:
         verdict_id = self._store(verdict, ranked[0] if ranked else None)
         if self.escalator is not None and verdict_id is not None:
             embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
-            verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding)
+            verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
         for sink in self.sinks:

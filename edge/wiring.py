@@ -245,7 +245,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
     try:
         def on_command(asset_id: str, command: str) -> None:
             if requests:
-                requests[0].request_check(asset_id, f"MQTT command '{command}'")
+                requests[0].request_check(asset_id, f"MQTT command '{command}'", escalate=command == "escalate")
 
         outputs = build_outputs(config, history, on_command).start()
         started.insert(0, outputs.close)

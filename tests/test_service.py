@@ -270,12 +270,14 @@ class ListSink:
 class RecordingEscalator:
     def __init__(self) -> None:
         self.submitted: list[tuple[int, str, int, tuple[int, ...] | None]] = []
+        self.on_demand: list[bool] = []
         self.closed = False
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
-               embedding: np.ndarray | None = None) -> Verdict:
+               embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict:
         shape = None if embedding is None else embedding.shape
         self.submitted.append((verdict_id, verdict.asset_id, len(frames), shape))
+        self.on_demand.append(on_demand)
         return replace(verdict, escalated=True, escalation={"status": "queued"})
 
     def close(self) -> None:
@@ -298,6 +300,7 @@ def test_outputs_and_escalation_get_every_verdict_and_are_closed(
     assert len(sink.verdicts) == 2 and all(v.escalated for v in sink.verdicts)
     assert [item[0] for item in escalator.submitted] == [1, 2] and escalator.submitted[0][2] == 1
     assert escalator.submitted[0][3] == (8,)  # the frame's embedding, for learning from the answer
+    assert escalator.on_demand == [False, False]  # scheduled checks leave the decision to the policy
     assert broken.closed and sink.closed and escalator.closed
     assert "output BrokenSink failed" in caplog.text
 
@@ -325,3 +328,18 @@ def test_camera_failure_becomes_health_evidence(tmp_path: Path) -> None:
     health = [e for e in verdict.evidence if e.kind is EvidenceKind.CAMERA_HEALTH]
     assert health and "no images in" in health[0].reasons[0] and health[0].condition is None
     assert np.isclose(verdict.confidence, 0.0)
+
+
+def test_a_requested_escalation_is_forced_on_the_next_check_only(tmp_path: Path, encoder: ImageEncoder) -> None:
+    clock = FakeClock()
+    escalator = RecordingEscalator()
+    with History(tmp_path / "h.sqlite3") as history:
+        asset = press(encoder, replay_temperature(tmp_path, [40.0, 41.0, 42.0]), clock)
+        service = Service([asset], history, escalator=escalator, clock=clock, executor=InlineExecutor(),
+                          max_checks=3)
+        service.request_check("press-1", "escalate button", escalate=True)
+        service.request_check("press-1", "check button")  # a later plain request does not cancel it
+        service.run()
+        reasons = [s.verdict.reasons[-1] for s in reversed(history.verdicts(limit=None))]
+    assert escalator.on_demand == [True, False, False]
+    assert reasons[0] == "check requested: check button"

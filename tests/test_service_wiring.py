@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from edge.config import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.history import History
 from edge.outputs.metrics import Metrics
+from edge.service import Service
 from edge.wiring import STATE_FILE, build_service
+from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
 
 
@@ -90,3 +93,55 @@ def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: 
     assert items and {item["asset"] for item in items} <= {"press-1", "pump-1"}
     saved = json.loads((config.state_dir / STATE_FILE).read_text())  # learned state saved on exit
     assert set(saved) == {"press-1", "pump-1"} and "persistence" in saved["press-1"]
+
+
+def _run_in_thread(service: Service) -> threading.Thread:
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    return runner
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        mqtt_broker: tuple[str, int]) -> None:
+    prefix = "ew-escalate-command"
+    with LocalCloudServer() as cloud:
+        document = yaml.safe_load(fast_demo.read_text())
+        for asset in document["assets"]:
+            asset["check_interval_s"] = 600  # only the first check and the commanded one run
+        document["escalation"] = {"enabled": True, "base_url": cloud.url, "model": "gpt-4o", "max_retries": 0,
+                                  "policy": {"confidence_below": 0.0, "on_disagreement": False,
+                                             "on_novelty": False, "cooldown_s": 0}}
+        document["outputs"]["mqtt"] = {"host": mqtt_broker[0], "port": mqtt_broker[1], "topic_prefix": prefix,
+                                       "discovery_prefix": None, "reconnect_min_s": 0.1}
+        fast_demo.write_text(yaml.safe_dump(document))
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        config = load_config(fast_demo)
+        listener = Listener(*mqtt_broker, f"{prefix}/#")
+        service = build_service(config)
+        runner = _run_in_thread(service)
+        try:
+            assert listener.wait(f"{prefix}/_boards/edgewatch-demo/availability", 10)[0] == b"online"
+            assert _wait_for(lambda: service.completed_checks >= 2)
+            assert cloud.completions() == []  # the policy alone never asks
+            listener.publish(f"{prefix}/pump-1/escalate/set", b"PRESS")
+            assert _wait_for(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1)
+        finally:
+            service.request_stop()
+            runner.join(30)
+            listener.close()
+    assert not runner.is_alive() and service.completed_checks == 3
+    with History(config.state_dir / "history.sqlite3") as history:
+        latest = history.latest("pump-1")
+    assert latest is not None and latest.verdict.escalated
+    assert "asked on demand" in latest.verdict.escalation["triggers"]
+    assert latest.verdict.escalation["status"] == "answered"
+    assert "check requested: MQTT command 'escalate'" in latest.verdict.reasons

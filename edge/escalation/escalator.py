@@ -138,14 +138,15 @@ class Escalator:
         return apply_answer(verdict, self._send(key, request), fused.rule_floor)
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
-               embedding: np.ndarray | None = None) -> Verdict:
-        """Queue an escalation if the policy says so and return at once; the worker sends it and
-        reports the answer through ``on_result`` (the service writes it to the stored verdict)."""
+               embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict:
+        """Queue an escalation if the policy says so (always when ``on_demand``) and return at once;
+        the worker sends it and reports the answer through ``on_result`` (the service writes it to
+        the stored verdict)."""
         if self._worker is None:  # started by the first check, so work queued before a restart is sent too
             self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
             self._worker.start()
         images = [Image.fromarray(frame.image) for frame in frames]
-        verdict, queued = self._queue(verdict, images, False, verdict_id, embedding)
+        verdict, queued = self._queue(verdict, images, on_demand, verdict_id, embedding)
         if queued is None:
             return verdict
         self._wake.set()
