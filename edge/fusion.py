@@ -94,7 +94,8 @@ def _default_rules() -> list[FusionRule]:
 
 
 class PersistenceConfig(Section):
-    raise_after: int = Field(3, ge=1, description="Consecutive checks at a worse condition before it is raised.")
+    raise_after: int = Field(3, ge=1, description="Consecutive checks at a worse condition before it is raised "
+                                 "(a matching rule raises at once).")
     clear_after: int = Field(5, ge=1, description="Consecutive better checks before a raised condition clears.")
 
 
@@ -281,6 +282,11 @@ class Persistence:
     A worse condition is raised only after ``raise_after`` consecutive checks at least that bad;
     a raised condition clears only after ``clear_after`` consecutive checks better than it, and
     then drops to the worst condition seen during those checks.
+
+    The wait before raising is for the pooled evidence, whose single checks can be noise. A rule
+    always wins, so its floor (``FusionResult.rule_floor``) is raised in the check it fires; once
+    raised it clears like any other condition, so a reading hovering at a rule's edge does not
+    flap the alarm.
     """
 
     config: PersistenceConfig
@@ -304,10 +310,13 @@ class Persistence:
             recent = self._history[-self.config.clear_after:]
             if len(recent) == self.config.clear_after and all(c.rank < self.reported.rank for c in recent):
                 self.reported = Condition.worst(recent)
+        by_rule = result.rule_floor.rank > self.reported.rank
+        if by_rule:
+            self.reported = result.rule_floor
 
         if self.reported is raw and previous is raw:
             return result.verdict
-        note = self._note(raw, previous)
+        note = self._note(raw, previous, by_rule)
         confidence = result.probability(self.reported) * result.coverage
         if self.reported is raw:
             confidence = result.verdict.confidence
@@ -318,7 +327,9 @@ class Persistence:
             reasons=(*result.verdict.reasons, note),
         )
 
-    def _note(self, raw: Condition, previous: Condition) -> str:
+    def _note(self, raw: Condition, previous: Condition, by_rule: bool) -> str:
+        if by_rule and self.reported.rank > previous.rank:
+            return f"{self.reported.value} raised at once: a rule matched"
         if self.reported.rank > previous.rank:
             return f"{self.reported.value} raised: seen in {self.config.raise_after} consecutive checks"
         if self.reported.rank < previous.rank:

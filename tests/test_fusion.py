@@ -201,6 +201,31 @@ def test_persistence_clears_fault_to_warning_not_straight_to_ok() -> None:
     assert tracker.update(_result(OK)).condition is WARNING
 
 
+def test_a_rule_raises_at_once_and_clears_with_hysteresis() -> None:
+    tracker = Persistence(CONFIG.persistence)  # defaults: raise after 3, clear after 5
+    zone_d = tracker.update(fuse("pump", [vision(OK, 0.9), vibration(OK, 0.6, zone="D")], CONFIG, 0.0))
+    assert zone_d.condition is FAULT and zone_d.confidence >= 0.6
+    assert "rule 'vibration zone D'" in zone_d.reasons[0] and "raised at once: a rule matched" in zone_d.reasons[-1]
+    calm = [tracker.update(fuse("pump", [vibration(OK, 0.9)], CONFIG, 0.0)).condition for _ in range(5)]
+    assert calm == [FAULT, FAULT, FAULT, FAULT, OK]
+    # the pooled evidence still has to persist: a fault the rules do not name waits for 3 checks
+    pooled = [tracker.update(fuse("pump", [vibration(FAULT, 0.9)], CONFIG, 0.0)).condition for _ in range(3)]
+    assert pooled == [OK, OK, FAULT]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([OK, WARNING, FAULT]), st.sampled_from(["A", "C", "D"])),
+                min_size=1, max_size=15),
+       st.integers(1, 4), st.integers(1, 4))
+def test_the_reported_condition_is_never_below_a_matching_rule(
+    checks: list[tuple[Condition, str]], raise_after: int, clear_after: int
+) -> None:
+    tracker = Persistence(PersistenceConfig(raise_after=raise_after, clear_after=clear_after))
+    for condition, zone in checks:
+        result = fuse("pump", [vibration(condition, 0.9, zone=zone)], CONFIG, 0.0)
+        assert tracker.update(result).condition.rank >= result.rule_floor.rank
+
+
 def test_fused_confidence_is_calibrated_for_independent_calibrated_sources() -> None:
     """Simulate 1-3 independent sources, each right with the probability it states (else naming one of
     the other conditions at random); the fused confidence must match the fused verdict's hit rate."""
