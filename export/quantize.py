@@ -18,6 +18,7 @@ AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -79,11 +80,16 @@ def preprocess(src: Path, dst: Path, family: Family) -> None:
             optimized = optimize_model(str(src), model_type="vit", optimization_options=options, opt_level=0)
             source = Path(tmp) / "fused.onnx"
             optimized.save_model_to_file(str(source))
-        try:
-            quant_pre_process(str(source), str(dst), skip_symbolic_shape=False)
-        except Exception as exc:  # shape inference raises assorted types on odd graphs
-            log.info("symbolic shape inference failed (%s); typing tensors with onnxruntime instead", exc)
-            quant_pre_process(str(source), str(dst), skip_symbolic_shape=True)
+        # When symbolic shape inference gives up (SigLIP's attention-pooling head) onnxruntime saves its
+        # scratch model, sym_shape_infer_temp.onnx plus a <uuid>.data file, into the current directory:
+        # run it from our own temp folder so nothing lands in the user's working directory.
+        source, target = source.resolve(), dst.resolve()
+        with contextlib.chdir(tmp):
+            try:
+                quant_pre_process(str(source), str(target), skip_symbolic_shape=False)
+            except Exception as exc:  # shape inference raises assorted types on odd graphs
+                log.info("symbolic shape inference failed (%s); typing tensors with onnxruntime instead", exc)
+                quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     _add_missing_types(dst)
 
 

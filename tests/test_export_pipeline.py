@@ -155,3 +155,20 @@ def test_cli_dynamic_export_prints_summary(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["quantization"]["mode"] == "dynamic" and manifest["validation"]["passed"]
     assert main(["bundle", "verify", str(out)]) == 0
+
+
+def test_export_writes_nothing_into_the_working_directory(
+    tiny_siglip: Path, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every intermediate (shape inference's scratch model, external-data files) stays in the export's temp folder.
+
+    SigLIP's attention-pooling head makes onnxruntime's symbolic shape inference give up, and on that
+    path it saves a scratch model with external data (``<uuid>.data``) into the current directory.
+    """
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    request = ExportRequest(model=str(tiny_siglip), out=tmp_path / "bundle", calibration=photos, gate=LENIENT,
+                            with_text_model=True, progress=False)
+    assert run(request).manifest.validation is not None
+    assert sorted(p.name for p in cwd.iterdir()) == []
