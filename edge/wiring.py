@@ -6,6 +6,7 @@ fusion (edge.fusion), escalation (edge.escalation) and outputs (edge.outputs) do
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from edge.fusion import FusionConfig, Persistence, fuse
 from edge.history import History, Retention
 from edge.outputs.metrics import Metrics
 from edge.preprocess import prepare
-from edge.profile import load_profile
+from edge.profile import Profile, load_profile
 from edge.scoring import ImageEncoder, RuntimeOptions
 from edge.sdnotify import Notifier
 from edge.sensors.analysis import SensorAnalyzer
@@ -54,6 +55,7 @@ class CameraVision:
 
     A frame whose thumbnail barely changed since the last scored one reuses that result
     (``CameraWindow.is_duplicate``), which saves the inference on a machine standing still.
+    ``use_profile`` swaps the heads while the service runs (what the cloud taught, see learning).
     """
 
     def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None) -> None:
@@ -62,13 +64,14 @@ class CameraVision:
         self._last: dict[str, tuple[Evidence, np.ndarray]] = {}  # camera -> last evidence and its embedding
 
     def __call__(self, frame: Frame) -> Evidence:
-        prepared = prepare(frame.image, self.scorer.encoder.bundle.manifest.preprocessing)
+        scorer = self.scorer  # one scorer per frame, even if use_profile swaps it meanwhile
+        prepared = prepare(frame.image, scorer.encoder.bundle.manifest.preprocessing)
         window = self.temporal.window(frame.camera)
         last = self._last.get(frame.camera)
         if last is not None and window.is_duplicate(prepared.thumbnail):
             return replace(last[0], timestamp=frame.timestamp)
-        encoded = self.scorer.encoder.encode(prepared.tensor)
-        result = self.scorer.score_encoded(prepared, encoded)
+        encoded = scorer.encoder.encode(prepared.tensor)
+        result = scorer.score_encoded(prepared, encoded)
         state = window.update(result.p_anomaly, prepared.thumbnail) if result.p_anomaly is not None else None
         evidence = to_evidence(result, frame.camera, frame.timestamp, state)
         self._last[frame.camera] = (evidence, encoded.embedding)
@@ -77,6 +80,11 @@ class CameraVision:
     def last_embedding(self, camera: str) -> np.ndarray | None:
         last = self._last.get(camera)
         return None if last is None else last[1]
+
+    def use_profile(self, profile: Profile) -> None:
+        """Judge later frames with ``profile``; safe from another thread (the escalation worker)."""
+        self.scorer = VisionScorer(self.scorer.encoder, profile)
+        self._last = {}  # a reused result would still carry the old profile's judgement
 
 
 class PolledSensors:
@@ -166,14 +174,19 @@ def load_encoder(config: Config) -> ImageEncoder | None:
 
 
 def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],
-                state: StateFile, clock: Clock, escalator: Escalator | None = None) -> Asset:
+                state: StateFile, clock: Clock, escalator: Escalator | None = None,
+                relearn: dict[str, Callable[[], None]] | None = None) -> Asset:
+    """One asset's stages. With learning on, ``relearn[asset.id]`` is set to reload what the cloud taught."""
     cameras = [Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic) for camera in asset.cameras]
     vision = None
     if encoder is not None and asset.cameras:
-        profile = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
-        if profile is not None and escalator is not None and escalator.config.learning.enabled:
-            profile = escalator.memory(asset.id).merge_into(profile)  # what earlier cloud answers taught
-        vision = CameraVision(VisionScorer(encoder, profile))
+        enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
+        vision = CameraVision(VisionScorer(encoder, enrolled))
+        if enrolled is not None and escalator is not None and escalator.config.learning.enabled:
+            reload = functools.partial(_use_learned, vision, escalator, asset.id, enrolled)
+            reload()  # what earlier cloud answers taught
+            if relearn is not None:
+                relearn[asset.id] = reload
     sensors = None
     if asset.sensors:
         poller = SensorPoller([(sensor, build_reader(sensor)) for sensor in asset.sensors], clock=clock.time)
@@ -208,9 +221,15 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     )
 
 
-def build_escalator(config: Config, history: History, metrics: Metrics) -> Escalator | None:
-    """The background escalator when escalation is on; answers are written back to history and
-    their token use counted in the metrics."""
+def _use_learned(vision: CameraVision, escalator: Escalator, asset_id: str, enrolled: Profile) -> None:
+    """Judge with the enrolled profile plus what cloud answers have taught so far."""
+    vision.use_profile(escalator.memory(asset_id).merge_into(enrolled))
+
+
+def build_escalator(config: Config, history: History, metrics: Metrics,
+                    relearn: Mapping[str, Callable[[], None]] | None = None) -> Escalator | None:
+    """The background escalator when escalation is on; answers are written back to history, their
+    token use counted in the metrics, and (learning on) the asset's vision reloads what they taught."""
     if not config.escalation.enabled:
         return None
 
@@ -218,6 +237,12 @@ def build_escalator(config: Config, history: History, metrics: Metrics) -> Escal
         cost = result.get("cost")
         if isinstance(cost, dict):
             metrics.cloud_usage(int(cost["input_tokens"]), int(cost["output_tokens"]), float(cost["usd"]))
+        reload = (relearn or {}).get(item.asset_id)
+        if reload is not None and result.get("status") == "answered" and item.embedding is not None:
+            try:
+                reload()
+            except StorageError as exc:  # the running profile stays; a restart loads what was learned
+                log.warning("asset %s: learned examples not reloaded: %s", item.asset_id, exc)
         if item.verdict_id is None:
             return
         stored = history.get(item.verdict_id)
@@ -249,14 +274,15 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
 
         outputs = build_outputs(config, history, on_command).start()
         started.insert(0, outputs.close)
-        escalator = build_escalator(config, history, outputs.metrics)
+        relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
+        escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
             started.insert(0, escalator.close)
         encoder = load_encoder(config)
         state = StateFile(config.state_dir / STATE_FILE)
         saved = state.load()
         for asset in config.assets:
-            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator))
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator, relearn))
             started[:0] = [camera.close for camera in built[-1].cameras]
             if built[-1].sensors is not None:
                 started.insert(0, built[-1].sensors.close)

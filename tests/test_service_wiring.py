@@ -13,10 +13,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from edge.config import load_config
+from edge.evidence import EvidenceKind
 from edge.escalation.local_server import LocalCloudServer
 from edge.history import History
 from edge.outputs.metrics import Metrics
@@ -145,3 +147,49 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
     assert "asked on demand" in latest.verdict.escalation["triggers"]
     assert latest.verdict.escalation["status"] == "answered"
     assert "check requested: MQTT command 'escalate'" in latest.verdict.reasons
+
+
+def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexplained stain is asked about once; the answer reaches the running vision stage, so the
+    next frames of it are judged on the device (cool-down and frame dedupe are off: only learning
+    can stop the asking)."""
+    from edge.cli import main
+    from tests.bundle_factory import make_bundle
+    from tests.test_check import _frame, _oil
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "normal").mkdir()
+    for index in range(40):
+        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
+    (tmp_path / "stain").mkdir()
+    for index in range(3):
+        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
+    make_bundle(tmp_path / "bundle", patches=True)  # no labels: only the normal baseline judges
+    assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
+                 "--out", str(tmp_path / "profile.npz")]) == 0
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    with LocalCloudServer() as cloud:
+        document = {
+            "state_dir": str(tmp_path / "state"),
+            "model": {"bundle": str(tmp_path / "bundle")},
+            "assets": [{"id": "pump", "profile": str(tmp_path / "profile.npz"), "check_interval_s": 0.5,
+                        "cameras": [{"name": "top", "type": "folder", "path": str(tmp_path / "stain")}]}],
+            "escalation": {"enabled": True, "base_url": cloud.url, "max_retries": 0,
+                           "learning": {"enabled": True, "min_confidence": 0.75},
+                           "policy": {"confidence_below": 0.0, "cooldown_s": 0, "duplicate_frame_bits": 0}},
+        }
+        (tmp_path / "edgewatch.yaml").write_text(yaml.safe_dump(document))
+        config = load_config(tmp_path / "edgewatch.yaml")
+        service = build_service(config, max_checks=5)
+        service.run()
+        asked = len(cloud.completions())
+    with History(config.state_dir / "history.sqlite3") as history:
+        stored = [s.verdict for s in reversed(history.verdicts(limit=None))]  # oldest first
+    assert len(stored) == 5 and asked == 1
+    assert [v.escalated for v in stored] == [True, False, False, False, False]
+    assert "unlike anything enrolled" in " ".join(stored[0].escalation["triggers"])
+    for verdict in stored[1:]:  # the cloud's label is now a few-shot class of the running profile
+        (seen,) = [e for e in verdict.evidence if e.kind is EvidenceKind.VISION]
+        assert seen.fault_type == "warning"
