@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
-OUTBOX_GAUGE_INTERVAL_S = 30.0
 
 
 class CameraVision:
@@ -229,7 +228,8 @@ def _use_learned(vision: CameraVision, escalator: Escalator, asset_id: str, enro
 def build_escalator(config: Config, history: History, metrics: Metrics,
                     relearn: Mapping[str, Callable[[], None]] | None = None) -> Escalator | None:
     """The background escalator when escalation is on; answers are written back to history, their
-    token use counted in the metrics, and (learning on) the asset's vision reloads what they taught."""
+    token use and the outbox depth reach the metrics, and (learning on) the asset's vision reloads
+    what they taught. Escalations are counted by ``Metrics.publish`` (the verdict says ``escalated``)."""
     if not config.escalation.enabled:
         return None
 
@@ -253,7 +253,8 @@ def build_escalator(config: Config, history: History, metrics: Metrics,
             log.warning("cloud answer for verdict %s not stored in history: %s", item.verdict_id, exc)
 
     assets = {a.id: AssetInfo(a.name, a.allow_images_to_cloud) for a in config.assets}
-    return Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result)
+    return Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result,
+                     on_outbox_depth=metrics.set_outbox_depth)
 
 
 def build_service(config: Config, *, max_checks: int | None = None, clock: Clock | None = None,
@@ -302,8 +303,6 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         periodic=[
             (config.history.prune_interval_s, history.prune),
             (STATE_SAVE_INTERVAL_S, state.save),
-            *([(OUTBOX_GAUGE_INTERVAL_S, lambda: outputs.metrics.set_outbox_depth(
-                escalator.outbox.counts().get("pending", 0)))] if escalator is not None else []),
         ],
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
         closers=[*([outputs.http.stop] if outputs.http is not None else []), history.close],

@@ -321,3 +321,18 @@ def test_an_escalation_answered_after_an_outage_still_teaches(cloud: LocalCloudS
         assert restarted.drain() == 1
         (example,) = restarted.memory("pump").examples
     assert example.label == "outer_race" and np.allclose(example.embedding, embedding)
+
+
+def test_outbox_depth_is_reported_whenever_it_changes(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, policy={"cooldown_s": 0})
+    depths: list[int] = []
+    cloud.fail_always(Fault.unavailable(0.01))
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_outbox_depth=depths.append) as offline:
+        offline.consider(unsure(), on_demand=True)
+        offline.consider(unsure(fault_type="misalignment"), on_demand=True)
+    assert depths == [0, 1, 2]  # at start, then after each queued escalation
+    cloud.fail_always(None)
+    depths.clear()
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_outbox_depth=depths.append) as back:
+        assert back.drain() == 2
+    assert depths == [2, 1, 0]  # what the last run left, then one less per answer

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from edge.config import load_config
-from edge.evidence import EvidenceKind
 from edge.escalation.local_server import LocalCloudServer
+from edge.escalation.outbox import Outbox
+from edge.evidence import EvidenceKind
 from edge.history import History
 from edge.outputs.metrics import Metrics
 from edge.service import Service
@@ -56,16 +57,30 @@ def test_escalation_answers_are_written_back_to_history(fast_demo: Path, monkeyp
         service = build_service(config, max_checks=4)
         service.run()  # closing the escalator waits for the answers in flight
         asked = len(cloud.completions())
-    metrics = next(sink for sink in service.sinks if isinstance(sink, Metrics))
-    exposition = metrics.exposition().decode()
-    input_tokens = re.search(r'^edgewatch_cloud_tokens_total\{kind="input"\} (\S+)$', exposition, re.MULTILINE)
-    assert input_tokens and float(input_tokens.group(1)) > 0  # the cloud's usage reached the metrics
+    exposition = _exposition(service)
+    # the cloud's usage reached the metrics, and the gauge shows what stays queued for the next start
+    assert _sample(exposition, 'edgewatch_cloud_tokens_total{kind="input"}') > 0
+    assert _sample(exposition, 'edgewatch_cloud_tokens_total{kind="output"}') > 0
+    assert _sample(exposition, "edgewatch_cloud_cost_usd_total") > 0
+    with Outbox(config.state_dir / "outbox.sqlite") as outbox:
+        assert _sample(exposition, "edgewatch_outbox_depth") == outbox.counts().get("pending", 0)
     with History(config.state_dir / "history.sqlite3") as history:
         stored = history.verdicts(limit=None)
     answered = [s for s in stored if (s.verdict.escalation or {}).get("status") == "answered"]
     assert len(stored) == 4 and asked >= 1 and len(answered) == asked
     assert all(s.verdict.escalated and s.verdict.escalation["model"] for s in answered)
     assert all("key" in s.verdict.escalation for s in answered)  # the queued decision is kept alongside
+
+
+def _exposition(service: Service) -> str:
+    metrics = next(sink for sink in service.sinks if isinstance(sink, Metrics))
+    return metrics.exposition().decode()
+
+
+def _sample(exposition: str, series: str) -> float:
+    found = re.search(rf"^{re.escape(series)} (\S+)$", exposition, re.MULTILINE)
+    assert found, f"{series} not exposed"
+    return float(found.group(1))
 
 
 def free_port() -> int:
@@ -141,6 +156,10 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
             runner.join(30)
             listener.close()
     assert not runner.is_alive() and service.completed_checks == 3
+    exposition = _exposition(service)
+    assert _sample(exposition, 'edgewatch_escalations_total{asset="pump-1"}') == 1  # counted once, when published
+    assert _sample(exposition, 'edgewatch_escalations_total{asset="press-1"}') == 0
+    assert _sample(exposition, "edgewatch_cloud_cost_usd_total") > 0
     with History(config.state_dir / "history.sqlite3") as history:
         latest = history.latest("pump-1")
     assert latest is not None and latest.verdict.escalated

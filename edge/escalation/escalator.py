@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # called with the stored escalation and the cloud's result once an answer (or a final failure) is in
 ResultCallback = Callable[[OutboxItem, dict[str, Any]], None]
+# called with the number of escalations waiting in the outbox whenever it may have changed
+DepthCallback = Callable[[int], None]
 
 
 def apply_answer(verdict: Verdict, result: dict[str, Any], floor: Condition = Condition.OK) -> Verdict:
@@ -77,6 +79,7 @@ class Escalator:
         client: CloudClient | None = None,
         assets: Mapping[str, AssetInfo] | None = None,
         on_result: ResultCallback | None = None,
+        on_outbox_depth: DepthCallback | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -87,11 +90,13 @@ class Escalator:
         self._client = client
         self._assets = dict(assets or {})
         self._on_result = on_result
+        self._on_outbox_depth = on_outbox_depth
         self._clock = clock
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._report_depth()  # what a previous run left queued
 
     def close(self) -> None:
         if self._worker is not None:
@@ -185,6 +190,7 @@ class Escalator:
         self.outbox.add(key, verdict.asset_id, decision.situation, frame_hash, request.to_json(),
                         verdict.to_dict(), verdict_id, now, keep)
         self.outbox.record_check(verdict.asset_id, True, now)
+        self._report_depth()
         escalation = {"key": key, "triggers": list(decision.triggers), "images_sent": len(images),
                       "estimate": request.estimate.to_dict()}
         return replace(verdict, escalation=escalation), (key, request)
@@ -232,15 +238,21 @@ class Escalator:
         except CloudError as exc:
             self.breaker.record_failure()
             self.outbox.fail(key, str(exc))
+            self._report_depth()
             result = {"status": "failed", "why": f"{exc}; the local verdict stands"}
             self._notify(key, result)
             return result
         self.breaker.record_success()
         result = self._answered(reply)
         self.outbox.complete(key, result)
+        self._report_depth()
         self._learn(key, reply)
         self._notify(key, result)
         return result
+
+    def _report_depth(self) -> None:
+        if self._on_outbox_depth is not None:
+            self._on_outbox_depth(self.outbox.counts().get("pending", 0))
 
     def _answered(self, reply: CloudReply) -> dict[str, Any]:
         cost = self.budget.record(reply.input_tokens, reply.output_tokens)
