@@ -108,7 +108,8 @@ class FusionStage(Protocol):
 class Escalator(Protocol):
     """Decides whether to ask the cloud and queues the request; must return at once. The answer is
     written back with ``History.set_escalation(verdict_id, ...)`` when it arrives. The returned
-    verdict carries the decision (``escalated``/``escalation``)."""
+    verdict carries the decision (``escalated``/``escalation``); ``on_demand`` asks whatever the
+    policy says (the escalate command)."""
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
                embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict: ...
