@@ -1,0 +1,95 @@
+"""EfficientNet-Lite0 FP32 vs INT8 top-1 agreement on a fixed real image set, per quantization recipe.
+
+Real ImageNet weights. Evaluated on the 21 scikit-image sample images (photos, textures,
+microscopy) and 360 ELPV solar cells (every 7th); calibrated on the same photos plus 60 other
+cells (every 7th from the 4th). Per recipe: top-1 agreement, mean KL(FP32 || INT8) of the
+ImageNet probabilities (a finer signal than flips of near-tied classes), ONNX size vs FP32, and
+latency vs FP32 (batch 1, FP32 and INT8 run back to back, median of per-pair ratios).
+
+    /work/venv/bin/python benchmarks/int8_agreement.py [--recipes default,int8,...] [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.export_int8 import _timed_pairs
+from edge.preprocess import prepare
+from export import onnx, quantize, sources, towers, validate
+from tests.export_data import elpv_images, write_real_images
+
+DEFAULT = quantize.recipe("convnet")
+INT8 = replace(DEFAULT, activation_bits=8, wide_weight_params=0)
+RECIPES = {
+    "default": DEFAULT,  # 16-bit activations, int16 weights for the smallest layers (1.3M weights)
+    "int8": INT8,  # the former default: uint8 activations, int8 weights
+    "int8-no-relu6": replace(INT8, op_types=tuple(o for o in INT8.op_types if o not in ("Clip", "Relu"))),
+    "a16": replace(INT8, activation_bits=16),
+    "a8-w16-1.3M": replace(INT8, wide_weight_params=1_300_000),
+    "a16-w16-0.6M": replace(DEFAULT, wide_weight_params=600_000),
+}
+ELPV_EVAL, ELPV_CALIBRATION, ELPV_STEP = 360, 60, 7
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)))
+
+
+def main() -> int:
+    import onnxruntime as ort
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated: {', '.join(RECIPES)}")
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="onnxruntime intra-op threads")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        loaded = towers.load(sources.resolve("efficientnet-lite0"))
+        pre = loaded.preprocessing
+        folder = write_real_images(tmp / "photos", elpv_count=1)
+        photos = [prepare(p, pre).tensor for p in sorted(folder.glob("skimage_*.png"))]
+        cells = elpv_images()
+        elpv = [prepare(p, pre).tensor for p in cells[::ELPV_STEP][:ELPV_EVAL]]
+        calibration = photos + [prepare(p, pre).tensor for p in cells[3::ELPV_STEP][:ELPV_CALIBRATION]]
+        fp32 = tmp / "fp32.onnx"
+        onnx.export_module(loaded.image, {towers.IMAGE_INPUT: photos[0]}, loaded.image_outputs, fp32, "image tower")
+        reference = [validate.run_onnx(fp32, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], s)[0] for s in (photos, elpv)]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        feed = {towers.IMAGE_INPUT: photos[0]}
+        print(f"{len(photos)} scikit-image photos, {len(elpv)} ELPV cells evaluated; {len(calibration)} calibration "
+              f"images; {args.method}; {args.threads} of {os.cpu_count()} CPUs", flush=True)
+        print(f"{'recipe':<16} {'photos':>7} {'ELPV':>7} {'KL phot':>8} {'KL ELPV':>8} {'size':>6} "
+              f"{'FP32 ms':>8} {'INT8 ms':>8} {'speedup':>8}")
+        for name in args.recipes.split(","):
+            int8 = tmp / f"{name}.onnx"
+            quantize.quantize_static(fp32, int8, towers.IMAGE_INPUT, calibration, args.method, "convnet",
+                                     how=RECIPES[name])
+            agree, kl = [], []
+            for images, ref in zip((photos, elpv), reference, strict=True):
+                got = validate.run_onnx(int8, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], images)[0]
+                agree.append(float(np.mean(got.argmax(1) == ref.argmax(1))))
+                kl.append(_kl(validate.softmax(ref), validate.softmax(got)))
+            fp32_ms, int8_ms, speedup = _timed_pairs(
+                *(ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in (fp32, int8)),
+                feed, args.runs,
+            )
+            print(f"{name:<16} {agree[0]:7.1%} {agree[1]:7.1%} {kl[0]:8.4f} {kl[1]:8.4f} "
+                  f"{int8.stat().st_size / fp32.stat().st_size:6.1%} {fp32_ms:8.1f} {int8_ms:8.1f} {speedup:7.2f}x",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
