@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -84,13 +85,24 @@ def preprocess(src: Path, dst: Path, family: Family) -> None:
         # scratch model, sym_shape_infer_temp.onnx plus a <uuid>.data file, into the current directory:
         # run it from our own temp folder so nothing lands in the user's working directory.
         source, target = source.resolve(), dst.resolve()
-        with contextlib.chdir(tmp):
+        with _working_directory(Path(tmp)):
             try:
                 quant_pre_process(str(source), str(target), skip_symbolic_shape=False)
             except Exception as exc:  # shape inference raises assorted types on odd graphs
                 log.info("symbolic shape inference failed (%s); typing tensors with onnxruntime instead", exc)
                 quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     _add_missing_types(dst)
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` for Python 3.10."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _add_missing_types(path: Path) -> None:
