@@ -69,7 +69,8 @@ class ImageModel(Section):
     embedding_output: str = Field(description="Output holding the (B, D) image embedding.")
     patch_output: str | None = Field(None, description="Output holding (B, N, C) patch tokens, if exported.")
     logits_output: str | None = Field(
-        None, description="Output holding (B, K) classifier logits (image-only backbones that keep their ImageNet head)."
+        None,
+        description="Output holding (B, K) classifier logits (image-only backbones that keep their ImageNet head).",
     )
     reference_file: str | None = Field(None, description="The FP32 ONNX kept for comparison, if any.")
 
@@ -204,9 +205,7 @@ def read_manifest(root: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{format_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{format_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BundleError(f"{manifest_path}: invalid manifest: {problems}") from exc
     listed = {entry.path for entry in manifest.files}
     missing = [name for name in manifest.referenced_files() if name not in listed]
@@ -224,8 +223,7 @@ def verify_files(root: Path, manifest: Manifest) -> None:
         size = path.stat().st_size
         if size != entry.bytes:
             raise BundleError(
-                f"bundle {root}: file {entry.path} is {size} bytes, manifest says {entry.bytes} "
-                "(truncated or replaced)"
+                f"bundle {root}: file {entry.path} is {size} bytes, manifest says {entry.bytes} (truncated or replaced)"
             )
         if sha256_file(path) != entry.sha256:
             raise BundleError(f"bundle {root}: file {entry.path} does not match its sha256 (corrupted or tampered)")
@@ -253,8 +251,11 @@ def describe(bundle: Bundle) -> str:
         f"input       {pre.input_size[0]}x{pre.input_size[1]} {pre.channel_order} {pre.layout}, "
         f"resize {pre.resize_mode} {pre.resize_px}px {pre.interpolation}, crop {pre.crop}",
         f"quantized   {m.quantization.mode}"
-        + (f" ({m.quantization.calibration_method}, {m.quantization.calibration_images} images)"
-           if m.quantization.mode == "static" else ""),
+        + (
+            f" ({m.quantization.calibration_method}, {m.quantization.calibration_images} images)"
+            if m.quantization.mode == "static"
+            else ""
+        ),
     ]
     if m.quantization.ops_excluded:
         lines.append(f"kept float  {', '.join(m.quantization.ops_excluded)}")

@@ -11,10 +11,9 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from edge import __version__
 from edge.errors import EdgewatchError, UsageError
 
 log = logging.getLogger(__name__)
@@ -48,40 +47,65 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
-                       description="Convert a CLIP/SigLIP checkpoint (hub id or local folder) or the built-in "
-                       "'efficientnet-lite0' to ONNX, quantize it to INT8, check INT8 against FP32 and write a bundle.")
-    p.add_argument("--model", required=True, help="Hub id (openai/clip-vit-base-patch32), local folder, or 'efficientnet-lite0'.")
+    p = sub.add_parser(
+        "export",
+        help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
+        description="Convert a CLIP/SigLIP checkpoint (hub id or local folder) or the built-in "
+        "'efficientnet-lite0' to ONNX, quantize it to INT8, check INT8 against FP32 and write a bundle.",
+    )
+    p.add_argument(
+        "--model", required=True, help="Hub id (openai/clip-vit-base-patch32), local folder, or 'efficientnet-lite0'."
+    )
     p.add_argument("--out", required=True, type=Path, help="Bundle folder to write (atomically).")
     p.add_argument("--labels", type=Path, help="Labels YAML (conditions, prompts, severities); default: built-in set.")
     p.add_argument("--calibration", type=Path, help="Folder of your own images for static INT8 calibration.")
-    p.add_argument("--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic.")
+    p.add_argument(
+        "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."
+    )
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
     p.add_argument("--min-cosine", type=float, default=0.98, help="Accuracy gate: mean FP32/INT8 embedding cosine.")
     p.add_argument("--min-top1", type=float, default=0.97, help="Accuracy gate: FP32/INT8 top-1 agreement.")
-    p.add_argument("--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board.")
+    p.add_argument(
+        "--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board."
+    )
     p.add_argument("--force", action="store_true", help="Replace an existing output folder.")
 
 
 def _add_enroll(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("enroll", help="Build an asset profile from normal frames and labelled examples.",
-                       description="Embed frames of the machine in good condition (normal baseline) and optional "
-                       "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.")
+    p = sub.add_parser(
+        "enroll",
+        help="Build an asset profile from normal frames and labelled examples.",
+        description="Embed frames of the machine in good condition (normal baseline) and optional "
+        "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.",
+    )
     p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
     p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition.")
-    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
-                   help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
-                   "ok|warning|fault (default: the bundle label's severity, else warning).")
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
+        "ok|warning|fault (default: the bundle label's severity, else warning).",
+    )
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
-    p.add_argument("--anomaly-prior", type=float, default=0.5, metavar="P",
-                   help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
-                   "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).")
+    p.add_argument(
+        "--anomaly-prior",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
+        "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).",
+    )
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="Score one image (and sensor readings) and print the verdict.",
-                       description="Run every vision head on one image, fuse with sensor readings when given, "
-                       "and escalate to the cloud model when the policy says so (or --escalate).")
+    p = sub.add_parser(
+        "check",
+        help="Score one image (and sensor readings) and print the verdict.",
+        description="Run every vision head on one image, fuse with sensor readings when given, "
+        "and escalate to the cloud model when the policy says so (or --escalate).",
+    )
     p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
     p.add_argument("--profile", type=Path, help="Asset profile from 'edgewatch enroll'.")
     p.add_argument("--image", required=True, type=Path, help="Image file to score.")
@@ -95,8 +119,11 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 def _add_vibration(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("vibration", help="Vibration analytics on recordings.")
     vsub = p.add_subparsers(dest="vibration_command", metavar="COMMAND", required=True, parser_class=_Parser)
-    a = vsub.add_parser("analyze", help="Analyse one accelerometer recording (npy, csv, wav).",
-                        description="Velocity RMS and ISO zone, envelope analysis and bearing defect frequencies.")
+    a = vsub.add_parser(
+        "analyze",
+        help="Analyse one accelerometer recording (npy, csv, wav).",
+        description="Velocity RMS and ISO zone, envelope analysis and bearing defect frequencies.",
+    )
     a.add_argument("file", type=Path, help="Recording in g (npy, csv or wav).")
     a.add_argument("--fs", type=float, help="Sample rate in Hz (required unless the file carries it).")
     a.add_argument("--rpm", type=float, required=True, help="Shaft speed in rpm.")
@@ -109,20 +136,27 @@ def _add_vibration(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_service(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="Run the monitoring service (what systemd starts).",
-                       description="Grab frames, read sensors, score, fuse, escalate and publish for every asset "
-                       "in the config until SIGTERM.")
+    p = sub.add_parser(
+        "run",
+        help="Run the monitoring service (what systemd starts).",
+        description="Grab frames, read sensors, score, fuse, escalate and publish for every asset "
+        "in the config until SIGTERM.",
+    )
     p.add_argument("--config", required=True, type=Path, help="Config file.")
     p.add_argument("--max-checks", type=int, help="Stop after this many checks in total (testing, demos).")
 
     p = sub.add_parser("history", help="Read stored verdicts.")
-    p.add_argument("--config", type=Path, default=Path("/etc/edgewatch/config.yaml"), help="Config file (for the state folder).")
+    p.add_argument(
+        "--config", type=Path, default=Path("/etc/edgewatch/config.yaml"), help="Config file (for the state folder)."
+    )
     p.add_argument("--asset", help="Only this asset.")
     p.add_argument("--since", help="ISO time or a duration such as 2h, 3d.")
     p.add_argument("--limit", type=int, default=100, help="At most this many verdicts, newest first.")
     p.add_argument("--json", action="store_true", help="Print a JSON array on stdout.")
 
-    p = sub.add_parser("doctor", help="Check config, bundle, cameras, sensors, disk, clock and cloud; print a pass/fail table.")
+    p = sub.add_parser(
+        "doctor", help="Check config, bundle, cameras, sensors, disk, clock and cloud; print a pass/fail table."
+    )
     p.add_argument("--config", type=Path, default=Path("/etc/edgewatch/config.yaml"), help="Config file.")
 
     p = sub.add_parser("install-service", help="Install the systemd unit, user, config skeleton and state folder.")
@@ -130,12 +164,19 @@ def _add_service(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="Run edgewatch end to end on the built-in demo data.",
-                       description="Export EfficientNet-Lite0 to INT8, enroll normal solar cells, replay cells and "
-                       "bearing vibration through fusion and escalation, and print a verdict table and summary.")
+    p = sub.add_parser(
+        "demo",
+        help="Run edgewatch end to end on the built-in demo data.",
+        description="Export EfficientNet-Lite0 to INT8, enroll normal solar cells, replay cells and "
+        "bearing vibration through fusion and escalation, and print a verdict table and summary.",
+    )
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="Working folder for the demo's files.")
-    p.add_argument("--frames", type=int, default=24,
-                   help="Checks in total, spread evenly over the four demo machines (>= 4, whole rounds).")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=24,
+        help="Checks in total, spread evenly over the four demo machines (>= 4, whole rounds).",
+    )
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
 
@@ -147,7 +188,9 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="edgewatch", description="Watch machines with a camera and sensors on a Raspberry Pi or Jetson.")
+    parser = _Parser(
+        prog="edgewatch", description="Watch machines with a camera and sensors on a Raspberry Pi or Jetson."
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     _add_export(sub)
@@ -160,11 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bundle", help="Inspect or verify a model bundle.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="COMMAND", required=True, parser_class=_Parser)
     bsub.add_parser("inspect", help="Print a human summary of a bundle.").add_argument("bundle", type=Path)
-    bsub.add_parser("verify", help="Recompute every hash; exit 1 naming the first bad file.").add_argument("bundle", type=Path)
+    bsub.add_parser("verify", help="Recompute every hash; exit 1 naming the first bad file.").add_argument(
+        "bundle", type=Path
+    )
 
     p = sub.add_parser("config", help="Validate a config file.")
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True, parser_class=_Parser)
-    csub.add_parser("check", help="Print the resolved config, or every error with its key path.").add_argument("file", type=Path)
+    csub.add_parser("check", help="Print the resolved config, or every error with its key path.").add_argument(
+        "file", type=Path
+    )
 
     sub.add_parser("version", help="Print the edgewatch version.")
     return parser

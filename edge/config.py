@@ -50,7 +50,7 @@ class AssetConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "AssetConfig":
+    def _unique_names(self) -> AssetConfig:
         for kind, names in (("camera", [c.name for c in self.cameras]), ("sensor", [s.name for s in self.sensors])):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
@@ -88,7 +88,7 @@ class Config(Section):
     )
 
     @model_validator(mode="after")
-    def _unique_assets(self) -> "Config":
+    def _unique_assets(self) -> Config:
         ids = [asset.id for asset in self.assets]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -6,8 +6,9 @@ Pure data (frozen dataclasses), no I/O; every stage speaks these types.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 class Condition(str, enum.Enum):
@@ -22,7 +23,7 @@ class Condition(str, enum.Enum):
         return _RANK[self]
 
     @classmethod
-    def worst(cls, conditions: "list[Condition]") -> "Condition":
+    def worst(cls, conditions: list[Condition]) -> Condition:
         return max(conditions, key=lambda c: c.rank, default=cls.OK)
 
 

@@ -33,7 +33,7 @@ def test_flipped_byte_is_refused_naming_the_file(bundle_dir: Path, capsys: pytes
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0x01
     model.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="image.onnx does not match its sha256"):
+    with pytest.raises(BundleError, match=r"image\.onnx does not match its sha256"):
         load_bundle(bundle_dir)
     assert main(["bundle", "verify", str(bundle_dir)]) == 1
     assert "image.onnx" in capsys.readouterr().err
@@ -42,13 +42,13 @@ def test_flipped_byte_is_refused_naming_the_file(bundle_dir: Path, capsys: pytes
 def test_truncated_file_is_refused(bundle_dir: Path) -> None:
     path = bundle_dir / "labels.npy"
     path.write_bytes(path.read_bytes()[:-3])
-    with pytest.raises(BundleError, match="labels.npy is .* bytes, manifest says"):
+    with pytest.raises(BundleError, match=r"labels\.npy is .* bytes, manifest says"):
         load_bundle(bundle_dir)
 
 
 def test_missing_file_is_refused(bundle_dir: Path) -> None:
     (bundle_dir / "image.onnx").unlink()
-    with pytest.raises(BundleError, match="file image.onnx is missing"):
+    with pytest.raises(BundleError, match=r"file image\.onnx is missing"):
         load_bundle(bundle_dir)
 
 
@@ -75,12 +75,12 @@ def test_unlisted_referenced_file_is_refused(bundle_dir: Path) -> None:
     manifest = json.loads(path.read_text())
     manifest["files"] = [f for f in manifest["files"] if f["path"] != "labels.npy"]
     path.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="files not listed with a hash: labels.npy"):
+    with pytest.raises(BundleError, match=r"files not listed with a hash: labels\.npy"):
         load_bundle(bundle_dir)
 
 
 def test_not_a_bundle(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match="manifest.json is missing"):
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
         load_bundle(tmp_path)
     with pytest.raises(BundleError, match="does not exist"):
         load_bundle(tmp_path / "absent")
