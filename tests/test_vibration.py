@@ -117,6 +117,28 @@ def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: floa
     assert "dB above floor" in result.reasons[-1]
 
 
+def test_impacts_at_no_defect_frequency_are_an_unsure_warning() -> None:
+    """A periodic impact train that no bearing frequency explains: say so, with low confidence."""
+    shaft_hz, fs_hz = 30.0, 12000.0
+    accel = bearing_signal(4.28 * shaft_hz, shaft_hz, fs_hz, 10.0, 0.3, modulate=False)
+    result = diagnosis.diagnose(accel, fs_hz, shaft_hz, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    assert (result.condition, result.fault_type) == (Condition.WARNING, None), result.reasons
+    assert result.confidence < 0.5
+    assert result.values["unexplained_series_hz"] == pytest.approx(4.28 * shaft_hz, abs=1.5)
+    assert "unexplained impulsive envelope series" in result.reasons[-1]
+
+
+def test_strongest_series_ignores_shaft_harmonics() -> None:
+    freqs_hz = np.arange(0.0, 1000.0, 1.0)
+    amplitude = np.ones_like(freqs_hz)
+    amplitude[[30, 60, 90, 120]] = 10.0  # 1x..4x of a 30 Hz shaft
+    assert bearings.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0)) is None
+    amplitude[[77, 154, 231]] = 5.0  # a series at 2.57 x shaft
+    series = bearings.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0))
+    assert series is not None and series.fundamental.freq_hz == 77.0
+    assert series.score_db == pytest.approx(3 * 20 * math.log10(5.0), rel=0.01)
+
+
 def test_noise_alone_is_ok() -> None:
     accel = np.random.default_rng(3).normal(0, 0.05, 48000)
     result = diagnosis.diagnose(accel, 12000.0, 25.0, bearings.bearing("6205"), iso.ZoneLimits.for_machine())

@@ -138,6 +138,11 @@ class DefectMatch:
 _SYMBOL = {OUTER_RACE: "BPFO", INNER_RACE: "BPFI", ROLLING_ELEMENT: "BSF", CAGE: "FTF"}
 
 
+def symbol(fault_type: str) -> str:
+    """'BPFO' for outer_race and so on; the ball-defect frequency reads '2xBSF'."""
+    return "2xBSF" if fault_type == ROLLING_ELEMENT else _SYMBOL[fault_type]
+
+
 def local_floor(amplitude: np.ndarray, width_bins: int) -> np.ndarray:
     """Running median: the noise floor a line is compared with (robust to the lines themselves)."""
     width_bins = max(3, width_bins | 1)
@@ -207,3 +212,65 @@ def match_defects(
 def _on_shaft_harmonic(freq_hz: float, shaft_hz: float, df_hz: float) -> bool:
     k = round(freq_hz / shaft_hz)
     return k >= 1 and abs(freq_hz - k * shaft_hz) <= 1.5 * df_hz
+
+
+@dataclass(frozen=True)
+class Series:
+    """The strongest harmonic series in an envelope spectrum, whatever its source."""
+
+    harmonics: tuple[Line, ...]  # 1x .. n x the fundamental
+    score_db: float  # sum of dB above floor over the present harmonics
+    spectrum: str
+
+    @property
+    def fundamental(self) -> Line:
+        return self.harmonics[0]
+
+
+MIN_SERIES_LINES = 3  # 1x, 2x and 3x present: fewer is too easily a coincidence
+
+
+def strongest_series(
+    freqs_hz: np.ndarray,
+    amplitude: np.ndarray,
+    shaft_hz: float,
+    band_hz: tuple[float, float],
+    spectrum: str = "envelope",
+    n_harmonics: int = 5,
+) -> Series | None:
+    """The harmonic series with the highest summed SNR whose fundamental lies in ``band_hz``.
+
+    Scoring a series by the sum of dB above floor over several harmonics, not by one peak,
+    is what separates a periodic train of impacts from a noise bin. A train of impacts shows
+    its fundamental and its first harmonics, so 1x, 2x and 3x must all stand out. Lines on
+    shaft harmonics count as nothing (shaft modulation is normal), and a fundamental within
+    ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
+    """
+    df_hz = float(freqs_hz[1] - freqs_hz[0])
+    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
+    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    on_shaft = np.array([_on_shaft_harmonic(float(f), shaft_hz, df_hz) for f in freqs_hz])
+    prominence_db = np.where(on_shaft, 0.0, prominence_db)
+    low_hz, high_hz = band_hz
+    candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
+                                & (prominence_db >= LINE_DB))
+    best: Series | None = None
+    for index in candidates:
+        f0_hz = float(freqs_hz[index])
+        k = round(f0_hz / shaft_hz)
+        if k >= 1 and abs(f0_hz - k * shaft_hz) <= SPEED_TOLERANCE * k * shaft_hz:
+            continue
+        lines = [Line("1x", f0_hz, f0_hz / shaft_hz, float(prominence_db[index]))]
+        for k in range(2, n_harmonics + 1):
+            inside = np.flatnonzero(np.abs(freqs_hz - k * f0_hz) <= 1.5 * df_hz + 0.002 * k * f0_hz)
+            if inside.size == 0:
+                break
+            at = int(inside[np.argmax(prominence_db[inside])])
+            lines.append(Line(f"{k}x", float(freqs_hz[at]), float(freqs_hz[at]) / shaft_hz, float(prominence_db[at])))
+        if len(lines) < MIN_SERIES_LINES or not all(line.present for line in lines[:MIN_SERIES_LINES]):
+            continue
+        present = [line for line in lines if line.present]
+        score = sum(line.above_floor_db for line in present)
+        if best is None or score > best.score_db:
+            best = Series(tuple(lines), float(score), spectrum)
+    return best

@@ -22,6 +22,9 @@ LOOSENESS = "looseness"
 MAX_ANALYSIS_FS_HZ = 25_600.0  # bearing resonances of small machines sit below 10 kHz
 WARNING_SCORE_DB = 12.0  # sum of dB above floor over the defect pattern's present lines
 FAULT_SCORE_DB = 24.0
+# An impact series that no defect frequency explains is only a warning, and a doubtful one: it
+# says "something strikes periodically", not what.
+UNEXPLAINED_CONFIDENCE = 0.45
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def diagnose(
     matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
     if orders is not None and shaft_hz is not None:
-        matches, band = _bearing_matches(x, fs_hz, shaft_hz, orders)
+        matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders)
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
                       spectral_kurtosis=band.spectral_kurtosis,
@@ -94,7 +97,12 @@ def diagnose(
         else:
             reasons.append(f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
                            f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)")
-            if condition is Condition.OK:  # ok is as sure as the weaker of its two arguments
+            if series is not None and not _near_defect(series, shaft_hz, orders):
+                values["unexplained_series_hz"] = round(series.fundamental.freq_hz, 2)
+                reasons.append(_describe_unexplained(series, shaft_hz, orders))
+                if condition is Condition.OK:
+                    condition, confidence = Condition.WARNING, UNEXPLAINED_CONFIDENCE
+            elif condition is Condition.OK:  # ok is as sure as the weaker of its two arguments
                 confidence = min(confidence, _margin_confidence(WARNING_SCORE_DB - top.score_db, 6.0))
     if zone in ("C", "D") and fault_type is None and shaft_hz is not None:
         shaft_fault = _shaft_fault(x, fs_hz, shaft_hz, overall.velocity_rms_mm_s)
@@ -107,8 +115,9 @@ def diagnose(
 
 def _bearing_matches(
     x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders
-) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band]:
-    """Best match per defect type over the prewhitened full-band and the kurtogram-band spectra."""
+) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None]:
+    """Best match per defect type over the prewhitened full-band and the kurtogram-band spectra,
+    and the strongest harmonic series of any kind in either (fundamental 0.3-7 x shaft)."""
     # the band must start well above the highest defect harmonic searched (3 x BPFI)
     min_low_hz = min(fs_hz / 4.0, 4.0 * orders.bpfi * shaft_hz)
     spectra = {
@@ -116,11 +125,35 @@ def _bearing_matches(
         "kurtogram band": envelope.envelope_spectrum(x, fs_hz, min_low_hz=min_low_hz),
     }
     best: dict[str, bearings.DefectMatch] = {}
+    series: bearings.Series | None = None
     for name, spec in spectra.items():
         for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
                 best[match.fault_type] = match
-    return tuple(best.values()), spectra["kurtogram band"].band
+        found = bearings.strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
+                                          spectrum=name)
+        if found is not None and (series is None or found.score_db > series.score_db):
+            series = found
+    return tuple(best.values()), spectra["kurtogram band"].band, series
+
+
+def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> bool:
+    """A series whose fundamental sits on a defect frequency was judged by that pattern already."""
+    f0_hz = series.fundamental.freq_hz
+    return any(abs(f0_hz - f_hz) <= bearings.SPEED_TOLERANCE * f_hz for f_hz in orders.frequencies_hz(shaft_hz).values())
+
+
+def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:
+    f = series.fundamental
+    present = ", ".join(f"{line.freq_hz:.1f} Hz {line.above_floor_db:.1f} dB" for line in series.harmonics
+                        if line.present)
+    nominal = orders.frequencies_hz(shaft_hz)
+    expected = ", ".join(f"{bearings.symbol(name)} {f_hz:.1f} Hz" for name, f_hz in nominal.items())
+    return (
+        f"unexplained impulsive envelope series: {f.freq_hz:.1f} Hz = {f.order:.2f} x shaft with harmonics "
+        f"({present}; {series.score_db:.1f} dB summed, {series.spectrum}) matches no bearing defect frequency "
+        f"({expected}) nor a shaft harmonic: periodic impacts of unknown source, inspect"
+    )
 
 
 def _describe(match: bearings.DefectMatch) -> str:
