@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.export_int8 import _timed_pairs
+from edge.bundle import Preprocessing
 from edge.preprocess import prepare
 from export import onnx, quantize, sources, towers, validate
 from tests.export_data import elpv_images, write_real_images
@@ -40,8 +41,19 @@ RECIPES = {
 ELPV_EVAL, ELPV_CALIBRATION, ELPV_STEP = 360, 60, 7
 
 
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
+def kl(p: np.ndarray, q: np.ndarray) -> float:
+    """Mean KL(p || q) over rows of (N, C) probabilities."""
     return float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)))
+
+
+def real_sets(folder: Path, pre: Preprocessing) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """(photos, ELPV evaluation cells, calibration images), each a list of (1, 3, H, W) float32."""
+    written = write_real_images(folder, elpv_count=1)
+    photos = [prepare(p, pre).tensor for p in sorted(written.glob("skimage_*.png"))]
+    cells = elpv_images()
+    elpv = [prepare(p, pre).tensor for p in cells[::ELPV_STEP][:ELPV_EVAL]]
+    calibration = photos + [prepare(p, pre).tensor for p in cells[3::ELPV_STEP][:ELPV_CALIBRATION]]
+    return photos, elpv, calibration
 
 
 def main() -> int:
@@ -56,12 +68,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         loaded = towers.load(sources.resolve("efficientnet-lite0"))
-        pre = loaded.preprocessing
-        folder = write_real_images(tmp / "photos", elpv_count=1)
-        photos = [prepare(p, pre).tensor for p in sorted(folder.glob("skimage_*.png"))]
-        cells = elpv_images()
-        elpv = [prepare(p, pre).tensor for p in cells[::ELPV_STEP][:ELPV_EVAL]]
-        calibration = photos + [prepare(p, pre).tensor for p in cells[3::ELPV_STEP][:ELPV_CALIBRATION]]
+        photos, elpv, calibration = real_sets(tmp / "photos", loaded.preprocessing)
         fp32 = tmp / "fp32.onnx"
         onnx.export_module(loaded.image, {towers.IMAGE_INPUT: photos[0]}, loaded.image_outputs, fp32, "image tower")
         reference = [validate.run_onnx(fp32, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], s)[0] for s in (photos, elpv)]
@@ -76,16 +83,16 @@ def main() -> int:
             int8 = tmp / f"{name}.onnx"
             quantize.quantize_static(fp32, int8, towers.IMAGE_INPUT, calibration, args.method, "convnet",
                                      how=RECIPES[name])
-            agree, kl = [], []
+            agree, divergence = [], []
             for images, ref in zip((photos, elpv), reference, strict=True):
                 got = validate.run_onnx(int8, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], images)[0]
                 agree.append(float(np.mean(got.argmax(1) == ref.argmax(1))))
-                kl.append(_kl(validate.softmax(ref), validate.softmax(got)))
+                divergence.append(kl(validate.softmax(ref), validate.softmax(got)))
             fp32_ms, int8_ms, speedup = _timed_pairs(
                 *(ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in (fp32, int8)),
                 feed, args.runs,
             )
-            print(f"{name:<16} {agree[0]:7.1%} {agree[1]:7.1%} {kl[0]:8.4f} {kl[1]:8.4f} "
+            print(f"{name:<16} {agree[0]:7.1%} {agree[1]:7.1%} {divergence[0]:8.4f} {divergence[1]:8.4f} "
                   f"{int8.stat().st_size / fp32.stat().st_size:6.1%} {fp32_ms:8.1f} {int8_ms:8.1f} {speedup:7.2f}x",
                   flush=True)
     return 0

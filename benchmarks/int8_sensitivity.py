@@ -1,11 +1,14 @@
-"""Which layers of EfficientNet-Lite0 hurt most in INT8: keep one layer float at a time, measure the gain.
+"""Which layers of EfficientNet-Lite0 hurt most in INT8: give one layer int16 weights at a time, measure the gain.
 
-Real ImageNet weights, static QDQ INT8 with the exporter's own recipe, calibrated on scikit-image
-photos and ELPV solar cells; for each Conv/Gemm the model is re-quantized with that node kept float
-and the mean FP32/INT8 embedding cosine is compared with quantizing everything. This is the
-measurement behind ``export.quantize._input_layers`` (the stem conv stays float).
+Real ImageNet weights, the fixed image set of ``benchmarks/int8_agreement.py``, starting from plain
+INT8 (uint8 activations, int8 weights). For each Conv/Gemm after the stem the model is
+re-quantized with that layer's weights in int16, and the drop in mean KL(FP32 || INT8) of the
+ImageNet probabilities and in top-1 flips (photos + ELPV cells) is printed, most helpful first.
+Then the top-k layers are widened together, to see whether a few layers carry the error. KL, not
+embedding cosine, ranks the layers: top-1 flips of near-tied classes are what the gate counts, and
+KL sees the logit shifts behind them even where no class flips on this set.
 
-    /work/venv/bin/python benchmarks/int8_sensitivity.py [--top 10]
+    /work/venv/bin/python benchmarks/int8_sensitivity.py [--top 12] [--cumulative 5,10,20]
 """
 
 from __future__ import annotations
@@ -16,47 +19,62 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from export import images, onnx, quantize, sources, towers, validate
-from tests.export_data import write_real_images
+from benchmarks.int8_agreement import INT8, kl, real_sets
+from export import onnx, quantize, sources, towers, validate
 
 
 def main() -> int:
     import onnx as onnx_lib
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--top", type=int, default=10, help="how many of the most sensitive layers to print")
+    parser.add_argument("--top", type=int, default=12, help="how many of the most sensitive layers to print")
+    parser.add_argument("--cumulative", default="5,10,20", help="comma-separated k: widen the top k layers together")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         loaded = towers.load(sources.resolve("efficientnet-lite0"))
-        image_set = images.load_folder(write_real_images(tmp / "photos", 24), loaded.preprocessing)
-        every = image_set.calibration + image_set.held_back
+        photos, elpv, calibration = real_sets(tmp / "photos", loaded.preprocessing)
+        every = photos + elpv
         fp32 = tmp / "fp32.onnx"
-        onnx.export_module(loaded.image, {towers.IMAGE_INPUT: every[0]}, loaded.image_outputs, fp32, "image tower")
-        layers = [n.name for n in onnx_lib.load(str(fp32)).graph.node if n.op_type in ("Conv", "Gemm")]
-        everything = replace(quantize.recipe("convnet"), input_layer_float=False)
+        onnx.export_module(loaded.image, {towers.IMAGE_INPUT: photos[0]}, loaded.image_outputs, fp32, "image tower")
+        reference = validate.run_onnx(fp32, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], every)[0]
+        graph = onnx_lib.load(str(fp32)).graph
+        weight_of = {n.name: n.input[1] for n in graph.node
+                     if n.op_type in ("Conv", "Gemm") and towers.IMAGE_INPUT not in n.input}
 
-        def cosine(keep_float: list[str]) -> float:
-            original = quantize._input_layers
-            quantize._input_layers = lambda path, name: keep_float  # type: ignore[assignment]
+        def measure(wide: list[str]) -> tuple[float, int, float, float]:
+            """(KL, flips, photo agreement, ELPV agreement) with the weights of ``wide`` layers in int16."""
+            original = quantize._smallest_weights
+            quantize._smallest_weights = lambda *_: [weight_of[name] for name in wide]  # type: ignore[assignment]
             try:
-                how = replace(everything, input_layer_float=True)
-                quantize.quantize_static(fp32, tmp / "q.onnx", towers.IMAGE_INPUT, image_set.calibration, "minmax",
-                                         "convnet", how=how)
+                quantize.quantize_static(fp32, tmp / "q.onnx", towers.IMAGE_INPUT, calibration, "minmax", "convnet",
+                                         how=replace(INT8, wide_weight_params=1 if wide else 0))
             finally:
-                quantize._input_layers = original  # type: ignore[assignment]
-            check = validate.compare(fp32, tmp / "q.onnx", towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, every,
-                                     validate.Gate(), logits_output=towers.LOGITS_OUTPUT)
-            return check.cosine_mean
+                quantize._smallest_weights = original  # type: ignore[assignment]
+            got = validate.run_onnx(tmp / "q.onnx", towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], every)[0]
+            agree = got.argmax(1) == reference.argmax(1)
+            divergence = kl(validate.softmax(reference), validate.softmax(got))
+            on_photos, on_elpv = float(agree[: len(photos)].mean()), float(agree[len(photos):].mean())
+            return divergence, int((~agree).sum()), on_photos, on_elpv
 
-        base = cosine([])
-        print(f"all {len(layers)} Conv/Gemm layers INT8: cosine mean {base:.4f} on {len(every)} images", flush=True)
-        gains = sorted(((cosine([name]) - base, name) for name in layers), reverse=True)
-        print(f"{'layer kept float':<40} {'cosine gain':>11}")
+        base_kl, base_flips, *_ = measure([])
+        print(f"plain INT8: KL {base_kl:.4f}, {base_flips} flips on {len(photos)} photos + {len(elpv)} ELPV cells",
+              flush=True)
+        gains = sorted(((base_kl - measure([name])[0], name) for name in weight_of), reverse=True)
+        print(f"{'layer with int16 weights':<40} {'KL drop':>8}")
         for gain, name in gains[: args.top]:
-            print(f"{name:<40} {gain:+11.4f}")
+            print(f"{name:<40} {gain:+8.4f}", flush=True)
+        ranked = [name for _, name in gains]
+        for k in (int(k) for k in args.cumulative.split(",")):
+            divergence, flips, on_photos, on_elpv = measure(ranked[:k])
+            chosen = {weight_of[name] for name in ranked[:k]}
+            weights = sum(int(np.prod(i.dims)) for i in graph.initializer if i.name in chosen)
+            print(f"top {k:>2} layers in int16 ({weights / 1e6:.2f}M weights): KL {divergence:.4f}, {flips} flips, "
+                  f"photos {on_photos:.1%}, ELPV {on_elpv:.1%}", flush=True)
     return 0
 
 
