@@ -249,7 +249,8 @@ def strongest_series(
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
     prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
-    on_shaft = np.array([_on_shaft_harmonic(float(f), shaft_hz, df_hz) for f in freqs_hz])
+    order = np.round(freqs_hz / shaft_hz)
+    on_shaft = (order >= 1) & (np.abs(freqs_hz - order * shaft_hz) <= 1.5 * df_hz)  # as _on_shaft_harmonic
     prominence_db = np.where(on_shaft, 0.0, prominence_db)
     low_hz, high_hz = band_hz
     candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
