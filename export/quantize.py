@@ -13,7 +13,9 @@ from 0.9998 to 0.89, so it stays float. Quantizing the activation x activation a
 (Q·Kᵀ, softmax·V) gained no accuracy and ran slower, so transformer towers quantize weight
 MatMuls only (``MatMulConstBOnly``). The layer reading the image (stem / patch embedding) stays
 float: on EfficientNet-Lite0 it alone cost 0.019 cosine. Activations are uint8 (U8S8): on this
-AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x.
+AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x. EfficientNet-Lite0 is
+the exception: plain INT8 flipped the ImageNet top-1 class of 14% of photos, so it gets 16-bit
+activations and int16 weights in its small layers (see ``_CONVNET_WIDE_WEIGHT_PARAMS``).
 """
 
 from __future__ import annotations
