@@ -140,7 +140,8 @@ def _bearing_matches(
 def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> bool:
     """A series whose fundamental sits on a defect frequency was judged by that pattern already."""
     f0_hz = series.fundamental.freq_hz
-    return any(abs(f0_hz - f_hz) <= bearings.SPEED_TOLERANCE * f_hz for f_hz in orders.frequencies_hz(shaft_hz).values())
+    nominal_hz = orders.frequencies_hz(shaft_hz).values()
+    return any(abs(f0_hz - f_hz) <= bearings.SPEED_TOLERANCE * f_hz for f_hz in nominal_hz)
 
 
 def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:
