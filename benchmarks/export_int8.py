@@ -26,7 +26,7 @@ from export import images, onnx, quantize, sources, towers, validate
 from tests.export_data import write_real_images
 from tests.hf_models import build_clip
 
-DEFAULT = quantize.recipe("transformer")
+DEFAULT = quantize.recipes("transformer")[0]
 RECIPES = {
     "default": DEFAULT,
     "int8-activations": replace(DEFAULT, unsigned_activations=False),

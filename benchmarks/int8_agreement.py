@@ -28,7 +28,7 @@ from edge.preprocess import prepare
 from export import onnx, quantize, sources, towers, validate
 from tests.export_data import elpv_images, write_real_images
 
-DEFAULT = quantize.recipe("convnet")
+DEFAULT = quantize.recipes("convnet")[-1]
 INT8 = replace(DEFAULT, activation_bits=8, wide_weight_params=0)
 RECIPES = {
     "default": DEFAULT,  # 16-bit activations, int16 weights for the smallest layers (1.3M weights)

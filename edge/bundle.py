@@ -106,6 +106,9 @@ class Quantization(Section):
     calibration_images: int = 0
     calibration_fingerprint: str | None = Field(None, description="sha256 over the calibration images' hashes.")
     ops_excluded: list[str] = Field(default_factory=list, description="Op types kept in float.")
+    activation_bits: Literal[8, 16] = Field(
+        8, description="16: the precise fallback recipe (16-bit activations), taken when 8-bit missed the gate."
+    )
 
 
 class Validation(Section):
@@ -252,7 +255,8 @@ def describe(bundle: Bundle) -> str:
         f"resize {pre.resize_mode} {pre.resize_px}px {pre.interpolation}, crop {pre.crop}",
         f"quantized   {m.quantization.mode}"
         + (
-            f" ({m.quantization.calibration_method}, {m.quantization.calibration_images} images)"
+            f" ({m.quantization.calibration_method}, {m.quantization.calibration_images} images"
+            f"{', 16-bit activations' if m.quantization.activation_bits == 16 else ''})"
             if m.quantization.mode == "static"
             else ""
         ),

@@ -25,7 +25,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -151,7 +151,7 @@ class _Reader:
 
 @dataclass(frozen=True)
 class Recipe:
-    """What static quantization touches; ``recipe(family)`` is the measured default."""
+    """What static quantization touches; ``recipes(family)`` lists the measured choices."""
 
     op_types: tuple[str, ...]
     weight_matmuls_only: bool  # MatMulConstBOnly: leave activation x activation MatMuls (attention) float
@@ -167,15 +167,18 @@ class Recipe:
 # EfficientNet-Lite0's INT8 error is spread over every layer, not a few (benchmarks/int8_sensitivity.py):
 # 16-bit activations everywhere plus int16 weights for its 40 smallest layers (1.2M of 4.7M weights) took
 # FP32/INT8 top-1 agreement from 86% to 100% on photos and 89% to 98% on ELPV cells, at 33% of the FP32
-# size, but onnxruntime has no 16-bit kernels: it runs ~3.5x slower than FP32 (benchmarks/int8_agreement.py).
+# size, but onnxruntime has no 16-bit kernels: it runs ~3x slower than FP32 (benchmarks/int8_agreement.py).
+# So it is the fallback, taken only when plain INT8 (2.4x faster than FP32) fails the accuracy gate.
 _CONVNET_WIDE_WEIGHT_PARAMS = 1_300_000
 
 
-def recipe(family: Family) -> Recipe:
+def recipes(family: Family) -> list[Recipe]:
+    """The recipes to try, fastest first; the export keeps the first that passes the accuracy gate."""
     if family == "convnet":
-        return Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=False, input_layer_float=True,
-                      activation_bits=16, wide_weight_params=_CONVNET_WIDE_WEIGHT_PARAMS)
-    return Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=True, input_layer_float=True)
+        fast = Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=False, input_layer_float=True)
+        precise = replace(fast, activation_bits=16, wide_weight_params=_CONVNET_WIDE_WEIGHT_PARAMS)
+        return [fast, precise]
+    return [Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=True, input_layer_float=True)]
 
 
 def quantize_static(
@@ -197,7 +200,7 @@ def quantize_static(
 
     if not calibration:
         raise ExportError("static quantization needs at least one calibration image")
-    how = how or recipe(family)
+    how = how or recipes(family)[0]
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     extra: dict[str, object] = {

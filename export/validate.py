@@ -138,14 +138,19 @@ def _neighbour_agreement(reference: np.ndarray, candidate: np.ndarray) -> float 
     return float(np.mean(nearest(reference) == nearest(candidate)))
 
 
+def summary(validation: Validation) -> str:
+    """'25 held-back images: cosine mean 0.9899 (min 0.9628), top-1 agreement 92.0%'."""
+    top1 = f", top-1 agreement {validation.top1_agreement:.1%}" if validation.top1_agreement is not None else ""
+    return (f"{validation.images} held-back images: cosine mean {validation.cosine_mean:.4f} "
+            f"(min {validation.cosine_min:.4f}){top1}")
+
+
 def require_pass(validation: Validation) -> None:
     """A failed gate is an ExportError that gives the figures and what to try."""
     if validation.passed:
         return
-    top1 = f", top-1 agreement {validation.top1_agreement:.1%}" if validation.top1_agreement is not None else ""
     limits = ", ".join(f"{k} >= {v:g}" for k, v in validation.thresholds.items())
     raise ExportError(
-        f"INT8 failed the accuracy gate on {validation.images} held-back images: cosine mean "
-        f"{validation.cosine_mean:.4f} (min {validation.cosine_min:.4f}){top1}; required {limits}. "
+        f"INT8 failed the accuracy gate on {summary(validation)}; required {limits}. "
         "Try more calibration images, --calibration-method entropy or percentile, or --quantize dynamic"
     )

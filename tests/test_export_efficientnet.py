@@ -19,17 +19,20 @@ pytestmark = pytest.mark.slow  # ~30 s: real 4.7M-parameter network, ~60 images 
 
 def test_efficientnet_lite0_static_int8_meets_size_and_agreement_targets(tmp_path: Path) -> None:
     photos = write_real_images(tmp_path / "photos", elpv_count=40)
-    # the default gate: embedding cosine >= 0.98 and top-1 agreement >= 97% (benchmarks/int8_agreement.py)
+    # A gate plain 8-bit INT8 misses (its cosine is ~0.99): the export must fall back to the precise recipe
+    # (16-bit activations), which holds top-1 agreement >= 97% on larger real sets too
+    # (benchmarks/int8_agreement.py: 100% of 21 photos, 98% of 360 ELPV cells).
     summary = run(ExportRequest(model="efficientnet-lite0", out=tmp_path / "bundle", calibration=photos,
-                                gate=Gate(), progress=False))
+                                gate=Gate(min_cosine=0.995), progress=False))
     bundle = load_bundle(summary.bundle)
     m = bundle.manifest
     assert m.kind == "image-only" and m.labels is None and m.text_model is None
     assert m.embedding_dim == 1280 and m.image_model.logits_output == "logits"
     assert m.quantization.mode == "static" and m.quantization.calibration_images >= 40
+    assert m.quantization.activation_bits == 16
     v = m.validation
     assert v is not None and v.passed and v.images >= 14
-    assert v.cosine_mean >= 0.99 and v.cosine_min >= 0.98
+    assert v.cosine_mean >= 0.995 and v.cosine_min >= 0.98
     assert v.top1_agreement is not None and v.top1_agreement >= 0.97
     assert v.max_probability_shift is not None
     # the INT8 bundle is at most 35% of the same bundle in FP32
