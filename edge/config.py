@@ -13,7 +13,7 @@ from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
 from edge.service_config import HistorySettings, ServiceSettings, TriggerRule
-from edge.settings import ConfigPath, Section
+from edge.settings import ConfigPath, Section, require_unique
 from edge.sources.config import CameraConfig
 
 
@@ -51,10 +51,8 @@ class AssetConfig(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> AssetConfig:
-        for kind, names in (("camera", [c.name for c in self.cameras]), ("sensor", [s.name for s in self.sensors])):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"{kind} names must be unique, repeated: {', '.join(duplicates)}")
+        require_unique((camera.name for camera in self.cameras), "camera names")
+        require_unique((sensor.name for sensor in self.sensors), "sensor names")
         if not self.cameras and not self.sensors:
             raise ValueError("an asset needs at least one camera or one sensor")
         unknown = sorted({t.sensor for t in self.triggers} - {s.name for s in self.sensors})
@@ -89,10 +87,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _unique_assets(self) -> Config:
-        ids = [asset.id for asset in self.assets]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"asset ids must be unique, repeated: {', '.join(duplicates)}")
+        require_unique((asset.id for asset in self.assets), "asset ids")
         if self.model is None and any(asset.cameras for asset in self.assets):
             raise ValueError("cameras are configured but no model: add a 'model: {bundle: ...}' section")
         return self

@@ -26,7 +26,7 @@ from edge.sensors.base import Reading
 from edge.sensors.config import SensorBase
 from edge.sensors.poller import SensorStatus
 from edge.sensors.replay import load_values
-from edge.settings import Section
+from edge.settings import Section, require_unique
 
 
 class JsonReading(SensorBase):
@@ -55,10 +55,7 @@ class SensorsJson(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SensorsJson:
-        names = [reading.name for reading in self.readings]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"sensor names must be unique, repeated: {', '.join(repeated)}")
+        require_unique((reading.name for reading in self.readings), "sensor names")
         return self
 
 
