@@ -1,14 +1,20 @@
 """PyTorch towers -> ONNX files, each checked numerically against the PyTorch module.
 
-Why not ``optimum.exporters.onnx.main_export``: optimum-onnx (0.1) exports CLIP and SigLIP either
-as the joint model (image and text inputs in one graph, logits out) or as towers through its
-``clip_vision_model`` / ``siglip_vision_model`` / ``clip-text-with-projection`` configs, whose
-outputs are ``last_hidden_state`` + ``pooler_output``. None gives CLIP's *projected* image embedding,
-and none gives patch tokens without the class token. So the towers are wrapped
-(``export.towers``) to emit exactly the manifest's outputs and exported with the exporter optimum
-itself calls (``torch.onnx.export``, TorchScript path, opset 17, dynamic batch), then validated the
-way optimum validates: run both on the same inputs, compare every output, and name the one that
-differs and by how much.
+CLIP and SigLIP towers go through optimum-onnx's exporter (``optimum.exporters.onnx.export``):
+optimum generates the tracing inputs from the checkpoint's config, patches the model for export,
+runs ``torch.onnx.export`` (TorchScript path) and fixes dynamic axes. Its stock configs do not fit
+the bundle: the joint CLIP/SigLIP config needs image and text inputs in one graph, the vision-tower
+configs emit ``last_hidden_state`` + ``pooler_output`` (no CLIP projection, class token included),
+and the text configs add ``last_hidden_state``. So the towers are wrapped (``export.towers``) to
+compute exactly the manifest's outputs, and exported with the custom OnnxConfigs below that declare
+them. What is ours: the wrappers, the declared inputs/outputs and axes, and the check below.
+EfficientNet-Lite0 is not a transformers model and goes to ``torch.onnx.export`` directly. Both
+paths use opset 17 and a dynamic batch (and sequence, for token ids).
+
+Every export is then checked here rather than with optimum's ``validate_model_outputs``: one check
+for all three sources, run on the caller's real inputs (optimum's random token ids almost never
+contain the EOS token CLIP pools at), with a tolerance scaled to the output's magnitude; the error
+names the output that differs and by how much.
 """
 
 from __future__ import annotations
@@ -16,18 +22,49 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from optimum.exporters.onnx import export as optimum_export
+from optimum.exporters.onnx.model_configs import CLIPTextWithProjectionOnnxConfig, CLIPVisionModelOnnxConfig
 from torch import nn
 
 from edge.errors import ExportError
+from export.towers import IMAGE_INPUT, HFTower
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 # |onnx - torch| must stay within ATOL * max(1, max|torch|) for every output
 ATOL = 1e-4
+
+Axes = dict[str, dict[int, str]]
+
+
+class _TowerIO:
+    """Declares exactly the given inputs and outputs with their dynamic axes, instead of the stock config's."""
+
+    def __init__(self, config: Any, inputs: Axes, outputs: Axes) -> None:
+        self._inputs, self._outputs = inputs, outputs
+        super().__init__(config, task="feature-extraction")  # type: ignore[call-arg]
+
+    @property
+    def inputs(self) -> Axes:
+        return self._inputs
+
+    @property
+    def outputs(self) -> Axes:
+        return self._outputs
+
+
+# optimum's SigLIP tower configs are these CLIP ones unchanged: same dummy inputs, same normalised config
+class _ImageTowerConfig(_TowerIO, CLIPVisionModelOnnxConfig):
+    pass
+
+
+class _TextTowerConfig(_TowerIO, CLIPTextWithProjectionOnnxConfig):
+    pass
 
 
 def export_module(
@@ -38,23 +75,37 @@ def export_module(
     what: str,
 ) -> dict[str, float]:
     """Export ``module`` (inputs named as in ``sample``) to ``path``; return max abs diff per output."""
-    inputs = tuple(torch.from_numpy(value) for value in sample.values())
-    dynamic_axes = {name: {0: "batch"} for name in (*sample, *output_names)}
+    inputs: Axes = {name: {0: "batch"} for name in sample}
     for name, value in sample.items():
         if value.ndim == 2:  # token ids: sequence length varies too
-            dynamic_axes[name] = {0: "batch", 1: "sequence"}
+            inputs[name] = {0: "batch", 1: "sequence"}
+    outputs: Axes = {name: {0: "batch"} for name in output_names}
     log.info("exporting %s to %s", what, path)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks are expected
-            torch.onnx.export(
-                module, inputs, str(path),
-                input_names=list(sample), output_names=list(output_names), dynamic_axes=dynamic_axes,
-                opset_version=OPSET, do_constant_folding=True, dynamo=False,
-            )
-    except Exception as exc:  # the exporter raises many unrelated types; all mean the same to the user
+            if isinstance(module, HFTower):
+                _export_with_optimum(module, sample, inputs, outputs, path)
+            else:
+                torch.onnx.export(
+                    module, tuple(torch.from_numpy(value) for value in sample.values()), str(path),
+                    input_names=list(sample), output_names=list(output_names), dynamic_axes=inputs | outputs,
+                    opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                )
+    except Exception as exc:  # the exporters raise many unrelated types; all mean the same to the user
         raise ExportError(f"{what} could not be exported to ONNX: {exc}") from exc
     return check_against_torch(module, path, sample, output_names, what)
+
+
+def _export_with_optimum(module: HFTower, sample: dict[str, np.ndarray], inputs: Axes, outputs: Axes,
+                         path: Path) -> None:
+    """optimum traces with dummy inputs it generates from the config, shaped like ``sample``."""
+    config_class = _ImageTowerConfig if IMAGE_INPUT in sample else _TextTowerConfig
+    first = next(iter(sample.values()))  # (B, 3, H, W) pixels or (B, L) token ids
+    shapes = {"batch_size": first.shape[0]}
+    if first.ndim == 2:
+        shapes["sequence_length"] = first.shape[1]
+    optimum_export(module, config_class(module.config, inputs, outputs), path, opset=OPSET, input_shapes=shapes)
 
 
 def run_torch(module: nn.Module, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -10,6 +10,9 @@ the last layer's patch tokens after the final LayerNorm, without CLIP's class to
 board's patch-level normal-baseline head. The text tower takes no attention mask: CLIP's causal
 attention never lets the pooled EOS token see the padding after it, and SigLIP pads to a fixed
 length and pools the last position, as it was trained.
+
+The CLIP and SigLIP wrappers are ``HFTower``s: they carry their transformers sub-config, which
+optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -65,9 +68,17 @@ class Towers:
     text: TextSide | None = None
 
 
-class _ClipImage(nn.Module):
-    def __init__(self, model: Any) -> None:
+class HFTower(nn.Module):
+    """A transformers tower; ``config`` is the tower's own sub-config (vision or text), as optimum expects."""
+
+    def __init__(self, config: Any) -> None:
         super().__init__()
+        self.config = config
+
+
+class _ClipImage(HFTower):
+    def __init__(self, model: Any) -> None:
+        super().__init__(model.config.vision_config)
         self.vision = model.vision_model
         self.projection = model.visual_projection
 
@@ -77,9 +88,9 @@ class _ClipImage(nn.Module):
         return self.projection(out.pooler_output), patches
 
 
-class _ClipText(nn.Module):
+class _ClipText(HFTower):
     def __init__(self, model: Any) -> None:
-        super().__init__()
+        super().__init__(model.config.text_config)
         self.text = model.text_model
         self.projection = model.text_projection
 
@@ -87,9 +98,9 @@ class _ClipText(nn.Module):
         return self.projection(self.text(input_ids=input_ids).pooler_output)
 
 
-class _SiglipImage(nn.Module):
+class _SiglipImage(HFTower):
     def __init__(self, model: Any) -> None:
-        super().__init__()
+        super().__init__(model.config.vision_config)
         self.vision = model.vision_model
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,9 +108,9 @@ class _SiglipImage(nn.Module):
         return out.pooler_output, out.last_hidden_state  # SigLIP has no class token
 
 
-class _SiglipText(nn.Module):
+class _SiglipText(HFTower):
     def __init__(self, model: Any) -> None:
-        super().__init__()
+        super().__init__(model.config.text_config)
         self.text = model.text_model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
