@@ -106,8 +106,14 @@ class Quantization(Section):
     calibration_images: int = 0
     calibration_fingerprint: str | None = Field(None, description="sha256 over the calibration images' hashes.")
     ops_excluded: list[str] = Field(default_factory=list, description="Op types kept in float.")
-    activation_bits: Literal[8, 16] = Field(
-        8, description="16: the precise fallback recipe (16-bit activations), taken when 8-bit missed the gate."
+    activation_bits: Literal[8, 16] | None = Field(
+        8,
+        description="Bits of the quantized activations (16: an older precise recipe); null when weight_only.",
+    )
+    weight_only: bool = Field(
+        False,
+        description="Only the weights are quantized (int8, int16 in small layers), activations stay float: the "
+        "accurate fallback taken when 8-bit missed the gate. The board folds the weights to float at load.",
     )
 
 
@@ -240,6 +246,13 @@ def load_bundle(root: Path, verify: bool = True) -> Bundle:
     return Bundle(root=root, manifest=manifest)
 
 
+def recipe_note(q: Quantization) -> str:
+    """', weight-only' / ', 16-bit activations' / '' (plain 8-bit), for one-line summaries."""
+    if q.weight_only:
+        return ", weight-only (activations float)"
+    return ", 16-bit activations" if q.activation_bits == 16 else ""
+
+
 def describe(bundle: Bundle) -> str:
     """A human summary for ``edgewatch bundle inspect``."""
     m = bundle.manifest
@@ -256,7 +269,7 @@ def describe(bundle: Bundle) -> str:
         f"quantized   {m.quantization.mode}"
         + (
             f" ({m.quantization.calibration_method}, {m.quantization.calibration_images} images"
-            f"{', 16-bit activations' if m.quantization.activation_bits == 16 else ''})"
+            f"{recipe_note(m.quantization)})"
             if m.quantization.mode == "static"
             else ""
         ),

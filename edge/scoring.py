@@ -108,6 +108,10 @@ class ImageEncoder:
         settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if not options.prepack_weights:
             settings.add_session_config_entry("session.disable_prepacking", "1")
+        if bundle.manifest.quantization.weight_only:
+            # Folds each constant weight DequantizeLinear into a float weight once, at load: float kernels
+            # then run at FP32 speed instead of dequantizing every weight on every frame (0.4x FP32).
+            settings.add_session_config_entry("session.disable_quant_qdq", "1")
         settings.graph_optimization_level = {
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,

@@ -14,8 +14,9 @@ from 0.9998 to 0.89, so it stays float. Quantizing the activation x activation a
 MatMuls only (``MatMulConstBOnly``). The layer reading the image (stem / patch embedding) stays
 float: on EfficientNet-Lite0 it alone cost 0.019 cosine. Activations are uint8 (U8S8): on this
 AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x. EfficientNet-Lite0 is
-the exception: plain INT8 flipped the ImageNet top-1 class of 14% of photos, so it gets 16-bit
-activations and int16 weights in its small layers (see ``_CONVNET_WIDE_WEIGHT_PARAMS``).
+the exception: plain INT8 flipped the ImageNet top-1 class of 14% of photos, so when that misses the
+gate it falls back to weight-only quantization (``quantize_weights``): int8 weights, int16 in its small
+layers (see ``_CONVNET_WIDE_WEIGHT_PARAMS``), dequantized to float once when the board loads the model.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from edge.errors import ExportError
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +166,16 @@ class Recipe:
     activation_bits: Literal[8, 16] = 8
     # the smallest quantized layers, up to this many weights in all, keep int16 weights (the rest int8)
     wide_weight_params: int = 0
+    # weights only (``quantize_weights``): activations stay float, no calibration; activation_bits is unused
+    weight_only: bool = False
 
 
-# EfficientNet-Lite0's INT8 error is spread over every layer, not a few (benchmarks/int8_sensitivity.py):
-# 16-bit activations everywhere plus int16 weights for its 40 smallest layers (1.2M of 4.7M weights) took
-# FP32/INT8 top-1 agreement from 86% to 100% on photos and 89% to 98% on ELPV cells, at 33% of the FP32
-# size, but onnxruntime has no 16-bit kernels: it runs ~3x slower than FP32 (benchmarks/int8_agreement.py).
-# So it is the fallback, taken only when plain INT8 (2.4x faster than FP32) fails the accuracy gate.
+# EfficientNet-Lite0's INT8 error is spread over every layer, not a few (benchmarks/int8_sensitivity.py).
+# Weight-only quantization with int16 weights for its 40 smallest layers (1.2M of 4.7M weights) and int8 for
+# the rest took FP32/INT8 top-1 agreement from 86% to 100% on photos and 89% to 98% on ELPV cells, at 33% of
+# the FP32 size; the board folds the weights back to float at load (session.disable_quant_qdq), so it runs
+# at FP32 speed (benchmarks/int8_agreement.py). So it is the fallback, taken only when plain INT8 (2.3x
+# faster than FP32) fails the accuracy gate.
 _CONVNET_WIDE_WEIGHT_PARAMS = 1_300_000
 
 
@@ -176,7 +183,7 @@ def recipes(family: Family) -> list[Recipe]:
     """The recipes to try, fastest first; the export keeps the first that passes the accuracy gate."""
     if family == "convnet":
         fast = Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=False, input_layer_float=True)
-        precise = replace(fast, activation_bits=16, wide_weight_params=_CONVNET_WIDE_WEIGHT_PARAMS)
+        precise = replace(fast, weight_only=True, wide_weight_params=_CONVNET_WIDE_WEIGHT_PARAMS)
         return [fast, precise]
     return [Recipe(tuple(_QUANTIZED_OPS[family]), weight_matmuls_only=True, input_layer_float=True)]
 
@@ -193,14 +200,17 @@ def quantize_static(
 ) -> Result:
     """Static QDQ INT8: per-channel symmetric int8 weights, 8-bit activations calibrated on ``calibration``.
 
-    ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance.
+    ``progress`` may wrap ``calibration`` (a tqdm bar) so the caller sees calibration advance. A
+    ``weight_only`` recipe goes to :func:`quantize_weights` and needs no calibration.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_static
 
+    how = how or recipes(family)[0]
+    if how.weight_only:
+        return quantize_weights(fp32, out, input_name, family, how)
     if not calibration:
         raise ExportError("static quantization needs at least one calibration image")
-    how = how or recipes(family)[0]
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     extra: dict[str, object] = {
@@ -231,6 +241,69 @@ def quantize_static(
         except (ValueError, RuntimeError, MemoryError) as exc:
             raise ExportError(f"static INT8 quantization of {fp32.name} failed: {exc}") from exc
     return Result(out, _float_ops(out))
+
+
+def quantize_weights(fp32: Path, out: Path, input_name: str, family: Family, how: Recipe) -> Result:
+    """Weight-only: per-channel symmetric int8 weights (int16 in the smallest layers), activations float.
+
+    Each weight becomes an integer initializer read through a DequantizeLinear node. Nothing depends on
+    activation ranges, so no calibration is needed; a session with ``session.disable_quant_qdq=1``
+    folds the DequantizeLinear nodes into float weights once at load and then runs plain float kernels.
+    """
+    import onnx
+    from onnx import helper, numpy_helper, version_converter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        preprocess(fp32, prepared, family)
+        excluded = _input_layers(prepared, input_name) if how.input_layer_float else []
+        wide = set(_smallest_weights(prepared, how.op_types, excluded, how.wide_weight_params))
+        model = onnx.load(str(prepared))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if wide and opset < 21:  # int16 DequantizeLinear is opset 21
+        model = version_converter.convert_version(model, 21)
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    axes: dict[str, int] = {}  # weight initializer -> its output-channel axis
+    for node in graph.node:
+        if (node.op_type in ("Conv", "Gemm", "MatMul") and node.op_type in how.op_types and node.name not in excluded
+                and len(node.input) > 1 and node.input[1] in initializers):
+            axes.setdefault(node.input[1], _channel_axis(node, len(initializers[node.input[1]].dims)))
+    dequantize = []
+    for name, axis in axes.items():
+        weights = numpy_helper.to_array(initializers[name]).astype(np.float32)
+        dtype, q_max = (np.int16, 32767) if name in wide else (np.int8, 127)
+        scale = np.abs(weights).max(axis=tuple(a for a in range(weights.ndim) if a != axis)) / q_max  # (C,)
+        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        shape = [-1 if a == axis else 1 for a in range(weights.ndim)]
+        quantized = np.clip(np.round(weights / scale.reshape(shape)), -q_max, q_max).astype(dtype)
+        graph.initializer.remove(initializers[name])
+        graph.initializer.extend([
+            numpy_helper.from_array(quantized, f"{name}_quantized"), numpy_helper.from_array(scale, f"{name}_scale"),
+            numpy_helper.from_array(np.zeros_like(scale, dtype=dtype), f"{name}_zero_point"),
+        ])
+        dequantize.append(helper.make_node("DequantizeLinear", [f"{name}_quantized", f"{name}_scale",
+                                                                f"{name}_zero_point"], [name], axis=axis,
+                                           name=f"{name}_DequantizeLinear"))
+    nodes = dequantize + list(graph.node)  # constants first: the graph stays topologically sorted
+    del graph.node[:]
+    graph.node.extend(nodes)
+    try:
+        onnx.checker.check_model(model)
+        onnx.save(model, str(out))
+    except (onnx.checker.ValidationError, OSError) as exc:
+        raise ExportError(f"weight-only quantization of {fp32.name} failed: {exc}") from exc
+    return Result(out, _float_ops(out))
+
+
+def _channel_axis(node: NodeProto, rank: int) -> int:
+    """The output-channel axis of a layer's weight: Conv (O, I, kH, kW), Gemm (N, K) if transB else (K, N)."""
+    if node.op_type == "Conv":
+        return 0
+    if node.op_type == "Gemm":
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    return rank - 1  # MatMul: (..., K, N)
 
 
 def quantize_dynamic(fp32: Path, out: Path, family: Family) -> Result:
