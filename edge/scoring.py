@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -48,6 +48,12 @@ class RuntimeOptions:
     def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
                    graph_optimization=settings.graph_optimization)
+
+    @classmethod
+    def for_one_frame(cls, settings: ModelSettings | None) -> RuntimeOptions:
+        """A command that scores one frame: pre-packing would cost memory (~70 MB for ViT-B/32) and save nothing."""
+        base = cls.from_settings(settings) if settings is not None else cls()
+        return replace(base, prepack_weights=False)
 
 
 @dataclass(frozen=True)

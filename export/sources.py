@@ -32,6 +32,7 @@ _EXTRA_MODULES = {
     "onnx": "onnx",
     "tokenizers": "tokenizers",
     "tqdm": "tqdm",
+    "optimum": "optimum-onnx",
 }
 _EFFICIENTNET_MODULES = {
     "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",

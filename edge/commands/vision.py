@@ -7,7 +7,6 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from edge.bundle import load_bundle
@@ -97,11 +96,7 @@ def check(args: argparse.Namespace) -> int:
     """Vision-only check: score ``--image`` with every head the bundle and profile provide."""
     bundle = load_bundle(args.bundle)
     profile = load_profile(args.profile, bundle) if args.profile else None
-    options = RuntimeOptions(prepack_weights=False)  # one frame: pre-packing costs memory, saves nothing
-    if args.config:
-        config = load_config(args.config)
-        if config.model:
-            options = replace(RuntimeOptions.from_settings(config.model), prepack_weights=False)
+    options = RuntimeOptions.for_one_frame(load_config(args.config).model if args.config else None)
     if args.sensors or args.escalate:
         log.warning("this check scores vision only; --sensors and --escalate are ignored")
     result = score_image(bundle, profile, args.image, options)
