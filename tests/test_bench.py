@@ -9,7 +9,9 @@ import pytest
 
 from edge.cli import main
 from edge.errors import EdgewatchError
-from export.bench import machine, peak_rss_mb, run_isolated, write_frames
+from export.bench import write_frames
+from export.bench_report import machine
+from export.bench_workers import peak_rss_mb, run_isolated
 
 
 def test_each_step_reports_its_own_peak_rss() -> None:
