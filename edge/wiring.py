@@ -12,7 +12,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from edge.evidence import Condition, Evidence, Verdict
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.history import History, Retention
 from edge.outputs.metrics import Metrics
-from edge.preprocess import prepare
 from edge.profile import Profile, load_profile
 from edge.scoring import ImageEncoder, RuntimeOptions
 from edge.sdnotify import Notifier
@@ -50,40 +48,28 @@ STATE_SAVE_INTERVAL_S = 300.0
 
 
 class CameraVision:
-    """The vision stage of one asset: score a frame with every head, smoothed per camera.
+    """The vision stage of one asset: ``VisionScorer.score_frame`` per camera, as evidence.
 
-    A frame whose thumbnail barely changed since the last scored one reuses that result
-    (``CameraWindow.is_duplicate``), which saves the inference on a machine standing still.
     ``use_profile`` swaps the heads while the service runs (what the cloud taught, see learning).
     """
 
     def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None) -> None:
         self.scorer = scorer
         self.temporal = temporal or TemporalContext()
-        self._last: dict[str, tuple[Evidence, np.ndarray]] = {}  # camera -> last evidence and its embedding
 
     def __call__(self, frame: Frame) -> Evidence:
-        scorer = self.scorer  # one scorer per frame, even if use_profile swaps it meanwhile
-        prepared = prepare(frame.image, scorer.encoder.bundle.manifest.preprocessing)
-        window = self.temporal.window(frame.camera)
-        last = self._last.get(frame.camera)
-        if last is not None and window.is_duplicate(prepared.thumbnail):
-            return replace(last[0], timestamp=frame.timestamp)
-        encoded = scorer.encoder.encode(prepared.tensor)
-        result = scorer.score_encoded(prepared, encoded)
-        state = window.update(result.p_anomaly, prepared.thumbnail) if result.p_anomaly is not None else None
-        evidence = to_evidence(result, frame.camera, frame.timestamp, state)
-        self._last[frame.camera] = (evidence, encoded.embedding)
-        return evidence
+        result, state = self.scorer.score_frame(frame.image, frame.camera, self.temporal)
+        return to_evidence(result, frame.camera, frame.timestamp, state)
 
     def last_embedding(self, camera: str) -> np.ndarray | None:
-        last = self._last.get(camera)
-        return None if last is None else last[1]
+        return self.scorer.last_embedding(camera)
 
     def use_profile(self, profile: Profile) -> None:
-        """Judge later frames with ``profile``; safe from another thread (the escalation worker)."""
+        """Judge later frames with ``profile``; safe from another thread (the escalation worker).
+
+        The new scorer starts without cached results: a reused one would carry the old judgement.
+        """
         self.scorer = VisionScorer(self.scorer.encoder, profile)
-        self._last = {}  # a reused result would still carry the old profile's judgement
 
 
 class PolledSensors:

@@ -123,7 +123,8 @@ class VisionScorer:
     def __init__(self, encoder: ImageEncoder, profile: Profile | None = None) -> None:
         self.encoder = encoder
         self.heads = VisionHeads(encoder.bundle, profile)
-        self._last: dict[str, VisionResult] = {}  # per camera, reused for near-duplicate frames
+        # per camera: the last scored result (reused for near-duplicate frames) and its embedding
+        self._last: dict[str, tuple[VisionResult, np.ndarray]] = {}
 
     @classmethod
     def load(cls, bundle: Bundle, profile: Profile | None = None,
@@ -148,14 +149,20 @@ class VisionScorer:
         window = context.window(camera)
         last = self._last.get(camera)
         if last is not None and window.is_duplicate(prepared.thumbnail):
-            result = replace(last, timings_ms={"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms})
+            result = replace(last[0], timings_ms={"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms})
             thumbnail = None
         else:
-            result = self.score_encoded(prepared, self.encoder.encode(prepared.tensor))
-            self._last[camera] = result
+            encoded = self.encoder.encode(prepared.tensor)
+            result = self.score_encoded(prepared, encoded)
+            self._last[camera] = (result, encoded.embedding)
             thumbnail = prepared.thumbnail
         state = None if result.p_anomaly is None else window.update(result.p_anomaly, thumbnail)
         return result, state
+
+    def last_embedding(self, camera: str) -> np.ndarray | None:
+        """The embedding of the camera's last scored (not skipped) frame: what learning stores."""
+        last = self._last.get(camera)
+        return None if last is None else last[1]
 
     def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
         """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
