@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from edge.bundle import Label, Manifest, Validation, recipe_note
+from edge.bundle import Label, Labels, Manifest, Validation, recipe_note
 from edge.errors import ExportError, UsageError
 from export import images, onnx, quantize, towers, validate
 from export.bundle import staged_bundle
@@ -155,8 +155,7 @@ def run(request: ExportRequest) -> ExportSummary:
                 "activation": loaded.text.activation, "logit_scale": loaded.text.logit_scale,
                 "logit_bias": loaded.text.logit_bias,
             }
-            text = loaded.text
-            head = validate.LabelHead(embeddings, text.activation, text.logit_scale, text.logit_bias)
+            head = validate.LabelHead(Labels.model_validate(fields["labels"]), embeddings)
         family: quantize.Family = "convnet" if checkpoint.architecture == "efficientnet-lite0" else "transformer"
         image_file = staged.path(IMAGE_FILE)
         fp32_bytes = fp32.stat().st_size

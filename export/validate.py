@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.bundle import Labels, Validation
 from edge.errors import ExportError
+from edge.vision.zero_shot import label_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,14 @@ class Gate:
 
 @dataclass(frozen=True)
 class LabelHead:
-    """What the board computes label probabilities with."""
+    """The board's own zero-shot head (``edge.vision.zero_shot``), so the gate measures what it runs."""
 
+    labels: Labels
     embeddings: np.ndarray  # (L, D) float32, L2-normalised
-    activation: str  # softmax | sigmoid
-    logit_scale: float
-    logit_bias: float
-
-    @classmethod
-    def from_manifest(cls, labels: Labels, embeddings: np.ndarray) -> LabelHead:
-        return cls(embeddings, labels.activation, labels.logit_scale, labels.logit_bias)
 
     def probabilities(self, image_embeds: np.ndarray) -> np.ndarray:
         """(B, D) raw image embeddings -> (B, L) label probabilities."""
-        logits = self.logit_scale * (l2_normalise(image_embeds) @ self.embeddings.T) + self.logit_bias
-        return softmax(logits) if self.activation == "softmax" else 1.0 / (1.0 + np.exp(-logits))
+        return np.stack([label_probabilities(e, self.embeddings, self.labels) for e in l2_normalise(image_embeds)])
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
