@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +102,3 @@ def parse_value(text: str | bytes, json_path: str | None, what: str) -> float:
     if isinstance(data, bool) or not isinstance(data, (int, float)):
         raise SensorError(f"{what}: value at '{json_path or '(top)'}' is {data!r}, not a number")
     return float(data)
-
-
-def is_number(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
