@@ -81,7 +81,8 @@ def choose_providers(requested: Provider, available: list[str]) -> list[str]:
     return providers
 
 
-def _l2_normalise(array: np.ndarray) -> np.ndarray:
+def l2_normalise(array: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32): what every head compares embeddings with."""
     norms = np.linalg.norm(array, axis=-1, keepdims=True)
     return (array / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
@@ -166,8 +167,8 @@ class ImageEncoder:
             results = self._session.run(self._outputs, {self._input: tensor})  # type: ignore[attr-defined]
         except Exception as exc:  # onnxruntime's errors carry no stable type
             raise BundleError(f"bundle {self.bundle.root}: inference failed: {exc}") from exc
-        embeddings = _l2_normalise(np.asarray(results[0], dtype=np.float32).reshape(tensor.shape[0], -1))
-        patches = _l2_normalise(np.asarray(results[1], dtype=np.float32)) if len(results) > 1 else None
+        embeddings = l2_normalise(np.asarray(results[0], dtype=np.float32).reshape(tensor.shape[0], -1))
+        patches = l2_normalise(np.asarray(results[1], dtype=np.float32)) if len(results) > 1 else None
         return embeddings, patches
 
     def encode(self, tensor: np.ndarray) -> Encoded:

@@ -20,6 +20,7 @@ import numpy as np
 
 from edge.bundle import Label, Labels, Manifest, Validation, recipe_note
 from edge.errors import ExportError, UsageError
+from edge.scoring import l2_normalise
 from export import images, onnx, quantize, towers, validate
 from export.bundle import staged_bundle
 from export.labels import embed_labels, load_labels
@@ -221,7 +222,7 @@ def _add_text_model(staged: Any, work: Path, text: towers.TextSide, labels: list
         quantize.quantize_dynamic(fp32, target, "transformer")
         reference = validate.run_text(fp32, towers.TEXT_INPUT, towers.TEXT_OUTPUT, ids)
         candidate = validate.run_text(target, towers.TEXT_INPUT, towers.TEXT_OUTPUT, ids)
-        cosine = float(np.mean(np.sum(validate.l2_normalise(reference) * validate.l2_normalise(candidate), axis=-1)))
+        cosine = float(np.mean(np.sum(l2_normalise(reference) * l2_normalise(candidate), axis=-1)))
         if cosine < gate.min_cosine:
             raise ExportError(
                 f"the INT8 text model failed the accuracy gate: prompt embedding cosine mean {cosine:.4f} "

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.bundle import Labels, Validation
 from edge.errors import ExportError
+from edge.scoring import l2_normalise
 from edge.vision.zero_shot import label_probabilities
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,6 @@ class LabelHead:
     def probabilities(self, image_embeds: np.ndarray) -> np.ndarray:
         """(B, D) raw image embeddings -> (B, L) label probabilities."""
         return np.stack([label_probabilities(e, self.embeddings, self.labels) for e in l2_normalise(image_embeds)])
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 from edge.errors import StorageError
 from edge.escalation.config import LearningConfig
 from edge.profile import Profile
+from edge.scoring import l2_normalise
 from edge.vision.enrollment import NORMAL_NAME
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,7 @@ class LearnedMemory:
             if example.label not in names:
                 names.append(example.label)
                 severities.append(example.severity)
-        learned = np.array([e.embedding for e in usable], dtype=np.float32)  # (L, D)
-        learned /= np.maximum(np.linalg.norm(learned, axis=1, keepdims=True), 1e-12)
+        learned = l2_normalise(np.array([e.embedding for e in usable], dtype=np.float32))  # (L, D)
         ids = np.array([names.index(e.label) for e in usable], dtype=np.int64)  # (L,)
         embeddings = np.vstack([base_embeddings, learned]).astype(np.float32)
         label_ids = np.concatenate([base_ids, ids])

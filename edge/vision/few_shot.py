@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.scoring import l2_normalise
+
 DEFAULT_SCALE = 10.0
 _SCALES = np.geomspace(1.0, 300.0, 60)
-
-
-def _normalise(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -41,7 +39,7 @@ class FewShotHead:
             found = dict(zip(names, counts.tolist(), strict=True))
             raise ValueError(f"few-shot needs at least two classes with examples, got counts {found}")
         sums = np.stack([embeddings[label_ids == k].sum(axis=0) for k in range(classes)])  # (K, D)
-        prototypes = _normalise(sums).astype(np.float32)
+        prototypes = l2_normalise(sums)
         return cls(names=names, prototypes=prototypes, scale=_fit_scale(embeddings, label_ids, sums, counts))
 
     def probabilities(self, embedding: np.ndarray) -> dict[str, float]:
@@ -56,8 +54,8 @@ def _fit_scale(embeddings: np.ndarray, label_ids: np.ndarray, sums: np.ndarray, 
     if not usable.any():
         return DEFAULT_SCALE
     x, y = embeddings[usable], label_ids[usable]
-    similarity = x @ _normalise(sums).T  # (n, K) against full prototypes
+    similarity = x @ l2_normalise(sums).T  # (n, K) against full prototypes
     own_sum = sums[y] - x  # the example's own class prototype without it
-    similarity[np.arange(len(y)), y] = (_normalise(own_sum) * x).sum(axis=1)
+    similarity[np.arange(len(y)), y] = (l2_normalise(own_sum) * x).sum(axis=1)
     losses = [-np.log(_softmax(scale * similarity)[np.arange(len(y)), y] + 1e-12).mean() for scale in _SCALES]
     return float(_SCALES[int(np.argmin(losses))])
