@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.export_int8 import _timed_pairs
 from edge.bundle import Preprocessing
 from edge.preprocess import prepare
+from edge.scoring import softmax
 from export import onnx, quantize, sources, towers, validate
 from tests.export_data import elpv_images, write_real_images
 
@@ -100,7 +101,7 @@ def main() -> int:
             for images, ref in zip((photos, elpv), reference, strict=True):
                 got = validate.run_onnx(int8, towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], images)[0]
                 agree.append(float(np.mean(got.argmax(1) == ref.argmax(1))))
-                divergence.append(kl(validate.softmax(ref), validate.softmax(got)))
+                divergence.append(kl(softmax(ref), softmax(got)))
             size = int8.stat().st_size / fp32.stat().st_size
             for fold in (True, False) if RECIPES[name].weight_only else (False,):
                 fp32_ms, int8_ms, speedup = _timed_pairs(

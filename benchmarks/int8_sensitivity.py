@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.int8_agreement import INT8, kl, real_sets
+from edge.scoring import softmax
 from export import onnx, quantize, sources, towers, validate
 
 
@@ -57,7 +58,7 @@ def main() -> int:
                 quantize._smallest_weights = original  # type: ignore[assignment]
             got = validate.run_onnx(tmp / "q.onnx", towers.IMAGE_INPUT, [towers.LOGITS_OUTPUT], every)[0]
             agree = got.argmax(1) == reference.argmax(1)
-            divergence = kl(validate.softmax(reference), validate.softmax(got))
+            divergence = kl(softmax(reference), softmax(got))
             on_photos, on_elpv = float(agree[: len(photos)].mean()), float(agree[len(photos):].mean())
             return divergence, int((~agree).sum()), on_photos, on_elpv
 

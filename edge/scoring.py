@@ -87,6 +87,12 @@ def l2_normalise(array: np.ndarray) -> np.ndarray:
     return (array / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the maximum so large logits cannot overflow."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
 class ImageEncoder:
     """Runs a bundle's image model; construct with :meth:`load`."""
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.bundle import Labels, Validation
 from edge.errors import ExportError
-from edge.scoring import l2_normalise
+from edge.scoring import l2_normalise, softmax
 from edge.vision.zero_shot import label_probabilities
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,6 @@ class LabelHead:
     def probabilities(self, image_embeds: np.ndarray) -> np.ndarray:
         """(B, D) raw image embeddings -> (B, L) label probabilities."""
         return np.stack([label_probabilities(e, self.embeddings, self.labels) for e in l2_normalise(image_embeds)])
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def run_onnx(path: Path, input_name: str, outputs: list[str], images: Iterable[np.ndarray]) -> list[np.ndarray]:

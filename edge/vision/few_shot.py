@@ -13,15 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.scoring import l2_normalise
+from edge.scoring import l2_normalise, softmax
 
 DEFAULT_SCALE = 10.0
 _SCALES = np.geomspace(1.0, 300.0, 60)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -44,7 +39,7 @@ class FewShotHead:
 
     def probabilities(self, embedding: np.ndarray) -> dict[str, float]:
         """(D,) unit embedding -> {condition: probability}, summing to 1."""
-        probs = _softmax(self.scale * (self.prototypes @ embedding))
+        probs = softmax(self.scale * (self.prototypes @ embedding))
         return {name: float(p) for name, p in zip(self.names, probs, strict=True)}
 
 
@@ -57,5 +52,5 @@ def _fit_scale(embeddings: np.ndarray, label_ids: np.ndarray, sums: np.ndarray, 
     similarity = x @ l2_normalise(sums).T  # (n, K) against full prototypes
     own_sum = sums[y] - x  # the example's own class prototype without it
     similarity[np.arange(len(y)), y] = (l2_normalise(own_sum) * x).sum(axis=1)
-    losses = [-np.log(_softmax(scale * similarity)[np.arange(len(y)), y] + 1e-12).mean() for scale in _SCALES]
+    losses = [-np.log(softmax(scale * similarity)[np.arange(len(y)), y] + 1e-12).mean() for scale in _SCALES]
     return float(_SCALES[int(np.argmin(losses))])

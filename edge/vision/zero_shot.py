@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.bundle import Labels
+from edge.scoring import softmax
 
 
 def label_probabilities(embedding: np.ndarray, label_embeddings: np.ndarray, labels: Labels) -> np.ndarray:
@@ -15,6 +16,5 @@ def label_probabilities(embedding: np.ndarray, label_embeddings: np.ndarray, lab
     """
     logits = labels.logit_scale * (label_embeddings @ embedding) + labels.logit_bias  # (L,)
     if labels.activation == "softmax":
-        shifted = np.exp(logits - logits.max())
-        return (shifted / shifted.sum()).astype(np.float64)
+        return softmax(logits).astype(np.float64)
     return (1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
