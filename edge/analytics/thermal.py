@@ -31,6 +31,9 @@ class ScalarRules:
     z_fault: float | None = 6.0
     baseline_alpha: float = 0.01
     baseline_warmup: int = 30
+    # z-scores use at least this fraction of the learned mean as the deviation: for a level such
+    # as vibration RMS, a steady machine's tiny spread would otherwise make a 5 % change "6 sigma"
+    min_relative_std: float = 0.0
 
 
 @dataclass
@@ -101,7 +104,7 @@ def assess(
         if level is not Condition.OK:
             checks.append((level, f"{delta:.2f}{unit} above ambient {ambient:.2f}{unit}"))
 
-    z = state.baseline.zscore(value)
+    z = state.baseline.zscore(value, min_std=max(1e-9, rules.min_relative_std * abs(state.baseline.mean)))
     if z is not None:
         values["baseline_z"] = round(z, 3)
         values["baseline_mean"] = round(state.baseline.mean, 4)

@@ -1,8 +1,11 @@
-"""Overall vibration severity from an accelerometer burst: velocity RMS, peak, crest factor, kurtosis.
+"""Overall vibration severity from an accelerometer burst: velocity RMS, peak, crest factor, kurtosis,
+and the acceleration RMS in the bearing band.
 
 Velocity is obtained by integrating acceleration in the frequency domain (divide the spectrum by
 2*pi*f), which avoids the drift of time-domain integration and band-limits the result to the
-10-1000 Hz range that ISO 10816-3 / ISO 20816 severity is defined over.
+10-1000 Hz range that ISO 10816-3 / ISO 20816 severity is defined over. Bearing wear shows first
+above that range, as impacts ringing structural resonances at 1-10 kHz, long before velocity
+moves: the bearing-band acceleration RMS is the level to trend for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from scipy import signal, stats
 
 STANDARD_GRAVITY_M_S2 = 9.80665
 ISO_BAND_HZ = (10.0, 1000.0)
+BEARING_BAND_HZ = (1000.0, 10_000.0)
 MIN_SAMPLES = 64
 
 
@@ -28,6 +32,8 @@ class Severity:
     crest_factor: float
     kurtosis: float  # Pearson (normal noise = 3)
     band_hz: tuple[float, float]
+    bearing_band_rms_g: float | None = None  # BEARING_BAND_HZ; None when the sample rate cannot reach it
+
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -36,6 +42,7 @@ class Severity:
             "acceleration_peak_g": self.acceleration_peak_g,
             "crest_factor": self.crest_factor,
             "kurtosis": self.kurtosis,
+            "bearing_band_rms_g": self.bearing_band_rms_g,
         }
 
 
@@ -56,24 +63,40 @@ def check_burst(samples: np.ndarray, fs_hz: float, min_samples: int = MIN_SAMPLE
     return x
 
 
-def velocity_rms_mm_s(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float] = ISO_BAND_HZ) -> float:
-    """Velocity RMS in mm/s over ``band_hz`` from acceleration in g.
+def _band_psd(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Welch PSD of acceleration in (m/s^2)^2/Hz, the frequencies inside ``band_hz``, and the bin width.
 
-    Welch PSD of acceleration, divided by (2*pi*f)^2 and integrated over the band: Parseval
-    in the frequency domain. Segments of 1 s give 1 Hz bins so the 10 Hz edge is resolved.
+    Segments of 1 s give 1 Hz bins so a 10 Hz band edge is resolved.
     """
     x = check_burst(accel_g, fs_hz)
     accel_m_s2 = (x - x.mean()) * STANDARD_GRAVITY_M_S2
     nperseg = int(min(x.size, max(MIN_SAMPLES, round(fs_hz))))
     freqs_hz, psd = signal.welch(accel_m_s2, fs=fs_hz, window="hann", nperseg=nperseg, scaling="density")
     low_hz, high_hz = band_hz
-    high_hz = min(high_hz, fs_hz / 2.0)
-    inside = (freqs_hz >= low_hz) & (freqs_hz <= high_hz) & (freqs_hz > 0)
-    if not np.any(inside):
+    inside = (freqs_hz >= low_hz) & (freqs_hz <= min(high_hz, fs_hz / 2.0)) & (freqs_hz > 0)
+    return freqs_hz[inside], psd[inside], float(freqs_hz[1] - freqs_hz[0])
+
+
+def velocity_rms_mm_s(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float] = ISO_BAND_HZ) -> float:
+    """Velocity RMS in mm/s over ``band_hz`` from acceleration in g: the acceleration PSD divided
+    by (2*pi*f)^2 and integrated over the band (Parseval in the frequency domain)."""
+    freqs_hz, psd, df_hz = _band_psd(accel_g, fs_hz, band_hz)
+    if freqs_hz.size == 0:
         return 0.0
-    velocity_psd = psd[inside] / (2.0 * np.pi * freqs_hz[inside]) ** 2  # (m/s)^2 / Hz
-    df_hz = freqs_hz[1] - freqs_hz[0]
+    velocity_psd = psd / (2.0 * np.pi * freqs_hz) ** 2  # (m/s)^2 / Hz
     return float(np.sqrt(np.sum(velocity_psd) * df_hz) * 1000.0)
+
+
+def bearing_band_rms_g(
+    accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float] = BEARING_BAND_HZ
+) -> float | None:
+    """Acceleration RMS in g over ``band_hz`` (capped at 0.45 x the sample rate, below the
+    anti-alias roll-off); None when the rate leaves a band narrower than 1.5 : 1."""
+    high_hz = min(band_hz[1], 0.45 * fs_hz)
+    if high_hz < 1.5 * band_hz[0]:
+        return None
+    _, psd, df_hz = _band_psd(accel_g, fs_hz, (band_hz[0], high_hz))
+    return float(np.sqrt(np.sum(psd) * df_hz) / STANDARD_GRAVITY_M_S2)
 
 
 def severity(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float] = ISO_BAND_HZ) -> Severity:
@@ -88,6 +111,7 @@ def severity(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float] = I
         crest_factor=peak_g / rms_g if rms_g > 0 else 0.0,
         kurtosis=float(stats.kurtosis(centred, fisher=False)) if rms_g > 0 else 0.0,
         band_hz=(band_hz[0], min(band_hz[1], fs_hz / 2.0)),
+        bearing_band_rms_g=bearing_band_rms_g(x, fs_hz),
     )
 
 

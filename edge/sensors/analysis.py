@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from edge.analytics import bearings, diagnosis, iso
+from edge.analytics import bearings, diagnosis, iso, levels
 from edge.analytics.thermal import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
-from edge.evidence import Condition, Evidence, EvidenceKind
+from edge.evidence import Evidence, EvidenceKind
 from edge.sensors import health
 from edge.sensors.base import Reading
 from edge.sensors.poller import SensorStatus
@@ -46,23 +45,25 @@ def vibration_settings(config: Any) -> tuple[float | None, bearings.DefectOrders
     return settings.rpm / 60.0, orders, limits
 
 
-def scalar_rules(config: Any, velocity: bool = False) -> ScalarRules:
-    """Rules for a scalar channel; ``velocity``: only the learned baseline, for a vibration
-    sensor's velocity RMS (its limits and valid range are about the raw samples in g)."""
+def level_channel(sensor: str, level: levels.Level) -> str:
+    """Key of a vibration level's learned state: the sensor name for velocity (as saved before
+    the bearing band was trended), ``<sensor>/<level>`` for the others."""
+    return sensor if level.name == "velocity" else f"{sensor}/{level.name}"
+
+
+def scalar_rules(config: Any, level_unit: str | None = None) -> ScalarRules:
+    """Rules for a scalar channel; ``level_unit``: only the learned baseline, for one of a
+    vibration sensor's levels (its limits and valid range are about the raw samples in g)."""
     a = config.analytics
-    if velocity:
-        return ScalarRules(
-            unit="mm/s", z_warn=a.baseline.z_warn if a.baseline.enabled else None,
-            z_fault=a.baseline.z_fault if a.baseline.enabled else None,
-            baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup,
-        )
+    z_limits = {"z_warn": a.baseline.z_warn if a.baseline.enabled else None,
+                "z_fault": a.baseline.z_fault if a.baseline.enabled else None}
+    if level_unit is not None:
+        return levels.level_rules(level_unit, alpha=a.baseline.alpha, warmup=a.baseline.warmup, **z_limits)
     return ScalarRules(
         unit=config.unit, warn_above=config.warn_above, fault_above=config.fault_above,
         rise_warn_per_min=a.rise_warn_per_min, rise_fault_per_min=a.rise_fault_per_min, rise_window_s=a.rise_window_s,
         ambient_warn_delta=a.ambient_warn_delta, ambient_fault_delta=a.ambient_fault_delta,
-        z_warn=a.baseline.z_warn if a.baseline.enabled else None,
-        z_fault=a.baseline.z_fault if a.baseline.enabled else None,
-        baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup,
+        baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup, **z_limits,
     )
 
 
@@ -75,13 +76,17 @@ class SensorAnalyzer:
         # the check loop may see the same reading twice: judge (and learn from) it only once
         self._last: dict[str, tuple[float, Evidence]] = {}
         for config in sensors:
-            saved = (state or {}).get(config.name)
-            try:
-                self.states[config.name] = (ScalarState.from_dict(saved) if saved is not None
-                                            else ScalarState.for_rules(scalar_rules(config)))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("sensor %s: saved baseline unusable (%s); learning again", config.name, exc)
-                self.states[config.name] = ScalarState.for_rules(scalar_rules(config))
+            channels = ([(level_channel(config.name, level), scalar_rules(config, level.unit))
+                         for level in levels.LEVELS]
+                        if config.quantity == "vibration" else [(config.name, scalar_rules(config))])
+            for channel, rules in channels:
+                saved = (state or {}).get(channel)
+                try:
+                    self.states[channel] = (ScalarState.from_dict(saved) if saved is not None
+                                            else ScalarState.for_rules(rules))
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("sensor %s: saved baseline unusable (%s); learning again", channel, exc)
+                    self.states[channel] = ScalarState.for_rules(rules)
 
     def evaluate(self, statuses: Mapping[str, SensorStatus]) -> list[Evidence]:
         """One Evidence per configured sensor: unhealthy or missing sensors give SENSOR_HEALTH."""
@@ -131,18 +136,9 @@ class SensorAnalyzer:
     def _against_baseline(
         self, config: Any, found: diagnosis.VibrationDiagnosis, timestamp: float
     ) -> diagnosis.VibrationDiagnosis:
-        """Velocity RMS against this sensor's learned normal: catches a machine that got rougher
-        without crossing an ISO boundary or showing a known defect pattern."""
-        velocity = found.severity.velocity_rms_mm_s
-        state = self.states[config.name]
-        judged = assess(velocity, timestamp, scalar_rules(config, velocity=True), state, learn=False)
-        values = {**found.values, **{f"velocity_{k}": v for k, v in judged.values.items() if k.startswith("baseline")}}
-        if found.condition is Condition.OK and judged.condition is Condition.OK:
-            state.baseline.update(velocity)
-        if judged.condition.rank <= found.condition.rank:
-            return replace(found, values=values)
-        reasons = (*found.reasons, *(f"velocity RMS {reason}" for reason in judged.reasons))
-        return replace(found, condition=judged.condition, confidence=judged.confidence, reasons=reasons, values=values)
+        states = {level.name: self.states[level_channel(config.name, level)] for level in levels.LEVELS}
+        rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
+        return levels.against_normal(found, states, rules, timestamp)
 
     def _ambient(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         name = config.analytics.ambient_sensor
