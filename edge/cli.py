@@ -132,6 +132,12 @@ def _add_vibration(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--multiples", help="Defect frequencies as multiples of shaft speed: BPFO,BPFI,BSF,FTF.")
     a.add_argument("--machine-group", choices=["1", "2"], default="2", help="ISO 10816-3 machine group.")
     a.add_argument("--foundation", choices=["rigid", "flexible"], default="rigid")
+    a.add_argument("--reference", type=Path, metavar="HEALTHY",
+                   help="A recording of the same machine in good order (same sensor and speed, at least 3 s): "
+                        "velocity and bearing-band acceleration are judged against it, as the service judges "
+                        "against its learned normal.")
+    a.add_argument("--reference-fs", type=float, metavar="HZ",
+                   help="Sample rate of --reference when it differs from --fs (it is resampled down).")
     a.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
 
 

@@ -44,6 +44,19 @@ def test_severity_features_of_a_sine() -> None:
     assert result.kurtosis == pytest.approx(1.5, rel=0.02)  # a sine's kurtosis
 
 
+def test_bearing_band_level_counts_only_its_band() -> None:
+    """1-10 kHz acceleration RMS: a 3 kHz tone of 0.5 g peak reads 0.354 g, a 100 Hz tone nothing;
+    the band is capped at 0.45 x the sample rate and absent when the rate cannot reach it."""
+    fs_hz = 12000.0
+    t = np.arange(int(2 * fs_hz)) / fs_hz
+    inside, below = 0.5 * np.sin(2 * math.pi * 3000.0 * t), 2.0 * np.sin(2 * math.pi * 100.0 * t)
+    assert vibration.bearing_band_rms_g(inside + below, fs_hz) == pytest.approx(0.5 / math.sqrt(2), rel=0.01)
+    assert vibration.bearing_band_rms_g(below, fs_hz) < 1e-3
+    assert vibration.bearing_band_rms_g(0.5 * np.sin(2 * math.pi * 5800.0 * t), fs_hz) < 0.05  # above 0.45 fs
+    assert vibration.bearing_band_rms_g(below, 3200.0) is None  # ADXL345 at 3.2 kHz: 1-1.44 kHz only
+    assert vibration.severity(below, 3200.0).bearing_band_rms_g is None
+
+
 def test_resampling_keeps_velocity() -> None:
     accel = tone_g(120.0, 3.0, 48000.0, 2.0)
     down = vibration.resample(accel, 48000.0, 12000.0)

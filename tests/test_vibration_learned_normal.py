@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from edge.cli import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
@@ -109,3 +110,48 @@ def test_a_small_change_is_not_an_alarm_however_steady_the_normal(
     assert evidence.values["bearing_band_rms_g"] / level_g == pytest.approx(1.2, abs=0.03)
     assert evidence.values["bearing_band_baseline_z"] == pytest.approx(2.0, abs=0.4)
     assert evidence.condition is Condition.OK, evidence.reasons
+
+
+def _analyze(cwru_dir: Path, name: str, fs_hz: int, *extra: str) -> list[str]:
+    return ["vibration", "analyze", str(cwru_dir / name), "--fs", str(fs_hz), "--rpm", "1797",
+            "--bearing", "6205", *extra]
+
+
+def test_cli_reference_recording_flags_or014(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same judgement from the command line, learning the normal from a healthy recording."""
+    reference = ["--reference", str(cwru_dir / "normal_0.npy"), "--reference-fs", "48000", "--json"]
+    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, *reference)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["condition"], out["fault_type"]) == ("warning", None)
+    assert 4 < out["bearing_band_baseline_z"] < 6 and abs(out["velocity_baseline_z"]) < 2
+    assert out["reasons"][-1].endswith("from its learned normal 0.06258 g (1.48 x)")
+    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--json")) == 0  # without: a miss
+    assert json.loads(capsys.readouterr().out)["condition"] == "ok"
+
+
+def test_cli_reference_errors_name_the_problem(
+    cwru_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slower = ["--reference", str(cwru_dir / "OR014_centered_at_6_0.npy"), "--reference-fs", "12000"]
+    assert main(_analyze(cwru_dir, "normal_0.npy", 48000, *slower)) == 2
+    assert "sampled at 12000 Hz, below the recording's 48000 Hz" in capsys.readouterr().err
+    short = tmp_path / "short.npy"
+    np.save(short, _normal_at_12k(cwru_dir)[: 2 * FS_HZ])
+    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--reference", str(short))) == 1
+    assert "holds 2.0 s; give at least 3 s of the healthy machine" in capsys.readouterr().err
+    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--reference", str(tmp_path / "no.npy"))) == 1
+    assert "no.npy does not exist" in capsys.readouterr().err
+
+
+def test_a_sensor_too_slow_for_the_bearing_band_trends_velocity_only() -> None:
+    """An ADXL345 at 3.2 kHz cannot see 1-10 kHz: no bearing-band state is used, velocity still is."""
+    config = burst_sensor(rate_hz=3200, analytics={"baseline": {"warmup": 3}})
+    analyzer = SensorAnalyzer([config])
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        evidence = analyzer.analyse(Reading("de", float(i), "g", samples=rng.normal(0, 0.05, 4096), rate_hz=3200))
+        assert evidence.condition is Condition.OK, evidence.reasons
+    assert evidence.values["bearing_band_rms_g"] is None and "bearing_band_baseline_z" not in evidence.values
+    assert "velocity_baseline_z" in evidence.values
+    assert analyzer.state_dict()["de/bearing_band"]["baseline"]["count"] == 0
+    assert analyzer.state_dict()["de"]["baseline"]["count"] == 4

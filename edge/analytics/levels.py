@@ -74,4 +74,5 @@ def against_normal(
         return replace(found, values=values)
     reasons = (*found.reasons, *(f"{level.label} {reason}" for level, _, result in judged
                                  if result.condition is not Condition.OK for reason in result.reasons))
-    return replace(found, condition=worst.condition, confidence=worst.confidence, reasons=reasons, values=values)
+    return replace(found, condition=worst.condition, confidence=round(worst.confidence, 3), reasons=reasons,
+                   values=values)

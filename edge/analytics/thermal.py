@@ -110,8 +110,11 @@ def assess(
         values["baseline_mean"] = round(state.baseline.mean, 4)
         level = _above(abs(z), rules.z_warn, rules.z_fault)
         if level is not Condition.OK:
-            checks.append((level, f"{value:.2f}{unit} is {z:+.1f} sigma from its learned normal "
-                                  f"{state.baseline.mean:.2f}{unit}"))
+            mean = state.baseline.mean
+            # a ratio means something for levels (RMS), not for an offset scale such as degC
+            ratio = f" ({value / mean:.2f} x)" if rules.min_relative_std > 0 and mean > 0 else ""
+            checks.append((level, f"{value:.4g}{unit} is {z:+.1f} sigma from its learned normal "
+                                  f"{mean:.4g}{unit}{ratio}"))
 
     condition = Condition.worst([c for c, _ in checks])
     reasons: tuple[str, ...]

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.analytics import bearings, diagnosis, iso
+from edge.analytics import bearings, diagnosis, iso, levels, vibration
+from edge.analytics.thermal import ScalarRules, ScalarState
 from edge.errors import InputError, UsageError
+from edge.evidence import Condition
 from edge.sensors.replay import load_values
 
 log = logging.getLogger(__name__)
+
+MIN_REFERENCE_BURSTS = 3  # 1 s bursts of the healthy recording the normal is learned from
 
 
 def load_recording(path: Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
@@ -55,6 +59,10 @@ def analyze(args: argparse.Namespace) -> int:
         result = diagnosis.diagnose(samples, fs_hz, args.rpm / 60.0, orders, limits)
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from exc
+    if args.reference is not None:
+        states, rules = learn_reference(args.reference, args.reference_fs or args.fs, fs_hz,
+                                        args.rpm / 60.0, orders, limits)
+        result = levels.against_normal(result, states, rules, 0.0)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -66,3 +74,41 @@ def analyze(args: argparse.Namespace) -> int:
     for reason in result.reasons:
         print(f"  - {reason}")
     return 0
+
+
+def learn_reference(
+    path: Path,
+    reference_fs_hz: float | None,
+    fs_hz: float,
+    shaft_hz: float,
+    orders: bearings.DefectOrders | None,
+    limits: iso.ZoneLimits,
+) -> tuple[dict[str, ScalarState], dict[str, ScalarRules]]:
+    """The levels' normal learned from 1 s bursts of a healthy recording of the same machine,
+    brought to the analysed recording's sample rate so both bearing bands span the same Hz."""
+    reference, reference_fs_hz = load_recording(path, reference_fs_hz)
+    if reference_fs_hz < fs_hz:
+        raise UsageError(f"reference {path.name} is sampled at {reference_fs_hz:g} Hz, below the recording's "
+                         f"{fs_hz:g} Hz: its bearing band would be narrower; record it at the same rate")
+    try:
+        reference = vibration.resample(reference, reference_fs_hz, fs_hz)
+        healthy = diagnosis.diagnose(reference, fs_hz, shaft_hz, orders, limits)
+    except ValueError as exc:
+        raise InputError(f"reference {path}: {exc}") from exc
+    if healthy.condition is not Condition.OK:  # its levels are still what this machine's normal looks like
+        log.warning("reference %s reads %s by itself (%s): its levels are taken as normal anyway",
+                    path, healthy.condition.value, healthy.reasons[-1])
+    burst = round(fs_hz)
+    bursts = [reference[start : start + burst] for start in range(0, reference.size - burst + 1, burst)]
+    if len(bursts) < MIN_REFERENCE_BURSTS:
+        raise InputError(f"reference {path} holds {reference.size / fs_hz:.1f} s; give at least "
+                         f"{MIN_REFERENCE_BURSTS} s of the healthy machine")
+    rules = {level.name: levels.level_rules(level.unit, warmup=len(bursts)) for level in levels.LEVELS}
+    states = {name: ScalarState.for_rules(rule) for name, rule in rules.items()}
+    for samples in bursts:
+        severity = diagnosis.diagnose(samples, fs_hz, None, None, limits).severity
+        for level in levels.LEVELS:
+            value = level.of(severity)
+            if value is not None:
+                states[level.name].baseline.update(value)
+    return states, rules
