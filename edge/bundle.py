@@ -110,6 +110,11 @@ class Quantization(Section):
         8,
         description="Bits of the quantized activations (16: an older precise recipe); null when weight_only.",
     )
+    reduced_range_weights: bool = Field(
+        False,
+        description="INT8 kernels' weights use 7 of 8 bits, so x86 CPUs without VNNI compute them without "
+        "saturating; false in bundles from before this was recorded, which may be wrong on such CPUs.",
+    )
     weight_only: bool = Field(
         False,
         description="Only the weights are quantized (int8, int16 in small layers), activations stay float: the "
@@ -272,7 +277,8 @@ def describe(bundle: Bundle) -> str:
             f"{recipe_note(m.quantization)})"
             if m.quantization.mode == "static"
             else ""
-        ),
+        )
+        + (", 7-bit weights" if m.quantization.reduced_range_weights else ""),
     ]
     if m.quantization.ops_excluded:
         lines.append(f"kept float  {', '.join(m.quantization.ops_excluded)}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from edge import cpu
 from edge.bundle import Bundle
 from edge.errors import BundleError, InputError
 
@@ -121,7 +122,12 @@ class ImageEncoder:
         settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if not options.prepack_weights:
             settings.add_session_config_entry("session.disable_prepacking", "1")
-        if bundle.manifest.quantization.weight_only:
+        q = bundle.manifest.quantization
+        if q.mode != "none" and not q.weight_only and not q.reduced_range_weights and cpu.int8_may_saturate():
+            log.warning("bundle %s has full-range INT8 weights and this CPU (%s) has no VNNI: its INT8 "
+                        "kernels may saturate and score wrongly; export the bundle again with this version",
+                        bundle.root, cpu.model_name())
+        if q.weight_only:
             # Folds each constant weight DequantizeLinear into a float weight once, at load: float kernels
             # then run at FP32 speed instead of dequantizing every weight on every frame (0.4x FP32).
             settings.add_session_config_entry("session.disable_quant_qdq", "1")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge import cpu
 
 STAGES = ("decode", "preprocess", "inference", "heads")
 PATH_LABELS = {"int8": "INT8 ONNX (static)", "int8_dynamic": "INT8 ONNX (dynamic)", "fp32_onnx": "FP32 ONNX",
@@ -42,17 +43,7 @@ def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     import onnxruntime
 
-    cpu = platform.processor() or platform.machine()
-    flags = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("", platform.machine()):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = line
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
+    return {"cpu": cpu.model_name(), "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in cpu.flags(),
             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
             "os": f"{platform.system()} {platform.release()}"}
 

@@ -172,7 +172,7 @@ def run(request: ExportRequest) -> ExportSummary:
                     result = quantize.quantize_dynamic(fp32, image_file, family)
                 elif how.weight_only:
                     result = quantize.quantize_weights(fp32, image_file, towers.IMAGE_INPUT, family, how)
-                    fields["quantization"].update(activation_bits=None, weight_only=True)
+                    fields["quantization"].update(activation_bits=None, weight_only=True, reduced_range_weights=False)
                 else:
                     assert image_set is not None
                     bar = _bar(request, f"calibrating ({request.calibration_method})", "img")
@@ -256,6 +256,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: Exp
         "quantization": {
             "mode": mode,
             "per_channel": mode != "none",
+            "reduced_range_weights": mode != "none" and quantize.REDUCED_RANGE_WEIGHTS,
             "calibration_method": request.calibration_method if mode == "static" else None,
             "calibration_images": len(image_set.calibration) if image_set and mode == "static" else 0,
             "calibration_fingerprint": image_set.fingerprint if image_set and mode == "static" else None,

@@ -34,6 +34,7 @@ def test_efficientnet_lite0_static_int8_meets_size_and_agreement_targets(tmp_pat
     assert m.embedding_dim == 1280 and m.image_model.logits_output == "logits"
     assert m.quantization.mode == "static" and m.quantization.calibration_images >= 40
     assert m.quantization.weight_only and m.quantization.activation_bits is None
+    assert not m.quantization.reduced_range_weights  # its own full int8/int16 weights, run as float
     assert "weight-only" in summary.table() and "weight-only" in describe(bundle)
     v = m.validation
     assert v is not None and v.passed and v.images >= 14

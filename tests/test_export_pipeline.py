@@ -77,6 +77,7 @@ def test_bundle_verifies_and_fp32_onnx_matches_transformers(
     assert m.validation.cosine_mean >= 0.9 and m.validation.top1_agreement is not None
     assert m.quantization.calibration_fingerprint and m.quantization.calibration_images > 0
     assert m.quantization.activation_bits == 8 and not m.quantization.weight_only  # plain INT8: no fallback
+    assert m.quantization.reduced_range_weights  # 7-bit weights: no saturation on x86 without VNNI
     assert "MatMul" not in m.quantization.ops_excluded  # every projection MatMul was reached
     assert m.image_model.patch_output == "patch_tokens" and m.text_model is not None
     folder = tiny_clip if name == "clip" else tiny_siglip

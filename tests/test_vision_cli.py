@@ -183,6 +183,27 @@ def test_encoder_rejects_a_manifest_that_names_missing_outputs(scene: Path) -> N
         ImageEncoder.load(type(bundle)(root=bundle.root, manifest=manifest))
 
 
+def test_full_range_int8_on_a_cpu_that_saturates_is_warned_about(
+    scene: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bundles from before 7-bit weights were recorded may score wrongly on x86 without VNNI: say so."""
+    monkeypatch.setattr("edge.cpu.int8_may_saturate", lambda: True)
+    bundle = load_bundle(scene / "bundle")
+
+    def with_quantization(**fields: object) -> object:
+        q = bundle.manifest.quantization.model_copy(update={"mode": "static", **fields})
+        return type(bundle)(root=bundle.root, manifest=bundle.manifest.model_copy(update={"quantization": q}))
+
+    with caplog.at_level(logging.WARNING, logger="edge.scoring"):
+        ImageEncoder.load(with_quantization(reduced_range_weights=False), RuntimeOptions(threads=1))
+    assert "full-range INT8 weights" in caplog.text and "export the bundle again" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="edge.scoring"):
+        ImageEncoder.load(with_quantization(reduced_range_weights=True), RuntimeOptions(threads=1))
+        ImageEncoder.load(with_quantization(reduced_range_weights=False, weight_only=True), RuntimeOptions(threads=1))
+    assert "full-range" not in caplog.text
+
+
 def test_camera_stream_skips_duplicates_and_smooths(scene: Path, profile_path: Path) -> None:
     bundle = load_bundle(scene / "bundle")
     scorer = VisionScorer.load(bundle, load_profile(profile_path, bundle))
