@@ -174,7 +174,7 @@ def match_defects(
 
     def find(label: str, centre_hz: float, half_width_hz: float) -> Line:
         inside = np.flatnonzero(np.abs(freqs_hz - centre_hz) <= half_width_hz)
-        if inside.size == 0 or centre_hz <= 2 * df_hz:
+        if inside.size == 0 or centre_hz <= 4 * df_hz:
             return Line(label, centre_hz, centre_hz / shaft_hz, 0.0)
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])

@@ -116,13 +116,22 @@ def diagnose(
 def _bearing_matches(
     x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders
 ) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None]:
-    """Best match per defect type over the prewhitened full-band and the kurtogram-band spectra,
-    and the strongest harmonic series of any kind in either (fundamental 0.3-7 x shaft)."""
+    """Best match per defect type over the full-band and the kurtogram-band envelope spectra of the
+    prewhitened signal, and the strongest harmonic series of any kind in either (fundamental
+    0.3-7 x shaft).
+
+    Both start from the prewhitened signal: two discrete lines inside a band beat in its envelope
+    at their spacing, so a healthy machine's rig lines 162 Hz apart read as BPFI in a raw band.
+    """
     # the band must start well above the highest defect harmonic searched (3 x BPFI)
     min_low_hz = min(fs_hz / 4.0, 4.0 * orders.bpfi * shaft_hz)
+    # ... and be wide enough for its envelope to carry the highest line matched (3 x BPFI + 1 x shaft,
+    # or 6 x BSF + FTF for a ball's 2-4-6 x BSF series)
+    min_width_hz = max(3.0 * orders.bpfi + 1.0, 6.0 * orders.bsf + orders.ftf) * shaft_hz
+    white = envelope.prewhiten(x)
     spectra = {
-        "prewhitened full band": envelope.full_band_envelope_spectrum(x, fs_hz),
-        "kurtogram band": envelope.envelope_spectrum(x, fs_hz, min_low_hz=min_low_hz),
+        "prewhitened full band": envelope.full_band_envelope_spectrum(white, fs_hz),
+        "kurtogram band": envelope.envelope_spectrum(white, fs_hz, min_low_hz=min_low_hz, min_width_hz=min_width_hz),
     }
     best: dict[str, bearings.DefectMatch] = {}
     series: bearings.Series | None = None

@@ -49,19 +49,21 @@ def spectral_kurtosis(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.nda
     return freqs_hz, sk
 
 
-def select_band(x: np.ndarray, fs_hz: float, min_low_hz: float = 0.0) -> Band:
+def select_band(x: np.ndarray, fs_hz: float, min_low_hz: float = 0.0, min_width_hz: float = 0.0) -> Band:
     """The band (centre, width) with the highest spectral kurtosis over all window lengths.
 
     Bands reaching below ``min_low_hz`` are skipped: the band must sit well above the defect
-    frequencies so the envelope carries them as modulation, not as the carrier.
+    frequencies so the envelope carries them as modulation, not as the carrier. Bands narrower
+    than ``min_width_hz`` are skipped too: a band's envelope holds no modulation faster than its
+    width, and noise in a band narrower than the lines sought raises lines of its own near 0 Hz.
     """
     nyquist_hz = fs_hz / 2.0
     best = Band(max(min_low_hz, nyquist_hz * 0.1), nyquist_hz * 0.9, -np.inf)
     for nperseg in KURTOGRAM_WINDOWS:
-        if x.size < nperseg * 8:
+        bandwidth_hz = fs_hz / nperseg
+        if x.size < nperseg * 8 or 2.0 * bandwidth_hz < min_width_hz:
             continue
         freqs_hz, sk = spectral_kurtosis(x, fs_hz, nperseg)
-        bandwidth_hz = fs_hz / nperseg
         for centre_hz, value in zip(freqs_hz, sk, strict=True):
             low_hz, high_hz = centre_hz - bandwidth_hz, centre_hz + bandwidth_hz
             if low_hz < max(min_low_hz, 1.0) or high_hz > nyquist_hz * 0.98:
@@ -90,9 +92,11 @@ def envelope_spectrum(
     fs_hz: float,
     band: Band | None = None,
     min_low_hz: float = 0.0,
+    min_width_hz: float = 0.0,
     segment_s: float = 1.0,
 ) -> EnvelopeSpectrum:
-    """Welch-averaged squared-envelope spectrum of ``samples`` band-passed to ``band``.
+    """Welch-averaged squared-envelope spectrum of ``samples`` band-passed to ``band``, up to the
+    band's width (the fastest modulation its envelope can carry).
 
     ``band`` None picks the band by spectral kurtosis. Averaging over ``segment_s`` windows
     (1 Hz bins by default) steadies the noise floor so lines stand out reliably.
@@ -100,16 +104,17 @@ def envelope_spectrum(
     x = check_burst(samples, fs_hz, min_samples=256)
     x = x - x.mean()
     if band is None:
-        band = select_band(x, fs_hz, min_low_hz)
+        band = select_band(x, fs_hz, min_low_hz, min_width_hz)
     sos = signal.butter(4, [band.low_hz, band.high_hz], btype="bandpass", fs=fs_hz, output="sos")
     filtered = signal.sosfiltfilt(sos, x)
     return _squared_envelope_spectrum(filtered, fs_hz, band, segment_s)
 
 
 def full_band_envelope_spectrum(samples: np.ndarray, fs_hz: float, segment_s: float = 1.0) -> EnvelopeSpectrum:
-    """Squared-envelope spectrum of the cepstrally prewhitened signal over the whole band."""
+    """Squared-envelope spectrum over the whole band, unfiltered: give it a prewhitened signal,
+    whose flat spectrum leaves only the impacts' modulation."""
     x = check_burst(samples, fs_hz, min_samples=256)
-    return _squared_envelope_spectrum(prewhiten(x), fs_hz, Band(0.0, fs_hz / 2.0, 0.0), segment_s)
+    return _squared_envelope_spectrum(x - x.mean(), fs_hz, Band(0.0, fs_hz / 2.0, 0.0), segment_s)
 
 
 def _squared_envelope_spectrum(filtered: np.ndarray, fs_hz: float, band: Band, segment_s: float) -> EnvelopeSpectrum:
@@ -120,4 +125,5 @@ def _squared_envelope_spectrum(filtered: np.ndarray, fs_hz: float, band: Band, s
     nperseg = max(nperseg, min(256, squared_envelope.size))
     freqs_hz, power = signal.welch(squared_envelope - squared_envelope.mean(), fs=fs_hz, window="hann",
                                    nperseg=nperseg, scaling="spectrum")
-    return EnvelopeSpectrum(freqs_hz, np.sqrt(power), band)
+    carried = freqs_hz <= band.high_hz - band.low_hz
+    return EnvelopeSpectrum(freqs_hz[carried], np.sqrt(power[carried]), band)
