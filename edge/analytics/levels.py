@@ -49,6 +49,14 @@ def level_rules(
                        min_relative_std=MIN_RELATIVE_STD)
 
 
+def learn(states: Mapping[str, ScalarState], severity: Severity) -> None:
+    """Add one burst's levels to the learned normal; a level the sample rate cannot reach is skipped."""
+    for level in LEVELS:
+        value = level.of(severity)
+        if value is not None:
+            states[level.name].baseline.update(value)
+
+
 def against_normal(
     found: VibrationDiagnosis,
     states: Mapping[str, ScalarState],
@@ -67,8 +75,7 @@ def against_normal(
         values.update({f"{level.name}_{k}": v for k, v in result.values.items() if k.startswith("baseline")})
         judged.append((level, value, result))
     if found.condition is Condition.OK and all(result.condition is Condition.OK for _, _, result in judged):
-        for level, value, _ in judged:
-            states[level.name].baseline.update(value)
+        learn(states, found.severity)
     worst = max((result for _, _, result in judged), key=lambda r: r.condition.rank, default=None)
     if worst is None or worst.condition.rank <= found.condition.rank:
         return replace(found, values=values)

@@ -105,10 +105,6 @@ def learn_reference(
                          f"{MIN_REFERENCE_BURSTS} s of the healthy machine")
     rules = {level.name: levels.level_rules(level.unit, warmup=len(bursts)) for level in levels.LEVELS}
     states = {name: ScalarState.for_rules(rule) for name, rule in rules.items()}
-    for samples in bursts:
-        severity = diagnosis.diagnose(samples, fs_hz, None, None, limits).severity
-        for level in levels.LEVELS:
-            value = level.of(severity)
-            if value is not None:
-                states[level.name].baseline.update(value)
+    for samples in bursts:  # each is normal, whatever its own verdict: no judging, unlike the service
+        levels.learn(states, diagnosis.diagnose(samples, fs_hz, None, None, limits).severity)
     return states, rules
