@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import load_bundle
-from edge.profile import bundle_fingerprint
-from edge.scoring import ImageEncoder
 from edge.vision.baseline import knn_scores, patch_scores
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
+from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.few_shot import FewShotHead
 from edge.vision.pipeline import embed_many
+from edge.vision.profile import bundle_fingerprint
 
 DEFECTIVE_MIN_PROBABILITY = 2 / 3
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.export_int8 import _timed_pairs
 from edge.bundle import Preprocessing
-from edge.preprocess import prepare
-from edge.scoring import softmax
+from edge.vision.encoder import softmax
+from edge.vision.preprocess import prepare
 from export import onnx, quantize, sources, towers, validate
 from tests.export_data import elpv_images, write_real_images
 
@@ -62,7 +62,7 @@ def real_sets(folder: Path, pre: Preprocessing) -> tuple[list[np.ndarray], list[
 
 
 def _options(threads: int, fold_weights: bool) -> object:
-    """Session options; ``fold_weights`` is what edge/scoring.py sets for a weight-only bundle."""
+    """Session options; ``fold_weights`` is what edge/vision/encoder.py sets for a weight-only bundle."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.int8_agreement import INT8, kl, real_sets
-from edge.scoring import softmax
+from edge.vision.encoder import softmax
 from export import onnx, quantize, sources, towers, validate
 
 

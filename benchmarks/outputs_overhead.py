@@ -26,11 +26,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.evidence import Condition
-from edge.history import History
 from edge.outputs.config import HttpSettings, MqttSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import MqttSink
+from edge.store.history import History
 from tests.mosquitto import Mosquitto
 from tests.outputs_support import asset, verdict
 

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from edge.configfile import format_location
+from edge.config.loader import format_location
+from edge.config.section import Section
 from edge.errors import BundleError
-from edge.settings import Section
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"

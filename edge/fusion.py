@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from edge.config.section import Section
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.settings import Section
 
 _HEALTH_KINDS = frozenset({EvidenceKind.CAMERA_HEALTH, EvidenceKind.SENSOR_HEALTH})
 _VOTING_KINDS = ("vision", "vibration", "thermal", "sensor")

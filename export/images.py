@@ -1,6 +1,6 @@
 """The user's calibration folder -> model-ready tensors, split into calibration and held-back sets.
 
-Images go through ``edge.preprocess`` with the bundle's own preprocessing, so INT8 is calibrated
+Images go through ``edge.vision.preprocess`` with the bundle's own preprocessing, so INT8 is calibrated
 and validated on exactly the tensors the board will compute. Unreadable files are skipped with a
 warning; a folder with no usable image is an error.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.bundle import Preprocessing, sha256_file
 from edge.errors import ExportError, InputError
-from edge.preprocess import prepare
+from edge.vision.preprocess import prepare
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import torch
 from pydantic import Field, field_validator
 
 from edge.bundle import Label
-from edge.configfile import load_model
-from edge.settings import Section
+from edge.config.loader import load_model
+from edge.config.section import Section
 from export.towers import TextSide
 
 log = logging.getLogger(__name__)

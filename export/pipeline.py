@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.bundle import Label, Labels, Manifest, Validation, recipe_note
 from edge.errors import ExportError, UsageError
-from edge.scoring import l2_normalise
+from edge.vision.encoder import l2_normalise
 from export import images, onnx, quantize, towers, validate
 from export.bundle import staged_bundle
 from export.labels import embed_labels, load_labels

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.bundle import Labels, Validation
 from edge.errors import ExportError
-from edge.scoring import l2_normalise, softmax
+from edge.vision.encoder import l2_normalise, softmax
 from edge.vision.zero_shot import label_probabilities
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,6 @@ if ((${#need_apt[@]})); then
 fi
 
 scripts/setup-env.sh "export,test,all,demo"
-.venv/bin/ruff check edge export tests benchmarks
+.venv/bin/ruff check edge export bench tests benchmarks
 # pytest exits 5 when it collects no test: treat that as the failure it is.
 exec .venv/bin/python -m pytest -q "$@"

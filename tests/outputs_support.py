@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from edge.config import AssetConfig
+from edge.config.root import AssetConfig
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 
 

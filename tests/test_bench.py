@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import main
+from bench.command import write_frames
+from bench.report import machine
+from bench.workers import peak_rss_mb, run_isolated
+from edge.cli.main import main
 from edge.errors import EdgewatchError
-from export.bench import write_frames
-from export.bench_report import machine
-from export.bench_workers import peak_rss_mb, run_isolated
 
 
 def test_each_step_reports_its_own_peak_rss() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edge.bundle import MANIFEST_NAME, load_bundle
-from edge.cli import main
+from edge.cli.main import main
 from edge.errors import BundleError, ExportError
 from export.bundle import staged_bundle
 from tests.bundle_factory import make_bundle

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edge.cli import main
+from edge.cli.main import main
 from edge.escalation.local_server import LocalCloudServer
 from tests.bundle_factory import make_bundle
 
@@ -244,13 +244,13 @@ _readings = st.fixed_dictionaries(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_readings, max_size=4))
 def test_any_sensors_file_gives_evidence_or_a_clear_input_error(tmp_path: Path, readings: list[dict]) -> None:
-    from edge import sensors_json
     from edge.errors import InputError
+    from edge.sensors import snapshot_file
 
     path = tmp_path / "sensors.json"
     path.write_text(json.dumps({"readings": readings}))  # NaN and Infinity are written as JSON allows
     try:
-        found = sensors_json.evidence(path, now=0.0)
+        found = snapshot_file.evidence(path, now=0.0)
     except InputError as exc:
         assert str(exc).startswith(str(path))
         return

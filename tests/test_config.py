@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import main
-from edge.config import load_config
+from edge.cli.main import main
+from edge.config.root import load_config
 from edge.errors import ConfigError
 from tests.conftest import REPO_ROOT
 

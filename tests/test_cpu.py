@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge import cpu
+from edge.vision import cpu
 
 AVX2_ONLY = ["processor\t: 0", "model name\t: AMD EPYC 7B12", "flags\t\t: fpu sse2 avx avx2 fma"]
 VNNI = ["model name\t: Intel Xeon", "flags\t\t: fpu avx2 avx512f avx512_vnni"]

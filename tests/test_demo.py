@@ -15,7 +15,7 @@ from edge.analytics import bearings, diagnosis, iso
 from edge.demo import data, run
 from edge.errors import InputError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.history import History
+from edge.store.history import History
 
 pytest.importorskip("elpv_dataset")
 

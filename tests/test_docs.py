@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel
 
 from edge.bundle import Label
-from edge.cli import build_parser
-from edge.config import Config
+from edge.cli.main import build_parser
+from edge.config.root import Config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _BLOCK = re.compile(r"```(?P<lang>yaml|sh)\n(?P<body>.*?)```", re.DOTALL)

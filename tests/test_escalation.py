@@ -21,8 +21,8 @@ from edge.escalation.outbox import PastEscalation
 from edge.escalation.policy import VisionNovelty, decide
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion import FusionConfig, fuse
-from edge.profile import Profile
 from edge.sources.base import Frame
+from edge.vision.profile import Profile
 from tests.cloud_helpers import config_for, sure_ok, unsure
 
 POLICY = PolicyConfig()

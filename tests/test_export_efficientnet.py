@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from edge.bundle import describe, load_bundle
-from edge.preprocess import prepare
-from edge.scoring import ImageEncoder, RuntimeOptions
+from edge.vision.encoder import ImageEncoder, RuntimeOptions
+from edge.vision.preprocess import prepare
 from export import towers
 from export.pipeline import ExportRequest, run
 from export.sources import resolve

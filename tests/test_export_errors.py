@@ -12,7 +12,7 @@ from PIL import Image
 
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, ExportError, UsageError
-from edge.preprocess import prepare
+from edge.vision.preprocess import prepare
 from export import images, sources
 from export.labels import load_labels
 from export.pipeline import ExportRequest, run

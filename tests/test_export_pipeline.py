@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from edge.bundle import load_bundle
-from edge.cli import main
-from edge.preprocess import prepare
+from edge.cli.main import main
+from edge.vision.preprocess import prepare
 from export import towers
 from export.onnx import export_module
 from export.pipeline import ExportRequest, run

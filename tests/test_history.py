@@ -13,7 +13,7 @@ import pytest
 
 from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.history import History, Retention, parse_since, verdict_from_dict
+from edge.store.history import History, Retention, parse_since, verdict_from_dict
 
 
 def make_verdict(asset: str = "pump-1", ts: float = 1000.0, condition: Condition = Condition.OK) -> Verdict:

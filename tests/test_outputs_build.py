@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import Config
+from edge.config.root import Config
 from edge.errors import ConfigError
-from edge.history import History
 from edge.outputs.build import build_outputs
+from edge.store.history import History
 from tests.outputs_support import Listener, asset, verdict
 
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from edge.evidence import Condition
-from edge.history import History
 from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
+from edge.store.history import History
 from tests.outputs_support import asset, verdict
 
 TOKEN = "status-page-token-0123456789"

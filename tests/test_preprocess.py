@@ -12,7 +12,7 @@ from skimage import data
 
 from edge.bundle import Preprocessing
 from edge.errors import InputError
-from edge.preprocess import load_rgb, prepare
+from edge.vision.preprocess import load_rgb, prepare
 
 CLIP = Preprocessing(input_size=(224, 224), resize_mode="shortest_edge", resize_px=224, crop="center",
                      interpolation="bicubic", mean=(0.48145466, 0.4578275, 0.40821073),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.sdnotify import Notifier
+from edge.service.sdnotify import Notifier
 
 
 @pytest.fixture

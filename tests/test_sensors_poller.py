@@ -237,7 +237,7 @@ def test_vibration_without_settings_is_judged_on_level_alone() -> None:
 
 
 def test_config_refuses_an_unknown_ambient_sensor(tmp_path: Path) -> None:
-    from edge.config import load_config
+    from edge.config.root import load_config
     from edge.errors import ConfigError
 
     path = tmp_path / "config.yaml"

@@ -19,21 +19,21 @@ from edge.bundle import load_bundle
 from edge.errors import SourceError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.fusion import FusionConfig, FusionRule, PersistenceConfig
-from edge.history import History
-from edge.scoring import ImageEncoder
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import build_reader
 from edge.sensors.config import ReplaySensor
 from edge.sensors.poller import SensorPoller
-from edge.service import Asset, Service
-from edge.service_config import ServiceSettings, TriggerRule
+from edge.service.config import ServiceSettings, TriggerRule
+from edge.service.loop import Asset, Service
+from edge.service.triggers import TriggerWatch
+from edge.service.wiring import CameraVision, FusionWithPersistence, PolledSensors
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import CameraHealth, Frame
 from edge.sources.config import FolderCamera
 from edge.sources.health import FrameHealth
-from edge.triggers import TriggerWatch
+from edge.store.history import History
+from edge.vision.encoder import ImageEncoder
 from edge.vision.pipeline import VisionScorer
-from edge.wiring import CameraVision, FusionWithPersistence, PolledSensors
 from tests.service_support import DEMO_DIR, FakeClock, InlineExecutor
 
 INTERVAL_S = 60.0

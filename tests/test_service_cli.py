@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.history import History
+from edge.store.history import History
 from tests.service_support import DEMO_CONFIG
 
 
@@ -103,7 +103,7 @@ def test_journal_stream_switches_to_priority_prefixes(demo_env: dict[str, str]) 
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line]
     assert lines and all(line.startswith("<") and line[1] in "234567" and line[2] == ">" for line in lines)
-    assert "<6>edge.service: service stopped: 1 check(s) done, 0 failed" in lines
+    assert "<6>edge.service.loop: service stopped: 1 check(s) done, 0 failed" in lines
 
 
 def test_sigkill_loses_no_committed_verdict_and_a_restart_resumes(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.cli import main
-from edge.doctor import run_checks
+from edge.cli.doctor import run_checks
+from edge.cli.main import main
 from edge.escalation.local_server import LocalCloudServer
 from tests.service_support import DEMO_CONFIG
 

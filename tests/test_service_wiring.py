@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.config import load_config
+from edge.config.root import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.outbox import Outbox
 from edge.evidence import EvidenceKind
-from edge.history import History
 from edge.outputs.metrics import Metrics
-from edge.service import Service
-from edge.wiring import STATE_FILE, build_service
+from edge.service.loop import Service
+from edge.service.wiring import STATE_FILE, build_service
+from edge.store.history import History
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
 
@@ -173,7 +173,7 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
     """An unexplained stain is asked about once; the answer reaches the running vision stage, so the
     next frames of it are judged on the device (cool-down and frame dedupe are off: only learning
     can stop the asking)."""
-    from edge.cli import main
+    from edge.cli.main import main
     from tests.bundle_factory import make_bundle
     from tests.test_check import _frame, _oil
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.cli import main
-from edge.config import Config
+from edge.cli.main import main
+from edge.config.root import Config
 from edge.errors import UsageError
-from edge.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
+from edge.service.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
 from tests.service_support import REPO_ROOT
 
 UNIT = REPO_ROOT / "systemd" / "edgewatch.service"
@@ -160,7 +160,7 @@ def test_dry_run_prints_and_changes_nothing(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     system = FakeSystem()
-    monkeypatch.setattr("edge.install._run", system.run)  # probes answered by the fake; "/" is only read
+    monkeypatch.setattr("edge.service.install._run", system.run)  # probes answered by the fake; "/" is only read
     assert main(["install-service", "--dry-run"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed and all(line.startswith("would ") for line in printed)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.io import wavfile
 
 from edge.analytics import bearings, diagnosis, envelope, iso, vibration
-from edge.cli import main
+from edge.cli.main import main
 from edge.evidence import Condition
 
 G = vibration.STANDARD_GRAVITY_M_S2

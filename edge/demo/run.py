@@ -25,11 +25,11 @@ import yaml
 
 import edge
 from edge.bundle import load_bundle
-from edge.config import load_config
+from edge.config.root import load_config
 from edge.demo.data import DemoData, DemoMachine, StreamItem, prepare
 from edge.errors import BundleError, EdgewatchError, StorageError
 from edge.evidence import EvidenceKind
-from edge.history import StoredVerdict
+from edge.store.history import StoredVerdict
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
 
 def score_verdicts(config_path: Path, data: DemoData) -> list[CheckRow]:
     """Pair each stored verdict with the frame it judged: a machine's checks replay its frames in order."""
-    from edge.wiring import open_history
+    from edge.service.wiring import open_history
 
     with open_history(load_config(config_path)) as history:
         rows = []

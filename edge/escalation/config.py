@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.settings import Section
+from edge.config.section import Section
 
 
 class ModelPricing(Section):

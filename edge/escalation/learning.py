@@ -22,9 +22,9 @@ import numpy as np
 
 from edge.errors import StorageError
 from edge.escalation.config import LearningConfig
-from edge.profile import Profile
-from edge.scoring import l2_normalise
+from edge.vision.encoder import l2_normalise
 from edge.vision.enrollment import NORMAL_NAME
+from edge.vision.profile import Profile
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from edge.config.section import Section
 from edge.escalation.budget import Cost, price
 from edge.escalation.config import EscalationConfig
 from edge.escalation.images import PreparedImage, image_tokens
 from edge.evidence import Evidence, Verdict
-from edge.settings import Section
 
 _CHARS_PER_TOKEN = 4  # a deliberately pessimistic rule of thumb for English/JSON text
 _MESSAGE_OVERHEAD_TOKENS = 8

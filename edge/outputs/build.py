@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from edge.config import Config
-from edge.history import History
+from edge.config.root import Config
 from edge.outputs.base import VerdictSink
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import CommandCallback, MqttSink
+from edge.store.history import History
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import ipaddress
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge.settings import ConfigPath, Section
+from edge.config.section import ConfigPath, Section
 
 # A topic level may not hold these; the prefixes are joined with '/' to the asset id.
 MIN_TOKEN_CHARS = 16

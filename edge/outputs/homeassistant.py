@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge import __version__
-from edge.config import AssetConfig
+from edge.config.root import AssetConfig
 from edge.outputs.messages import Message, Topics, dumps
 
 HA_STATUS_SUFFIX = "status"  # <discovery_prefix>/status carries 'online' when HA (re)starts

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.config import AssetConfig
+from edge.config.root import AssetConfig
 from edge.errors import ConfigError, StorageError
-from edge.history import History, StoredVerdict, parse_since
 from edge.outputs.config import HttpSettings
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
+from edge.store.history import History, StoredVerdict, parse_since
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edge.config import AssetConfig
+from edge.config.root import AssetConfig
 from edge.errors import ConfigError
 from edge.evidence import Verdict
 from edge.outputs.config import MqttSettings

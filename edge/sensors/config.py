@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from edge.settings import ConfigPath, Section
+from edge.config.section import ConfigPath, Section
 
 Quantity = Literal["temperature", "vibration", "current", "pressure", "humidity", "speed", "generic"]
 

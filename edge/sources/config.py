@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from edge.settings import ConfigPath, Section
+from edge.config.section import ConfigPath, Section
 
 
 class CameraHealthSettings(Section):

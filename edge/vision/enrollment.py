@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from edge.errors import InputError
-from edge.profile import Profile
 from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores, patch_scores
 from edge.vision.calibration import DEFAULT_PRIOR, ConformalScorer, combine_p_values, fit_alternative_shape
+from edge.vision.profile import Profile
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.scoring import l2_normalise, softmax
+from edge.vision.encoder import l2_normalise, softmax
 
 DEFAULT_SCALE = 10.0
 _SCALES = np.geomspace(1.0, 300.0, 60)

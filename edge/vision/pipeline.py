@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.preprocess import ImageInput, Prepared, prepare
-from edge.profile import Profile
-from edge.scoring import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.baseline import knn_scores, patch_scores
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
+from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
+from edge.vision.preprocess import ImageInput, Prepared, prepare
+from edge.vision.profile import Profile
 from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities
 

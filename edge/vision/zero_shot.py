@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.bundle import Labels
-from edge.scoring import softmax
+from edge.vision.encoder import softmax
 
 
 def label_probabilities(embedding: np.ndarray, label_embeddings: np.ndarray, labels: Labels) -> np.ndarray:

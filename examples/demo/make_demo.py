@@ -23,8 +23,8 @@ from PIL import Image
 
 from edge.bundle import load_bundle
 from edge.demo.data import SAMPLE_RATE_HZ, synthesize_recording
-from edge.preprocess import prepare
-from edge.scoring import ImageEncoder
+from edge.vision.preprocess import prepare
+from edge.vision.encoder import ImageEncoder
 from export.bundle import staged_bundle
 
 HERE = Path(__file__).resolve().parent

@@ -7,8 +7,8 @@ heads; the headline figure is preprocess + inference, the part the model path ch
 path is exactly what the board runs (``edge.vision.pipeline.VisionScorer``); the PyTorch path is
 what a ``transformers`` user would write. Also measured: a 12 MP camera JPEG to a score on the INT8
 path, the peak RSS of a real ``edgewatch check`` process, and the envelope analysis of 1 s of 12 kHz
-vibration. The steps themselves live in ``export.bench_workers`` (one fresh process each), the
-models in ``export.bench_models``, the statistics and table in ``export.bench_report``.
+vibration. The steps themselves live in ``bench.workers`` (one fresh process each), the
+models in ``bench.models``, the statistics and table in ``bench.report``.
 
 This is a workstation command: it exports the models itself and imports torch.
 """
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.models import MODELS, BenchModel, checkpoint_mb
+from bench.report import PATH_LABELS, machine, markdown, summarise
+from bench.workers import FRAME_SIZE, run_isolated
 from edge.errors import EdgewatchError, UsageError
-from export.bench_models import MODELS, BenchModel, checkpoint_mb
-from export.bench_report import PATH_LABELS, machine, markdown, summarise
-from export.bench_workers import FRAME_SIZE, run_isolated
 
 CAMERA_SIZE = (4032, 3024)  # 12 MP
 

@@ -22,20 +22,20 @@ Handler = Callable[[argparse.Namespace], int]
 
 # subcommand -> "module:function" taking the parsed arguments and returning an exit code
 _HANDLERS: dict[str, str] = {
-    "version": "edge.commands.info:version",
-    "config check": "edge.commands.info:config_check",
-    "bundle inspect": "edge.commands.info:bundle_inspect",
-    "bundle verify": "edge.commands.info:bundle_verify",
+    "version": "edge.cli.info:version",
+    "config check": "edge.cli.info:config_check",
+    "bundle inspect": "edge.cli.info:bundle_inspect",
+    "bundle verify": "edge.cli.info:bundle_verify",
     "export": "export.command:export_command",
-    "enroll": "edge.commands.vision:enroll",
-    "check": "edge.commands.check:check",
-    "vibration analyze": "edge.commands.vibration:analyze",
-    "run": "edge.commands.service:run",
-    "history": "edge.commands.service:history",
-    "doctor": "edge.commands.service:doctor",
-    "install-service": "edge.commands.service:install_service",
-    "demo": "edge.commands.demo:demo",
-    "bench": "export.bench:bench",
+    "enroll": "edge.cli.vision:enroll",
+    "check": "edge.cli.check:check",
+    "vibration analyze": "edge.cli.vibration:analyze",
+    "run": "edge.cli.service:run",
+    "history": "edge.cli.service:history",
+    "doctor": "edge.cli.service:doctor",
+    "install-service": "edge.cli.service:install_service",
+    "demo": "edge.cli.demo:demo",
+    "bench": "bench.command:bench",
 }
 
 

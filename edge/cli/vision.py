@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge.bundle import load_bundle
-from edge.config import load_config
+from edge.config.root import load_config
 from edge.errors import InputError, UsageError
-from edge.profile import bundle_fingerprint, load_profile, save_profile
-from edge.scoring import ImageEncoder, RuntimeOptions
+from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.evidence import Decision, decide, vision_json
 from edge.vision.pipeline import VisionResult, embed_many, score_image
+from edge.vision.profile import bundle_fingerprint, load_profile, save_profile
 
 log = logging.getLogger(__name__)
 

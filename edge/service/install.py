@@ -146,7 +146,7 @@ def default_executable() -> str:
 
 def render_unit(executable: str) -> str:
     """The packaged unit (systemd/edgewatch.service) with ExecStart pointing at ``executable``."""
-    template = resources.files("edge").joinpath(UNIT_NAME).read_text(encoding="utf-8")
+    template = resources.files("edge.service").joinpath(UNIT_NAME).read_text(encoding="utf-8")
     if DEFAULT_EXEC not in template:
         raise StorageError(f"the packaged {UNIT_NAME} has no ExecStart={DEFAULT_EXEC} to point at this install")
     if any(c.isspace() for c in executable):

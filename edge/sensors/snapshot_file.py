@@ -18,7 +18,8 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from edge.analytics.to_evidence import health_evidence
-from edge.configfile import describe_validation_error
+from edge.config.loader import describe_validation_error
+from edge.config.section import Section, require_unique
 from edge.errors import InputError, SensorError
 from edge.evidence import Evidence
 from edge.sensors.analysis import SensorAnalyzer, source_name
@@ -26,7 +27,6 @@ from edge.sensors.base import Reading
 from edge.sensors.config import SensorBase
 from edge.sensors.poller import SensorStatus
 from edge.sensors.replay import load_values
-from edge.settings import Section, require_unique
 
 
 class JsonReading(SensorBase):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from edge.config import Config, load_config
+from edge.config.root import Config, load_config
 from edge.errors import EdgewatchError
 
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
@@ -92,7 +92,7 @@ def _model_checks(config: Config) -> Iterator[tuple[Result, Any]]:
         yield Result("model", "SKIP", "no model configured (sensor-only)"), None
         return
     from edge.bundle import load_bundle
-    from edge.scoring import ImageEncoder, RuntimeOptions, choose_providers
+    from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 
     try:
         bundle = load_bundle(config.model.bundle, verify=True)
@@ -119,7 +119,7 @@ def _model_checks(config: Config) -> Iterator[tuple[Result, Any]]:
 
 
 def _profile_checks(config: Config, encoder: Any) -> list[Result]:
-    from edge.profile import load_profile
+    from edge.vision.profile import load_profile
 
     bundle = None if encoder is None else encoder.bundle
     results = []

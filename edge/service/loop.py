@@ -1,7 +1,7 @@
 """The check loop: when to check each asset, running checks with bounded work, persisting and publishing.
 
 Wiring only. Every judgement comes from the stages an ``Asset`` is given (vision, sensor analytics,
-fusion, escalation policy); ``edge/wiring.py`` builds them from the config, tests hand in their own.
+fusion, escalation policy); ``edge/service/wiring.py`` builds them from the config, tests hand in their own.
 
     main thread                       worker threads (at most one check per asset)
     -----------                       ---------------------------------------------
@@ -30,14 +30,14 @@ import numpy as np
 
 from edge.errors import EdgewatchError, SourceError
 from edge.evidence import Evidence, Verdict
-from edge.history import History
 from edge.outputs.base import VerdictSink
-from edge.sdnotify import Notifier
 from edge.sensors.base import Reading
-from edge.service_config import ServiceSettings
+from edge.service.config import ServiceSettings
+from edge.service.sdnotify import Notifier
+from edge.service.triggers import TriggerWatch
 from edge.sources.base import CameraHealth, Frame
 from edge.sources.health import FrameHealth, unavailable
-from edge.triggers import TriggerWatch
+from edge.store.history import History
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ import time
 from datetime import datetime, timezone
 from types import FrameType
 
-from edge.config import load_config
+from edge.config.root import load_config
 from edge.errors import UsageError
-from edge.history import History, StoredVerdict, parse_since
 from edge.logs import setup_logging
+from edge.store.history import History, StoredVerdict, parse_since
 
 
 def run(args: argparse.Namespace) -> int:
     """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0."""
-    from edge.wiring import build_service
+    from edge.service.wiring import build_service
 
     config = load_config(args.config)
     setup_logging(config.log_level)
@@ -73,7 +73,7 @@ def format_history(stored: list[StoredVerdict]) -> str:
 
 def doctor(args: argparse.Namespace) -> int:
     """Exit 0 when nothing failed (warnings allowed), 1 otherwise."""
-    from edge.doctor import doctor as run_doctor
+    from edge.cli.doctor import doctor as run_doctor
 
     table, healthy = run_doctor(args.config)
     print(table)
@@ -84,7 +84,7 @@ def install_service(args: argparse.Namespace) -> int:
     """Install (or bring up to date) the unit, user, config skeleton and state folder."""
     import os
 
-    from edge.install import Installer
+    from edge.service.install import Installer
 
     if not args.dry_run and os.geteuid() != 0:
         raise UsageError("install-service changes /etc and creates a user: run it with sudo (or try --dry-run)")

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from edge import cpu
 from edge.bundle import Bundle
 from edge.errors import BundleError, InputError
+from edge.vision import cpu
 
 if TYPE_CHECKING:
-    from edge.config import ModelSettings
+    from edge.config.root import ModelSettings
 
 log = logging.getLogger(__name__)
 

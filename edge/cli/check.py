@@ -15,20 +15,20 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import load_bundle
-from edge.commands.vision import describe as describe_vision
-from edge.config import AssetConfig, Config, load_config
+from edge.cli.vision import describe as describe_vision
+from edge.config.root import AssetConfig, Config, load_config
 from edge.errors import UsageError
 from edge.escalation.config import EscalationConfig
 from edge.escalation.images import open_image
 from edge.evidence import Evidence, Verdict
 from edge.fusion import FusionConfig, FusionResult, fuse
-from edge.profile import Profile, load_profile
-from edge.scoring import RuntimeOptions
 from edge.sources.base import Frame
 from edge.sources.config import CameraHealthSettings
 from edge.sources.health import FrameHealth
+from edge.vision.encoder import RuntimeOptions
 from edge.vision.evidence import decide, to_evidence, vision_json
 from edge.vision.pipeline import VisionResult, VisionScorer
+from edge.vision.profile import Profile, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,9 @@ def _fuse(args: argparse.Namespace, config: Config | None, asset: AssetConfig | 
     if unfit is not None:
         evidence.append(unfit)
     if args.sensors:
-        from edge import sensors_json  # scipy's signal stack (~60 MB) only when there are sensor readings
+        from edge.sensors import snapshot_file  # scipy's signal stack (~60 MB) only when there are sensor readings
 
-        evidence += sensors_json.evidence(args.sensors, asset.sensors if asset else (), now)
+        evidence += snapshot_file.evidence(args.sensors, asset.sensors if asset else (), now)
     fusion = asset.fusion if asset else FusionConfig()
     return fuse(asset_id, evidence, fusion, now), result, encoded.embedding, image
 

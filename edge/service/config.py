@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from edge.settings import Section
+from edge.config.section import Section
 
 
 class HistorySettings(Section):

@@ -1,7 +1,7 @@
 """The measured steps of ``edgewatch bench``, each run in a fresh Python process by ``run_isolated``.
 
 A fresh process per step makes its peak RSS (VmHWM) and its load time its own, untouched by torch or
-another path loaded earlier. ``python -m export.bench_workers KIND SPEC_JSON`` runs one step and
+another path loaded earlier. ``python -m bench.workers KIND SPEC_JSON`` runs one step and
 prints its result as one JSON line; this module imports nothing heavy at import time, so a step's
 memory is what the step itself loads.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import percentiles
 from edge.errors import EdgewatchError
-from export.bench_report import percentiles
 
 FRAME_SIZE = (1280, 960)  # a typical camera still, JPEG
 
@@ -38,7 +38,7 @@ def peak_rss_mb() -> float:
 
 def run_isolated(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measured step in a fresh Python process; its JSON result includes its own ``rss_mb``."""
-    argv = [sys.executable, "-m", "export.bench_workers", kind, json.dumps(spec)]
+    argv = [sys.executable, "-m", "bench.workers", kind, json.dumps(spec)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode:
         raise EdgewatchError(f"benchmark step '{kind}' failed: {done.stderr.strip()[-800:]}")
@@ -49,8 +49,8 @@ def run_isolated(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 def _onnx_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """The board's path: VisionScorer on the INT8 (or FP32) bundle."""
     from edge.bundle import load_bundle
-    from edge.profile import load_profile
     from edge.vision.pipeline import VisionScorer
+    from edge.vision.profile import load_profile
 
     start = time.perf_counter()
     bundle = load_bundle(Path(spec["bundle"]), verify=False)
@@ -67,10 +67,10 @@ def _torch_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from PIL import Image
 
     from edge.bundle import load_bundle
-    from edge.preprocess import load_rgb, normalise, resize_and_crop
-    from edge.profile import load_profile
-    from edge.scoring import Encoded
+    from edge.vision.encoder import Encoded
     from edge.vision.pipeline import VisionHeads
+    from edge.vision.preprocess import load_rgb, normalise, resize_and_crop
+    from edge.vision.profile import load_profile
     from export import towers
     from export.sources import resolve
 
@@ -121,8 +121,8 @@ def _camera_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from PIL import Image
 
     from edge.bundle import load_bundle
-    from edge.profile import load_profile
     from edge.vision.pipeline import VisionScorer
+    from edge.vision.profile import load_profile
 
     bundle = load_bundle(Path(spec["bundle"]), verify=False)
     scorer = VisionScorer.load(bundle, load_profile(Path(spec["profile"]), bundle))
@@ -168,7 +168,7 @@ def _cli_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """An edgewatch command in this process (its output discarded), so its peak RSS can be read."""
     from contextlib import redirect_stdout
 
-    from edge.cli import main
+    from edge.cli.main import main
 
     with open(os.devnull, "w") as sink, redirect_stdout(sink):
         code = main(spec["argv"])  # main has printed the error, if any, to stderr
@@ -181,8 +181,8 @@ def _vision_check_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """The vision-only ``check`` (no fusion, sensors or escalation imported): the board's vision memory."""
     from contextlib import redirect_stdout
 
-    from edge.cli import build_parser
-    from edge.commands import vision
+    from edge.cli import vision
+    from edge.cli.main import build_parser
 
     with open(os.devnull, "w") as sink, redirect_stdout(sink):
         vision.check(build_parser().parse_args(["check", *spec["argv"]]))
@@ -196,7 +196,7 @@ _WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m export.bench_workers KIND SPEC_JSON``: one measured path, printed as one JSON line."""
+    """``python -m bench.workers KIND SPEC_JSON``: one measured path, printed as one JSON line."""
     kind, spec = argv[0], json.loads(argv[1])
     try:
         result = _WORKERS[kind](spec)

@@ -18,27 +18,27 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle, load_bundle
-from edge.config import AssetConfig, Config
+from edge.config.root import AssetConfig, Config
 from edge.errors import StorageError
 from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.fusion import FusionConfig, Persistence, fuse
-from edge.history import History, Retention
 from edge.outputs.metrics import Metrics
-from edge.profile import Profile, load_profile
-from edge.scoring import ImageEncoder, RuntimeOptions
-from edge.sdnotify import Notifier
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading, build_reader
 from edge.sensors.poller import SensorPoller
-from edge.service import Asset, Clock, Service, SystemClock
+from edge.service.loop import Asset, Clock, Service, SystemClock
+from edge.service.sdnotify import Notifier
+from edge.service.triggers import TriggerWatch
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import Frame
 from edge.sources.health import FrameHealth
-from edge.triggers import TriggerWatch
+from edge.store.history import History, Retention
+from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer
+from edge.vision.profile import Profile, load_profile
 from edge.vision.temporal import TemporalContext
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge import cpu
+from edge.vision import cpu
 
 STAGES = ("decode", "preprocess", "inference", "heads")
 PATH_LABELS = {"int8": "INT8 ONNX (static)", "int8_dynamic": "INT8 ONNX (dynamic)", "fp32_onnx": "FP32 ONNX",

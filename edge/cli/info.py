@@ -7,7 +7,7 @@ import json
 
 from edge import __version__
 from edge.bundle import describe, load_bundle
-from edge.config import load_config
+from edge.config.root import load_config
 
 
 def version(args: argparse.Namespace) -> int:

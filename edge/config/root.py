@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.configfile import load_model
+from edge.config.loader import load_model
+from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
 from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
-from edge.service_config import HistorySettings, ServiceSettings, TriggerRule
-from edge.settings import ConfigPath, Section, require_unique
+from edge.service.config import HistorySettings, ServiceSettings, TriggerRule
 from edge.sources.config import CameraConfig
 
 

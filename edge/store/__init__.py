@@ -1,0 +1,1 @@
+"""Durable state on the board: SQLite stores (verdict history)."""
