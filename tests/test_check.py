@@ -102,6 +102,16 @@ def test_healthy_machine_is_ok_and_not_escalated(capsys: pytest.CaptureFixture[s
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_a_16_bit_frame_is_judged_like_its_8_bit_copy(capsys: pytest.CaptureFixture[str], scene: Path) -> None:
+    grey8 = np.asarray(Image.open(scene / "ok.png").convert("L"))  # (64, 64) uint8
+    Image.fromarray(grey8).save(scene / "grey8.png")
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(scene / "grey16.png")  # as EL/thermal cameras write
+    eight, sixteen = _check(capsys, scene, "grey8.png"), _check(capsys, scene, "grey16.png")
+    assert not [e for e in sixteen["evidence"] if e["source"].startswith("camera:")]  # not read as white/blurred
+    assert sixteen["verdict"] == eight["verdict"]
+    assert sixteen["confidence"] == pytest.approx(eight["confidence"], abs=0.02)
+
+
 def test_zone_d_vibration_is_a_fault_whatever_the_camera_says(capsys: pytest.CaptureFixture[str], scene: Path,
                                                               tmp_path: Path) -> None:
     result = _check(capsys, scene, "ok.png", "--sensors", str(_sensors(tmp_path / "s.json", str(scene / "loud.npy"))))

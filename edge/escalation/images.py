@@ -10,13 +10,11 @@ import base64
 import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from edge.errors import InputError
 from edge.escalation.config import ModelPricing
 
 Detail = Literal["low", "high"]
@@ -25,7 +23,6 @@ _LOW_PX = 512
 _HIGH_FIT_PX = 2048
 _HIGH_SHORT_PX = 768
 _TILE_PX = 512
-_PRE_SHRINK_PX = 3840  # frames beyond 4K are shrunk cheaply first (JPEG draft mode decodes at 1/2..1/8)
 
 
 @dataclass(frozen=True)
@@ -58,20 +55,6 @@ def image_tokens(width: int, height: int, detail: Detail, pricing: ModelPricing)
         return pricing.image_low_tokens
     tiles = math.ceil(width / _TILE_PX) * math.ceil(height / _TILE_PX)
     return pricing.image_base_tokens + pricing.image_tile_tokens * tiles
-
-
-def open_image(path: Path) -> Image.Image:
-    """Open a frame file, shrinking a >4K JPEG inside the decoder; upright per EXIF."""
-    try:
-        image = Image.open(path)
-        if image.format == "JPEG" and max(image.size) > _PRE_SHRINK_PX:
-            image.draft("RGB", (image.size[0] // 4, image.size[1] // 4))
-        image.load()
-    except FileNotFoundError as exc:
-        raise InputError(f"image {path} does not exist") from exc
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InputError(f"image {path} cannot be read as an image: {exc}") from exc
-    return ImageOps.exif_transpose(image)
 
 
 def prepare(image: Image.Image, detail: Detail, jpeg_quality: int = 85) -> PreparedImage:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import SourceError
+from edge.errors import InputError, SourceError
 from edge.sources.config import CameraBase
 
 log = logging.getLogger(__name__)
@@ -204,15 +204,11 @@ def downscale(image: np.ndarray, max_px: int) -> np.ndarray:
 
 
 def decode_image(data: bytes, max_px: int, what: str) -> np.ndarray:
-    """JPEG/PNG/WEBP bytes -> (H, W, 3) uint8 RGB; JPEGs are decoded at reduced scale when large
-    (``draft``), which is several times cheaper on a Pi than decoding full size and resizing."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
+    """JPEG/PNG/WEBP bytes -> (H, W, 3) uint8 RGB through the one frame decoder, as a SourceError when
+    unreadable or too large (the service turns it into camera evidence saying why)."""
+    from edge.sources.decode import decode_frame
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (max_px, max_px))
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise SourceError(f"{what} is not a readable image: {exc}") from exc
+        return decode_frame(data, what, max_px)
+    except InputError as exc:
+        raise SourceError(str(exc)) from exc

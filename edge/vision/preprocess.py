@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from edge.bundle import Preprocessing
 from edge.errors import InputError
+from edge.sources.decode import open_frame, to_rgb, upright
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,9 @@ ImageInput = str | Path | Image.Image | np.ndarray
 
 # Keep at least this many times the target size before the final resample (Pillow reducing_gap).
 REDUCING_GAP = 3.0
-# Refuse decompression bombs above this many pixels (a 48 MP sensor is ~48e6).
-MAX_PIXELS = 100_000_000
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
             "nearest": Image.Resampling.NEAREST}
 THUMBNAIL_PX = 16
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -58,47 +55,9 @@ def _pre_resize_size(width: int, height: int, pre: Preprocessing) -> tuple[int, 
 
 def open_image(source: str | Path, pre: Preprocessing | None = None) -> Image.Image:
     """Open an image file upright, decoding a JPEG at reduced scale when ``pre`` says how small it may be."""
-    path = Path(source)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{path}: image is {image.width}x{image.height}, larger than {MAX_PIXELS} pixels")
-            if pre is not None and image.format == "JPEG":
-                width, height = _pre_resize_size(image.width, image.height, pre)
-                # draft keeps the decoded size >= the request, so the final resample still downsamples.
-                image.draft("RGB", (width, height))
-            image.load()
-            return _upright(image)
-    except FileNotFoundError as exc:
-        raise InputError(f"image {path} does not exist") from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{path} is not a readable image: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data inside a known format
-        raise InputError(f"{path} is corrupt or truncated: {exc}") from exc
-
-
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation (a portrait phone photo is scored upright); no copy when upright."""
-    if image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
-        return image
-    return ImageOps.exif_transpose(image)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB; 16-bit and float greyscale are scaled to the full range."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        pixels = np.asarray(image, dtype=np.float64)
-        full_scale = 65535.0 if image.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 255.0
-        if image.mode == "F":
-            full_scale = 1.0 if pixels.max(initial=0) <= 1.0 else full_scale
-        grey = np.clip(pixels / full_scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    # Palette, L, LA, RGBA, CMYK, YCbCr: Pillow's conversion, as the HF processors do (alpha dropped).
-    return image.convert("RGB")
+    # draft keeps the decoded size >= the request, so the final resample still downsamples.
+    shrink_to = None if pre is None else (lambda width, height: _pre_resize_size(width, height, pre))
+    return open_frame(Path(source), str(source), shrink_to)
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -165,11 +124,11 @@ def thumbnail(image: Image.Image) -> np.ndarray:
 def load_rgb(source: ImageInput, pre: Preprocessing | None = None) -> Image.Image:
     """Whatever the caller holds (path, Pillow image, numpy array) -> an RGB Pillow image."""
     if isinstance(source, np.ndarray):
-        return _to_rgb(_from_array(source))
+        return to_rgb(_from_array(source))
     if isinstance(source, Image.Image):
-        return _to_rgb(_upright(source))
+        return to_rgb(upright(source))
     if isinstance(source, (str, Path)):
-        return _to_rgb(open_image(source, pre))
+        return to_rgb(open_image(source, pre))
     raise InputError(f"cannot read an image from a {type(source).__name__}")
 
 
