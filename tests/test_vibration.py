@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,50 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["vibration", "analyze", str(tmp_path / "missing.npy"), "--fs", "1000", "--rpm", "1"]) == 1
     assert main(["vibration", "analyze", str(path), "--fs", "1000", "--rpm", "1500", "--multiples", "1,2"]) == 2
     assert "BPFO,BPFI,BSF,FTF" in capsys.readouterr().err
+
+
+def test_cli_refuses_text_complex_and_ragged_recordings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--fs", "12000", "--rpm", "1500"]
+    np.save(tmp_path / "text.npy", np.array(["0.1", "abc"] * 300))
+    np.save(tmp_path / "complex.npy", np.exp(1j * np.arange(4096.0)))
+    (tmp_path / "ragged.csv").write_text("time,accel_g\n0,0.1\n1\n2,0.3\n")
+    (tmp_path / "words.csv").write_text("accel_g\n0.1\nloud\n")
+    expected = {"text.npy": r"holds <U3 values", "complex.npy": "holds complex values",
+                "ragged.csv": r"ragged\.csv:3: row has 1 column", "words.csv": r"words\.csv:3: 'loud' is not a number"}
+    for name, message in expected.items():
+        assert main(["vibration", "analyze", str(tmp_path / name), *argv]) == 1
+        err = capsys.readouterr().err
+        assert re.search(message, err) and "Traceback" not in err, err
+
+
+def test_complex_samples_are_refused_by_the_analytics() -> None:
+    with pytest.raises(ValueError, match="complex"):
+        vibration.check_burst(np.exp(1j * np.arange(4096.0)), 12000.0)
+
+
+@pytest.mark.parametrize("fs_hz", [1e-9, 1.0, 100.0, 199.0])
+def test_a_rate_that_cannot_carry_the_iso_band_is_an_error(tmp_path: Path, fs_hz: float,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "burst.npy", np.random.default_rng(0).normal(0, 0.05, 12000))
+    assert main(["vibration", "analyze", str(tmp_path / "burst.npy"), "--fs", str(fs_hz), "--rpm", "1500"]) == 1
+    assert "cannot carry the 10-1000 Hz vibration band: give at least 200 Hz" in capsys.readouterr().err
+
+
+def test_a_partial_band_says_so_and_an_ok_is_less_sure() -> None:
+    noise = np.random.default_rng(1).normal(0, 0.002, 12000)  # zone A at any rate
+    limits = iso.ZoneLimits.for_machine()
+    full = diagnosis.diagnose(noise, 12000.0, None, None, limits)
+    partial = diagnosis.diagnose(noise, 500.0, None, None, limits)
+    assert full.condition is partial.condition is Condition.OK
+    assert "iso_band_coverage" not in full.values and partial.values["iso_band_coverage"] == pytest.approx(0.699, 1e-3)
+    assert any("carries only 10-250 Hz of the 10-1000 Hz band" in reason for reason in partial.reasons)
+    assert partial.confidence < full.confidence
+
+
+def test_bearing_lines_above_the_rate_are_not_analysed_and_say_why() -> None:
+    noise = np.random.default_rng(2).normal(0, 0.002, 4096)
+    result = diagnosis.diagnose(noise, 1000.0, 25.0, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    assert not result.matches and "bearing_scores_db" not in result.values
+    assert any(reason.startswith("bearing lines not analysed: the inner_race line at 135.4 Hz needs a sample rate "
+                                 "of at least 1083 Hz") for reason in result.reasons)
+    assert result.confidence <= 0.5

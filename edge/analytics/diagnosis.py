@@ -25,6 +25,10 @@ FAULT_SCORE_DB = 24.0
 # An impact series that no defect frequency explains is only a warning, and a doubtful one: it
 # says "something strikes periodically", not what.
 UNEXPLAINED_CONFIDENCE = 0.45
+# Below this Nyquist frequency less than half the ISO band (on a log scale) is carried: no zone at all.
+MIN_ISO_NYQUIST_HZ = 100.0
+# The envelope band must lie above the defect lines and hold their harmonics: Nyquist >= 4x the highest.
+BEARING_NYQUIST_ORDERS = 4.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ def diagnose(
     x = vibration.check_burst(accel_g, fs_hz, min_samples=256)
     if shaft_hz is not None and (not math.isfinite(shaft_hz) or shaft_hz <= 0):
         raise ValueError(f"shaft speed must be positive, got {shaft_hz!r} Hz")
+    iso_low_hz, iso_high_hz = vibration.ISO_BAND_HZ
+    if fs_hz / 2.0 < MIN_ISO_NYQUIST_HZ:
+        raise ValueError(f"a sample rate of {fs_hz:g} Hz cannot carry the {iso_low_hz:g}-{iso_high_hz:g} Hz "
+                         f"vibration band: give at least {2 * MIN_ISO_NYQUIST_HZ:g} Hz "
+                         f"({2 * iso_high_hz:g} Hz for the whole band)")
     if fs_hz > MAX_ANALYSIS_FS_HZ:
         x, fs_hz = vibration.resample(x, fs_hz, MAX_ANALYSIS_FS_HZ), MAX_ANALYSIS_FS_HZ
     overall = vibration.severity(x, fs_hz)
@@ -78,10 +87,22 @@ def diagnose(
         f"(limits {limits.a_b_mm_s}/{limits.b_c_mm_s}/{limits.c_d_mm_s} mm/s)"
     ]
     values: dict[str, Any] = {**overall.to_dict(), "zone": zone, "shaft_hz": shaft_hz}
+    coverage = iso_band_coverage(fs_hz)
+    if coverage < 1.0:  # a partial band can only under-read: zones C/D stand, A/B are less sure
+        values["iso_band_coverage"] = round(coverage, 3)
+        reasons.append(f"the {fs_hz:g} Hz sample rate carries only {iso_low_hz:g}-{fs_hz / 2:g} Hz of the "
+                       f"{iso_low_hz:g}-{iso_high_hz:g} Hz band: the velocity RMS is a lower bound")
+        if zone in ("A", "B"):
+            confidence *= coverage
 
     matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
-    if orders is not None and shaft_hz is not None:
+    unreachable = _unreachable_bearing_lines(fs_hz, shaft_hz, orders)
+    if unreachable is not None:
+        reasons.append(unreachable)
+        if condition is Condition.OK:  # a bearing defect cannot be ruled out
+            confidence = min(confidence, 0.5)
+    elif orders is not None and shaft_hz is not None:
         matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders)
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
@@ -175,6 +196,27 @@ def _describe(match: bearings.DefectMatch) -> str:
         f"envelope peak at {f.freq_hz:.1f} Hz = {f.order:.2f} x shaft, {f.above_floor_db:.1f} dB above floor "
         f"({match.spectrum}){also}: {name} defect (pattern score {match.score_db:.1f} dB)"
     )
+
+
+def iso_band_coverage(fs_hz: float) -> float:
+    """The share (log frequency) of the ISO band below the Nyquist frequency: 1.0 from 2000 Hz."""
+    low_hz, high_hz = vibration.ISO_BAND_HZ
+    top_hz = min(high_hz, fs_hz / 2.0)
+    return max(0.0, math.log(top_hz / low_hz) / math.log(high_hz / low_hz))
+
+
+def _unreachable_bearing_lines(
+    fs_hz: float, shaft_hz: float | None, orders: bearings.DefectOrders | None
+) -> str | None:
+    """Why the bearing lines asked for cannot be analysed at this sample rate, or None when they can."""
+    if orders is None or shaft_hz is None:
+        return None
+    name, highest_hz = max(orders.frequencies_hz(shaft_hz).items(), key=lambda item: item[1])
+    needed_hz = 2.0 * BEARING_NYQUIST_ORDERS * highest_hz
+    if fs_hz >= needed_hz:
+        return None
+    return (f"bearing lines not analysed: the {name} line at {highest_hz:.1f} Hz needs a sample rate of at least "
+            f"{needed_hz:.0f} Hz, the burst has {fs_hz:g} Hz")
 
 
 def _margin_confidence(margin: float, scale: float) -> float:

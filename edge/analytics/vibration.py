@@ -48,6 +48,8 @@ class Severity:
 
 def check_burst(samples: np.ndarray, fs_hz: float, min_samples: int = MIN_SAMPLES) -> np.ndarray:
     """Return ``samples`` as a finite 1-D float64 array, or raise ValueError saying what is wrong."""
+    if np.iscomplexobj(samples):  # casting would silently drop the imaginary part
+        raise ValueError("a vibration burst must be real acceleration samples, got complex numbers")
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim != 1:
         x = np.squeeze(x)

@@ -22,21 +22,29 @@ def load_values(path: Path, column: str | None) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            values = np.load(path, allow_pickle=False)
+            values = _npy(path)
         elif suffix == ".jsonl":
-            values = _jsonl(path, column)
+            values = np.asarray(_jsonl(path, column), dtype=np.float64)
         elif suffix in (".csv", ".txt"):
-            values = _csv(path, column)
+            values = np.asarray(_csv(path, column), dtype=np.float64)
         else:
             raise InputError(f"{path}: unknown recording format '{suffix}' (use .npy, .csv or .jsonl)")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a JSONL list or object
         raise InputError(f"{path}: cannot read recording: {exc}") from exc
-    values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1:
         values = values.reshape(values.shape[0], -1)[:, 0] if values.ndim > 1 else values.reshape(-1)
     if values.size == 0:
         raise InputError(f"{path}: recording holds no values")
     return values
+
+
+def _npy(path: Path) -> np.ndarray:
+    """A numeric .npy array as float64; text, complex or structured arrays are refused by name."""
+    values = np.load(path, allow_pickle=False)
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        kind = "complex" if np.iscomplexobj(values) else str(getattr(values, "dtype", type(values).__name__))
+        raise InputError(f"{path}: holds {kind} values; a recording must hold real numbers")
+    return values.astype(np.float64)
 
 
 def _csv(path: Path, column: str | None) -> list[float]:
@@ -54,8 +62,17 @@ def _csv(path: Path, column: str | None) -> list[float]:
             index = header.index(column)
         else:
             index = len(header) - 1  # "timestamp,value" files: the value is last
-        rows = rows[1:]
-    return [float(row[index]) if row[index].strip() else float("nan") for row in rows if row]
+    values = []
+    for number, row in enumerate(rows[1:] if has_header else rows, 2 if has_header else 1):
+        if not row:
+            continue
+        if index >= len(row):
+            raise InputError(f"{path}:{number}: row has {len(row)} column(s), the values are in column {index + 1}")
+        try:
+            values.append(float(row[index]) if row[index].strip() else float("nan"))
+        except ValueError as exc:
+            raise InputError(f"{path}:{number}: {row[index]!r} is not a number") from exc
+    return values
 
 
 def _jsonl(path: Path, column: str | None) -> list[float]:
