@@ -28,6 +28,8 @@ from edge.sensors.config import SensorBase
 from edge.sensors.poller import SensorStatus
 from edge.sensors.replay import load_values
 
+MAX_FILE_BYTES = 16 * 2**20  # 10 s of a 51.2 kHz burst inline is ~6 MB
+
 
 class JsonReading(SensorBase):
     """One sensor's reading: its settings (as in the config's ``sensors:`` list) plus the data."""
@@ -61,11 +63,21 @@ class SensorsJson(Section):
 
 def load(path: Path) -> SensorsJson:
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # never more: parsed JSON takes ~10x its size
     except FileNotFoundError as exc:
         raise InputError(f"sensors file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"sensors file {path} cannot be read: {exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"sensors file {path} is larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                         "put long bursts in a 'file' (npy) beside it")
+    try:
+        raw: Any = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"sensors file {path} is not readable JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(f"sensors file {path} is nested too deeply to be a sensors snapshot") from exc
     if not isinstance(raw, dict):
         raise InputError(f"sensors file {path}: expected an object with a 'readings' list")
     try:
