@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,42 @@ def test_cli_config_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_cli_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bundle"]) == 2
     assert "edgewatch bundle" in capsys.readouterr().err
+
+
+def test_duplicate_keys_name_the_key_and_both_lines(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config.yaml:3:1: not valid YAML: duplicate key 'state_dir' "
+                                          r"\(first on line 1, again on line 3\)"):
+        load_config(write(tmp_path, "state_dir: a\nassets: []\nstate_dir: b\n"))
+    nested = MINIMAL.replace("        unit: degC\n", "        unit: degC\n        quantity: current\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'quantity' \(first on line 9, again on line 11\)"):
+        load_config(write(tmp_path, nested))
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    text = MINIMAL + "  - &pump {id: pump-2, name: Pump}\n  - <<: *pump\n    id: pump-3\n"
+    config = load_config(write(tmp_path, text))
+    assert [asset.id for asset in config.assets] == ["pump-1", "pump-2", "pump-3"]
+    assert config.assets[2].name == "Pump"
+
+
+def test_an_alias_bomb_is_refused_in_bounded_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    path = write(tmp_path, "\n".join(levels) + "\n")
+    assert path.stat().st_size < 1024  # 1 KB that expands to 9^10 values
+    tracemalloc.start()
+    try:
+        assert main(["config", "check", str(path)]) == 2
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert "expands to more than 100000 values" in err and "Traceback" not in err
+    assert peak_bytes < 100 * 2**20
+
+
+def test_deep_nesting_and_huge_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(write(tmp_path, "[" * 100_000))
+    with pytest.raises(ConfigError, match=r"larger than 1 MiB"):
+        load_config(write(tmp_path, "#" * (2**20 + 1)))

@@ -18,16 +18,31 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# Values a config may expand to. Aliases (*name) are shared when parsed but every use is walked and
+# copied afterwards, so nine nested levels of nine aliases in 1 KB would expand to 387 million values.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_BYTES = 2**20  # a config of a hundred assets is under 100 KB
+
+
 def substitute_env(value: Any, source: str, loc: tuple[int | str, ...] = ()) -> Any:
     """Replace ``${NAME}`` / ``${NAME:-default}`` in every string value of parsed YAML.
 
     Done after parsing so that comments may mention ${...} and a value can never inject YAML.
-    An unset variable without a default is an error naming the key that uses it.
+    An unset variable without a default is an error naming the key that uses it; a document that
+    expands (through aliases) to more than MAX_CONFIG_VALUES values is refused.
     """
+    return _substitute(value, source, loc, [MAX_CONFIG_VALUES])
+
+
+def _substitute(value: Any, source: str, loc: tuple[int | str, ...], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"{source}: the config expands to more than {MAX_CONFIG_VALUES} values; "
+                          "are YAML aliases (*name) nested inside each other?")
     if isinstance(value, dict):
-        return {key: substitute_env(item, source, (*loc, key)) for key, item in value.items()}
+        return {key: _substitute(item, source, (*loc, key), budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [substitute_env(item, source, (*loc, index)) for index, item in enumerate(value)]
+        return [_substitute(item, source, (*loc, index), budget) for index, item in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -44,6 +59,24 @@ def substitute_env(value: Any, source: str, loc: tuple[int | str, ...] = ()) -> 
         )
 
     return _ENV_PATTERN.sub(replace, value)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue  # merged keys may be overridden, as YAML intends; complex keys are refused below
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first on line {first_line[key]}, again on line {line})",
+                    key_node.start_mark)
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def format_location(loc: tuple[int | str, ...], model: type[BaseModel] | None = None) -> str:
@@ -130,14 +163,21 @@ def _is_model(annotation: Any) -> bool:
 
 
 def load_yaml(path: Path) -> Any:
+    """Parse a config file with a strict SafeLoader (no duplicate keys), bounded in size, depth and expansion."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it a config file?")
     try:
-        return substitute_env(yaml.safe_load(text), str(path))
+        return substitute_env(yaml.load(text, Loader=_StrictLoader), str(path))
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
