@@ -125,7 +125,8 @@ def test_duplicate_keys_name_the_key_and_both_lines(tmp_path: Path) -> None:
 
 
 def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
-    text = MINIMAL + "  - &pump {id: pump-2, name: Pump}\n  - <<: *pump\n    id: pump-3\n"
+    text = MINIMAL.replace("    sensors:", "    sensors: &sensors") + (
+        "  - &pump {id: pump-2, name: Pump, sensors: *sensors}\n  - <<: *pump\n    id: pump-3\n")
     config = load_config(write(tmp_path, text))
     assert [asset.id for asset in config.assets] == ["pump-1", "pump-2", "pump-3"]
     assert config.assets[2].name == "Pump"
