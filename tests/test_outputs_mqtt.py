@@ -161,6 +161,24 @@ def test_check_and_escalate_commands_reach_the_callback(mqtt_broker: tuple[str, 
     listener.close()
 
 
+def test_retained_commands_are_ignored(mqtt_broker: tuple[str, int], sink, topic_prefix: str) -> None:
+    mqtt, commands = sink
+    listener = Listener(*mqtt_broker, "unused/#")
+    retained_topic = f"{topic_prefix}/press-1/escalate/set"
+    listener.publish(retained_topic, b"PRESS", retain=True)  # left on the broker before the board connects
+    try:
+        mqtt.start()
+        assert mqtt.wait_connected(5)
+        deadline = time.monotonic() + 5
+        while not commands.arrived.is_set() and time.monotonic() < deadline:  # until the subscription is live
+            listener.publish(f"{topic_prefix}/pump-2/check/set", b"PRESS")
+            commands.arrived.wait(0.05)
+        assert commands.received and set(commands.received) == {("pump-2", "check")}
+    finally:
+        listener.publish(retained_topic, b"", retain=True)  # clear it from the shared broker
+        listener.close()
+
+
 _PUBLISHER = """
 import sys, time
 from edge.outputs.config import MqttSettings

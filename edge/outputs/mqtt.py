@@ -225,6 +225,10 @@ class MqttSink:
             log.debug("MQTT: ignoring message on %s", message.topic)
             return
         asset_id, command = parsed
+        if message.retain:  # a stored command would run again on every reconnect (and bill the cloud each time)
+            log.warning("MQTT: ignoring a retained %s command for %s on %s; commands must not be retained "
+                        "(clear it with: mosquitto_pub -r -n -t '%s')", command, asset_id, message.topic, message.topic)
+            return
         log.info("MQTT: %s command for %s", command, asset_id)
         try:
             self.on_command(asset_id, command)
