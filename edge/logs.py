@@ -1,16 +1,47 @@
-"""Logging to stderr: journald-friendly (priority prefixes, no timestamps) under systemd."""
+"""Logging to stderr: journald-friendly (priority prefixes, no timestamps) under systemd.
+
+Values logged as %-arguments come from outside (request lines, MQTT topics, file names, error
+texts): their control characters are escaped, so they cannot forge log lines or drive a terminal.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from pathlib import PurePath
+from typing import Any
 
 # sd-daemon(3) priority prefixes understood by journald on stdout/stderr streams.
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
-class JournalFormatter(logging.Formatter):
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    r"""An ESC byte becomes the four characters '\x1b': control characters as visible escapes."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def _escaped(value: Any) -> Any:
+    return escape_controls(value) if isinstance(value, str) else value
+
+
+class EscapingFormatter(logging.Formatter):
+    """A Formatter that escapes control characters in the arguments of every record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escaped(str(arg) if isinstance(arg, (Exception, PurePath)) else arg)
+                                for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _escaped(value) for key, value in record.args.items()}
+        return super().format(record)
+
+
+class JournalFormatter(EscapingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         priority = _PRIORITY.get(record.levelno, 6)
         return f"<{priority}>{record.name}: {super().format(record)}"
@@ -21,7 +52,7 @@ def setup_logging(level: str = "info") -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

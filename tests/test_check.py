@@ -112,6 +112,22 @@ def test_a_16_bit_frame_is_judged_like_its_8_bit_copy(capsys: pytest.CaptureFixt
     assert sixteen["confidence"] == pytest.approx(eight["confidence"], abs=0.02)
 
 
+def test_json_output_never_holds_a_bare_nan(capsys: pytest.CaptureFixture[str], scene: Path, tmp_path: Path) -> None:
+    sensors = tmp_path / "nan.json"
+    sensors.write_text('{"timestamp": NaN, "readings": [{"name": "motor", "quantity": "temperature", "unit": "degC", '
+                       '"value": NaN}]}')
+    argv = ["check", "--bundle", str(scene / "bundle"), "--image", str(scene / "ok.png"), "--sensors", str(sensors),
+            "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"bare {constant} in the output")
+
+    document = json.loads(out, parse_constant=refuse)
+    assert [e for e in document["evidence"] if e["source"] == "temperature:motor"]
+
+
 def test_zone_d_vibration_is_a_fault_whatever_the_camera_says(capsys: pytest.CaptureFixture[str], scene: Path,
                                                               tmp_path: Path) -> None:
     result = _check(capsys, scene, "ok.png", "--sensors", str(_sensors(tmp_path / "s.json", str(scene / "loud.npy"))))

@@ -213,3 +213,62 @@ def test_healthz_uptime_grows(api: HttpApi) -> None:
     first = json.loads(request(api.url + "/healthz")[2])["uptime_s"]
     time.sleep(0.15)
     assert json.loads(request(api.url + "/healthz")[2])["uptime_s"] > first
+
+
+def raw_request(api: HttpApi, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library fixing them up) and parse the answer."""
+    import http.client
+    import socket
+
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock, method="HEAD" if data.startswith(b"HEAD") else "GET")
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+def test_a_unicode_digit_limit_is_a_400(api: HttpApi) -> None:
+    status, _, body = request(api.url + "/api/verdicts?limit=%C2%B2", TOKEN)  # '²'.isdigit() is True
+    assert status == 400 and "limit='²' must be a whole number" in json.loads(body)["error"]
+
+
+def test_head_options_and_unknown_methods_answer_json(api: HttpApi) -> None:
+    status, headers, body = raw_request(api, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200 and headers["Content-Type"].startswith("application/json") and body == b""
+    for method in (b"OPTIONS", b"BREW"):
+        status, headers, body = raw_request(api, method + b" /api/assets HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status in (405, 501) and headers["Content-Type"].startswith("application/json")
+        assert json.loads(body)["error"]
+    status, headers, body = raw_request(api, b"GET /a /b HTTP/1.1\r\n\r\n")  # a malformed request line
+    assert status == 400 and json.loads(body) == {"error": "Bad request syntax ('GET /a /b HTTP/1.1')"}
+
+
+def test_the_server_header_names_no_python_version(api: HttpApi) -> None:
+    _, headers, _ = request(api.url + "/healthz")
+    assert re.fullmatch(r"edgewatch/[\w.+-]+", headers["Server"]), headers["Server"]
+
+
+def test_control_bytes_from_a_request_line_are_escaped_in_the_log(api: HttpApi) -> None:
+    import logging
+
+    from edge.logs import EscapingFormatter
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect(logging.DEBUG)
+    handler.setFormatter(EscapingFormatter("%(message)s"))
+    logger = logging.getLogger("edge.outputs.http_api")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        raw_request(api, b"GET /\x1b[2J\x1b[31mFAKE\r HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    logged = "\n".join(lines)
+    assert "\\x1b[2J" in logged and "\x1b" not in logged and "\r" not in logged

@@ -5,9 +5,11 @@ A fake clock makes scheduling exact: time only moves when the loop waits.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -343,3 +345,38 @@ def test_a_requested_escalation_is_forced_on_the_next_check_only(tmp_path: Path,
         reasons = [s.verdict.reasons[-1] for s in reversed(history.verdicts(limit=None))]
     assert escalator.on_demand == [True, False, False]
     assert reasons[0] == "check requested: check button"
+
+
+def test_while_nothing_can_be_stored_health_is_degraded_and_the_stalled_metric_stops(tmp_path: Path) -> None:
+    from edge.outputs.config import HttpSettings
+    from edge.outputs.http_api import HttpApi
+    from edge.outputs.metrics import Metrics
+
+    clock = FakeClock()
+    metrics = Metrics(["fan"])
+    history = History(tmp_path / "h.sqlite3")
+    (tmp_path / "fan").mkdir()
+    asset = sensor_only("fan", tmp_path, INTERVAL_S)
+
+    def run_one_check() -> None:
+        Service([asset], history, sinks=[metrics], clock=clock, executor=InlineExecutor(), max_checks=1,
+                 observe_store=metrics.observe_store).run()
+
+    def last_verdict_s() -> float | None:
+        return metrics.registry.get_sample_value("edgewatch_last_verdict_timestamp_seconds", {"asset": "fan"})
+
+    with HttpApi(HttpSettings(port=0), history, metrics, [], site="plant") as api:
+        run_one_check()
+        stored_s = last_verdict_s()
+        assert stored_s is not None and metrics.registry.get_sample_value("edgewatch_storage_up") == 1.0
+        assert json.loads(urllib.request.urlopen(api.url + "/healthz", timeout=5).read())["status"] == "ok"
+        history.close()  # every write now fails with StorageError, like a full disk
+        clock.now_s += 10 * INTERVAL_S
+        run_one_check()
+        assert metrics.verdicts.labels(asset="fan", verdict="ok")._value.get() == 2  # published, not stored
+        assert last_verdict_s() == stored_s  # so EdgewatchStalled fires
+        assert metrics.registry.get_sample_value("edgewatch_storage_up") == 0.0
+        health = json.loads(urllib.request.urlopen(api.url + "/healthz", timeout=5).read())
+    assert health["status"] == "degraded" and "verdicts cannot be stored" in health["problem"]
+    metrics.observe_store("fan", stored_s + 60, None)  # history writable again
+    assert metrics.storage_problem is None and last_verdict_s() == stored_s + 60

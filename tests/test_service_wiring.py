@@ -212,3 +212,23 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
     for verdict in stored[1:]:  # the cloud's label is now a few-shot class of the running profile
         (seen,) = [e for e in verdict.evidence if e.kind is EvidenceKind.VISION]
         assert seen.fault_type == "warning"
+
+
+def test_state_file_leaves_no_partial_copies(tmp_path: Path) -> None:
+    from edge.errors import StorageError
+    from edge.service.wiring import StateFile
+
+    (tmp_path / ".state-k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
+    (tmp_path / "other.partial").write_text("not ours")
+    state = StateFile(tmp_path / STATE_FILE)
+    assert state.load() == {}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other.partial"]
+    state.savers["pump"] = lambda: {"reported": "ok"}
+    state.save()
+    assert state.load() == {"pump": {"reported": "ok"}}
+    blocked = StateFile(tmp_path / "blocked")
+    (tmp_path / "blocked").mkdir()  # the final rename fails, as on a full or read-only disk
+    blocked.savers["pump"] = lambda: {"reported": "ok"}
+    with pytest.raises(StorageError, match="cannot save learned state"):
+        blocked.save()
+    assert not list(tmp_path.glob(".state-*.partial"))

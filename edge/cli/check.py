@@ -7,7 +7,6 @@ escalation policy and, when enabled, the cloud model — so a user can try a con
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from edge.errors import UsageError
 from edge.escalation.config import EscalationConfig
 from edge.evidence import Evidence, Verdict
 from edge.fusion import FusionConfig, FusionResult, fuse
+from edge.outputs.messages import dumps
 from edge.sources.base import Frame, downscale
 from edge.sources.config import CameraBase, CameraHealthSettings
 from edge.sources.decode import decode_frame
@@ -91,7 +91,7 @@ def check(args: argparse.Namespace) -> int:
     document = {**verdict.to_dict(), "probabilities": fused.probabilities(), "coverage": round(fused.coverage, 4),
                 "image": str(args.image), "vision": vision_document}
     if args.json:
-        print(json.dumps(document, default=_plain))
+        print(dumps(document).decode())  # strict JSON: NaN and infinity are null
     else:
         print(describe_vision(vision, decide(vision)))
         print(describe(verdict, fused))
@@ -134,12 +134,3 @@ def describe(verdict: Verdict, fused: FusionResult) -> str:
              f"evidence coverage {fused.coverage:.0%})"]
     lines += [f"  - {reason}" for reason in verdict.reasons]
     return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays in evidence values -> JSON numbers and lists."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from edge.analytics import bearings, diagnosis, iso, levels, vibration
 from edge.analytics.thermal import ScalarRules, ScalarState
 from edge.errors import InputError, UsageError
 from edge.evidence import Condition
+from edge.outputs.messages import dumps
 from edge.sensors.replay import load_values
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def analyze(args: argparse.Namespace) -> int:
                                         args.rpm / 60.0, orders, limits)
         result = levels.against_normal(result, states, rules, 0.0)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(dumps(result.to_dict()).decode())
         return 0
     print(f"{args.file}: {result.condition.value.upper()}"
           f"{f' ({result.fault_type})' if result.fault_type else ''}, confidence {result.confidence:.2f}")

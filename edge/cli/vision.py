@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from edge.bundle import load_bundle
 from edge.config.root import load_config
 from edge.errors import InputError, UsageError
+from edge.outputs.messages import dumps
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.evidence import Decision, decide, vision_json
@@ -101,7 +101,7 @@ def check(args: argparse.Namespace) -> int:
         log.warning("this check scores vision only; --sensors and --escalate are ignored")
     result = score_image(bundle, profile, args.image, options)
     if args.json:
-        print(json.dumps({"image": str(args.image), "vision": vision_json(result)}))
+        print(dumps({"image": str(args.image), "vision": vision_json(result)}).decode())
     else:
         print(describe(result, decide(result)))
     return 0

@@ -189,7 +189,11 @@ class HttpApi:
 
     def healthz(self, query: dict[str, str]) -> Response:
         uptime_s = round(time.monotonic() - self._started_s, 1)
-        return Response(200, dumps({"status": "ok", "version": __version__, "site": self.site, "uptime_s": uptime_s}))
+        health = {"status": "ok", "version": __version__, "site": self.site, "uptime_s": uptime_s}
+        problem = self.metrics.storage_problem
+        if problem is not None:  # alive, but verdicts are being lost: say so to whoever watches
+            health.update(status="degraded", problem=problem)
+        return Response(200, dumps(health))
 
     def list_assets(self, query: dict[str, str]) -> Response:
         listed = []
@@ -286,7 +290,7 @@ def _since(text: str) -> float:
 
 
 def _parse_limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:  # '²'.isdigit() is True
         raise Problem(400, f"limit={text!r} must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
 
@@ -297,10 +301,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds a client may stay silent before its thread is freed
 
+    def version_string(self) -> str:
+        return self.server_version  # never the Python version, which only helps an attacker
+
     def do_GET(self) -> None:
         self._send(self.api.handle(self.path, self.headers))
 
-    def _send(self, response: Response) -> None:
+    def do_HEAD(self) -> None:
+        self._send(self.api.handle(self.path, self.headers), body=False)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (bad request line, unknown method, URI too long) as JSON, not HTML."""
+        self.close_connection = True
+        phrase = self.responses.get(code, ("error",))[0]
+        response = Response(code, dumps({"error": message or phrase}))
+        self._send(response, body=self.command != "HEAD" and code >= 200 and code not in (204, 304))
+
+    def _send(self, response: Response, body: bool = True) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -308,13 +325,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+        if body:
+            self.wfile.write(response.body)
 
     def _refuse(self) -> None:
         self.close_connection = True  # the request body is never read
-        self._send(Response(405, dumps({"error": "only GET is supported"}), headers={"Allow": "GET"}))
+        self._send(Response(405, dumps({"error": "only GET and HEAD are supported"}), headers={"Allow": "GET, HEAD"}))
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("HTTP %s " + format, self.client_address[0], *args)

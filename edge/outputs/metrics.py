@@ -48,8 +48,12 @@ class Metrics:
             "edgewatch_sensor_up", "1 when the sensor delivered valid readings at the last check.",
             ["asset", "sensor"], registry=r)
         self.last_verdict = Gauge(
-            "edgewatch_last_verdict_timestamp_seconds", "Unix time of the asset's last verdict.",
+            "edgewatch_last_verdict_timestamp_seconds", "Unix time of the asset's last stored verdict.",
             ["asset"], registry=r)
+        self.storage_up = Gauge(
+            "edgewatch_storage_up", "1 when the last verdict was stored, 0 while history refuses writes.",
+            registry=r)
+        self.storage_problem: str | None = None  # why the last verdict could not be stored
         self.condition = Gauge(
             "edgewatch_condition", "Current condition: 0 ok, 1 warning, 2 fault.", ["asset"], registry=r)
         Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
@@ -72,6 +76,14 @@ class Metrics:
     def set_outbox_depth(self, depth: int) -> None:
         self.outbox_depth.set(depth)
 
+    def observe_store(self, asset_id: str, timestamp_s: float, error: str | None) -> None:
+        """Whether a verdict reached history: only a stored verdict advances the last-verdict time,
+        so the stalled alert fires while nothing can be stored (disk full, read-only database)."""
+        self.storage_problem = error
+        self.storage_up.set(error is None)
+        if error is None:
+            self.last_verdict.labels(asset=asset_id).set(timestamp_s)
+
     def escalated(self, asset_id: str) -> None:
         """Count an escalation decided after the verdict was published (e.g. a forced one)."""
         self.escalations.labels(asset=asset_id).inc()
@@ -83,7 +95,6 @@ class Metrics:
         self.verdicts.labels(asset=asset, verdict=verdict.condition.value).inc()
         if verdict.escalated:
             self.escalations.labels(asset=asset).inc()
-        self.last_verdict.labels(asset=asset).set(verdict.timestamp)
         self.condition.labels(asset=asset).set(verdict.condition.rank)
         for item in verdict.evidence:
             # a scored frame or an analysed reading means up; health evidence means it was not usable

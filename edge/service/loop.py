@@ -170,6 +170,7 @@ class Service:
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         closers: Sequence[Callable[[], None]] = (),
         observe_check: Callable[[str, float], None] | None = None,
+        observe_store: Callable[[str, float, str | None], None] | None = None,
     ) -> None:
         self.history = history
         self.sinks = tuple(sinks)
@@ -185,6 +186,7 @@ class Service:
         start = self.clock.monotonic()
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
+        self._observe_store = observe_store  # (asset id, verdict time, why it was not stored or None)
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
         self._requests_lock = threading.Lock()
@@ -396,11 +398,16 @@ class Service:
 
     def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
         try:
-            return self.history.add(verdict, frame.image if frame is not None else None)
+            verdict_id = self.history.add(verdict, frame.image if frame is not None else None)
         except EdgewatchError as exc:
             # outputs still get the verdict; the history error is loud, not fatal
             log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)
+            if self._observe_store is not None:
+                self._observe_store(verdict.asset_id, verdict.timestamp, f"verdicts cannot be stored: {exc}")
             return None
+        if self._observe_store is not None:
+            self._observe_store(verdict.asset_id, verdict.timestamp, None)
+        return verdict_id
 
     def _note_escalation(self, verdict_id: int, verdict: Verdict) -> None:
         """Store the escalation decision (queued, or why not); the cloud's answer replaces it later."""

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
+_PARTIAL_PREFIX = ".state-"  # temporary copies while saving the state file
 
 
 class CameraVision:
@@ -116,6 +117,7 @@ class StateFile:
         self.savers: dict[str, Callable[[], dict[str, Any]]] = {}
 
     def load(self) -> dict[str, Any]:
+        self._remove_partials()
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -128,14 +130,27 @@ class StateFile:
     def save(self) -> None:
         document = {asset_id: saver() for asset_id, saver in self.savers.items()}
         try:
-            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".partial")
+            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=_PARTIAL_PREFIX, suffix=".partial")
+        except OSError as exc:
+            raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
+        try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(document, out)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(partial, self.path)
         except OSError as exc:
+            Path(partial).unlink(missing_ok=True)  # a full disk must not also fill up with half-written copies
             raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
+
+    def _remove_partials(self) -> None:
+        """Half-written copies a killed process left behind (the saved file itself is always whole)."""
+        for leftover in self.path.parent.glob(f"{_PARTIAL_PREFIX}*.partial"):
+            try:
+                leftover.unlink()
+                log.info("removed %s, left by an interrupted save", leftover)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", leftover, exc)
 
 
 def open_history(config: Config) -> History:
@@ -293,6 +308,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
         closers=[*([outputs.http.stop] if outputs.http is not None else []), history.close],
         observe_check=outputs.metrics.observe_check,
+        observe_store=outputs.metrics.observe_store,
     )
     requests.append(service)
     return service
