@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -19,6 +21,8 @@ from pydantic import Field, ValidationError, field_validator
 from edge.config.loader import format_location
 from edge.config.section import Section
 from edge.errors import BundleError
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -197,16 +201,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(root: Path) -> Manifest:
-    """Parse and validate ``manifest.json`` (format version checked first, for a clear message)."""
+def read_manifest_bytes(root: Path) -> bytes:
+    """The manifest exactly as stored: what a signature covers."""
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist")
     try:
-        raw: Any = json.loads(manifest_path.read_text(encoding="utf-8"))
+        return manifest_path.read_bytes()
     except FileNotFoundError as exc:
         raise BundleError(f"{root} is not a model bundle: {MANIFEST_NAME} is missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise BundleError(f"{manifest_path} cannot be read: {exc}") from exc
+
+
+def read_manifest(root: Path, data: bytes | None = None) -> Manifest:
+    """Parse and validate ``manifest.json`` (format version checked first, for a clear message);
+    ``data`` is the manifest already read (and signature-checked) by the caller."""
+    manifest_path = root / MANIFEST_NAME
+    if data is None:
+        data = read_manifest_bytes(root)
+    try:
+        raw: Any = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BundleError(f"{manifest_path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise BundleError(f"{manifest_path}: expected a JSON object")
@@ -243,10 +259,20 @@ def verify_files(root: Path, manifest: Manifest) -> None:
             raise BundleError(f"bundle {root}: file {entry.path} does not match its sha256 (corrupted or tampered)")
 
 
-def load_bundle(root: Path, verify: bool = True) -> Bundle:
-    """Read a bundle; with ``verify`` (the default) every file's hash is checked first."""
-    manifest = read_manifest(root)
-    if verify:
+def load_bundle(root: Path, verify: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:
+    """Read a bundle; with ``verify`` (the default) every file's hash is checked first.
+
+    With ``trusted_keys`` (public key files) the manifest must carry a valid signature by one of
+    them, checked on the very bytes that are then parsed; its hashes then vouch for every file.
+    """
+    data = read_manifest_bytes(root)
+    if trusted_keys:
+        from edge import signing  # cryptography only on boards that check signatures
+
+        signer = signing.check_signature(root, data, signing.load_trusted_keys(trusted_keys))
+        log.info("bundle %s is signed by trusted key %s (%s)", root, signer.key_id, signer.path)
+    manifest = read_manifest(root, data)
+    if verify or trusted_keys:  # a signature vouches for the files only through their hashes
         verify_files(root, manifest)
     return Bundle(root=root, manifest=manifest)
 

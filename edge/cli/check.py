@@ -61,7 +61,7 @@ def check(args: argparse.Namespace) -> int:
     escalation = config.escalation if config else EscalationConfig()
     now = time.time()
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, trusted_keys=config.model.trusted_keys if config and config.model else ())
     profile_path = args.profile or (asset.profile if asset else None)
     profile = load_profile(profile_path, bundle) if profile_path else None
     escalator = None

@@ -95,11 +95,13 @@ def _model_checks(config: Config) -> Iterator[tuple[Result, Any]]:
     from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 
     try:
-        bundle = load_bundle(config.model.bundle, verify=True)
+        bundle = load_bundle(config.model.bundle, verify=True, trusted_keys=config.model.trusted_keys)
     except EdgewatchError as exc:
         yield Result("bundle hashes", "FAIL", str(exc)), None
         return
-    yield Result("bundle hashes", "PASS", f"{config.model.bundle}: {len(bundle.manifest.files)} file(s) verified"), None
+    signed = ", signed by a trusted key" if config.model.trusted_keys else ""
+    yield Result("bundle hashes", "PASS",
+                 f"{config.model.bundle}: {len(bundle.manifest.files)} file(s) verified{signed}"), None
 
     import onnxruntime as ort
 

@@ -26,6 +26,8 @@ _HANDLERS: dict[str, str] = {
     "config check": "edge.cli.info:config_check",
     "bundle inspect": "edge.cli.info:bundle_inspect",
     "bundle verify": "edge.cli.info:bundle_verify",
+    "bundle keygen": "edge.cli.info:bundle_keygen",
+    "bundle sign": "edge.cli.info:bundle_sign",
     "export": "export.command:export_command",
     "enroll": "edge.cli.vision:enroll",
     "check": "edge.cli.check:check",
@@ -206,12 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service(sub)
     _add_demo_bench(sub)
 
-    p = sub.add_parser("bundle", help="Inspect or verify a model bundle.")
+    p = sub.add_parser("bundle", help="Inspect, verify or sign a model bundle; make a signing key.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="COMMAND", required=True, parser_class=_Parser)
     bsub.add_parser("inspect", help="Print a human summary of a bundle.").add_argument("bundle", type=Path)
-    bsub.add_parser("verify", help="Recompute every hash; exit 1 naming the first bad file.").add_argument(
-        "bundle", type=Path
-    )
+    p = bsub.add_parser("verify", help="Recompute every hash (and check the signature); exit 1 naming what is wrong.")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--trusted-key", type=Path, action="append", default=[], metavar="PUB",
+                   help="A public key the signature must come from (repeat for several); as 'model.trusted_keys'.")
+    p = bsub.add_parser("keygen", help="Make an Ed25519 signing key KEY and its public key KEY.pub.")
+    p.add_argument("key", type=Path, help="Private key file to create (kept on the workstation, mode 0600).")
+    p = bsub.add_parser("sign", help="Sign a bundle's manifest (which holds every file's hash): writes manifest.sig.")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--key", required=True, type=Path, help="Private key file from 'edgewatch bundle keygen'.")
 
     p = sub.add_parser("config", help="Validate a config file.")
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True, parser_class=_Parser)

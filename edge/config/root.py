@@ -19,6 +19,11 @@ from edge.sources.config import CameraConfig
 
 class ModelSettings(Section):
     bundle: ConfigPath = Field(description="Model bundle folder written by `edgewatch export`.")
+    trusted_keys: list[ConfigPath] = Field(
+        default_factory=list,
+        description="Public key files (`edgewatch bundle keygen`) whose signatures are accepted; when set, an "
+        "unsigned bundle or one signed by another key is refused. List old and new keys while rotating.",
+    )
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores.")
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."

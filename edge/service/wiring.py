@@ -169,7 +169,7 @@ def load_encoder(config: Config) -> ImageEncoder | None:
     """The image model, verified against its manifest's hashes and warmed up (None: sensor-only)."""
     if config.model is None:
         return None
-    bundle: Bundle = load_bundle(config.model.bundle, verify=True)
+    bundle: Bundle = load_bundle(config.model.bundle, verify=True, trusted_keys=config.model.trusted_keys)
     return ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model))
 
 
