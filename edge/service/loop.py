@@ -170,7 +170,7 @@ class Service:
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         closers: Sequence[Callable[[], None]] = (),
         observe_check: Callable[[str, float], None] | None = None,
-        observe_store: Callable[[str, float, str | None], None] | None = None,
+        observe_store: Callable[[str, float, str | None], None] = lambda asset_id, timestamp_s, error: None,
     ) -> None:
         self.history = history
         self.sinks = tuple(sinks)
@@ -402,11 +402,9 @@ class Service:
         except EdgewatchError as exc:
             # outputs still get the verdict; the history error is loud, not fatal
             log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)
-            if self._observe_store is not None:
-                self._observe_store(verdict.asset_id, verdict.timestamp, f"verdicts cannot be stored: {exc}")
+            self._observe_store(verdict.asset_id, verdict.timestamp, f"verdicts cannot be stored: {exc}")
             return None
-        if self._observe_store is not None:
-            self._observe_store(verdict.asset_id, verdict.timestamp, None)
+        self._observe_store(verdict.asset_id, verdict.timestamp, None)
         return verdict_id
 
     def _note_escalation(self, verdict_id: int, verdict: Verdict) -> None:

@@ -75,11 +75,15 @@ def decode_frame(source: bytes | Path, what: str, max_px: int | None = None) -> 
     return np.asarray(to_rgb(open_frame(source, what, shrink_to)))
 
 
+def sixteen_to_eight_bit(pixels: np.ndarray) -> np.ndarray:
+    """uint16 pixels (any shape) -> uint8, 65535 -> 255, rounded."""
+    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)  # uint32: +128 cannot wrap
+
+
 def _grey_to_8bit(image: Image.Image) -> np.ndarray:
     """(H, W) 16-bit, 32-bit integer or float grey -> (H, W) uint8 over the range the data uses."""
     if image.mode in _SIXTEEN_BIT_MODES:
-        pixels = np.asarray(image).astype(np.uint32)  # (H, W) uint16 -> uint32 so +128 cannot wrap
-        return ((pixels + 128) // 257).astype(np.uint8)
+        return sixteen_to_eight_bit(np.asarray(image))
     pixels = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # (H, W)
     peak = float(pixels.max(initial=0.0))
     if image.mode == "F" and peak <= 1.0:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from edge.bundle import Preprocessing
 from edge.errors import InputError
-from edge.sources.decode import open_frame, to_rgb, upright
+from edge.sources.decode import open_frame, sixteen_to_eight_bit, to_rgb, upright
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype == np.uint8:
         return Image.fromarray(np.ascontiguousarray(array))
     if array.dtype == np.uint16:
-        array = (array.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-        return Image.fromarray(array)
+        return Image.fromarray(sixteen_to_eight_bit(array))
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise InputError("frame array contains NaN or infinite values")
