@@ -113,18 +113,19 @@ def test_a_16_bit_frame_is_judged_like_its_8_bit_copy(capsys: pytest.CaptureFixt
 
 
 def test_json_output_never_holds_a_bare_nan(capsys: pytest.CaptureFixture[str], scene: Path, tmp_path: Path) -> None:
-    sensors = tmp_path / "nan.json"
-    sensors.write_text('{"timestamp": NaN, "readings": [{"name": "motor", "quantity": "temperature", "unit": "degC", '
-                       '"value": NaN}]}')
-    argv = ["check", "--bundle", str(scene / "bundle"), "--image", str(scene / "ok.png"), "--sensors", str(sensors),
-            "--json"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-
     def refuse(constant: str) -> None:
         raise AssertionError(f"bare {constant} in the output")
 
-    document = json.loads(out, parse_constant=refuse)
+    argv = ["check", "--bundle", str(scene / "bundle"), "--image", str(scene / "ok.png"), "--json", "--sensors"]
+    sensors = tmp_path / "nan.json"
+    sensors.write_text('{"timestamp": NaN, "readings": [{"name": "motor", "quantity": "temperature", "unit": "degC", '
+                       '"value": NaN}]}')  # a NaN time once reached the verdict and was printed as bare NaN
+    assert main([*argv, str(sensors)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "timestamp: Input should be a finite number" in captured.err
+    sensors.write_text('{"readings": [{"name": "motor", "quantity": "temperature", "unit": "degC", "value": NaN}]}')
+    assert main([*argv, str(sensors)]) == 0
+    document = json.loads(capsys.readouterr().out, parse_constant=refuse)
     assert [e for e in document["evidence"] if e["source"] == "temperature:motor"]
 
 

@@ -38,3 +38,11 @@ def test_a_file_at_the_cap_is_still_read(tmp_path: Path) -> None:
     document = '{"readings": [{"name": "motor", "quantity": "temperature", "unit": "degC", "value": 41.5}]}'
     path.write_text(document + " " * (snapshot_file.MAX_FILE_BYTES - len(document)))
     assert snapshot_file.load(path).readings[0].value == 41.5
+
+
+def test_a_timestamp_that_is_not_a_time_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text('{"timestamp": NaN, "readings": [{"name": "m", "quantity": "temperature", "unit": "degC", '
+                    '"value": 3, "timestamp": Infinity}]}')
+    with pytest.raises(InputError, match=r"invalid sensors file:\n  timestamp: .*finite.*\n  readings\[0\]\.timestamp"):
+        snapshot_file.load(path)

@@ -39,7 +39,8 @@ class JsonReading(SensorBase):
     file: Path | None = Field(None, description="A burst in a file (npy, csv, jsonl), relative to the JSON file.")
     column: str | None = Field(None, description="CSV/JSONL column holding the burst.")
     rate_hz: float | None = Field(None, gt=0, description="Sample rate of the burst in Hz.")
-    timestamp: float | None = Field(None, description="Unix seconds the reading was taken; default the file's.")
+    timestamp: float | None = Field(None, allow_inf_nan=False,
+                                    description="Unix seconds the reading was taken; default the file's.")
 
     @model_validator(mode="after")
     def _one_kind_of_data(self) -> JsonReading:
@@ -52,7 +53,7 @@ class JsonReading(SensorBase):
 
 
 class SensorsJson(Section):
-    timestamp: float | None = Field(None, description="Unix seconds of the snapshot; default now.")
+    timestamp: float | None = Field(None, allow_inf_nan=False, description="Unix seconds of the snapshot; default now.")
     readings: list[JsonReading] = Field(min_length=1, description="One entry per sensor.")
 
     @model_validator(mode="after")
