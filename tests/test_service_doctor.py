@@ -83,3 +83,17 @@ def test_an_invalid_config_is_one_failed_row(tmp_path: Path) -> None:
     results = run_checks(config)
     assert [(r.check, r.status) for r in results] == [("config", "FAIL")]
     assert "assets" in results[0].detail
+
+
+def test_doctor_checks_the_bundle_signature_against_trusted_keys(demo_copy: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGEWATCH_KEY_PASSPHRASE", raising=False)
+    assert main(["bundle", "keygen", str(tmp_path / "models")]) == 0
+    document = yaml.safe_load(demo_copy.read_text())
+    document["model"]["trusted_keys"] = [str(tmp_path / "models.pub")]
+    demo_copy.write_text(yaml.safe_dump(document))
+    result = {r.check: r for r in run_checks(demo_copy)}["bundle hashes"]
+    assert result.status == "FAIL" and "is not signed" in result.detail
+    assert main(["bundle", "sign", str(demo_copy.parent / "demo" / "bundle"), "--key", str(tmp_path / "models")]) == 0
+    result = {r.check: r for r in run_checks(demo_copy)}["bundle hashes"]
+    assert result.status == "PASS" and "signed by a trusted key" in result.detail
