@@ -336,3 +336,25 @@ def test_outbox_depth_is_reported_whenever_it_changes(cloud: LocalCloudServer, t
     with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_outbox_depth=depths.append) as back:
         assert back.drain() == 2
     assert depths == [2, 1, 0]  # what the last run left, then one less per answer
+
+
+def test_draining_a_backlog_rechecks_the_caps(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    """Escalations queued while offline each fit the cap alone; sent together they must not overspend it."""
+    probe = config_for(cloud.url, max_output_tokens=50)
+    with Escalator(probe, tmp_path / "probe", client=CloudClient(probe, api_key="t")) as escalator:
+        estimate_usd = escalator.consider(unsure(), on_demand=True).escalation["estimate"]["usd"]
+    cap = estimate_usd * 2.5
+    config = config_for(cloud.url, max_output_tokens=50, budget={"max_usd_per_hour": cap, "max_usd_per_day": 100.0})
+    cloud.fail_always(Fault.unavailable(0.01))
+    with Escalator(config, tmp_path / "run", client=CloudClient(config, api_key="t")) as offline:
+        queued = [offline.consider(unsure(), on_demand=True).escalation["status"] for _ in range(5)]
+    assert queued == ["queued"] * 5  # nothing spent yet: each one fit the cap on its own
+    cloud.fail_always(None)
+    sent_before = len(cloud.completions())
+    with Escalator(config, tmp_path / "run", client=CloudClient(config, api_key="t")) as back:
+        settled = back.drain()
+        spent = back.budget.spent()["last_hour_usd"]
+        counts = back.outbox.counts()
+    assert spent <= cap
+    assert settled == len(cloud.completions()) - sent_before and 2 <= settled < 5
+    assert counts == {"done": settled, "pending": 5 - settled}  # the rest wait for the budget, in order

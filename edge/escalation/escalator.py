@@ -215,9 +215,18 @@ class Escalator:
         """Send queued escalations oldest first while the cloud answers; returns how many were settled."""
         settled = 0
         for item in self.outbox.pending(limit):
+            request = CloudRequest.from_json(item.request)
+            # the caps were checked when it was queued, but a backlog queued offline was checked against
+            # nothing spent: each one is checked again now, and the rest wait (in order) for the budget
+            blocked = self.budget.blocked_by(request.estimate)
+            if blocked:
+                if item.error != blocked:
+                    log.info("escalation backlog waits for the budget: %s", blocked)
+                    self.outbox.note_error(item.key, blocked)
+                break
             if not self.breaker.allow():
                 break
-            result = self._send(item.key, CloudRequest.from_json(item.request))
+            result = self._send(item.key, request)
             if result["status"] == "queued":
                 break  # still offline: keep the order, try again later
             settled += 1
