@@ -28,6 +28,7 @@ _HANDLERS: dict[str, str] = {
     "bundle verify": "edge.cli.info:bundle_verify",
     "export": "export.command:export_command",
     "enroll": "edge.cli.vision:enroll",
+    "capture": "edge.cli.capture:capture_command",
     "check": "edge.cli.check:check",
     "vibration analyze": "edge.cli.vibration:analyze",
     "run": "edge.cli.service:run",
@@ -78,8 +79,15 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         description="Embed frames of the machine in good condition (normal baseline) and optional "
         "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.",
     )
-    p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
-    p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition.")
+    p.add_argument("--bundle", type=Path, help="Model bundle folder (default: the model in --config).")
+    p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition "
+                   "(with --capture: an empty folder the captured frames are saved to).")
+    p.add_argument("--config", type=Path, help="Config file: the bundle and, with --capture, the asset's cameras.")
+    p.add_argument("--asset", help="Asset id in --config whose cameras --capture uses.")
+    p.add_argument("--camera", help="Only this camera of the asset (default: all of them).")
+    p.add_argument("--capture", type=int, metavar="N",
+                   help="First capture N fit frames per camera from the configured camera(s) into --normal.")
+    p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between captured frames.")
     p.add_argument(
         "--label",
         action="append",
@@ -97,6 +105,21 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
         "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).",
     )
+
+
+def _add_capture(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "capture",
+        help="Save enrolment frames from an asset's configured cameras.",
+        description="Grab frames through the same camera path the service uses, skip black, blurred and "
+        "frozen frames (the asset's camera health thresholds), and save the fit ones as PNG files.",
+    )
+    p.add_argument("--config", required=True, type=Path, help="Config file.")
+    p.add_argument("--asset", required=True, help="Asset id whose cameras to capture from.")
+    p.add_argument("--camera", help="Only this camera of the asset (default: all of them).")
+    p.add_argument("--count", type=int, default=20, metavar="N", help="Fit frames to save per camera.")
+    p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between grabs.")
+    p.add_argument("--out", required=True, type=Path, help="Folder to save the frames to (created).")
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
@@ -201,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     _add_export(sub)
     _add_enroll(sub)
+    _add_capture(sub)
     _add_check(sub)
     _add_vibration(sub)
     _add_service(sub)
