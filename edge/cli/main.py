@@ -26,6 +26,9 @@ _HANDLERS: dict[str, str] = {
     "config check": "edge.cli.info:config_check",
     "bundle inspect": "edge.cli.info:bundle_inspect",
     "bundle verify": "edge.cli.info:bundle_verify",
+    "labels list": "edge.cli.labels:list_labels",
+    "labels add": "edge.cli.labels:add",
+    "labels remove": "edge.cli.labels:remove",
     "export": "export.command:export_command",
     "enroll": "edge.cli.vision:enroll",
     "capture": "edge.cli.capture:capture_command",
@@ -216,6 +219,26 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="Print the results as JSON.")
 
 
+def _add_labels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("labels", help="List, add or remove a bundle's zero-shot labels on the board.")
+    lsub = p.add_subparsers(dest="labels_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    lsub.add_parser("list", help="Print each label, its severity and prompts.").add_argument("bundle", type=Path)
+    a = lsub.add_parser(
+        "add",
+        help="Add a label, embedded with the bundle's INT8 text model (needs --with-text-model at export).",
+        description="Embed the prompts with the bundle's text model and tokenizer (no torch), then update the "
+        "bundle atomically; its hashes stay valid.",
+    )
+    a.add_argument("bundle", type=Path, help="Model bundle folder.")
+    a.add_argument("--name", required=True, help="Label name, e.g. 'oil leak'.")
+    a.add_argument("--severity", choices=["ok", "warning", "fault"], default="warning", help="What it means.")
+    a.add_argument("--prompt", action="append", metavar="TEXT",
+                   help="A sentence describing it (repeatable); default: three 'a photo of NAME' variants.")
+    r = lsub.add_parser("remove", help="Remove a label (needs no text model).")
+    r.add_argument("bundle", type=Path, help="Model bundle folder.")
+    r.add_argument("--name", required=True, help="Label to remove.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="edgewatch", description="Watch machines with a camera and sensors on a Raspberry Pi or Jetson."
@@ -237,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle", type=Path
     )
 
+    _add_labels(sub)
+
     p = sub.add_parser("config", help="Validate a config file.")
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True, parser_class=_Parser)
     csub.add_parser("check", help="Print the resolved config, or every error with its key path.").add_argument(
@@ -248,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    for nested in ("bundle_command", "config_command", "vibration_command"):
+    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command"):
         if getattr(args, nested, None):
             return f"{args.command} {getattr(args, nested)}"
     return str(args.command)
