@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -75,8 +76,11 @@ def test_sighup_reloads_keeping_history_and_outbox_and_refuses_a_broken_config(
     state, config, log = tmp_path / "state", tmp_path / "edgewatch.yaml", tmp_path / "stderr.log"
     history, outbox = state / "history.sqlite3", state / "outbox.sqlite"
     write_config(config, cloud.url)
-    env = {**os.environ, "EDGEWATCH_STATE_DIR": str(state), "EDGEWATCH_HTTP_PORT": "0", "OPENAI_API_KEY": "test"}
-    env.pop("NOTIFY_SOCKET", None)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # what systemd listens on
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = {**os.environ, "EDGEWATCH_STATE_DIR": str(state), "EDGEWATCH_HTTP_PORT": "0", "OPENAI_API_KEY": "test",
+           "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    env.pop("WATCHDOG_USEC", None)
     cloud.fail_always(Fault.unavailable(0.01))  # the cloud is down: escalations wait in the outbox
     with log.open("w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], env=env,
@@ -117,10 +121,20 @@ def test_sighup_reloads_keeping_history_and_outbox_and_refuses_a_broken_config(
         wait_until("checks after the refusal",
                    lambda: len(rows(history, f"SELECT id FROM verdicts WHERE id > {last_refused}")) >= 1, process, log)
         assert log.read_text().count("config reloaded") == 1
+        notify.setblocking(False)
+        states = []
+        while True:
+            try:
+                message = notify.recv(4096).decode()
+            except BlockingIOError:
+                break
+            states += [line for line in message.splitlines() if line.startswith(("READY=", "RELOADING=", "MONO"))]
+        assert [line.split("=")[0] for line in states] == ["READY", "RELOADING", "MONOTONIC_USEC", "READY"]
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, log.read_text()
     finally:
+        notify.close()
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         serve(config, build, reloader, lambda: bool(stopping))
     finally:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the reload pipe closes next
         reloader.close()
         notifier.close()
     return 0

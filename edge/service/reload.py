@@ -87,6 +87,9 @@ class Reloader:
         except EdgewatchError as exc:
             log.error("reload refused, the running config stays: %s", exc)
             return False
+        except Exception:  # a bug must not end the reload thread: later SIGHUPs still work
+            log.exception("reload refused, the running config stays")
+            return False
         with self._lock:
             self._next = config
             if self._service is not None:
