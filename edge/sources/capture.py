@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +36,12 @@ class CaptureReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def cameras_of(asset: AssetConfig, name: str | None = None) -> list[CameraBase]:
+def cameras_of(asset: AssetConfig, name: str | None = None) -> Sequence[CameraBase]:
     """The asset's cameras, or the one called ``name``."""
     if not asset.cameras:
         raise InputError(f"asset {asset.id} has no camera to capture from")
     if name is None:
-        return list(asset.cameras)
+        return asset.cameras
     chosen = [camera for camera in asset.cameras if camera.name == name]
     if not chosen:
         known = ", ".join(camera.name for camera in asset.cameras)
