@@ -155,3 +155,61 @@ def test_a_bundle_whose_hash_no_longer_matches_is_refused(tmp_path: Path) -> Non
         assert not reloader.reload() and reloader.take() is None
     finally:
         reloader.close()
+
+
+def test_a_checked_config_that_cannot_start_falls_back_to_the_running_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check cannot know a port is taken: the new service fails to start and the previous config runs again."""
+    import threading
+
+    from edge.config.root import Config, load_config
+    from edge.service.loop import Service
+    from edge.service.reload import serve
+    from edge.service.wiring import build_service
+
+    def write(path: Path, port: int) -> None:
+        path.write_text(f"""
+state_dir: {tmp_path / "state"}
+assets:
+  - id: board
+    check_interval_s: 0.05
+    sensors: [{{name: cpu, type: command, command: [echo, "41.5"], quantity: temperature, unit: degC}}]
+outputs: {{http: {{port: {port}}}}}
+""", encoding="utf-8")
+
+    config = tmp_path / "edgewatch.yaml"
+    write(config, 0)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    built: list[Service] = []
+    stopping: list[bool] = []
+
+    def build(loaded: Config) -> Service:
+        built.append(build_service(loaded))
+        return built[-1]
+
+    reloader = Reloader(config)
+    thread = threading.Thread(target=serve, args=(load_config(config), build, reloader, lambda: bool(stopping)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (built and built[0].completed_checks) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        write(config, taken.getsockname()[1])
+        assert reloader.reload()  # valid: the port is only found taken when the new service starts
+        while len(built) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(built) == 2 and "going back to the previous one" in caplog.text and "in use" in caplog.text
+        while not built[1].completed_checks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert built[1].completed_checks > 0  # the previous config is running again
+    finally:
+        stopping.append(True)
+        for service in built:
+            service.request_stop()
+        thread.join(timeout=30)
+        reloader.close()
+        taken.close()
+    assert not thread.is_alive()
