@@ -135,3 +135,16 @@ def test_without_a_text_model_the_command_says_so(tmp_path: Path, capsys: pytest
     # removing needs no text model: the stored row goes
     assert main(["labels", "remove", str(bundle), "--name", "red-hot panel"]) == 0
     assert main(["bundle", "verify", str(bundle)]) == 0
+
+
+def test_siglip_board_embedding_matches_the_workstation_export(tmp_path: Path) -> None:
+    """SigLIP pads to max_length and pools at the last position: the board's tokenizer.json does the same."""
+    from tests.hf_models import build_tiny_siglip
+
+    checkpoint = build_tiny_siglip(tmp_path / "siglip")
+    request = ExportRequest(model=str(checkpoint), out=tmp_path / "bundle", gate=Gate(min_cosine=0.9, min_top1=0.0),
+                            with_text_model=True, progress=False)
+    bundle = load_bundle(run(request).bundle)
+    assert bundle.manifest.text_model is not None and bundle.manifest.text_model.pad_to_max_length
+    board = TextEncoder.load(bundle).label_embedding(OIL.prompts)
+    assert float(board @ workstation_embedding(checkpoint, OIL)) >= MIN_COSINE
