@@ -214,7 +214,7 @@ class Service:
     def request_stop(self, *, reloading: bool = False) -> None:
         """Ask the loop to stop; safe from a signal handler. The loop notices within one tick.
         ``reloading`` tells systemd a new service follows (RELOADING=1, not STOPPING=1)."""
-        self._reloading = reloading
+        self._reloading = reloading and not self._stopping  # a stop asked first (SIGTERM) stays a stop
         self._stopping = True
 
     def request_check(self, asset_id: str, reason: str, *, escalate: bool = False) -> None:
