@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -257,6 +258,15 @@ def verify_files(root: Path, manifest: Manifest) -> None:
             )
         if sha256_file(path) != entry.sha256:
             raise BundleError(f"bundle {root}: file {entry.path} does not match its sha256 (corrupted or tampered)")
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """Write a manifest and flush it to disk (callers rename it into place: the commit point of a bundle)."""
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(manifest.model_dump(mode="json"), handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def load_bundle(root: Path, verify: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:

@@ -5,8 +5,6 @@ A failed export therefore never leaves a half-written bundle where the board wou
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import FORMAT_VERSION, MANIFEST_NAME, FileEntry, Manifest, sha256_file
+from edge.bundle import FORMAT_VERSION, MANIFEST_NAME, FileEntry, Manifest, sha256_file, write_manifest
 from edge.errors import ExportError
 
 
@@ -50,12 +48,7 @@ class StagedBundle:
         missing = [name for name in manifest.referenced_files() if not (self.staging / name).is_file()]
         if missing:
             raise ExportError(f"the manifest names files that were not written: {', '.join(missing)}")
-        manifest_path = self.staging / MANIFEST_NAME
-        with manifest_path.open("w", encoding="utf-8") as handle:
-            json.dump(manifest.model_dump(mode="json"), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_manifest(self.staging / MANIFEST_NAME, manifest)
         self.manifest = manifest
         return manifest
 

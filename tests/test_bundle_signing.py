@@ -167,6 +167,10 @@ def test_the_service_and_check_refuse_an_unsigned_bundle_at_start(bundle_dir: Pa
     config = load_config(config_path)
     with pytest.raises(BundleError, match="is not signed"):
         build_service(config, max_checks=1)
+    from edge.service.reload import check_config
+
+    with pytest.raises(BundleError, match="is not signed"):  # a reload to it is refused the same way
+        check_config(config_path)
     image = tmp_path / "frame.png"
     from PIL import Image
 
@@ -174,3 +178,15 @@ def test_the_service_and_check_refuse_an_unsigned_bundle_at_start(bundle_dir: Pa
     argv = ["check", "--config", str(config_path), "--bundle", str(bundle_dir), "--image", str(image)]
     assert main(argv) == 1
     assert "is not signed" in capsys.readouterr().err
+
+
+def test_changing_labels_on_the_board_says_the_signature_must_be_renewed(bundle_dir: Path, keys: dict[str, Path],
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    sign(bundle_dir, keys["new"])
+    capsys.readouterr()
+    assert main(["labels", "remove", str(bundle_dir), "--name", "oil leak"]) == 0
+    assert "no longer matches the changed manifest" in capsys.readouterr().out
+    with pytest.raises(BundleError, match="signature"):
+        load_bundle(bundle_dir, trusted_keys=[public(keys["new"])])
+    sign(bundle_dir, keys["new"])  # signed again after the change: accepted
+    assert load_bundle(bundle_dir, trusted_keys=[public(keys["new"])]).manifest.labels is not None

@@ -336,3 +336,108 @@ def test_outbox_depth_is_reported_whenever_it_changes(cloud: LocalCloudServer, t
     with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_outbox_depth=depths.append) as back:
         assert back.drain() == 2
     assert depths == [2, 1, 0]  # what the last run left, then one less per answer
+
+
+def test_draining_a_backlog_rechecks_the_caps(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    """Escalations queued while offline each fit the cap alone; sent together they must not overspend it."""
+    probe = config_for(cloud.url, max_output_tokens=50)
+    with Escalator(probe, tmp_path / "probe", client=CloudClient(probe, api_key="t")) as escalator:
+        estimate_usd = escalator.consider(unsure(), on_demand=True).escalation["estimate"]["usd"]
+    cap = estimate_usd * 2.5
+    config = config_for(cloud.url, max_output_tokens=50, budget={"max_usd_per_hour": cap, "max_usd_per_day": 100.0})
+    cloud.fail_always(Fault.unavailable(0.01))
+    with Escalator(config, tmp_path / "run", client=CloudClient(config, api_key="t")) as offline:
+        queued = [offline.consider(unsure(), on_demand=True).escalation["status"] for _ in range(5)]
+    assert queued == ["queued"] * 5  # nothing spent yet: each one fit the cap on its own
+    cloud.fail_always(None)
+    sent_before = len(cloud.completions())
+    with Escalator(config, tmp_path / "run", client=CloudClient(config, api_key="t")) as back:
+        settled = back.drain()
+        spent = back.budget.spent()["last_hour_usd"]
+        counts = back.outbox.counts()
+    assert spent <= cap
+    assert settled == len(cloud.completions()) - sent_before and 2 <= settled < 5
+    assert counts == {"done": settled, "pending": 5 - settled}  # the rest wait for the budget, in order
+
+
+# --- the sliding window of recent frames and image limits ------------------------------------------
+
+def _submit_checks(escalator: Escalator, count: int) -> list[Frame]:
+    """``count`` checks of the pump, one frame each, a minute apart; only the last one escalates."""
+    frames = [Frame(np.asarray(_frame(20 + i)), 1000.0 + 60 * i, "top") for i in range(count)]
+    for index, frame in enumerate(frames):
+        last = index == count - 1
+        escalator.submit(index, (unsure() if last else sure_ok()).verdict, [frame], on_demand=last)
+    return frames
+
+
+def _sent_after(cloud: LocalCloudServer, results: list) -> list[str]:
+    deadline = time.monotonic() + 10
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (sent,) = cloud.completions()
+    return sent.image_urls
+
+
+@pytest.mark.parametrize(("caps", "expected"), [
+    ({"max_images": 3}, 3),  # the window: the last 3 of 5 checks
+    ({"max_images": 20, "max_image_tokens": 2 * 85}, 2),  # 85 tokens per low-detail image at gpt-4o
+    ({"max_images": 20, "max_image_usd": 2.5 * 85 * 2.5 / 1e6}, 2),  # $2.50 per million input tokens
+    ({"max_images": 20}, 5),  # every frame so far
+])
+def test_an_escalation_sends_the_assets_last_frames_oldest_first(cloud: LocalCloudServer, tmp_path: Path,
+                                                                 caps: dict, expected: int) -> None:
+    config = config_for(cloud.url, detail="low", **caps)
+    results: list = []
+    assets = {"pump": AssetInfo(name="Feed pump", allow_images=True)}
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), assets=assets,
+                   on_result=lambda item, result: results.append(result)) as escalator:
+        frames = _submit_checks(escalator, 5)
+        urls = _sent_after(cloud, results)
+    wanted = [prepare(Image.fromarray(frame.image), "low").data_url for frame in frames[-expected:]]
+    assert urls == wanted  # the newest frames, oldest first
+    (sent,) = cloud.completions()
+    if expected > 1:
+        assert f"{expected} frames are attached, oldest first" in sent.text
+        assert f"(camera, seconds from the newest): top {-60 * (expected - 1):+d} s," in sent.text
+
+
+def test_frames_that_may_not_leave_are_not_kept(cloud: LocalCloudServer, tmp_path: Path) -> None:
+    config = config_for(cloud.url, max_images=20)
+    results: list = []
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"),
+                   on_result=lambda item, result: results.append(result)) as escalator:
+        _submit_checks(escalator, 3)
+        assert escalator.window.recent("pump") == []
+        assert _sent_after(cloud, results) == []
+
+
+@pytest.mark.parametrize("kind", ["noise_8k_png", "grey_16bit", "cmyk_jpeg", "animated_gif", "rgba_webp"])
+@pytest.mark.parametrize("detail", ["low", "high"])
+def test_images_sent_meet_the_providers_size_and_format_limits(tmp_path: Path, kind: str, detail: str) -> None:
+    """At most 20 MB, a still PNG/JPEG/WEBP/GIF, nothing beyond 2048 px: whatever the camera or file gave."""
+    import base64
+    import io
+
+    from edge.escalation.images import open_image
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / kind
+    if kind == "noise_8k_png":  # the worst case for JPEG size: pure noise at 7680 x 4320
+        Image.fromarray(rng.integers(0, 255, (4320, 7680, 3), dtype=np.uint8)).save(path, format="PNG")
+    elif kind == "grey_16bit":
+        Image.fromarray(rng.integers(0, 65535, (600, 800), dtype=np.uint16)).save(path, format="PNG")
+    elif kind == "cmyk_jpeg":
+        Image.fromarray(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8)).convert("CMYK").save(path, format="JPEG")
+    elif kind == "animated_gif":
+        frames = [Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).convert("P") for _ in range(3)]
+        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    else:
+        Image.fromarray(rng.integers(0, 255, (600, 800, 4), dtype=np.uint8), "RGBA").save(path, format="WEBP")
+    prepared = prepare(open_image(path), detail, jpeg_quality=95)
+    header, encoded = prepared.data_url.split(",", 1)
+    data = base64.b64decode(encoded)
+    sent = Image.open(io.BytesIO(data))
+    assert header == "data:image/jpeg;base64" and sent.format == "JPEG" and not getattr(sent, "is_animated", False)
+    assert len(data) <= 20 * 1024 * 1024 and prepared.jpeg_bytes >= len(data) - 2
+    assert max(sent.size) <= (512 if detail == "low" else 2048) and sent.size == (prepared.width, prepared.height)

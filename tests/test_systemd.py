@@ -64,6 +64,7 @@ def test_unit_declares_the_service_contract() -> None:
     assert settings["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
     assert "@system-service" in settings["SystemCallFilter"]
     assert settings["ExecStart"] == [f"{DEFAULT_EXEC} run --config /etc/edgewatch/config.yaml"]
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 
 
 def test_packaged_unit_is_the_repository_unit() -> None:

@@ -28,8 +28,12 @@ _HANDLERS: dict[str, str] = {
     "bundle verify": "edge.cli.info:bundle_verify",
     "bundle keygen": "edge.cli.info:bundle_keygen",
     "bundle sign": "edge.cli.info:bundle_sign",
+    "labels list": "edge.cli.labels:list_labels",
+    "labels add": "edge.cli.labels:add",
+    "labels remove": "edge.cli.labels:remove",
     "export": "export.command:export_command",
     "enroll": "edge.cli.vision:enroll",
+    "capture": "edge.cli.capture:capture_command",
     "check": "edge.cli.check:check",
     "vibration analyze": "edge.cli.vibration:analyze",
     "run": "edge.cli.service:run",
@@ -80,8 +84,15 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         description="Embed frames of the machine in good condition (normal baseline) and optional "
         "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.",
     )
-    p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
-    p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition.")
+    p.add_argument("--bundle", type=Path, help="Model bundle folder (default: the model in --config).")
+    p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition "
+                   "(with --capture: an empty folder the captured frames are saved to).")
+    p.add_argument("--config", type=Path, help="Config file: the bundle and, with --capture, the asset's cameras.")
+    p.add_argument("--asset", help="Asset id in --config whose cameras --capture uses.")
+    p.add_argument("--camera", help="Only this camera of the asset (default: all of them).")
+    p.add_argument("--capture", type=int, metavar="N",
+                   help="First capture N fit frames per camera from the configured camera(s) into --normal.")
+    p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between captured frames.")
     p.add_argument(
         "--label",
         action="append",
@@ -99,6 +110,21 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
         "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).",
     )
+
+
+def _add_capture(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "capture",
+        help="Save enrolment frames from an asset's configured cameras.",
+        description="Grab frames through the same camera path the service uses, skip black, blurred and "
+        "frozen frames (the asset's camera health thresholds), and save the fit ones as PNG files.",
+    )
+    p.add_argument("--config", required=True, type=Path, help="Config file.")
+    p.add_argument("--asset", required=True, help="Asset id whose cameras to capture from.")
+    p.add_argument("--camera", help="Only this camera of the asset (default: all of them).")
+    p.add_argument("--count", type=int, default=20, metavar="N", help="Fit frames to save per camera.")
+    p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between grabs.")
+    p.add_argument("--out", required=True, type=Path, help="Folder to save the frames to (created).")
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
@@ -195,6 +221,26 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="Print the results as JSON.")
 
 
+def _add_labels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("labels", help="List, add or remove a bundle's zero-shot labels on the board.")
+    lsub = p.add_subparsers(dest="labels_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    lsub.add_parser("list", help="Print each label, its severity and prompts.").add_argument("bundle", type=Path)
+    a = lsub.add_parser(
+        "add",
+        help="Add a label, embedded with the bundle's INT8 text model (needs --with-text-model at export).",
+        description="Embed the prompts with the bundle's text model and tokenizer (no torch), then update the "
+        "bundle atomically; its hashes stay valid.",
+    )
+    a.add_argument("bundle", type=Path, help="Model bundle folder.")
+    a.add_argument("--name", required=True, help="Label name, e.g. 'oil leak'.")
+    a.add_argument("--severity", choices=["ok", "warning", "fault"], default="warning", help="What it means.")
+    a.add_argument("--prompt", action="append", metavar="TEXT",
+                   help="A sentence describing it (repeatable); default: three 'a photo of NAME' variants.")
+    r = lsub.add_parser("remove", help="Remove a label (needs no text model).")
+    r.add_argument("bundle", type=Path, help="Model bundle folder.")
+    r.add_argument("--name", required=True, help="Label to remove.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="edgewatch", description="Watch machines with a camera and sensors on a Raspberry Pi or Jetson."
@@ -203,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     _add_export(sub)
     _add_enroll(sub)
+    _add_capture(sub)
     _add_check(sub)
     _add_vibration(sub)
     _add_service(sub)
@@ -221,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", type=Path)
     p.add_argument("--key", required=True, type=Path, help="Private key file from 'edgewatch bundle keygen'.")
 
+    _add_labels(sub)
+
     p = sub.add_parser("config", help="Validate a config file.")
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True, parser_class=_Parser)
     csub.add_parser("check", help="Print the resolved config, or every error with its key path.").add_argument(
@@ -232,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    for nested in ("bundle_command", "config_command", "vibration_command"):
+    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command"):
         if getattr(args, nested, None):
             return f"{args.command} {getattr(args, nested)}"
     return str(args.command)

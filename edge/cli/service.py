@@ -17,21 +17,42 @@ from edge.store.history import History, StoredVerdict, parse_since
 
 
 def run(args: argparse.Namespace) -> int:
-    """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0."""
+    """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0; SIGHUP
+    reloads the config, bundle and profiles (a config that fails its checks is refused)."""
+    from edge.config.root import Config
+    from edge.service.loop import Service
+    from edge.service.reload import Reloader, serve
+    from edge.service.sdnotify import Notifier
     from edge.service.wiring import build_service
 
     config = load_config(args.config)
     setup_logging(config.log_level)
     if args.max_checks is not None and args.max_checks < 1:
         raise UsageError("--max-checks must be at least 1")
-    service = build_service(config, max_checks=args.max_checks)
+    notifier = Notifier.from_environment()
+    current: list[Service] = []
+    stopping: list[bool] = []
+
+    def build(loaded: Config) -> Service:
+        setup_logging(loaded.log_level)
+        current[:] = [build_service(loaded, max_checks=args.max_checks, notifier=notifier)]
+        return current[0]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        service.request_stop()
+        stopping.append(True)
+        if current:
+            current[0].request_stop()
 
+    reloader = Reloader(args.config)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    service.run()
+    signal.signal(signal.SIGHUP, reloader.on_signal)
+    try:
+        serve(config, build, reloader, lambda: bool(stopping))
+    finally:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the reload pipe closes next
+        reloader.close()
+        notifier.close()
     return 0
 
 

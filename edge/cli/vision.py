@@ -47,7 +47,9 @@ def parse_label(argument: str, known: Mapping[str, str]) -> tuple[str, str, Path
 def enroll(args: argparse.Namespace) -> int:
     if not 0.0 < args.anomaly_prior < 1.0:
         raise UsageError(f"--anomaly-prior must be between 0 and 1 (exclusive), got {args.anomaly_prior}")
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(_enrol_bundle(args))
+    if args.capture is not None:
+        _capture_normal(args)
     known = {label.name: label.severity for label in bundle.manifest.labels.entries} if bundle.manifest.labels else {}
     labels = [parse_label(argument, known) for argument in args.label]
     normal_files = image_files(args.normal)
@@ -68,6 +70,27 @@ def enroll(args: argparse.Namespace) -> int:
     for name, count in info["labelled"].items():
         print(f"  few-shot '{name}': {count} examples")
     return 0
+
+
+def _enrol_bundle(args: argparse.Namespace) -> Path:
+    if args.bundle is not None:
+        return Path(args.bundle)
+    config = load_config(args.config) if args.config is not None else None
+    if config is None or config.model is None:
+        raise UsageError("enroll needs --bundle, or --config with a 'model' section")
+    return config.model.bundle
+
+
+def _capture_normal(args: argparse.Namespace) -> None:
+    """``--capture N``: the normal frames come from the asset's cameras, into an empty --normal folder."""
+    from edge.cli.capture import capture_frames
+
+    if args.config is None:
+        raise UsageError("--capture needs --config (the file that defines the asset's cameras)")
+    if args.normal.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in args.normal.iterdir()):
+        raise UsageError(f"--normal {args.normal} already holds images: capture into an empty folder, or enrol "
+                         "from it without --capture")
+    capture_frames(args.config, args.asset, args.camera, args.capture, args.every, args.normal)
 
 
 def describe(result: VisionResult, decision: Decision) -> str:

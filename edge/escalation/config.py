@@ -76,7 +76,12 @@ class EscalationConfig(Section):
     max_retries: int = Field(2, ge=0, le=10, description="SDK retries on 408/409/429/5xx (Retry-After honoured).")
     detail: Literal["low", "high"] = Field("low", description="Image detail: low = 512 px; high = fit 2048, then "
                                            "short side 768.")
-    max_images: int = Field(1, ge=0, le=8, description="Recent frames sent per escalation (when images are allowed).")
+    max_images: int = Field(1, ge=0, le=20, description="The asset's last K frames sent per escalation, oldest first "
+                            "(a sliding window over its checks), when images are allowed; fewer when the caps below "
+                            "would be exceeded.")
+    max_image_tokens: int = Field(8000, ge=0, description="Cap on the image tokens of one escalation (newest frames "
+                                  "are kept).")
+    max_image_usd: float = Field(0.02, ge=0, description="Cap on what the images of one escalation may cost, USD.")
     jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of frames sent.")
     max_output_tokens: int = Field(300, ge=50, description="Cap on the reply length (and its cost).")
     pricing: dict[str, ModelPricing] = Field(default_factory=_default_pricing,

@@ -23,11 +23,12 @@ from edge.escalation.breaker import CircuitBreaker
 from edge.escalation.budget import Budget
 from edge.escalation.client import CloudClient, CloudReply, CloudUnavailable
 from edge.escalation.config import EscalationConfig
-from edge.escalation.images import difference_hash, prepare
+from edge.escalation.images import PreparedImage, difference_hash, prepare
 from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import Outbox, OutboxItem
 from edge.escalation.policy import decide
 from edge.escalation.request import CloudRequest, build_request
+from edge.escalation.window import FrameWindow, WindowFrame, caption, fit
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionResult
 from edge.sources.base import Frame
@@ -92,6 +93,7 @@ class Escalator:
         self._on_result = on_result
         self._on_outbox_depth = on_outbox_depth
         self._clock = clock
+        self.window = FrameWindow(config.max_images if config.enabled else 0)
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -133,7 +135,12 @@ class Escalator:
     ) -> Verdict:
         """Escalate now if the policy says so; returns the verdict with what happened in ``escalation``.
         ``embedding`` (the frame's, (D,)) lets a confident answer teach the few-shot memory."""
-        verdict, queued = self._queue(fused.verdict, frames, on_demand, None, embedding)
+        now = self._clock()
+        window = [WindowFrame(self._prepare(frame), now, f"image {index + 1}")
+                  for index, frame in enumerate(frames[: self.config.max_images])] \
+            if self._asset(fused.verdict.asset_id).allow_images else []
+        verdict, queued = self._queue(fused.verdict, frames[0] if frames else None, window, on_demand, None,
+                                      embedding)
         if queued is None:
             return verdict
         key, request = queued
@@ -150,23 +157,34 @@ class Escalator:
         if self._worker is None:  # started by the first check, so work queued before a restart is sent too
             self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
             self._worker.start()
-        images = [Image.fromarray(frame.image) for frame in frames]
-        verdict, queued = self._queue(verdict, images, on_demand, verdict_id, embedding)
+        images = [Image.fromarray(frame.image) for frame in frames]  # (H, W, 3) uint8 -> PIL, no copy
+        if self.window.size and self._asset(verdict.asset_id).allow_images:  # frames that may not leave: not kept
+            self.window.add(verdict.asset_id, [WindowFrame(self._prepare(image), frame.timestamp, frame.camera)
+                                               for image, frame in zip(images, frames, strict=True)])
+        verdict, queued = self._queue(verdict, images[0] if images else None, self.window.recent(verdict.asset_id),
+                                      on_demand, verdict_id, embedding)
         if queued is None:
             return verdict
         self._wake.set()
         return apply_answer(verdict, {"status": "queued", "why": "sending in the background"})
 
-    def _queue(self, verdict: Verdict, frames: Sequence[Image.Image], on_demand: bool, verdict_id: int | None,
-               embedding: np.ndarray | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
-        """Policy, request, budget and the durable write: everything before the network."""
+    def _asset(self, asset_id: str) -> AssetInfo:
+        return self._assets.get(asset_id, AssetInfo())
+
+    def _prepare(self, image: Image.Image) -> PreparedImage:
+        return prepare(image, self.config.detail, self.config.jpeg_quality)
+
+    def _queue(self, verdict: Verdict, first: Image.Image | None, window: list[WindowFrame], on_demand: bool,
+               verdict_id: int | None, embedding: np.ndarray | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
+        """Policy, request, budget and the durable write: everything before the network. ``first`` is the
+        most telling frame of this check (duplicate detection); ``window`` the frames that may be sent."""
         if not self.config.enabled:
             if on_demand:
                 return apply_answer(verdict, {"status": "disabled", "why": "escalation is off in the config"}), None
             return verdict, None
-        asset = self._assets.get(verdict.asset_id, AssetInfo())
+        asset = self._asset(verdict.asset_id)
         now = self._clock()
-        frame_hash = difference_hash(frames[0]) if frames else None
+        frame_hash = difference_hash(first) if first is not None else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
         decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now)
         if not decision.escalate:
@@ -176,9 +194,10 @@ class Escalator:
             return apply_answer(verdict, {"status": "skipped", "why": decision.skipped,
                                           "triggers": list(decision.triggers)}), None
 
-        images = [prepare(frame, self.config.detail, self.config.jpeg_quality)
-                  for frame in frames[: self.config.max_images]] if asset.allow_images else []
-        request = build_request(verdict.asset_id, asset.name, verdict, list(decision.triggers), images, self.config)
+        sent = fit(window, self.config.model_pricing, self.config.max_image_tokens, self.config.max_image_usd)
+        images = [frame.image for frame in sent]
+        request = build_request(verdict.asset_id, asset.name, verdict, list(decision.triggers), images, self.config,
+                                caption(sent))
         blocked = self.budget.blocked_by(request.estimate)
         if blocked:
             self.outbox.record_check(verdict.asset_id, False, now)
@@ -215,9 +234,18 @@ class Escalator:
         """Send queued escalations oldest first while the cloud answers; returns how many were settled."""
         settled = 0
         for item in self.outbox.pending(limit):
+            request = CloudRequest.from_json(item.request)
+            # the caps were checked when it was queued, but a backlog queued offline was checked against
+            # nothing spent: each one is checked again now, and the rest wait (in order) for the budget
+            blocked = self.budget.blocked_by(request.estimate)
+            if blocked:
+                if item.error != blocked:
+                    log.info("escalation backlog waits for the budget: %s", blocked)
+                    self.outbox.note_error(item.key, blocked)
+                break
             if not self.breaker.allow():
                 break
-            result = self._send(item.key, CloudRequest.from_json(item.request))
+            result = self._send(item.key, request)
             if result["status"] == "queued":
                 break  # still offline: keep the order, try again later
             settled += 1

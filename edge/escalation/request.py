@@ -106,8 +106,10 @@ def build_request(
     triggers: list[str],
     images: list[PreparedImage],
     config: EscalationConfig,
+    image_caption: str = "",
 ) -> CloudRequest:
-    """Text always; images only when the caller passes them (the asset allows frames to leave)."""
+    """Text always; images only when the caller passes them (the asset allows frames to leave),
+    with ``image_caption`` saying when each was taken."""
     lines = [
         f"Asset: {asset_name or asset_id} (id {asset_id}).",
         f"Local verdict: {verdict.condition.value}, confidence {verdict.confidence:.2f}.",
@@ -119,6 +121,8 @@ def build_request(
     ]
     if not images:
         lines.append("No image is attached (images are not allowed to leave this site); judge from the text.")
+    elif image_caption:
+        lines.append(image_caption)
     text = "\n".join(lines)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     content += [{"type": "image_url", "image_url": {"url": image.data_url, "detail": image.detail}} for image in images]

@@ -34,7 +34,7 @@ DEFAULT_EXEC = "/opt/edgewatch/bin/edgewatch"
 Runner = Callable[[Sequence[str]], int]  # runs a command, returns its exit status
 
 CONFIG_SKELETON = """\
-# edgewatch config: edit it, check it with `edgewatch doctor`, then `sudo systemctl restart edgewatch`.
+# edgewatch config: edit it, check it with `edgewatch doctor`, then `sudo systemctl reload edgewatch`.
 # Every key is documented in docs/; unknown keys are an error, relative paths are relative to this file.
 site: {site}
 state_dir: /var/lib/edgewatch

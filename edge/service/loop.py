@@ -188,6 +188,7 @@ class Service:
         self._observe_check = observe_check
         self._observe_store = observe_store  # (asset id, verdict time, why it was not stored or None)
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
+        self._reloading = False
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
         self._requests_lock = threading.Lock()
         # asset id -> (why a check was asked for, whether it must escalate): one waiting request per asset
@@ -212,8 +213,10 @@ class Service:
                                                     - self.clock.time()))
         return _Schedule(asset, now + max(delay, asset.first_check_delay_s))
 
-    def request_stop(self) -> None:
-        """Ask the loop to stop; safe from a signal handler. The loop notices within one tick."""
+    def request_stop(self, *, reloading: bool = False) -> None:
+        """Ask the loop to stop; safe from a signal handler. The loop notices within one tick.
+        ``reloading`` tells systemd a new service follows (RELOADING=1, not STOPPING=1)."""
+        self._reloading = reloading and not self._stopping  # a stop asked first (SIGTERM) stays a stop
         self._stopping = True
 
     def request_check(self, asset_id: str, reason: str, *, escalate: bool = False) -> None:
@@ -322,7 +325,10 @@ class Service:
         return max(0.0, min([TICK_S, *idle_due]))
 
     def _shutdown(self) -> None:
-        self.notifier.stopping("finishing running checks")
+        if self._reloading:
+            self.notifier.reloading("reloading the config: finishing running checks")
+        else:
+            self.notifier.stopping("finishing running checks")
         running = [s.running for s in self._running() if s.running is not None]
         if running:
             log.info("waiting up to %.0f s for %d running check(s)", self.settings.shutdown_grace_s, len(running))

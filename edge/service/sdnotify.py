@@ -66,6 +66,11 @@ class Notifier:
     def stopping(self, status: str | None = None) -> bool:
         return self.notify("STOPPING=1", *([f"STATUS={status}"] if status else []))
 
+    def reloading(self, status: str | None = None) -> bool:
+        """RELOADING=1 with the monotonic time systemd's Type=notify-reload asks for; READY=1 ends it."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}", *([f"STATUS={status}"] if status else []))
+
     def watchdog(self) -> bool:
         """Pet the watchdog if half its interval has passed since the last ping; True if sent."""
         if self.watchdog_interval_s is None:
