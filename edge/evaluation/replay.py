@@ -1,0 +1,124 @@
+"""Gather the evaluation's checks: a service run's stored verdicts, the labels, and the oracle's answers.
+
+A run of ``edgewatch run`` stores each check's local verdict and, in its ``escalation`` object,
+whether the policy asked the cloud. The evaluation asks the oracle cloud about *every* check,
+with the request the device itself builds (same text, same frame, same detail), once per priced
+model, so the always-cloud arm, the policy arm and the costs all come from the same answers and
+from usage billed as the provider would.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edge.config.root import AssetConfig, Config
+from edge.errors import CloudError, InputError
+from edge.escalation.budget import price
+from edge.escalation.client import CloudClient
+from edge.escalation.config import EscalationConfig
+from edge.escalation.images import open_image, prepare
+from edge.escalation.local_server import LocalCloudServer
+from edge.escalation.request import build_request
+from edge.evaluation.figures import CheckOutcome
+from edge.evaluation.labels import AssetLabels, Labels, truth_of_check
+from edge.evaluation.oracle import Oracle, labelled_frames
+from edge.evidence import Condition, Verdict
+from edge.fusion import fuse
+from edge.sources.config import FolderCamera
+
+log = logging.getLogger(__name__)
+
+MODELS = ("gpt-4o", "gpt-4o-mini")
+_ASKED = "evaluation: every check is asked, to compare with the policy"
+_SENT = ("answered", "queued", "failed")  # escalation statuses for which a request was made
+
+
+def frames_dir(asset: AssetConfig, labels: AssetLabels) -> Path | None:
+    """Where the labelled frames are: the labels' own folder, else the asset's folder camera."""
+    if labels.frames_dir is not None:
+        return labels.frames_dir
+    folders = [camera.path for camera in asset.cameras if isinstance(camera, FolderCamera)]
+    return folders[0] if folders else None
+
+
+def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: int = 0,
+            models: Sequence[str] = MODELS, progress: Callable[[str], None] = log.info) -> list[CheckOutcome]:
+    """One outcome per stored verdict of every labelled asset, in check order."""
+    from edge.service.wiring import open_history
+
+    assets = {asset.id: asset for asset in config.assets}
+    unknown = sorted(set(labels.assets) - set(assets))
+    if unknown:
+        raise InputError(f"the labels name assets the config does not have: {', '.join(unknown)}")
+    missing = sorted(set(models) - set(config.escalation.pricing))
+    if missing:
+        raise InputError(f"no pricing for {', '.join(missing)}: add them under 'escalation.pricing'")
+    folders = {asset_id: frames_dir(assets[asset_id], item) for asset_id, item in labels.assets.items()}
+    oracle = Oracle(
+        {asset_id: labelled_frames({n: Condition(c) for n, c in item.frames.items()}, folders[asset_id])
+         for asset_id, item in labels.assets.items() if item.frames and folders[asset_id] is not None},
+        {asset_id: Condition(item.sensors) for asset_id, item in labels.assets.items()},
+        error_rate=error_rate, seed=seed)
+
+    with open_history(config) as history:
+        stored = {asset_id: sorted(history.verdicts(asset=asset_id, limit=1_000_000), key=lambda s: s.id)
+                  for asset_id in labels.assets}
+    total = sum(len(verdicts) for verdicts in stored.values())
+    if total == 0:
+        raise InputError(f"the history in {config.state_dir} holds no verdict of the labelled assets: "
+                         "run 'edgewatch run' on the recordings first")
+    progress(f"asking the oracle cloud about each of {total} checks at {', '.join(models)} prices")
+    outcomes = []
+    with LocalCloudServer(answer=oracle) as cloud:
+        settings = {model: _escalation_for(config.escalation, cloud.url, model) for model in models}
+        clients = {model: (each, CloudClient(each, api_key="oracle")) for model, each in settings.items()}
+        try:
+            for asset_id, verdicts in stored.items():
+                asset, item = assets[asset_id], labels.assets[asset_id]
+                for index, entry in enumerate(verdicts):
+                    outcomes.append(_outcome(asset, item, folders[asset_id], index, entry.verdict, clients))
+        finally:
+            for _, client in clients.values():
+                client.close()
+    return outcomes
+
+
+def _escalation_for(escalation: EscalationConfig, url: str, model: str) -> EscalationConfig:
+    return escalation.model_copy(update={"base_url": url, "model": model, "max_retries": 0})
+
+
+def _outcome(asset: AssetConfig, labels: AssetLabels, folder: Path | None, index: int, verdict: Verdict,
+             clients: dict[str, tuple[EscalationConfig, CloudClient]]) -> CheckOutcome:
+    """Ask the oracle about one check, once per model (``clients``: model -> its settings and client)."""
+    truth = truth_of_check(labels, folder, index)
+    escalation = dict(verdict.escalation or {})
+    triggers = [str(t) for t in escalation.get("triggers", ()) or ()] or [_ASKED]
+    answers = {}
+    for model, (settings, client) in clients.items():
+        images = []
+        if asset.allow_images_to_cloud and truth.frame is not None and settings.max_images:
+            with open_image(truth.frame) as frame:
+                images = [prepare(frame, settings.detail, settings.jpeg_quality)]
+        request = build_request(asset.id, asset.name, verdict, triggers, images, settings)
+        try:
+            answers[model] = client.ask(request, f"eval-{uuid.uuid4().hex}")
+        except CloudError as exc:
+            raise InputError(f"the oracle cloud failed on check {index + 1} of {asset.id}: {exc}") from exc
+    first = answers[next(iter(clients))]
+    floor = fuse(asset.id, list(verdict.evidence), asset.fusion, verdict.timestamp).rule_floor
+    return CheckOutcome(
+        asset_id=asset.id,
+        case=labels.case,
+        truth=truth.condition,
+        local=verdict.condition,
+        local_confidence=verdict.confidence,
+        escalated=escalation.get("status") in _SENT,
+        cloud=Condition(first.answer.condition),
+        cloud_confidence=first.answer.confidence,
+        floor=floor,
+        cost_usd={model: price(clients[model][0].model_pricing, reply.input_tokens, reply.output_tokens).usd
+                  for model, reply in answers.items()},
+    )
