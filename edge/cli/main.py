@@ -35,6 +35,7 @@ _HANDLERS: dict[str, str] = {
     "doctor": "edge.cli.service:doctor",
     "install-service": "edge.cli.service:install_service",
     "demo": "edge.cli.demo:demo",
+    "eval": "edge.cli.evaluate:evaluate",
     "bench": "bench.command:bench",
 }
 
@@ -185,6 +186,20 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
+
+    p = sub.add_parser(
+        "eval",
+        help="Score a run's verdicts against labels; compare local, always-cloud and the escalation policy.",
+        description="Read the verdicts 'edgewatch run' stored for the labelled assets, ask an oracle cloud (a "
+        "local OpenAI-compatible server answering from the labels) about every check at gpt-4o and gpt-4o-mini "
+        "prices, and print accuracies, escalation rate, costs and the risk-coverage curve. See docs/evaluation.md.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="The config the run used (its state_dir holds them).")
+    p.add_argument("--labels", type=Path, required=True, help="Labels file (YAML or JSON), see docs/evaluation.md.")
+    p.add_argument("--cloud-error-rate", type=float, default=0.0,
+                   help="Share of frames the oracle answers wrongly on purpose (0..1).")
+    p.add_argument("--seed", type=int, default=0, help="Which frames the oracle gets wrong.")
+    p.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
     p = sub.add_parser("bench", help="Benchmark INT8 ONNX vs FP32 ONNX vs PyTorch, and the sensor path.")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="Folder for results JSON and Markdown.")

@@ -80,7 +80,7 @@ class Report:
     missed: int  # wrong local verdicts the policy did not escalate
     cost_per_1000_usd: Mapping[str, Mapping[str, float]]  # model -> {"policy", "always_cloud"} USD per 1,000 checks
     curve: tuple[CoveragePoint, ...]
-    needed_escalation_rate: float | None  # least confident share to escalate to meet the target; None: never
+    needed: CoveragePoint | None  # the most coverage that reaches the target's accuracy; None: none does
     per_case: Mapping[str, Mapping[str, float]]  # case -> {"checks", "local", "policy", "escalation_rate"}
 
     @property
@@ -118,7 +118,7 @@ def evaluate(outcomes: Sequence[CheckOutcome]) -> Report:
         missed=sum(not o.local_right for o in outcomes if not o.escalated),
         cost_per_1000_usd=_costs(outcomes),
         curve=tuple(_point(curve, coverage) for coverage in COVERAGES) if outcomes else (),
-        needed_escalation_rate=_needed(curve, TARGET_SHARE_OF_CLOUD * cloud_accuracy),
+        needed=next((p for p in curve if p.accuracy >= TARGET_SHARE_OF_CLOUD * cloud_accuracy), None),
         per_case=_per_case(outcomes),
     )
 
@@ -147,14 +147,6 @@ def risk_coverage(outcomes: Sequence[CheckOutcome]) -> list[CoveragePoint]:
 def _point(curve: Sequence[CoveragePoint], coverage: float) -> CoveragePoint:
     """The curve's point with the most checks kept at or below ``coverage``."""
     return next(p for p in curve if p.coverage <= coverage + 1e-9)
-
-
-def _needed(curve: Sequence[CoveragePoint], accuracy: float) -> float | None:
-    """The smallest share of least-confident checks whose escalation reaches ``accuracy``."""
-    for point in curve:  # from full coverage (nothing escalated) down
-        if point.accuracy >= accuracy:
-            return 1.0 - point.coverage
-    return None
 
 
 def _costs(outcomes: Sequence[CheckOutcome]) -> dict[str, dict[str, float]]:
