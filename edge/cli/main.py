@@ -175,16 +175,19 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="Run edgewatch end to end on the built-in demo data.",
         description="Export EfficientNet-Lite0 to INT8, enroll normal solar cells, replay cells and "
-        "bearing vibration through fusion and escalation, and print a verdict table and summary.",
+        "bearing vibration through fusion and escalation to an oracle cloud, and print a verdict table, a "
+        "summary and the evaluation's headline.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="Working folder for the demo's files.")
     p.add_argument(
         "--frames",
         type=int,
         default=24,
-        help="Checks in total, spread evenly over the four demo machines (>= 4, whole rounds).",
+        help="Checks in total, spread evenly over the six demo machines (>= 6, whole rounds).",
     )
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
+    p.add_argument("--cloud-error-rate", type=float, default=0.0,
+                   help="Share of frames the demo's oracle cloud answers wrongly on purpose (0..1).")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
 
     p = sub.add_parser(

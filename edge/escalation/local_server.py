@@ -6,8 +6,9 @@ model's token rules), and its answer is derived deterministically from the reque
 the worst condition and first fault type named in the local evidence text; an evaluation passes
 its own ``answer`` (edge/evaluation/oracle.py answers from labels) — so a run can be checked.
 Faults are queued (one per request) or set for every request: 429 with Retry-After, 503, slow
-answers (timeouts), malformed JSON bodies or answers, dropped connections. Requests carrying an ``Idempotency-Key`` already answered get the
-stored answer again, as a provider honouring idempotency keys would.
+answers (timeouts), malformed JSON bodies or answers, dropped connections. Requests carrying an
+``Idempotency-Key`` already answered get the stored answer again, as a provider honouring
+idempotency keys would.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edge.config.root import AssetConfig, Config
@@ -44,6 +44,16 @@ def frames_dir(asset: AssetConfig, labels: AssetLabels) -> Path | None:
     return folders[0] if folders else None
 
 
+def oracle_for(labels: Labels, folders: Mapping[str, Path | None], *, error_rate: float = 0.0,
+               seed: int = 0) -> Oracle:
+    """The oracle answering from ``labels``; ``folders`` holds each asset's labelled frames."""
+    frames = {asset_id: labelled_frames({n: Condition(c) for n, c in item.frames.items()}, folder)
+              for asset_id, item in labels.assets.items()
+              if item.frames and (folder := item.frames_dir or folders.get(asset_id)) is not None}
+    sensors = {asset_id: Condition(item.sensors) for asset_id, item in labels.assets.items()}
+    return Oracle(frames, sensors, error_rate=error_rate, seed=seed)
+
+
 def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: int = 0,
             models: Sequence[str] = MODELS, progress: Callable[[str], None] = log.info) -> list[CheckOutcome]:
     """One outcome per stored verdict of every labelled asset, in check order."""
@@ -57,11 +67,7 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     if missing:
         raise InputError(f"no pricing for {', '.join(missing)}: add them under 'escalation.pricing'")
     folders = {asset_id: frames_dir(assets[asset_id], item) for asset_id, item in labels.assets.items()}
-    oracle = Oracle(
-        {asset_id: labelled_frames({n: Condition(c) for n, c in item.frames.items()}, folders[asset_id])
-         for asset_id, item in labels.assets.items() if item.frames and folders[asset_id] is not None},
-        {asset_id: Condition(item.sensors) for asset_id, item in labels.assets.items()},
-        error_rate=error_rate, seed=seed)
+    oracle = oracle_for(labels, folders, error_rate=error_rate, seed=seed)
 
     with open_history(config) as history:
         stored = {asset_id: sorted(history.verdicts(asset=asset_id, limit=1_000_000), key=lambda s: s.id)
