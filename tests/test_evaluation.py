@@ -54,7 +54,12 @@ def test_three_arms_and_what_each_escalation_did() -> None:
     assert result.cost_per_1000_usd["gpt-4o"] == {"policy": pytest.approx(4 / 6), "always_cloud": pytest.approx(1.0)}
     assert result.cost_per_1000_usd["gpt-4o-mini"]["always_cloud"] == pytest.approx(0.25)
     assert result.per_case["healthy"] == {"checks": 3, "local": pytest.approx(2 / 3), "policy": pytest.approx(2 / 3),
-                                          "escalation_rate": pytest.approx(2 / 3)}
+                                          "escalation_rate": pytest.approx(2 / 3), "missed": 0}
+    assert result.per_case["camera"]["missed"] == 1
+    assert result.missed_confidence == (0.94, 0.94)
+    assert result.right_less_confident == pytest.approx(2 / 3)  # of o1, o4, o6: o4 (0.92) and o6 (0.50) are below 0.94
+    assert "the 1 wrong verdict(s) not escalated were 0.94-0.94 confident, more so than 67% of the right ones" in \
+        report.closing_note(result)
     assert not result.target_met
 
 

@@ -78,6 +78,8 @@ class Report:
     wasted: int  # escalations about a verdict that was already right and stayed right
     unfixed: int  # escalations that left a wrong verdict wrong
     missed: int  # wrong local verdicts the policy did not escalate
+    missed_confidence: tuple[float, float] | None  # (lowest, highest) local confidence of the missed ones
+    right_less_confident: float  # share of right local verdicts less confident than every missed one
     cost_per_1000_usd: Mapping[str, Mapping[str, float]]  # model -> {"policy", "always_cloud"} USD per 1,000 checks
     curve: tuple[CoveragePoint, ...]
     needed: CoveragePoint | None  # the most coverage that reaches the target's accuracy; None: none does
@@ -93,8 +95,12 @@ class Report:
                 and self.escalation_rate <= TARGET_ESCALATION_RATE)
 
 
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 0.0
+
+
 def _accuracy(conditions: Sequence[Condition], truths: Sequence[Condition]) -> float:
-    return sum(right(c, t) for c, t in zip(conditions, truths, strict=True)) / len(truths) if truths else 0.0
+    return _share([right(c, t) for c, t in zip(conditions, truths, strict=True)])
 
 
 def evaluate(outcomes: Sequence[CheckOutcome]) -> Report:
@@ -105,6 +111,8 @@ def evaluate(outcomes: Sequence[CheckOutcome]) -> Report:
     broken = sum(o.local_right and not right(o.policy, o.truth) for o in escalated)
     unfixed = sum(not o.local_right and not right(o.policy, o.truth) for o in escalated)
     curve = risk_coverage(outcomes)
+    missed = [o for o in outcomes if not o.escalated and not o.local_right]
+    missed_confidence = [o.local_confidence for o in missed]
     return Report(
         checks=len(outcomes),
         local_accuracy=_accuracy([o.local for o in outcomes], truths),
@@ -115,7 +123,10 @@ def evaluate(outcomes: Sequence[CheckOutcome]) -> Report:
         broken=broken,
         wasted=len(escalated) - fixed - broken - unfixed,
         unfixed=unfixed,
-        missed=sum(not o.local_right for o in outcomes if not o.escalated),
+        missed=len(missed),
+        missed_confidence=(min(missed_confidence), max(missed_confidence)) if missed else None,
+        right_less_confident=_share([o.local_confidence < min(missed_confidence, default=0.0)
+                                     for o in outcomes if o.local_right]),
         cost_per_1000_usd=_costs(outcomes),
         curve=tuple(_point(curve, coverage) for coverage in COVERAGES) if outcomes else (),
         needed=next((p for p in curve if p.accuracy >= TARGET_SHARE_OF_CLOUD * cloud_accuracy), None),
@@ -163,5 +174,6 @@ def _per_case(outcomes: Sequence[CheckOutcome]) -> dict[str, dict[str, float]]:
     return {case: {"checks": len(items),
                    "local": _accuracy([o.local for o in items], [o.truth for o in items]),
                    "policy": _accuracy([o.policy for o in items], [o.truth for o in items]),
-                   "escalation_rate": sum(o.escalated for o in items) / len(items)}
+                   "escalation_rate": _share([o.escalated for o in items]),
+                   "missed": sum(not o.escalated and not o.local_right for o in items)}
             for case, items in cases.items()}

@@ -40,6 +40,15 @@ def closing_note(report: Report) -> str:
               f"<= {_pct(TARGET_ESCALATION_RATE)} of checks")
     if report.target_met:
         return f"{target}: met"
+    why = ""
+    if report.missed_confidence is not None:
+        low, high = report.missed_confidence
+        why = (f"; the {report.missed} wrong verdict(s) not escalated were {low:.2f}-{high:.2f} confident, "
+               f"more so than {_pct(report.right_less_confident)} of the right ones")
+    return _what_would_get_there(report, target) + why
+
+
+def _what_would_get_there(report: Report, target: str) -> str:
     needed = report.needed
     if needed is None:
         return (f"{target}: not met, and escalating by local confidence alone never gets there on this stream "
@@ -64,9 +73,9 @@ def full(report: Report) -> str:
     for point in report.curve:
         lines.append(f"  {_pct(point.coverage):>10} {_pct(point.local_risk):>11} "
                      f"{point.confidence_at_least:>13.2f} {_pct(point.accuracy):>9}")
-    lines += ["", f"  {'case':<34} {'checks':>6} {'local':>6} {'policy':>7} {'escalated':>9}"]
+    lines += ["", f"  {'case':<34} {'checks':>6} {'local':>6} {'policy':>7} {'escalated':>9} {'missed':>6}"]
     for case, figures in report.per_case.items():
         lines.append(f"  {case[:34]:<34} {figures['checks']:>6.0f} {_pct(figures['local']):>6} "
-                     f"{_pct(figures['policy']):>7} {_pct(figures['escalation_rate']):>9}")
+                     f"{_pct(figures['policy']):>7} {_pct(figures['escalation_rate']):>9} {figures['missed']:>6.0f}")
     lines += ["", closing_note(report)]
     return "\n".join(lines)
