@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_three_arms_and_what_each_escalation_did() -> None:
     outcomes = [
         _outcome(OK, OK, 0.97, False, OK, case="healthy"),  # right, left alone
         _outcome(OK, WARNING, 0.55, True, OK, case="healthy"),  # fixed
-        _outcome(FAULT, OK, 0.94, False, FAULT, case="camera"),  # missed; always-cloud fixes it
+        replace(_outcome(FAULT, OK, 0.94, False, FAULT, case="camera"), held_back=True),  # missed; cloud fixes it
         _outcome(FAULT, FAULT, 0.92, True, FAULT, case="bearing"),  # wasted: already right
         _outcome(FAULT, OK, 0.97, True, FAULT, case="both"),  # unfixed: the cloud is less sure than the board
         _outcome(OK, OK, 0.50, True, FAULT, case="healthy"),  # broken: a wrong cloud answer wins
@@ -58,8 +59,9 @@ def test_three_arms_and_what_each_escalation_did() -> None:
     assert result.per_case["camera"]["missed"] == 1
     assert result.missed_confidence == (0.94, 0.94)
     assert result.right_less_confident == pytest.approx(2 / 3)  # of o1, o4, o6: o4 (0.92) and o6 (0.50) are below 0.94
-    assert "the 1 wrong verdict(s) not escalated were 0.94-0.94 confident, more so than 67% of the right ones" in \
-        report.closing_note(result)
+    assert result.missed_held_back == 1
+    assert "the 1 wrong verdict(s) not escalated were 0.94-0.94 confident, more so than 67% of the right ones, " \
+           "and the policy wanted to ask about 1 of them but a cool-down" in report.closing_note(result)
     assert not result.target_met
 
 
@@ -204,11 +206,11 @@ def test_image_tokens_are_billed_by_the_requested_model(tmp_path: Path) -> None:
     assert high["gpt-4o-mini"] - low["gpt-4o-mini"] == 5667 * 4
 
 
-def _verdict(asset: str, condition: Condition, confidence: float, at: float, escalated: bool) -> Verdict:
+def _verdict(asset: str, condition: Condition, confidence: float, at: float, status: str) -> Verdict:
     evidence = (Evidence("vision:el-camera", EvidenceKind.VISION, condition, confidence, timestamp=at),)
-    escalation = {"status": "answered", "triggers": ["local confidence is low"]} if escalated else \
-        {"status": "not_needed"}
-    return Verdict(asset, condition, confidence, ("test",), evidence, at, escalated=escalated, escalation=escalation)
+    escalation = {"status": status, "triggers": [] if status == "not_needed" else ["local confidence is low"]}
+    return Verdict(asset, condition, confidence, ("test",), evidence, at, escalated=status == "answered",
+                   escalation=escalation)
 
 
 @pytest.fixture
@@ -223,17 +225,17 @@ def recorded_run(tmp_path: Path) -> tuple[Path, Path]:
     run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
                      "http://127.0.0.1:9/v1", 8080)
     stored = {  # stringer-1 healthy, -2 camera defect, -3 bearing fault, -4 both
-        "stringer-1": [(OK, 0.97, False), (WARNING, 0.55, True)],
-        "stringer-2": [(OK, 0.94, False)],
-        "stringer-3": [(FAULT, 0.92, True)],
-        "stringer-4": [(OK, 0.97, True)],
+        "stringer-1": [(OK, 0.97, "not_needed"), (WARNING, 0.55, "answered")],
+        "stringer-2": [(OK, 0.94, "skipped")],  # held back by the cool-down
+        "stringer-3": [(FAULT, 0.92, "answered")],
+        "stringer-4": [(OK, 0.97, "answered")],
     }
     with History(state_dir / "history.sqlite3") as history:
         at = 1_700_000_000.0
         for asset, checks in stored.items():
-            for condition, confidence, escalated in checks:
+            for condition, confidence, status in checks:
                 at += 1.0
-                history.add(_verdict(asset, condition, confidence, at, escalated))
+                history.add(_verdict(asset, condition, confidence, at, status))
     return config, prepared.root / data.LABELS_FILE
 
 
@@ -249,6 +251,7 @@ def test_collect_asks_the_oracle_about_every_check(recorded_run: tuple[Path, Pat
     assert result.cloud_accuracy == pytest.approx(4 / 5)
     assert result.policy_accuracy == pytest.approx(3 / 5)
     assert (result.escalations, result.fixed, result.wasted, result.unfixed, result.missed) == (3, 1, 1, 1, 1)
+    assert result.missed_held_back == 1
     for model in ("gpt-4o", "gpt-4o-mini"):
         cost = result.cost_per_1000_usd[model]
         assert 0.0 < cost["policy"] < cost["always_cloud"]

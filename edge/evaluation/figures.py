@@ -35,6 +35,7 @@ class CheckOutcome:
     cloud_confidence: float = 0.0
     floor: Condition = Condition.OK  # the least severe condition the fusion rules allow
     cost_usd: Mapping[str, float] = field(default_factory=dict)  # asking about this check, per model
+    held_back: bool = False  # the policy wanted to ask, but a cool-down, a duplicate frame or the budget held it back
 
     @property
     def local_right(self) -> bool:
@@ -78,6 +79,7 @@ class Report:
     wasted: int  # escalations about a verdict that was already right and stayed right
     unfixed: int  # escalations that left a wrong verdict wrong
     missed: int  # wrong local verdicts the policy did not escalate
+    missed_held_back: int  # of the missed ones, those the policy wanted to ask about but was held back
     missed_confidence: tuple[float, float] | None  # (lowest, highest) local confidence of the missed ones
     right_less_confident: float  # share of right local verdicts less confident than every missed one
     cost_per_1000_usd: Mapping[str, Mapping[str, float]]  # model -> {"policy", "always_cloud"} USD per 1,000 checks
@@ -124,6 +126,7 @@ def evaluate(outcomes: Sequence[CheckOutcome]) -> Report:
         wasted=len(escalated) - fixed - broken - unfixed,
         unfixed=unfixed,
         missed=len(missed),
+        missed_held_back=sum(o.held_back for o in missed),
         missed_confidence=(min(missed_confidence), max(missed_confidence)) if missed else None,
         right_less_confident=_share([o.local_confidence < min(missed_confidence, default=0.0)
                                      for o in outcomes if o.local_right]),

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MODELS = ("gpt-4o", "gpt-4o-mini")
 _ASKED = "evaluation: every check is asked, to compare with the policy"
 _SENT = ("answered", "queued", "failed")  # escalation statuses for which a request was made
+_HELD_BACK = ("skipped", "budget_exceeded")  # the policy's triggers fired, but no request was made
 
 
 def frames_dir(asset: AssetConfig, labels: AssetLabels) -> Path | None:
@@ -122,6 +123,7 @@ def _outcome(asset: AssetConfig, labels: AssetLabels, folder: Path | None, index
         local=verdict.condition,
         local_confidence=verdict.confidence,
         escalated=escalation.get("status") in _SENT,
+        held_back=escalation.get("status") in _HELD_BACK,
         cloud=Condition(first.answer.condition),
         cloud_confidence=first.answer.confidence,
         floor=floor,

@@ -44,7 +44,8 @@ def closing_note(report: Report) -> str:
     if report.missed_confidence is not None:
         low, high = report.missed_confidence
         why = (f"; the {report.missed} wrong verdict(s) not escalated were {low:.2f}-{high:.2f} confident, "
-               f"more so than {_pct(report.right_less_confident)} of the right ones")
+               f"more so than {_pct(report.right_less_confident)} of the right ones, and the policy wanted to ask "
+               f"about {report.missed_held_back} of them but a cool-down, a duplicate frame or the budget held it back")
     return _what_would_get_there(report, target) + why
 
 
