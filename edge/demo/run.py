@@ -296,7 +296,7 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
         "assets": assets,
     }
     try:
-        path.write_text("# written by `edgewatch demo`: replay cameras and sensors, local cloud\n"
+        path.write_text("# written by `edgewatch demo`: replay cameras and sensors, the oracle cloud\n"
                         + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     except OSError as exc:
         raise StorageError(f"cannot write the demo config {path}: {exc}") from exc
@@ -387,7 +387,7 @@ def format_summary(summary: dict[str, Any]) -> str:
           for case, figures in summary["per_case"].items()),
         "verdicts           one per check (the demo config raises a fault at once: every frame is another cell)",
         f"escalation rate    {percent(summary['escalation_rate'])} "
-        f"({summary['escalations']} check(s) sent to the local cloud model, "
+        f"({summary['escalations']} check(s) sent to the oracle cloud, "
         f"${summary['cloud_cost_usd']:.4f} at gpt-4o prices; repeats of a situation wait out the cool-down)",
         f"  asked because    {'; '.join(summary['escalated_because']) or '-'}",
         f"latency per check  {'n/a' if latency is None else f'{latency:.0f} ms'} p50, frame to verdict "
