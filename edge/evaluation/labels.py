@@ -35,6 +35,11 @@ class AssetLabels(Section):
     case: str = Field("", description="A name for the situation this asset stands for, reported per case.")
 
 
+    def folder(self, camera_folder: Path | None) -> Path | None:
+        """Where the labelled frames are: ``frames_dir`` when given, else the asset's folder camera."""
+        return self.frames_dir if self.frames_dir is not None else camera_folder
+
+
 class Labels(Section):
     """A labels file: the truth per asset id."""
 
@@ -70,11 +75,11 @@ def load_labels(path: Path) -> Labels:
         raise InputError(f"labels file {path}: {where}: {problem['msg']}") from exc
 
 
-def truth_of_check(labels: AssetLabels, frames_dir: Path | None, index: int) -> Truth:
+def truth_of_check(labels: AssetLabels, camera_folder: Path | None, index: int) -> Truth:
     """The truth of an asset's ``index``-th check (0-based): frame ``index`` modulo the frames, in name order."""
     sensors = Condition(labels.sensors)
     if not labels.frames:
         return Truth(None, sensors, None)
     name = sorted(labels.frames)[index % len(labels.frames)]
-    folder = labels.frames_dir or frames_dir
+    folder = labels.folder(camera_folder)
     return Truth(Condition(labels.frames[name]), sensors, None if folder is None else folder / name)

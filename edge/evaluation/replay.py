@@ -37,20 +37,18 @@ _SENT = ("answered", "queued", "failed")  # escalation statuses for which a requ
 _HELD_BACK = ("skipped", "budget_exceeded")  # the policy's triggers fired, but no request was made
 
 
-def frames_dir(asset: AssetConfig, labels: AssetLabels) -> Path | None:
-    """Where the labelled frames are: the labels' own folder, else the asset's folder camera."""
-    if labels.frames_dir is not None:
-        return labels.frames_dir
+def camera_folder(asset: AssetConfig) -> Path | None:
+    """The folder the asset's first folder camera replays (None: it has none)."""
     folders = [camera.path for camera in asset.cameras if isinstance(camera, FolderCamera)]
     return folders[0] if folders else None
 
 
-def oracle_for(labels: Labels, folders: Mapping[str, Path | None], *, error_rate: float = 0.0,
+def oracle_for(labels: Labels, camera_folders: Mapping[str, Path | None], *, error_rate: float = 0.0,
                seed: int = 0) -> Oracle:
-    """The oracle answering from ``labels``; ``folders`` holds each asset's labelled frames."""
+    """The oracle answering from ``labels``; ``camera_folders``: each asset's folder camera."""
     frames = {asset_id: labelled_frames({n: Condition(c) for n, c in item.frames.items()}, folder)
               for asset_id, item in labels.assets.items()
-              if item.frames and (folder := item.frames_dir or folders.get(asset_id)) is not None}
+              if item.frames and (folder := item.folder(camera_folders.get(asset_id))) is not None}
     sensors = {asset_id: Condition(item.sensors) for asset_id, item in labels.assets.items()}
     return Oracle(frames, sensors, error_rate=error_rate, seed=seed)
 
@@ -67,7 +65,7 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     missing = sorted(set(models) - set(config.escalation.pricing))
     if missing:
         raise InputError(f"no pricing for {', '.join(missing)}: add them under 'escalation.pricing'")
-    folders = {asset_id: frames_dir(assets[asset_id], item) for asset_id, item in labels.assets.items()}
+    folders = {asset_id: camera_folder(assets[asset_id]) for asset_id in labels.assets}
     oracle = oracle_for(labels, folders, error_rate=error_rate, seed=seed)
 
     with open_history(config) as history:
