@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from edge.cli.main import main
-from edge.errors import InputError
+from edge.errors import InputError, UsageError
 from edge.escalation.client import CloudClient
+from edge.escalation.config import PolicyConfig
 from edge.escalation.images import open_image, prepare
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.request import build_request
-from edge.evaluation import figures, replay, report
+from edge.evaluation import figures, replay, report, whatif
 from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
@@ -280,3 +281,43 @@ def test_edgewatch_eval_refuses_labels_for_unknown_assets(recorded_run: tuple[Pa
     labels.write_text("assets:\n  press-9: {sensors: ok}\n")
     assert main(["eval", "--config", str(config), "--labels", str(labels)]) != 0
     assert "the labels name assets the config does not have: press-9" in capsys.readouterr().err
+
+
+def _timed(asset: str, confidence: float, at: float) -> whatif.Check:
+    evidence = (Evidence("vision:top", EvidenceKind.VISION, OK, confidence),)
+    return whatif.Check(Verdict(asset, OK, confidence, ("test",), evidence, at), None)
+
+
+def test_another_policy_is_replayed_with_its_cool_down_per_asset() -> None:
+    checks = [_timed("a", 0.4, 0.0), _timed("b", 0.4, 10.0), _timed("a", 0.4, 20.0), _timed("a", 0.9, 30.0),
+              _timed("a", 0.4, 4000.0)]
+    policy = PolicyConfig(cooldown_s=3600.0)
+    assert [d.escalate for d in whatif.redecide(checks, policy)] == [True, True, False, False, True]
+    held = whatif.redecide(checks, policy)[2]
+    assert held.skipped is not None and "same situation" in held.skipped
+    no_cooldown = whatif.redecide(checks, PolicyConfig(cooldown_s=0.0))
+    assert [d.escalate for d in no_cooldown] == [True, True, True, False, True]
+
+
+def test_policy_changes_are_validated_and_name_the_setting() -> None:
+    base = PolicyConfig()
+    changed = whatif.policy_with(base, ["confidence_below=0.7", "on_disagreement=false"])
+    assert (changed.confidence_below, changed.on_disagreement, changed.cooldown_s) == (0.7, False, base.cooldown_s)
+    with pytest.raises(UsageError, match="--policy wants KEY=VALUE"):
+        whatif.policy_with(base, ["confidence_below"])
+    with pytest.raises(UsageError, match=r"--policy confidence_below: .*less than or equal to 1"):
+        whatif.policy_with(base, ["confidence_below=7"])
+    with pytest.raises(UsageError, match=r"confidence_bellow: Extra .*\(policy settings: confidence_below, "):
+        whatif.policy_with(base, ["confidence_bellow=0.7"])
+
+
+def test_edgewatch_eval_decides_again_with_another_policy(recorded_run: tuple[Path, Path],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    config, labels = recorded_run
+    arguments = ["eval", "--config", str(config), "--labels", str(labels), "--policy", "confidence_below=0.95"]
+    assert main(arguments) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("policy decided again with confidence_below=0.95 (budget caps not replayed)")
+    # 0.55, 0.94 and 0.92 are below 0.95: two fixed (the cloud's 0.95 beats 0.94), one not needed
+    assert "policy 80% (100% of always cloud) escalating 60% of 5 checks" in text
+    assert "3 escalation(s): 2 fixed a wrong verdict, 1 were not needed" in text

@@ -8,7 +8,7 @@ import sys
 
 from edge.config.root import load_config
 from edge.errors import UsageError
-from edge.evaluation import figures, replay, report
+from edge.evaluation import figures, replay, report, whatif
 from edge.evaluation.labels import load_labels
 
 
@@ -16,9 +16,15 @@ def evaluate(args: argparse.Namespace) -> int:
     if not 0.0 <= args.cloud_error_rate <= 1.0:
         raise UsageError(f"--cloud-error-rate must be between 0 and 1, got {args.cloud_error_rate}")
     config = load_config(args.config)
+    policy = whatif.policy_with(config.escalation.policy, args.policy) if args.policy else None
     labels = load_labels(args.labels)
-    outcomes = replay.collect(config, labels, error_rate=args.cloud_error_rate, seed=args.seed,
+    outcomes = replay.collect(config, labels, error_rate=args.cloud_error_rate, seed=args.seed, policy=policy,
                               progress=lambda line: print(line, file=sys.stderr, flush=True))
     result = figures.evaluate(outcomes)
-    print(json.dumps(report.to_json(result)) if args.json else report.full(result))
+    if args.json:
+        print(json.dumps({**report.to_json(result), "policy_changes": args.policy}))
+        return 0
+    if args.policy:
+        print(f"policy decided again with {', '.join(args.policy)} (budget caps not replayed)")
+    print(report.full(result))
     return 0

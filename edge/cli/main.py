@@ -202,6 +202,9 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cloud-error-rate", type=float, default=0.0,
                    help="Share of frames the oracle answers wrongly on purpose (0..1).")
     p.add_argument("--seed", type=int, default=0, help="Which frames the oracle gets wrong.")
+    p.add_argument("--policy", action="append", default=[], metavar="KEY=VALUE",
+                   help="Decide the escalations again with this policy setting changed (repeatable), e.g. "
+                   "confidence_below=0.7 or cooldown_s=0, instead of reading what the run's policy did.")
     p.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
     p = sub.add_parser("bench", help="Benchmark INT8 ONNX vs FP32 ONNX vs PyTorch, and the sensor path.")

@@ -18,12 +18,14 @@ from edge.config.root import AssetConfig, Config
 from edge.errors import CloudError, InputError
 from edge.escalation.budget import price
 from edge.escalation.client import CloudClient
-from edge.escalation.config import EscalationConfig
-from edge.escalation.images import open_image, prepare
+from edge.escalation.config import EscalationConfig, PolicyConfig
+from edge.escalation.images import difference_hash, open_image, prepare
 from edge.escalation.local_server import LocalCloudServer
+from edge.escalation.policy import Decision
 from edge.escalation.request import build_request
+from edge.evaluation import whatif
 from edge.evaluation.figures import CheckOutcome
-from edge.evaluation.labels import AssetLabels, Labels, truth_of_check
+from edge.evaluation.labels import Labels, Truth, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Verdict
 from edge.fusion import fuse
@@ -54,8 +56,10 @@ def oracle_for(labels: Labels, camera_folders: Mapping[str, Path | None], *, err
 
 
 def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: int = 0,
-            models: Sequence[str] = MODELS, progress: Callable[[str], None] = log.info) -> list[CheckOutcome]:
-    """One outcome per stored verdict of every labelled asset, in check order."""
+            models: Sequence[str] = MODELS, policy: PolicyConfig | None = None,
+            progress: Callable[[str], None] = log.info) -> list[CheckOutcome]:
+    """One outcome per stored verdict of every labelled asset, in check order. With ``policy``, which
+    checks were escalated is decided again by it (edge/evaluation/whatif.py), not read from the run."""
     from edge.service.wiring import open_history
 
     assets = {asset.id: asset for asset in config.assets}
@@ -71,34 +75,42 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     with open_history(config) as history:
         stored = {asset_id: sorted(history.verdicts(asset=asset_id, limit=1_000_000), key=lambda s: s.id)
                   for asset_id in labels.assets}
-    total = sum(len(verdicts) for verdicts in stored.values())
-    if total == 0:
+    checks = [(asset_id, truth_of_check(labels.assets[asset_id], folders[asset_id], index), entry.verdict)
+              for asset_id, verdicts in stored.items() for index, entry in enumerate(verdicts)]
+    if not checks:
         raise InputError(f"the history in {config.state_dir} holds no verdict of the labelled assets: "
                          "run 'edgewatch run' on the recordings first")
-    progress(f"asking the oracle cloud about each of {total} checks at {', '.join(models)} prices")
-    outcomes = []
+    decisions: list[Decision | None] = [None] * len(checks)
+    if policy is not None:
+        decisions = list(whatif.redecide([whatif.Check(verdict, _frame_hash(truth.frame))
+                                          for _, truth, verdict in checks], policy))
+    progress(f"asking the oracle cloud about each of {len(checks)} checks at {', '.join(models)} prices")
     with LocalCloudServer(answer=oracle) as cloud:
         settings = {model: _escalation_for(config.escalation, cloud.url, model) for model in models}
         clients = {model: (each, CloudClient(each, api_key="oracle")) for model, each in settings.items()}
         try:
-            for asset_id, verdicts in stored.items():
-                asset, item = assets[asset_id], labels.assets[asset_id]
-                for index, entry in enumerate(verdicts):
-                    outcomes.append(_outcome(asset, item, folders[asset_id], index, entry.verdict, clients))
+            return [_outcome(assets[asset_id], labels.assets[asset_id].case, truth, verdict, decision, clients)
+                    for (asset_id, truth, verdict), decision in zip(checks, decisions, strict=True)]
         finally:
             for _, client in clients.values():
                 client.close()
-    return outcomes
+
+
+def _frame_hash(frame: Path | None) -> int | None:
+    if frame is None:
+        return None
+    with open_image(frame) as image:
+        return difference_hash(image)
 
 
 def _escalation_for(escalation: EscalationConfig, url: str, model: str) -> EscalationConfig:
     return escalation.model_copy(update={"base_url": url, "model": model, "max_retries": 0})
 
 
-def _outcome(asset: AssetConfig, labels: AssetLabels, folder: Path | None, index: int, verdict: Verdict,
+def _outcome(asset: AssetConfig, case: str, truth: Truth, verdict: Verdict, redecided: Decision | None,
              clients: dict[str, tuple[EscalationConfig, CloudClient]]) -> CheckOutcome:
-    """Ask the oracle about one check, once per model (``clients``: model -> its settings and client)."""
-    truth = truth_of_check(labels, folder, index)
+    """Ask the oracle about one check, once per model (``clients``: model -> its settings and client).
+    ``redecided``: what another policy would have done (None: what the run's policy did)."""
     escalation = dict(verdict.escalation or {})
     triggers = [str(t) for t in escalation.get("triggers", ()) or ()] or [_ASKED]
     answers = {}
@@ -111,20 +123,21 @@ def _outcome(asset: AssetConfig, labels: AssetLabels, folder: Path | None, index
         try:
             answers[model] = client.ask(request, f"eval-{uuid.uuid4().hex}")
         except CloudError as exc:
-            raise InputError(f"the oracle cloud failed on check {index + 1} of {asset.id}: {exc}") from exc
+            raise InputError(f"the oracle cloud failed on a check of {asset.id}: {exc}") from exc
     first = answers[next(iter(clients))]
     floor = fuse(asset.id, list(verdict.evidence), asset.fusion, verdict.timestamp).rule_floor
+    status = escalation.get("status")
     return CheckOutcome(
         asset_id=asset.id,
-        case=labels.case,
+        case=case,
         truth=truth.condition,
         local=verdict.condition,
         local_confidence=verdict.confidence,
-        escalated=escalation.get("status") in _SENT,
-        held_back=escalation.get("status") in _HELD_BACK,
+        escalated=status in _SENT if redecided is None else redecided.escalate,
         cloud=Condition(first.answer.condition),
         cloud_confidence=first.answer.confidence,
         floor=floor,
         cost_usd={model: price(clients[model][0].model_pricing, reply.input_tokens, reply.output_tokens).usd
                   for model, reply in answers.items()},
+        held_back=status in _HELD_BACK if redecided is None else redecided.skipped is not None,
     )
