@@ -12,8 +12,11 @@ import pytest
 from PIL import Image
 
 from edge.analytics import bearings, diagnosis, iso
-from edge.demo import data, run
+from edge.config.root import load_config
+from edge.demo import data, run, text
 from edge.errors import InputError
+from edge.evaluation import figures, replay
+from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.sources.base import Frame
@@ -197,6 +200,13 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
     mini, full = evaluation["cost_per_1000_usd"]["gpt-4o-mini"], evaluation["cost_per_1000_usd"]["gpt-4o"]
     assert 0.0 < mini["always_cloud"] < full["always_cloud"]
 
+    # the what-if replay of the run's own policy takes the run's decisions, check by check
+    config = load_config(Path(summary["config"]))
+    labels = load_labels(tmp_path / "data" / data.LABELS_FILE)
+    ran = replay.collect(config, labels, models=("gpt-4o",))
+    again = replay.collect(config, labels, models=("gpt-4o",), policy=config.escalation.policy)
+    assert [(o.escalated, o.held_back) for o in again] == [(o.escalated, o.held_back) for o in ran]
+
 
 def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
              escalation: dict[str, object] | None = None) -> Verdict:
@@ -255,8 +265,19 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     assert summary["escalated_because"] == ["vision says ok but sensors say fault"]
     assert summary["latency_ms_p50"] == pytest.approx(50.0, abs=0.01)
     assert [r.cloud for r in rows if r.machine.asset_id == "stringer-2"] == ["fault", "cooldown"]
-    table = run.format_table(rows)
+    table = text.format_table(rows)
     assert table.count("\n") == len(rows) + 1 and "NO" in table
-    text = run.format_summary(summary)
-    assert "accuracy           56%" in text and "vision 56% (against the cells' labels), vibration 44%" in text
+    printed = text.format_summary(summary)
+    assert "accuracy           56%" in printed and "vision 56% (against the cells' labels), vibration 44%" in printed
+    assert "  camera defect, bearing healthy       fused 100%  vision   0%  vibration   0%  (2 checks)" in printed
     assert json.loads(json.dumps(summary)) == summary  # plain JSON types only
+
+
+def test_the_demo_prints_the_evaluations_headline_and_closing_note() -> None:
+    outcomes = [CheckOutcome("stringer-1", "healthy", Condition.OK, Condition.OK, 0.9, False, Condition.OK, 0.95),
+                CheckOutcome("stringer-2", "camera", Condition.FAULT, Condition.OK, 0.94, False, Condition.FAULT, 0.95)]
+    lines = text.format_evaluation(figures.evaluate(outcomes)).splitlines()
+    assert lines[0] == ("evaluation         local only 50%, always cloud 100%, policy 50% (50% of always cloud) "
+                        "escalating 0% of 2 checks")
+    assert lines[1].startswith("                   0 escalation(s)")
+    assert "not met" in lines[2] and "the 1 wrong verdict(s) not escalated were 0.94 confident" in lines[2]

@@ -61,7 +61,7 @@ def test_three_arms_and_what_each_escalation_did() -> None:
     assert result.missed_confidence == (0.94, 0.94)
     assert result.right_less_confident == pytest.approx(2 / 3)  # of o1, o4, o6: o4 (0.92) and o6 (0.50) are below 0.94
     assert result.missed_held_back == 1
-    assert "the 1 wrong verdict(s) not escalated were 0.94-0.94 confident, more so than 67% of the right ones, " \
+    assert "the 1 wrong verdict(s) not escalated were 0.94 confident, more so than 67% of the right ones, " \
            "and the policy wanted to ask about 1 of them but a cool-down" in report.closing_note(result)
     assert not result.target_met
 

@@ -7,7 +7,8 @@ import json
 import sys
 
 from edge.demo.data import MACHINES
-from edge.demo.run import DemoOptions, default_cwru_dir, format_evaluation, format_summary, format_table, run_demo
+from edge.demo.run import DemoOptions, default_cwru_dir, run_demo
+from edge.demo.text import format_evaluation, format_summary, format_table
 from edge.errors import UsageError
 
 

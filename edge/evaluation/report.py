@@ -43,9 +43,12 @@ def closing_note(report: Report) -> str:
     why = ""
     if report.missed_confidence is not None:
         low, high = report.missed_confidence
-        why = (f"; the {report.missed} wrong verdict(s) not escalated were {low:.2f}-{high:.2f} confident, "
-               f"more so than {_pct(report.right_less_confident)} of the right ones, and the policy wanted to ask "
-               f"about {report.missed_held_back} of them but a cool-down, a duplicate frame or the budget held it back")
+        span = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+        why = (f"; the {report.missed} wrong verdict(s) not escalated were {span} confident, "
+               f"more so than {_pct(report.right_less_confident)} of the right ones")
+        if report.missed_held_back:
+            why += (f", and the policy wanted to ask about {report.missed_held_back} of them but a cool-down, "
+                    "a duplicate frame or the budget held it back")
     return _what_would_get_there(report, target) + why
 
 
