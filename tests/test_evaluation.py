@@ -321,3 +321,19 @@ def test_edgewatch_eval_decides_again_with_another_policy(recorded_run: tuple[Pa
     # 0.55, 0.94 and 0.92 are below 0.95: two fixed (the cloud's 0.95 beats 0.94), one not needed
     assert "policy 80% (100% of always cloud) escalating 60% of 5 checks" in text
     assert "3 escalation(s): 2 fixed a wrong verdict, 1 were not needed" in text
+
+
+def test_edgewatch_eval_names_a_missing_frame_or_history(recorded_run: tuple[Path, Path], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config, labels = recorded_run
+    document = json.loads(labels.read_text())
+    document["assets"]["stringer-1"]["frames"]["frame_0099.jpg"] = "ok"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(document))
+    assert main(["eval", "--config", str(config), "--labels", str(broken)]) == 1
+    assert "frame_0099.jpg does not exist" in capsys.readouterr().err
+
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(config.read_text().replace(str(tmp_path / "state"), str(tmp_path / "never-ran")))
+    assert main(["eval", "--config", str(elsewhere), "--labels", str(labels)]) == 1
+    assert "no history in" in capsys.readouterr().err and not (tmp_path / "never-ran" / "history.sqlite3").exists()

@@ -69,6 +69,8 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     missing = sorted(set(models) - set(config.escalation.pricing))
     if missing:
         raise InputError(f"no pricing for {', '.join(missing)}: add them under 'escalation.pricing'")
+    if not (config.state_dir / "history.sqlite3").is_file():  # opening it would create an empty one
+        raise InputError(f"no history in {config.state_dir}: run 'edgewatch run' on the recordings first")
     folders = {asset_id: camera_folder(assets[asset_id]) for asset_id in labels.assets}
     oracle = oracle_for(labels, folders, error_rate=error_rate, seed=seed)
 
