@@ -12,9 +12,16 @@ import pytest
 from PIL import Image
 
 from edge.analytics import bearings, diagnosis, iso
-from edge.demo import data, run
+from edge.config.root import load_config
+from edge.demo import data, run, text
 from edge.errors import InputError
+from edge.evaluation import figures, replay
+from edge.evaluation.figures import CheckOutcome
+from edge.evaluation.labels import load_labels
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.sources.base import Frame
+from edge.sources.config import CameraHealthSettings
+from edge.sources.health import FrameHealth
 from edge.store.history import History
 
 pytest.importorskip("elpv_dataset")
@@ -48,33 +55,72 @@ def test_elpv_labels_are_read_without_loading_images() -> None:
     assert all(cell.path.is_file() for cell in cells[:5])
 
 
-def test_healthy_machines_see_normal_cells_faulty_ones_defective_cells(tmp_path: Path, cwru_dir: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=8, enroll=6, examples=3, cwru_dir=cwru_dir)
+def test_camera_and_bearing_fail_independently(tmp_path: Path, cwru_dir: Path) -> None:
+    prepared = data.prepare(tmp_path, frames=12, enroll=6, examples=3, cwru_dir=cwru_dir)
 
     assert prepared.vibration_source == "cwru"
     assert len(list(prepared.enroll_dir.glob("*.jpg"))) == 6
     assert len(list(prepared.examples_dir.glob("*.jpg"))) == 3
-    assert [m.bearing for m in prepared.machines] == ["normal", "outer_race", "normal", "inner_race"]
+    seen = {(m.case, m.bearing, tuple(item.camera_truth for item in m.items), m.degraded) for m in prepared.machines}
+    assert seen == {
+        ("healthy", "normal", ("ok", "ok"), ""),
+        ("camera defect, bearing healthy", "normal", ("fault", "fault"), ""),
+        ("bearing fault, camera normal", "outer_race", ("ok", "ok"), ""),
+        ("camera defect and bearing fault", "inner_race", ("fault", "fault"), ""),
+        ("healthy, vibration channel dead", "normal", ("ok", "ok"), "dead sensor"),
+        ("bearing fault, camera dark/blurred", "outer_race", ("ok", "ok"), "dark or blurred camera"),
+    }
     for machine in prepared.machines:
         assert sorted(p.name for p in machine.frames_dir.iterdir()) == [item.frame for item in machine.items]
-        assert len(machine.items) == 2
-        if machine.expected == "ok":
+        for item in machine.items:
+            assert (item.defect_probability >= 2 / 3) == (item.camera_truth == "fault")
+            assert machine.expected_for(item) == ("ok" if machine.case.startswith("healthy") else "fault")
+        if machine.degraded == "dead sensor":
+            assert machine.vibration_record == "dead channel"
+            assert not np.any(np.load(machine.vibration_path))
+        elif machine.bearing == "normal":
             assert machine.vibration_record == "normal_0.npy"
-            assert all(item.defect_probability == 0.0 for item in machine.items)
         else:
             assert machine.vibration_record.startswith({"outer_race": "OR", "inner_race": "IR"}[machine.bearing])
-            assert all(item.defect_probability >= 2 / 3 for item in machine.items)
     with Image.open(prepared.machines[0].frames_dir / "frame_0001.jpg") as frame:
         assert frame.mode == "RGB" and frame.size == (300, 300)
     manifest = json.loads((tmp_path / "demo-data.json").read_text())
-    assert [m["expected"] for m in manifest["machines"]] == ["ok", "fault", "ok", "fault"]
+    assert [m["expected"] for m in manifest["machines"]] == ["ok", "fault", "fault", "fault", "ok", "fault"]
+
+
+def test_degraded_camera_frames_are_unfit_and_the_others_fit(tmp_path: Path) -> None:
+    """The dark/blurred camera case must be what the camera health check rejects, and only that."""
+    prepared = data.prepare(tmp_path, frames=12, enroll=4, examples=2, cwru_dir=None)
+    for machine in prepared.machines:
+        health = FrameHealth("el-camera", CameraHealthSettings())
+        verdicts = []
+        for item in machine.items:
+            with Image.open(machine.frames_dir / item.frame) as image:
+                verdicts.append(health.check(Frame(np.asarray(image.convert("RGB")), 0.0, "el-camera")))
+        problems = [" ".join(e.reasons) for e in verdicts if e is not None]
+        if machine.degraded == "dark or blurred camera":
+            assert len(problems) == len(machine.items)
+            assert "black" in problems[0] and "blurred" in problems[1]
+        else:
+            assert problems == []
+
+
+def test_labels_file_states_each_frame_and_bearing(tmp_path: Path) -> None:
+    prepared = data.prepare(tmp_path, frames=6, enroll=4, examples=2, cwru_dir=None)
+    labels = load_labels(tmp_path / data.LABELS_FILE)
+    assert list(labels.assets) == [m.asset_id for m in prepared.machines]
+    for machine in prepared.machines:
+        truth = labels.assets[machine.asset_id]
+        assert truth.case == machine.case
+        assert truth.sensors == machine.bearing_truth
+        assert truth.frames == {item.frame: item.camera_truth for item in machine.items}
 
 
 def test_enrolled_cells_never_appear_in_a_stream(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=16, enroll=20, examples=5, cwru_dir=None)
+    prepared = data.prepare(tmp_path, frames=18, enroll=20, examples=5, cwru_dir=None)
     enrolled = {_pixels(path) for folder in (prepared.enroll_dir, prepared.examples_dir) for path in folder.iterdir()}
     streamed = {_pixels(m.frames_dir / item.frame) for m in prepared.machines for item in m.items}
-    assert len(streamed) == 16
+    assert len(streamed) == 18
     assert not enrolled & streamed
 
 
@@ -90,6 +136,8 @@ def test_without_cwru_the_recordings_are_synthesised_and_diagnosable(tmp_path: P
     prepared = data.prepare(tmp_path, frames=4, enroll=4, examples=2, cwru_dir=tmp_path / "missing")
     assert prepared.vibration_source == "synthetic"
     for machine in prepared.machines:
+        if machine.degraded == "dead sensor":
+            continue  # flat: what the sensor health check is for, not the bearing analysis
         assert machine.vibration_record == "synthetic"
         for burst in _bursts(machine):
             found = _diagnose(burst, prepared)
@@ -119,27 +167,45 @@ def test_asking_for_more_cells_than_the_dataset_has_is_a_clear_error(tmp_path: P
 
 @pytest.mark.slow
 def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
-    """`edgewatch demo --json` on a small stream: real export, enroll, service loop and local cloud."""
+    """`edgewatch demo --json` on a small stream: real export, enroll, service loop, oracle cloud, evaluation."""
     completed = subprocess.run(
-        [sys.executable, "-m", "edge", "demo", "--out", str(tmp_path), "--frames", "8", "--json"],
+        [sys.executable, "-m", "edge", "demo", "--out", str(tmp_path), "--frames", "12", "--json"],
         capture_output=True, text=True, timeout=900, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     summary = json.loads(completed.stdout)  # stdout holds exactly one JSON object
 
-    assert summary["checks"] == 8
-    # four machines take turns; how the 8 checks fall between them depends on timing, not on truth
-    assert summary["normal_total"] + summary["faults_total"] == 8
+    assert summary["checks"] == 12
+    # six machines take turns; how the 12 checks fall between them depends on timing, not on truth
+    assert summary["normal_total"] + summary["faults_total"] == 12
     assert summary["normal_total"] >= 2 and summary["faults_total"] >= 2
-    assert 0.5 < summary["accuracy"] <= 1.0  # above chance on a balanced stream
+    assert 0.5 < summary["accuracy"] <= 1.0  # above chance
     assert 0.0 <= summary["vision_accuracy"] <= 1.0 and 0.0 <= summary["vibration_accuracy"] <= 1.0
-    assert summary["accuracy"] == (summary["normal_correct"] + summary["faults_flagged"]) / 8
+    assert summary["accuracy"] == (summary["normal_correct"] + summary["faults_flagged"]) / 12
+    assert sum(case["checks"] for case in summary["per_case"].values()) == 12
     assert 0.0 <= summary["escalation_rate"] <= 1.0
-    assert summary["escalation_rate"] == summary["escalations"] / 8
+    assert summary["escalation_rate"] == summary["escalations"] / 12
     assert 0.0 < summary["latency_ms_p50"] < 10_000.0
     assert summary["vibration_source"] in ("cwru", "synthetic")
     assert Path(summary["history"]).is_file()
-    assert "[2/6] exporting" in completed.stderr and "[6/6]" in completed.stderr
+    assert "[2/7] exporting" in completed.stderr and "[7/7] evaluating" in completed.stderr
+
+    evaluation = summary["evaluation"]
+    assert evaluation["checks"] == 12 and evaluation["escalations"] == summary["escalations"]
+    assert evaluation["local_accuracy"] == pytest.approx(summary["accuracy"])  # the same verdicts, scored twice
+    # an oracle that is never wrong can only confirm a right verdict or correct a wrong one
+    assert evaluation["cloud_accuracy"] >= evaluation["local_accuracy"]
+    assert evaluation["fixed"] + evaluation["wasted"] + evaluation["unfixed"] + evaluation["broken"] == \
+        evaluation["escalations"]
+    mini, full = evaluation["cost_per_1000_usd"]["gpt-4o-mini"], evaluation["cost_per_1000_usd"]["gpt-4o"]
+    assert 0.0 < mini["always_cloud"] < full["always_cloud"]
+
+    # the what-if replay of the run's own policy takes the run's decisions, check by check
+    config = load_config(Path(summary["config"]))
+    labels = load_labels(tmp_path / "data" / data.LABELS_FILE)
+    ran = replay.collect(config, labels, models=("gpt-4o",))
+    again = replay.collect(config, labels, models=("gpt-4o",), policy=config.escalation.policy)
+    assert [(o.escalated, o.held_back) for o in again] == [(o.escalated, o.held_back) for o in ran]
 
 
 def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
@@ -154,7 +220,7 @@ def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
 
 
 def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path / "data", frames=8, enroll=4, examples=2, cwru_dir=None)
+    prepared = data.prepare(tmp_path / "data", frames=12, enroll=4, examples=2, cwru_dir=None)
     config = tmp_path / "demo.yaml"
     state_dir = tmp_path / "state"
     run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
@@ -162,6 +228,7 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     answered = {"status": "answered", "condition": "fault", "cost": {"usd": 0.002},
                 "triggers": ["vision says ok but sensors say fault"]}
     cooled = {"status": "skipped", "why": "same situation escalated 0 min ago (cool-down 60 min)"}
+    # truths: stringer-1 healthy, -2 camera defect only, -3 bearing fault only, -4 both (5, 6 have no verdicts)
     stored = {  # per machine, in check order: (verdict, vision, vibration, escalation)
         "stringer-1": [("ok", "ok", "ok", None), ("warning", "warning", "ok", None), ("ok", "ok", "ok", None)],
         "stringer-2": [("fault", "ok", "fault", answered), ("fault", "ok", "fault", cooled)],
@@ -181,19 +248,36 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
 
     assert [r.item.frame for r in rows if r.machine.asset_id == "stringer-1"] == [
         "frame_0001.jpg", "frame_0002.jpg", "frame_0001.jpg"]  # the folder camera loops
-    assert [r.correct for r in rows] == [True, False, True, True, True, True, True, False, True]
-    assert summary["checks"] == 9 and summary["accuracy"] == pytest.approx(7 / 9)
-    assert (summary["normal_correct"], summary["normal_total"]) == (4, 5)
-    assert (summary["faults_flagged"], summary["faults_total"]) == (3, 4)
+    assert [r.correct for r in rows] == [True, False, True, True, True, False, False, False, True]
+    assert summary["checks"] == 9 and summary["accuracy"] == pytest.approx(5 / 9)
+    assert (summary["normal_correct"], summary["normal_total"]) == (2, 3)
+    assert (summary["faults_flagged"], summary["faults_total"]) == (3, 6)
+    # each modality against what it can see: the camera the cells, the accelerometer the bearing
     assert summary["vision_accuracy"] == pytest.approx(5 / 9)
-    assert summary["vibration_accuracy"] == pytest.approx(8 / 9)
+    assert summary["vibration_accuracy"] == pytest.approx(4 / 9)
+    assert summary["per_case"]["healthy"] == {"checks": 3, "accuracy": pytest.approx(2 / 3),
+                                              "vision_accuracy": pytest.approx(2 / 3), "vibration_accuracy": 1.0}
+    assert summary["per_case"]["camera defect, bearing healthy"] == {
+        "checks": 2, "accuracy": 1.0, "vision_accuracy": 0.0, "vibration_accuracy": 0.0}
+    assert summary["evaluation"] is None
     assert summary["escalations"] == 1 and summary["escalation_rate"] == pytest.approx(1 / 9)
     assert summary["cloud_cost_usd"] == pytest.approx(0.002)
     assert summary["escalated_because"] == ["vision says ok but sensors say fault"]
     assert summary["latency_ms_p50"] == pytest.approx(50.0, abs=0.01)
     assert [r.cloud for r in rows if r.machine.asset_id == "stringer-2"] == ["fault", "cooldown"]
-    table = run.format_table(rows)
+    table = text.format_table(rows)
     assert table.count("\n") == len(rows) + 1 and "NO" in table
-    text = run.format_summary(summary)
-    assert "accuracy           78%" in text and "vision 56%, vibration 89%" in text
+    printed = text.format_summary(summary)
+    assert "accuracy           56%" in printed and "vision 56% (against the cells' labels), vibration 44%" in printed
+    assert "  camera defect, bearing healthy       fused 100%  vision   0%  vibration   0%  (2 checks)" in printed
     assert json.loads(json.dumps(summary)) == summary  # plain JSON types only
+
+
+def test_the_demo_prints_the_evaluations_headline_and_closing_note() -> None:
+    outcomes = [CheckOutcome("stringer-1", "healthy", Condition.OK, Condition.OK, 0.9, False, Condition.OK, 0.95),
+                CheckOutcome("stringer-2", "camera", Condition.FAULT, Condition.OK, 0.94, False, Condition.FAULT, 0.95)]
+    lines = text.format_evaluation(figures.evaluate(outcomes)).splitlines()
+    assert lines[0] == ("evaluation         local only 50%, always cloud 100%, policy 50% (50% of always cloud) "
+                        "escalating 0% of 2 checks")
+    assert lines[1].startswith("                   0 escalation(s)")
+    assert "not met" in lines[2] and "the 1 wrong verdict(s) not escalated were 0.94 confident" in lines[2]

@@ -41,6 +41,7 @@ _HANDLERS: dict[str, str] = {
     "doctor": "edge.cli.service:doctor",
     "install-service": "edge.cli.service:install_service",
     "demo": "edge.cli.demo:demo",
+    "eval": "edge.cli.evaluate:evaluate",
     "bench": "bench.command:bench",
 }
 
@@ -202,17 +203,37 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="Run edgewatch end to end on the built-in demo data.",
         description="Export EfficientNet-Lite0 to INT8, enroll normal solar cells, replay cells and "
-        "bearing vibration through fusion and escalation, and print a verdict table and summary.",
+        "bearing vibration through fusion and escalation to an oracle cloud, and print a verdict table, a "
+        "summary and the evaluation's headline.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="Working folder for the demo's files.")
     p.add_argument(
         "--frames",
         type=int,
         default=24,
-        help="Checks in total, spread evenly over the four demo machines (>= 4, whole rounds).",
+        help="Checks in total, spread evenly over the six demo machines (>= 6, whole rounds).",
     )
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
+    p.add_argument("--cloud-error-rate", type=float, default=0.0,
+                   help="Share of frames the demo's oracle cloud answers wrongly on purpose (0..1).")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
+
+    p = sub.add_parser(
+        "eval",
+        help="Score a run's verdicts against labels; compare local, always-cloud and the escalation policy.",
+        description="Read the verdicts 'edgewatch run' stored for the labelled assets, ask an oracle cloud (a "
+        "local OpenAI-compatible server answering from the labels) about every check at gpt-4o and gpt-4o-mini "
+        "prices, and print accuracies, escalation rate, costs and the risk-coverage curve. See docs/evaluation.md.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="The config the run used (its state_dir holds them).")
+    p.add_argument("--labels", type=Path, required=True, help="Labels file (YAML or JSON), see docs/evaluation.md.")
+    p.add_argument("--cloud-error-rate", type=float, default=0.0,
+                   help="Share of frames the oracle answers wrongly on purpose (0..1).")
+    p.add_argument("--seed", type=int, default=0, help="Which frames the oracle gets wrong.")
+    p.add_argument("--policy", action="append", default=[], metavar="KEY=VALUE",
+                   help="Decide the escalations again with this policy setting changed (repeatable), e.g. "
+                   "confidence_below=0.7 or cooldown_s=0, instead of reading what the run's policy did.")
+    p.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
     p = sub.add_parser("bench", help="Benchmark INT8 ONNX vs FP32 ONNX vs PyTorch, and the sensor path.")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="Folder for results JSON and Markdown.")

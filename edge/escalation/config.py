@@ -19,7 +19,7 @@ class ModelPricing(Section):
     image_tile_tokens: int = Field(ge=0, description="Tokens per 512-px tile of a detail=high image.")
 
 
-def _default_pricing() -> dict[str, ModelPricing]:
+def default_pricing() -> dict[str, ModelPricing]:
     # OpenAI's published rules; gpt-4o-mini bills images at ~33x the tokens, so it is not cheaper per image
     return {
         "gpt-4o": ModelPricing(input_usd_per_mtok=2.50, output_usd_per_mtok=10.00,
@@ -84,7 +84,7 @@ class EscalationConfig(Section):
     max_image_usd: float = Field(0.02, ge=0, description="Cap on what the images of one escalation may cost, USD.")
     jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of frames sent.")
     max_output_tokens: int = Field(300, ge=50, description="Cap on the reply length (and its cost).")
-    pricing: dict[str, ModelPricing] = Field(default_factory=_default_pricing,
+    pricing: dict[str, ModelPricing] = Field(default_factory=default_pricing,
                                              description="Prices and image-token rules per model name.")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="When to escalate.")
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Spending caps.")

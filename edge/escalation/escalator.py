@@ -42,6 +42,15 @@ ResultCallback = Callable[[OutboxItem, dict[str, Any]], None]
 DepthCallback = Callable[[int], None]
 
 
+def settled_condition(local: Condition, local_confidence: float, cloud: Condition, cloud_confidence: float,
+                      floor: Condition = Condition.OK) -> Condition:
+    """The condition a verdict ends with once the cloud answered: the cloud's when it is more confident
+    than the device, never below what the rules demand (``edgewatch eval`` replays this rule)."""
+    if cloud_confidence <= local_confidence:
+        return local
+    return Condition.worst([cloud, floor])
+
+
 def apply_answer(verdict: Verdict, result: dict[str, Any], floor: Condition = Condition.OK) -> Verdict:
     """The verdict after the cloud answered: the cloud wins when more confident, never below the rules."""
     escalation = {**(verdict.escalation or {}), **result}
@@ -55,7 +64,8 @@ def apply_answer(verdict: Verdict, result: dict[str, Any], floor: Condition = Co
     if result["confidence"] <= verdict.confidence:
         return replace(verdict, escalated=True, escalation=escalation,
                        reasons=(*verdict.reasons, f"{said} (local verdict kept: it is as or more confident)"))
-    condition = Condition.worst([Condition(result["condition"]), floor])
+    condition = settled_condition(verdict.condition, verdict.confidence, Condition(result["condition"]),
+                                  result["confidence"], floor)
     confidence = result["confidence"] if condition.value == result["condition"] else verdict.confidence
     return replace(verdict, condition=condition, confidence=confidence, escalated=True, escalation=escalation,
                    reasons=(said, *verdict.reasons))

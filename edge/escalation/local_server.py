@@ -1,12 +1,14 @@
 """A small OpenAI-compatible chat-completions server on 127.0.0.1, with fault injection.
 
 It stands in for the paid API in tests and is the built-in demo's "cloud": close enough to the real
-endpoint for the official SDK (JSON bodies, status codes, Retry-After, usage), and its answer is
-derived deterministically from the request — the worst condition and first fault type named in
-the local evidence text — so a run can be checked. Faults are queued (one per request) or set for
-every request: 429 with Retry-After, 503, slow answers (timeouts), malformed JSON bodies or
-answers, dropped connections. Requests carrying an ``Idempotency-Key`` already answered get the
-stored answer again, as a provider honouring idempotency keys would.
+endpoint for the official SDK (JSON bodies, status codes, Retry-After, usage billed by the requested
+model's token rules), and its answer is derived deterministically from the request — by default
+the worst condition and first fault type named in the local evidence text; an evaluation passes
+its own ``answer`` (edge/evaluation/oracle.py answers from labels) — so a run can be checked.
+Faults are queued (one per request) or set for every request: 429 with Retry-After, 503, slow
+answers (timeouts), malformed JSON bodies or answers, dropped connections. Requests carrying an
+``Idempotency-Key`` already answered get the stored answer again, as a provider honouring
+idempotency keys would.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from PIL import Image
+
+from edge.escalation.config import ModelPricing, default_pricing
+from edge.escalation.images import image_tokens, target_size
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +117,34 @@ def derive_answer(text: str, image_count: int) -> dict[str, Any]:
     }
 
 
-def _image_tokens(url: str, detail: str) -> int:
-    """gpt-4o's rule: 85 for low detail; 85 + 170 per 512-px tile for high."""
+# how the server answers a valid request: the recorded request in, the reply's JSON object (CloudAnswer) out
+Answer = Callable[[RecordedRequest], dict[str, Any]]
+
+
+def _evidence_answer(record: RecordedRequest) -> dict[str, Any]:
+    return derive_answer(record.text, len(record.images))
+
+
+def _image_tokens(url: str, detail: str, pricing: ModelPricing) -> int:
+    """As the provider bills: the image is first resized per ``detail``, then counted by the model's rule."""
     if detail != "high":
-        return 85
+        return pricing.image_low_tokens
     try:
         data = base64.b64decode(url.split(",", 1)[1])
-        width, height = Image.open(io.BytesIO(data)).size
+        size = Image.open(io.BytesIO(data)).size
     except (ValueError, OSError, IndexError):
-        return 85
-    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+        return pricing.image_low_tokens
+    return image_tokens(*target_size(*size, "high"), "high", pricing)
 
 
 class LocalCloudServer:
     """``with LocalCloudServer() as cloud:`` then point ``base_url`` at ``cloud.url``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, model: str = "gpt-4o") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, model: str = "gpt-4o", *,
+                 answer: Answer = _evidence_answer, pricing: Mapping[str, ModelPricing] | None = None) -> None:
         self.model = model
+        self._answer_for = answer
+        self._pricing = dict(default_pricing() if pricing is None else pricing)
         self._host = host
         self._faults: deque[Fault] = deque()
         self._always: Fault | None = None
@@ -257,17 +274,18 @@ class LocalCloudServer:
                 self._send_bytes(200, payload)
 
             def _completion(self, record: RecordedRequest, fault: Fault | None) -> dict[str, Any]:
-                images = record.images
+                model = (record.body or {}).get("model", server.model)
+                pricing = server._pricing.get(model, server._pricing[server.model])
                 content = fault.content if fault is not None and fault.content is not None else json.dumps(
-                    derive_answer(record.text, len(images)))
-                image_tokens = sum(_image_tokens(url, detail) for url, detail in images)
-                prompt_tokens = math.ceil(len(record.text) / 4) + image_tokens
+                    server._answer_for(record))
+                billed_images = sum(_image_tokens(url, detail, pricing) for url, detail in record.images)
+                prompt_tokens = math.ceil(len(record.text) / 4) + billed_images
                 completion_tokens = math.ceil(len(content) / 4)
                 return {
                     "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": (record.body or {}).get("model", server.model),
+                    "model": model,
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

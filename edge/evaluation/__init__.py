@@ -1,0 +1,1 @@
+"""Measuring fusion and escalation on labelled recordings: labels, the oracle cloud, the figures."""
