@@ -1,0 +1,193 @@
+"""Alert lifecycle per asset: verdicts raise, worsen and clear alerts; people acknowledge, snooze and
+declare maintenance. Decisions live here; ``edge.store.alerts`` keeps them (one transaction each,
+with the audit entry and the queued notifications).
+
+Maintenance (on demand, or a scheduled window) means no alerts, no escalations and no learning:
+``quiet(asset)`` is what the check loop asks before escalating. A snooze mutes the notifications
+of verdict-driven transitions for a while; what people do is always notified.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from edge.alerts.config import AlertsSettings
+from edge.alerts.headline import headline
+from edge.alerts.schedule import scheduled_window
+from edge.errors import EdgewatchError
+from edge.evidence import Condition, Verdict
+from edge.outputs.messages import iso_time
+from edge.store.alerts import Alert, AlertStore, Mode, Notice
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, dict[str, Any]], None]  # (asset id, status) after every change
+
+
+class ActionRefused(EdgewatchError):
+    """A person's action that does not apply now (nothing to acknowledge, not in maintenance...)."""
+
+
+class AlertBook:
+    """``AlertBook(store, settings, {asset_id: name}, targets)``; thread-safe through the store."""
+
+    def __init__(self, store: AlertStore, settings: AlertsSettings, assets: Mapping[str, str],
+                 targets: Sequence[str] = (), *, site: str = "edgewatch",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.names = dict(assets)
+        self.targets = tuple(targets)
+        self.site = site
+        self.clock = clock
+        self.listeners: list[Listener] = []
+
+    # -- what the check loop asks and tells --------------------------------------------------------
+
+    def quiet(self, asset: str) -> bool:
+        """In planned maintenance now: no alerts, no escalations, no learning."""
+        return self._maintenance(asset, self.clock()) is not None
+
+    def observe(self, verdict: Verdict, verdict_id: int | None) -> Alert | None:
+        """Raise, worsen or clear ``verdict.asset_id``'s alert; nothing during maintenance."""
+        asset, now = verdict.asset_id, self.clock()
+        if self._maintenance(asset, now) is not None:
+            return None
+        current = self.store.open_alert(asset)
+        muted = self.store.mode(asset).snoozed(now)
+        if verdict.condition is Condition.OK:
+            if current is None:
+                return None
+            changed = self.store.clear(current, now, self._notice(asset, "cleared", "back to normal", muted))
+        else:
+            line = headline(verdict, self.settings.actions).text
+            if current is None:
+                changed = self.store.raise_alert(asset, verdict.condition.value, line, verdict_id, now,
+                                                 self._notice(asset, verdict.condition.value, line, muted))
+            elif verdict.condition.rank > Condition(current.condition).rank:
+                changed = self.store.worsen(current, verdict.condition.value, line, verdict_id, now,
+                                            self._notice(asset, f"worse: {verdict.condition.value}", line, muted))
+            else:
+                return current
+        self._changed(asset)
+        return changed
+
+    # -- what people do ----------------------------------------------------------------------------
+
+    def acknowledge(self, asset: str, by: str, note: str | None = None) -> Alert:
+        self._known(asset)
+        current = self.store.open_alert(asset)
+        if current is None or current.state != "raised":
+            raise ActionRefused(f"{asset} has no raised alert to acknowledge"
+                                + ("" if current is None else f" (it is {current.state} by {current.acknowledged_by})"))
+        done = self.store.acknowledge(current, by, note, self.clock(),
+                                      self._notice(asset, f"acknowledged by {by}", note or current.headline))
+        self._changed(asset)
+        return done
+
+    def snooze(self, asset: str, by: str, duration_s: float | None = None, note: str | None = None) -> Mode:
+        self._known(asset)
+        duration_s = self.settings.snooze_default_s if duration_s is None else duration_s
+        if not 0 < duration_s <= self.settings.snooze_max_s:
+            raise ActionRefused(f"a snooze lasts more than 0 s and at most {self.settings.snooze_max_s:.0f} s "
+                                f"(alerts.snooze_max_s), not {duration_s:g} s")
+        now = self.clock()
+        mode = self.store.mode(asset)
+        until = now + duration_s
+        new = Mode(until, by, mode.maintenance_since, mode.maintenance_until, mode.maintenance_by,
+                   mode.maintenance_note)
+        self.store.set_mode(asset, new, "snoozed", by, note, now,
+                            self._notice(asset, f"snoozed by {by} until {iso_time(until)}", note or ""),
+                            {"until": until})
+        self._changed(asset)
+        return new
+
+    def unsnooze(self, asset: str, by: str) -> Mode:
+        self._known(asset)
+        now = self.clock()
+        mode = self.store.mode(asset)
+        if not mode.snoozed(now):
+            raise ActionRefused(f"{asset} is not snoozed")
+        new = Mode(None, None, mode.maintenance_since, mode.maintenance_until, mode.maintenance_by,
+                   mode.maintenance_note)
+        self.store.set_mode(asset, new, "unsnoozed", by, None, now, self._notice(asset, f"snooze ended by {by}", ""))
+        self._changed(asset)
+        return new
+
+    def start_maintenance(self, asset: str, by: str, note: str | None = None,
+                          duration_s: float | None = None) -> Mode:
+        """Planned downtime from now, until stopped (or for ``duration_s``)."""
+        self._known(asset)
+        if duration_s is not None and duration_s <= 0:
+            raise ActionRefused(f"a maintenance window needs a positive duration, not {duration_s:g} s")
+        now = self.clock()
+        mode = self.store.mode(asset)
+        until = None if duration_s is None else now + duration_s
+        new = Mode(mode.snoozed_until, mode.snoozed_by, now, until, by, note)
+        ends = "until stopped" if until is None else f"until {iso_time(until)}"
+        self.store.set_mode(asset, new, "maintenance_started", by, note, now,
+                            self._notice(asset, f"maintenance started by {by}, {ends}", note or ""), {"until": until})
+        self._changed(asset)
+        return new
+
+    def stop_maintenance(self, asset: str, by: str) -> Mode:
+        self._known(asset)
+        now = self.clock()
+        mode = self.store.mode(asset)
+        if not mode.in_maintenance(now):
+            scheduled = self._maintenance(asset, now)
+            raise ActionRefused(f"{asset} is not in maintenance started on demand"
+                                + ("" if scheduled is None else " (a scheduled window ends by itself)"))
+        new = Mode(mode.snoozed_until, mode.snoozed_by)
+        self.store.set_mode(asset, new, "maintenance_stopped", by, None, now,
+                            self._notice(asset, f"maintenance stopped by {by}", ""))
+        self._changed(asset)
+        return new
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def status(self, asset: str) -> dict[str, Any]:
+        """The asset's alert and modes, as the API, the page and MQTT show them."""
+        now = self.clock()
+        alert = self.store.open_alert(asset)
+        mode = self.store.mode(asset)
+        maintenance = self._maintenance(asset, now)
+        return {
+            "asset": asset,
+            "alert": None if alert is None else alert.to_dict(),
+            "snoozed_until": mode.snoozed_until if mode.snoozed(now) else None,
+            "maintenance": maintenance,
+            "mode": "maintenance" if maintenance else "snoozed" if mode.snoozed(now) else "normal",
+        }
+
+    def _maintenance(self, asset: str, now: float) -> dict[str, Any] | None:
+        mode = self.store.mode(asset)
+        if mode.in_maintenance(now):
+            return {"since": mode.maintenance_since, "until": mode.maintenance_until, "by": mode.maintenance_by,
+                    "note": mode.maintenance_note, "scheduled": False}
+        window = scheduled_window(self.settings.maintenance_schedule, asset, now, self.settings.timezone)
+        if window is None:
+            return None
+        return {"since": window.start_s, "until": window.end_s, "by": None, "note": "scheduled", "scheduled": True}
+
+    def _known(self, asset: str) -> None:
+        if asset not in self.names:
+            raise ActionRefused(f"no asset {asset!r}; known: {', '.join(sorted(self.names))}")
+
+    def _notice(self, asset: str, what: str, detail: str, muted: bool = False) -> Notice | None:
+        if muted or not self.targets:
+            return None
+        name = self.names.get(asset) or asset
+        title = f"{name}: {what}" if self.site == "edgewatch" else f"{self.site} · {name}: {what}"
+        return Notice(title, f"{detail}\n{iso_time(self.clock())}".strip(), self.targets)
+
+    def _changed(self, asset: str) -> None:
+        status = self.status(asset)
+        for listener in self.listeners:
+            try:
+                listener(asset, status)
+            except Exception:  # an output failing must not undo or block a stored transition
+                log.exception("alert listener failed for %s", asset)

@@ -1,0 +1,129 @@
+"""Delivers queued alert notifications through apprise, in a background thread.
+
+Why apprise: one URL scheme covers generic JSON webhooks (json://), Slack, Microsoft Teams, ntfy and
+e-mail over SMTP with STARTTLS (mailto://...?mode=starttls), plus about a hundred other services,
+so edgewatch writes no message format by hand; it is maintained, pure Python and light enough for
+a Pi (the ``notify`` extra). It is imported only when ``alerts.notify`` lists a URL.
+
+Each row is sent to one target (a failing Slack never resends the e-mail), oldest first, at most
+``max_notifications_per_hour`` board-wide (beyond it rows wait), with exponential retry while a
+target is down. URLs hold secrets: logs name only their scheme.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from edge.alerts.config import AlertsSettings
+from edge.errors import ConfigError
+from edge.store.notifications import NotificationQueue, Queued
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 30.0  # how long the worker sleeps with nothing due (a new row wakes it at once)
+
+
+def target_id(url: str) -> str:
+    """A stable id per notification URL (stored in the queue instead of the secret URL)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0]
+
+
+class Notifier:
+    """``Notifier(queue, urls, settings).start()`` ... ``wake()`` after queueing ... ``close()``."""
+
+    def __init__(self, queue: NotificationQueue, urls: Sequence[str], settings: AlertsSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        import apprise  # the 'notify' extra
+
+        self.queue = queue
+        self.settings = settings
+        self.clock = clock
+        self._targets: dict[str, Any] = {}
+        self._schemes: dict[str, str] = {}
+        for index, url in enumerate(urls):
+            sender = apprise.Apprise()
+            if not sender.add(url):
+                raise ConfigError(f"alerts.notify[{index}]: apprise does not understand this {_scheme(url)}:// URL "
+                                  "(see https://github.com/caronc/apprise/wiki for the formats)")
+            self._targets[target_id(url)] = sender
+            self._schemes[target_id(url)] = _scheme(url)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self._targets)
+
+    def start(self) -> Notifier:
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        pending = self.queue.counts().get("pending", 0)
+        if pending:
+            log.info("notifier stopped with %d notification(s) queued; they go after the next start", pending)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:  # the store failing (disk full) must not end delivery for good
+                log.exception("notification delivery failed; retrying")
+            self._wake.wait(self._wait_s())
+            self._wake.clear()
+
+    def _wait_s(self) -> float:
+        next_at = self.queue.next_try_at()
+        return IDLE_WAIT_S if next_at is None else min(IDLE_WAIT_S, max(0.05, next_at - self.clock()))
+
+    def drain(self) -> int:
+        """Send what is due now (within the rate limit); returns how many were delivered."""
+        delivered = 0
+        for item in self.queue.due(self.clock()):
+            if self._stop.is_set():
+                break
+            now = self.clock()
+            if self.queue.sent_since(now - 3600.0) >= self.settings.max_notifications_per_hour:
+                log.warning("notification rate limit (%d per hour) reached; the rest wait",
+                            self.settings.max_notifications_per_hour)
+                self.queue.retry(item, "rate limited", now + 60.0)
+                break
+            delivered += self._send(item)
+        return delivered
+
+    def _send(self, item: Queued) -> int:
+        sender = self._targets.get(item.target)
+        if sender is None:
+            self.queue.drop(item, "its target is no longer in alerts.notify")
+            log.warning("notification %s dropped: its target was removed from alerts.notify", item.key)
+            return 0
+        self.queue.begin(item)  # counted before sending: a crash mid-send shows it was tried
+        ok = sender.notify(title=item.title, body=f"{item.body}\nref {item.key}")
+        now = self.clock()
+        if ok:
+            self.queue.sent(item, now)
+            log.info("notification %s sent via %s", item.key, self._schemes[item.target])
+            return 1
+        delay_s = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** item.attempts)
+        self.queue.retry(item, f"{self._schemes[item.target]} delivery failed", now + delay_s)
+        log.warning("notification %s via %s failed (attempt %d); retrying in %.0f s", item.key,
+                    self._schemes[item.target], item.attempts + 1, delay_s)
+        return 0
