@@ -37,32 +37,36 @@ def _scheme(url: str) -> str:
     return url.split(":", 1)[0]
 
 
+def _sender(url: str) -> Any:
+    """A fresh apprise sender per message: a reused one sleeps between messages (apprise's throttle),
+    and the board-wide rate limit here already spaces them."""
+    import apprise  # the 'notify' extra
+
+    sender = apprise.Apprise()
+    return sender if sender.add(url) else None
+
+
 class Notifier:
     """``Notifier(queue, urls, settings).start()`` ... ``wake()`` after queueing ... ``close()``."""
 
     def __init__(self, queue: NotificationQueue, urls: Sequence[str], settings: AlertsSettings,
                  clock: Callable[[], float] = time.time) -> None:
-        import apprise  # the 'notify' extra
-
         self.queue = queue
         self.settings = settings
         self.clock = clock
-        self._targets: dict[str, Any] = {}
-        self._schemes: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
         for index, url in enumerate(urls):
-            sender = apprise.Apprise()
-            if not sender.add(url):
+            if _sender(url) is None:
                 raise ConfigError(f"alerts.notify[{index}]: apprise does not understand this {_scheme(url)}:// URL "
                                   "(see https://github.com/caronc/apprise/wiki for the formats)")
-            self._targets[target_id(url)] = sender
-            self._schemes[target_id(url)] = _scheme(url)
+            self._urls[target_id(url)] = url
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def targets(self) -> list[str]:
-        return list(self._targets)
+        return list(self._urls)
 
     def start(self) -> Notifier:
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
@@ -110,20 +114,21 @@ class Notifier:
         return delivered
 
     def _send(self, item: Queued) -> int:
-        sender = self._targets.get(item.target)
-        if sender is None:
+        url = self._urls.get(item.target)
+        sender = None if url is None else _sender(url)
+        if url is None or sender is None:
             self.queue.drop(item, "its target is no longer in alerts.notify")
             log.warning("notification %s dropped: its target was removed from alerts.notify", item.key)
             return 0
         self.queue.begin(item)  # counted before sending: a crash mid-send shows it was tried
-        ok = sender.notify(title=item.title, body=f"{item.body}\nref {item.key}")
+        ok = bool(sender.notify(title=item.title, body=f"{item.body}\nref {item.key}"))
         now = self.clock()
         if ok:
             self.queue.sent(item, now)
-            log.info("notification %s sent via %s", item.key, self._schemes[item.target])
+            log.info("notification %s sent via %s", item.key, _scheme(url))
             return 1
         delay_s = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** item.attempts)
-        self.queue.retry(item, f"{self._schemes[item.target]} delivery failed", now + delay_s)
+        self.queue.retry(item, f"{_scheme(url)} delivery failed", now + delay_s)
         log.warning("notification %s via %s failed (attempt %d); retrying in %.0f s", item.key,
-                    self._schemes[item.target], item.attempts + 1, delay_s)
+                    _scheme(url), item.attempts + 1, delay_s)
         return 0
