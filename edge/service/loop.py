@@ -94,9 +94,17 @@ class SensorStage(Protocol):
 
     def readings(self) -> Mapping[str, Reading | None]: ...
 
-    def evidence(self) -> list[Evidence]: ...
+    def evidence(self, learn: bool = True) -> list[Evidence]: ...
 
     def close(self) -> None: ...
+
+
+class AlertGate(Protocol):
+    """The alert lifecycle (``edge.alerts.lifecycle.AlertBook``): planned maintenance silences an asset."""
+
+    def quiet(self, asset: str) -> bool: ...
+
+    def observe(self, verdict: Verdict, verdict_id: int | None) -> object: ...
 
 
 class FusionStage(Protocol):
@@ -170,6 +178,7 @@ class Service:
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         closers: Sequence[Callable[[], None]] = (),
         observe_check: Callable[[str, float], None] | None = None,
+        alerts: AlertGate | None = None,
     ) -> None:
         self.history = history
         self.sinks = tuple(sinks)
@@ -185,6 +194,7 @@ class Service:
         start = self.clock.monotonic()
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
+        self.alerts = alerts
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
         self._requests_lock = threading.Lock()
@@ -375,18 +385,24 @@ class Service:
             if seen is not None:
                 evidence.append(seen)
             frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
+        quiet = self.alerts is not None and self.alerts.quiet(asset.id)  # maintenance: no alerts/escalation/learning
         if asset.sensors is not None:
-            evidence.extend(asset.sensors.evidence())
+            evidence.extend(asset.sensors.evidence(learn=not quiet))
         verdict = asset.fusion(evidence, self.clock.time())
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
         ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
         verdict_id = self._store(verdict, ranked[0] if ranked else None)
-        if self.escalator is not None and verdict_id is not None:
+        if self.escalator is not None and verdict_id is not None and not quiet:
             embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
             verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
+        if self.alerts is not None:
+            try:
+                self.alerts.observe(verdict, verdict_id)
+            except EdgewatchError as exc:  # the verdict is stored and published all the same
+                log.error("asset %s: alert not updated: %s", asset.id, exc)
         for sink in self.sinks:
             try:
                 sink.publish(verdict)
