@@ -4,8 +4,8 @@ One HA device per asset. Its entities read the retained ``state`` topic (verdict
 needs attention, last check) or a ``sensors/<name>`` topic (one entity per feature whose name
 ends in a unit we know, e.g. ``velocity_rms_mm_s`` or ``temp_c``); two buttons send the
 ``check/set`` and ``escalate/set`` commands. With alerts on, an alert sensor, acknowledge and
-snooze buttons and a maintenance switch work on the retained ``alert`` topic and its commands. Every entity shares the board's availability
-topic, so HA greys them out when the board's last will says ``offline``.
+snooze buttons and a maintenance switch work on the retained ``alert`` topic and its commands.
+Every entity shares the board's availability topic, so HA greys them out when the board's last will says ``offline``.
 """
 
 from __future__ import annotations
