@@ -212,3 +212,27 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
     for verdict in stored[1:]:  # the cloud's label is now a few-shot class of the running profile
         (seen,) = [e for e in verdict.evidence if e.kind is EvidenceKind.VISION]
         assert seen.fault_type == "warning"
+
+
+def test_alert_transitions_of_the_service_reach_a_webhook(fast_demo: Path) -> None:
+    from edge.alerts.notifier import Notifier
+    from edge.store.alerts import AlertStore
+    from edge.store.notifications import NotificationQueue
+    from tests.notify_support import WebhookServer
+
+    pytest.importorskip("apprise")
+    hook = WebhookServer().start()
+    document = yaml.safe_load(fast_demo.read_text())
+    document["alerts"] = {"notify": [hook.url]}
+    fast_demo.write_text(yaml.safe_dump(document))
+    config = load_config(fast_demo)
+    service = build_service(config, max_checks=10)
+    service.run()
+    with AlertStore(config.state_dir / "alerts.sqlite3") as store:
+        Notifier(NotificationQueue(store), [hook.url], config.alerts).drain()  # what the next start sends
+        told = [e for e in store.events() if e.action in ("raised", "worsened", "cleared")]
+        assert told and NotificationQueue(store).counts() == {"sent": len(told)}
+    hook.stop()
+    titles = sorted(post["title"] for post in hook.posts)
+    assert len(titles) == len(told) and len(set(hook.refs())) == len(told)  # one per transition, none twice
+    assert any(title.endswith(("fault", "warning")) for title in titles)
