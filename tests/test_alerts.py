@@ -151,3 +151,5 @@ def test_config_refuses_bad_alert_settings() -> None:
         MaintenanceWindow(days=["mon"], start="25:00", duration_min=60)
     with pytest.raises(ValueError, match="IANA"):
         AlertsSettings(timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match=r"notify\[0\] is not an apprise URL .*an unset \$\{ENV\}"):
+        AlertsSettings.model_validate({"notify": [""]})

@@ -11,6 +11,7 @@ from edge.config.section import Section
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 
 
 class MaintenanceWindow(Section):
@@ -60,6 +61,15 @@ class AlertsSettings(Section):
         description="Recommended action per fault type (e.g. outer_race: 'Plan a bearing replacement'); "
                     "overrides the built-in ones.",
     )
+
+    @field_validator("notify")
+    @classmethod
+    def _urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        for index, url in enumerate(urls):
+            if not _URL.match(url.get_secret_value()):
+                raise ValueError(f"notify[{index}] is not an apprise URL such as 'json://host/path' or "
+                                 "'mailto://user:pass@host?mode=starttls' (an unset ${ENV}?)")
+        return urls
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertsSettings:
