@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from edge.alerts.config import AlertsSettings
@@ -94,28 +95,16 @@ class AlertBook:
         if not 0 < duration_s <= self.settings.snooze_max_s:
             raise ActionRefused(f"a snooze lasts more than 0 s and at most {self.settings.snooze_max_s:.0f} s "
                                 f"(alerts.snooze_max_s), not {duration_s:g} s")
-        now = self.clock()
-        mode = self.store.mode(asset)
-        until = now + duration_s
-        new = Mode(until, by, mode.maintenance_since, mode.maintenance_until, mode.maintenance_by,
-                   mode.maintenance_note)
-        self.store.set_mode(asset, new, "snoozed", by, note, now,
-                            self._notice(asset, f"snoozed by {by} until {iso_time(until)}", note or ""),
-                            {"until": until})
-        self._changed(asset)
-        return new
+        until = self.clock() + duration_s
+        return self._set_mode(asset, "snoozed", by, note, f"snoozed by {by} until {iso_time(until)}",
+                              snoozed_until=until, snoozed_by=by)
 
     def unsnooze(self, asset: str, by: str) -> Mode:
         self._known(asset)
-        now = self.clock()
-        mode = self.store.mode(asset)
-        if not mode.snoozed(now):
+        if not self.store.mode(asset).snoozed(self.clock()):
             raise ActionRefused(f"{asset} is not snoozed")
-        new = Mode(None, None, mode.maintenance_since, mode.maintenance_until, mode.maintenance_by,
-                   mode.maintenance_note)
-        self.store.set_mode(asset, new, "unsnoozed", by, None, now, self._notice(asset, f"snooze ended by {by}", ""))
-        self._changed(asset)
-        return new
+        return self._set_mode(asset, "unsnoozed", by, None, f"snooze ended by {by}", snoozed_until=None,
+                              snoozed_by=None)
 
     def start_maintenance(self, asset: str, by: str, note: str | None = None,
                           duration_s: float | None = None) -> Mode:
@@ -124,26 +113,28 @@ class AlertBook:
         if duration_s is not None and duration_s <= 0:
             raise ActionRefused(f"a maintenance window needs a positive duration, not {duration_s:g} s")
         now = self.clock()
-        mode = self.store.mode(asset)
         until = None if duration_s is None else now + duration_s
-        new = Mode(mode.snoozed_until, mode.snoozed_by, now, until, by, note)
         ends = "until stopped" if until is None else f"until {iso_time(until)}"
-        self.store.set_mode(asset, new, "maintenance_started", by, note, now,
-                            self._notice(asset, f"maintenance started by {by}, {ends}", note or ""), {"until": until})
-        self._changed(asset)
-        return new
+        return self._set_mode(asset, "maintenance_started", by, note, f"maintenance started by {by}, {ends}",
+                              maintenance_since=now, maintenance_until=until, maintenance_by=by,
+                              maintenance_note=note)
 
     def stop_maintenance(self, asset: str, by: str) -> Mode:
         self._known(asset)
         now = self.clock()
-        mode = self.store.mode(asset)
-        if not mode.in_maintenance(now):
+        if not self.store.mode(asset).in_maintenance(now):
             scheduled = self._maintenance(asset, now)
             raise ActionRefused(f"{asset} is not in maintenance started on demand"
                                 + ("" if scheduled is None else " (a scheduled window ends by itself)"))
-        new = Mode(mode.snoozed_until, mode.snoozed_by)
-        self.store.set_mode(asset, new, "maintenance_stopped", by, None, now,
-                            self._notice(asset, f"maintenance stopped by {by}", ""))
+        return self._set_mode(asset, "maintenance_stopped", by, None, f"maintenance stopped by {by}",
+                              maintenance_since=None, maintenance_until=None, maintenance_by=None,
+                              maintenance_note=None)
+
+    def _set_mode(self, asset: str, action: str, by: str, note: str | None, what: str, **changes: Any) -> Mode:
+        """Store the asset's new snooze/maintenance with its audit entry and notification."""
+        new = replace(self.store.mode(asset), **changes)
+        detail = {key: value for key, value in changes.items() if key.endswith("_until")}
+        self.store.set_mode(asset, new, action, by, note, self.clock(), self._notice(asset, what, note or ""), detail)
         self._changed(asset)
         return new
 

@@ -121,7 +121,11 @@ class Notifier:
             log.warning("notification %s dropped: its target was removed from alerts.notify", item.key)
             return 0
         self.queue.begin(item)  # counted before sending: a crash mid-send shows it was tried
-        ok = bool(sender.notify(title=item.title, body=f"{item.body}\nref {item.key}"))
+        try:
+            ok = bool(sender.notify(title=item.title, body=f"{item.body}\nref {item.key}"))
+        except Exception:  # a plugin bug must cost one retry, not the delivery thread
+            log.exception("notification %s via %s: apprise failed", item.key, _scheme(url))
+            ok = False
         now = self.clock()
         if ok:
             self.queue.sent(item, now)
