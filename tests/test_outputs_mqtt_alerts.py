@@ -41,8 +41,7 @@ def wired(mqtt_broker: tuple[str, int], prefix: str, tmp_path: Path) -> Iterator
     sink = MqttSink(settings, ASSETS, lambda asset, command: None, site="test site",
                     on_alert=functools.partial(mqtt_commands.apply, book))
     book.listeners.append(sink.publish_alert)
-    for item in ASSETS:  # as build_outputs does: every asset's alert topic exists from the start
-        sink.publish_alert(item.id, book.status(item.id))
+    book.refresh()  # as build_outputs does: every asset's alert topic exists from the start
     sink.start()
     assert sink.wait_connected(5)
     yield sink, book, clock
@@ -72,6 +71,10 @@ def test_each_transition_through_mqtt(mqtt_broker: tuple[str, int], wired, prefi
     listener.publish(f"{prefix}/press-1/snooze/set", b"3600")  # what the HA snooze button sends
     snoozed = listener.wait_json(f"{prefix}/press-1/alert")
     assert snoozed["mode"] == "snoozed" and snoozed["snoozed_until"] == clock.now + 3600
+
+    clock.now += 3601
+    book.refresh()  # what the service runs every 30 s: the snooze ran out
+    assert listener.wait_json(f"{prefix}/press-1/alert")["mode"] == "normal"
 
     listener.publish(f"{prefix}/press-1/maintenance/set", b"ON")  # the HA switch
     on = listener.wait_json(f"{prefix}/press-1/alert")

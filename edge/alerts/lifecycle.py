@@ -45,6 +45,7 @@ class AlertBook:
         self.site = site
         self.clock = clock
         self.listeners: list[Listener] = []
+        self._told: dict[str, dict[str, Any]] = {}  # asset -> the status listeners last heard
 
     # -- what the check loop asks and tells --------------------------------------------------------
 
@@ -175,8 +176,19 @@ class AlertBook:
         title = f"{name}: {what}" if self.site == "edgewatch" else f"{self.site} · {name}: {what}"
         return Notice(title, f"{detail}\n{iso_time(self.clock())}".strip(), self.targets)
 
+    def refresh(self) -> None:
+        """Tell listeners about changes no transition announces: a snooze or a maintenance window
+        running out, a scheduled window starting (the service runs this periodically)."""
+        for asset in self.names:
+            status = self.status(asset)
+            if status != self._told.get(asset):
+                self._tell(asset, status)
+
     def _changed(self, asset: str) -> None:
-        status = self.status(asset)
+        self._tell(asset, self.status(asset))
+
+    def _tell(self, asset: str, status: dict[str, Any]) -> None:
+        self._told[asset] = status
         for listener in self.listeners:
             try:
                 listener(asset, status)

@@ -59,8 +59,7 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
                                                       alerts=alerts)
     if mqtt is not None and alerts is not None:
         alerts.listeners.append(mqtt.publish_alert)
-        for asset in config.assets:
-            mqtt.publish_alert(asset.id, alerts.status(asset.id))  # retained: replayed on every connect
+        alerts.refresh()  # every asset's alert topic from the start (retained: replayed on every connect)
     if mqtt is None:
         log.info("MQTT output off (no outputs.mqtt in the config)")
     return Outputs(metrics, mqtt, http)

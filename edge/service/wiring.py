@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
+ALERT_REFRESH_INTERVAL_S = 30.0  # snoozes and maintenance windows that end or begin reach MQTT within this
 
 
 class CameraVision:
@@ -312,6 +313,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         periodic=[
             (config.history.prune_interval_s, history.prune),
             (STATE_SAVE_INTERVAL_S, state.save),
+            (ALERT_REFRESH_INTERVAL_S, alerts.book.refresh),
         ],
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
         closers=[*([outputs.http.stop] if outputs.http is not None else []), alerts.close, history.close],
