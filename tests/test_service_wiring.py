@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -236,3 +237,65 @@ def test_alert_transitions_of_the_service_reach_a_webhook(fast_demo: Path) -> No
     titles = sorted(post["title"] for post in hook.posts)
     assert len(titles) == len(told) and len(set(hook.refs())) == len(told)  # one per transition, none twice
     assert any(title.endswith(("fault", "warning")) for title in titles)
+
+
+def test_a_correction_from_the_api_reaches_the_running_vision(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexplained stain is flagged; a technician says what it was through the HTTP API while the
+    service runs, and the next frames of the stain are named that way by the reloaded profile."""
+    from edge.cli.main import main
+    from tests.bundle_factory import make_bundle
+    from tests.notify_support import free_port
+    from tests.test_check import _frame, _oil
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "normal").mkdir()
+    for index in range(40):
+        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
+    (tmp_path / "stain").mkdir()
+    for index in range(3):
+        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
+    make_bundle(tmp_path / "bundle", patches=True)
+    assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
+                 "--out", str(tmp_path / "profile.npz")]) == 0
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    port = free_port()
+    document = {
+        "state_dir": str(tmp_path / "state"),
+        "model": {"bundle": str(tmp_path / "bundle")},
+        "assets": [{"id": "pump", "profile": str(tmp_path / "profile.npz"), "check_interval_s": 0.3,
+                    "cameras": [{"name": "top", "type": "folder", "path": str(tmp_path / "stain")}]}],
+        "outputs": {"http": {"port": port}},
+    }
+    (tmp_path / "edgewatch.yaml").write_text(yaml.safe_dump(document))
+    config = load_config(tmp_path / "edgewatch.yaml")
+    service = build_service(config, max_checks=200)
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        with History(config.state_dir / "history.sqlite3") as history:
+            flagged = _wait_for(lambda: next((s for s in history.verdicts(limit=5) if s.frame is not None), None))
+            assert flagged.verdict.condition.value != "ok"
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/verdicts/{flagged.id}/correction", method="POST",
+                data=json.dumps({"by": "anna", "label": "oil stain", "severity": "warning"}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert json.loads(answer.read())["example_id"]
+            marked_at = history.verdicts(limit=1)[0].id + 1  # checks after this one use the new profile
+            judged = _wait_for(lambda: [s for s in history.verdicts(limit=3) if s.id > marked_at] or None)
+    finally:
+        service.request_stop()
+        runner.join(30)
+    (seen,) = [e for e in judged[0].verdict.evidence if e.kind is EvidenceKind.VISION]
+    assert seen.fault_type == "oil stain"  # the technician's word is now a few-shot class of the running profile
+
+
+def _wait_for(probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("the running service never got there")
