@@ -1,4 +1,4 @@
-"""Notifications through apprise to a real SMTP server (STARTTLS) and a real webhook on 127.0.0.1:
+"""Notifications through apprise to a real SMTP server (STARTTLS), a webhook and an ntfy endpoint on 127.0.0.1:
 one per transition per target, nothing lost while a receiver is down, no double after kill -9."""
 
 from __future__ import annotations
@@ -65,12 +65,15 @@ def setup(tmp_path: Path, urls: list[str], clock: Clock, **settings: object) -> 
 def test_one_mail_and_one_webhook_per_transition_none_lost_while_down(
         tmp_path: Path, receivers: tuple[SmtpServer, WebhookServer]) -> None:
     smtp, hook = receivers
+    ntfy = WebhookServer().start()  # an ntfy server takes the same JSON POST shape
     clock = Clock()
-    alerts, notifier = setup(tmp_path, [smtp.url, hook.url], clock)
+    alerts, notifier = setup(tmp_path, [smtp.url, hook.url, f"ntfy://127.0.0.1:{ntfy.port}/plant-3"], clock)
     alerts.observe(verdict("press-1", Condition.FAULT), 1)
     alerts.acknowledge("press-1", "anna", "bearing ordered")
     alerts.observe(verdict("press-1", Condition.OK), 2)
-    assert notifier.drain() == 6
+    assert notifier.drain() == 9
+    assert [post["topic"] for post in ntfy.posts] == ["plant-3"] * 3
+    ntfy.stop()
     assert len(smtp.messages) == 3 and all(smtp.encrypted)  # every mail went over STARTTLS
     assert smtp.messages[1]["Subject"] == "Hydraulic press 1: acknowledged by anna"
     assert [post["title"] for post in hook.posts] == [
@@ -82,16 +85,18 @@ def test_one_mail_and_one_webhook_per_transition_none_lost_while_down(
     alerts.start_maintenance("press-1", "ben", "seal change")
     alerts.stop_maintenance("press-1", "ben")
     assert notifier.drain() == 0
-    assert notifier.queue.counts()["pending"] == 4
+    assert notifier.queue.counts()["pending"] == 6
     clock.now += 5
     assert notifier.drain() == 0  # first retry: still down
     smtp.start()
     hook.start()
+    ntfy.start()
     assert notifier.drain() == 0  # backing off (10 s after the second failure)
     clock.now += 10
-    assert notifier.drain() == 4
-    assert notifier.drain() == 0 and notifier.queue.counts() == {"sent": 10}
-    for receiver in (smtp, hook):
+    assert notifier.drain() == 6
+    assert notifier.drain() == 0 and notifier.queue.counts() == {"sent": 15}
+    ntfy.stop()
+    for receiver in (smtp, hook, ntfy):
         refs = receiver.refs()
         assert len(refs) == 5 and len(set(refs)) == 5 and "" not in refs  # one per transition, none twice
 
