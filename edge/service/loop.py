@@ -385,7 +385,7 @@ class Service:
             if seen is not None:
                 evidence.append(seen)
             frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
-        quiet = self.alerts is not None and self.alerts.quiet(asset.id)  # maintenance: no alerts/escalation/learning
+        quiet = self._quiet(asset.id)  # planned maintenance: no alerts, no escalation, no learning
         if asset.sensors is not None:
             evidence.extend(asset.sensors.evidence(learn=not quiet))
         verdict = asset.fusion(evidence, self.clock.time())
@@ -409,6 +409,13 @@ class Service:
             except Exception:  # one broken output must not cost the others their verdict
                 log.exception("asset %s: output %s failed", asset.id, type(sink).__name__)
         return verdict_id
+
+    def _quiet(self, asset_id: str) -> bool:
+        try:
+            return self.alerts is not None and self.alerts.quiet(asset_id)
+        except EdgewatchError as exc:  # an unreadable alert store must not stop the checks
+            log.error("asset %s: maintenance state unknown (%s); checking as usual", asset_id, exc)
+            return False
 
     def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
         try:
