@@ -51,7 +51,7 @@ class Corrections:
         self.learned_dir = learned_dir
         self.embed = embed
         # a person's word teaches whatever the cloud-learning switch says, and at full confidence
-        cap = (learning or LearningConfig()).max_examples_per_label
+        cap = (learning or LearningConfig.model_validate({})).max_examples_per_label
         self._learning = LearningConfig(enabled=True, min_confidence=0.0, max_examples_per_label=cap)
         self.reload = reload
         self.clock = clock

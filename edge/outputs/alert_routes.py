@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from edge.alerts.headline import headline
@@ -30,7 +31,7 @@ class AlertRoutes:
     corrections: Corrections | None
     history: History
 
-    def _asset(self, asset_id: str) -> AssetConfig: ...  # provided by HttpApi
+    _asset: Callable[[str], AssetConfig]  # HttpApi's lookup: 404 for an unknown asset
 
     def _book(self) -> AlertBook:
         if self.alerts is None:

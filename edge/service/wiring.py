@@ -183,7 +183,7 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
         if escalator is not None and escalator.config.learning.enabled:
             memory = escalator.memory
         elif learned_dir is not None:
-            memory = functools.partial(LearnedMemory, learned_dir, config=LearningConfig())
+            memory = functools.partial(LearnedMemory, learned_dir, config=LearningConfig.model_validate({}))
         if enrolled is not None and memory is not None:
             reload = functools.partial(_use_learned, vision, memory, asset.id, enrolled)
             reload()  # what earlier cloud answers taught

@@ -215,7 +215,8 @@ class AlertStore:
         where, params = ("WHERE asset = ?", (asset,)) if asset is not None else ("", ())
         rows = self.read(f"SELECT id, at, asset, alert_id, action, actor, note, detail FROM events {where}"
                          " ORDER BY id DESC LIMIT ?", (*params, limit))
-        return [Event(*row[:7], json.loads(row[7])) for row in rows]
+        return [Event(id=row[0], at=row[1], asset=row[2], alert_id=row[3], action=row[4], actor=row[5], note=row[6],
+                      detail=json.loads(row[7])) for row in rows]
 
     # -- writing: each call is one transaction with its event and notifications -----------------
 
