@@ -86,6 +86,7 @@ class WebhookServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.posts: list[dict[str, Any]] = []
+        self.keys: list[str] = []  # the Idempotency-Key header of each POST
         self.hold = threading.Event()
         self.held = threading.Event()
         self.release = threading.Event()
@@ -102,6 +103,7 @@ class WebhookServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 owner.posts.append(json.loads(body))
+                owner.keys.append(self.headers.get("Idempotency-Key", ""))
                 if owner.hold.is_set():
                     owner.held.set()
                     owner.release.wait(30)

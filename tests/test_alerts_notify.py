@@ -158,6 +158,7 @@ def test_kill_9_mid_send_loses_nothing_and_doubles_no_mail(
     assert len(smtp.messages) == 3 and len(set(smtp.refs())) == 3
     refs = hook.refs()
     assert len(set(refs)) == 3 and refs[-1] == refs[-2]  # the replay is recognisable by its key
+    assert hook.keys == refs  # also as the Idempotency-Key header a webhook receiver can check
     last = AlertStore(store).read("SELECT attempts, status FROM notifications ORDER BY id DESC LIMIT 1")[0]
     assert last == (2, "sent")
 

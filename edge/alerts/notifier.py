@@ -25,6 +25,7 @@ from edge.store.notifications import NotificationQueue, Queued
 
 log = logging.getLogger(__name__)
 
+_HEADER_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")  # apprise's generic HTTP targets
 IDLE_WAIT_S = 30.0  # how long the worker sleeps with nothing due (a new row wakes it at once)
 
 
@@ -35,6 +36,13 @@ def target_id(url: str) -> str:
 
 def _scheme(url: str) -> str:
     return url.split(":", 1)[0]
+
+
+def _keyed(url: str, key: str) -> str:
+    """Generic webhooks also carry the key as an ``Idempotency-Key`` header (apprise's ``+Header``)."""
+    if _scheme(url) not in _HEADER_SCHEMES:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key={key}"
 
 
 def _sender(url: str) -> Any:
@@ -115,7 +123,7 @@ class Notifier:
 
     def _send(self, item: Queued) -> int:
         url = self._urls.get(item.target)
-        sender = None if url is None else _sender(url)
+        sender = None if url is None else _sender(_keyed(url, item.key))
         if url is None or sender is None:
             self.queue.drop(item, "its target is no longer in alerts.notify")
             log.warning("notification %s dropped: its target was removed from alerts.notify", item.key)

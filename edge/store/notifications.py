@@ -3,8 +3,9 @@ caused them (``AlertStore``), and drained here oldest first.
 
 Delivery is at least once with a stable key: ``begin`` counts the attempt before anything is sent,
 ``sent`` marks the row after the receiver accepted it. A crash between the two resends the row with
-the same key (``ew-<event>-<target>``, in the message), so a receiver can drop the replay; an
-interrupted SMTP transaction delivers nothing, so e-mail sees no double.
+the same key (``ew-<event>-<target>``, in the message and, for generic webhooks, as the
+``Idempotency-Key`` header), so a receiver can drop the replay; an interrupted SMTP transaction
+delivers nothing, so e-mail sees no double.
 """
 
 from __future__ import annotations
