@@ -68,6 +68,8 @@ def test_one_mail_and_one_webhook_per_transition_none_lost_while_down(
     ntfy = WebhookServer().start()  # an ntfy server takes the same JSON POST shape
     clock = Clock()
     alerts, notifier = setup(tmp_path, [smtp.url, hook.url, f"ntfy://127.0.0.1:{ntfy.port}/plant-3"], clock)
+    pending: list[int] = []
+    notifier.on_pending = pending.append  # what the metrics gauge hears after each round
     alerts.observe(verdict("press-1", Condition.FAULT), 1)
     alerts.acknowledge("press-1", "anna", "bearing ordered")
     alerts.observe(verdict("press-1", Condition.OK), 2)
@@ -95,6 +97,7 @@ def test_one_mail_and_one_webhook_per_transition_none_lost_while_down(
     clock.now += 10
     assert notifier.drain() == 6
     assert notifier.drain() == 0 and notifier.queue.counts() == {"sent": 15}
+    assert pending == [0, 6, 6, 6, 0, 0]
     ntfy.stop()
     for receiver in (smtp, hook, ntfy):
         refs = receiver.refs()

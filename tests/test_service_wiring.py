@@ -229,7 +229,13 @@ def test_alert_transitions_of_the_service_reach_a_webhook(fast_demo: Path) -> No
     config = load_config(fast_demo)
     service = build_service(config, max_checks=10)
     service.run()
+    exposition = _exposition(service)
     with AlertStore(config.state_dir / "alerts.sqlite3") as store:
+        for asset in config.assets:  # the gauges follow the lifecycle
+            open_alert = store.open_alert(asset.id)
+            raised = open_alert is not None and open_alert.state == "raised"
+            assert _sample(exposition, f'edgewatch_alert_unacknowledged{{asset="{asset.id}"}}') == raised
+            assert _sample(exposition, f'edgewatch_maintenance{{asset="{asset.id}"}}') == 0
         Notifier(NotificationQueue(store), [hook.url], config.alerts).drain()  # what the next start sends
         told = [e for e in store.events() if e.action in ("raised", "worsened", "cleared")]
         assert told and NotificationQueue(store).counts() == {"sent": len(told)}
@@ -245,7 +251,6 @@ def test_a_correction_from_the_api_reaches_the_running_vision(tmp_path: Path,
     service runs, and the next frames of the stain are named that way by the reloaded profile."""
     from edge.cli.main import main
     from tests.bundle_factory import make_bundle
-    from tests.notify_support import free_port
     from tests.test_check import _frame, _oil
 
     rng = np.random.default_rng(0)

@@ -25,7 +25,18 @@ LEARNED_DIR = "learned"
 class AlertParts:
     store: AlertStore
     book: AlertBook
-    notifier: Notifier | None
+    notifier: Notifier | None = None
+
+    def start_notifier(self, config: Config, on_pending: Callable[[int], None] | None = None) -> None:
+        """Deliver notifications when ``alerts.notify`` lists targets; ``on_pending`` hears how many
+        wait after each delivery round (a metrics gauge)."""
+        urls = [url.get_secret_value() for url in config.alerts.notify]
+        if not urls:
+            log.info("alert notifications off (no alerts.notify)")
+            return
+        notifier = Notifier(NotificationQueue(self.store), urls, config.alerts, on_pending=on_pending).start()
+        self.book.listeners.append(lambda asset, status: notifier.wake())
+        self.notifier = notifier
 
     def close(self) -> None:
         if self.notifier is not None:
@@ -42,20 +53,9 @@ def open_book(config: Config) -> AlertBook:
 
 
 def build_alerts(config: Config) -> AlertParts:
-    """The lifecycle, and the notifier (started) when ``alerts.notify`` lists targets."""
+    """The lifecycle; ``start_notifier`` once the outputs (and their metrics) exist."""
     book = open_book(config)
-    notifier = None
-    urls = [url.get_secret_value() for url in config.alerts.notify]
-    if urls:
-        try:
-            notifier = Notifier(NotificationQueue(book.store), urls, config.alerts).start()
-        except BaseException:
-            book.store.close()
-            raise
-        book.listeners.append(lambda asset, status: notifier.wake())
-    else:
-        log.info("alert notifications off (no alerts.notify)")
-    return AlertParts(book.store, book, notifier)
+    return AlertParts(book.store, book)
 
 
 def build_corrections(config: Config, history: History, store: AlertStore, encoder: ImageEncoder | None,

@@ -58,8 +58,9 @@ class Notifier:
     """``Notifier(queue, urls, settings).start()`` ... ``wake()`` after queueing ... ``close()``."""
 
     def __init__(self, queue: NotificationQueue, urls: Sequence[str], settings: AlertsSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, on_pending: Callable[[int], None] | None = None) -> None:
         self.queue = queue
+        self.on_pending = on_pending  # told how many wait after each round (a metrics gauge)
         self.settings = settings
         self.clock = clock
         self._urls: dict[str, str] = {}
@@ -119,6 +120,8 @@ class Notifier:
                 self.queue.retry(item, "rate limited", now + 60.0)
                 break
             delivered += self._send(item)
+        if self.on_pending is not None:
+            self.on_pending(self.queue.counts().get("pending", 0))
         return delivered
 
     def _send(self, item: Queued) -> int:

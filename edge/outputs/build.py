@@ -57,9 +57,11 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
                                                       on_alert=on_alert)
     http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site,
                                                       alerts=alerts)
-    if mqtt is not None and alerts is not None:
-        alerts.listeners.append(mqtt.publish_alert)
-        alerts.refresh()  # every asset's alert topic from the start (retained: replayed on every connect)
+    if alerts is not None:
+        alerts.listeners.append(metrics.alert_status)
+        if mqtt is not None:
+            alerts.listeners.append(mqtt.publish_alert)
+        alerts.refresh()  # every asset's alert topic and gauges from the start (MQTT: retained, replayed)
     if mqtt is None:
         log.info("MQTT output off (no outputs.mqtt in the config)")
     return Outputs(metrics, mqtt, http)

@@ -282,6 +282,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         started.insert(0, alerts.close)
         outputs = build_outputs(config, history, on_command, alerts.book).start()
         started.insert(0, outputs.close)
+        alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
