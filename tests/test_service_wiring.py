@@ -174,20 +174,7 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
     """An unexplained stain is asked about once; the answer reaches the running vision stage, so the
     next frames of it are judged on the device (cool-down and frame dedupe are off: only learning
     can stop the asking)."""
-    from edge.cli.main import main
-    from tests.bundle_factory import make_bundle
-    from tests.test_check import _frame, _oil
-
-    rng = np.random.default_rng(0)
-    (tmp_path / "normal").mkdir()
-    for index in range(40):
-        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
-    (tmp_path / "stain").mkdir()
-    for index in range(3):
-        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
-    make_bundle(tmp_path / "bundle", patches=True)  # no labels: only the normal baseline judges
-    assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
-                 "--out", str(tmp_path / "profile.npz")]) == 0
+    _stain_scene(tmp_path)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     with LocalCloudServer() as cloud:
@@ -249,20 +236,7 @@ def test_a_correction_from_the_api_reaches_the_running_vision(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexplained stain is flagged; a technician says what it was through the HTTP API while the
     service runs, and the next frames of the stain are named that way by the reloaded profile."""
-    from edge.cli.main import main
-    from tests.bundle_factory import make_bundle
-    from tests.test_check import _frame, _oil
-
-    rng = np.random.default_rng(0)
-    (tmp_path / "normal").mkdir()
-    for index in range(40):
-        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
-    (tmp_path / "stain").mkdir()
-    for index in range(3):
-        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
-    make_bundle(tmp_path / "bundle", patches=True)
-    assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
-                 "--out", str(tmp_path / "profile.npz")]) == 0
+    _stain_scene(tmp_path)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     port = free_port()
     document = {
@@ -294,6 +268,25 @@ def test_a_correction_from_the_api_reaches_the_running_vision(tmp_path: Path,
         runner.join(30)
     (seen,) = [e for e in judged[0].verdict.evidence if e.kind is EvidenceKind.VISION]
     assert seen.fault_type == "oil stain"  # the technician's word is now a few-shot class of the running profile
+
+
+def _stain_scene(tmp_path: Path) -> None:
+    """40 normal frames enrolled into profile.npz with a bundle without labels (only the normal
+    baseline judges), and a folder of three frames with an oil stain nobody enrolled."""
+    from edge.cli.main import main
+    from tests.bundle_factory import make_bundle
+    from tests.test_check import _frame, _oil
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "normal").mkdir()
+    for index in range(40):
+        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
+    (tmp_path / "stain").mkdir()
+    for index in range(3):
+        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
+    make_bundle(tmp_path / "bundle", patches=True)
+    assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
+                 "--out", str(tmp_path / "profile.npz")]) == 0
 
 
 def _wait_for(probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:

@@ -57,17 +57,10 @@ export async function showVerdict(verdictId, onChange, nameOf) {
   } catch (error) {
     showStatus(error.message, true);
   }
-  view.onclick = async (event) => {
-    const button = event.target.closest("button");
-    if (!button || !shown) return;
+  // one way to send a correction or its undo, then redraw this view and the overview
+  const send = async (path, body) => {
     try {
-      if (button.dataset.label === "ok") {
-        await post(`/api/verdicts/${shown.id}/correction`, { label: "ok" });
-      } else if (button.classList.contains("v-undo")) {
-        await post(`/api/corrections/correction-${shown.id}/undo`, {});
-      } else {
-        return;
-      }
+      await post(path, body);
       showStatus("Saved. Thank you: the board learns from this.", false);
     } catch (error) {
       showStatus(error.message, true);
@@ -76,17 +69,15 @@ export async function showVerdict(verdictId, onChange, nameOf) {
     await showVerdict(shown.id, onChange, nameOf);
     onChange();
   };
-  view.querySelector(".v-other").onsubmit = async (event) => {
+  view.onclick = (event) => {
+    const button = event.target.closest("button");
+    if (!button || !shown) return;
+    if (button.dataset.label === "ok") send(`/api/verdicts/${shown.id}/correction`, { label: "ok" });
+    if (button.classList.contains("v-undo")) send(`/api/corrections/correction-${shown.id}/undo`, {});
+  };
+  view.querySelector(".v-other").onsubmit = (event) => {
     event.preventDefault();
     const label = view.querySelector(".v-label").value.trim();
-    if (!label || !shown) return;
-    try {
-      await post(`/api/verdicts/${shown.id}/correction`, { label });
-      showStatus("Saved. Thank you: the board learns from this.", false);
-    } catch (error) {
-      showStatus(error.message, true);
-      return;
-    }
-    await showVerdict(shown.id, onChange, nameOf);
+    if (label && shown) send(`/api/verdicts/${shown.id}/correction`, { label });
   };
 }
