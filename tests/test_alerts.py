@@ -11,6 +11,7 @@ from edge.alerts.config import AlertsSettings, MaintenanceWindow
 from edge.alerts.headline import headline
 from edge.alerts.lifecycle import ActionRefused, AlertBook
 from edge.alerts.schedule import scheduled_window
+from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.store.alerts import AlertStore
 from edge.store.notifications import NotificationQueue
@@ -153,3 +154,18 @@ def test_config_refuses_bad_alert_settings() -> None:
         AlertsSettings(timezone="Mars/Olympus")
     with pytest.raises(ValueError, match=r"notify\[0\] is not an apprise URL .*an unset \$\{ENV\}"):
         AlertsSettings.model_validate({"notify": [""]})
+
+
+def test_a_change_made_meanwhile_by_another_process_is_refused_whole(tmp_path: Path) -> None:
+    clock = Clock()
+    alerts = book(tmp_path, clock)
+    raised = alerts.observe(bearing_verdict(), 1)
+    assert raised is not None
+    other = AlertStore(tmp_path / "alerts.sqlite3")  # e.g. `edgewatch alerts ack` beside the service
+    other.acknowledge(raised, "ben", None, clock.now, None)
+    events = len(alerts.store.events())
+    with pytest.raises(StorageError, match="changed meanwhile"):
+        alerts.store.acknowledge(raised, "anna", None, clock.now, None)  # decided on the stale row
+    assert len(alerts.store.events()) == events  # rolled back: no audit entry, no notification
+    assert alerts.store.open_alert("press-1").acknowledged_by == "ben"  # type: ignore[union-attr]
+    other.close()

@@ -9,11 +9,13 @@ of verdict-driven transitions for a while; what people do is always notified.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from edge.alerts.config import AlertsSettings
 from edge.alerts.headline import headline
@@ -26,6 +28,20 @@ from edge.store.alerts import Alert, AlertStore, Mode, Notice
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]  # (asset id, status) after every change
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _serialised(method: F) -> F:
+    """Run the method under the book's lock (see ``AlertBook.__init__``)."""
+
+    @functools.wraps(method)
+    def run(self: AlertBook, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, run)
 
 
 class ActionRefused(EdgewatchError):
@@ -46,6 +62,9 @@ class AlertBook:
         self.clock = clock
         self.listeners: list[Listener] = []
         self._told: dict[str, dict[str, Any]] = {}  # asset -> the status listeners last heard
+        # a check (worker thread) and a person (HTTP, MQTT thread) may change one asset at once:
+        # each read-decide-write runs alone; another process (the CLI) is caught by the store
+        self._lock = threading.RLock()
 
     # -- what the check loop asks and tells --------------------------------------------------------
 
@@ -53,6 +72,7 @@ class AlertBook:
         """In planned maintenance now: no alerts, no escalations, no learning."""
         return self._maintenance(asset, self.clock()) is not None
 
+    @_serialised
     def observe(self, verdict: Verdict, verdict_id: int | None) -> Alert | None:
         """Raise, worsen or clear ``verdict.asset_id``'s alert; nothing during maintenance."""
         asset, now = verdict.asset_id, self.clock()
@@ -79,6 +99,7 @@ class AlertBook:
 
     # -- what people do ----------------------------------------------------------------------------
 
+    @_serialised
     def acknowledge(self, asset: str, by: str, note: str | None = None) -> Alert:
         self._known(asset)
         current = self.store.open_alert(asset)
@@ -90,6 +111,7 @@ class AlertBook:
         self._changed(asset)
         return done
 
+    @_serialised
     def snooze(self, asset: str, by: str, duration_s: float | None = None, note: str | None = None) -> Mode:
         self._known(asset)
         duration_s = self.settings.snooze_default_s if duration_s is None else duration_s
@@ -100,6 +122,7 @@ class AlertBook:
         return self._set_mode(asset, "snoozed", by, note, f"snoozed by {by} until {iso_time(until)}",
                               snoozed_until=until, snoozed_by=by)
 
+    @_serialised
     def unsnooze(self, asset: str, by: str) -> Mode:
         self._known(asset)
         if not self.store.mode(asset).snoozed(self.clock()):
@@ -107,6 +130,7 @@ class AlertBook:
         return self._set_mode(asset, "unsnoozed", by, None, f"snooze ended by {by}", snoozed_until=None,
                               snoozed_by=None)
 
+    @_serialised
     def start_maintenance(self, asset: str, by: str, note: str | None = None,
                           duration_s: float | None = None) -> Mode:
         """Planned downtime from now, until stopped (or for ``duration_s``)."""
@@ -120,6 +144,7 @@ class AlertBook:
                               maintenance_since=now, maintenance_until=until, maintenance_by=by,
                               maintenance_note=note)
 
+    @_serialised
     def stop_maintenance(self, asset: str, by: str) -> Mode:
         self._known(asset)
         now = self.clock()
@@ -176,6 +201,7 @@ class AlertBook:
         title = f"{name}: {what}" if self.site == "edgewatch" else f"{self.site} · {name}: {what}"
         return Notice(title, f"{detail}\n{iso_time(self.clock())}".strip(), self.targets)
 
+    @_serialised
     def refresh(self) -> None:
         """Tell listeners about changes no transition announces: a snooze or a maintenance window
         running out, a scheduled window starting (the service runs this periodically)."""

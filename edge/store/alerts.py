@@ -234,22 +234,24 @@ class AlertStore:
                notice: Notice | None) -> Alert:
         """A worse verdict while the alert is open: it is raised again, even if acknowledged."""
         with self.write() as db:
-            db.execute("UPDATE alerts SET state = 'raised', condition = ?, headline = ?, verdict_id = ? WHERE id = ?",
-                       (condition, headline, verdict_id, alert.id))
+            _changed(db.execute("UPDATE alerts SET state = 'raised', condition = ?, headline = ?, verdict_id = ?"
+                                " WHERE id = ? AND state != 'cleared'", (condition, headline, verdict_id, alert.id)),
+                     alert)
             _event(db, at, alert.asset, alert.id, "worsened", None, None,
                    {"condition": condition, "verdict_id": verdict_id}, notice)
         return self._must(alert.id)
 
     def acknowledge(self, alert: Alert, by: str, note: str | None, at: float, notice: Notice | None) -> Alert:
         with self.write() as db:
-            db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, note = ?"
-                       " WHERE id = ?", (at, by, note, alert.id))
+            _changed(db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?,"
+                                " note = ? WHERE id = ? AND state = 'raised'", (at, by, note, alert.id)), alert)
             _event(db, at, alert.asset, alert.id, "acknowledged", by, note, {}, notice)
         return self._must(alert.id)
 
     def clear(self, alert: Alert, at: float, notice: Notice | None, actor: str | None = None) -> Alert:
         with self.write() as db:
-            db.execute("UPDATE alerts SET state = 'cleared', cleared_at = ? WHERE id = ?", (at, alert.id))
+            _changed(db.execute("UPDATE alerts SET state = 'cleared', cleared_at = ?"
+                                " WHERE id = ? AND state != 'cleared'", (at, alert.id)), alert)
             _event(db, at, alert.asset, alert.id, "cleared", actor, None, {}, notice)
         return self._must(alert.id)
 
@@ -277,6 +279,12 @@ class AlertStore:
         if alert is None:
             raise StorageError(f"alert store {self.path}: alert {alert_id} vanished")
         return alert
+
+
+def _changed(cursor: sqlite3.Cursor, alert: Alert) -> None:
+    """Inside a write: the alert was changed by someone else meanwhile (another process): roll back."""
+    if cursor.rowcount != 1:
+        raise StorageError(f"alert {alert.id} of {alert.asset} changed meanwhile; nothing was done, try again")
 
 
 def _event(db: sqlite3.Connection, at: float, asset: str, alert_id: int | None, action: str, actor: str | None,
