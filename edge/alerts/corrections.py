@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,7 @@ class Corrections:
         self._learning = LearningConfig(enabled=True, min_confidence=0.0, max_examples_per_label=cap)
         self.reload = reload
         self.clock = clock
+        self._lock = threading.Lock()  # two phones correcting at once must not lose one example
 
     def memory(self, asset: str) -> LearnedMemory:
         return LearnedMemory(self.learned_dir, asset, self._learning)
@@ -62,6 +64,11 @@ class Corrections:
     def mark(self, verdict_id: int, label: str, by: str, note: str | None = None,
              severity: str | None = None) -> dict[str, Any]:
         """Record that verdict ``verdict_id`` was wrong: it was ``label`` ('ok' or a fault label)."""
+        with self._lock:
+            return self._mark(verdict_id, label, by, note, severity)
+
+    def _mark(self, verdict_id: int, label: str, by: str, note: str | None,
+              severity: str | None) -> dict[str, Any]:
         label = label.strip().lower()
         if not LABEL.match(label):
             raise ActionRefused(f"label {label!r} must be 'ok' or 1-40 lowercase letters, digits, '_', '-' or spaces")
@@ -99,6 +106,10 @@ class Corrections:
 
     def undo(self, ref: str, by: str, note: str | None = None) -> dict[str, Any]:
         """Undo a correction by its ref (``correction-<verdict id>``) or verdict id."""
+        with self._lock:
+            return self._undo(ref, by, note)
+
+    def _undo(self, ref: str, by: str, note: str | None) -> dict[str, Any]:
         key = ref if ref.startswith("correction-") else correction_key(int(ref)) if ref.isdigit() else ref
         marked = next((e for e in self.store.events(limit=10_000)
                        if e.action == "marked_wrong" and e.detail.get("ref") == key), None)
