@@ -83,3 +83,23 @@ def test_an_invalid_config_is_one_failed_row(tmp_path: Path) -> None:
     results = run_checks(config)
     assert [(r.check, r.status) for r in results] == [("config", "FAIL")]
     assert "assets" in results[0].detail
+
+
+def test_doctor_checks_notification_targets_and_a_stuck_queue(demo_copy: Path) -> None:
+    from edge.alerts.build import open_book
+    from edge.config.root import load_config
+    from tests.outputs_support import verdict
+
+    pytest.importorskip("apprise")
+    edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook", "nosuch://secret@host"]}})
+    row = {r.check: r for r in run_checks(demo_copy)}["notifications"]
+    assert row.status == "FAIL" and "alerts.notify[1]" in row.detail and "secret" not in row.detail
+    edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook"]}})
+    assert {r.check: r for r in run_checks(demo_copy)}["notifications"].status == "PASS"
+    config = load_config(demo_copy)
+    book = open_book(config)
+    book.clock = lambda: 1_000.0  # a notification queued long ago and never delivered
+    book.observe(verdict("press-1"), None)
+    book.store.close()
+    row = {r.check: r for r in run_checks(demo_copy)}["notifications"]
+    assert row.status == "WARN" and "receiver down" in row.detail

@@ -34,15 +34,27 @@ def target_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
-def _scheme(url: str) -> str:
+def scheme(url: str) -> str:
+    """What logs and the doctor may say about a URL that holds secrets."""
     return url.split(":", 1)[0]
 
 
 def _keyed(url: str, key: str) -> str:
     """Generic webhooks also carry the key as an ``Idempotency-Key`` header (apprise's ``+Header``)."""
-    if _scheme(url) not in _HEADER_SCHEMES:
+    if scheme(url) not in _HEADER_SCHEMES:
         return url
     return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key={key}"
+
+
+def check_url(url: str, index: int) -> None:
+    """ConfigError naming ``alerts.notify[index]`` when apprise is missing or cannot read the URL."""
+    try:
+        import apprise  # noqa: F401  (the 'notify' extra)
+    except ImportError:
+        raise ConfigError("alerts.notify needs the apprise package: pip install 'edgewatch[notify]'") from None
+    if _sender(url) is None:
+        raise ConfigError(f"alerts.notify[{index}]: apprise does not understand this {scheme(url)}:// URL "
+                          "(see https://github.com/caronc/apprise/wiki for the formats)")
 
 
 def _sender(url: str) -> Any:
@@ -63,12 +75,9 @@ class Notifier:
         self.on_pending = on_pending  # told how many wait after each round (a metrics gauge)
         self.settings = settings
         self.clock = clock
-        self._urls: dict[str, str] = {}
         for index, url in enumerate(urls):
-            if _sender(url) is None:
-                raise ConfigError(f"alerts.notify[{index}]: apprise does not understand this {_scheme(url)}:// URL "
-                                  "(see https://github.com/caronc/apprise/wiki for the formats)")
-            self._urls[target_id(url)] = url
+            check_url(url, index)
+        self._urls = {target_id(url): url for url in urls}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,15 +144,15 @@ class Notifier:
         try:
             ok = bool(sender.notify(title=item.title, body=f"{item.body}\nref {item.key}"))
         except Exception:  # a plugin bug must cost one retry, not the delivery thread
-            log.exception("notification %s via %s: apprise failed", item.key, _scheme(url))
+            log.exception("notification %s via %s: apprise failed", item.key, scheme(url))
             ok = False
         now = self.clock()
         if ok:
             self.queue.sent(item, now)
-            log.info("notification %s sent via %s", item.key, _scheme(url))
+            log.info("notification %s sent via %s", item.key, scheme(url))
             return 1
         delay_s = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** item.attempts)
-        self.queue.retry(item, f"{_scheme(url)} delivery failed", now + delay_s)
+        self.queue.retry(item, f"{scheme(url)} delivery failed", now + delay_s)
         log.warning("notification %s via %s failed (attempt %d); retrying in %.0f s", item.key,
-                    _scheme(url), item.attempts + 1, delay_s)
+                    scheme(url), item.attempts + 1, delay_s)
         return 0

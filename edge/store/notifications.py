@@ -40,6 +40,11 @@ class NotificationQueue:
         value = self.store.read("SELECT MIN(next_try_at) FROM notifications WHERE status = 'pending'")[0][0]
         return None if value is None else float(value)
 
+    def oldest_pending_at(self) -> float | None:
+        """When the oldest notification still waiting was queued (None: nothing waits)."""
+        value = self.store.read("SELECT MIN(created_at) FROM notifications WHERE status = 'pending'")[0][0]
+        return None if value is None else float(value)
+
     def begin(self, item: Queued) -> None:
         with self.store.write() as db:
             db.execute("UPDATE notifications SET attempts = attempts + 1 WHERE id = ?", (item.id,))
