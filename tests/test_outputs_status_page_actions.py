@@ -142,3 +142,12 @@ def test_verdict_view_plots_the_trend_and_takes_a_correction_with_undo(
     assert [e.label for e in live.corrections.memory("press-1").examples] == ["misalignment"]
     click(browser, "#verdict-view .back")
     browser.wait("!document.getElementById('assets').hidden")
+
+
+def test_the_machine_that_needs_someone_comes_first(page: tuple[Board, Browser]) -> None:
+    live, browser = page
+    live.alerts.observe(verdict("press-1", Condition.OK, 0.95, live.clock.now), None)  # press fixed
+    live.alerts.observe(verdict("pump-2", Condition.WARNING, 0.8, live.clock.now), None)  # pump starts
+    top = "[...document.querySelectorAll('.asset')].sort((a, b) => a.getBoundingClientRect().top" \
+          " - b.getBoundingClientRect().top).map(card => card.dataset.asset)"
+    browser.wait(f"JSON.stringify({top}) === JSON.stringify(['pump-2', 'press-1'])", timeout_s=15)
