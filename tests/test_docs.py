@@ -23,9 +23,10 @@ from edge.config.root import Config
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _BLOCK = re.compile(r"```(?P<lang>yaml|sh)\n(?P<body>.*?)```", re.DOTALL)
 # `escalation.budget.max_usd_per_hour`, `assets[].profile`: config keys named in the prose
-_KEY_PATH = re.compile(r"`((?:site|state_dir|model|assets|outputs|history|service|escalation)(?:\[\])?(?:\.[a-z_]+)+)`")
+_KEY_PATH = re.compile(
+    r"`((?:site|state_dir|model|assets|outputs|history|service|escalation|alerts)(?:\[\])?(?:\.[a-z_]+)+)`")
 _GUIDES = ("quickstart-raspberry-pi", "jetson", "offline-install", "export", "enrollment", "sensors", "fleet",
-           "troubleshooting")
+           "troubleshooting", "technician")
 _ASSET_KEYS = {"sensors", "cameras"}
 _MINIMAL_ASSET: dict[str, Any] = {"id": "doc-asset", "sensors": [
     {"name": "t", "type": "command", "command": ["true"], "quantity": "temperature"}]}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html.parser
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +16,12 @@ from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.history import History
+from tests.browser import chromium
 from tests.outputs_support import asset, verdict
 
 TOKEN = "status-page-token-0123456789"
 PHONE = "412,915"  # CSS pixels of a common Android phone
 FAULT_RGB = (198, 40, 40)  # --fault in style.css
-
-
-def chromium() -> str:
-    found = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
-    if found is None:
-        pytest.skip("chromium is not installed (scripts/test.sh installs the Debian package)")
-    return found
 
 
 def browse(url: str, profile: Path, *action: str) -> subprocess.CompletedProcess[str]:

@@ -97,3 +97,23 @@ def test_doctor_checks_the_bundle_signature_against_trusted_keys(demo_copy: Path
     assert main(["bundle", "sign", str(demo_copy.parent / "demo" / "bundle"), "--key", str(tmp_path / "models")]) == 0
     result = {r.check: r for r in run_checks(demo_copy)}["bundle hashes"]
     assert result.status == "PASS" and "signed by a trusted key" in result.detail
+
+
+def test_doctor_checks_notification_targets_and_a_stuck_queue(demo_copy: Path) -> None:
+    from edge.alerts.build import open_book
+    from edge.config.root import load_config
+    from tests.outputs_support import verdict
+
+    pytest.importorskip("apprise")
+    edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook", "nosuch://secret@host"]}})
+    row = {r.check: r for r in run_checks(demo_copy)}["notifications"]
+    assert row.status == "FAIL" and "alerts.notify[1]" in row.detail and "secret" not in row.detail
+    edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook"]}})
+    assert {r.check: r for r in run_checks(demo_copy)}["notifications"].status == "PASS"
+    config = load_config(demo_copy)
+    book = open_book(config)
+    book.clock = lambda: 1_000.0  # a notification queued long ago and never delivered
+    book.observe(verdict("press-1"), None)
+    book.store.close()
+    row = {r.check: r for r in run_checks(demo_copy)}["notifications"]
+    assert row.status == "WARN" and "receiver down" in row.detail

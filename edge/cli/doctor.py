@@ -53,7 +53,7 @@ def run_checks(config_path: Path) -> list[Result]:
     results += _profile_checks(config, encoder)
     results += [_camera(asset.id, camera) for asset in config.assets for camera in asset.cameras]
     results += [_sensor(asset.id, sensor) for asset in config.assets for sensor in asset.sensors]
-    results += [_state_dir(config), _clock(), _cloud(config), *_outputs(config)]
+    results += [_state_dir(config), _clock(), _cloud(config), *_outputs(config), *_notifications(config)]
     return results
 
 
@@ -253,6 +253,40 @@ def _outputs(config: Config) -> list[Result]:
 
         results.append(_guard(check, connect))
     return results
+
+
+def _notifications(config: Config) -> list[Result]:
+    """The notification targets apprise must understand, and a queue that is not draining."""
+    urls = [url.get_secret_value() for url in config.alerts.notify]
+    if not urls:
+        return []
+    check = "notifications"
+
+    def targets() -> Result:
+        from edge.alerts.notifier import check_url, scheme
+
+        for index, url in enumerate(urls):
+            check_url(url, index)
+        waiting = _oldest_pending_s(config)
+        if waiting is not None and waiting > 3600:
+            return Result(check, "WARN", f"a notification has waited {waiting / 3600:.1f} h: is its receiver "
+                                         "down? (see the journal)")
+        return Result(check, "PASS", f"{len(urls)} target(s): " + ", ".join(scheme(url) for url in urls))
+
+    return [_guard(check, targets)]
+
+
+def _oldest_pending_s(config: Config) -> float | None:
+    from edge.alerts.build import ALERTS_FILE
+    from edge.store.alerts import AlertStore
+    from edge.store.notifications import NotificationQueue
+
+    path = config.state_dir / ALERTS_FILE
+    if not path.exists():
+        return None
+    with AlertStore(path) as store:
+        oldest = NotificationQueue(store).oldest_pending_at()
+    return None if oldest is None else time.time() - oldest
 
 
 def doctor(config_path: Path) -> tuple[str, bool]:

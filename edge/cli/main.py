@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from edge.cli import alerts as alerts_cli  # argparse only; the work is imported when it runs
 from edge.errors import EdgewatchError, UsageError
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ _HANDLERS: dict[str, str] = {
     "vibration analyze": "edge.cli.vibration:analyze",
     "run": "edge.cli.service:run",
     "history": "edge.cli.service:history",
+    "alerts": "edge.cli.alerts:alerts",
     "doctor": "edge.cli.service:doctor",
     "install-service": "edge.cli.service:install_service",
     "demo": "edge.cli.demo:demo",
@@ -274,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_vibration(sub)
     _add_service(sub)
+    alerts_cli.add_parser(sub, _Parser)
     _add_demo_bench(sub)
 
     p = sub.add_parser("bundle", help="Inspect, verify or sign a model bundle; make a signing key.")

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from edge.alerts.config import AlertsSettings
 from edge.config.loader import load_model
 from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
@@ -89,10 +90,16 @@ class Config(Section):
     escalation: EscalationConfig = Field(
         default_factory=EscalationConfig, description="Asking a cloud model when unsure (off by default)."
     )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings, description="Alert lifecycle, notifications and planned maintenance."
+    )
 
     @model_validator(mode="after")
     def _unique_assets(self) -> Config:
         require_unique((asset.id for asset in self.assets), "asset ids")
+        windows = {a for w in self.alerts.maintenance_schedule for a in w.assets} - {a.id for a in self.assets}
+        if windows:
+            raise ValueError(f"alerts.maintenance_schedule names unknown assets: {', '.join(sorted(windows))}")
         if self.model is None and any(asset.cameras for asset in self.assets):
             raise ValueError("cameras are configured but no model: add a 'model: {bundle: ...}' section")
         return self

@@ -123,6 +123,8 @@ class LearnedMemory:
                 names.append(example.label)
                 severities.append(example.severity)
         learned = l2_normalise(np.array([e.embedding for e in usable], dtype=np.float32))  # (L, D)
+        if len(names) < 2:  # only "it was ok" examples and no labels: they widen the normal memory instead
+            return replace(profile, memory=np.vstack([profile.memory, learned]).astype(np.float32))
         ids = np.array([names.index(e.label) for e in usable], dtype=np.int64)  # (L,)
         embeddings = np.vstack([base_embeddings, learned]).astype(np.float32)
         label_ids = np.concatenate([base_ids, ids])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
+from edge.alerts.lifecycle import AlertBook
 from edge.config.root import Config
 from edge.outputs.base import VerdictSink
 from edge.outputs.http_api import HttpApi
@@ -42,12 +44,24 @@ class Outputs:
             self.http.stop()
 
 
-def build_outputs(config: Config, history: History, on_command: CommandCallback) -> Outputs:
-    """``on_command(asset_id, 'check' | 'escalate')`` runs on the MQTT thread: queue work, return."""
+def build_outputs(config: Config, history: History, on_command: CommandCallback,
+                  alerts: AlertBook | None = None) -> Outputs:
+    """``on_command(asset_id, 'check' | 'escalate')`` runs on the MQTT thread: queue work, return.
+    With ``alerts``, MQTT carries the alert topic and commands, and the HTTP API the actions."""
+    from edge.alerts import mqtt_commands
+
     settings = config.outputs
     metrics = Metrics(asset.id for asset in config.assets)
-    mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site)
-    http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site)
+    on_alert = None if alerts is None else functools.partial(mqtt_commands.apply, alerts)
+    mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site,
+                                                      on_alert=on_alert)
+    http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site,
+                                                      alerts=alerts)
+    if alerts is not None:
+        alerts.listeners.append(metrics.alert_status)
+        if mqtt is not None:
+            alerts.listeners.append(mqtt.publish_alert)
+        alerts.refresh()  # every asset's alert topic and gauges from the start (MQTT: retained, replayed)
     if mqtt is None:
         log.info("MQTT output off (no outputs.mqtt in the config)")
     return Outputs(metrics, mqtt, http)

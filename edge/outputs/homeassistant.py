@@ -3,8 +3,9 @@
 One HA device per asset. Its entities read the retained ``state`` topic (verdict, confidence,
 needs attention, last check) or a ``sensors/<name>`` topic (one entity per feature whose name
 ends in a unit we know, e.g. ``velocity_rms_mm_s`` or ``temp_c``); two buttons send the
-``check/set`` and ``escalate/set`` commands. Every entity shares the board's availability
-topic, so HA greys them out when the board's last will says ``offline``.
+``check/set`` and ``escalate/set`` commands. With alerts on, an alert sensor, acknowledge and
+snooze buttons and a maintenance switch work on the retained ``alert`` topic and its commands.
+Every entity shares the board's availability topic, so HA greys them out when the board's last will says ``offline``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ class EntityDescription:
     component: str  # sensor | binary_sensor | button
     name: str
     value_template: str | None = None
-    command: str | None = None  # buttons: 'check' or 'escalate'
+    command: str | None = None  # buttons and switches: the command topic they send to
     sensor: str | None = None
+    alert: bool = False  # reads the asset's alert topic instead of its state topic
+    payload_press: str = "PRESS"
     unit: str | None = None
     device_class: str | None = None
     state_class: str | None = None
@@ -51,6 +54,16 @@ ASSET_ENTITIES: tuple[EntityDescription, ...] = (
                       device_class="timestamp", entity_category="diagnostic"),
     EntityDescription("check", "button", "Check now", command="check", icon="mdi:magnify-scan"),
     EntityDescription("escalate", "button", "Escalate", command="escalate", icon="mdi:cloud-upload"),
+)
+# with alerts on (the sink is given an alert command handler)
+ALERT_ENTITIES: tuple[EntityDescription, ...] = (
+    EntityDescription("alert", "sensor", "Alert", "{{ value_json.state }}", alert=True, device_class="enum",
+                      options=("none", "raised", "acknowledged"), icon="mdi:alert", attributes=True),
+    EntityDescription("acknowledge", "button", "Acknowledge alert", command="acknowledge", icon="mdi:check-circle"),
+    EntityDescription("snooze", "button", "Snooze alerts 1 h", command="snooze", icon="mdi:bell-sleep",
+                      payload_press="3600"),
+    EntityDescription("maintenance", "switch", "Maintenance", "{{ value_json.maintenance_on }}", command="maintenance",
+                      alert=True, icon="mdi:wrench"),
 )
 
 
@@ -135,14 +148,17 @@ class Discovery:
         }
         if entity.command is not None:
             payload["command_topic"] = self.topics.command(asset.id, entity.command)
-            payload["payload_press"] = "PRESS"
-        else:
-            state_topic = (self.topics.state(asset.id) if entity.sensor is None
-                           else self.topics.sensor(asset.id, entity.sensor))
+            if entity.component == "button":
+                payload["payload_press"] = entity.payload_press
+            else:
+                payload.update(payload_on="ON", payload_off="OFF", state_on="ON", state_off="OFF")
+        if entity.value_template is not None:
+            state_topic = (self.topics.alert(asset.id) if entity.alert else self.topics.state(asset.id)
+                           if entity.sensor is None else self.topics.sensor(asset.id, entity.sensor))
             payload["state_topic"] = state_topic
             payload["value_template"] = entity.value_template
-            # A board that stops checking (stuck camera, hung loop) turns its entities unavailable.
-            payload["expire_after"] = int(3 * asset.check_interval_s + 60)
+            if not entity.alert:  # a board that stops checking turns its entities unavailable; alerts change rarely
+                payload["expire_after"] = int(3 * asset.check_interval_s + 60)
             if entity.attributes:
                 payload["json_attributes_topic"] = state_topic
         optional = {
@@ -153,8 +169,10 @@ class Discovery:
         payload.update({key: value for key, value in optional.items() if value is not None})
         return payload
 
-    def messages(self, asset: AssetConfig, features: Iterable[tuple[str, str]] = ()) -> list[Message]:
-        """Retained discovery messages for the asset's fixed entities and the given (sensor, feature)s."""
-        entities = list(ASSET_ENTITIES)
+    def messages(self, asset: AssetConfig, features: Iterable[tuple[str, str]] = (),
+                 alerts: bool = False) -> list[Message]:
+        """Retained discovery messages for the asset's fixed entities (and its alert ones) and the
+        given (sensor, feature)s."""
+        entities = list(ASSET_ENTITIES) + (list(ALERT_ENTITIES) if alerts else [])
         entities += [e for e in (feature_entity(s, f) for s, f in sorted(features)) if e is not None]
         return [Message(self.topic(asset, e), dumps(self.config(asset, e)), retain=True) for e in entities]

@@ -9,6 +9,12 @@ method returning a ``Response``, so the request class only dispatches and sets h
 Auth: with ``http.token`` set, /api/* and /metrics need ``Authorization: Bearer <token>``;
 /healthz, /openapi.json and the status page's static files do not (they carry no machine data;
 the page sends the token with its API calls). Config refuses a non-loopback bind without a token.
+
+Writes (POST, the technician's actions in ``alert_routes.py``) are safe against cross-site
+requests: they need ``Content-Type: application/json`` (a cross-site form cannot send it, and the
+CORS preflight a script would need is never granted), an ``Origin`` (when the browser sends one)
+equal to the page's own, a loopback ``Host`` when no token is set (no DNS rebinding), and the
+token from any client that is not on loopback.
 """
 
 from __future__ import annotations
@@ -22,18 +28,26 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge import __version__
+from edge.alerts.headline import headline
+from edge.alerts.lifecycle import ActionRefused
 from edge.config.root import AssetConfig
 from edge.errors import ConfigError, StorageError
-from edge.outputs.config import HttpSettings
+from edge.outputs.alert_routes import AlertRoutes, parse_body
+from edge.outputs.config import HttpSettings, is_loopback
+from edge.outputs.http_types import Problem, Response
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
 from edge.store.history import History, StoredVerdict, parse_since
+
+if TYPE_CHECKING:
+    from edge.alerts.corrections import Corrections
+    from edge.alerts.lifecycle import AlertBook
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +61,7 @@ _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 _CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; frame-ancestors 'none'"
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Problem(Exception):
-    """An HTTP error answer (status + one sentence); never leaves this module."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+MAX_BODY_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Route:
     pattern: str
     handler: str  # name of the HttpApi method
     auth: bool = True
+    method: str = "GET"  # POST handlers also take the parsed JSON ``body``
 
 
 ROUTES: tuple[Route, ...] = (
@@ -77,6 +79,14 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/assets/(?P<asset_id>[^/]+)/frame\.jpg", "asset_frame"),
     Route(r"/api/verdicts", "list_verdicts"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/frame\.jpg", "verdict_frame"),
+    Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})", "verdict_detail"),
+    Route(r"/api/alerts", "list_alerts"),
+    Route(r"/api/events", "list_events"),
+    Route(r"/api/assets/(?P<asset_id>[^/]+)/acknowledge", "acknowledge", method="POST"),
+    Route(r"/api/assets/(?P<asset_id>[^/]+)/snooze", "snooze", method="POST"),
+    Route(r"/api/assets/(?P<asset_id>[^/]+)/maintenance", "maintenance", method="POST"),
+    Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/correction", "correct", method="POST"),
+    Route(r"/api/corrections/(?P<ref>[a-z0-9-]{1,40})/undo", "undo_correction", method="POST"),
     Route(r"/metrics", "metrics_text"),
     Route(r"/openapi\.json", "openapi", auth=False),
     Route(r"/", "index", auth=False),
@@ -85,18 +95,20 @@ ROUTES: tuple[Route, ...] = (
 _COMPILED = tuple((re.compile(route.pattern + r"\Z"), route) for route in ROUTES)
 
 
-class HttpApi:
+class HttpApi(AlertRoutes):
     """``HttpApi(settings, history, metrics, assets).start()`` ... ``stop()``."""
 
     def __init__(
         self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[AssetConfig],
-        *, site: str = "edgewatch",
+        *, site: str = "edgewatch", alerts: AlertBook | None = None, corrections: Corrections | None = None,
     ) -> None:
         self.settings = settings
         self.history = history
         self.metrics = metrics
         self.assets = {asset.id: asset for asset in assets}
         self.site = site
+        self.alerts = alerts
+        self.corrections = corrections
         self._token = None if settings.token is None else settings.token.get_secret_value().encode()
         self._started_s = time.monotonic()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -149,19 +161,29 @@ class HttpApi:
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    def handle(self, path: str, headers: Any) -> Response:
-        """Route one GET request; every failure becomes a JSON error answer."""
+    def handle(self, path: str, headers: Any, method: str = "GET", body: bytes = b"",
+               client: str = "127.0.0.1") -> Response:
+        """Route one request; every failure becomes a JSON error answer."""
         parsed = urllib.parse.urlsplit(path)
         query = {key: values[-1] for key, values in urllib.parse.parse_qs(parsed.query).items()}
         try:
-            for pattern, route in _COMPILED:
-                match = pattern.match(parsed.path)
-                if match is None:
-                    continue
-                if route.auth:
-                    self._authorize(headers.get("Authorization"))
+            matched = [(route, match) for pattern, route in _COMPILED if (match := pattern.match(parsed.path))]
+            if not matched:
+                raise Problem(404, f"no such resource: {parsed.path}")
+            found = next(((route, match) for route, match in matched if route.method == method), None)
+            if found is None:
+                allowed = ", ".join(sorted({route.method for route, _ in matched}))
+                return Response(405, dumps({"error": f"{parsed.path} answers {allowed} only"}),
+                                headers={"Allow": allowed})
+            route, match = found
+            if route.auth:
+                self._authorize(headers.get("Authorization"))
+            if method == "GET":
                 return getattr(self, route.handler)(query=query, **match.groupdict())
-            raise Problem(404, f"no such resource: {parsed.path}")
+            self._same_site(headers, client)
+            return getattr(self, route.handler)(query=query, body=parse_body(body), **match.groupdict())
+        except ActionRefused as exc:
+            return Response(409, dumps({"error": str(exc)}))
         except Problem as problem:
             extra = {"WWW-Authenticate": 'Bearer realm="edgewatch"'} if problem.status == 401 else {}
             return Response(problem.status, dumps({"error": str(problem)}), headers=extra)
@@ -169,7 +191,7 @@ class HttpApi:
             log.warning("HTTP API: %s", exc)
             return Response(503, dumps({"error": str(exc)}))
         except Exception:  # a bug in one handler answers 500, the server keeps serving
-            log.exception("HTTP API: GET %s failed", parsed.path)
+            log.exception("HTTP API: %s %s failed", method, parsed.path)
             return Response(500, dumps({"error": "internal error; see the edgewatch log"}))
 
     def _authorize(self, header: str | None) -> None:
@@ -178,6 +200,21 @@ class HttpApi:
         scheme, _, given = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
             raise Problem(401, "this API needs the header 'Authorization: Bearer <token>' with the configured token")
+
+    def _same_site(self, headers: Any, client: str) -> None:
+        """Refuse a write a page on another site could have made (see the module docstring)."""
+        if self._token is None and not is_loopback(client):
+            raise Problem(403, "writes from another machine need outputs.http.token to be set")
+        if (headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
+            raise Problem(415, "a write must be sent as Content-Type: application/json")
+        host = headers.get("Host") or ""
+        origin = headers.get("Origin")
+        if origin is not None and urllib.parse.urlsplit(origin).netloc != host:
+            raise Problem(403, f"cross-site write refused (Origin {origin} is not this board)")
+        if headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
+            raise Problem(403, "cross-site write refused (Sec-Fetch-Site)")
+        if self._token is None and not is_loopback(host.rsplit(":", 1)[0].strip("[]")):
+            raise Problem(403, f"write refused: Host {host!r} is not loopback and no token is set")
 
     def _asset(self, asset_id: str) -> AssetConfig:
         asset_id = urllib.parse.unquote(asset_id)
@@ -204,6 +241,10 @@ class HttpApi:
                 "cameras": [camera.name for camera in asset.cameras],
                 "sensors": [{"name": s.name, "quantity": s.quantity, "unit": s.unit} for s in asset.sensors],
                 "latest": None if latest is None else state_payload(latest.verdict),
+                "headline": None if latest is None else headline(
+                    latest.verdict, None if self.alerts is None else self.alerts.settings.actions).to_dict(),
+                "latest_id": None if latest is None else latest.id,
+                "alert": self.alert_status(asset.id),
             })
         return Response(200, dumps({"site": self.site, "assets": listed}))
 
@@ -305,7 +346,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.server_version  # never the Python version, which only helps an attacker
 
     def do_GET(self) -> None:
-        self._send(self.api.handle(self.path, self.headers))
+        self._send(self.api.handle(self.path, self.headers, client=self.client_address[0]))
+
+    def do_POST(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(Response(413, dumps({"error": f"a request body is at most {MAX_BODY_BYTES} bytes"})))
+            return
+        body = self.rfile.read(int(length))
+        self._send(self.api.handle(self.path, self.headers, "POST", body, self.client_address[0]))
 
     def do_HEAD(self) -> None:
         self._send(self.api.handle(self.path, self.headers), body=False)
@@ -330,9 +380,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _refuse(self) -> None:
         self.close_connection = True  # the request body is never read
-        self._send(Response(405, dumps({"error": "only GET and HEAD are supported"}), headers={"Allow": "GET, HEAD"}))
+        self._send(Response(405, dumps({"error": "only GET, HEAD and POST are supported"}),
+                            headers={"Allow": "GET, HEAD, POST"}))
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("HTTP %s " + format, self.client_address[0], *args)

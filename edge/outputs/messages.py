@@ -7,6 +7,10 @@ Topics under ``<prefix>/<asset>/``::
     sensors/<name>    latest features of one sensor, units in names    retained
     check/set         command in: check now                             (any payload)
     escalate/set      command in: force escalation on the next check    (any payload)
+    alert             the asset's alert, snooze and maintenance         retained
+    acknowledge/set   command in: acknowledge the alert   (a name, or JSON {"by", "note"})
+    snooze/set        command in: snooze for N seconds    (N, or JSON {"duration_s", "by", "off"})
+    maintenance/set   command in: planned maintenance     (ON/OFF, or JSON {"on", "by", "note"})
 
 and one availability topic per board, ``<prefix>/_boards/<client_id>/availability``
 (``online``/``offline``; ``offline`` is the last will). Asset ids cannot start with '_', so the
@@ -26,6 +30,7 @@ from typing import Any
 from edge.evidence import Condition, EvidenceKind, Verdict
 
 COMMANDS = ("check", "escalate")
+ALERT_COMMANDS = ("acknowledge", "snooze", "maintenance")
 # Evidence from these kinds is published per sensor (an unhealthy sensor as healthy: false);
 # vision and camera health stay in the verdict.
 SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR,
@@ -58,6 +63,9 @@ class Topics:
     def sensor(self, asset_id: str, sensor: str) -> str:
         return f"{self.base(asset_id)}/sensors/{sensor}"
 
+    def alert(self, asset_id: str) -> str:
+        return f"{self.base(asset_id)}/alert"
+
     def command(self, asset_id: str, command: str) -> str:
         return f"{self.base(asset_id)}/{command}/set"
 
@@ -71,7 +79,7 @@ class Topics:
         if not topic.startswith(head):
             return None
         parts = topic[len(head):].split("/")
-        if len(parts) != 3 or parts[2] != "set" or parts[1] not in COMMANDS:
+        if len(parts) != 3 or parts[2] != "set" or parts[1] not in COMMANDS + ALERT_COMMANDS:
             return None
         return parts[0], parts[1]
 
@@ -140,3 +148,11 @@ def verdict_messages(verdict: Verdict, topics: Topics) -> list[Message]:
     for name, features in sensor_features(verdict).items():
         messages.append(Message(topics.sensor(asset, name), dumps(features), retain=True))
     return messages
+
+
+def alert_message(status: Mapping[str, Any], topics: Topics) -> Message:
+    """The retained alert topic: ``AlertBook.status`` plus the flat fields Home Assistant templates read."""
+    alert = status.get("alert") or {}
+    payload = {**status, "state": alert.get("state", "none"), "headline": alert.get("headline"),
+               "maintenance_on": "ON" if status.get("mode") == "maintenance" else "OFF"}
+    return Message(topics.alert(str(status["asset"])), dumps(payload), retain=True)

@@ -5,13 +5,15 @@ the config, token ``kind`` (input/output). Never a verdict id, reason text or ti
 
 ``Metrics`` is also a ``VerdictSink``: publishing a verdict counts it and updates the health of
 the cameras and sensors whose evidence it carries. The service times checks with
-``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``.
+``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``;
+the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``.
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -56,6 +58,14 @@ class Metrics:
         self.storage_problem: str | None = None  # why the last verdict could not be stored
         self.condition = Gauge(
             "edgewatch_condition", "Current condition: 0 ok, 1 warning, 2 fault.", ["asset"], registry=r)
+        self.alert_unacknowledged = Gauge(
+            "edgewatch_alert_unacknowledged", "1 while the asset has a raised alert nobody acknowledged.",
+            ["asset"], registry=r)
+        self.maintenance = Gauge(
+            "edgewatch_maintenance", "1 while the asset is in planned maintenance (no alerts, no escalations).",
+            ["asset"], registry=r)
+        self.notifications_pending = Gauge(
+            "edgewatch_notifications_pending", "Alert notifications waiting for their receiver.", registry=r)
         Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
             {"version": __version__, "python": platform.python_version()})
         for asset in asset_ids:  # series exist at 0 from the start, so rate() sees the first verdict
@@ -83,6 +93,14 @@ class Metrics:
         self.storage_up.set(error is None)
         if error is None:
             self.last_verdict.labels(asset=asset_id).set(timestamp_s)
+    def alert_status(self, asset_id: str, status: Mapping[str, Any]) -> None:
+        """An ``AlertBook`` listener: the asset's alert and maintenance as gauges."""
+        alert = status.get("alert")
+        self.alert_unacknowledged.labels(asset=asset_id).set(alert is not None and alert["state"] == "raised")
+        self.maintenance.labels(asset=asset_id).set(status.get("mode") == "maintenance")
+
+    def set_notifications_pending(self, pending: int) -> None:
+        self.notifications_pending.set(pending)
 
     def escalated(self, asset_id: str) -> None:
         """Count an escalation decided after the verdict was published (e.g. a forced one)."""

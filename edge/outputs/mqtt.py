@@ -26,13 +26,23 @@ from edge.errors import ConfigError
 from edge.evidence import Verdict
 from edge.outputs.config import MqttSettings
 from edge.outputs.homeassistant import Discovery
-from edge.outputs.messages import COMMANDS, Message, Topics, sensor_features, verdict_messages
+from edge.outputs.messages import (
+    ALERT_COMMANDS,
+    COMMANDS,
+    Message,
+    Topics,
+    alert_message,
+    sensor_features,
+    verdict_messages,
+)
 
 log = logging.getLogger(__name__)
 
 # Called from the MQTT network thread with (asset_id, command), command in COMMANDS:
 # it must return quickly (set a flag, queue a job), not run a check itself.
 CommandCallback = Callable[[str, str], None]
+# (asset_id, command in ALERT_COMMANDS, payload): acknowledge, snooze, maintenance; also quick
+AlertCallback = Callable[[str, str, bytes], None]
 
 ONLINE, OFFLINE = b"online", b"offline"
 
@@ -51,12 +61,15 @@ class MqttSink:
         on_command: CommandCallback,
         *,
         site: str = "edgewatch",
+        on_alert: AlertCallback | None = None,
     ) -> None:
         import paho.mqtt.client as paho  # the 'mqtt' extra; imported only when MQTT is configured
 
         self.settings = settings
         self.assets = {asset.id: asset for asset in assets}
         self.on_command = on_command
+        self.on_alert = on_alert
+        self._commands = COMMANDS + (ALERT_COMMANDS if on_alert is not None else ())
         client_id = settings.client_id or default_client_id(site)
         self.topics = Topics(settings.topic_prefix, client_id)
         self.discovery = (None if settings.discovery_prefix is None
@@ -170,8 +183,17 @@ class MqttSink:
                             log.warning("MQTT: buffer of %d messages full; dropping the oldest", self._pending.maxlen)
                     self._pending.append(message)
 
+    def publish_alert(self, asset_id: str, status: dict[str, Any]) -> None:
+        """The asset's alert status, retained (an ``AlertBook`` listener); never blocks."""
+        message = alert_message(status, self.topics)
+        with self._lock:
+            self._remember([message])
+            if self._connected.is_set():
+                self._send([message])
+
     def _discovery_messages(self, asset: AssetConfig) -> list[Message]:
-        return [] if self.discovery is None else self.discovery.messages(asset, self._features[asset.id])
+        return [] if self.discovery is None else self.discovery.messages(
+            asset, self._features[asset.id], alerts=self.on_alert is not None)
 
     def _remember(self, messages: list[Message]) -> None:
         for message in messages:
@@ -189,7 +211,7 @@ class MqttSink:
             log.warning("MQTT: broker %s refused the connection: %s", self.settings.host, reason_code)
             return
         subscriptions = [(self.topics.command(asset_id, command), 1)
-                         for asset_id in self.assets for command in COMMANDS]
+                         for asset_id in self.assets for command in self._commands]
         if self.discovery is not None:
             subscriptions.append((self.discovery.status_topic, 1))
         client.subscribe(subscriptions)
@@ -231,6 +253,10 @@ class MqttSink:
             return
         log.info("MQTT: %s command for %s", command, asset_id)
         try:
+            if command in ALERT_COMMANDS:
+                if self.on_alert is not None:
+                    self.on_alert(asset_id, command, bytes(message.payload))
+                return
             self.on_command(asset_id, command)
         except Exception:  # a failing callback must not kill the network thread
             log.exception("MQTT: the %s command handler for %s failed", command, asset_id)

@@ -94,9 +94,17 @@ class SensorStage(Protocol):
 
     def readings(self) -> Mapping[str, Reading | None]: ...
 
-    def evidence(self) -> list[Evidence]: ...
+    def evidence(self, learn: bool = True) -> list[Evidence]: ...
 
     def close(self) -> None: ...
+
+
+class AlertGate(Protocol):
+    """The alert lifecycle (``edge.alerts.lifecycle.AlertBook``): planned maintenance silences an asset."""
+
+    def quiet(self, asset: str) -> bool: ...
+
+    def observe(self, verdict: Verdict, verdict_id: int | None) -> object: ...
 
 
 class FusionStage(Protocol):
@@ -171,6 +179,7 @@ class Service:
         closers: Sequence[Callable[[], None]] = (),
         observe_check: Callable[[str, float], None] | None = None,
         observe_store: Callable[[str, float, str | None], None] = lambda asset_id, timestamp_s, error: None,
+        alerts: AlertGate | None = None,
     ) -> None:
         self.history = history
         self.sinks = tuple(sinks)
@@ -187,6 +196,7 @@ class Service:
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
         self._observe_check = observe_check
         self._observe_store = observe_store  # (asset id, verdict time, why it was not stored or None)
+        self.alerts = alerts
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
         self._reloading = False
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
@@ -383,24 +393,37 @@ class Service:
             if seen is not None:
                 evidence.append(seen)
             frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
+        quiet = self._quiet(asset.id)  # planned maintenance: no alerts, no escalation, no learning
         if asset.sensors is not None:
-            evidence.extend(asset.sensors.evidence())
+            evidence.extend(asset.sensors.evidence(learn=not quiet))
         verdict = asset.fusion(evidence, self.clock.time())
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
         ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
         verdict_id = self._store(verdict, ranked[0] if ranked else None)
-        if self.escalator is not None and verdict_id is not None:
+        if self.escalator is not None and verdict_id is not None and not quiet:
             embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
             verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
+        if self.alerts is not None:
+            try:
+                self.alerts.observe(verdict, verdict_id)
+            except EdgewatchError as exc:  # the verdict is stored and published all the same
+                log.error("asset %s: alert not updated: %s", asset.id, exc)
         for sink in self.sinks:
             try:
                 sink.publish(verdict)
             except Exception:  # one broken output must not cost the others their verdict
                 log.exception("asset %s: output %s failed", asset.id, type(sink).__name__)
         return verdict_id
+
+    def _quiet(self, asset_id: str) -> bool:
+        try:
+            return self.alerts is not None and self.alerts.quiet(asset_id)
+        except EdgewatchError as exc:  # an unreadable alert store must not stop the checks
+            log.error("asset %s: maintenance state unknown (%s); checking as usual", asset_id, exc)
+            return False
 
     def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
         try:

@@ -6,6 +6,7 @@ fusion (edge.fusion), escalation (edge.escalation) and outputs (edge.outputs) do
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -20,7 +21,9 @@ import numpy as np
 from edge.bundle import Bundle, load_bundle
 from edge.config.root import AssetConfig, Config
 from edge.errors import StorageError
+from edge.escalation.config import LearningConfig
 from edge.escalation.escalator import AssetInfo, Escalator
+from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.fusion import FusionConfig, Persistence, fuse
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
 _PARTIAL_PREFIX = ".state-"  # temporary copies while saving the state file
+ALERT_REFRESH_INTERVAL_S = 30.0  # snoozes and maintenance windows that end or begin reach MQTT within this
 
 
 class CameraVision:
@@ -83,8 +87,15 @@ class PolledSensors:
     def readings(self) -> Mapping[str, Reading | None]:
         return {name: status.reading for name, status in self.poller.snapshot().items()}
 
-    def evidence(self) -> list[Evidence]:
-        return self.analyzer.evaluate(self.poller.snapshot())
+    def evidence(self, learn: bool = True) -> list[Evidence]:
+        """``learn=False`` (planned maintenance): judge, but keep the learned baselines as they were."""
+        if learn:
+            return self.analyzer.evaluate(self.poller.snapshot())
+        kept = copy.deepcopy(self.analyzer.states)
+        try:
+            return self.analyzer.evaluate(self.poller.snapshot())
+        finally:
+            self.analyzer.states = kept
 
     def close(self) -> None:
         self.poller.close()
@@ -175,15 +186,21 @@ def load_encoder(config: Config) -> ImageEncoder | None:
 
 def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],
                 state: StateFile, clock: Clock, escalator: Escalator | None = None,
-                relearn: dict[str, Callable[[], None]] | None = None) -> Asset:
-    """One asset's stages. With learning on, ``relearn[asset.id]`` is set to reload what the cloud taught."""
+                relearn: dict[str, Callable[[], None]] | None = None, learned_dir: Path | None = None) -> Asset:
+    """One asset's stages. With learning on (or ``learned_dir``: people's corrections), ``relearn[asset.id]``
+    is set to reload what was taught."""
     cameras = [Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic) for camera in asset.cameras]
     vision = None
     if encoder is not None and asset.cameras:
         enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
         vision = CameraVision(VisionScorer(encoder, enrolled))
-        if enrolled is not None and escalator is not None and escalator.config.learning.enabled:
-            reload = functools.partial(_use_learned, vision, escalator, asset.id, enrolled)
+        memory: Callable[[str], LearnedMemory] | None = None
+        if escalator is not None and escalator.config.learning.enabled:
+            memory = escalator.memory
+        elif learned_dir is not None:
+            memory = functools.partial(LearnedMemory, learned_dir, config=LearningConfig.model_validate({}))
+        if enrolled is not None and memory is not None:
+            reload = functools.partial(_use_learned, vision, memory, asset.id, enrolled)
             reload()  # what earlier cloud answers taught
             if relearn is not None:
                 relearn[asset.id] = reload
@@ -221,9 +238,10 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     )
 
 
-def _use_learned(vision: CameraVision, escalator: Escalator, asset_id: str, enrolled: Profile) -> None:
-    """Judge with the enrolled profile plus what cloud answers have taught so far."""
-    vision.use_profile(escalator.memory(asset_id).merge_into(enrolled))
+def _use_learned(vision: CameraVision, memory: Callable[[str], LearnedMemory], asset_id: str,
+                 enrolled: Profile) -> None:
+    """Judge with the enrolled profile plus what cloud answers and corrections have taught so far."""
+    vision.use_profile(memory(asset_id).merge_into(enrolled))
 
 
 def build_escalator(config: Config, history: History, metrics: Metrics,
@@ -262,6 +280,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
                   notifier: Notifier | None = None) -> Service:
     """Everything ``edgewatch run`` starts, in order: history, outputs, model (loaded before READY=1),
     assets, escalation. Whatever was started is closed again if a later step fails."""
+    from edge.alerts.build import LEARNED_DIR, build_alerts, build_corrections
     from edge.outputs.build import build_outputs
 
     clock = clock or SystemClock()
@@ -274,8 +293,11 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
             if requests:
                 requests[0].request_check(asset_id, f"MQTT command '{command}'", escalate=command == "escalate")
 
-        outputs = build_outputs(config, history, on_command).start()
+        alerts = build_alerts(config)
+        started.insert(0, alerts.close)
+        outputs = build_outputs(config, history, on_command, alerts.book).start()
         started.insert(0, outputs.close)
+        alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
@@ -284,10 +306,13 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         state = StateFile(config.state_dir / STATE_FILE)
         saved = state.load()
         for asset in config.assets:
-            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator, relearn))
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator, relearn,
+                                     config.state_dir / LEARNED_DIR))
             started[:0] = [camera.close for camera in built[-1].cameras]
             if built[-1].sensors is not None:
                 started.insert(0, built[-1].sensors.close)
+        if outputs.http is not None:
+            outputs.http.corrections = build_corrections(config, history, alerts.store, encoder, relearn)
     except BaseException:
         for close in started:
             close()
@@ -304,11 +329,13 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         periodic=[
             (config.history.prune_interval_s, history.prune),
             (STATE_SAVE_INTERVAL_S, state.save),
+            (ALERT_REFRESH_INTERVAL_S, alerts.book.refresh),
         ],
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
-        closers=[*([outputs.http.stop] if outputs.http is not None else []), history.close],
+        closers=[*([outputs.http.stop] if outputs.http is not None else []), alerts.close, history.close],
         observe_check=outputs.metrics.observe_check,
         observe_store=outputs.metrics.observe_store,
+        alerts=alerts.book,
     )
     requests.append(service)
     return service

@@ -1,79 +1,80 @@
-// edgewatch status page: polls the board's API and draws one card per asset.
-// Plain browser JavaScript, no build step, no downloads: it has to work on a board with no internet.
-// Text from the API (reasons, cloud answers) is only ever set as textContent, never as HTML.
+// edgewatch status page: one card per asset that leads with what to do, actions a tap away.
+// Plain browser JavaScript modules, no build step, no downloads: it has to work on a board with no internet.
+// Text from the API (headlines, reasons, notes) is only ever set as textContent, never as HTML.
 "use strict";
+
+import { Unauthorized, ago, clock, get, post, setList, setToken, setWho, showStatus, token, who } from "./api.js";
+import { series, sparkline } from "./chart.js";
+import { showVerdict } from "./verdict.js";
 
 const POLL_MS = 5000;
 const HISTORY_POINTS = 60; // verdicts fetched per asset for trends and escalations
 const MAX_TRENDS = 4;
 const MAX_ESCALATIONS = 3;
-const SENSOR_KINDS = new Set(["vibration", "thermal", "sensor"]);
-const TOKEN_KEY = "edgewatch-token";
-const SVG_NS = "http://www.w3.org/2000/svg";
+const SNOOZE_S = 3600;
 
 const frames = new Map(); // asset id -> {url, objectUrl}: a frame URL never changes content
-
-function token() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname); // keep the token out of the address bar
-  }
-  return localStorage.getItem(TOKEN_KEY);
-}
-
-class Unauthorized extends Error {}
-
-async function get(path, as = "json") {
-  const headers = {};
-  const secret = token();
-  if (secret) headers.Authorization = `Bearer ${secret}`;
-  const response = await fetch(path, { headers, cache: "no-store" });
-  if (response.status === 401) throw new Unauthorized("token needed");
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    throw new Error(body.error || `${path}: HTTP ${response.status}`);
-  }
-  return as === "blob" ? response.blob() : response.json();
-}
-
-function ago(timestampS) {
-  const seconds = Math.max(0, Date.now() / 1000 - timestampS);
-  if (seconds < 90) return `${Math.round(seconds)} s ago`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} d ago`;
-}
 
 function card(asset) {
   let element = document.getElementById(`asset-${asset.id}`);
   if (!element) {
     element = document.getElementById("asset-card").content.firstElementChild.cloneNode(true);
     element.id = `asset-${asset.id}`;
+    element.dataset.asset = asset.id;
     document.getElementById("assets").append(element);
   }
   return element;
 }
 
-function setList(list, items) {
-  list.replaceChildren(...items.map((text) => {
-    const item = document.createElement("li");
-    item.textContent = text;
-    return item;
-  }));
+// What the alert means for the person holding the phone, in one line.
+function alertLine(status) {
+  if (!status) return "";
+  if (status.mode === "maintenance") {
+    const m = status.maintenance;
+    const until = m.until ? ` until ${clock(m.until)}` : "";
+    return m.scheduled ? `Planned maintenance${until}` : `Maintenance by ${m.by}${until}${m.note ? `: ${m.note}` : ""}`;
+  }
+  const alert = status.alert;
+  const snoozed = status.snoozed_until ? ` · snoozed until ${clock(status.snoozed_until)}` : "";
+  if (!alert) return snoozed ? `No open alert${snoozed}` : "";
+  if (alert.state === "acknowledged") {
+    return `Acknowledged by ${alert.acknowledged_by} ${ago(alert.acknowledged_at)}${alert.note ? `: ${alert.note}` : ""}${snoozed}`;
+  }
+  return `Alert raised ${ago(alert.raised_at)}, nobody has acknowledged it yet${snoozed}`;
 }
 
 function renderState(element, asset) {
   const state = asset.latest;
+  const status = asset.alert;
   element.querySelector(".name").textContent = asset.name;
   element.dataset.verdict = state ? state.verdict : "unknown";
+  element.dataset.mode = status ? status.mode : "normal";
+  element.dataset.alert = status && status.alert ? status.alert.state : "none";
   element.querySelector(".verdict").textContent = state ? state.verdict : "no verdict yet";
+  element.querySelector(".headline").textContent =
+    status && status.mode === "maintenance" ? "In maintenance: not judged for alerts"
+      : asset.headline ? asset.headline.text : "Waiting for the first check";
+  element.querySelector(".alert-state").textContent = alertLine(status);
   element.querySelector(".confidence").textContent =
     state ? `${(state.confidence * 100).toFixed(0)} % confident` : "";
   const checked = element.querySelector(".checked");
   checked.textContent = state ? `· checked ${ago(state.timestamp)}` : "";
   checked.dateTime = state ? state.checked_at : "";
   setList(element.querySelector(".reasons"), state ? state.reasons : []);
+  const open = status && status.alert;
+  element.querySelector(".note").hidden = !status;
+  const inMaintenance = status && status.mode === "maintenance";
+  element.querySelector('[data-action="acknowledge"]').hidden = !open || open.state !== "raised" || inMaintenance;
+  const snooze = element.querySelector('[data-action="snooze"]');
+  snooze.hidden = !status || inMaintenance;
+  snooze.textContent = status && status.snoozed_until ? "End snooze" : "Snooze 1 h";
+  const maintenance = element.querySelector('[data-action="maintenance"]');
+  maintenance.hidden = !status || (inMaintenance && status.maintenance.scheduled);
+  maintenance.textContent = inMaintenance ? "End maintenance" : "Start maintenance";
+  const details = element.querySelector(".open-verdict");
+  const target = open ? open.verdict_id : asset.latest_id;
+  details.hidden = !target;
+  if (target) details.href = `#verdict/${target}`;
 }
 
 async function renderFrame(element, assetId, lastFrame) {
@@ -94,52 +95,6 @@ async function renderFrame(element, assetId, lastFrame) {
   figure.hidden = false;
 }
 
-// feature name -> [[timestamp, value], ...] oldest first, from the sensors' evidence
-function series(verdicts) {
-  const found = new Map();
-  for (const verdict of [...verdicts].reverse()) {
-    for (const evidence of verdict.evidence) {
-      if (!SENSOR_KINDS.has(evidence.kind)) continue;
-      const sensor = evidence.source.split(":").pop();
-      for (const [feature, value] of Object.entries(evidence.values)) {
-        if (typeof value !== "number") continue;
-        const key = `${sensor} ${feature}`;
-        if (!found.has(key)) found.set(key, []);
-        found.get(key).push([verdict.timestamp, value]);
-      }
-    }
-  }
-  return [...found.entries()].slice(0, MAX_TRENDS);
-}
-
-function trend(name, points) {
-  const values = points.map((point) => point[1]);
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  const span = high - low || 1;
-  const wrapper = document.createElement("div");
-  wrapper.className = "trend";
-  const label = document.createElement("div");
-  label.className = "label";
-  const title = document.createElement("span");
-  title.textContent = name;
-  const range = document.createElement("span");
-  range.textContent = `${values[values.length - 1].toPrecision(3)} (${low.toPrecision(3)}–${high.toPrecision(3)})`;
-  label.append(title, range);
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 100 30");
-  svg.setAttribute("preserveAspectRatio", "none");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${name} trend`);
-  const line = document.createElementNS(SVG_NS, "polyline");
-  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
-  line.setAttribute("points", values.map((value, index) =>
-    `${(index * step).toFixed(2)},${(28 - ((value - low) / span) * 26).toFixed(2)}`).join(" "));
-  svg.append(line);
-  wrapper.append(label, svg);
-  return wrapper;
-}
-
 // the escalation record: {status: queued|answered|failed|skipped|..., condition, explanation, why, ...}
 function escalationText(verdict) {
   const escalation = verdict.escalation || {};
@@ -151,7 +106,8 @@ function escalationText(verdict) {
 }
 
 function renderHistory(element, verdicts) {
-  element.querySelector(".trends").replaceChildren(...series(verdicts).map(([name, points]) => trend(name, points)));
+  element.querySelector(".trends").replaceChildren(
+    ...series(verdicts, MAX_TRENDS).map(([name, points]) => sparkline(name, points)));
   const escalated = verdicts.filter((verdict) => verdict.escalated).slice(0, MAX_ESCALATIONS);
   const section = element.querySelector(".escalations");
   setList(section.querySelector("ul"), escalated.map(escalationText));
@@ -170,21 +126,20 @@ async function refreshAsset(asset) {
   await renderFrame(element, asset.id, latest.last_frame);
 }
 
-function showStatus(text, isError) {
-  const status = document.getElementById("status");
-  status.textContent = text;
-  status.classList.toggle("error", isError);
-}
+let assets = new Map(); // id -> the last overview entry, for the actions
 
-async function refresh() {
+export async function refresh() {
   try {
     const overview = await get("/api/assets");
+    assets = new Map(overview.assets.map((asset) => [asset.id, asset]));
     document.getElementById("site").textContent = overview.site === "edgewatch" ? "" : overview.site;
     document.getElementById("login").hidden = true;
     await Promise.all(overview.assets.map(refreshAsset));
     const attention = overview.assets.filter((asset) => asset.latest && asset.latest.needs_attention).length;
+    const open = overview.assets.filter((asset) => asset.alert && asset.alert.alert &&
+      asset.alert.alert.state === "raised").length;
     showStatus(`Updated ${new Date().toLocaleTimeString()} · ${overview.assets.length} assets, ` +
-      `${attention} need attention`, false);
+      `${attention} need attention, ${open} not acknowledged`, false);
   } catch (error) {
     if (error instanceof Unauthorized) {
       document.getElementById("login").hidden = false;
@@ -195,11 +150,63 @@ async function refresh() {
   }
 }
 
+async function act(assetId, action) {
+  const asset = assets.get(assetId);
+  const status = asset && asset.alert;
+  const path = `/api/assets/${encodeURIComponent(assetId)}/${action}`;
+  const noteInput = document.getElementById(`asset-${assetId}`).querySelector(".note");
+  const note = noteInput.value.trim();
+  const done = {
+    acknowledge: () => post(path, { note }),
+    snooze: () => post(path, status && status.snoozed_until ? { off: true } : { duration_s: SNOOZE_S, note }),
+    maintenance: () => {
+      const on = !(status && status.mode === "maintenance");
+      return post(path, on ? { on, note } : { on });
+    },
+  }[action];
+  try {
+    await done();
+    noteInput.value = "";
+    const said = {
+      acknowledge: "acknowledged",
+      snooze: status && status.snoozed_until ? "snooze ended" : "snoozed for 1 h",
+      maintenance: status && status.mode === "maintenance" ? "maintenance ended" : "maintenance started",
+    }[action];
+    showStatus(`${asset ? asset.name : assetId}: ${said}`, false);
+  } catch (error) {
+    showStatus(error.message, true);
+    if (!who()) document.getElementById("who").focus();
+    return;
+  }
+  await refresh();
+}
+
+function route() {
+  const match = /^#verdict\/(\d+)$/.exec(location.hash);
+  document.getElementById("assets").hidden = Boolean(match);
+  document.getElementById("verdict-view").hidden = !match;
+  if (match) showVerdict(Number(match[1]), refresh, (id) => (assets.get(id) || { name: id }).name);
+}
+
+document.getElementById("assets").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) act(button.closest(".asset").dataset.asset, button.dataset.action);
+});
+
 document.getElementById("login").addEventListener("submit", (event) => {
   event.preventDefault();
-  localStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+  setToken(document.getElementById("token").value);
   refresh();
 });
 
+const whoInput = document.getElementById("who");
+whoInput.value = who();
+whoInput.addEventListener("change", () => setWho(whoInput.value));
+
+token(); // a #token=... in the address is stored, then removed
+window.addEventListener("hashchange", route);
+route();
 refresh();
-setInterval(refresh, POLL_MS);
+setInterval(() => {
+  if (document.getElementById("verdict-view").hidden) refresh();
+}, POLL_MS);

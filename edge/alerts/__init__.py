@@ -1,0 +1,1 @@
+"""Alerts: what a technician is told (headline, lifecycle, notifications) and what they answer."""

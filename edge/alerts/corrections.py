@@ -1,0 +1,150 @@
+"""A verdict marked wrong by a person ("it was ok", "it was <label>") becomes a labelled example in
+the asset's learned memory, with who/when/why in the alert audit trail, and can be undone.
+
+The example is the saved frame's embedding (frames are kept for non-ok verdicts), stored in the
+same learned memory cloud answers teach (``edge.escalation.learning``) under the key
+``correction-<verdict id>``; a correction of a verdict without a frame (sensor-only, or an ok
+verdict) is recorded but teaches vision nothing, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge.alerts.lifecycle import ActionRefused
+from edge.errors import EdgewatchError, StorageError
+from edge.escalation.config import LearningConfig
+from edge.escalation.learning import LearnedMemory
+from edge.store.alerts import AlertStore
+from edge.store.history import History
+from edge.vision.enrollment import NORMAL_NAME
+
+if TYPE_CHECKING:
+    from edge.vision.encoder import ImageEncoder
+
+log = logging.getLogger(__name__)
+
+LABEL = re.compile(r"^[a-z0-9][a-z0-9_ -]{0,39}$")
+SEVERITIES = ("warning", "fault")
+Embed = Callable[[Path], np.ndarray]  # a saved frame -> its (D,) embedding
+
+
+def correction_key(verdict_id: int) -> str:
+    return f"correction-{verdict_id}"
+
+
+class Corrections:
+    """``mark`` and ``undo`` verdict corrections; ``reload(asset)`` makes a running service use them."""
+
+    def __init__(self, history: History, store: AlertStore, learned_dir: Path, embed: Embed | None,
+                 learning: LearningConfig | None = None, reload: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.history = history
+        self.store = store
+        self.learned_dir = learned_dir
+        self.embed = embed
+        # a person's word teaches whatever the cloud-learning switch says, and at full confidence
+        cap = (learning or LearningConfig.model_validate({})).max_examples_per_label
+        self._learning = LearningConfig(enabled=True, min_confidence=0.0, max_examples_per_label=cap)
+        self.reload = reload
+        self.clock = clock
+        self._lock = threading.Lock()  # two phones correcting at once must not lose one example
+
+    def memory(self, asset: str) -> LearnedMemory:
+        return LearnedMemory(self.learned_dir, asset, self._learning)
+
+    def mark(self, verdict_id: int, label: str, by: str, note: str | None = None,
+             severity: str | None = None) -> dict[str, Any]:
+        """Record that verdict ``verdict_id`` was wrong: it was ``label`` ('ok' or a fault label)."""
+        with self._lock:
+            return self._mark(verdict_id, label, by, note, severity)
+
+    def _mark(self, verdict_id: int, label: str, by: str, note: str | None,
+              severity: str | None) -> dict[str, Any]:
+        label = label.strip().lower()
+        if not LABEL.match(label):
+            raise ActionRefused(f"label {label!r} must be 'ok' or 1-40 lowercase letters, digits, '_', '-' or spaces")
+        if label == "ok":
+            label, severity = NORMAL_NAME, "ok"
+        elif severity is None:
+            severity = "fault"
+        elif severity not in SEVERITIES:
+            raise ActionRefused(f"severity {severity!r} must be one of {', '.join(SEVERITIES)} for a fault label")
+        stored = self.history.get(verdict_id)
+        if stored is None:
+            raise ActionRefused(f"history has no verdict {verdict_id} (pruned, or never stored)")
+        asset = stored.verdict.asset_id
+        key = correction_key(verdict_id)
+        memory = self.memory(asset)
+        if any(e.escalation_key == key for e in memory.examples) or self._open_marks(asset).get(key):
+            raise ActionRefused(f"verdict {verdict_id} is already corrected; undo that first")
+        example_id, why = None, None
+        if stored.frame is None:
+            why = "the verdict has no saved frame, so vision learns nothing from it"
+        elif self.embed is None:
+            why = "no vision model is configured"
+        else:
+            try:
+                example = memory.learn(label, severity, self.embed(stored.frame), key, 1.0, now=self.clock())
+            except (EdgewatchError, OSError) as exc:
+                raise StorageError(f"verdict {verdict_id}: its frame could not be learned: {exc}") from exc
+            example_id = None if example is None else example.id
+            why = None if example is not None else "the frame's embedding was empty"
+        detail = {"verdict_id": verdict_id, "was": stored.verdict.condition.value, "label": label,
+                  "severity": severity, "ref": key, "example_id": example_id, "not_learned": why}
+        event = self.store.record(asset, "marked_wrong", by, note, detail, self.clock())
+        self._reload(asset, example_id)
+        return {"event_id": event.id, "asset": asset, **detail}
+
+    def undo(self, ref: str, by: str, note: str | None = None) -> dict[str, Any]:
+        """Undo a correction by its ref (``correction-<verdict id>``) or verdict id."""
+        with self._lock:
+            return self._undo(ref, by, note)
+
+    def _undo(self, ref: str, by: str, note: str | None) -> dict[str, Any]:
+        key = ref if ref.startswith("correction-") else correction_key(int(ref)) if ref.isdigit() else ref
+        marked = next((e for e in self.store.events(limit=10_000)
+                       if e.action == "marked_wrong" and e.detail.get("ref") == key), None)
+        if marked is None or not self._open_marks(marked.asset).get(key):
+            raise ActionRefused(f"no correction {ref!r} to undo")
+        removed = self.memory(marked.asset).revert(key)
+        detail = {"ref": key, "verdict_id": marked.detail.get("verdict_id"), "examples_removed": removed}
+        event = self.store.record(marked.asset, "correction_undone", by, note, detail, self.clock())
+        self._reload(marked.asset, "undone" if removed else None)
+        return {"event_id": event.id, "asset": marked.asset, **detail}
+
+    def list(self, asset: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Corrections and undos, newest first (the audit trail's part about them)."""
+        return [e.to_dict() for e in self.store.events(asset, limit=10_000)
+                if e.action in ("marked_wrong", "correction_undone")][:limit]
+
+    def _open_marks(self, asset: str) -> dict[str, bool]:
+        """ref -> whether its latest entry is a correction (True) or an undo (False)."""
+        state: dict[str, bool] = {}
+        for event in reversed(self.store.events(asset, limit=10_000)):
+            if event.action in ("marked_wrong", "correction_undone"):
+                state[event.detail["ref"]] = event.action == "marked_wrong"
+        return state
+
+    def _reload(self, asset: str, changed: str | None) -> None:
+        if changed is None or self.reload is None:
+            return
+        try:
+            self.reload(asset)
+        except EdgewatchError as exc:  # stored; the next start loads it
+            log.warning("asset %s: corrected examples not reloaded: %s", asset, exc)
+
+
+def frame_embedder(encoder: ImageEncoder) -> Embed:
+    """Embed a saved frame with the running model, as enrollment does."""
+    from edge.vision.pipeline import embed_many
+
+    return lambda path: embed_many(encoder, [path])[0][0]

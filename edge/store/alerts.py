@@ -1,0 +1,301 @@
+"""Alerts in SQLite: one open alert per asset, each asset's snooze and maintenance, the audit trail, and
+the notifications each transition queues, all written in one transaction so none is lost or doubled.
+
+    raised --acknowledge--> acknowledged --verdict ok--> cleared
+       \\_____________________verdict ok_______________/
+    a worse verdict (warning -> fault) re-raises an acknowledged alert
+
+Every transition and every person's action is an ``events`` row (who, when, note); the rows of
+``notifications`` are the durable outbox the notifier drains (``edge/alerts/notifier.py``).
+Durability as the history: WAL with ``synchronous=FULL``, one writer lock, one connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    asset TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),
+    condition TEXT NOT NULL,
+    headline TEXT NOT NULL,
+    verdict_id INTEGER,
+    raised_at REAL NOT NULL,
+    acknowledged_at REAL,
+    acknowledged_by TEXT,
+    note TEXT,
+    cleared_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (asset) WHERE state != 'cleared';
+CREATE TABLE IF NOT EXISTS modes (
+    asset TEXT PRIMARY KEY,
+    snoozed_until REAL,
+    snoozed_by TEXT,
+    maintenance_since REAL,
+    maintenance_until REAL,
+    maintenance_by TEXT,
+    maintenance_note TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    asset TEXT NOT NULL,
+    alert_id INTEGER,
+    action TEXT NOT NULL,
+    actor TEXT,
+    note TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    event_id INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL,
+    sent_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
+"""
+_ALERT_COLUMNS = "id, asset, state, condition, headline, verdict_id, raised_at, acknowledged_at, acknowledged_by, " \
+                 "note, cleared_at"
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    asset: str
+    state: str  # raised | acknowledged | cleared
+    condition: str  # warning | fault
+    headline: str
+    verdict_id: int | None
+    raised_at: float
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    note: str | None
+    cleared_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """An asset's snooze and on-demand maintenance as stored (a schedule's windows are not stored)."""
+
+    snoozed_until: float | None = None
+    snoozed_by: str | None = None
+    maintenance_since: float | None = None
+    maintenance_until: float | None = None  # None with a start: until someone stops it
+    maintenance_by: str | None = None
+    maintenance_note: str | None = None
+
+    def snoozed(self, now: float) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
+
+    def in_maintenance(self, now: float) -> bool:
+        return self.maintenance_since is not None and (self.maintenance_until is None or now < self.maintenance_until)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: float
+    asset: str
+    alert_id: int | None
+    action: str
+    actor: str | None
+    note: str | None
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one transition tells people: queued once per notification target in the same transaction."""
+
+    title: str
+    body: str
+    targets: Sequence[str]  # target ids (see edge/alerts/notifier.py)
+
+
+class AlertStore:
+    """``AlertStore(state_dir / "alerts.sqlite3")``; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"alert store {path} cannot be opened: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> AlertStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: everything inside commits together or not at all."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"alert store {self.path} cannot be written: {exc}") from exc
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"alert store {self.path} cannot be read: {exc}") from exc
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def open_alert(self, asset: str) -> Alert | None:
+        rows = self.read(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE asset = ? AND state != 'cleared'", (asset,))
+        return Alert(*rows[0]) if rows else None
+
+    def get(self, alert_id: int) -> Alert | None:
+        rows = self.read(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+        return Alert(*rows[0]) if rows else None
+
+    def alerts(self, asset: str | None = None, limit: int = 100) -> list[Alert]:
+        """Alerts newest first, open and cleared."""
+        where, params = ("WHERE asset = ?", (asset,)) if asset is not None else ("", ())
+        rows = self.read(f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [Alert(*row) for row in rows]
+
+    def mode(self, asset: str) -> Mode:
+        rows = self.read("SELECT snoozed_until, snoozed_by, maintenance_since, maintenance_until, maintenance_by,"
+                         " maintenance_note FROM modes WHERE asset = ?", (asset,))
+        return Mode(*rows[0]) if rows else Mode()
+
+    def events(self, asset: str | None = None, limit: int = 100) -> list[Event]:
+        """The audit trail, newest first."""
+        where, params = ("WHERE asset = ?", (asset,)) if asset is not None else ("", ())
+        rows = self.read(f"SELECT id, at, asset, alert_id, action, actor, note, detail FROM events {where}"
+                         " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [Event(id=row[0], at=row[1], asset=row[2], alert_id=row[3], action=row[4], actor=row[5], note=row[6],
+                      detail=json.loads(row[7])) for row in rows]
+
+    # -- writing: each call is one transaction with its event and notifications -----------------
+
+    def raise_alert(self, asset: str, condition: str, headline: str, verdict_id: int | None, at: float,
+                    notice: Notice | None) -> Alert:
+        with self.write() as db:
+            cursor = db.execute("INSERT INTO alerts (asset, state, condition, headline, verdict_id, raised_at)"
+                                " VALUES (?, 'raised', ?, ?, ?, ?)", (asset, condition, headline, verdict_id, at))
+            alert_id = int(cursor.lastrowid or 0)
+            _event(db, at, asset, alert_id, "raised", None, None, {"condition": condition, "verdict_id": verdict_id},
+                   notice)
+        return self._must(alert_id)
+
+    def worsen(self, alert: Alert, condition: str, headline: str, verdict_id: int | None, at: float,
+               notice: Notice | None) -> Alert:
+        """A worse verdict while the alert is open: it is raised again, even if acknowledged."""
+        with self.write() as db:
+            _changed(db.execute("UPDATE alerts SET state = 'raised', condition = ?, headline = ?, verdict_id = ?"
+                                " WHERE id = ? AND state != 'cleared'", (condition, headline, verdict_id, alert.id)),
+                     alert)
+            _event(db, at, alert.asset, alert.id, "worsened", None, None,
+                   {"condition": condition, "verdict_id": verdict_id}, notice)
+        return self._must(alert.id)
+
+    def acknowledge(self, alert: Alert, by: str, note: str | None, at: float, notice: Notice | None) -> Alert:
+        with self.write() as db:
+            _changed(db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?,"
+                                " note = ? WHERE id = ? AND state = 'raised'", (at, by, note, alert.id)), alert)
+            _event(db, at, alert.asset, alert.id, "acknowledged", by, note, {}, notice)
+        return self._must(alert.id)
+
+    def clear(self, alert: Alert, at: float, notice: Notice | None, actor: str | None = None) -> Alert:
+        with self.write() as db:
+            _changed(db.execute("UPDATE alerts SET state = 'cleared', cleared_at = ?"
+                                " WHERE id = ? AND state != 'cleared'", (at, alert.id)), alert)
+            _event(db, at, alert.asset, alert.id, "cleared", actor, None, {}, notice)
+        return self._must(alert.id)
+
+    def set_mode(self, asset: str, mode: Mode, action: str, actor: str | None, note: str | None, at: float,
+                 notice: Notice | None, detail: dict[str, Any] | None = None) -> None:
+        """Store an asset's snooze/maintenance (``action``: snoozed, unsnoozed, maintenance_started, ...)."""
+        with self.write() as db:
+            db.execute("INSERT OR REPLACE INTO modes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (asset, mode.snoozed_until, mode.snoozed_by, mode.maintenance_since, mode.maintenance_until,
+                        mode.maintenance_by, mode.maintenance_note))
+            open_alert = db.execute("SELECT id FROM alerts WHERE asset = ? AND state != 'cleared'", (asset,)).fetchone()
+            _event(db, at, asset, None if open_alert is None else open_alert[0], action, actor, note, detail or {},
+                   notice)
+
+    def record(self, asset: str, action: str, actor: str | None, note: str | None, detail: dict[str, Any],
+               at: float | None = None) -> Event:
+        """An audit entry that changes no alert (a verdict marked wrong, its undo)."""
+        at = time.time() if at is None else at
+        with self.write() as db:
+            event_id = _event(db, at, asset, None, action, actor, note, detail, None)
+        return Event(event_id, at, asset, None, action, actor, note, detail)
+
+    def _must(self, alert_id: int) -> Alert:
+        alert = self.get(alert_id)
+        if alert is None:
+            raise StorageError(f"alert store {self.path}: alert {alert_id} vanished")
+        return alert
+
+
+def _changed(cursor: sqlite3.Cursor, alert: Alert) -> None:
+    """Inside a write: the alert was changed by someone else meanwhile (another process): roll back."""
+    if cursor.rowcount != 1:
+        raise StorageError(f"alert {alert.id} of {alert.asset} changed meanwhile; nothing was done, try again")
+
+
+def _event(db: sqlite3.Connection, at: float, asset: str, alert_id: int | None, action: str, actor: str | None,
+           note: str | None, detail: dict[str, Any], notice: Notice | None) -> int:
+    cursor = db.execute("INSERT INTO events (at, asset, alert_id, action, actor, note, detail) VALUES (?, ?, ?, ?, ?,"
+                        " ?, ?)", (at, asset, alert_id, action, actor, note, json.dumps(detail)))
+    event_id = int(cursor.lastrowid or 0)
+    if notice is None:
+        return event_id
+    for target in notice.targets:
+        db.execute("INSERT INTO notifications (key, event_id, target, title, body, created_at, status, next_try_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                   (f"ew-{event_id}-{target}", event_id, target, notice.title, notice.body, at, at))
+    return event_id
