@@ -120,7 +120,8 @@ def test_durability_pragmas(history: History, tmp_path: Path) -> None:
     history.add(make_verdict())
     db = sqlite3.connect(tmp_path / "history.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert history._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with history._write() as writer:
+        assert writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_one_writer_and_readers_in_other_threads(history: History) -> None:
