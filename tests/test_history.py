@@ -13,7 +13,7 @@ import pytest
 
 from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.store.history import History, Retention, parse_since, verdict_from_dict
+from edge.store.history import History, Retention, parse_since
 
 
 def make_verdict(asset: str = "pump-1", ts: float = 1000.0, condition: Condition = Condition.OK) -> Verdict:
@@ -40,7 +40,7 @@ def test_round_trip_keeps_every_field(history: History) -> None:
     assert stored.verdict.evidence[1].condition is None
     assert stored.to_dict()["evidence"][1]["reasons"] == ["frame is black"]
     assert stored.to_dict()["id"] == verdict_id and stored.to_dict()["frame"] is None
-    assert verdict_from_dict(stored.to_dict()) == stored.verdict
+    assert Verdict.from_dict(stored.to_dict()) == stored.verdict
 
 
 def test_filters_and_order(history: History) -> None:

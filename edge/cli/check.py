@@ -20,7 +20,7 @@ from edge.config.root import AssetConfig, Config, load_config
 from edge.errors import UsageError
 from edge.escalation.config import EscalationConfig
 from edge.escalation.images import open_image
-from edge.evidence import Evidence, Verdict
+from edge.evidence import Evidence, Verdict, jsonable
 from edge.fusion import FusionConfig, FusionResult, fuse
 from edge.sources.base import Frame
 from edge.sources.config import CameraHealthSettings
@@ -89,7 +89,7 @@ def check(args: argparse.Namespace) -> int:
     document = {**verdict.to_dict(), "probabilities": fused.probabilities(), "coverage": round(fused.coverage, 4),
                 "image": str(args.image), "vision": vision_document}
     if args.json:
-        print(json.dumps(document, default=_plain))
+        print(json.dumps(jsonable(document)))
     else:
         print(describe_vision(vision, decide(vision)))
         print(describe(verdict, fused))
@@ -130,11 +130,3 @@ def describe(verdict: Verdict, fused: FusionResult) -> str:
     lines += [f"  - {reason}" for reason in verdict.reasons]
     return "\n".join(lines)
 
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays in evidence values -> JSON numbers and lists."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import StorageError
-from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.evidence import Condition, Verdict, jsonable
 from edge.store.sqlite import Database, Migration, used_bytes
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class History:
         frame_name, frame_bytes = None, 0
         if frame is not None and verdict.condition is not Condition.OK:
             frame_name, frame_bytes = self._save_frame(verdict, frame)
-        body = json.dumps(verdict.to_dict(), allow_nan=True, default=_json_default)
+        body = json.dumps(verdict.to_dict())
         try:
             with self._write() as db:
                 cursor = db.execute(
@@ -151,11 +151,11 @@ class History:
             if row is None:
                 raise StorageError(f"history has no verdict with id {verdict_id} (pruned, or never stored)")
             body = json.loads(row[0])
-            body["escalation"] = dict(escalation)
+            body["escalation"] = jsonable(escalation)
             body["escalated"] = bool(escalated)
             db.execute(
                 "UPDATE verdicts SET body = ?, escalated = ? WHERE id = ?",
-                (json.dumps(body, allow_nan=True, default=_json_default), int(escalated), verdict_id),
+                (json.dumps(body), int(escalated), verdict_id),
             )
 
     def prune(self, now_s: float | None = None) -> int:
@@ -294,7 +294,7 @@ class History:
     def _stored(self, row: tuple[Any, ...]) -> StoredVerdict:
         verdict_id, body, frame = row
         try:
-            verdict = verdict_from_dict(json.loads(body))
+            verdict = Verdict.from_dict(json.loads(body))
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"history {self.path}: verdict {verdict_id} is unreadable: {exc}") from exc
         return StoredVerdict(verdict_id, verdict, None if frame is None else self.frames_dir / frame)
@@ -326,42 +326,3 @@ def parse_since(text: str, now_s: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return when.timestamp()
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays that analytics put in ``Evidence.values``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
-    """The inverse of ``Verdict.to_dict()`` (extra keys such as ``id`` and ``frame`` are ignored)."""
-    return Verdict(
-        asset_id=data["asset"],
-        condition=Condition(data["verdict"]),
-        confidence=float(data["confidence"]),
-        reasons=tuple(data["reasons"]),
-        evidence=tuple(_evidence_from_dict(item) for item in data["evidence"]),
-        timestamp=float(data["timestamp"]),
-        escalated=bool(data.get("escalated", False)),
-        escalation=data.get("escalation"),
-    )
-
-
-def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
-    condition = data.get("condition")
-    return Evidence(
-        source=data["source"],
-        kind=EvidenceKind(data["kind"]),
-        condition=None if condition is None else Condition(condition),
-        confidence=float(data["confidence"]),
-        reasons=tuple(data.get("reasons", ())),
-        values=dict(data.get("values", {})),
-        fault_type=data.get("fault_type"),
-        timestamp=float(data.get("timestamp", 0.0)),
-    )
