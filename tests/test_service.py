@@ -24,7 +24,8 @@ from edge.sensors.base import build_reader
 from edge.sensors.config import ReplaySensor
 from edge.sensors.poller import SensorPoller
 from edge.service.config import ServiceSettings, TriggerRule
-from edge.service.loop import Asset, Service
+from edge.service.loop import Service
+from edge.service.stages import Asset
 from edge.service.triggers import TriggerWatch
 from edge.service.wiring import CameraVision, FusionWithPersistence, PolledSensors
 from edge.sources import Reconnecting, make_camera

@@ -28,8 +28,9 @@ from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading, build_reader
 from edge.sensors.poller import SensorPoller
-from edge.service.loop import Asset, Clock, Service, SystemClock
+from edge.service.loop import Service
 from edge.service.sdnotify import Notifier
+from edge.service.stages import Asset, Clock, SystemClock
 from edge.service.triggers import TriggerWatch
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import Frame
