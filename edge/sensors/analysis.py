@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge.analytics import bearings, diagnosis, iso, levels
-from edge.analytics.thermal import ScalarRules, ScalarState, assess
+from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
 from edge.evidence import Evidence, EvidenceKind
 from edge.sensors import health
