@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +273,22 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["vibration", "analyze", str(tmp_path / "missing.npy"), "--fs", "1000", "--rpm", "1"]) == 1
     assert main(["vibration", "analyze", str(path), "--fs", "1000", "--rpm", "1500", "--multiples", "1,2"]) == 2
     assert "BPFO,BPFI,BSF,FTF" in capsys.readouterr().err
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``edgewatch vibration analyze --json | head -c 10``: the reader is gone before the output."""
+    path = tmp_path / "burst.npy"
+    np.save(path, bearing_signal(3.5848 * 25.0, 25.0, 12000, 1.0, 0.3, False).astype(np.float32))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, whatever the timing
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge", "vibration", "analyze", str(path), "--fs", "12000", "--rpm", "1500",
+             "--json"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "BrokenPipeError" not in done.stderr and "Traceback" not in done.stderr
