@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from edge.outputs.mqtt import MqttSink
 from tests.conftest import REPO_ROOT
 from tests.mosquitto import Mosquitto
 from tests.outputs_support import Listener, asset, verdict
+from tests.waiting import wait_until
 
 ASSETS = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "")]
 
@@ -154,9 +154,7 @@ def test_check_and_escalate_commands_reach_the_callback(mqtt_broker: tuple[str, 
     listener.publish(f"{topic_prefix}/press-1/check/set", b"PRESS")
     assert commands.arrived.wait(5)
     listener.publish(f"{topic_prefix}/pump-2/escalate/set", b"")
-    deadline = time.monotonic() + 5
-    while len(commands.received) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(commands.received) >= 2, timeout_s=5)
     assert commands.received == [("press-1", "check"), ("pump-2", "escalate")]
     listener.close()
 
@@ -204,10 +202,7 @@ def test_broker_restart_is_survived_and_the_buffer_delivered(tmp_path: Path) -> 
         assert listener.wait_json("edgewatch/press-1/verdict")["timestamp"] == 1.0
 
         broker.stop()
-        deadline = time.monotonic() + 5
-        while mqtt.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not mqtt.connected
+        assert wait_until(lambda: not mqtt.connected, timeout_s=5)
         for second in range(2, 8):  # 6 verdicts into a buffer of 4: the 2 oldest are dropped
             mqtt.publish(verdict(timestamp=float(second)))
         assert (mqtt.buffered, mqtt.dropped) == (4, 2)

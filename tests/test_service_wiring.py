@@ -8,9 +8,7 @@ import re
 import shutil
 import socket
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from edge.service.wiring import STATE_FILE, build_service
 from edge.store.history import History
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -97,9 +96,7 @@ def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: 
     runner = threading.Thread(target=service.run)
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        while service.completed_checks < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: service.completed_checks >= 2, timeout_s=30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/verdicts?limit=5", timeout=5) as response:
             listed = json.loads(response.read())
     finally:
@@ -116,15 +113,6 @@ def _run_in_thread(service: Service) -> threading.Thread:
     runner = threading.Thread(target=service.run)
     runner.start()
     return runner
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeypatch: pytest.MonkeyPatch,
@@ -147,10 +135,10 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
         runner = _run_in_thread(service)
         try:
             assert listener.wait(f"{prefix}/_boards/edgewatch-demo/availability", 10)[0] == b"online"
-            assert _wait_for(lambda: service.completed_checks >= 2)
+            assert wait_until(lambda: service.completed_checks >= 2, timeout_s=30)
             assert cloud.completions() == []  # the policy alone never asks
             listener.publish(f"{prefix}/pump-1/escalate/set", b"PRESS")
-            assert _wait_for(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1)
+            assert wait_until(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1, timeout_s=30)
         finally:
             service.request_stop()
             runner.join(30)

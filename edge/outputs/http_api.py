@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ class HttpApi:
 
     def __init__(
         self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[AssetConfig],
-        *, site: str = "edgewatch",
+        *, site: str = "edgewatch", monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.history = history
@@ -98,7 +98,8 @@ class HttpApi:
         self.assets = {asset.id: asset for asset in assets}
         self.site = site
         self._token = None if settings.token is None else settings.token.get_secret_value().encode()
-        self._started_s = time.monotonic()
+        self._monotonic = monotonic  # uptime; tests inject it
+        self._started_s = monotonic()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -188,7 +189,7 @@ class HttpApi:
     # -- handlers ------------------------------------------------------------------------------
 
     def healthz(self, query: dict[str, str]) -> Response:
-        uptime_s = round(time.monotonic() - self._started_s, 1)
+        uptime_s = round(self._monotonic() - self._started_s, 1)
         return Response(200, dumps({"status": "ok", "version": __version__, "site": self.site, "uptime_s": uptime_s}))
 
     def list_assets(self, query: dict[str, str]) -> Response:
