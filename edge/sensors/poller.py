@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from edge.errors import SensorError
 from edge.sensors import health
 from edge.sensors.base import Reader, Reading
+from edge.sensors.config import SensorBase
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _start_read(reader: Reader, name: str) -> concurrent.futures.Future[Reading]
 
 
 class _Channel:
-    def __init__(self, config: Any, reader: Reader) -> None:
+    def __init__(self, config: SensorBase, reader: Reader) -> None:
         self.config = config
         self.reader = reader
         self.pending: concurrent.futures.Future[Reading] | None = None
@@ -68,7 +68,7 @@ class SensorPoller:
 
     def __init__(
         self,
-        sensors: list[tuple[Any, Reader]],
+        sensors: list[tuple[SensorBase, Reader]],
         clock: Callable[[], float] = time.time,
         wait: Callable[[threading.Event, float], bool] = threading.Event.wait,
     ) -> None:
