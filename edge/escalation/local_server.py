@@ -151,7 +151,7 @@ class LocalCloudServer:
         self.answered_keys: list[str] = []  # keys given a newly computed valid answer (billable work), in order
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False  # type: ignore[attr-defined]
+        self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-cloud",
                                         daemon=True)
 
