@@ -96,3 +96,15 @@ def test_the_check_sees_violations() -> None:
     assert layer_of("edge.service.wiring") < layer_of("edge.cli.main")
     with pytest.raises(LookupError, match="no layer"):
         layer_of("lonely")
+
+
+WORKSTATION_FILES = sorted(p for folder in ("bench", "export", "benchmarks") for p in (ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", WORKSTATION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_benchmarks_and_workstation_code_never_import_the_tests(path: Path) -> None:
+    """What a benchmark shares with the tests lives in bench/ (model factories, image sets, a broker)."""
+    source = path.read_text(encoding="utf-8")
+    assert "sys.path.insert" not in source, f"{path.name} edits sys.path"
+    leaks = [target for _, target in imports_of(path) if target.split(".")[0] == "tests"]
+    assert not leaks, f"{path.name} imports {', '.join(leaks)}"

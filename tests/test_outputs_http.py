@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.samples import asset, verdict
 from edge.config.root import Config
 from edge.evidence import Condition
 from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import OPENAPI_PATH, ROUTES, HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.history import History
-from tests.outputs_support import asset, verdict
 
 TOKEN = "correct-horse-battery-staple"
 OPENAPI = json.loads(OPENAPI_PATH.read_text())

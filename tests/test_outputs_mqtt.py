@@ -16,13 +16,13 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from bench.samples import asset, verdict
 from edge.errors import ConfigError
 from edge.evidence import Condition
 from edge.outputs.config import MqttSettings
 from edge.outputs.mqtt import MqttSink
-from tests.conftest import REPO_ROOT
-from tests.mosquitto import Mosquitto
-from tests.outputs_support import Listener, asset, verdict
+from tests.conftest import REPO_ROOT, start_broker
+from tests.outputs_support import Listener
 from tests.waiting import wait_until
 
 ASSETS = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "")]
@@ -163,7 +163,7 @@ _PUBLISHER = """
 import sys, time
 from edge.outputs.config import MqttSettings
 from edge.outputs.mqtt import MqttSink
-from tests.outputs_support import asset
+from bench.samples import asset
 settings = MqttSettings(host="127.0.0.1", port=int(sys.argv[1]), topic_prefix=sys.argv[2], client_id="doomed")
 sink = MqttSink(settings, [asset()], lambda a, c: None).start()
 assert sink.wait_connected(10)
@@ -191,7 +191,7 @@ def test_last_will_says_offline_when_the_process_is_killed(mqtt_broker: tuple[st
 
 
 def test_broker_restart_is_survived_and_the_buffer_delivered(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker").start()
+    broker = start_broker(tmp_path / "broker")
     commands = Commands()
     mqtt = MqttSink(settings(broker.host, broker.port, buffer_size=4), ASSETS, commands).start()
     # A persistent session: the broker keeps QoS 1 messages for it across its own restart.
@@ -257,8 +257,8 @@ def test_tls_with_username_and_password(tmp_path: Path) -> None:
     passwords = tmp_path / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "board", "s3cret"], check=True,
                    capture_output=True)
-    broker = Mosquitto(tmp_path / "broker", anonymous=False, listener_config=(
-        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n")).start()
+    broker = start_broker(tmp_path / "broker", anonymous=False, listener_config=(
+        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n"))
     tls = {"ca_file": str(ca)}
     good = MqttSink(settings(broker.host, broker.port, tls=tls, username="board", password="s3cret"),
                     ASSETS, Commands()).start()

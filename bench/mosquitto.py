@@ -1,4 +1,4 @@
-"""A real Mosquitto broker on 127.0.0.1 for tests: start, stop, restart on the same port."""
+"""A real Mosquitto broker on 127.0.0.1 for tests and benchmarks: start, stop, restart on the same port."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 
 def free_port() -> int:
@@ -23,7 +21,7 @@ def mosquitto_binary() -> str:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()), None
     )
     if found is None:
-        pytest.skip("mosquitto is not installed (scripts/test.sh installs the Debian package)")
+        raise FileNotFoundError("mosquitto is not installed (scripts/test.sh installs the Debian package)")
     return found
 
 
