@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A module belongs to the layer of the longest prefix naming it ("edge" itself, the
 # package with the version, names only itself).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core types", ("edge", "edge.errors", "edge.evidence", "edge.logs")),
+    ("core types", ("edge", "edge.errors", "edge.evidence", "edge.files", "edge.logs")),
     ("config plumbing", ("edge.config", "edge.config.section", "edge.config.loader")),
     ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.vision")),
     # each package's config section, and the whole config that composes them

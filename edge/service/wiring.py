@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from edge.errors import StorageError
 from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
+from edge.files import write_atomically
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
@@ -129,12 +128,7 @@ class StateFile:
     def save(self) -> None:
         document = {asset_id: saver() for asset_id, saver in self.savers.items()}
         try:
-            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".partial")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, self.path)
+            write_atomically(self.path, json.dumps(document).encode("utf-8"))
         except OSError as exc:
             raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
 

@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import re
 import sqlite3
 import time
@@ -44,6 +43,7 @@ import numpy as np
 
 from edge.errors import StorageError
 from edge.evidence import Condition, Verdict, jsonable
+from edge.files import write_atomically
 from edge.store.sqlite import Database, Migration, used_bytes
 
 log = logging.getLogger(__name__)
@@ -217,16 +217,11 @@ class History:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(verdict.timestamp))
         name = f"{verdict.asset_id}-{stamp}-{uuid.uuid4().hex[:8]}.jpg"
         target = self.frames_dir / name
-        partial = target.with_suffix(".jpg.partial")
         try:
-            with open(partial, "wb") as handle:
-                image.save(handle, "JPEG", quality=self.retention.jpeg_quality)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
+            write_atomically(target, lambda handle: image.save(handle, "JPEG", quality=self.retention.jpeg_quality),
+                             0o644)
             return name, target.stat().st_size
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise StorageError(f"cannot save the frame of {verdict.asset_id} to {self.frames_dir}: {exc}") from exc
 
     def _unlink_frame(self, name: str) -> None:
