@@ -116,3 +116,12 @@ def panel_frame(rng: np.random.Generator, rust: bool = False) -> Any:
     if rust:
         pixels[:32, :32] = (200, 80, 20)
     return Image.fromarray(pixels)
+
+
+def stained_frame(seed: int) -> Any:
+    """The panel with a dark stain in one corner: something no enrolled example explains."""
+    from PIL import Image
+
+    pixels = np.array(panel_frame(np.random.default_rng(seed)))
+    pixels[32:, 32:] = (20, 20, 30)
+    return Image.fromarray(pixels)

@@ -11,11 +11,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from edge.cli.main import main
 from edge.escalation.local_server import LocalCloudServer
-from tests.bundle_factory import make_bundle, panel_frame
+from tests.bundle_factory import make_bundle, panel_frame, stained_frame
 
 RPM = 1797.0
 FS_HZ = 12000.0
@@ -190,12 +189,6 @@ def test_human_output_names_the_verdict(capsys: pytest.CaptureFixture[str], scen
     assert "\nasset: FAULT (confidence" in out and "rule 'vibration zone D'" in out
 
 
-def _oil(seed: int) -> Image.Image:
-    pixels = np.array(panel_frame(np.random.default_rng(seed)))
-    pixels[32:, 32:] = (20, 20, 30)  # a dark stain nothing enrolled explains
-    return Image.fromarray(pixels)
-
-
 def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.CaptureFixture[str], scene: Path,
                                                              tmp_path: Path) -> None:
     from edge.escalation.outbox import Outbox
@@ -205,7 +198,7 @@ def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.Captu
                  "--out", str(tmp_path / "plain.npz")]) == 0
     capsys.readouterr()
     for index in range(3):
-        _oil(100 + index).save(tmp_path / f"oil{index}.png")
+        stained_frame(100 + index).save(tmp_path / f"oil{index}.png")
     with LocalCloudServer() as cloud:
         config = _config(tmp_path, scene, cloud.url, learning={"enabled": True, "min_confidence": 0.75},
                          policy={"confidence_below": 0.0, "cooldown_s": 0, "duplicate_frame_bits": 0})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import threading
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.ports import free_port
 from edge.config.root import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.outbox import Outbox
@@ -80,12 +80,6 @@ def _sample(exposition: str, series: str) -> float:
     found = re.search(rf"^{re.escape(series)} (\S+)$", exposition, re.MULTILINE)
     assert found, f"{series} not exposed"
     return float(found.group(1))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,16 +156,15 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
     next frames of it are judged on the device (cool-down and frame dedupe are off: only learning
     can stop the asking)."""
     from edge.cli.main import main
-    from tests.bundle_factory import make_bundle
-    from tests.test_check import _frame, _oil
+    from tests.bundle_factory import make_bundle, panel_frame, stained_frame
 
     rng = np.random.default_rng(0)
     (tmp_path / "normal").mkdir()
     for index in range(40):
-        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
+        panel_frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
     (tmp_path / "stain").mkdir()
     for index in range(3):
-        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
+        stained_frame(100 + index).save(tmp_path / "stain" / f"{index}.png")
     make_bundle(tmp_path / "bundle", patches=True)  # no labels: only the normal baseline judges
     assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
                  "--out", str(tmp_path / "profile.npz")]) == 0
