@@ -128,10 +128,14 @@ def test_a_history_written_by_the_old_code_opens_with_its_verdicts(tmp_path: Pat
         assert history._db.schema_version == 1
 
 
-def test_an_outbox_written_before_embeddings_and_versions_migrates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("had_embeddings", [False, True], ids=["before-learning", "with-learning"])
+def test_an_outbox_written_before_versions_migrates(tmp_path: Path, had_embeddings: bool) -> None:
     path = tmp_path / "outbox.sqlite"
     old = sqlite3.connect(path)
     old.executescript(OLD_OUTBOX)
+    if had_embeddings:  # the old code added the column itself, still at user_version 0
+        old.execute("ALTER TABLE escalations ADD COLUMN embedding BLOB")
+    old.commit()
     old.close()
     with Outbox(path) as outbox:
         assert outbox._db.schema_version == 2
