@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -20,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.checkpoints import build_clip
+from bench.image_sets import write_real_images
+from bench.int8 import timed_pairs
 from export import images, onnx, quantize, sources, towers, validate
-from tests.export_data import write_real_images
-from tests.hf_models import build_clip
 
 DEFAULT = quantize.recipes("transformer")[0]
 RECIPES = {
@@ -34,27 +31,6 @@ RECIPES = {
     "layernorm": replace(DEFAULT, op_types=(*DEFAULT.op_types, "LayerNormalization")),
     "patch-embedding": replace(DEFAULT, input_layer_float=False),
 }
-
-
-def _timed_pairs(fp32: object, int8: object, feed: dict[str, np.ndarray], runs: int) -> tuple[float, float, float]:
-    """(median FP32 ms, median INT8 ms, median of per-pair speedups), FP32 and INT8 run back to back.
-
-    Pairing keeps the ratio honest on a shared machine: a burst of load hits both halves of a pair.
-    """
-    for _ in range(3):
-        fp32.run(None, feed)  # type: ignore[attr-defined]
-        int8.run(None, feed)  # type: ignore[attr-defined]
-    fp32_ms, int8_ms, ratios = [], [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fp32.run(None, feed)  # type: ignore[attr-defined]
-        middle = time.perf_counter()
-        int8.run(None, feed)  # type: ignore[attr-defined]
-        end = time.perf_counter()
-        fp32_ms.append((middle - start) * 1e3)
-        int8_ms.append((end - middle) * 1e3)
-        ratios.append((middle - start) / (end - middle))
-    return statistics.median(fp32_ms), statistics.median(int8_ms), statistics.median(ratios)
 
 
 def main() -> int:
@@ -89,7 +65,7 @@ def main() -> int:
                                               "transformer", how=RECIPES[name])
             check = validate.compare(fp32, int8, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, image_set.held_back,
                                      validate.Gate())
-            fp32_ms, int8_ms, speedup = _timed_pairs(
+            fp32_ms, int8_ms, speedup = timed_pairs(
                 *(ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in (fp32, int8)),
                 feed, args.runs,
             )

@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.export_int8 import _timed_pairs
-from edge.bundle import Preprocessing
+from bench.int8 import kl, real_sets, timed_pairs
 from edge.vision.encoder import softmax
-from edge.vision.preprocess import prepare
 from export import onnx, quantize, sources, towers, validate
-from tests.export_data import elpv_images, write_real_images
 
 INT8, WEIGHT_ONLY = quantize.recipes("convnet")
 A16_W16 = replace(INT8, activation_bits=16, wide_weight_params=1_300_000)
@@ -43,22 +37,6 @@ RECIPES = {
     "a8-w16-1.3M": replace(INT8, wide_weight_params=1_300_000),
     "a16-w16-0.6M": replace(A16_W16, wide_weight_params=600_000),
 }
-ELPV_EVAL, ELPV_CALIBRATION, ELPV_STEP = 360, 60, 7
-
-
-def kl(p: np.ndarray, q: np.ndarray) -> float:
-    """Mean KL(p || q) over rows of (N, C) probabilities."""
-    return float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)))
-
-
-def real_sets(folder: Path, pre: Preprocessing) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """(photos, ELPV evaluation cells, calibration images), each a list of (1, 3, H, W) float32."""
-    written = write_real_images(folder, elpv_count=1)
-    photos = [prepare(p, pre).tensor for p in sorted(written.glob("skimage_*.png"))]
-    cells = elpv_images()
-    elpv = [prepare(p, pre).tensor for p in cells[::ELPV_STEP][:ELPV_EVAL]]
-    calibration = photos + [prepare(p, pre).tensor for p in cells[3::ELPV_STEP][:ELPV_CALIBRATION]]
-    return photos, elpv, calibration
 
 
 def _options(threads: int, fold_weights: bool) -> object:
@@ -104,7 +82,7 @@ def main() -> int:
                 divergence.append(kl(softmax(ref), softmax(got)))
             size = int8.stat().st_size / fp32.stat().st_size
             for fold in (True, False) if RECIPES[name].weight_only else (False,):
-                fp32_ms, int8_ms, speedup = _timed_pairs(
+                fp32_ms, int8_ms, speedup = timed_pairs(
                     ort.InferenceSession(str(fp32), _options(args.threads, False), providers=["CPUExecutionProvider"]),
                     ort.InferenceSession(str(int8), _options(args.threads, fold), providers=["CPUExecutionProvider"]),
                     feed, args.runs,

@@ -14,18 +14,17 @@ KL sees the logit shifts behind them even where no class flips on this set.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.int8_agreement import INT8, kl, real_sets
+from bench.int8 import kl, real_sets
 from edge.vision.encoder import softmax
 from export import onnx, quantize, sources, towers, validate
+
+INT8 = quantize.recipes("convnet")[0]  # plain INT8: uint8 activations, int8 weights
 
 
 def main() -> int:

@@ -23,16 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.mosquitto import Mosquitto
+from bench.samples import asset, verdict
 from edge.evidence import Condition
 from edge.outputs.config import HttpSettings, MqttSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import MqttSink
 from edge.store.history import History
-from tests.mosquitto import Mosquitto
-from tests.outputs_support import asset, verdict
 
 
 def per_call_us(function: Callable[[int], Any], calls: int) -> dict[str, float]:

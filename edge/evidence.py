@@ -1,11 +1,14 @@
 """The data that flows between stages: evidence from vision and sensors, and the fused verdict.
 
-Pure data (frozen dataclasses), no I/O; every stage speaks these types.
+Pure data (frozen dataclasses), no I/O; every stage speaks these types. Their wire form is
+``to_dict``/``from_dict`` (plain JSON types: what the history stores, MQTT and the HTTP API send
+and ``edgewatch check --json`` prints); ``jsonable`` is the one numpy -> JSON conversion.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +76,24 @@ class Evidence:
             "confidence": self.confidence,
             "fault_type": self.fault_type,
             "reasons": list(self.reasons),
-            "values": dict(self.values),
+            "values": jsonable(self.values),
             "timestamp": self.timestamp,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        """The inverse of ``to_dict``."""
+        condition = data.get("condition")
+        return cls(
+            source=data["source"],
+            kind=EvidenceKind(data["kind"]),
+            condition=None if condition is None else Condition(condition),
+            confidence=float(data["confidence"]),
+            reasons=tuple(data.get("reasons", ())),
+            values=dict(data.get("values", {})),
+            fault_type=data.get("fault_type"),
+            timestamp=float(data.get("timestamp", 0.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,7 +116,38 @@ class Verdict:
             "confidence": self.confidence,
             "reasons": list(self.reasons),
             "escalated": self.escalated,
-            "escalation": None if self.escalation is None else dict(self.escalation),
+            "escalation": None if self.escalation is None else jsonable(self.escalation),
             "evidence": [item.to_dict() for item in self.evidence],
             "timestamp": self.timestamp,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """The inverse of ``to_dict`` (extra keys such as the history's ``id`` and ``frame`` are
+        ignored); KeyError, ValueError or TypeError when ``data`` is not a verdict."""
+        return cls(
+            asset_id=data["asset"],
+            condition=Condition(data["verdict"]),
+            confidence=float(data["confidence"]),
+            reasons=tuple(data["reasons"]),
+            evidence=tuple(Evidence.from_dict(item) for item in data["evidence"]),
+            timestamp=float(data["timestamp"]),
+            escalated=bool(data.get("escalated", False)),
+            escalation=data.get("escalation"),
+        )
+
+
+def jsonable(value: Any, finite: bool = False) -> Any:
+    """``value`` with numpy scalars and arrays (analytics put them in ``Evidence.values``) turned
+    into Python numbers and lists, mappings into dicts with str keys, tuples and sets into lists.
+    With ``finite``, NaN and infinities become None, for strict JSON consumers (browsers, Home
+    Assistant); the history keeps them."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item, finite) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(item, finite) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, without importing numpy here
+        return jsonable(value.tolist(), finite)
+    if finite and isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

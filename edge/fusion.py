@@ -39,7 +39,8 @@ from edge.config.section import Section
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 
 _HEALTH_KINDS = frozenset({EvidenceKind.CAMERA_HEALTH, EvidenceKind.SENSOR_HEALTH})
-_VOTING_KINDS = ("vision", "vibration", "thermal", "sensor")
+VotingKind = Literal["vision", "vibration", "thermal", "sensor"]
+_VOTING_KINDS: tuple[VotingKind, ...] = ("vision", "vibration", "thermal", "sensor")
 _MAX_CONFIDENCE = 0.999  # keeps logit finite: no single opinion is certain
 
 
@@ -102,7 +103,7 @@ class PersistenceConfig(Section):
 class FusionConfig(Section):
     """Per-asset fusion settings (the asset's ``fusion:`` section)."""
 
-    counts: list[Literal["vision", "vibration", "thermal", "sensor"]] = Field(
+    counts: list[VotingKind] = Field(
         default_factory=lambda: list(_VOTING_KINDS), description="Evidence kinds that vote on the verdict."
     )
     weights: dict[str, float] = Field(

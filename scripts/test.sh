@@ -16,5 +16,6 @@ fi
 
 scripts/setup-env.sh "export,test,all,demo"
 .venv/bin/ruff check edge export bench tests benchmarks
+.venv/bin/python -m mypy  # files and strictness per package: [tool.mypy] in pyproject.toml
 # pytest exits 5 when it collects no test: treat that as the failure it is.
 exec .venv/bin/python -m pytest -q "$@"

@@ -103,3 +103,25 @@ def make_bundle(out: Path, labels: list[tuple[str, str]] | None = None, dim: int
             }
         staged.commit(fields)
     return out
+
+
+PANEL_RGB = np.array([90, 120, 160])  # a steel-blue machine panel
+
+
+def panel_frame(rng: np.random.Generator, rust: bool = False) -> Any:
+    """A (64, 64) RGB PIL image of the panel with sensor-like noise; ``rust`` paints an orange patch."""
+    from PIL import Image
+
+    pixels = np.clip(PANEL_RGB + rng.normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+    if rust:
+        pixels[:32, :32] = (200, 80, 20)
+    return Image.fromarray(pixels)
+
+
+def stained_frame(seed: int) -> Any:
+    """The panel with a dark stain in one corner: something no enrolled example explains."""
+    from PIL import Image
+
+    pixels = np.array(panel_frame(np.random.default_rng(seed)))
+    pixels[32:, 32:] = (20, 20, 30)
+    return Image.fromarray(pixels)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bench.mosquitto import Mosquitto
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -22,10 +25,16 @@ def cwru_dir() -> Path:
 @pytest.fixture(scope="session")
 def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A real Mosquitto broker on 127.0.0.1 for the whole run; yields (host, port)."""
-    from tests.mosquitto import Mosquitto
-
-    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    broker = start_broker(tmp_path_factory.mktemp("mosquitto"))
     try:
         yield broker.host, broker.port
     finally:
         broker.stop()
+
+
+def start_broker(folder: Path, **options: Any) -> Mosquitto:
+    """A started Mosquitto (``bench.mosquitto``); the test is skipped where mosquitto is not installed."""
+    try:
+        return Mosquitto(folder, **options).start()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))

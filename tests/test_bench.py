@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,9 @@ def test_failing_step_names_itself() -> None:
 
 def test_sensor_worker_times_the_envelope_path() -> None:
     result = run_isolated("sensor", {"count": 2})
+    assert set(result) == {"envelope_ms_per_s", "diagnosis_ms_per_s", "rss_mb"}  # what the report reads
     assert 0 < result["envelope_ms_per_s"]["p50"] <= result["envelope_ms_per_s"]["p95"]
     assert result["diagnosis_ms_per_s"]["p50"] > 0 and result["rss_mb"] > 10
-    json.dumps(result)
 
 
 def test_frames_are_camera_sized_jpegs(tmp_path: Path) -> None:
@@ -42,7 +42,16 @@ def test_frames_are_camera_sized_jpegs(tmp_path: Path) -> None:
         assert image.format == "JPEG" and image.size == (1280, 960)
     with Image.open(camera) as image:
         assert image.size == (4032, 3024)
-    assert machine()["cores"] >= 1
+    assert [path.stem for path in frames] == ["astronaut", "coffee"]  # different photos, not one copied
+    assert frames[0].read_bytes() != frames[1].read_bytes()
+
+
+def test_machine_names_what_the_figures_were_measured_on() -> None:
+    import onnxruntime
+
+    described = machine()
+    assert described["cores"] == os.cpu_count() and described["onnxruntime"] == onnxruntime.__version__
+    assert described["cpu"] and described["python"].count(".") == 2
 
 
 def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,30 +54,31 @@ def test_missing_file_is_refused(bundle_dir: Path) -> None:
         load_bundle(bundle_dir)
 
 
-def test_wrong_format_version_is_refused(bundle_dir: Path) -> None:
-    path = bundle_dir / MANIFEST_NAME
-    manifest = json.loads(path.read_text())
+def _format_2(manifest: dict[str, Any]) -> None:
     manifest["format_version"] = 2
-    path.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="format version 2 is not supported"):
-        load_bundle(bundle_dir)
 
 
-def test_path_escaping_the_bundle_is_refused(bundle_dir: Path) -> None:
-    path = bundle_dir / MANIFEST_NAME
-    manifest = json.loads(path.read_text())
+def _escape_the_bundle(manifest: dict[str, Any]) -> None:
     manifest["files"][0]["path"] = "../outside.onnx"
-    path.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="must be a relative path inside the bundle"):
-        load_bundle(bundle_dir)
 
 
-def test_unlisted_referenced_file_is_refused(bundle_dir: Path) -> None:
+def _unlist_labels(manifest: dict[str, Any]) -> None:
+    manifest["files"] = [f for f in manifest["files"] if f["path"] != "labels.npy"]
+
+
+@pytest.mark.parametrize(("tamper", "message"), [
+    (_format_2, "format version 2 is not supported"),
+    (_escape_the_bundle, "must be a relative path inside the bundle"),
+    (_unlist_labels, r"files not listed with a hash: labels\.npy"),
+])
+def test_a_tampered_manifest_is_refused(
+    bundle_dir: Path, tamper: Callable[[dict[str, Any]], None], message: str
+) -> None:
     path = bundle_dir / MANIFEST_NAME
     manifest = json.loads(path.read_text())
-    manifest["files"] = [f for f in manifest["files"] if f["path"] != "labels.npy"]
+    tamper(manifest)
     path.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"files not listed with a hash: labels\.npy"):
+    with pytest.raises(BundleError, match=message):
         load_bundle(bundle_dir)
 
 

@@ -15,18 +15,10 @@ from PIL import Image
 
 from edge.cli.main import main
 from edge.escalation.local_server import LocalCloudServer
-from tests.bundle_factory import make_bundle
+from tests.bundle_factory import make_bundle, panel_frame, stained_frame
 
-BASE = np.array([90, 120, 160])
 RPM = 1797.0
 FS_HZ = 12000.0
-
-
-def _frame(rng: np.random.Generator, rust: bool = False) -> Image.Image:
-    pixels = np.clip(BASE + rng.normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
-    if rust:
-        pixels[:32, :32] = (200, 80, 20)
-    return Image.fromarray(pixels)
 
 
 def _burst(velocity_scale: float) -> np.ndarray:
@@ -48,9 +40,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for folder, count, rust in (("normal", 40, False), ("rust", 5, True)):
         (root / folder).mkdir()
         for index in range(count):
-            _frame(rng, rust).save(root / folder / f"{index:03}.png")
-    _frame(rng).save(root / "ok.png")
-    _frame(rng, rust=True).save(root / "rusty.png")
+            panel_frame(rng, rust).save(root / folder / f"{index:03}.png")
+    panel_frame(rng).save(root / "ok.png")
+    panel_frame(rng, rust=True).save(root / "rusty.png")
     make_bundle(root / "bundle", labels=[("ok", "ok"), ("rust", "fault")], patches=True)
     assert main(["enroll", "--bundle", str(root / "bundle"), "--normal", str(root / "normal"),
                  "--label", f"rust={root / 'rust'}", "--out", str(root / "profile.npz")]) == 0
@@ -225,12 +217,6 @@ def test_human_output_names_the_verdict(capsys: pytest.CaptureFixture[str], scen
     assert "\nasset: FAULT (confidence" in out and "rule 'vibration zone D'" in out
 
 
-def _oil(seed: int) -> Image.Image:
-    pixels = np.clip(BASE + np.random.default_rng(seed).normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
-    pixels[32:, 32:] = (20, 20, 30)  # a dark stain nothing enrolled explains
-    return Image.fromarray(pixels)
-
-
 def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.CaptureFixture[str], scene: Path,
                                                              tmp_path: Path) -> None:
     from edge.escalation.outbox import Outbox
@@ -240,7 +226,7 @@ def test_learning_from_the_cloud_lowers_the_escalation_rate(capsys: pytest.Captu
                  "--out", str(tmp_path / "plain.npz")]) == 0
     capsys.readouterr()
     for index in range(3):
-        _oil(100 + index).save(tmp_path / f"oil{index}.png")
+        stained_frame(100 + index).save(tmp_path / f"oil{index}.png")
     with LocalCloudServer() as cloud:
         config = _config(tmp_path, scene, cloud.url, learning={"enabled": True, "min_confidence": 0.75},
                          policy={"confidence_below": 0.0, "cooldown_s": 0, "duplicate_frame_bits": 0})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from edge.fusion import FusionConfig, fuse
 from edge.sources.base import Frame
 from edge.vision.profile import Profile
 from tests.cloud_helpers import config_for, sure_ok, unsure
+from tests.waiting import wait_until
 
 POLICY = PolicyConfig()
 
@@ -196,9 +196,11 @@ def test_breaker_state_machine() -> None:
 
 
 def test_breaker_opens_after_five_failures_and_recovers(cloud: LocalCloudServer, tmp_path: Path) -> None:
-    config = config_for(cloud.url, breaker={"failure_threshold": 5, "cooldown_s": 0.3})
+    config = config_for(cloud.url, breaker={"failure_threshold": 5, "cooldown_s": 30.0})
     cloud.fail_always(Fault.unavailable(0.01))
-    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as escalator:
+    monotonic = [100.0]
+    with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"),
+                   monotonic=lambda: monotonic[0]) as escalator:
         first = [escalator.consider(unsure(), on_demand=True) for _ in range(5)]
         assert [v.escalation["status"] for v in first] == ["queued"] * 5
         assert len(cloud.completions()) == 5
@@ -207,8 +209,9 @@ def test_breaker_opens_after_five_failures_and_recovers(cloud: LocalCloudServer,
         assert sixth.escalation["status"] == "queued" and "circuit open" in sixth.escalation["why"]
         assert len(cloud.completions()) == 5  # not called while open
         cloud.fail_always(None)
+        monotonic[0] += 29.9
         assert escalator.drain() == 0  # still cooling down
-        time.sleep(0.35)
+        monotonic[0] += 0.2
         assert escalator.drain() == 6
         assert escalator.breaker.state is BreakerState.CLOSED
         assert escalator.outbox.counts() == {"done": 6}
@@ -297,12 +300,13 @@ def test_submit_returns_at_once_and_the_worker_reports_the_answer(cloud: LocalCl
         results.append((item.verdict_id, result))
         done.set()
 
-    cloud.inject(Fault.slow(0.3))
+    release = threading.Event()
+    cloud.inject(Fault.held(release))  # the cloud answers only when the test says so
     frame = Frame(np.asarray(_frame(6)), 0.0, "top")
     with Escalator(config, tmp_path, client=CloudClient(config, api_key="t"), on_result=on_result) as escalator:
-        started = time.monotonic()
-        verdict = escalator.submit(42, unsure().verdict, [frame])
-        assert time.monotonic() - started < 0.25
+        verdict = escalator.submit(42, unsure().verdict, [frame])  # returns while the cloud still holds it
+        assert not done.is_set()
+        release.set()
         assert verdict.escalated and verdict.escalation["status"] == "queued"
         assert not escalator.submit(43, sure_ok().verdict, [frame]).escalated
         assert done.wait(5)
@@ -372,9 +376,7 @@ def _submit_checks(escalator: Escalator, count: int) -> list[Frame]:
 
 
 def _sent_after(cloud: LocalCloudServer, results: list) -> list[str]:
-    deadline = time.monotonic() + 10
-    while not results and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_until(lambda: results)
     (sent,) = cloud.completions()
     return sent.image_urls
 
@@ -419,7 +421,7 @@ def test_images_sent_meet_the_providers_size_and_format_limits(tmp_path: Path, k
     import base64
     import io
 
-    from edge.escalation.images import open_image
+    from edge.sources.decode import open_frame
 
     rng = np.random.default_rng(1)
     path = tmp_path / kind
@@ -434,7 +436,7 @@ def test_images_sent_meet_the_providers_size_and_format_limits(tmp_path: Path, k
         frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     else:
         Image.fromarray(rng.integers(0, 255, (600, 800, 4), dtype=np.uint8), "RGBA").save(path, format="WEBP")
-    prepared = prepare(open_image(path), detail, jpeg_quality=95)
+    prepared = prepare(open_frame(path, kind), detail, jpeg_quality=95)
     header, encoded = prepared.data_url.split(",", 1)
     data = base64.b64decode(encoded)
     sent = Image.open(io.BytesIO(data))

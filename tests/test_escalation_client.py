@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
-import time
 from pathlib import Path
 
 import openai
@@ -161,5 +160,5 @@ def test_server_replays_an_answered_idempotency_key(cloud: LocalCloudServer) -> 
     second = client.ask(_request(config), "same")
     assert first.answer == second.answer
     assert cloud.answered_keys == ["same"] and [r.replayed for r in cloud.completions()] == [False, True]
-    started = time.monotonic()
-    assert client.ask(_request(config), "other").attempts == 1 and time.monotonic() - started < 2
+    assert client.ask(_request(config), "other").attempts == 1  # a new key is answered, not replayed or retried
+    assert cloud.answered_keys == ["same", "other"]

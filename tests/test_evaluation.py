@@ -16,7 +16,7 @@ from edge.cli.main import main
 from edge.errors import InputError, UsageError
 from edge.escalation.client import CloudClient
 from edge.escalation.config import PolicyConfig
-from edge.escalation.images import open_image, prepare
+from edge.escalation.images import prepare
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.request import build_request
 from edge.evaluation import figures, replay, report, whatif
@@ -24,6 +24,7 @@ from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.sources.decode import open_frame
 from edge.store.history import History
 from tests.cloud_helpers import config_for
 
@@ -155,7 +156,7 @@ def _ask(url: str, folder: Path, frame: str | None, asset: str = "pump", model: 
     verdict = Verdict(asset, OK, 0.5, ("unsure",), (Evidence("vision:top", EvidenceKind.VISION, OK, 0.5),), 1.0)
     images = []
     if frame is not None:
-        with open_image(folder / frame) as image:
+        with open_frame(folder / frame, frame) as image:
             images = [prepare(image, settings.detail)]
     request = build_request(asset, "", verdict, ["test"], images, settings)
     client = CloudClient(settings, api_key="test")

@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from bench.image_sets import write_real_images
 from edge.bundle import describe, load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.preprocess import prepare
@@ -16,7 +17,6 @@ from export import towers
 from export.pipeline import ExportRequest, run
 from export.sources import resolve
 from export.validate import Gate
-from tests.export_data import write_real_images
 
 pytestmark = pytest.mark.slow  # ~30 s: real 4.7M-parameter network, ~60 images calibrated and validated
 

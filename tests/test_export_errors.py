@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bench.checkpoints import build_tiny_clip
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, ExportError, UsageError
 from edge.vision.preprocess import prepare
@@ -18,7 +19,6 @@ from export.labels import load_labels
 from export.pipeline import ExportRequest, run
 from export.processor import EFFICIENTNET_LITE0
 from export.validate import Gate
-from tests.hf_models import build_tiny_clip
 
 
 @pytest.fixture(scope="module")

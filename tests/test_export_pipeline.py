@@ -10,6 +10,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from bench.checkpoints import build_tiny_clip, build_tiny_siglip
+from bench.image_sets import write_real_images
 from edge.bundle import load_bundle
 from edge.cli.main import main
 from edge.vision.preprocess import prepare
@@ -18,8 +20,6 @@ from export.onnx import export_module
 from export.pipeline import ExportRequest, run
 from export.sources import resolve
 from export.validate import Gate
-from tests.export_data import write_real_images
-from tests.hf_models import build_tiny_clip, build_tiny_siglip
 
 # Random tiny models give near-uniform label probabilities, so top-1 flips are not a quality signal here.
 LENIENT = Gate(min_cosine=0.9, min_top1=0.0)

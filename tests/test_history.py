@@ -13,7 +13,7 @@ import pytest
 
 from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.store.history import History, Retention, parse_since, verdict_from_dict
+from edge.store.history import History, Retention, parse_since
 
 
 def make_verdict(asset: str = "pump-1", ts: float = 1000.0, condition: Condition = Condition.OK) -> Verdict:
@@ -40,7 +40,7 @@ def test_round_trip_keeps_every_field(history: History) -> None:
     assert stored.verdict.evidence[1].condition is None
     assert stored.to_dict()["evidence"][1]["reasons"] == ["frame is black"]
     assert stored.to_dict()["id"] == verdict_id and stored.to_dict()["frame"] is None
-    assert verdict_from_dict(stored.to_dict()) == stored.verdict
+    assert Verdict.from_dict(stored.to_dict()) == stored.verdict
 
 
 def test_filters_and_order(history: History) -> None:
@@ -120,7 +120,8 @@ def test_durability_pragmas(history: History, tmp_path: Path) -> None:
     history.add(make_verdict())
     db = sqlite3.connect(tmp_path / "history.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert history._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with history._write() as writer:
+        assert writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_one_writer_and_readers_in_other_threads(history: History) -> None:

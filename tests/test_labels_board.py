@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.checkpoints import build_tiny_clip
 from edge.bundle import Label, load_bundle
 from edge.cli.main import main
 from edge.errors import BundleError, InputError
@@ -22,7 +23,6 @@ from export.pipeline import ExportRequest, run
 from export.sources import resolve
 from export.towers import load as load_towers
 from export.validate import Gate
-from tests.hf_models import build_tiny_clip
 from tests.service_support import DEMO_DIR
 
 OIL = Label(name="coolant spray", severity="fault",
@@ -139,7 +139,7 @@ def test_without_a_text_model_the_command_says_so(tmp_path: Path, capsys: pytest
 
 def test_siglip_board_embedding_matches_the_workstation_export(tmp_path: Path) -> None:
     """SigLIP pads to max_length and pools at the last position: the board's tokenizer.json does the same."""
-    from tests.hf_models import build_tiny_siglip
+    from bench.checkpoints import build_tiny_siglip
 
     checkpoint = build_tiny_siglip(tmp_path / "siglip")
     request = ExportRequest(model=str(checkpoint), out=tmp_path / "bundle", gate=Gate(min_cosine=0.9, min_top1=0.0),

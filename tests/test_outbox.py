@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from edge.escalation.escalator import Escalator
 from edge.escalation.local_server import Fault, LocalCloudServer
 from edge.escalation.outbox import Outbox
 from tests.cloud_helpers import config_for, unsure
+from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,18 +89,15 @@ def test_outbox_survives_sigkill_mid_flight_and_drains_in_order(tmp_path: Path) 
             cloud.fail_always(Fault.slow(0.5))  # back, but slow: the child will be mid-request
             child.stdin.write("go\n")
             child.stdin.flush()
-            deadline = time.monotonic() + 10
-            while len([r for r in cloud.completions() if r.status == 200]) < 2 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: len([r for r in cloud.completions() if r.status == 200]) >= 2)
             os.kill(child.pid, signal.SIGKILL)
             assert child.wait(timeout=10) == -signal.SIGKILL
         finally:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-        deadline = time.monotonic() + 10  # the in-flight request completes server-side after the client died
-        while len(cloud.answered_keys) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # the in-flight request completes server-side after the client died
+        assert wait_until(lambda: len(cloud.answered_keys) >= 2)
         assert len(cloud.answered_keys) == 2
         cloud.fail_always(None)
 
@@ -137,9 +134,7 @@ def test_service_worker_sends_what_was_queued_before_a_restart(tmp_path: Path) -
         cloud.fail_always(Fault.unavailable(0.01))
         with Escalator(config, tmp_path, client=CloudClient(config, api_key="t")) as offline:
             assert offline.submit(7, unsure().verdict, []).escalation["status"] == "queued"
-            deadline = time.monotonic() + 5
-            while not cloud.completions() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: cloud.completions(), timeout_s=5)
         cloud.fail_always(None)
 
         answered = threading.Event()

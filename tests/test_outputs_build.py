@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.samples import asset, verdict
 from edge.config.root import Config
 from edge.errors import ConfigError
 from edge.outputs.build import build_outputs
 from edge.store.history import History
-from tests.outputs_support import Listener, asset, verdict
+from tests.outputs_support import Listener
 
 
 def config(tmp_path: Path, outputs: dict[str, object]) -> Config:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.samples import asset, verdict
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.outputs.homeassistant import ASSET_ENTITIES, UNIT_SUFFIXES, Discovery, feature_entity
 from edge.outputs.messages import COMMANDS, Topics, dumps, sensor_features, verdict_messages
 from edge.outputs.metrics import Metrics
-from tests.outputs_support import asset, verdict
 
 TOPICS = Topics("edgewatch/plant3", "edgewatch-line2")
 asset_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)

@@ -10,20 +10,20 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
 import pytest
 
+from bench.samples import asset, verdict
 from edge.errors import ConfigError
 from edge.evidence import Condition
 from edge.outputs.config import MqttSettings
 from edge.outputs.mqtt import MqttSink
-from tests.conftest import REPO_ROOT
-from tests.mosquitto import Mosquitto
-from tests.outputs_support import Listener, asset, verdict
+from tests.conftest import REPO_ROOT, start_broker
+from tests.outputs_support import Listener
+from tests.waiting import wait_until
 
 ASSETS = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "")]
 
@@ -154,9 +154,7 @@ def test_check_and_escalate_commands_reach_the_callback(mqtt_broker: tuple[str, 
     listener.publish(f"{topic_prefix}/press-1/check/set", b"PRESS")
     assert commands.arrived.wait(5)
     listener.publish(f"{topic_prefix}/pump-2/escalate/set", b"")
-    deadline = time.monotonic() + 5
-    while len(commands.received) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(commands.received) >= 2, timeout_s=5)
     assert commands.received == [("press-1", "check"), ("pump-2", "escalate")]
     listener.close()
 
@@ -169,10 +167,11 @@ def test_retained_commands_are_ignored(mqtt_broker: tuple[str, int], sink, topic
     try:
         mqtt.start()
         assert mqtt.wait_connected(5)
-        deadline = time.monotonic() + 5
-        while not commands.arrived.is_set() and time.monotonic() < deadline:  # until the subscription is live
+        def pressed() -> bool:  # pressed until the subscription is live
             listener.publish(f"{topic_prefix}/pump-2/check/set", b"PRESS")
-            commands.arrived.wait(0.05)
+            return commands.arrived.wait(0.05)
+
+        assert wait_until(pressed, 5)
         assert commands.received and set(commands.received) == {("pump-2", "check")}
     finally:
         listener.publish(retained_topic, b"", retain=True)  # clear it from the shared broker
@@ -183,7 +182,7 @@ _PUBLISHER = """
 import sys, time
 from edge.outputs.config import MqttSettings
 from edge.outputs.mqtt import MqttSink
-from tests.outputs_support import asset
+from bench.samples import asset
 settings = MqttSettings(host="127.0.0.1", port=int(sys.argv[1]), topic_prefix=sys.argv[2], client_id="doomed")
 sink = MqttSink(settings, [asset()], lambda a, c: None).start()
 assert sink.wait_connected(10)
@@ -211,7 +210,7 @@ def test_last_will_says_offline_when_the_process_is_killed(mqtt_broker: tuple[st
 
 
 def test_broker_restart_is_survived_and_the_buffer_delivered(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker").start()
+    broker = start_broker(tmp_path / "broker")
     commands = Commands()
     mqtt = MqttSink(settings(broker.host, broker.port, buffer_size=4), ASSETS, commands).start()
     # A persistent session: the broker keeps QoS 1 messages for it across its own restart.
@@ -222,10 +221,7 @@ def test_broker_restart_is_survived_and_the_buffer_delivered(tmp_path: Path) -> 
         assert listener.wait_json("edgewatch/press-1/verdict")["timestamp"] == 1.0
 
         broker.stop()
-        deadline = time.monotonic() + 5
-        while mqtt.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not mqtt.connected
+        assert wait_until(lambda: not mqtt.connected, timeout_s=5)
         for second in range(2, 8):  # 6 verdicts into a buffer of 4: the 2 oldest are dropped
             mqtt.publish(verdict(timestamp=float(second)))
         assert (mqtt.buffered, mqtt.dropped) == (4, 2)
@@ -280,8 +276,8 @@ def test_tls_with_username_and_password(tmp_path: Path) -> None:
     passwords = tmp_path / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "board", "s3cret"], check=True,
                    capture_output=True)
-    broker = Mosquitto(tmp_path / "broker", anonymous=False, listener_config=(
-        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n")).start()
+    broker = start_broker(tmp_path / "broker", anonymous=False, listener_config=(
+        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n"))
     tls = {"ca_file": str(ca)}
     good = MqttSink(settings(broker.host, broker.port, tls=tls, username="board", password="s3cret"),
                     ASSETS, Commands()).start()

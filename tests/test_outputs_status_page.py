@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.samples import asset, verdict
 from edge.evidence import Condition
 from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.history import History
 from tests.browser import chromium
-from tests.outputs_support import asset, verdict
 
 TOKEN = "status-page-token-0123456789"
 PHONE = "412,915"  # CSS pixels of a common Android phone

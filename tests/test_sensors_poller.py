@@ -21,6 +21,7 @@ from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
 from edge.sensors.config import SensorConfig
 from edge.sensors.poller import SensorPoller, SensorStatus
+from tests.waiting import wait_until
 
 SENSOR = TypeAdapter(SensorConfig)
 
@@ -33,12 +34,13 @@ def sensor(**fields: Any) -> Any:
 class ScriptedReader:
     """Returns (or raises) the scripted items in turn; the last one repeats."""
 
-    def __init__(self, name: str, items: list[Any], delay_s: float = 0.0) -> None:
-        self.name, self.items, self.delay_s, self.calls, self.closed = name, list(items), delay_s, 0, False
+    def __init__(self, name: str, items: list[Any], hold: threading.Event | None = None) -> None:
+        self.name, self.items, self.hold, self.calls, self.closed = name, list(items), hold, 0, False
 
     def read(self) -> Reading:
         self.calls += 1
-        time.sleep(self.delay_s)
+        if self.hold is not None:  # a driver wedged until the test lets go
+            self.hold.wait()
         item = self.items.pop(0) if len(self.items) > 1 else self.items[0]
         if isinstance(item, Exception):
             raise item
@@ -48,17 +50,25 @@ class ScriptedReader:
         self.closed = True
 
 
+def no_wait(stop: threading.Event, seconds: float) -> bool:
+    """The poller's wait, for tests that call ``poll`` directly: back-off costs no time."""
+    return stop.is_set()
+
+
 def test_a_hung_sensor_never_blocks_the_others() -> None:
-    slow = ScriptedReader("slow", [20.0], delay_s=3.0)
+    release = threading.Event()
+    slow = ScriptedReader("slow", [20.0], hold=release)
     fast = ScriptedReader("fast", [21.0])
-    configs = [sensor(name="slow", interval_s=0.05, timeout_s=0.2, retries=0), sensor(name="fast", interval_s=0.05)]
-    with SensorPoller([(configs[0], slow), (configs[1], fast)]) as poller:
-        time.sleep(0.6)
-        snapshot = poller.snapshot()
-    assert fast.calls >= 5
+    configs = [sensor(name="slow", interval_s=0.05, timeout_s=0.05, retries=0), sensor(name="fast", interval_s=0.01)]
+    try:
+        with SensorPoller([(configs[0], slow), (configs[1], fast)]) as poller:
+            assert wait_until(lambda: fast.calls >= 5 and poller.status("slow").problem != "no reading yet")
+            snapshot = poller.snapshot()
+    finally:
+        release.set()
     assert snapshot["fast"].healthy and snapshot["fast"].reading.value == 21.0
     assert not snapshot["slow"].healthy
-    assert "timed out after 0.2 s" in snapshot["slow"].problem or "still hanging" in snapshot["slow"].problem
+    assert "timed out after 0.05 s" in snapshot["slow"].problem or "still hanging" in snapshot["slow"].problem
     assert slow.closed and fast.closed
     hung = [t for t in threading.enumerate() if t.name == "read-slow"]
     assert hung and all(t.daemon for t in hung)  # a wedged read cannot hold up the process exiting
@@ -66,16 +76,17 @@ def test_a_hung_sensor_never_blocks_the_others() -> None:
 
 def test_retries_with_backoff_then_recovery() -> None:
     reader = ScriptedReader("temp", [SensorError("bus busy"), SensorError("bus busy"), 22.5])
-    poller = SensorPoller([(sensor(retries=2, interval_s=5), reader)])
-    started = time.monotonic()
+    waits: list[float] = []
+    poller = SensorPoller([(sensor(retries=2, interval_s=5), reader)], wait=lambda _, s: bool(waits.append(s)))
     status = poller.poll("temp")
     assert status.healthy and status.reading.value == 22.5 and reader.calls == 3
-    assert time.monotonic() - started >= 0.5 + 1.0 - 0.05  # 0.5 s then 1 s back-off
+    assert waits == [0.5, 1.0]  # doubling back-off between the tries
     poller.close()
 
 
 def test_failure_after_all_retries_is_unhealthy_with_the_reason() -> None:
-    poller = SensorPoller([(sensor(retries=1, interval_s=0.1), ScriptedReader("temp", [SensorError("no ACK")]))])
+    reader = ScriptedReader("temp", [SensorError("no ACK")])
+    poller = SensorPoller([(sensor(retries=1, interval_s=0.1), reader)], wait=no_wait)
     status = poller.poll("temp")
     assert not status.healthy and status.problem == "no ACK" and status.consecutive_failures == 2
     poller.close()
@@ -217,12 +228,11 @@ def test_analyzer_never_raises_and_never_says_ok_on_garbage(values: list[float])
 
 
 def test_poller_threads_stop_promptly() -> None:
-    poller = SensorPoller([(sensor(interval_s=30), ScriptedReader("temp", [20.0]))])
+    reader = ScriptedReader("temp", [20.0])
+    poller = SensorPoller([(sensor(interval_s=30), reader)])
     poller.start()
-    time.sleep(0.1)
-    started = time.monotonic()
+    assert wait_until(lambda: reader.calls == 1)  # now in its 30 s wait, which close must cut short
     poller.close()
-    assert time.monotonic() - started < 2.5
     assert not any(t.is_alive() for t in threading.enumerate() if t.name == "poll-temp")
 
 

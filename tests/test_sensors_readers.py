@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import struct
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,13 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
+from bench.ports import free_port, listening
 from edge.errors import ConfigError, InputError, SensorError
 from edge.sensors.base import build_reader, list_readers
 from edge.sensors.config import SensorConfig
 from edge.sensors.i2c import I2cReader
 from edge.sensors.modbus import decode_registers
+from tests.waiting import wait_until
 
 SENSOR = TypeAdapter(SensorConfig)
 
@@ -214,12 +214,6 @@ def test_i2c_bus_errors_become_sensor_errors() -> None:
 # --- Modbus TCP against a real pymodbus server ----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def modbus_server(framer: str) -> Iterator[int]:
     """A real pymodbus server in a thread on 127.0.0.1; ``framer`` 'socket' (TCP) or 'rtu' (RTU over TCP)."""
@@ -245,15 +239,7 @@ def modbus_server(framer: str) -> Iterator[int]:
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    assert wait_until(lambda: listening(port)), f"the Modbus server did not listen on port {port}"
     try:
         yield port
     finally:
@@ -331,8 +317,7 @@ def test_mqtt_reader_takes_the_newest_message(mqtt_broker: tuple[str, int]) -> N
     topic = "plant/press-1/oil"
     reader = build_reader(sensor(type="mqtt", host=host, port=port, topic=topic, json_path="oil.temp_c", timeout_s=3))
     try:
-        assert reader.wait_connected(5)
-        time.sleep(0.2)  # subscription settles
+        assert reader.wait_connected(5)  # subscribed: nothing published from now on is missed
         publish.single(topic, json.dumps({"oil": {"temp_c": 48.5}}), hostname=host, port=port, qos=1)
         assert reader.read().value == 48.5
         publish.single(topic, json.dumps({"oil": {"pressure": 2}}), hostname=host, port=port, qos=1)

@@ -5,14 +5,15 @@ A fake clock makes scheduling exact: time only moves when the loop waits.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import threading
-import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ from edge.sensors.base import build_reader
 from edge.sensors.config import ReplaySensor
 from edge.sensors.poller import SensorPoller
 from edge.service.config import ServiceSettings, TriggerRule
-from edge.service.loop import Asset, Service
+from edge.service.loop import Service
+from edge.service.stages import Asset
 from edge.service.triggers import TriggerWatch
 from edge.service.wiring import CameraVision, FusionWithPersistence, PolledSensors
 from edge.sources import Reconnecting, make_camera
@@ -37,6 +39,7 @@ from edge.store.history import History
 from edge.vision.encoder import ImageEncoder
 from edge.vision.pipeline import VisionScorer
 from tests.service_support import DEMO_DIR, FakeClock, InlineExecutor
+from tests.waiting import wait_until
 
 INTERVAL_S = 60.0
 
@@ -165,23 +168,51 @@ class HungCamera:
 
 
 class RecordingNotifier:
-    def __init__(self) -> None:
+    """What the service told systemd, each with the (fake) monotonic time it was said at."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.messages: list[str] = []
+        self.times: list[float] = []
+        self._clock = clock
+
+    def _say(self, message: str) -> bool:
+        self.messages.append(message)
+        self.times.append(self._clock.monotonic() if self._clock else 0.0)
+        return True
 
     def ready(self, status: str | None = None) -> bool:
-        self.messages.append("READY=1")
-        return True
+        return self._say("READY=1")
 
     def status(self, text: str) -> bool:
         return True
 
     def stopping(self, status: str | None = None) -> bool:
-        self.messages.append("STOPPING=1")
-        return True
+        return self._say("STOPPING=1")
 
     def watchdog(self) -> bool:
-        self.messages.append("WATCHDOG=1")
-        return True
+        return self._say("WATCHDOG=1")
+
+
+class ThreadForHungExecutor(InlineExecutor):
+    """Inline checks, except those of the asset ``hung_id``, which get a thread of their own as in
+    the real pool: the loop keeps going while that check hangs."""
+
+    def __init__(self, hung_id: str) -> None:
+        self.hung_id = hung_id
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        if args[0].id != self.hung_id:
+            return super().submit(fn, *args, **kwargs)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True).start()
+        return future
 
 
 def sensor_only(asset_id: str, tmp_path: Path, interval_s: float) -> Asset:
@@ -196,28 +227,31 @@ def test_a_hung_camera_stalls_only_its_asset_and_stops_the_watchdog(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "pump").mkdir()
+    clock = FakeClock()
     hung = HungCamera()
-    stuck = Asset(id="stuck", check_interval_s=0.05, cameras=[hung],
+    stuck = Asset(id="stuck", check_interval_s=1.0, cameras=[hung],
                   fusion=FusionWithPersistence("stuck", FusionConfig()))
-    notifier = RecordingNotifier()
+    notifier = RecordingNotifier(clock)
+    checked: set[str] = set()
     with History(tmp_path / "h.sqlite3") as history:
-        service = Service([stuck, sensor_only("pump", tmp_path, 0.05)], history, notifier=notifier,  # type: ignore[arg-type]
-                          settings=ServiceSettings(stall_after_s=0.3, shutdown_grace_s=0.0))
-        runner = threading.Thread(target=service.run)
-        runner.start()
-        deadline = time.monotonic() + 10
-        while history.count() < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.6)  # past stall_after_s
-        pings = notifier.messages.count("WATCHDOG=1")
-        time.sleep(0.6)
-        service.request_stop()
-        runner.join(10)
-        assert not runner.is_alive()
-        assert history.count() >= 5 and {s.verdict.asset_id for s in history.verdicts(limit=None)} == {"pump"}
+        service = Service([stuck, sensor_only("pump", tmp_path, 1.0)], history, notifier=notifier,  # type: ignore[arg-type]
+                          settings=ServiceSettings(stall_after_s=3.0, shutdown_grace_s=0.0), clock=clock,
+                          executor=ThreadForHungExecutor("stuck"))
+
+        def stop_at_10_s(now_s: float) -> None:
+            if now_s >= 10.0 and not checked:
+                checked.update(s.verdict.asset_id for s in history.verdicts(limit=None))
+                service.request_stop()
+
+        clock.hooks.append(stop_at_10_s)
+        with caplog.at_level(logging.ERROR):
+            service.run()
+        pump_checks = history.count()
+    assert checked == {"pump"} and pump_checks >= 10  # one a second, whatever the stuck asset does
     assert hung.grabs == 1  # never queued again while its check hangs
-    assert notifier.messages.count("WATCHDOG=1") == pings  # no pings once a check stalled
-    assert "check running for" in caplog.text and notifier.messages[-1] == "STOPPING=1"
+    pings = [t for m, t in zip(notifier.messages, notifier.times, strict=True) if m == "WATCHDOG=1"]
+    assert pings and max(pings) <= 3.0  # pings stopped once the check ran past stall_after_s
+    assert "asset stuck: check running for" in caplog.text and notifier.messages[-1] == "STOPPING=1"
 
 
 def test_sigterm_lets_the_running_check_finish_and_persist(tmp_path: Path) -> None:
@@ -232,14 +266,15 @@ def test_sigterm_lets_the_running_check_finish_and_persist(tmp_path: Path) -> No
     camera = FolderCamera(type="folder", name="panel", path=DEMO_DIR / "frames")
     asset = Asset(id="press-1", check_interval_s=60.0, cameras=[Reconnecting(make_camera(camera))],
                   vision=SlowVision(), fusion=FusionWithPersistence("press-1", FusionConfig()))
+    notifier = RecordingNotifier()
     with History(tmp_path / "h.sqlite3") as history:
-        service = Service([asset], history, settings=ServiceSettings(shutdown_grace_s=10.0))
+        service = Service([asset], history, notifier=notifier, settings=ServiceSettings(shutdown_grace_s=10.0))
         runner = threading.Thread(target=service.run)
         runner.start()
         assert started.wait(10)
         service.request_stop()  # what the SIGTERM handler does
-        time.sleep(0.2)
-        assert runner.is_alive()  # still waiting for the check
+        assert wait_until(lambda: "STOPPING=1" in notifier.messages)  # shutting down, waiting for the check
+        assert runner.is_alive() and history.count() == 0
         release.set()
         runner.join(10)
         assert not runner.is_alive() and service.completed_checks == 1

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from edge.store.history import History
 from tests.service_support import DEMO_CONFIG
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -56,14 +56,16 @@ def running(demo_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 
 
 def wait_for_verdicts(state: Path, count: int, process: subprocess.Popen[str], timeout_s: float = 60) -> dict[int, str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = stored(state)
-        if len(found) >= count:
-            return found
+    found: dict[int, str] = {}
+
+    def enough() -> bool:
         assert process.poll() is None, process.communicate()
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} verdicts after {timeout_s} s")
+        found.update(stored(state))
+        return len(found) >= count
+
+    if not wait_until(enough, timeout_s):
+        raise AssertionError(f"fewer than {count} verdicts after {timeout_s} s")
+    return found
 
 
 def test_run_with_max_checks_stores_verdicts_and_history_lists_them(demo_env: dict[str, str], tmp_path: Path) -> None:

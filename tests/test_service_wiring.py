@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.ports import free_port
 from edge.config.root import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.outbox import Outbox
@@ -28,6 +27,7 @@ from edge.service.wiring import STATE_FILE, build_service
 from edge.store.history import History
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -84,12 +84,6 @@ def _sample(exposition: str, series: str) -> float:
     return float(found.group(1))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     monkeypatch.setenv("EDGEWATCH_HTTP_PORT", str(port))
@@ -98,9 +92,7 @@ def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: 
     runner = threading.Thread(target=service.run)
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        while service.completed_checks < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: service.completed_checks >= 2, timeout_s=30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/verdicts?limit=5", timeout=5) as response:
             listed = json.loads(response.read())
     finally:
@@ -117,15 +109,6 @@ def _run_in_thread(service: Service) -> threading.Thread:
     runner = threading.Thread(target=service.run)
     runner.start()
     return runner
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeypatch: pytest.MonkeyPatch,
@@ -148,10 +131,10 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
         runner = _run_in_thread(service)
         try:
             assert listener.wait(f"{prefix}/_boards/edgewatch-demo/availability", 10)[0] == b"online"
-            assert _wait_for(lambda: service.completed_checks >= 2)
+            assert wait_until(lambda: service.completed_checks >= 2, timeout_s=30)
             assert cloud.completions() == []  # the policy alone never asks
             listener.publish(f"{prefix}/pump-1/escalate/set", b"PRESS")
-            assert _wait_for(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1)
+            assert wait_until(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1, timeout_s=30)
         finally:
             service.request_stop()
             runner.join(30)
@@ -294,26 +277,27 @@ def _stain_scene(tmp_path: Path) -> None:
     """40 normal frames enrolled into profile.npz with a bundle without labels (only the normal
     baseline judges), and a folder of three frames with an oil stain nobody enrolled."""
     from edge.cli.main import main
-    from tests.bundle_factory import make_bundle
-    from tests.test_check import _frame, _oil
+    from tests.bundle_factory import make_bundle, panel_frame, stained_frame
 
     rng = np.random.default_rng(0)
     (tmp_path / "normal").mkdir()
     for index in range(40):
-        _frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
+        panel_frame(rng).save(tmp_path / "normal" / f"{index:03}.png")
     (tmp_path / "stain").mkdir()
     for index in range(3):
-        _oil(100 + index).save(tmp_path / "stain" / f"{index}.png")
+        stained_frame(100 + index).save(tmp_path / "stain" / f"{index}.png")
     make_bundle(tmp_path / "bundle", patches=True)
     assert main(["enroll", "--bundle", str(tmp_path / "bundle"), "--normal", str(tmp_path / "normal"),
                  "--out", str(tmp_path / "profile.npz")]) == 0
 
 
 def _wait_for(probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("the running service never got there")
+    """What ``probe`` returns once it is truthy."""
+    found: list[Any] = [None]
+
+    def seen() -> object:
+        found[0] = probe()
+        return found[0]
+
+    assert wait_until(seen, timeout_s), "the running service never got there"
+    return found[0]

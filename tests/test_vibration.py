@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -318,3 +321,22 @@ def test_bearing_lines_above_the_rate_are_not_analysed_and_say_why() -> None:
     assert any(reason.startswith("bearing lines not analysed: the inner_race line at 135.4 Hz needs a sample rate "
                                  "of at least 1083 Hz") for reason in result.reasons)
     assert result.confidence <= 0.5
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``edgewatch vibration analyze --json | head -c 10``: the reader is gone before the output."""
+    path = tmp_path / "burst.npy"
+    np.save(path, bearing_signal(3.5848 * 25.0, 25.0, 12000, 1.0, 0.3, False).astype(np.float32))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, whatever the timing
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge", "vibration", "analyze", str(path), "--fs", "12000", "--rpm", "1500",
+             "--json"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "BrokenPipeError" not in done.stderr and "Traceback" not in done.stderr

@@ -21,16 +21,7 @@ from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer, score_image
 from edge.vision.profile import load_profile, save_profile
 from edge.vision.temporal import TemporalContext, TemporalSettings
-from tests.bundle_factory import make_bundle
-
-BASE = np.array([90, 120, 160])
-
-
-def _frame(rng: np.random.Generator, rust: bool = False) -> Image.Image:
-    pixels = np.clip(BASE + rng.normal(0, 6, size=(64, 64, 3)), 0, 255).astype(np.uint8)
-    if rust:
-        pixels[:32, :32] = (200, 80, 20)
-    return Image.fromarray(pixels)
+from tests.bundle_factory import make_bundle, panel_frame
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for folder, count, rust in folders:
         (root / folder).mkdir()
         for index in range(count):
-            _frame(rng, rust).save(root / folder / f"{index:03}.png")
+            panel_frame(rng, rust).save(root / folder / f"{index:03}.png")
     make_bundle(root / "bundle", labels=[("ok", "ok"), ("rust", "fault")], patches=True)
     make_bundle(root / "other", dim=5)
     return root

@@ -146,7 +146,9 @@ def symbol(fault_type: str) -> str:
 def local_floor(amplitude: np.ndarray, width_bins: int) -> np.ndarray:
     """Running median: the noise floor a line is compared with (robust to the lines themselves)."""
     width_bins = max(3, width_bins | 1)
-    return np.maximum(ndimage.median_filter(amplitude, size=width_bins, mode="nearest"), np.finfo(float).tiny)
+    floor: np.ndarray = np.maximum(ndimage.median_filter(amplitude, size=width_bins, mode="nearest"),
+                                   np.finfo(float).tiny)
+    return floor
 
 
 def match_defects(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from edge.analytics.diagnosis import VibrationDiagnosis
-from edge.analytics.thermal import ScalarRules, ScalarState, assess
+from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.analytics.vibration import BEARING_BAND_HZ, Severity
 from edge.evidence import Condition
 

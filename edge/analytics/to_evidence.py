@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.analytics.diagnosis import VibrationDiagnosis
-from edge.analytics.thermal import ScalarAssessment
+from edge.analytics.scalar_rules import ScalarAssessment
 from edge.evidence import Evidence, EvidenceKind
 
 HEALTH_CONFIDENCE = 0.9  # how sure we are that the sensor, not the machine, is the problem

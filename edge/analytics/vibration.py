@@ -35,7 +35,7 @@ class Severity:
     bearing_band_rms_g: float | None = None  # BEARING_BAND_HZ; None when the sample rate cannot reach it
 
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return {
             "velocity_rms_mm_s": self.velocity_rms_mm_s,
             "acceleration_rms_g": self.acceleration_rms_g,
@@ -125,7 +125,8 @@ def resample(samples: np.ndarray, fs_in_hz: float, fs_out_hz: float) -> np.ndarr
     ratio = Fraction(fs_out_hz / fs_in_hz).limit_denominator(10_000)
     if ratio == 1:
         return x
-    return signal.resample_poly(x, ratio.numerator, ratio.denominator)
+    resampled: np.ndarray = signal.resample_poly(x, ratio.numerator, ratio.denominator)
+    return resampled
 
 
 def amplitude_spectrum(samples: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:

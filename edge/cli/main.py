@@ -2,7 +2,8 @@
 
 Each subcommand's work lives in the module named in ``_HANDLERS`` and is imported only when
 that subcommand runs, so ``edgewatch --help`` never imports onnxruntime, let alone torch.
-Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 141 (128 + SIGPIPE, as for other
+Unix tools) when the reader of the output went away (``edgewatch ... --json | head``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from edge.errors import EdgewatchError, UsageError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
+_SIGPIPE_EXIT = 141
 
 # subcommand -> "module:function" taking the parsed arguments and returning an exit code
 _HANDLERS: dict[str, str] = {
@@ -327,9 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         setup_logging(args.log_level)
-        return _resolve(_command_name(args))(args)
+        code = _resolve(_command_name(args))(args)
+        sys.stdout.flush()  # a closed pipe must fail here, not in the interpreter's exit
+        return code
     except EdgewatchError as exc:
         print(f"edgewatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Python ignores SIGPIPE, so a reader that stopped early (head) shows up as this error;
+        # stop quietly like other tools, and point stdout at /dev/null so the exit flush is quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _SIGPIPE_EXIT

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.analytics import bearings, diagnosis, iso, levels, vibration
-from edge.analytics.thermal import ScalarRules, ScalarState
+from edge.analytics.scalar_rules import ScalarRules, ScalarState
 from edge.errors import InputError, UsageError
 from edge.evidence import Condition
 from edge.outputs.messages import dumps

@@ -16,25 +16,7 @@ from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
 from edge.service.config import HistorySettings, ServiceSettings, TriggerRule
 from edge.sources.config import CameraConfig
-
-
-class ModelSettings(Section):
-    bundle: ConfigPath = Field(description="Model bundle folder written by `edgewatch export`.")
-    trusted_keys: list[ConfigPath] = Field(
-        default_factory=list,
-        description="Public key files (`edgewatch bundle keygen`) whose signatures are accepted; when set, an "
-        "unsigned bundle or one signed by another key is refused. List old and new keys while rotating.",
-    )
-    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores.")
-    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
-        "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."
-    )
-    memory_arena: bool = Field(
-        True, description="onnxruntime CPU memory arena: faster; turn off to save resident memory on small boards."
-    )
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
-        "all", description="onnxruntime graph optimisation level."
-    )
+from edge.vision.config import ModelSettings
 
 
 class AssetConfig(Section):

@@ -92,12 +92,15 @@ class Escalator:
         on_result: ResultCallback | None = None,
         on_outbox_depth: DepthCallback | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` (unix seconds) stamps escalations and windows the budget; ``monotonic`` times
+        the circuit breaker's cool-down (tests inject both)."""
         self.config = config
         self._state_dir = state_dir
         self.outbox = Outbox(state_dir / "outbox.sqlite", config.outbox)
         self.budget = Budget(config.budget, config.model_pricing, self.outbox, clock)
-        self.breaker = CircuitBreaker(config.breaker)
+        self.breaker = CircuitBreaker(config.breaker, monotonic)
         self._client = client
         self._assets = dict(assets or {})
         self._on_result = on_result

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -22,6 +20,7 @@ import numpy as np
 
 from edge.errors import StorageError
 from edge.escalation.config import LearningConfig
+from edge.files import write_atomically
 from edge.vision.encoder import l2_normalise
 from edge.vision.enrollment import NORMAL_NAME
 from edge.vision.profile import Profile
@@ -134,13 +133,7 @@ class LearnedMemory:
     def _save(self) -> None:
         document = json.dumps([{**e.__dict__, "embedding": list(e.embedding)} for e in self._examples])
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".learned-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(document)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
+            write_atomically(self._path, document.encode("utf-8"))
         except OSError as exc:
             raise StorageError(f"learned examples {self._path} cannot be written: {exc}") from exc
 

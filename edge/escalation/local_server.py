@@ -50,6 +50,7 @@ class Fault:
     body: str | None = None  # raw body instead of a completion (malformed JSON)
     content: str | None = None  # message content instead of a valid answer
     drop: bool = False  # close the connection without answering
+    release: threading.Event | None = None  # answer only once this is set (a cloud still thinking)
 
     @classmethod
     def rate_limited(cls, retry_after_s: float = 0.05) -> Fault:
@@ -62,6 +63,18 @@ class Fault:
     @classmethod
     def slow(cls, delay_s: float) -> Fault:
         return cls(delay_s=delay_s)
+
+    @classmethod
+    def held(cls, release: threading.Event) -> Fault:
+        return cls(release=release)
+
+    def hold(self, stopping: threading.Event) -> bool:
+        """Wait as this fault says; True when the server stops meanwhile (then do not answer)."""
+        if self.release is not None:
+            while not self.release.wait(0.01):
+                if stopping.is_set():
+                    return True
+        return bool(self.delay_s) and stopping.wait(self.delay_s)
 
 
 @dataclass(frozen=True)
@@ -155,7 +168,7 @@ class LocalCloudServer:
         self.answered_keys: list[str] = []  # keys given a newly computed valid answer (billable work), in order
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False  # type: ignore[attr-defined]
+        self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-cloud",
                                         daemon=True)
 
@@ -240,7 +253,7 @@ class LocalCloudServer:
                     self._answer(arrived, body, key, fault)
                     return
                 server._record(RecordedRequest(arrived, self.path, dict(self.headers), body, key, fault.status))
-                if fault.delay_s and server._stopping.wait(fault.delay_s):
+                if fault.hold(server._stopping):
                     return
                 headers = {}
                 if fault.retry_after_s is not None:
@@ -254,7 +267,7 @@ class LocalCloudServer:
                     cached = server._answers.get(key) if key else None
                 record = RecordedRequest(arrived, self.path, dict(self.headers), body, key, 200, cached is not None)
                 server._record(record)
-                if fault is not None and fault.delay_s and server._stopping.wait(fault.delay_s):
+                if fault is not None and fault.hold(server._stopping):
                     return
                 if fault is not None and fault.drop:
                     self.close_connection = True

@@ -1,10 +1,11 @@
 """The durable escalation store: every escalation is written here before it is sent.
 
-SQLite in WAL mode with ``synchronous=FULL``: a row that ``add`` returned for is on disk, so a
-kill -9 or a power cut loses nothing. Each escalation has an idempotency key (UNIQUE), so adding
-the same one twice is a no-op and a resend after a crash carries the same key. Pending rows are
-drained oldest first. The same file keeps finished rows (cool-down memory across restarts), the
-money spent (budget caps across restarts) and one row per check (the escalation rate).
+SQLite through ``edge.store.sqlite.Database`` (WAL, ``synchronous=FULL``): a row that ``add``
+returned for is on disk, so a kill -9 or a power cut loses nothing. Each escalation has an
+idempotency key (UNIQUE), so adding the same one twice is a no-op and a resend after a crash
+carries the same key. Pending rows are drained oldest first. The same file keeps finished rows
+(cool-down memory across restarts), the money spent (budget caps across restarts) and one row
+per check (the escalation rate).
 """
 
 from __future__ import annotations
@@ -12,48 +13,50 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import StorageError
 from edge.escalation.config import OutboxConfig
+from edge.store.sqlite import Database, Migration, add_column_if_missing
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS escalations (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    asset_id TEXT NOT NULL,
-    situation TEXT NOT NULL,
-    frame_hash TEXT,
-    verdict_id INTEGER,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'dropped')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    request TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    embedding BLOB
-);
-CREATE INDEX IF NOT EXISTS escalations_status ON escalations (status, seq);
-CREATE INDEX IF NOT EXISTS escalations_asset ON escalations (asset_id, created_at);
-CREATE TABLE IF NOT EXISTS usage (
-    at REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, usd REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS usage_at ON usage (at);
-CREATE TABLE IF NOT EXISTS checks (at REAL NOT NULL, asset_id TEXT NOT NULL, escalated INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS checks_asset ON checks (asset_id, at);
-"""
+# Files written before versioning are at version 0 with these tables already there (hence IF NOT
+# EXISTS), some of them without the embedding column that learning added later.
+MIGRATIONS: tuple[Migration, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS escalations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        asset_id TEXT NOT NULL,
+        situation TEXT NOT NULL,
+        frame_hash TEXT,
+        verdict_id INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        request TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        result TEXT,
+        error TEXT,
+        embedding BLOB
+    );
+    CREATE INDEX IF NOT EXISTS escalations_status ON escalations (status, seq);
+    CREATE INDEX IF NOT EXISTS escalations_asset ON escalations (asset_id, created_at);
+    CREATE TABLE IF NOT EXISTS usage (
+        at REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, usd REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS usage_at ON usage (at);
+    CREATE TABLE IF NOT EXISTS checks (at REAL NOT NULL, asset_id TEXT NOT NULL, escalated INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS checks_asset ON checks (asset_id, at);
+    """,
+    add_column_if_missing("escalations", "embedding", "BLOB"),
+)
 
 _COLUMNS = "seq, key, asset_id, situation, frame_hash, verdict_id, created_at, status, attempts, request, verdict, " \
            "result, error, embedding"
@@ -90,49 +93,18 @@ class Outbox:
     def __init__(self, path: Path, config: OutboxConfig | None = None) -> None:
         self.path = path
         self._config = config or OutboxConfig()
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(escalations)")}
-            if "embedding" not in columns:  # files written before learning stored embeddings
-                self._db.execute("ALTER TABLE escalations ADD COLUMN embedding BLOB")
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"escalation outbox {path} cannot be opened: {exc}") from exc
+        self._db = Database(path, "escalation outbox", MIGRATIONS, busy_timeout_s=10.0)
+        self._write = self._db.write
+        self._read = self._db.read
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> Outbox:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(f"escalation outbox {self.path} cannot be written: {exc}") from exc
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"escalation outbox {self.path} cannot be read: {exc}") from exc
 
     # --- escalations ---------------------------------------------------------------------------
 

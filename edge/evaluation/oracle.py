@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from edge.errors import InputError
-from edge.escalation.images import open_image
 from edge.escalation.local_server import RecordedRequest
 from edge.evidence import Condition
+from edge.sources.decode import open_frame
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def labelled_frames(frames: Mapping[str, Condition], folder: Path) -> list[Label
     """Load the thumbnails of an asset's labelled frames (an unreadable frame is an InputError)."""
     found = []
     for name, condition in sorted(frames.items()):
-        with open_image(folder / name) as image:
+        with open_frame(folder / name, f"labelled frame {folder / name}") as image:
             found.append(LabelledFrame(name, condition, thumbnail(image)))
     return found
 

@@ -19,7 +19,7 @@ from edge.errors import CloudError, InputError
 from edge.escalation.budget import price
 from edge.escalation.client import CloudClient
 from edge.escalation.config import EscalationConfig, PolicyConfig
-from edge.escalation.images import difference_hash, open_image, prepare
+from edge.escalation.images import difference_hash, prepare
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.policy import Decision
 from edge.escalation.request import build_request
@@ -30,6 +30,7 @@ from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Verdict
 from edge.fusion import fuse
 from edge.sources.config import FolderCamera
+from edge.sources.decode import open_frame
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
 def _frame_hash(frame: Path | None) -> int | None:
     if frame is None:
         return None
-    with open_image(frame) as image:
+    with open_frame(frame, f"frame {frame}") as image:
         return difference_hash(image)
 
 
@@ -119,7 +120,7 @@ def _outcome(asset: AssetConfig, case: str, truth: Truth, verdict: Verdict, rede
     for model, (settings, client) in clients.items():
         images = []
         if asset.allow_images_to_cloud and truth.frame is not None and settings.max_images:
-            with open_image(truth.frame) as frame:
+            with open_frame(truth.frame, f"frame {truth.frame}") as frame:
                 images = [prepare(frame, settings.detail, settings.jpeg_quality)]
         request = build_request(asset.id, asset.name, verdict, triggers, images, settings)
         try:

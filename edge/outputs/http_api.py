@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,7 @@ class HttpApi(AlertRoutes):
     def __init__(
         self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[AssetConfig],
         *, site: str = "edgewatch", alerts: AlertBook | None = None, corrections: Corrections | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.history = history
@@ -110,7 +111,8 @@ class HttpApi(AlertRoutes):
         self.alerts = alerts
         self.corrections = corrections
         self._token = None if settings.token is None else settings.token.get_secret_value().encode()
-        self._started_s = time.monotonic()
+        self._monotonic = monotonic  # uptime; tests inject it
+        self._started_s = monotonic()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,7 +227,7 @@ class HttpApi(AlertRoutes):
     # -- handlers ------------------------------------------------------------------------------
 
     def healthz(self, query: dict[str, str]) -> Response:
-        uptime_s = round(time.monotonic() - self._started_s, 1)
+        uptime_s = round(self._monotonic() - self._started_s, 1)
         health = {"status": "ok", "version": __version__, "site": self.site, "uptime_s": uptime_s}
         problem = self.metrics.storage_problem
         if problem is not None:  # alive, but verdicts are being lost: say so to whoever watches

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge.evidence import Condition, EvidenceKind, Verdict
+from edge.evidence import Condition, EvidenceKind, Verdict, jsonable
 
 COMMANDS = ("check", "escalate")
 ALERT_COMMANDS = ("acknowledge", "snooze", "maintenance")
@@ -86,19 +85,7 @@ class Topics:
 
 def dumps(value: Any) -> bytes:
     """Strict JSON for consumers (Home Assistant, browsers): numpy -> Python, NaN/inf -> null."""
-    return json.dumps(_plain(value), separators=(",", ":"), allow_nan=False).encode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(item) for item in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _plain(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return json.dumps(jsonable(value, finite=True), separators=(",", ":"), allow_nan=False).encode()
 
 
 def iso_time(timestamp_s: float) -> str:

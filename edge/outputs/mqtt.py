@@ -108,7 +108,7 @@ class MqttSink:
                 raise ConfigError(f"outputs.mqtt.tls: cannot load the certificates: {exc}") from exc
             client.tls_insecure_set(tls.insecure)
         client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
+        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge.analytics import bearings, diagnosis, iso, levels
-from edge.analytics.thermal import ScalarRules, ScalarState, assess
+from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
 from edge.evidence import Evidence, EvidenceKind
 from edge.sensors import health
 from edge.sensors.base import Reading
+from edge.sensors.config import SensorBase
 from edge.sensors.poller import SensorStatus
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,11 @@ log = logging.getLogger(__name__)
 _KIND = {"vibration": EvidenceKind.VIBRATION, "temperature": EvidenceKind.THERMAL}
 
 
-def source_name(config: Any) -> str:
+def source_name(config: SensorBase) -> str:
     return f"{config.quantity}:{config.name}"
 
 
-def vibration_settings(config: Any) -> tuple[float | None, bearings.DefectOrders | None, iso.ZoneLimits]:
+def vibration_settings(config: SensorBase) -> tuple[float | None, bearings.DefectOrders | None, iso.ZoneLimits]:
     """Shaft Hz, defect orders and zone limits from a sensor's ``vibration`` section; without
     one, only the overall level is judged (ISO group 2, rigid)."""
     settings = config.vibration
@@ -51,26 +52,26 @@ def level_channel(sensor: str, level: levels.Level) -> str:
     return sensor if level.name == "velocity" else f"{sensor}/{level.name}"
 
 
-def scalar_rules(config: Any, level_unit: str | None = None) -> ScalarRules:
+def scalar_rules(config: SensorBase, level_unit: str | None = None) -> ScalarRules:
     """Rules for a scalar channel; ``level_unit``: only the learned baseline, for one of a
     vibration sensor's levels (its limits and valid range are about the raw samples in g)."""
     a = config.analytics
-    z_limits = {"z_warn": a.baseline.z_warn if a.baseline.enabled else None,
-                "z_fault": a.baseline.z_fault if a.baseline.enabled else None}
+    z_warn = a.baseline.z_warn if a.baseline.enabled else None
+    z_fault = a.baseline.z_fault if a.baseline.enabled else None
     if level_unit is not None:
-        return levels.level_rules(level_unit, alpha=a.baseline.alpha, warmup=a.baseline.warmup, **z_limits)
+        return levels.level_rules(level_unit, z_warn, z_fault, alpha=a.baseline.alpha, warmup=a.baseline.warmup)
     return ScalarRules(
         unit=config.unit, warn_above=config.warn_above, fault_above=config.fault_above,
         rise_warn_per_min=a.rise_warn_per_min, rise_fault_per_min=a.rise_fault_per_min, rise_window_s=a.rise_window_s,
         ambient_warn_delta=a.ambient_warn_delta, ambient_fault_delta=a.ambient_fault_delta,
-        baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup, **z_limits,
+        baseline_alpha=a.baseline.alpha, baseline_warmup=a.baseline.warmup, z_warn=z_warn, z_fault=z_fault,
     )
 
 
 class SensorAnalyzer:
     """Analytics for the sensors of one asset; not thread-safe (the check loop owns it)."""
 
-    def __init__(self, sensors: Sequence[Any], state: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, sensors: Sequence[SensorBase], state: Mapping[str, Any] | None = None) -> None:
         self.configs = {config.name: config for config in sensors}
         self.states: dict[str, ScalarState] = {}
         # the check loop may see the same reading twice: judge (and learn from) it only once
@@ -110,7 +111,7 @@ class SensorAnalyzer:
         self._last[reading.sensor] = (reading.timestamp, evidence)
         return evidence
 
-    def _judge(self, config: Any, reading: Reading, statuses: Mapping[str, SensorStatus] | None) -> Evidence:
+    def _judge(self, config: SensorBase, reading: Reading, statuses: Mapping[str, SensorStatus] | None) -> Evidence:
         source = source_name(config)
         trouble = health.problem(config, reading)
         if trouble is not None:
@@ -134,13 +135,13 @@ class SensorAnalyzer:
             return health_evidence(source, f"analytics rejected the reading: {exc}", reading.timestamp)
 
     def _against_baseline(
-        self, config: Any, found: diagnosis.VibrationDiagnosis, timestamp: float
+        self, config: SensorBase, found: diagnosis.VibrationDiagnosis, timestamp: float
     ) -> diagnosis.VibrationDiagnosis:
         states = {level.name: self.states[level_channel(config.name, level)] for level in levels.LEVELS}
         rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
         return levels.against_normal(found, states, rules, timestamp)
 
-    def _ambient(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
+    def _ambient(self, config: SensorBase, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         name = config.analytics.ambient_sensor
         if name is None or statuses is None:
             return None

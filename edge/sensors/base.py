@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge.errors import ConfigError, SensorError
+from edge.sensors.config import SensorBase, SensorConfig
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def list_readers() -> list[str]:
     return sorted(_READERS)
 
 
-def build_reader(config: Any) -> Reader:
+def build_reader(config: SensorConfig) -> Reader:
     """The reader for one sensor config; a missing optional library is a ConfigError naming the extra."""
     module_name, class_name = _READERS[config.type].split(":")
     factory: Callable[[Any], Reader] = getattr(importlib.import_module(module_name), class_name)
@@ -71,7 +72,7 @@ def require(module: str, extra: str) -> Any:
         raise ConfigError(f"this sensor needs {module}: pip install 'edgewatch[{extra}]'") from exc
 
 
-def scalar(config: Any, value: float, timestamp: float | None = None) -> Reading:
+def scalar(config: SensorBase, value: float, timestamp: float | None = None) -> Reading:
     return Reading(config.name, time.time() if timestamp is None else timestamp, config.unit, value=float(value))
 
 

@@ -7,16 +7,16 @@ Never repair a reading (no clamping, no zero-filling): a rejected reading become
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from edge.sensors.base import Reading
+from edge.sensors.config import SensorBase
 
 MIN_BURST_SAMPLES = 256
 
 
-def problem(config: Any, reading: Reading, previous_value: float | None = None) -> str | None:
+def problem(config: SensorBase, reading: Reading, previous_value: float | None = None) -> str | None:
     if reading.is_burst:
         return _burst_problem(config, reading)
     value = reading.value
@@ -32,7 +32,7 @@ def problem(config: Any, reading: Reading, previous_value: float | None = None) 
     return None
 
 
-def _burst_problem(config: Any, reading: Reading) -> str | None:
+def _burst_problem(config: SensorBase, reading: Reading) -> str | None:
     samples = np.asarray(reading.samples, dtype=np.float64)
     if reading.rate_hz is None or not math.isfinite(reading.rate_hz) or reading.rate_hz <= 0:
         return f"burst has no usable sample rate ({reading.rate_hz!r})"

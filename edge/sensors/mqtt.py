@@ -31,6 +31,7 @@ class MqttReader:
             self.client.username_pw_set(config.username, config.password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.connect_async(config.host, config.port, keepalive=30)
         self.client.loop_start()
@@ -41,7 +42,13 @@ class MqttReader:
                         self.config.name, self.config.host, reason_code)
             return
         client.subscribe(self.config.topic, qos=self.config.qos)
-        self._connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
+        if any(code.is_failure for code in reason_codes):
+            log.warning("sensor %s: broker %s refused the subscription to %s: %s",
+                        self.config.name, self.config.host, self.config.topic, reason_codes)
+            return
+        self._connected.set()  # from now on every message on the topic reaches us
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
@@ -52,6 +59,7 @@ class MqttReader:
             self._lock.notify_all()
 
     def wait_connected(self, timeout_s: float) -> bool:
+        """True once connected and subscribed (the broker acknowledged the topic)."""
         return self._connected.wait(timeout_s)
 
     def read(self) -> Reading:

@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from edge.errors import SensorError
 from edge.sensors import health
 from edge.sensors.base import Reader, Reading
+from edge.sensors.config import SensorBase
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _start_read(reader: Reader, name: str) -> concurrent.futures.Future[Reading]
 
 
 class _Channel:
-    def __init__(self, config: Any, reader: Reader) -> None:
+    def __init__(self, config: SensorBase, reader: Reader) -> None:
         self.config = config
         self.reader = reader
         self.pending: concurrent.futures.Future[Reading] | None = None
@@ -66,8 +66,16 @@ class _Channel:
 class SensorPoller:
     """Owns the readers it is given; ``close`` (or leaving the ``with`` block) closes them."""
 
-    def __init__(self, sensors: list[tuple[Any, Reader]], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        sensors: list[tuple[SensorBase, Reader]],
+        clock: Callable[[], float] = time.time,
+        wait: Callable[[threading.Event, float], bool] = threading.Event.wait,
+    ) -> None:
+        """``clock`` (unix seconds) stamps good readings; ``wait(stop, seconds)`` sleeps between
+        polls and retries and returns True when stopped (tests inject both instead of waiting)."""
         self.clock = clock
+        self._wait = wait
         self.channels = {config.name: _Channel(config, reader) for config, reader in sensors}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -99,7 +107,7 @@ class SensorPoller:
         while not self._stop.is_set():
             started = time.monotonic()
             self.poll(channel.config.name)
-            self._stop.wait(max(0.0, channel.config.interval_s - (time.monotonic() - started)))
+            self._wait(self._stop, max(0.0, channel.config.interval_s - (time.monotonic() - started)))
 
     def poll(self, name: str) -> SensorStatus:
         """One read with retries, now, in the caller's thread (the loop and tests use it)."""
@@ -112,7 +120,8 @@ class SensorPoller:
             with channel.lock:
                 channel.problem = trouble
                 channel.failures += 1
-            if attempt < config.retries and self._stop.wait(min(0.5 * 2**attempt, MAX_BACKOFF_S, config.interval_s)):
+            backoff_s = min(0.5 * 2**attempt, MAX_BACKOFF_S, config.interval_s)
+            if attempt < config.retries and self._wait(self._stop, backoff_s):
                 break
         return self.status(name)
 

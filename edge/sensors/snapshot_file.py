@@ -104,7 +104,7 @@ def _reading(entry: JsonReading, base: Path, default_timestamp: float) -> Readin
     return Reading(entry.name, timestamp, entry.unit, samples=samples, rate_hz=entry.rate_hz)
 
 
-def evidence(path: Path, configured: Sequence[Any] = (), now: float | None = None) -> list[Evidence]:
+def evidence(path: Path, configured: Sequence[SensorBase] = (), now: float | None = None) -> list[Evidence]:
     """Evidence for every reading in the file, plus 'no reading' health evidence for configured
     sensors the file leaves out (a missing sensor lowers confidence; it never reads as ok)."""
     document = load(path)

@@ -9,7 +9,6 @@ would do. An existing config or API key file is never overwritten. Commands go t
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from edge.errors import StorageError, UsageError
+from edge.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -155,18 +155,9 @@ def render_unit(executable: str) -> str:
 
 
 def _write_atomically(path: Path, content: str, mode: int) -> None:
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(partial, mode)
-        os.replace(partial, path)
+        write_atomically(path, content.encode("utf-8"), mode)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc}") from exc
 
 

@@ -10,8 +10,6 @@ import copy
 import functools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,13 +24,15 @@ from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
+from edge.files import write_atomically
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading, build_reader
 from edge.sensors.poller import SensorPoller
-from edge.service.loop import Asset, Clock, Service, SystemClock
+from edge.service.loop import Service
 from edge.service.sdnotify import Notifier
+from edge.service.stages import Asset, Clock, SystemClock
 from edge.service.triggers import TriggerWatch
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import Frame
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
-_PARTIAL_PREFIX = ".state-"  # temporary copies while saving the state file
 ALERT_REFRESH_INTERVAL_S = 30.0  # snoozes and maintenance windows that end or begin reach MQTT within this
 
 
@@ -141,22 +140,13 @@ class StateFile:
     def save(self) -> None:
         document = {asset_id: saver() for asset_id, saver in self.savers.items()}
         try:
-            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=_PARTIAL_PREFIX, suffix=".partial")
+            write_atomically(self.path, json.dumps(document).encode("utf-8"))
         except OSError as exc:
-            raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, self.path)
-        except OSError as exc:
-            Path(partial).unlink(missing_ok=True)  # a full disk must not also fill up with half-written copies
             raise StorageError(f"cannot save learned state to {self.path}: {exc}") from exc
 
     def _remove_partials(self) -> None:
         """Half-written copies a killed process left behind (the saved file itself is always whole)."""
-        for leftover in self.path.parent.glob(f"{_PARTIAL_PREFIX}*.partial"):
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.partial"):
             try:
                 leftover.unlink()
                 log.info("removed %s, left by an interrupted save", leftover)

@@ -17,32 +17,24 @@ API (stable; outputs and escalation build on it)::
 ``StoredVerdict.verdict`` is the ``edge.evidence.Verdict`` as stored; ``StoredVerdict.to_dict()``
 is ``Verdict.to_dict()`` plus ``id`` and ``frame`` (absolute path or None).
 
-Durability: WAL journal with ``synchronous=FULL``. In WAL mode ``NORMAL`` survives a crashed
-process but may lose the last commits on power loss, which is how Pi boards usually stop;
-``FULL`` fsyncs the WAL at every commit so a verdict that ``add`` returned for survives a pulled
-plug. At one verdict per asset per check (seconds to minutes apart) the extra fsync is cheap,
-even on an SD card.
-
-Threads: one writer and any number of readers in other threads. Each thread gets its own
-connection (WAL lets readers run while the writer commits); writes are serialised by a lock.
+Durability and threads: ``edge.store.sqlite.Database`` (WAL, ``synchronous=FULL``, one writer,
+pooled readers, migrations by ``user_version``). At one verdict per asset per check (seconds to
+minutes apart) the fsync at every commit is cheap, even on an SD card.
 Frames are written to a temporary file, fsynced and renamed before the row that names them is
 committed, so a crash leaves at worst an unreferenced file, which the next open removes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import math
-import os
 import re
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,28 +42,30 @@ from typing import Any
 import numpy as np
 
 from edge.errors import StorageError
-from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.evidence import Condition, Verdict, jsonable
+from edge.files import write_atomically
+from edge.store.sqlite import Database, Migration, used_bytes
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    asset       TEXT    NOT NULL,
-    ts          REAL    NOT NULL,
-    condition   TEXT    NOT NULL,
-    confidence  REAL    NOT NULL,
-    escalated   INTEGER NOT NULL,
-    body        TEXT    NOT NULL,
-    frame       TEXT,
-    frame_bytes INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS verdicts_asset_ts ON verdicts (asset, ts);
-CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
-"""
+MIGRATIONS: tuple[Migration, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS verdicts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset       TEXT    NOT NULL,
+        ts          REAL    NOT NULL,
+        condition   TEXT    NOT NULL,
+        confidence  REAL    NOT NULL,
+        escalated   INTEGER NOT NULL,
+        body        TEXT    NOT NULL,
+        frame       TEXT,
+        frame_bytes INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS verdicts_asset_ts ON verdicts (asset, ts);
+    CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
+    """,
+)
 _COLUMNS = "id, body, frame"
-_IDLE_READERS = 4
 _ORPHAN_AGE_S = 60.0
 
 
@@ -105,89 +99,18 @@ class History:
         self.path = Path(path)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else self.path.parent / "frames"
         self.retention = retention
-        self._write_lock = threading.Lock()  # one writer at a time
-        self._idle_lock = threading.Lock()
-        self._idle_readers: list[sqlite3.Connection] = []  # at most _IDLE_READERS kept open
-        self._closed = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.frames_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the history folder {self.path.parent}: {exc}") from exc
-        self._writer = self._open()
-        with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"history {self.path} has schema {version}, newer than this edgewatch ({SCHEMA_VERSION}); upgrade"
-                )
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            raise StorageError(f"cannot create the history folder {self.frames_dir}: {exc}") from exc
+        self._db = Database(self.path, "history", MIGRATIONS)
+        self._write = self._db.write
+        self._read = self._db.read
         self._remove_orphan_frames()
-
-    # -- connections -------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open history {self.path}: {exc}") from exc
-        return db
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction on the writer connection, under the writer lock."""
-        with self._write_lock:
-            if self._closed:
-                raise StorageError(f"history {self.path} is closed")
-            db = self._writer
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StorageError(f"cannot write history {self.path}: {exc}") from exc
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run a query on a pooled reader connection (WAL: never blocked by the writer)."""
-        with self._idle_lock:
-            if self._closed:
-                raise StorageError(f"history {self.path} is closed")
-            db = self._idle_readers.pop() if self._idle_readers else None
-        db = db or self._open()
-        try:
-            return db.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read history {self.path}: {exc}") from exc
-        finally:
-            with self._idle_lock:
-                keep = not self._closed and len(self._idle_readers) < _IDLE_READERS
-                if keep:
-                    self._idle_readers.append(db)
-            if not keep:
-                db.close()
 
     def close(self) -> None:
         """Close every connection; SQLite checkpoints the WAL into the database on the last close."""
-        with self._write_lock, self._idle_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for db in (*self._idle_readers, self._writer):
-                try:
-                    db.close()
-                except sqlite3.Error as exc:  # closing must not hide the error that led here
-                    log.warning("closing history %s: %s", self.path, exc)
-            self._idle_readers.clear()
+        self._db.close()
 
     def __enter__(self) -> History:
         return self
@@ -203,7 +126,7 @@ class History:
         frame_name, frame_bytes = None, 0
         if frame is not None and verdict.condition is not Condition.OK:
             frame_name, frame_bytes = self._save_frame(verdict, frame)
-        body = json.dumps(verdict.to_dict(), allow_nan=True, default=_json_default)
+        body = json.dumps(verdict.to_dict())
         try:
             with self._write() as db:
                 cursor = db.execute(
@@ -228,11 +151,11 @@ class History:
             if row is None:
                 raise StorageError(f"history has no verdict with id {verdict_id} (pruned, or never stored)")
             body = json.loads(row[0])
-            body["escalation"] = dict(escalation)
+            body["escalation"] = jsonable(escalation)
             body["escalated"] = bool(escalated)
             db.execute(
                 "UPDATE verdicts SET body = ?, escalated = ? WHERE id = ?",
-                (json.dumps(body, allow_nan=True, default=_json_default), int(escalated), verdict_id),
+                (json.dumps(body), int(escalated), verdict_id),
             )
 
     def prune(self, now_s: float | None = None) -> int:
@@ -256,7 +179,7 @@ class History:
 
     def _shrink_rows(self, db: sqlite3.Connection, removed_frames: list[str]) -> int:
         removed = 0
-        while _used_bytes(db) > self.retention.max_db_bytes:
+        while used_bytes(db) > self.retention.max_db_bytes:
             count = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
             if count == 0:
                 break
@@ -294,16 +217,11 @@ class History:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(verdict.timestamp))
         name = f"{verdict.asset_id}-{stamp}-{uuid.uuid4().hex[:8]}.jpg"
         target = self.frames_dir / name
-        partial = target.with_suffix(".jpg.partial")
         try:
-            with open(partial, "wb") as handle:
-                image.save(handle, "JPEG", quality=self.retention.jpeg_quality)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
+            write_atomically(target, lambda handle: image.save(handle, "JPEG", quality=self.retention.jpeg_quality),
+                             0o644)
             return name, target.stat().st_size
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise StorageError(f"cannot save the frame of {verdict.asset_id} to {self.frames_dir}: {exc}") from exc
 
     def _unlink_frame(self, name: str) -> None:
@@ -371,7 +289,7 @@ class History:
     def _stored(self, row: tuple[Any, ...]) -> StoredVerdict:
         verdict_id, body, frame = row
         try:
-            verdict = verdict_from_dict(json.loads(body))
+            verdict = Verdict.from_dict(json.loads(body))
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"history {self.path}: verdict {verdict_id} is unreadable: {exc}") from exc
         return StoredVerdict(verdict_id, verdict, None if frame is None else self.frames_dir / frame)
@@ -403,49 +321,3 @@ def parse_since(text: str, now_s: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return when.timestamp()
-
-
-def _used_bytes(db: sqlite3.Connection) -> int:
-    page_size = db.execute("PRAGMA page_size").fetchone()[0]
-    pages = db.execute("PRAGMA page_count").fetchone()[0]
-    free = db.execute("PRAGMA freelist_count").fetchone()[0]
-    return int((pages - free) * page_size)
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays that analytics put in ``Evidence.values``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
-    """The inverse of ``Verdict.to_dict()`` (extra keys such as ``id`` and ``frame`` are ignored)."""
-    return Verdict(
-        asset_id=data["asset"],
-        condition=Condition(data["verdict"]),
-        confidence=float(data["confidence"]),
-        reasons=tuple(data["reasons"]),
-        evidence=tuple(_evidence_from_dict(item) for item in data["evidence"]),
-        timestamp=float(data["timestamp"]),
-        escalated=bool(data.get("escalated", False)),
-        escalation=data.get("escalation"),
-    )
-
-
-def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
-    condition = data.get("condition")
-    return Evidence(
-        source=data["source"],
-        kind=EvidenceKind(data["kind"]),
-        condition=None if condition is None else Condition(condition),
-        confidence=float(data["confidence"]),
-        reasons=tuple(data.get("reasons", ())),
-        values=dict(data.get("values", {})),
-        fault_type=data.get("fault_type"),
-        timestamp=float(data.get("timestamp", 0.0)),
-    )

@@ -23,19 +23,20 @@ def _nearest_distances(queries: np.ndarray, memory: np.ndarray, k: int) -> np.nd
     k = min(k, memory.shape[0])
     if k < memory.shape[0]:
         similarity = np.partition(similarity, memory.shape[0] - k, axis=1)[:, -k:]
-    return np.sort(1.0 - similarity, axis=1)
+    distances: np.ndarray = np.sort(1.0 - similarity, axis=1)
+    return distances
 
 
 def knn_scores(embeddings: np.ndarray, memory: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
     """(Q, D) frame embeddings -> (Q,) mean distance to the k nearest normal embeddings."""
-    return _nearest_distances(embeddings, memory, k).mean(axis=1).astype(np.float64)
+    return np.asarray(_nearest_distances(embeddings, memory, k).mean(axis=1), dtype=np.float64)
 
 
 def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
     """(Q, N, C) patch tokens of Q frames -> (Q,) distance of each frame's most unusual patch."""
     frames, tokens, channels = patches.shape
     nearest = _nearest_distances(patches.reshape(frames * tokens, channels), memory, 1)[:, 0]
-    return nearest.reshape(frames, tokens).max(axis=1).astype(np.float64)
+    return np.asarray(nearest.reshape(frames, tokens).max(axis=1), dtype=np.float64)
 
 
 def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -65,4 +66,5 @@ def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray
 def build_patch_memory(patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES) -> np.ndarray:
     """(F, N, C) normal frames' patch tokens -> (<= max_patches, C) coreset memory."""
     flat = patches.reshape(-1, patches.shape[-1]).astype(np.float32, copy=False)
-    return flat[greedy_coreset(flat, max_patches)]
+    memory: np.ndarray = flat[greedy_coreset(flat, max_patches)]
+    return memory

@@ -13,21 +13,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from edge.bundle import Bundle
 from edge.errors import BundleError, InputError
 from edge.vision import cpu
-
-if TYPE_CHECKING:
-    from edge.config.root import ModelSettings
+from edge.vision.config import GraphOptimization, ModelSettings, Provider
 
 log = logging.getLogger(__name__)
-
-Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
-GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 _ORT_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
                   "cpu": "CPUExecutionProvider"}

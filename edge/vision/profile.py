@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from edge.bundle import Bundle
 from edge.errors import InputError, StorageError
+from edge.files import write_atomically
 
 PROFILE_VERSION = 1
 _META_KEY = "meta_json"
@@ -83,17 +82,7 @@ def save_profile(profile: Profile, path: Path) -> None:
     arrays: dict[str, Any] = {_META_KEY: np.frombuffer(json.dumps(profile.meta()).encode(), dtype=np.uint8),
                               **profile.arrays()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, lambda handle: np.savez(handle, **arrays))
     except OSError as exc:
         raise StorageError(f"profile {path} could not be written: {exc}") from exc
 

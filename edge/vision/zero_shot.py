@@ -16,5 +16,5 @@ def label_probabilities(embedding: np.ndarray, label_embeddings: np.ndarray, lab
     """
     logits = labels.logit_scale * (label_embeddings @ embedding) + labels.logit_bias  # (L,)
     if labels.activation == "softmax":
-        return softmax(logits).astype(np.float64)
-    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
+        return np.asarray(softmax(logits), dtype=np.float64)
+    return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)

@@ -1,21 +1,14 @@
-"""A real Mosquitto broker on 127.0.0.1 for tests: start, stop, restart on the same port."""
+"""A real Mosquitto broker on 127.0.0.1 for tests and benchmarks: start, stop, restart on the same port."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bench.ports import free_port, listening
 
 
 def mosquitto_binary() -> str:
@@ -23,7 +16,7 @@ def mosquitto_binary() -> str:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()), None
     )
     if found is None:
-        pytest.skip("mosquitto is not installed (scripts/test.sh installs the Debian package)")
+        raise FileNotFoundError("mosquitto is not installed (scripts/test.sh installs the Debian package)")
     return found
 
 
@@ -57,11 +50,9 @@ class Mosquitto:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
+            if listening(self.port, self.host):
                 return self
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
 
     def stop(self) -> None:

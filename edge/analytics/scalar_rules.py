@@ -1,5 +1,6 @@
 """Scalar channels (temperature, current, pressure): absolute limits, rate of rise, difference to
-ambient and a learned baseline, each turned into a condition with a reason carrying numbers.
+ambient and a learned baseline, each turned into a condition with a reason carrying numbers. Vibration
+levels (edge/analytics/levels.py) are judged by the same rules.
 
 Pure functions over a small state object; the same rules serve every scalar quantity.
 """

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.analytics.baseline import EwmaBaseline
-from edge.analytics.thermal import ScalarRules, ScalarState, assess
+from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.evidence import Condition
 
 

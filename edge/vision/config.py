@@ -1,0 +1,31 @@
+"""The ``model`` section of the config: which bundle to run and how onnxruntime runs it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edge.config.section import ConfigPath, Section
+
+Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+
+class ModelSettings(Section):
+    bundle: ConfigPath = Field(description="Model bundle folder written by `edgewatch export`.")
+    trusted_keys: list[ConfigPath] = Field(
+        default_factory=list,
+        description="Public key files (`edgewatch bundle keygen`) whose signatures are accepted; when set, an "
+        "unsigned bundle or one signed by another key is refused. List old and new keys while rotating.",
+    )
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores.")
+    provider: Provider = Field(
+        "auto", description="Execution provider; 'auto' takes TensorRT/CUDA when present, else CPU."
+    )
+    memory_arena: bool = Field(
+        True, description="onnxruntime CPU memory arena: faster; turn off to save resident memory on small boards."
+    )
+    graph_optimization: GraphOptimization = Field(
+        "all", description="onnxruntime graph optimisation level."
+    )

@@ -1,0 +1,148 @@
+"""The shared SQLite helper: pragmas, ordered migrations by user_version, and files the old code wrote."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.errors import StorageError
+from edge.escalation.outbox import Outbox
+from edge.store.history import History
+from edge.store.sqlite import Database, add_column_if_missing, split_statements
+
+STEPS = (
+    "CREATE TABLE things (id INTEGER PRIMARY KEY, body TEXT NOT NULL DEFAULT 'a;b');"
+    " CREATE INDEX things_body ON things (body);",
+    add_column_if_missing("things", "note", "TEXT"),
+)
+
+
+def test_durability_pragmas_on_every_connection(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.sqlite3", "thing store", STEPS)
+    with db.write() as writer:
+        assert writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    assert db.read("PRAGMA journal_mode") == [("wal",)]
+    assert db.read("PRAGMA synchronous") == [(2,)]
+    db.close()
+
+
+def test_migrations_run_in_order_once(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    db = Database(path, "thing store", STEPS[:1])
+    assert db.schema_version == 1
+    with db.write() as writer:
+        writer.execute("INSERT INTO things (id) VALUES (1)")
+    db.close()
+    db = Database(path, "thing store", STEPS)
+    assert db.schema_version == 2
+    assert db.read("SELECT id, body, note FROM things") == [(1, "a;b", None)]
+    db.close()
+    Database(path, "thing store", STEPS).close()  # nothing left to run: no 'table exists' error
+
+
+def test_a_failing_step_leaves_the_old_version(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    Database(path, "thing store", STEPS[:1]).close()
+    broken = (*STEPS, "CREATE TABLE extra (x INTEGER); CREATE TABLE things (y INTEGER);")
+    with pytest.raises(StorageError, match=r"cannot write the thing store .*already exists"):
+        Database(path, "thing store", broken)
+    db = Database(path, "thing store", STEPS)
+    assert db.schema_version == 2
+    assert db.read("SELECT name FROM sqlite_master WHERE name = 'extra'") == []  # rolled back whole
+    db.close()
+
+
+def test_a_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    Database(path, "thing store", STEPS).close()
+    with pytest.raises(StorageError, match=r"schema 2, newer than this edgewatch \(1\)"):
+        Database(path, "thing store", STEPS[:1])
+
+
+def test_closed_database_refuses_use(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.sqlite3", "thing store", STEPS)
+    db.close()
+    with pytest.raises(StorageError, match=r"thing store .* is closed"):
+        db.read("SELECT 1")
+
+
+def test_split_statements_keeps_triggers_whole() -> None:
+    script = "CREATE TABLE a (x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = ';'; END;\n"
+    assert split_statements(script) == [
+        "CREATE TABLE a (x);", "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = ';'; END;"
+    ]
+    with pytest.raises(ValueError, match="incomplete SQL statement"):
+        split_statements("CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 1;")
+
+
+# The schemas as the code before the shared helper wrote them, byte for byte.
+OLD_HISTORY = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, asset TEXT NOT NULL, ts REAL NOT NULL, condition TEXT NOT NULL,
+    confidence REAL NOT NULL, escalated INTEGER NOT NULL, body TEXT NOT NULL, frame TEXT,
+    frame_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS verdicts_asset_ts ON verdicts (asset, ts);
+CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
+PRAGMA user_version = 1;
+"""
+
+OLD_OUTBOX = """
+CREATE TABLE IF NOT EXISTS escalations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, asset_id TEXT NOT NULL,
+    situation TEXT NOT NULL, frame_hash TEXT, verdict_id INTEGER, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'dropped')),
+    attempts INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL, verdict TEXT NOT NULL, result TEXT, error TEXT
+);
+CREATE INDEX IF NOT EXISTS escalations_status ON escalations (status, seq);
+CREATE INDEX IF NOT EXISTS escalations_asset ON escalations (asset_id, created_at);
+CREATE TABLE IF NOT EXISTS usage (
+    at REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, usd REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checks (at REAL NOT NULL, asset_id TEXT NOT NULL, escalated INTEGER NOT NULL);
+INSERT INTO escalations (key, asset_id, situation, created_at, updated_at, status, request, verdict)
+    VALUES ('k1', 'pump', 'pump:warning', 1.0, 1.0, 'pending', '{}', '{"verdict": "warning"}');
+INSERT INTO usage VALUES (5.0, 100, 20, 0.25);
+"""
+
+
+def test_a_history_written_by_the_old_code_opens_with_its_verdicts(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    body = {"asset": "pump-1", "verdict": "warning", "confidence": 0.8, "reasons": ["hot"], "evidence": [],
+            "timestamp": 10.0, "escalated": False, "escalation": None}
+    old = sqlite3.connect(path)
+    old.executescript(OLD_HISTORY)
+    old.execute("INSERT INTO verdicts (asset, ts, condition, confidence, escalated, body) VALUES (?, ?, ?, ?, ?, ?)",
+                ("pump-1", 10.0, "warning", 0.8, 0, json.dumps(body)))
+    old.commit()
+    old.close()
+    with History(path) as history:
+        stored = history.latest("pump-1")
+        assert stored is not None and stored.verdict.reasons == ("hot",)
+        assert history._db.schema_version == 1
+
+
+@pytest.mark.parametrize("had_embeddings", [False, True], ids=["before-learning", "with-learning"])
+def test_an_outbox_written_before_versions_migrates(tmp_path: Path, had_embeddings: bool) -> None:
+    path = tmp_path / "outbox.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_OUTBOX)
+    if had_embeddings:  # the old code added the column itself, still at user_version 0
+        old.execute("ALTER TABLE escalations ADD COLUMN embedding BLOB")
+    old.commit()
+    old.close()
+    with Outbox(path) as outbox:
+        assert outbox._db.schema_version == 2
+        item = outbox.get("k1")
+        assert item is not None and item.embedding is None and item.verdict == {"verdict": "warning"}
+        assert outbox.spent_usd_since(0.0) == 0.25
+        assert outbox.add("k2", "pump", "pump:fault", None, "{}", {}, now=2.0, embedding=np.ones(4))
+        stored = outbox.get("k2")
+        assert stored is not None and stored.embedding is not None
+        assert stored.embedding.tolist() == [1.0, 1.0, 1.0, 1.0]
