@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.samples import asset, verdict
 from edge.alerts.config import AlertsSettings
 from edge.alerts.corrections import Corrections, frame_embedder
 from edge.alerts.lifecycle import AlertBook
@@ -22,7 +23,6 @@ from edge.store.alerts import AlertStore
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder
 from tests.bundle_factory import make_bundle
-from tests.outputs_support import asset, verdict
 
 TOKEN = "alerts-test-token-0123456789"
 # the board's injected clock starts five minutes before the test runs, so the page reads naturally

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.samples import verdict
 from edge.alerts.config import AlertsSettings, MaintenanceWindow
 from edge.alerts.headline import headline
 from edge.alerts.lifecycle import ActionRefused, AlertBook
@@ -15,7 +16,6 @@ from edge.errors import StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.store.alerts import AlertStore
 from edge.store.notifications import NotificationQueue
-from tests.outputs_support import verdict
 
 
 class Clock:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.samples import verdict
 from edge.alerts.config import AlertsSettings
 from edge.alerts.lifecycle import AlertBook
 from edge.alerts.notifier import Notifier, target_id
@@ -20,7 +21,6 @@ from edge.store.alerts import AlertStore
 from edge.store.notifications import NotificationQueue
 from tests.conftest import REPO_ROOT
 from tests.notify_support import SmtpServer, WebhookServer
-from tests.outputs_support import verdict
 
 pytest.importorskip("apprise")
 pytest.importorskip("aiosmtpd")

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from bench.samples import verdict
 from edge.evidence import Condition
 from edge.outputs.http_api import OPENAPI_PATH
 from tests.alerts_support import TOKEN, Board, board
-from tests.outputs_support import verdict
 
 OPENAPI = json.loads(OPENAPI_PATH.read_text())
 

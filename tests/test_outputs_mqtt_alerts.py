@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from bench.samples import asset, verdict
 from edge.alerts import mqtt_commands
 from edge.alerts.config import AlertsSettings
 from edge.alerts.lifecycle import AlertBook
@@ -20,7 +21,7 @@ from edge.outputs.config import MqttSettings
 from edge.outputs.mqtt import MqttSink
 from edge.store.alerts import AlertStore
 from tests.alerts_support import Clock, bearing_fault
-from tests.outputs_support import Listener, asset, verdict
+from tests.outputs_support import Listener
 
 ASSETS = [asset("press-1", "Hydraulic press 1"), asset("pump-2", "Coolant pump")]
 

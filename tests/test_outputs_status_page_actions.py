@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.samples import verdict
 from edge.evidence import Condition
 from tests.alerts_support import TOKEN, Board, board
 from tests.browser import PHONE, Browser, chromium
-from tests.outputs_support import verdict
 
 FAULT_RGB = (198, 40, 40)  # --fault in style.css
 

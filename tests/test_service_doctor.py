@@ -100,9 +100,9 @@ def test_doctor_checks_the_bundle_signature_against_trusted_keys(demo_copy: Path
 
 
 def test_doctor_checks_notification_targets_and_a_stuck_queue(demo_copy: Path) -> None:
+    from bench.samples import verdict
     from edge.alerts.build import open_book
     from edge.config.root import load_config
-    from tests.outputs_support import verdict
 
     pytest.importorskip("apprise")
     edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook", "nosuch://secret@host"]}})
