@@ -155,3 +155,18 @@ def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_dir: Path) 
             result = diagnosis.diagnose(samples[start : start + burst], fs_hz, rpm / 60.0, bearings.bearing("6205"),
                                         iso.ZoneLimits.for_machine(2, "rigid"))
             assert (result.condition, result.fault_type) == (Condition.OK, None), (seconds, start, result.reasons)
+
+
+@pytest.mark.parametrize("offset", [-0.05, 0.05])
+@pytest.mark.parametrize("name", sorted({**RECORDS, **KNOWN_MISSES}))
+def test_rpm_five_percent_off_gives_the_same_answer(cwru_dir: Path, name: str, offset: float) -> None:
+    """Machines run off their nameplate speed: the speed is read from the shaft lines, so a
+    configured rpm 5 % off names the same faults, diagnosed at the true speed."""
+    record = _records(cwru_dir)[name]
+    samples = np.load(cwru_dir / name)
+    result = diagnosis.diagnose(samples, record["sample_rate_hz"], record["rpm"] * (1 + offset) / 60.0,
+                                bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
+    assert (result.condition, result.fault_type) == {**RECORDS, **KNOWN_MISSES}[name], result.reasons
+    assert result.values["speed_source"] == "signal"
+    assert result.values["rpm"] == pytest.approx(record["rpm"], rel=0.005)
+    assert any(reason.startswith("shaft speed") and "against nominal" in reason for reason in result.reasons)

@@ -104,6 +104,9 @@ def bearing(name: str) -> DefectOrders:
 
 LINE_DB = 6.0  # a line this far above the local floor counts as present
 SPEED_TOLERANCE = 0.02  # relative: shaft-speed error plus bearing slip (1-2 %)
+# Supply frequencies: their lines and harmonics (magnetic forces at 2 x line, rectifiers) show in
+# any motor's envelope and do not follow the shaft, so they are never bearing lines.
+MAINS_HZ = (50.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -157,14 +160,20 @@ def match_defects(
     spectrum: str = "envelope",
     tolerance: float = SPEED_TOLERANCE,
     n_harmonics: int = 3,
+    speed_uncertainty: float = 0.0,
+    mains_hz: tuple[float, ...] = MAINS_HZ,
 ) -> list[DefectMatch]:
     """Score every defect type in one envelope spectrum.
 
     The fundamental is searched within ``tolerance`` of its nominal frequency (speed error,
     slip); harmonics are then expected at exact multiples of the frequency actually found, so
-    a speed error shifts the whole series consistently. Lines that sit on a shaft harmonic are
-    ignored because shaft modulation shows in healthy machines too. Inner-race faults rotate
-    with the shaft and so carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands.
+    a speed error shifts the whole series consistently. ``speed_uncertainty`` (relative) widens
+    the fundamental's window and the sidebands' spacing: the less sure the speed, the wider.
+    Lines on a shaft harmonic are ignored because shaft modulation shows in healthy machines
+    too, and so are lines on a mains harmonic. Inner-race faults rotate with the shaft and so
+    carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands. A pattern counts only
+    as a family: its first line and at least one more (a harmonic or a sideband); one line alone
+    is too easily a coincidence.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
@@ -179,7 +188,7 @@ def match_defects(
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])
         db = float(prominence_db[best])
-        if _on_shaft_harmonic(freq_hz, shaft_hz, df_hz):
+        if not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0]:
             db = 0.0
         return Line(label, freq_hz, freq_hz / shaft_hz, db)
 
@@ -187,7 +196,8 @@ def match_defects(
     matches = []
     for fault_type, symbol in _SYMBOL.items():
         step = 2 if fault_type == ROLLING_ELEMENT else 1  # the ball-defect series is 2, 4, 6 x BSF
-        fundamental = find(f"{step}x {symbol}", nominal[fault_type], max(tolerance * nominal[fault_type], df_hz / 2))
+        window_hz = max((tolerance + speed_uncertainty) * nominal[fault_type], df_hz / 2)
+        fundamental = find(f"{step}x {symbol}", nominal[fault_type], window_hz)
         harmonics = [fundamental] + [
             find(f"{k * step}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
             for k in range(2, n_harmonics + 1)
@@ -197,21 +207,25 @@ def match_defects(
             step_hz = sideband_hz[fault_type]
             name = "1x" if fault_type == INNER_RACE else "FTF"
             sidebands = [
-                find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz)
+                find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz + speed_uncertainty * step_hz)
                 for s, sign in ((-1, "-"), (1, "+"))
             ]
         present = [line for line in (*harmonics, *sidebands) if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
         # sidebands alone are too easily shaft or electrical lines
         anchored = harmonics[0].present or (fault_type == ROLLING_ELEMENT and harmonics[1].present)
-        score = sum(line.above_floor_db for line in present) if anchored else 0.0
+        score = sum(line.above_floor_db for line in present) if anchored and len(present) >= 2 else 0.0
         matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum))
     return matches
 
 
-def _on_shaft_harmonic(freq_hz: float, shaft_hz: float, df_hz: float) -> bool:
-    k = round(freq_hz / shaft_hz)
-    return k >= 1 and abs(freq_hz - k * shaft_hz) <= 1.5 * df_hz
+def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...]) -> np.ndarray:
+    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins)."""
+    excluded = np.zeros(freqs_hz.shape, dtype=bool)
+    for base_hz in (shaft_hz, *mains_hz):
+        order = np.round(freqs_hz / base_hz)
+        excluded |= (order >= 1) & (np.abs(freqs_hz - order * base_hz) <= 1.5 * df_hz)
+    return excluded
 
 
 @dataclass(frozen=True)
@@ -237,21 +251,20 @@ def strongest_series(
     band_hz: tuple[float, float],
     spectrum: str = "envelope",
     n_harmonics: int = 5,
+    mains_hz: tuple[float, ...] = MAINS_HZ,
 ) -> Series | None:
     """The harmonic series with the highest summed SNR whose fundamental lies in ``band_hz``.
 
     Scoring a series by the sum of dB above floor over several harmonics, not by one peak,
     is what separates a periodic train of impacts from a noise bin. A train of impacts shows
     its fundamental and its first harmonics, so 1x, 2x and 3x must all stand out. Lines on
-    shaft harmonics count as nothing (shaft modulation is normal), and a fundamental within
+    shaft or mains harmonics count as nothing (shaft modulation is normal), and a fundamental within
     ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
     prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
-    order = np.round(freqs_hz / shaft_hz)
-    on_shaft = (order >= 1) & (np.abs(freqs_hz - order * shaft_hz) <= 1.5 * df_hz)  # as _on_shaft_harmonic
-    prominence_db = np.where(on_shaft, 0.0, prominence_db)
+    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz), 0.0, prominence_db)
     low_hz, high_hz = band_hz
     candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
                                 & (prominence_db >= LINE_DB))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.analytics import bearings, envelope, iso, vibration
+from edge.analytics import bearings, envelope, iso, speed, vibration
 from edge.evidence import Condition
 
 IMBALANCE = "imbalance"
@@ -25,6 +25,9 @@ FAULT_SCORE_DB = 24.0
 # An impact series that no defect frequency explains is only a warning, and a doubtful one: it
 # says "something strikes periodically", not what.
 UNEXPLAINED_CONFIDENCE = 0.45
+# A defect named at a guessed speed (no shaft comb, no speed channel) is a warning at most, and
+# its type is less sure: the widened windows of the defect types overlap.
+SPEED_GUESSED_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,15 @@ def diagnose(
     shaft_hz: float | None,
     orders: bearings.DefectOrders | None,
     limits: iso.ZoneLimits,
+    speed_range: float = speed.DEFAULT_RANGE,
+    measured_shaft_hz: float | None = None,
 ) -> VibrationDiagnosis:
     """Raise ValueError on unusable input (NaN, too short, bad rate); never returns a silent ok.
 
-    Without ``shaft_hz`` only the overall severity and zone are judged; without ``orders`` the
-    bearing analysis is skipped.
+    ``shaft_hz`` is the nominal speed: the true one is read from ``measured_shaft_hz`` (a speed
+    channel) or estimated from the signal within ``speed_range`` of it (0: take it as exact), and
+    the bearing analysis runs at that speed. Without ``shaft_hz`` only the overall severity and
+    zone are judged; without ``orders`` the bearing analysis is skipped.
     """
     x = vibration.check_burst(accel_g, fs_hz, min_samples=256)
     if shaft_hz is not None and (not math.isfinite(shaft_hz) or shaft_hz <= 0):
@@ -78,11 +85,17 @@ def diagnose(
         f"(limits {limits.a_b_mm_s}/{limits.b_c_mm_s}/{limits.c_d_mm_s} mm/s)"
     ]
     values: dict[str, Any] = {**overall.to_dict(), "zone": zone, "shaft_hz": shaft_hz}
+    if shaft_hz is not None:
+        running = _speed(x, fs_hz, shaft_hz, speed_range, measured_shaft_hz)
+        shaft_hz = running.shaft_hz
+        values.update(shaft_hz=round(shaft_hz, 3), rpm=round(running.rpm, 1), speed_source=running.source,
+                      speed_uncertainty=running.uncertainty)
+        reasons.append(running.describe())
 
     matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
     if orders is not None and shaft_hz is not None:
-        matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders)
+        matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
                       spectral_kurtosis=band.spectral_kurtosis,
@@ -90,14 +103,19 @@ def diagnose(
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
-            if found.rank >= condition.rank:
-                condition, confidence = found, _score_confidence(top.score_db)
             reasons.append(_describe(top))
+            guessed = running.uncertainty > bearings.SPEED_TOLERANCE
+            if guessed and found is Condition.FAULT:  # windows this wide let one defect pass for another
+                found = Condition.WARNING
+                reasons.append("a fault needs the shaft speed: measured from the signal or a speed channel")
+            if found.rank >= condition.rank:
+                confidence = _score_confidence(top.score_db) * (SPEED_GUESSED_CONFIDENCE if guessed else 1.0)
+                condition = found
             values["defect_freq_hz"] = round(top.fundamental.freq_hz, 2)
         else:
             reasons.append(f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
                            f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)")
-            if series is not None and not _near_defect(series, shaft_hz, orders):
+            if series is not None and not _near_defect(series, shaft_hz, orders, running.uncertainty):
                 values["unexplained_series_hz"] = round(series.fundamental.freq_hz, 2)
                 reasons.append(_describe_unexplained(series, shaft_hz, orders))
                 if condition is Condition.OK:
@@ -113,8 +131,17 @@ def diagnose(
                               matches, band, values)
 
 
+def _speed(x: np.ndarray, fs_hz: float, nominal_hz: float, range_frac: float,
+           measured_hz: float | None) -> speed.SpeedEstimate:
+    if measured_hz is not None:
+        return speed.from_channel(measured_hz, nominal_hz, max(range_frac, speed.DEFAULT_RANGE))
+    if range_frac <= 0:
+        return speed.nominal(nominal_hz, 0.0)
+    return speed.estimate(x, fs_hz, nominal_hz, range_frac)
+
+
 def _bearing_matches(
-    x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders
+    x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders, speed_uncertainty: float
 ) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None]:
     """Best match per defect type over the full-band and the kurtogram-band envelope spectra of the
     prewhitened signal, and the strongest harmonic series of any kind in either (fundamental
@@ -136,7 +163,8 @@ def _bearing_matches(
     best: dict[str, bearings.DefectMatch] = {}
     series: bearings.Series | None = None
     for name, spec in spectra.items():
-        for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name):
+        for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name,
+                                            speed_uncertainty=speed_uncertainty):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
                 best[match.fault_type] = match
         found = bearings.strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
@@ -146,11 +174,13 @@ def _bearing_matches(
     return tuple(best.values()), spectra["kurtogram band"].band, series
 
 
-def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> bool:
+def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders,
+                 speed_uncertainty: float) -> bool:
     """A series whose fundamental sits on a defect frequency was judged by that pattern already."""
     f0_hz = series.fundamental.freq_hz
     nominal_hz = orders.frequencies_hz(shaft_hz).values()
-    return any(abs(f0_hz - f_hz) <= bearings.SPEED_TOLERANCE * f_hz for f_hz in nominal_hz)
+    tolerance = bearings.SPEED_TOLERANCE + speed_uncertainty
+    return any(abs(f0_hz - f_hz) <= tolerance * f_hz for f_hz in nominal_hz)
 
 
 def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:
