@@ -107,6 +107,12 @@ SPEED_TOLERANCE = 0.02  # relative: shaft-speed error plus bearing slip (1-2 %)
 # Supply frequencies: their lines and harmonics (magnetic forces at 2 x line, rectifiers) show in
 # any motor's envelope and do not follow the shaft, so they are never bearing lines.
 MAINS_HZ = (50.0, 60.0)
+# A train of short impacts puts harmonics of nearly equal strength in the squared envelope; a
+# smooth modulation (a flow pulsation, a neighbour's blade pass riding on noise) puts its 2nd
+# harmonic at least 12 dB below its 1st. A harmonic further below the anchor than this is no
+# evidence of impacts.
+IMPACT_SPAN_DB = 9.0
+PAIR_SPAN_DB = 6.0  # ... and when the anchor and one harmonic are all there is, noise must not make the pair
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class Line:
     freq_hz: float
     order: float  # freq / shaft frequency
     above_floor_db: float
+    masked: bool = False  # on a shaft or mains harmonic: it cannot be told from those
 
     @property
     def present(self) -> bool:
@@ -132,6 +139,7 @@ class DefectMatch:
     harmonics: tuple[Line, ...]
     sidebands: tuple[Line, ...]
     spectrum: str  # which envelope spectrum it was found in
+    family_lines: int = 0  # the anchor and the lines that count with it; 0 = no pattern
 
     @property
     def fundamental(self) -> Line:
@@ -172,7 +180,8 @@ def match_defects(
     Lines on a shaft harmonic are ignored because shaft modulation shows in healthy machines
     too, and so are lines on a mains harmonic. Inner-race faults rotate with the shaft and so
     carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands. A pattern counts only
-    as a family: its first line and at least one more (a harmonic or a sideband); one line alone
+    as a family: its first line and at least one more, a sideband or a harmonic within
+    ``IMPACT_SPAN_DB`` of it (``PAIR_SPAN_DB`` when that harmonic is the only one); one line alone
     is too easily a coincidence.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
@@ -188,9 +197,8 @@ def match_defects(
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])
         db = float(prominence_db[best])
-        if not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0]:
-            db = 0.0
-        return Line(label, freq_hz, freq_hz / shaft_hz, db)
+        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0])
+        return Line(label, freq_hz, freq_hz / shaft_hz, 0.0 if masked else db, masked)
 
     exact_hz = 1.5 * df_hz
     matches = []
@@ -198,10 +206,13 @@ def match_defects(
         step = 2 if fault_type == ROLLING_ELEMENT else 1  # the ball-defect series is 2, 4, 6 x BSF
         window_hz = max((tolerance + speed_uncertainty) * nominal[fault_type], df_hz / 2)
         fundamental = find(f"{step}x {symbol}", nominal[fault_type], window_hz)
-        harmonics = [fundamental] + [
-            find(f"{k * step}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
-            for k in range(2, n_harmonics + 1)
-        ]
+        harmonics = [fundamental]
+        # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
+        for k in range(2, n_harmonics + 3):
+            if sum(not line.masked for line in harmonics[1:]) >= n_harmonics - 1:
+                break
+            harmonics.append(find(f"{k * step}x {symbol}", k * fundamental.freq_hz,
+                                  exact_hz + 0.002 * k * fundamental.freq_hz))
         sidebands = []
         if fault_type in sideband_hz:
             step_hz = sideband_hz[fault_type]
@@ -213,9 +224,15 @@ def match_defects(
         present = [line for line in (*harmonics, *sidebands) if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
         # sidebands alone are too easily shaft or electrical lines
-        anchored = harmonics[0].present or (fault_type == ROLLING_ELEMENT and harmonics[1].present)
-        score = sum(line.above_floor_db for line in present) if anchored and len(present) >= 2 else 0.0
-        matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum))
+        anchor = harmonics[0] if harmonics[0].present or fault_type != ROLLING_ELEMENT else harmonics[1]
+        family = [line for line in (*harmonics, *sidebands) if line is not anchor and line.present
+                  and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
+        if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
+            family = [line for line in family if line.above_floor_db >= anchor.above_floor_db - PAIR_SPAN_DB]
+        found = anchor.present and bool(family)
+        score = sum(line.above_floor_db for line in present) if found else 0.0
+        matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum,
+                                   1 + len(family) if found else 0))
     return matches
 
 

@@ -28,6 +28,9 @@ UNEXPLAINED_CONFIDENCE = 0.45
 # A defect named at a guessed speed (no shaft comb, no speed channel) is a warning at most, and
 # its type is less sure: the widened windows of the defect types overlap.
 SPEED_GUESSED_CONFIDENCE = 0.8
+# The squared envelope of a smooth (sinusoidal) modulation holds lines at 1x and 2x only; a train
+# of impacts holds every harmonic, and an inner-race or ball defect its sidebands too.
+FAULT_MIN_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,10 @@ def diagnose(
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
             reasons.append(_describe(top))
+            if found is Condition.FAULT and top.family_lines < FAULT_MIN_LINES:
+                found = Condition.WARNING
+                reasons.append(f"only {top.family_lines} lines of the pattern: a smooth modulation shows 1x and 2x "
+                               "too; a fault needs a third (3x or a sideband)")
             guessed = running.uncertainty > bearings.SPEED_TOLERANCE
             if guessed and found is Condition.FAULT:  # windows this wide let one defect pass for another
                 found = Condition.WARNING
