@@ -170,3 +170,13 @@ def test_rpm_five_percent_off_gives_the_same_answer(cwru_dir: Path, name: str, o
     assert result.values["speed_source"] == "signal"
     assert result.values["rpm"] == pytest.approx(record["rpm"], rel=0.005)
     assert any(reason.startswith("shaft speed") and "against nominal" in reason for reason in result.reasons)
+
+
+def test_cli_reports_the_speed_it_diagnosed_at(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["vibration", "analyze", str(cwru_dir / "OR007_centered_at_6_0.npy"), "--fs", "12000", "--bearing", "6205"]
+    assert main([*argv, "--rpm", "1890"]) == 0  # 5 % high
+    out = capsys.readouterr().out
+    assert "FAULT (outer_race)" in out and "shaft speed 1795 rpm from" in out and "-5.0% against nominal 1890" in out
+    assert main([*argv, "--rpm", "1890", "--measured-rpm", "1796", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["speed_source"], result["rpm"], result["fault_type"]) == ("channel", 1796.0, "outer_race")

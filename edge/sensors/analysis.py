@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edge.analytics import bearings, diagnosis, iso, levels
+from edge.analytics import bearings, diagnosis, iso, levels, speed
 from edge.analytics.thermal import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
 from edge.evidence import Evidence, EvidenceKind
@@ -121,7 +121,9 @@ class SensorAnalyzer:
                     problem = "a vibration sensor delivered a scalar, not a burst"
                     return health_evidence(source, problem, reading.timestamp)
                 shaft_hz, orders, limits = vibration_settings(config)
-                found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
+                speed_range = config.vibration.speed_range if config.vibration is not None else 0.0
+                found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits, speed_range,
+                                           self._measured_shaft_hz(config, statuses))
                 found = self._against_baseline(config, found, reading.timestamp)
                 return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
@@ -139,6 +141,29 @@ class SensorAnalyzer:
         states = {level.name: self.states[level_channel(config.name, level)] for level in levels.LEVELS}
         rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
         return levels.against_normal(found, states, rules, timestamp)
+
+    def _measured_shaft_hz(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
+        """The speed channel's reading in Hz, or None (then the speed is estimated from the burst).
+
+        A missing, unhealthy or implausible speed channel is logged and not used: the vibration
+        is still judged, at the speed its own shaft lines show.
+        """
+        settings = config.vibration
+        if settings is None or settings.speed_sensor is None or statuses is None:
+            return None
+        status = statuses.get(settings.speed_sensor)
+        value = None if status is None or not status.healthy or status.reading is None else status.reading.value
+        if value is None:
+            log.warning("sensor %s: speed sensor %s has no healthy reading; speed from the burst",
+                        config.name, settings.speed_sensor)
+            return None
+        unit = self.configs[settings.speed_sensor].unit if settings.speed_sensor in self.configs else "rpm"
+        speed_hz = value if unit.lower() == "hz" else value / 60.0
+        if not abs(speed_hz * 60.0 / settings.rpm - 1.0) <= max(settings.speed_range, speed.DEFAULT_RANGE):
+            log.warning("sensor %s: speed sensor %s reads %.0f rpm, far from the nominal %.0f rpm; speed from "
+                        "the burst", config.name, settings.speed_sensor, speed_hz * 60.0, settings.rpm)
+            return None
+        return speed_hz
 
     def _ambient(self, config: Any, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         name = config.analytics.ambient_sensor

@@ -17,7 +17,14 @@ Quantity = Literal["temperature", "vibration", "current", "pressure", "humidity"
 
 
 class VibrationAnalytics(Section):
-    rpm: float = Field(gt=0, description="Shaft speed in rpm (defect frequencies scale with it).")
+    rpm: float = Field(gt=0, description="Nominal (nameplate) shaft speed in rpm; the true one is measured.")
+    speed_range: float = Field(
+        0.08, ge=0, le=0.3,
+        description="Search the true speed within this fraction of rpm (slip, VFDs); 0 takes rpm as exact.",
+    )
+    speed_sensor: str | None = Field(
+        None, description="Sensor on the same asset giving the shaft speed (rpm, or Hz if its unit is 'Hz')."
+    )
     bearing: str | None = Field(None, description="Bearing from the built-in catalogue, e.g. '6205'.")
     multiples: tuple[float, float, float, float] | None = Field(
         None, description="Defect frequencies as multiples of shaft speed: BPFO, BPFI, BSF, FTF."
