@@ -7,6 +7,7 @@ need_apt=()
 command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || need_apt+=(mosquitto)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v arecord >/dev/null || need_apt+=(alsa-utils)  # the soundcard reader's capture tool
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
