@@ -102,7 +102,11 @@ def diagnose(
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
                       spectral_kurtosis=band.spectral_kurtosis,
-                      bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches})
+                      bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches},
+                      # trended per asset (edge/store/trends.py): the impacts' band level and each
+                      # defect line's height grow with wear before a pattern is complete
+                      envelope_band_rms_g=vibration.band_rms_g(x, fs_hz, (band.low_hz, band.high_hz)),
+                      bearing_lines_db={m.fault_type: round(m.fundamental.above_floor_db, 1) for m in matches})
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone

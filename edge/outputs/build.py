@@ -11,21 +11,23 @@ from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import CommandCallback, MqttSink
 from edge.store.history import History
+from edge.store.trends import Trends
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Outputs:
-    """``metrics`` always; ``mqtt`` and ``http`` when configured. ``sinks`` get every verdict."""
+    """``metrics`` and ``trends`` always; ``mqtt`` and ``http`` when configured. ``sinks`` get every verdict."""
 
     metrics: Metrics
     mqtt: MqttSink | None
     http: HttpApi | None
+    trends: Trends
 
     @property
     def sinks(self) -> list[VerdictSink]:
-        return [self.metrics] + ([self.mqtt] if self.mqtt is not None else [])
+        return [self.metrics, self.trends] + ([self.mqtt] if self.mqtt is not None else [])
 
     def start(self) -> Outputs:
         """Start the HTTP server (a busy port is a ConfigError now) and MQTT (retried in the background)."""
@@ -46,8 +48,10 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback)
     """``on_command(asset_id, 'check' | 'escalate')`` runs on the MQTT thread: queue work, return."""
     settings = config.outputs
     metrics = Metrics(asset.id for asset in config.assets)
+    trends = Trends(config.state_dir / "trends.sqlite3")
     mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site)
-    http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site)
+    http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site,
+                                                      trends=trends)
     if mqtt is None:
         log.info("MQTT output off (no outputs.mqtt in the config)")
-    return Outputs(metrics, mqtt, http)
+    return Outputs(metrics, mqtt, http, trends)
