@@ -34,3 +34,19 @@ def healthy_burst(shaft_hz: float, fs_hz: float, seconds: float, mains_hz: float
     electrical = signal.sosfilt(band, rng.normal(0.0, 0.03, n))
     x += electrical * (1.0 + 0.3 * np.cos(2 * np.pi * 2 * mains_hz * t))
     return x
+
+
+def impacts_burst(shaft_hz: float, impact_hz: float, fs_hz: float, seconds: float, seed: int = 0) -> np.ndarray:
+    """Shaft harmonics, noise and a train of short impacts at ``impact_hz`` ringing a 3 kHz resonance:
+    a bearing defect when ``impact_hz`` follows the shaft, a fixed source nearby when it does not."""
+    rng = np.random.default_rng(seed)
+    n = int(fs_hz * seconds)
+    t = np.arange(n) / fs_hz
+    x = rng.normal(0.0, 0.05, n)
+    x += sum(0.02 / k * np.sin(2 * np.pi * k * shaft_hz * t + k) for k in range(1, 5))
+    impulses = np.zeros(n)
+    times = np.arange(0.0, seconds, 1.0 / impact_hz)
+    times += rng.normal(0, 0.002 / impact_hz, times.size)  # slip jitter
+    impulses[np.clip((times * fs_hz).astype(int), 0, n - 1)] = 1.0
+    ring_t = np.arange(int(0.004 * fs_hz)) / fs_hz
+    return x + 0.3 * np.convolve(impulses, np.exp(-ring_t * 1500.0) * np.sin(2 * np.pi * 3000.0 * ring_t))[:n]

@@ -13,10 +13,14 @@ import collections
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from edge.analytics import bearings, diagnosis, envelope, iso
 from edge.evidence import Condition
-from tests.healthy_signals import healthy_burst
+from edge.sensors.analysis import SensorAnalyzer
+from edge.sensors.base import Reading
+from edge.sensors.config import SensorConfig
+from tests.healthy_signals import healthy_burst, impacts_burst
 
 SPEEDS_RPM = [*np.arange(600.0, 3601.0, 100.0), 900.0, 1200.0]
 OFFSETS = (-0.05, 0.0, 0.05)
@@ -57,3 +61,37 @@ def test_mains_family_in_the_envelope_is_not_a_bearing_line(mains_hz: float) -> 
     burst = healthy_burst(shaft_hz, 12000.0, 2.0, mains_hz=mains_hz, fixed_depth=0.0)
     result = diagnosis.diagnose(burst, 12000.0, shaft_hz, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
     assert (result.condition, result.fault_type) == (Condition.OK, None), result.reasons
+
+
+def _analyzer() -> SensorAnalyzer:
+    config = TypeAdapter(SensorConfig).validate_python({
+        "name": "de", "type": "replay", "path": "x.npy", "rate_hz": 12000, "quantity": "vibration", "unit": "g",
+        "vibration": {"rpm": 1200, "bearing": "6205"}})
+    return SensorAnalyzer([config])
+
+
+@pytest.mark.parametrize(("source", "fixed"), [("a fixed source nearby", True), ("a bearing defect", False)])
+def test_a_line_that_does_not_follow_the_shaft_is_no_bearing_line(source: str, fixed: bool) -> None:
+    """Impacts at 77.7 Hz are BPFO at 1300 rpm. Seen before at 1100 rpm at the same 77.7 Hz, they are
+    a fixed source and the 1300 rpm burst is not a fault; impacts that follow the shaft stay one, and
+    the memory survives a restart through the saved state."""
+    analyzer = _analyzer()
+    for step, rpm in enumerate((1100.0, 1100.0, 1300.0)):
+        impact_hz = 3.5848 * (1300.0 if fixed else rpm) / 60.0
+        burst = impacts_burst(rpm / 60.0, impact_hz, 12000.0, 2.0, seed=step)
+        if step == 2:
+            analyzer = SensorAnalyzer(list(analyzer.configs.values()), state=analyzer.state_dict())
+        evidence = analyzer.analyse(Reading("de", float(step), "g", samples=burst, rate_hz=12000.0))
+    fresh = _analyzer().analyse(Reading("de", 9.0, "g", samples=burst, rate_hz=12000.0))
+    assert (fresh.condition, fresh.fault_type) == (Condition.FAULT, "outer_race"), fresh.reasons  # one burst alone
+    if fixed:
+        assert (evidence.condition, evidence.fault_type) == (Condition.OK, None), evidence.reasons
+        assert "was there too at 110" in evidence.reasons[-1] and "no bearing line" in evidence.reasons[-1]
+    else:
+        assert (evidence.condition, evidence.fault_type) == (Condition.FAULT, "outer_race"), evidence.reasons
+
+
+def test_saved_line_memory_that_is_garbage_is_relearned() -> None:
+    config = next(iter(_analyzer().configs.values()))
+    analyzer = SensorAnalyzer([config], state={"de/envelope_lines": {"entries": "x"}})
+    assert analyzer.lines["de"].entries == []

@@ -160,6 +160,26 @@ def local_floor(amplitude: np.ndarray, width_bins: int) -> np.ndarray:
     return np.maximum(ndimage.median_filter(amplitude, size=width_bins, mode="nearest"), np.finfo(float).tiny)
 
 
+def line_heights_db(amplitude: np.ndarray, df_hz: float, shaft_hz: float) -> np.ndarray:
+    """Each bin's height in dB above the running-median floor (over 2 x shaft, at least 20 Hz)."""
+    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
+    return 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+
+
+def strong_lines_hz(freqs_hz: np.ndarray, amplitude: np.ndarray, shaft_hz: float, top_hz: float,
+                    min_db: float = 10.0, count: int = 8) -> list[float]:
+    """The ``count`` highest local maxima standing ``min_db`` above the floor below ``top_hz``:
+    what a burst's envelope holds, remembered to tell lines that follow the shaft from those that
+    do not (``edge.analytics.fixed_lines``)."""
+    df_hz = float(freqs_hz[1] - freqs_hz[0])
+    heights = line_heights_db(amplitude, df_hz, shaft_hz)
+    inner = np.arange(1, heights.size - 1)
+    peaks = inner[(heights[inner] >= heights[inner - 1]) & (heights[inner] > heights[inner + 1])
+                  & (heights[inner] >= min_db) & (freqs_hz[inner] <= top_hz) & (freqs_hz[inner] > 4 * df_hz)]
+    strongest = peaks[np.argsort(heights[peaks])[::-1][:count]]
+    return sorted(round(float(freqs_hz[i]), 2) for i in strongest)
+
+
 def match_defects(
     freqs_hz: np.ndarray,
     amplitude: np.ndarray,
@@ -185,8 +205,7 @@ def match_defects(
     is too easily a coincidence.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
-    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
     nominal = orders.frequencies_hz(shaft_hz)
     sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
 
@@ -279,8 +298,7 @@ def strongest_series(
     ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
-    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
     prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz), 0.0, prominence_db)
     low_hz, high_hz = band_hz
     candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)

@@ -98,7 +98,7 @@ def diagnose(
     matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
     if orders is not None and shaft_hz is not None:
-        matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
+        matches, band, series, lines_hz = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
                       spectral_kurtosis=band.spectral_kurtosis,
@@ -106,7 +106,8 @@ def diagnose(
                       # trended per asset (edge/store/trends.py): the impacts' band level and each
                       # defect line's height grow with wear before a pattern is complete
                       envelope_band_rms_g=vibration.band_rms_g(x, fs_hz, (band.low_hz, band.high_hz)),
-                      bearing_lines_db={m.fault_type: round(m.fundamental.above_floor_db, 1) for m in matches})
+                      bearing_lines_db={m.fault_type: round(m.fundamental.above_floor_db, 1) for m in matches},
+                      envelope_lines_hz=lines_hz)
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
@@ -153,10 +154,10 @@ def _speed(x: np.ndarray, fs_hz: float, nominal_hz: float, range_frac: float,
 
 def _bearing_matches(
     x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders, speed_uncertainty: float
-) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None]:
+) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None, list[float]]:
     """Best match per defect type over the full-band and the kurtogram-band envelope spectra of the
-    prewhitened signal, and the strongest harmonic series of any kind in either (fundamental
-    0.3-7 x shaft).
+    prewhitened signal, the strongest harmonic series of any kind in either (fundamental
+    0.3-7 x shaft), and the strong lines of both (Hz).
 
     Both start from the prewhitened signal: two discrete lines inside a band beat in its envelope
     at their spacing, so a healthy machine's rig lines 162 Hz apart read as BPFI in a raw band.
@@ -173,7 +174,10 @@ def _bearing_matches(
     }
     best: dict[str, bearings.DefectMatch] = {}
     series: bearings.Series | None = None
+    lines_hz: set[float] = set()
+    top_hz = max(3.0 * orders.bpfi, 6.0 * orders.bsf) * shaft_hz
     for name, spec in spectra.items():
+        lines_hz.update(bearings.strong_lines_hz(spec.freqs_hz, spec.amplitude, shaft_hz, top_hz))
         for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name,
                                             speed_uncertainty=speed_uncertainty):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
@@ -182,7 +186,7 @@ def _bearing_matches(
                                           spectrum=name)
         if found is not None and (series is None or found.score_db > series.score_db):
             series = found
-    return tuple(best.values()), spectra["kurtogram band"].band, series
+    return tuple(best.values()), spectra["kurtogram band"].band, series, sorted(lines_hz)
 
 
 def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders,
