@@ -236,18 +236,24 @@ def test_vibration_without_settings_is_judged_on_level_alone() -> None:
     assert evidence.values["zone"] == "D" and evidence.values["velocity_rms_mm_s"] == pytest.approx(11.04, rel=0.02)
 
 
-def test_config_refuses_an_unknown_ambient_sensor(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sensor_yaml", "message"), [
+    ('{name: motor, type: command, command: ["true"], quantity: temperature, analytics: {ambient_sensor: room}}',
+     "ambient_sensor 'room' is not another sensor of this asset"),
+    ("{name: de, type: replay, path: x.npy, rate_hz: 12000, quantity: vibration, "
+     "vibration: {rpm: 1480, speed_sensor: tacho}}", "speed_sensor 'tacho' is not another sensor of this asset"),
+])
+def test_config_refuses_an_unknown_companion_sensor(tmp_path: Path, sensor_yaml: str, message: str) -> None:
     from edge.config.root import load_config
     from edge.errors import ConfigError
 
     path = tmp_path / "config.yaml"
-    path.write_text("""
+    path.write_text(f"""
 assets:
   - id: press-1
     sensors:
-      - {name: motor, type: command, command: ["true"], quantity: temperature, analytics: {ambient_sensor: room}}
+      - {sensor_yaml}
 """)
-    with pytest.raises(ConfigError, match="ambient_sensor 'room' is not another sensor of this asset"):
+    with pytest.raises(ConfigError, match=message):
         load_config(path)
 
 
@@ -269,19 +275,3 @@ def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_dir: Path) -> None:
     implausible = judged(3000.0, 2.0)  # far outside the range: a scaling error, not the shaft
     assert implausible.values["speed_source"] == "signal"
     assert implausible.values["rpm"] == pytest.approx(1797.0, rel=0.005)
-
-
-def test_config_refuses_an_unknown_speed_sensor(tmp_path: Path) -> None:
-    from edge.config.root import load_config
-    from edge.errors import ConfigError
-
-    path = tmp_path / "config.yaml"
-    path.write_text("""
-assets:
-  - id: press-1
-    sensors:
-      - {name: de, type: replay, path: x.npy, rate_hz: 12000, quantity: vibration,
-         vibration: {rpm: 1480, speed_sensor: tacho}}
-""")
-    with pytest.raises(ConfigError, match="speed_sensor 'tacho' is not another sensor of this asset"):
-        load_config(path)
