@@ -29,7 +29,7 @@ from scipy.io import wavfile
 
 from edge.errors import SensorError
 
-DTYPES = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
+DTYPES: dict[str, np.dtype[Any]] = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from edge.errors import ConfigError, SensorError
 from edge.sensors.base import Reading
 from edge.sensors.config import SoundCardSensor
 
-_DTYPES = {"S16_LE": np.dtype("<i2"), "S32_LE": np.dtype("<i4")}
+_DTYPES: dict[str, np.dtype[Any]] = {"S16_LE": np.dtype("<i2"), "S32_LE": np.dtype("<i4")}
 
 
 def capture_defect(stderr: str) -> str | None:

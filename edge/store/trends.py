@@ -23,7 +23,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class TrendSummary:
                 "last_ts": self.last_ts, "last_value": self.last_value, "slope_per_day": self.slope_per_day}
 
 
-def trend_values(values: dict[str, Any]) -> dict[str, float]:
+def trend_values(values: Mapping[str, Any]) -> dict[str, float]:
     """The trended numbers of one vibration evidence's values (missing or non-finite ones left out)."""
     found: dict[str, float] = {}
     for key, metric in TREND_METRICS.items():
