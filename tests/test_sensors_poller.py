@@ -258,7 +258,7 @@ assets:
 
 
 def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_dir: Path) -> None:
-    """A tachometer (or a VFD's output frequency) on the same asset: the burst is diagnosed at its
+    """A tachometer (or a VFD's measured motor speed) on the same asset: the burst is diagnosed at its
     speed; an implausible one is ignored and the speed is read from the burst instead."""
     samples = np.load(cwru_dir / "IR007_0.npy")[:24000]
     vibration = {"rpm": 1710, "bearing": "6205", "speed_sensor": "tacho"}

@@ -64,7 +64,8 @@ def nominal(nominal_hz: float, range_frac: float = DEFAULT_RANGE) -> SpeedEstima
 
 def from_channel(speed_hz: float, nominal_hz: float, range_frac: float = DEFAULT_RANGE,
                  uncertainty: float = 0.002) -> SpeedEstimate:
-    """A tachometer, VFD output frequency or published speed: believed only inside the range."""
+    """A tachometer, a VFD's measured motor speed or a published shaft speed: believed only inside
+    the range (outside it, a scaling error is likelier than the shaft)."""
     if not math.isfinite(speed_hz) or speed_hz <= 0:
         raise ValueError(f"speed channel reads {speed_hz!r} Hz, not a positive number")
     if abs(speed_hz / nominal_hz - 1.0) > range_frac:
