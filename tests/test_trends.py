@@ -4,6 +4,7 @@ OpenAPI document, and the Prometheus gauge; values come from a real diagnosis.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ def test_trends_keep_the_slope_across_restarts(tmp_path: Path, week: list[Verdic
     assert summary.points == 7 and summary.slope_per_day == pytest.approx(0.1 * first, rel=0.15)  # 10 % a day
     assert reopened.prune(NOW_S + 365 * DAY_S + 3.5 * DAY_S) > 0  # the first four days are older than a year
     assert len(reopened.series("press-1", "drive_end", "envelope_band_rms_g")) == 3
+    year_later = replace(week[0], timestamp=NOW_S + 400 * DAY_S,
+                         evidence=(replace(week[0].evidence[0], timestamp=NOW_S + 400 * DAY_S),))
+    reopened.publish(year_later)  # writing prunes too: the week is gone, the new point stays
+    assert reopened.series("press-1", "drive_end", "envelope_band_rms_g") == [
+        (NOW_S + 400 * DAY_S, points[0][1])]
     reopened.close()
 
 

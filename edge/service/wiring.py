@@ -288,7 +288,6 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         max_checks=max_checks,
         periodic=[
             (config.history.prune_interval_s, history.prune),
-            (config.history.prune_interval_s, outputs.trends.prune),
             (STATE_SAVE_INTERVAL_S, state.save),
         ],
         # the HTTP API reads history, so it stops before history closes; sinks are closed by the service

@@ -8,7 +8,7 @@ adds one row per trended value (``TREND_METRICS``), keyed by asset, sensor and m
     trends.publish(verdict)                                  # as a sink, after history
     trends.series("pump-1", "drive_end", "envelope_band_rms_g", since=t0)  # -> [(ts, value)], oldest first
     trends.summary("pump-1", since=t0)                       # -> [TrendSummary] per sensor and metric
-    trends.prune(now_s)                                      # older than max_age_s
+    trends.prune(now_s)                                      # older than max_age_s (publish does it hourly)
 
 Its own database file, apart from the verdict history: trends are small, numeric and kept longer
 (a year by default), and either file can be deleted without touching the other. Durability as
@@ -44,6 +44,7 @@ TREND_METRICS = {
     "bearing_lines_db": "line_db",  # line_db_outer_race, line_db_inner_race, ...
 }
 DAY_S = 86400.0
+PRUNE_EVERY_S = 3600.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trends (
     asset  TEXT NOT NULL,
@@ -102,6 +103,7 @@ class Trends:
         self._local = threading.local()  # one reader connection per thread (WAL: never blocked)
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
+        self._next_prune_s = -math.inf
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -161,6 +163,9 @@ class Trends:
         if rows:
             with self._write() as db:
                 db.executemany("INSERT INTO trends (asset, sensor, metric, ts, value) VALUES (?, ?, ?, ?, ?)", rows)
+            if verdict.timestamp >= self._next_prune_s:  # retention rides on the writes: no job to schedule
+                self._next_prune_s = verdict.timestamp + PRUNE_EVERY_S
+                self.prune(verdict.timestamp)
 
     def close(self) -> None:
         with self._lock:
