@@ -28,7 +28,8 @@ def healthy_burst(shaft_hz: float, fs_hz: float, seconds: float, mains_hz: float
     mesh_hz = teeth * shaft_hz
     if mesh_hz < 0.45 * fs_hz:
         x += 0.02 * np.sin(2 * np.pi * mesh_hz * t) * (1.0 + 0.3 * np.cos(2 * np.pi * shaft_hz * t))
-    band = signal.butter(4, [2000.0, min(4000.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
+    band = signal.butter(4, [min(2000.0, 0.25 * fs_hz), min(4000.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz,
+                         output="sos")
     carrier = signal.sosfilt(band, rng.normal(0.0, 0.05, n))
     x += carrier * (1.0 + fixed_depth * np.cos(2 * np.pi * fixed_hz * t))
     electrical = signal.sosfilt(band, rng.normal(0.0, 0.03, n))

@@ -17,6 +17,7 @@ Those pins fail loudly if the detector changes, so an improvement is noticed too
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,8 @@ def test_cli_reports_the_speed_it_diagnosed_at(cwru_dir: Path, capsys: pytest.Ca
     argv = ["vibration", "analyze", str(cwru_dir / "OR007_centered_at_6_0.npy"), "--fs", "12000", "--bearing", "6205"]
     assert main([*argv, "--rpm", "1890"]) == 0  # 5 % high
     out = capsys.readouterr().out
-    assert "FAULT (outer_race)" in out and "shaft speed 1795 rpm from" in out and "-5.0% against nominal 1890" in out
+    assert "FAULT (outer_race)" in out and "-5.0% against nominal 1890" in out
+    assert re.search(r"shaft speed 179[5-7] rpm from \d shaft harmonics", out)
     assert main([*argv, "--rpm", "1890", "--measured-rpm", "1796", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["speed_source"], result["rpm"], result["fault_type"]) == ("channel", 1796.0, "outer_race")

@@ -25,6 +25,7 @@ COMB_HARMONICS = 10
 MIN_COMB_LINES = 2  # 1x and one more harmonic standing >= LINE_DB above the floor for the comb to be believed
 LINE_CAP_DB = 20.0  # one huge line (a gear mesh, a resonance) must not carry the comb alone
 ZERO_PAD = 8
+MAX_FFT = 2**20  # 16 MB of spectrum: bounded on a Pi whatever the burst length
 ONE_X_DB = 12.0
 MIN_OBSERVABLE = 4  # comb harmonics clear of mains lines
 
@@ -83,7 +84,7 @@ def estimate(
 ) -> SpeedEstimate:
     """The speed within ``range_frac`` of ``nominal_hz`` whose harmonic comb stands highest."""
     x = check_burst(accel_g, fs_hz, min_samples=256)
-    n_fft = ZERO_PAD * x.size
+    n_fft = max(x.size, min(ZERO_PAD * x.size, MAX_FFT))  # a long record resolves its lines without padding
     window = np.hanning(x.size)
     amplitude = np.abs(np.fft.rfft((x - x.mean()) * window, n=n_fft))  # (n_fft/2+1,)
     freqs_hz = np.fft.rfftfreq(n_fft, 1.0 / fs_hz)
@@ -93,8 +94,9 @@ def estimate(
     used = freqs_hz <= top_hz
     freqs_hz, amplitude = freqs_hz[used], amplitude[used]
     floor = local_floor(amplitude, round(max(10.0 * resolution_hz, nominal_hz) / df_hz))
-    prominence_db = np.clip(20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor), 0.0, LINE_CAP_DB)
-    prominence_db[freqs_hz < max(2.0 * resolution_hz, 1.0)] = 0.0
+    heights_db = np.maximum(20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor), 0.0)
+    heights_db[freqs_hz < max(2.0 * resolution_hz, 1.0)] = 0.0
+    capped_db = np.minimum(heights_db, LINE_CAP_DB)
 
     step = df_hz / (2.0 * COMB_HARMONICS)
     candidates_hz = np.arange(nominal_hz * (1.0 - range_frac), nominal_hz * (1.0 + range_frac) + step, step)  # (C,)
@@ -105,19 +107,39 @@ def estimate(
     observable = comb_hz <= freqs_hz[-1]
     for line_hz in mains_hz:
         observable &= np.abs(comb_hz - np.round(comb_hz / line_hz) * line_hz) > resolution_hz
-    bins = np.minimum(np.rint(comb_hz / df_hz).astype(int), freqs_hz.size - 1)
-    lines_db = np.where(observable, prominence_db[bins], 0.0)  # (C, K)
+    lines_db = np.where(observable, capped_db[_bins(comb_hz, df_hz, freqs_hz.size)], 0.0)  # (C, K)
     counted = observable.sum(axis=1)
+    present = (lines_db >= LINE_DB).sum(axis=1)
     score = lines_db.sum(axis=1) / np.maximum(counted, 1)
     # the 1x line is the one every rotating machine shows, and it must stand clear of the noise
     # (a bin 6 dB up is common among thousands): a comb without it is some other family, e.g.
-    # the harmonics of a defect's impacts seen as every 4th harmonic of a quarter of their rate
-    score[(counted < MIN_OBSERVABLE) | (lines_db[:, 0] < ONE_X_DB)] = 0.0
+    # the harmonics of a defect's impacts seen as every 4th harmonic of a quarter of their rate.
+    # Only a 1x hidden under a mains line (a 2-pole motor) is excused, for one more harmonic.
+    one_x = np.where(observable[:, 0], lines_db[:, 0] >= ONE_X_DB, present >= MIN_COMB_LINES + 1)
+    score[(counted < MIN_OBSERVABLE) | ~one_x | (present < MIN_COMB_LINES)] = 0.0
     best = int(np.argmax(score))
-    present = lines_db[best] >= LINE_DB
-    if score[best] <= 0.0 or int(present.sum()) < MIN_COMB_LINES:
+    if score[best] <= 0.0:
         return nominal(nominal_hz, range_frac)
-    shaft_hz = float(candidates_hz[best])
-    highest = int(orders[present].max())
+    found = orders[lines_db[best] >= LINE_DB]  # the harmonics that make the comb
+    shaft_hz = _refine(candidates_hz[best], found, heights_db, df_hz, resolution_hz)
+    highest = int(found.max())
     uncertainty = max(0.002, resolution_hz / 2.0 / (highest * shaft_hz))
-    return SpeedEstimate(shaft_hz, nominal_hz, "signal", round(uncertainty, 4), int(present.sum()))
+    return SpeedEstimate(shaft_hz, nominal_hz, "signal", round(uncertainty, 4), int(found.size))
+
+
+def _bins(freqs_hz: np.ndarray, df_hz: float, size: int) -> np.ndarray:
+    return np.minimum(np.rint(freqs_hz / df_hz).astype(int), size - 1)
+
+
+def _refine(coarse_hz: float, orders: np.ndarray, heights_db: np.ndarray, df_hz: float, resolution_hz: float) -> float:
+    """The speed near ``coarse_hz`` where the comb's own harmonics peak, uncapped.
+
+    The coarse search caps each line (so no single line carries it), which flattens the tops of
+    the lines: many candidates tie and the first wins. Summing the same harmonics' heights as
+    amplitude ratios (not dB, so a weak line that is half noise cannot pull the strong ones off
+    their peaks) over one main lobe of the 1x line puts the speed on their peaks.
+    """
+    step = df_hz / (2.0 * orders.max())
+    candidates_hz = np.arange(coarse_hz - resolution_hz / 2.0, coarse_hz + resolution_hz / 2.0 + step, step)  # (C,)
+    heights_db = heights_db[_bins(np.outer(candidates_hz, orders), df_hz, heights_db.size)]  # (C, P)
+    return float(candidates_hz[int(np.argmax((10.0 ** (heights_db / 20.0)).sum(axis=1)))])
