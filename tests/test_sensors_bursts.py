@@ -275,3 +275,14 @@ def test_malformed_burst_payloads_name_what_is_wrong(payload: bytes, message: st
 
     with pytest.raises(SensorError, match=message):
         decode_mqtt_burst(payload, "node", max_samples=1000)
+
+
+def test_missing_spidev_or_arecord_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "spidev", None)
+    with pytest.raises(ConfigError, match=r"pip install 'edgewatch\[spi\]'"):
+        build_reader(sensor(type="spi", chip="iis3dwb"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigError, match="apt install alsa-utils"):
+        build_reader(sensor(type="soundcard", full_scale_v=1.0))
