@@ -8,6 +8,7 @@ command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || need_apt+=(mo
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v openssl >/dev/null || need_apt+=(openssl)  # a STARTTLS certificate for the SMTP test server
+command -v arecord >/dev/null || need_apt+=(alsa-utils)  # the soundcard reader's capture tool
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core types", ("edge", "edge.errors", "edge.evidence", "edge.files", "edge.logs")),
     ("config plumbing", ("edge.config", "edge.config.section", "edge.config.loader")),
-    ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.vision")),
+    ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.signing", "edge.vision",
+                     "edge.sources.decode")),  # frame bytes -> pixels: pure, below every camera and the model
     # each package's config section, and the whole config that composes them
     ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",
-                         "edge.outputs.config", "edge.service.config", "edge.config.root")),
-    ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.outputs")),
+                         "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.config.root")),
+    ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs")),
     ("service", ("edge.service",)),
-    ("entry points", ("edge.cli", "edge.demo", "edge.__main__")),
+    ("entry points", ("edge.cli", "edge.demo", "edge.evaluation", "edge.__main__")),
 )
 FORBIDDEN_TOP = ("export", "bench", "benchmarks", "tests")
 

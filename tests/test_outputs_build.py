@@ -52,12 +52,12 @@ def test_config_builds_metrics_mqtt_and_http_that_work_together(tmp_path: Path, 
             listener.close()
 
 
-def test_without_mqtt_only_metrics_is_a_sink_and_a_busy_port_is_a_config_error(tmp_path: Path) -> None:
+def test_without_mqtt_only_metrics_and_trends_are_sinks_and_a_busy_port_is_a_config_error(tmp_path: Path) -> None:
     with socket.socket() as busy, History(tmp_path / "history.sqlite3") as history:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         outputs = build_outputs(config(tmp_path, {"http": {"port": busy.getsockname()[1]}}), history,
                                 lambda *_: None)
-        assert outputs.mqtt is None and outputs.sinks == [outputs.metrics]
+        assert outputs.mqtt is None and outputs.sinks == [outputs.metrics, outputs.trends]
         with pytest.raises(ConfigError, match=r"outputs\.http: cannot listen on 127\.0\.0\.1"):
             outputs.start()

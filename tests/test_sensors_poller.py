@@ -246,16 +246,42 @@ def test_vibration_without_settings_is_judged_on_level_alone() -> None:
     assert evidence.values["zone"] == "D" and evidence.values["velocity_rms_mm_s"] == pytest.approx(11.04, rel=0.02)
 
 
-def test_config_refuses_an_unknown_ambient_sensor(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sensor_yaml", "message"), [
+    ('{name: motor, type: command, command: ["true"], quantity: temperature, analytics: {ambient_sensor: room}}',
+     "ambient_sensor 'room' is not another sensor of this asset"),
+    ("{name: de, type: replay, path: x.npy, rate_hz: 12000, quantity: vibration, "
+     "vibration: {rpm: 1480, speed_sensor: tacho}}", "speed_sensor 'tacho' is not another sensor of this asset"),
+])
+def test_config_refuses_an_unknown_companion_sensor(tmp_path: Path, sensor_yaml: str, message: str) -> None:
     from edge.config.root import load_config
     from edge.errors import ConfigError
 
     path = tmp_path / "config.yaml"
-    path.write_text("""
+    path.write_text(f"""
 assets:
   - id: press-1
     sensors:
-      - {name: motor, type: command, command: ["true"], quantity: temperature, analytics: {ambient_sensor: room}}
+      - {sensor_yaml}
 """)
-    with pytest.raises(ConfigError, match="ambient_sensor 'room' is not another sensor of this asset"):
+    with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_dir: Path) -> None:
+    """A tachometer (or a VFD's measured motor speed) on the same asset: the burst is diagnosed at its
+    speed; an implausible one is ignored and the speed is read from the burst instead."""
+    samples = np.load(cwru_dir / "IR007_0.npy")[:24000]
+    vibration = {"rpm": 1710, "bearing": "6205", "speed_sensor": "tacho"}
+    tacho = sensor(name="tacho", quantity="speed", unit="rpm")
+    analyzer = SensorAnalyzer([burst_sensor(vibration=vibration), tacho])
+
+    def judged(rpm: float, timestamp: float) -> Any:
+        status = {"tacho": SensorStatus("tacho", True, Reading("tacho", timestamp, "rpm", value=rpm), None, 1.0, 0)}
+        return analyzer.analyse(Reading("de", timestamp, "g", samples=samples, rate_hz=12000), status)
+
+    measured = judged(1797.0, 1.0)
+    assert measured.values["speed_source"] == "channel" and measured.values["rpm"] == pytest.approx(1797.0)
+    assert (measured.condition, measured.fault_type) == (Condition.FAULT, "inner_race")
+    implausible = judged(3000.0, 2.0)  # far outside the range: a scaling error, not the shaft
+    assert implausible.values["speed_source"] == "signal"
+    assert implausible.values["rpm"] == pytest.approx(1797.0, rel=0.005)

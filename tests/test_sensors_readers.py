@@ -136,17 +136,22 @@ def test_ds18b20_missing_device(tmp_path: Path) -> None:
 
 
 class FakeAdxl345:
-    """Streams a 100 Hz, 0.5 g sine on z through a 32-entry FIFO at the configured rate."""
+    """Streams a 100 Hz, 0.5 g sine on z through a 32-entry FIFO at the configured rate; from
+    sample ``overrun_at`` on, the reader has fallen behind: the FIFO is full and flags overrun."""
 
-    def __init__(self) -> None:
+    def __init__(self, overrun_at: int | None = None) -> None:
         self.registers: dict[int, int] = {0x00: 0xE5}
         self.index = 0
-        self.fifo = 0
+        self.overrun_at = overrun_at
+
+    def behind(self) -> bool:
+        return self.overrun_at is not None and self.index >= self.overrun_at
 
     def read_byte_data(self, address: int, register: int) -> int:
         if register == 0x39:
-            self.fifo = 32
-            return self.fifo
+            return 32 if self.behind() else 16
+        if register == 0x30:
+            return 0x83 if self.behind() else 0x82  # data ready, watermark (+ overrun)
         return self.registers.get(register, 0)
 
     def write_byte_data(self, address: int, register: int, value: int) -> None:
@@ -166,6 +171,18 @@ def test_adxl345_burst_from_the_fifo() -> None:
     assert bus.registers[0x2C] == 0x0F and bus.registers[0x31] == 0x0B and bus.registers[0x38] == 0x80
     assert reading.rate_hz == 3200.0 and reading.samples.shape == (640,)
     assert reading.samples.max() == pytest.approx(0.5, abs=0.01)
+    assert reading.defect is None and reading.full_scale == 16.0
+
+
+def test_adxl345_overrun_ends_the_burst_as_defective() -> None:
+    from edge.sensors import health
+
+    bus = FakeAdxl345(overrun_at=300)
+    config = sensor(type="i2c", chip="adxl345", quantity="vibration", unit="g", burst_samples=640)
+    reading = I2cReader(config, bus).read()
+    assert reading.defect is not None and "FIFO overrun after" in reading.defect
+    assert reading.samples.size < 640
+    assert health.problem(config, reading).startswith("burst unusable: FIFO overrun")
 
 
 class FakeTempChips:

@@ -106,8 +106,9 @@ def test_unknown_bearing_names_the_catalogue() -> None:
 
 
 def bearing_signal(defect_hz: float, shaft_hz: float, fs_hz: float, seconds: float, snr_amplitude: float,
-                   modulate: bool, seed: int = 0) -> np.ndarray:
-    """Decaying 3 kHz ringing at each impact, in white noise; inner race: shaft-rate modulation."""
+                   modulate: bool, seed: int = 0, shaft_g: float = 0.0) -> np.ndarray:
+    """Decaying 3 kHz ringing at each impact, in white noise; inner race: shaft-rate modulation;
+    ``shaft_g``: 1x .. 4x shaft lines (residual imbalance and misalignment) that show the speed."""
     rng = np.random.default_rng(seed)
     n = int(fs_hz * seconds)
     t = np.arange(n) / fs_hz
@@ -118,7 +119,8 @@ def bearing_signal(defect_hz: float, shaft_hz: float, fs_hz: float, seconds: flo
     impulses[index] = 1.0 + (0.8 * np.cos(2 * np.pi * shaft_hz * t[index]) if modulate else 0.0)
     ring_t = np.arange(int(0.004 * fs_hz)) / fs_hz
     ring = np.exp(-ring_t * 1500.0) * np.sin(2 * np.pi * 3000.0 * ring_t)
-    return snr_amplitude * np.convolve(impulses, ring)[:n] + rng.normal(0, 0.05, n)
+    shaft = sum(shaft_g / k * np.sin(2 * np.pi * k * shaft_hz * t + k) for k in range(1, 5))
+    return snr_amplitude * np.convolve(impulses, ring)[:n] + rng.normal(0, 0.05, n) + shaft
 
 
 @pytest.mark.parametrize(
@@ -126,9 +128,11 @@ def bearing_signal(defect_hz: float, shaft_hz: float, fs_hz: float, seconds: flo
 )
 def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: float, modulate: bool) -> None:
     shaft_hz, fs_hz = 25.0, 12000.0
-    accel = bearing_signal(multiple * shaft_hz, shaft_hz, fs_hz, 4.0, 0.3, modulate)
-    # the rpm given is 1 % off: speed estimates are never exact
-    result = diagnosis.diagnose(accel, fs_hz, shaft_hz * 1.01, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    accel = bearing_signal(multiple * shaft_hz, shaft_hz, fs_hz, 4.0, 0.3, modulate, shaft_g=0.02)
+    # the rpm given is 5 % off, as slip and VFDs make it: the speed is read from the shaft lines
+    result = diagnosis.diagnose(accel, fs_hz, shaft_hz * 1.05, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
+    assert result.values["speed_source"] == "signal"
+    assert result.values["shaft_hz"] == pytest.approx(shaft_hz, rel=0.005)
     assert result.fault_type == fault, result.reasons
     assert result.condition is Condition.FAULT
     assert "dB above floor" in result.reasons[-1]
@@ -137,7 +141,7 @@ def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: floa
 def test_impacts_at_no_defect_frequency_are_an_unsure_warning() -> None:
     """A periodic impact train that no bearing frequency explains: say so, with low confidence."""
     shaft_hz, fs_hz = 30.0, 12000.0
-    accel = bearing_signal(4.28 * shaft_hz, shaft_hz, fs_hz, 10.0, 0.3, modulate=False)
+    accel = bearing_signal(4.28 * shaft_hz, shaft_hz, fs_hz, 10.0, 0.3, modulate=False, shaft_g=0.02)
     result = diagnosis.diagnose(accel, fs_hz, shaft_hz, bearings.bearing("6205"), iso.ZoneLimits.for_machine())
     assert (result.condition, result.fault_type) == (Condition.WARNING, None), result.reasons
     assert result.confidence < 0.5
@@ -250,7 +254,7 @@ def test_velocity_rms_rejects_or_answers_finitely(samples: list[float]) -> None:
 @pytest.mark.parametrize("suffix", [".npy", ".csv", ".wav"])
 def test_cli_reads_npy_csv_and_wav(tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
     fs_hz = 12000
-    accel = bearing_signal(3.5848 * 25.0, 25.0, fs_hz, 3.0, 0.3, False).astype(np.float32)
+    accel = bearing_signal(3.5848 * 25.0, 25.0, fs_hz, 3.0, 0.3, False, shaft_g=0.02).astype(np.float32)
     path = tmp_path / f"burst{suffix}"
     if suffix == ".npy":
         np.save(path, accel)

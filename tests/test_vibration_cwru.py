@@ -17,6 +17,7 @@ Those pins fail loudly if the detector changes, so an improvement is noticed too
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,9 +115,11 @@ def test_cli_json_on_a_real_record(cwru_dir: Path, capsys: pytest.CaptureFixture
     assert out["zone"] in "ABCD" and 0 <= out["confidence"] <= 1
 
 
+@pytest.mark.parametrize("offset", [0.0, -0.05, 0.05])
 @pytest.mark.parametrize("name", sorted(RECORDS))
-def test_two_second_bursts_as_a_sensor_would_send_them(cwru_dir: Path, name: str) -> None:
-    """The service sees short bursts, not 10 s records: every 2 s slice must give the same answer."""
+def test_two_second_bursts_as_a_sensor_would_send_them(cwru_dir: Path, name: str, offset: float) -> None:
+    """The service sees short bursts, not 10 s records: every 2 s slice must give the same answer,
+    with the configured rpm right or 5 % off."""
     record = _records(cwru_dir)[name]
     samples = np.load(cwru_dir / name)
     fs_hz = record["sample_rate_hz"]
@@ -124,7 +127,7 @@ def test_two_second_bursts_as_a_sensor_would_send_them(cwru_dir: Path, name: str
     answers = {
         (result.condition, result.fault_type)
         for start in range(0, samples.size - burst + 1, burst)
-        for result in [diagnosis.diagnose(samples[start : start + burst], fs_hz, record["rpm"] / 60.0,
+        for result in [diagnosis.diagnose(samples[start : start + burst], fs_hz, record["rpm"] * (1 + offset) / 60.0,
                                           bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))]
     }
     assert answers == {RECORDS[name]}
@@ -155,3 +158,29 @@ def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_dir: Path) 
             result = diagnosis.diagnose(samples[start : start + burst], fs_hz, rpm / 60.0, bearings.bearing("6205"),
                                         iso.ZoneLimits.for_machine(2, "rigid"))
             assert (result.condition, result.fault_type) == (Condition.OK, None), (seconds, start, result.reasons)
+
+
+@pytest.mark.parametrize("offset", [-0.05, 0.05])
+@pytest.mark.parametrize("name", sorted({**RECORDS, **KNOWN_MISSES}))
+def test_rpm_five_percent_off_gives_the_same_answer(cwru_dir: Path, name: str, offset: float) -> None:
+    """Machines run off their nameplate speed: the speed is read from the shaft lines, so a
+    configured rpm 5 % off names the same faults, diagnosed at the true speed."""
+    record = _records(cwru_dir)[name]
+    samples = np.load(cwru_dir / name)
+    result = diagnosis.diagnose(samples, record["sample_rate_hz"], record["rpm"] * (1 + offset) / 60.0,
+                                bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
+    assert (result.condition, result.fault_type) == {**RECORDS, **KNOWN_MISSES}[name], result.reasons
+    assert result.values["speed_source"] == "signal"
+    assert result.values["rpm"] == pytest.approx(record["rpm"], rel=0.005)
+    assert any(reason.startswith("shaft speed") and "against nominal" in reason for reason in result.reasons)
+
+
+def test_cli_reports_the_speed_it_diagnosed_at(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["vibration", "analyze", str(cwru_dir / "OR007_centered_at_6_0.npy"), "--fs", "12000", "--bearing", "6205"]
+    assert main([*argv, "--rpm", "1890"]) == 0  # 5 % high
+    out = capsys.readouterr().out
+    assert "FAULT (outer_race)" in out and "-5.0% against nominal 1890" in out
+    assert re.search(r"shaft speed 179[5-7] rpm from \d shaft harmonics", out)
+    assert main([*argv, "--rpm", "1890", "--measured-rpm", "1796", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["speed_source"], result["rpm"], result["fault_type"]) == ("channel", 1796.0, "outer_race")

@@ -104,6 +104,15 @@ def bearing(name: str) -> DefectOrders:
 
 LINE_DB = 6.0  # a line this far above the local floor counts as present
 SPEED_TOLERANCE = 0.02  # relative: shaft-speed error plus bearing slip (1-2 %)
+# Supply frequencies: their lines and harmonics (magnetic forces at 2 x line, rectifiers) show in
+# any motor's envelope and do not follow the shaft, so they are never bearing lines.
+MAINS_HZ = (50.0, 60.0)
+# A train of short impacts puts harmonics of nearly equal strength in the squared envelope; a
+# smooth modulation (a flow pulsation, a neighbour's blade pass riding on noise) puts its 2nd
+# harmonic at least 12 dB below its 1st. A harmonic further below the anchor than this is no
+# evidence of impacts.
+IMPACT_SPAN_DB = 9.0
+PAIR_SPAN_DB = 6.0  # ... and when the anchor and one harmonic are all there is, noise must not make the pair
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,7 @@ class Line:
     freq_hz: float
     order: float  # freq / shaft frequency
     above_floor_db: float
+    masked: bool = False  # on a shaft or mains harmonic: it cannot be told from those
 
     @property
     def present(self) -> bool:
@@ -129,6 +139,7 @@ class DefectMatch:
     harmonics: tuple[Line, ...]
     sidebands: tuple[Line, ...]
     spectrum: str  # which envelope spectrum it was found in
+    family_lines: int = 0  # the anchor and the lines that count with it; 0 = no pattern
 
     @property
     def fundamental(self) -> Line:
@@ -151,6 +162,27 @@ def local_floor(amplitude: np.ndarray, width_bins: int) -> np.ndarray:
     return floor
 
 
+def line_heights_db(amplitude: np.ndarray, df_hz: float, shaft_hz: float) -> np.ndarray:
+    """Each bin's height in dB above the running-median floor (over 2 x shaft, at least 20 Hz)."""
+    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
+    heights: np.ndarray = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    return heights
+
+
+def strong_lines_hz(freqs_hz: np.ndarray, amplitude: np.ndarray, shaft_hz: float, top_hz: float,
+                    min_db: float = 10.0, count: int = 8) -> list[float]:
+    """The ``count`` highest local maxima standing ``min_db`` above the floor below ``top_hz``:
+    what a burst's envelope holds, remembered to tell lines that follow the shaft from those that
+    do not (``edge.analytics.fixed_lines``)."""
+    df_hz = float(freqs_hz[1] - freqs_hz[0])
+    heights = line_heights_db(amplitude, df_hz, shaft_hz)
+    inner = np.arange(1, heights.size - 1)
+    peaks = inner[(heights[inner] >= heights[inner - 1]) & (heights[inner] > heights[inner + 1])
+                  & (heights[inner] >= min_db) & (freqs_hz[inner] <= top_hz) & (freqs_hz[inner] > 4 * df_hz)]
+    strongest = peaks[np.argsort(heights[peaks])[::-1][:count]]
+    return sorted(round(float(freqs_hz[i]), 2) for i in strongest)
+
+
 def match_defects(
     freqs_hz: np.ndarray,
     amplitude: np.ndarray,
@@ -159,18 +191,24 @@ def match_defects(
     spectrum: str = "envelope",
     tolerance: float = SPEED_TOLERANCE,
     n_harmonics: int = 3,
+    speed_uncertainty: float = 0.0,
+    mains_hz: tuple[float, ...] = MAINS_HZ,
 ) -> list[DefectMatch]:
     """Score every defect type in one envelope spectrum.
 
     The fundamental is searched within ``tolerance`` of its nominal frequency (speed error,
     slip); harmonics are then expected at exact multiples of the frequency actually found, so
-    a speed error shifts the whole series consistently. Lines that sit on a shaft harmonic are
-    ignored because shaft modulation shows in healthy machines too. Inner-race faults rotate
-    with the shaft and so carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands.
+    a speed error shifts the whole series consistently. ``speed_uncertainty`` (relative) widens
+    the fundamental's window and the sidebands' spacing: the less sure the speed, the wider.
+    Lines on a shaft harmonic are ignored because shaft modulation shows in healthy machines
+    too, and so are lines on a mains harmonic. Inner-race faults rotate with the shaft and so
+    carry sidebands at +-1x shaft; ball faults carry cage (FTF) sidebands. A pattern counts only
+    as a family: its first line and at least one more, a sideband or a harmonic within
+    ``IMPACT_SPAN_DB`` of it (``PAIR_SPAN_DB`` when that harmonic is the only one); one line alone
+    is too easily a coincidence.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
-    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
+    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
     nominal = orders.frequencies_hz(shaft_hz)
     sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
 
@@ -181,39 +219,52 @@ def match_defects(
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])
         db = float(prominence_db[best])
-        if _on_shaft_harmonic(freq_hz, shaft_hz, df_hz):
-            db = 0.0
-        return Line(label, freq_hz, freq_hz / shaft_hz, db)
+        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0])
+        return Line(label, freq_hz, freq_hz / shaft_hz, 0.0 if masked else db, masked)
 
     exact_hz = 1.5 * df_hz
     matches = []
     for fault_type, symbol in _SYMBOL.items():
         step = 2 if fault_type == ROLLING_ELEMENT else 1  # the ball-defect series is 2, 4, 6 x BSF
-        fundamental = find(f"{step}x {symbol}", nominal[fault_type], max(tolerance * nominal[fault_type], df_hz / 2))
-        harmonics = [fundamental] + [
-            find(f"{k * step}x {symbol}", k * fundamental.freq_hz, exact_hz + 0.002 * k * fundamental.freq_hz)
-            for k in range(2, n_harmonics + 1)
-        ]
+        window_hz = max((tolerance + speed_uncertainty) * nominal[fault_type], df_hz / 2)
+        fundamental = find(f"{step}x {symbol}", nominal[fault_type], window_hz)
+        harmonics = [fundamental]
+        # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
+        for k in range(2, n_harmonics + 3):
+            if sum(not line.masked for line in harmonics[1:]) >= n_harmonics - 1:
+                break
+            harmonics.append(find(f"{k * step}x {symbol}", k * fundamental.freq_hz,
+                                  exact_hz + 0.002 * k * fundamental.freq_hz))
         sidebands = []
         if fault_type in sideband_hz:
             step_hz = sideband_hz[fault_type]
             name = "1x" if fault_type == INNER_RACE else "FTF"
             sidebands = [
-                find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz)
+                find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz + speed_uncertainty * step_hz)
                 for s, sign in ((-1, "-"), (1, "+"))
             ]
         present = [line for line in (*harmonics, *sidebands) if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
         # sidebands alone are too easily shaft or electrical lines
-        anchored = harmonics[0].present or (fault_type == ROLLING_ELEMENT and harmonics[1].present)
-        score = sum(line.above_floor_db for line in present) if anchored else 0.0
-        matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum))
+        anchor = harmonics[0] if harmonics[0].present or fault_type != ROLLING_ELEMENT else harmonics[1]
+        family = [line for line in (*harmonics, *sidebands) if line is not anchor and line.present
+                  and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
+        if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
+            family = [line for line in family if line.above_floor_db >= anchor.above_floor_db - PAIR_SPAN_DB]
+        found = anchor.present and bool(family)
+        score = sum(line.above_floor_db for line in present) if found else 0.0
+        matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum,
+                                   1 + len(family) if found else 0))
     return matches
 
 
-def _on_shaft_harmonic(freq_hz: float, shaft_hz: float, df_hz: float) -> bool:
-    k = round(freq_hz / shaft_hz)
-    return k >= 1 and abs(freq_hz - k * shaft_hz) <= 1.5 * df_hz
+def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...]) -> np.ndarray:
+    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins)."""
+    excluded = np.zeros(freqs_hz.shape, dtype=bool)
+    for base_hz in (shaft_hz, *mains_hz):
+        order = np.round(freqs_hz / base_hz)
+        excluded |= (order >= 1) & (np.abs(freqs_hz - order * base_hz) <= 1.5 * df_hz)
+    return excluded
 
 
 @dataclass(frozen=True)
@@ -239,21 +290,19 @@ def strongest_series(
     band_hz: tuple[float, float],
     spectrum: str = "envelope",
     n_harmonics: int = 5,
+    mains_hz: tuple[float, ...] = MAINS_HZ,
 ) -> Series | None:
     """The harmonic series with the highest summed SNR whose fundamental lies in ``band_hz``.
 
     Scoring a series by the sum of dB above floor over several harmonics, not by one peak,
     is what separates a periodic train of impacts from a noise bin. A train of impacts shows
     its fundamental and its first harmonics, so 1x, 2x and 3x must all stand out. Lines on
-    shaft harmonics count as nothing (shaft modulation is normal), and a fundamental within
+    shaft or mains harmonics count as nothing (shaft modulation is normal), and a fundamental within
     ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    floor = local_floor(amplitude, round(max(20.0, 2.0 * shaft_hz) / df_hz))
-    prominence_db = 20.0 * np.log10(np.maximum(amplitude, np.finfo(float).tiny) / floor)
-    order = np.round(freqs_hz / shaft_hz)
-    on_shaft = (order >= 1) & (np.abs(freqs_hz - order * shaft_hz) <= 1.5 * df_hz)  # as _on_shaft_harmonic
-    prominence_db = np.where(on_shaft, 0.0, prominence_db)
+    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
+    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz), 0.0, prominence_db)
     low_hz, high_hz = band_hz
     candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
                                 & (prominence_db >= LINE_DB))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.analytics import bearings, envelope, iso, vibration
+from edge.analytics import bearings, envelope, iso, speed, vibration
 from edge.evidence import Condition
 
 IMBALANCE = "imbalance"
@@ -29,6 +29,12 @@ UNEXPLAINED_CONFIDENCE = 0.45
 MIN_ISO_NYQUIST_HZ = 100.0
 # The envelope band must lie above the defect lines and hold their harmonics: Nyquist >= 4x the highest.
 BEARING_NYQUIST_ORDERS = 4.0
+# A defect named at a guessed speed (no shaft comb, no speed channel) is a warning at most, and
+# its type is less sure: the widened windows of the defect types overlap.
+SPEED_GUESSED_CONFIDENCE = 0.8
+# The squared envelope of a smooth (sinusoidal) modulation holds lines at 1x and 2x only; a train
+# of impacts holds every harmonic, and an inner-race or ball defect its sidebands too.
+FAULT_MIN_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -61,11 +67,15 @@ def diagnose(
     shaft_hz: float | None,
     orders: bearings.DefectOrders | None,
     limits: iso.ZoneLimits,
+    speed_range: float = speed.DEFAULT_RANGE,
+    measured_shaft_hz: float | None = None,
 ) -> VibrationDiagnosis:
     """Raise ValueError on unusable input (NaN, too short, bad rate); never returns a silent ok.
 
-    Without ``shaft_hz`` only the overall severity and zone are judged; without ``orders`` the
-    bearing analysis is skipped.
+    ``shaft_hz`` is the nominal speed: the true one is read from ``measured_shaft_hz`` (a speed
+    channel) or estimated from the signal within ``speed_range`` of it (0: take it as exact), and
+    the bearing analysis runs at that speed. Without ``shaft_hz`` only the overall severity and
+    zone are judged; without ``orders`` the bearing analysis is skipped.
     """
     x = vibration.check_burst(accel_g, fs_hz, min_samples=256)
     if shaft_hz is not None and (not math.isfinite(shaft_hz) or shaft_hz <= 0):
@@ -94,6 +104,12 @@ def diagnose(
                        f"{iso_low_hz:g}-{iso_high_hz:g} Hz band: the velocity RMS is a lower bound")
         if zone in ("A", "B"):
             confidence *= coverage
+    if shaft_hz is not None:
+        running = _speed(x, fs_hz, shaft_hz, speed_range, measured_shaft_hz)
+        shaft_hz = running.shaft_hz
+        values.update(shaft_hz=round(shaft_hz, 3), rpm=round(running.rpm, 1), speed_source=running.source,
+                      speed_uncertainty=running.uncertainty)
+        reasons.append(running.describe())
 
     matches: tuple[bearings.DefectMatch, ...] = ()
     band = None
@@ -103,22 +119,36 @@ def diagnose(
         if condition is Condition.OK:  # a bearing defect cannot be ruled out
             confidence = min(confidence, 0.5)
     elif orders is not None and shaft_hz is not None:
-        matches, band, series = _bearing_matches(x, fs_hz, shaft_hz, orders)
+        matches, band, series, lines_hz = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
                       spectral_kurtosis=band.spectral_kurtosis,
-                      bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches})
+                      bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches},
+                      # trended per asset (edge/store/trends.py): the impacts' band level and each
+                      # defect line's height grow with wear before a pattern is complete
+                      envelope_band_rms_g=vibration.band_rms_g(x, fs_hz, (band.low_hz, band.high_hz)),
+                      bearing_lines_db={m.fault_type: round(m.fundamental.above_floor_db, 1) for m in matches},
+                      envelope_lines_hz=lines_hz)
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
-            if found.rank >= condition.rank:
-                condition, confidence = found, _score_confidence(top.score_db)
             reasons.append(_describe(top))
+            if found is Condition.FAULT and top.family_lines < FAULT_MIN_LINES:
+                found = Condition.WARNING
+                reasons.append(f"only {top.family_lines} lines of the pattern: a smooth modulation shows 1x and 2x "
+                               "too; a fault needs a third (3x or a sideband)")
+            guessed = running.uncertainty > bearings.SPEED_TOLERANCE
+            if guessed and found is Condition.FAULT:  # windows this wide let one defect pass for another
+                found = Condition.WARNING
+                reasons.append("a fault needs the shaft speed: measured from the signal or a speed channel")
+            if found.rank >= condition.rank:
+                confidence = _score_confidence(top.score_db) * (SPEED_GUESSED_CONFIDENCE if guessed else 1.0)
+                condition = found
             values["defect_freq_hz"] = round(top.fundamental.freq_hz, 2)
         else:
             reasons.append(f"no bearing defect pattern in the envelope spectrum (best {top.fault_type} "
                            f"{top.score_db:.1f} dB < {WARNING_SCORE_DB:.0f} dB)")
-            if series is not None and not _near_defect(series, shaft_hz, orders):
+            if series is not None and not _near_defect(series, shaft_hz, orders, running.uncertainty):
                 values["unexplained_series_hz"] = round(series.fundamental.freq_hz, 2)
                 reasons.append(_describe_unexplained(series, shaft_hz, orders))
                 if condition is Condition.OK:
@@ -134,12 +164,21 @@ def diagnose(
                               matches, band, values)
 
 
+def _speed(x: np.ndarray, fs_hz: float, nominal_hz: float, range_frac: float,
+           measured_hz: float | None) -> speed.SpeedEstimate:
+    if measured_hz is not None:
+        return speed.from_channel(measured_hz, nominal_hz, max(range_frac, speed.DEFAULT_RANGE))
+    if range_frac <= 0:
+        return speed.nominal(nominal_hz, 0.0)
+    return speed.estimate(x, fs_hz, nominal_hz, range_frac)
+
+
 def _bearing_matches(
-    x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders
-) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None]:
+    x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders, speed_uncertainty: float
+) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None, list[float]]:
     """Best match per defect type over the full-band and the kurtogram-band envelope spectra of the
-    prewhitened signal, and the strongest harmonic series of any kind in either (fundamental
-    0.3-7 x shaft).
+    prewhitened signal, the strongest harmonic series of any kind in either (fundamental
+    0.3-7 x shaft), and the strong lines of both (Hz).
 
     Both start from the prewhitened signal: two discrete lines inside a band beat in its envelope
     at their spacing, so a healthy machine's rig lines 162 Hz apart read as BPFI in a raw band.
@@ -156,22 +195,28 @@ def _bearing_matches(
     }
     best: dict[str, bearings.DefectMatch] = {}
     series: bearings.Series | None = None
+    lines_hz: set[float] = set()
+    top_hz = max(3.0 * orders.bpfi, 6.0 * orders.bsf) * shaft_hz
     for name, spec in spectra.items():
-        for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name):
+        lines_hz.update(bearings.strong_lines_hz(spec.freqs_hz, spec.amplitude, shaft_hz, top_hz))
+        for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name,
+                                            speed_uncertainty=speed_uncertainty):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
                 best[match.fault_type] = match
         found = bearings.strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
                                           spectrum=name)
         if found is not None and (series is None or found.score_db > series.score_db):
             series = found
-    return tuple(best.values()), spectra["kurtogram band"].band, series
+    return tuple(best.values()), spectra["kurtogram band"].band, series, sorted(lines_hz)
 
 
-def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> bool:
+def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders,
+                 speed_uncertainty: float) -> bool:
     """A series whose fundamental sits on a defect frequency was judged by that pattern already."""
     f0_hz = series.fundamental.freq_hz
     nominal_hz = orders.frequencies_hz(shaft_hz).values()
-    return any(abs(f0_hz - f_hz) <= bearings.SPEED_TOLERANCE * f_hz for f_hz in nominal_hz)
+    tolerance = bearings.SPEED_TOLERANCE + speed_uncertainty
+    return any(abs(f0_hz - f_hz) <= tolerance * f_hz for f_hz in nominal_hz)
 
 
 def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:

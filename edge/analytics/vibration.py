@@ -97,7 +97,12 @@ def bearing_band_rms_g(
     high_hz = min(band_hz[1], 0.45 * fs_hz)
     if high_hz < 1.5 * band_hz[0]:
         return None
-    _, psd, df_hz = _band_psd(accel_g, fs_hz, (band_hz[0], high_hz))
+    return band_rms_g(accel_g, fs_hz, (band_hz[0], high_hz))
+
+
+def band_rms_g(accel_g: np.ndarray, fs_hz: float, band_hz: tuple[float, float]) -> float:
+    """Acceleration RMS in g over ``band_hz`` (Parseval over the Welch PSD)."""
+    _, psd, df_hz = _band_psd(accel_g, fs_hz, band_hz)
     return float(np.sqrt(np.sum(psd) * df_hz) / STANDARD_GRAVITY_M_S2)
 
 

@@ -160,7 +160,10 @@ def _add_vibration(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("file", type=Path, help="Recording in g (npy, csv or wav).")
     a.add_argument("--fs", type=float, help="Sample rate in Hz (required unless the file carries it).")
-    a.add_argument("--rpm", type=float, required=True, help="Shaft speed in rpm.")
+    a.add_argument("--rpm", type=float, required=True, help="Nominal shaft speed in rpm.")
+    a.add_argument("--rpm-range", type=float, default=0.08, metavar="FRACTION",
+                   help="Find the true speed from the signal within this fraction of --rpm (0: --rpm is exact).")
+    a.add_argument("--measured-rpm", type=float, metavar="RPM", help="Shaft speed from a tachometer or VFD.")
     group = a.add_mutually_exclusive_group()
     group.add_argument("--bearing", help="Bearing from the built-in catalogue, e.g. 6205.")
     group.add_argument("--multiples", help="Defect frequencies as multiples of shaft speed: BPFO,BPFI,BSF,FTF.")

@@ -47,6 +47,8 @@ def analyze(args: argparse.Namespace) -> int:
     samples, fs_hz = load_recording(args.file, args.fs)
     if args.rpm <= 0:
         raise UsageError(f"--rpm must be positive, got {args.rpm:g}")
+    if not 0 <= args.rpm_range <= 0.3:
+        raise UsageError(f"--rpm-range is a fraction of --rpm between 0 and 0.3, got {args.rpm_range:g}")
     try:
         if args.multiples:
             orders: bearings.DefectOrders | None = bearings.DefectOrders.parse(args.multiples)
@@ -56,7 +58,8 @@ def analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     try:
-        result = diagnosis.diagnose(samples, fs_hz, args.rpm / 60.0, orders, limits)
+        result = diagnosis.diagnose(samples, fs_hz, args.rpm / 60.0, orders, limits, args.rpm_range,
+                                    args.measured_rpm / 60.0 if args.measured_rpm else None)
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from exc
     if args.reference is not None:

@@ -53,6 +53,9 @@ class AssetConfig(Section):
                 raise ValueError(
                     f"sensor {sensor.name}: ambient_sensor '{ambient}' is not another sensor of this asset"
                 )
+            tacho = sensor.vibration.speed_sensor if sensor.vibration is not None else None
+            if tacho is not None and (tacho not in names or tacho == sensor.name):
+                raise ValueError(f"sensor {sensor.name}: speed_sensor '{tacho}' is not another sensor of this asset")
         return self
 
 

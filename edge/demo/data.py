@@ -303,14 +303,16 @@ def _load_record(path: Path, rate_hz: float) -> np.ndarray:
 
 
 def synthesize_recording(fault: str, rate_hz: float, rpm: float, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """A drive-end accelerometer recording in g: shaft tone and noise, plus defect impulses for a fault.
+    """A drive-end accelerometer recording in g: shaft tones (1x-3x, which the diagnosis reads the
+    speed from) and noise, plus defect impulses for a fault.
 
     Each defect impact rings a structural resonance (3 kHz, ~0.5 ms decay) - the signature that
     envelope analysis demodulates. Impact times jitter by 1 % as rolling elements slip.
     """
     t = np.arange(samples) / rate_hz  # (samples,) seconds
     shaft_hz = rpm / 60.0
-    signal = 0.02 * np.sin(2 * math.pi * shaft_hz * t) + rng.normal(0.0, 0.05, samples)
+    signal = sum(0.02 / k * np.sin(2 * math.pi * k * shaft_hz * t + k) for k in (1, 2, 3))
+    signal = signal + rng.normal(0.0, 0.05, samples)
     if fault == "normal":
         return signal.astype(np.float32)
     if fault not in _DEFECT_ORDERS:

@@ -13,21 +13,24 @@ from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import CommandCallback, MqttSink
 from edge.store.history import History
+from edge.store.trends import Trends
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Outputs:
-    """``metrics`` always; ``mqtt`` and ``http`` when configured. ``sinks`` get every verdict."""
+    """``metrics`` and ``trends`` always; ``mqtt`` and ``http`` when configured. ``sinks`` get every verdict."""
 
     metrics: Metrics
     mqtt: MqttSink | None
     http: HttpApi | None
+    trends: Trends
 
     @property
     def sinks(self) -> list[VerdictSink]:
-        return [self.metrics] + ([self.mqtt] if self.mqtt is not None else [])
+        sinks: list[VerdictSink] = [self.metrics, self.trends]
+        return sinks + ([self.mqtt] if self.mqtt is not None else [])
 
     def start(self) -> Outputs:
         """Start the HTTP server (a busy port is a ConfigError now) and MQTT (retried in the background)."""
@@ -52,11 +55,12 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
 
     settings = config.outputs
     metrics = Metrics(asset.id for asset in config.assets)
+    trends = Trends(config.state_dir / "trends.sqlite3")
     on_alert = None if alerts is None else functools.partial(mqtt_commands.apply, alerts)
     mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site,
                                                       on_alert=on_alert)
     http = None if settings.http is None else HttpApi(settings.http, history, metrics, config.assets, site=config.site,
-                                                      alerts=alerts)
+                                                      alerts=alerts, trends=trends)
     if alerts is not None:
         alerts.listeners.append(metrics.alert_status)
         if mqtt is not None:
@@ -64,4 +68,4 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
         alerts.refresh()  # every asset's alert topic and gauges from the start (MQTT: retained, replayed)
     if mqtt is None:
         log.info("MQTT output off (no outputs.mqtt in the config)")
-    return Outputs(metrics, mqtt, http)
+    return Outputs(metrics, mqtt, http, trends)

@@ -44,6 +44,7 @@ from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
 from edge.store.history import History, StoredVerdict, parse_since
+from edge.store.trends import Trends
 
 if TYPE_CHECKING:
     from edge.alerts.corrections import Corrections
@@ -77,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/assets", "list_assets"),
     Route(r"/api/assets/(?P<asset_id>[^/]+)/latest", "latest"),
     Route(r"/api/assets/(?P<asset_id>[^/]+)/frame\.jpg", "asset_frame"),
+    Route(r"/api/assets/(?P<asset_id>[^/]+)/trends", "asset_trends"),
     Route(r"/api/verdicts", "list_verdicts"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/frame\.jpg", "verdict_frame"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})", "verdict_detail"),
@@ -101,10 +103,11 @@ class HttpApi(AlertRoutes):
     def __init__(
         self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[AssetConfig],
         *, site: str = "edgewatch", alerts: AlertBook | None = None, corrections: Corrections | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic, trends: Trends | None = None,
     ) -> None:
         self.settings = settings
         self.history = history
+        self.trends = trends
         self.metrics = metrics
         self.assets = {asset.id: asset for asset in assets}
         self.site = site
@@ -277,6 +280,23 @@ class HttpApi(AlertRoutes):
         if stored is None:
             raise Problem(404, f"asset {asset.id!r} has no saved frame (frames are kept for non-ok verdicts)")
         return _jpeg(stored)
+
+    def asset_trends(self, query: dict[str, str], asset_id: str) -> Response:
+        """Per sensor and metric: the slope per day, and the points when ``metric`` is asked for."""
+        asset = self._asset(asset_id)
+        if self.trends is None:
+            raise Problem(404, "trends are not kept by this service")
+        since = _since(query["since"]) if query.get("since") else None
+        limit = _parse_limit(query.get("limit", str(MAX_LIMIT)))
+        listed = []
+        for summary in self.trends.summary(asset.id, since):
+            if query.get("metric") not in (None, summary.metric) or query.get("sensor") not in (None, summary.sensor):
+                continue
+            item = summary.to_dict()
+            if query.get("metric"):
+                item["series"] = self.trends.series(asset.id, summary.sensor, summary.metric, since, limit)
+            listed.append(item)
+        return Response(200, dumps({"asset": asset.id, "trends": listed}))
 
     def verdict_frame(self, query: dict[str, str], verdict_id: str) -> Response:
         stored = self.history.get(int(verdict_id))

@@ -20,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from edge import __version__
 from edge.evidence import Condition, EvidenceKind, Verdict
+from edge.store.trends import trend_values
 
 # Checks run from tens of milliseconds (sensor only) to tens of seconds (slow camera, cloud).
 CHECK_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -66,6 +67,10 @@ class Metrics:
             ["asset"], registry=r)
         self.notifications_pending = Gauge(
             "edgewatch_notifications_pending", "Alert notifications waiting for their receiver.", registry=r)
+        self.vibration = Gauge(
+            "edgewatch_vibration", "Trended vibration values of the last burst (metric: velocity_rms_mm_s, "
+            "envelope_band_rms_g, line_db_outer_race, ...); deriv() shows the trend.",
+            ["asset", "sensor", "metric"], registry=r)
         Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
             {"version": __version__, "python": platform.python_version()})
         for asset in asset_ids:  # series exist at 0 from the start, so rate() sees the first verdict
@@ -121,6 +126,9 @@ class Metrics:
                 self.camera_up.labels(asset=asset, camera=name).set(item.kind is EvidenceKind.VISION)
             else:
                 self.sensor_up.labels(asset=asset, sensor=name).set(item.kind is not EvidenceKind.SENSOR_HEALTH)
+            if item.kind is EvidenceKind.VIBRATION:
+                for metric, value in trend_values(item.values).items():
+                    self.vibration.labels(asset=asset, sensor=name, metric=metric).set(value)
 
     def close(self) -> None:
         """Nothing to release; present so Metrics is a VerdictSink."""

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edge.analytics import bearings, diagnosis, iso, levels
+from edge.analytics import bearings, diagnosis, fixed_lines, iso, levels, speed
 from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
 from edge.evidence import Evidence, EvidenceKind
@@ -52,6 +52,11 @@ def level_channel(sensor: str, level: levels.Level) -> str:
     return sensor if level.name == "velocity" else f"{sensor}/{level.name}"
 
 
+def lines_channel(sensor: str) -> str:
+    """Key of a vibration sensor's envelope-line memory in the saved state."""
+    return f"{sensor}/envelope_lines"
+
+
 def scalar_rules(config: SensorBase, level_unit: str | None = None) -> ScalarRules:
     """Rules for a scalar channel; ``level_unit``: only the learned baseline, for one of a
     vibration sensor's levels (its limits and valid range are about the raw samples in g)."""
@@ -74,12 +79,15 @@ class SensorAnalyzer:
     def __init__(self, sensors: Sequence[SensorBase], state: Mapping[str, Any] | None = None) -> None:
         self.configs = {config.name: config for config in sensors}
         self.states: dict[str, ScalarState] = {}
+        self.lines: dict[str, fixed_lines.LineMemory] = {}  # vibration sensor -> envelope lines per speed
         # the check loop may see the same reading twice: judge (and learn from) it only once
         self._last: dict[str, tuple[float, Evidence]] = {}
         for config in sensors:
             channels = ([(level_channel(config.name, level), scalar_rules(config, level.unit))
                          for level in levels.LEVELS]
                         if config.quantity == "vibration" else [(config.name, scalar_rules(config))])
+            if config.quantity == "vibration":
+                self.lines[config.name] = self._saved_lines(config.name, (state or {}).get(lines_channel(config.name)))
             for channel, rules in channels:
                 saved = (state or {}).get(channel)
                 try:
@@ -122,7 +130,10 @@ class SensorAnalyzer:
                     problem = "a vibration sensor delivered a scalar, not a burst"
                     return health_evidence(source, problem, reading.timestamp)
                 shaft_hz, orders, limits = vibration_settings(config)
-                found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits)
+                speed_range = config.vibration.speed_range if config.vibration is not None else 0.0
+                found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits, speed_range,
+                                           self._measured_shaft_hz(config, statuses))
+                found = fixed_lines.discount(found, self.lines[config.name], reading.timestamp)
                 found = self._against_baseline(config, found, reading.timestamp)
                 return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
@@ -141,6 +152,29 @@ class SensorAnalyzer:
         rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
         return levels.against_normal(found, states, rules, timestamp)
 
+    def _measured_shaft_hz(self, config: SensorBase, statuses: Mapping[str, SensorStatus] | None) -> float | None:
+        """The speed channel's reading in Hz, or None (then the speed is estimated from the burst).
+
+        A missing, unhealthy or implausible speed channel is logged and not used: the vibration
+        is still judged, at the speed its own shaft lines show.
+        """
+        settings = config.vibration
+        if settings is None or settings.speed_sensor is None or statuses is None:
+            return None
+        status = statuses.get(settings.speed_sensor)
+        value = None if status is None or not status.healthy or status.reading is None else status.reading.value
+        if value is None:
+            log.warning("sensor %s: speed sensor %s has no healthy reading; speed from the burst",
+                        config.name, settings.speed_sensor)
+            return None
+        unit = self.configs[settings.speed_sensor].unit if settings.speed_sensor in self.configs else "rpm"
+        speed_hz = value if unit.lower() == "hz" else value / 60.0
+        if not abs(speed_hz * 60.0 / settings.rpm - 1.0) <= max(settings.speed_range, speed.DEFAULT_RANGE):
+            log.warning("sensor %s: speed sensor %s reads %.0f rpm, far from the nominal %.0f rpm; speed from "
+                        "the burst", config.name, settings.speed_sensor, speed_hz * 60.0, settings.rpm)
+            return None
+        return speed_hz
+
     def _ambient(self, config: SensorBase, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         name = config.analytics.ambient_sensor
         if name is None or statuses is None:
@@ -150,6 +184,14 @@ class SensorAnalyzer:
             return None
         return status.reading.value
 
+    def _saved_lines(self, sensor: str, saved: Any) -> fixed_lines.LineMemory:
+        try:
+            return fixed_lines.LineMemory.from_dict(saved) if saved is not None else fixed_lines.LineMemory()
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.warning("sensor %s: saved envelope lines unusable (%s); learning again", sensor, exc)
+            return fixed_lines.LineMemory()
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable learned state, keyed by sensor name (pass back to the constructor)."""
-        return {name: state.to_dict() for name, state in self.states.items()}
+        return {**{name: state.to_dict() for name, state in self.states.items()},
+                **{lines_channel(name): memory.to_dict() for name, memory in self.lines.items()}}

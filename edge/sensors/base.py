@@ -29,6 +29,8 @@ class Reading:
     value: float | None = None
     samples: np.ndarray | None = None  # (N,) float64 burst, e.g. acceleration in g
     rate_hz: float | None = None
+    full_scale: float | None = None  # the converter's rail in ``unit``: samples there are clipped
+    defect: str | None = None  # what the reader saw go wrong while taking the burst (overrun, gap, short)
 
     @property
     def is_burst(self) -> bool:
@@ -50,6 +52,8 @@ _READERS: dict[str, str] = {
     "onewire": "edge.sensors.onewire:OneWireReader",
     "modbus": "edge.sensors.modbus:ModbusReader",
     "mqtt": "edge.sensors.mqtt:MqttReader",
+    "soundcard": "edge.sensors.soundcard:SoundCardReader",
+    "spi": "edge.sensors.spi:SpiReader",
 }
 
 

@@ -17,7 +17,14 @@ Quantity = Literal["temperature", "vibration", "current", "pressure", "humidity"
 
 
 class VibrationAnalytics(Section):
-    rpm: float = Field(gt=0, description="Shaft speed in rpm (defect frequencies scale with it).")
+    rpm: float = Field(gt=0, description="Nominal (nameplate) shaft speed in rpm; the true one is measured.")
+    speed_range: float = Field(
+        0.08, ge=0, le=0.3,
+        description="Search the true speed within this fraction of rpm (slip, VFDs); 0 takes rpm as exact.",
+    )
+    speed_sensor: str | None = Field(
+        None, description="Sensor on the same asset giving the shaft speed (rpm, or Hz if its unit is 'Hz')."
+    )
     bearing: str | None = Field(None, description="Bearing from the built-in catalogue, e.g. '6205'.")
     multiples: tuple[float, float, float, float] | None = Field(
         None, description="Defect frequencies as multiples of shaft speed: BPFO, BPFI, BSF, FTF."
@@ -105,9 +112,21 @@ class ReplaySensor(SensorBase):
 
 
 class CommandSensor(SensorBase):
-    type: Literal["command"] = Field(description="Run a command; its stdout is one number (or JSON).")
+    type: Literal["command"] = Field(description="Run a command; its stdout is one number (or JSON), or a burst.")
     command: list[str] = Field(min_length=1, description="Program and arguments, no shell.")
     json_path: str | None = Field(None, description="Dotted path to the value when stdout is JSON, e.g. 'temp.c'.")
+    output: Literal["value", "npy", "wav"] = Field(
+        "value", description="stdout is a number/JSON ('value'), or a burst as a .npy array or a WAV file."
+    )
+    rate_hz: float | None = Field(None, gt=0, description="Sample rate of an npy burst (a WAV carries its own).")
+    scale: float = Field(1.0, gt=0, description="Unit per count of integer PCM in a WAV burst (e.g. g per count).")
+    burst_samples: int | None = Field(None, ge=256, description="Samples a burst must hold; fewer is a short burst.")
+
+    @model_validator(mode="after")
+    def _npy_needs_a_rate(self) -> CommandSensor:
+        if self.output == "npy" and self.rate_hz is None:
+            raise ValueError("a command with output 'npy' needs rate_hz (an .npy array does not carry its rate)")
+        return self
 
 
 class I2cSensor(SensorBase):
@@ -119,6 +138,50 @@ class I2cSensor(SensorBase):
     burst_samples: int = Field(2048, ge=64, description="Accelerometer samples per burst.")
     range_g: Literal[2, 4, 8, 16] = Field(16, description="Accelerometer full-scale range in g.")
     axis: Literal["x", "y", "z"] = Field("z", description="Accelerometer axis analysed (mount it radial).")
+
+
+class SoundCardSensor(SensorBase):
+    type: Literal["soundcard"] = Field(
+        description="USB audio interface / sound-card input (ALSA, through arecord) with an IEPE accelerometer."
+    )
+    device: str = Field("default", description="ALSA capture device, e.g. 'hw:1,0' or 'plughw:CARD=Device'.")
+    rate_hz: int = Field(48000, ge=8000, le=192000, description="Sample rate (48000-96000 for bearing envelopes).")
+    burst_samples: int = Field(65536, ge=256, description="Samples per burst (per channel).")
+    channels: int = Field(1, ge=1, le=8, description="Channels the device captures.")
+    channel: int = Field(0, ge=0, description="Channel the accelerometer is wired to (0-based).")
+    sample_format: Literal["S16_LE", "S32_LE"] = Field("S16_LE", description="PCM sample format.")
+    full_scale_v: float = Field(
+        gt=0, description="Input voltage (peak) at digital full scale, from the interface's spec or a calibrator."
+    )
+    sensitivity_mv_per_g: float = Field(100.0, gt=0, description="Accelerometer sensitivity in mV/g (IEPE: 10-500).")
+
+    @model_validator(mode="after")
+    def _channel_exists(self) -> SoundCardSensor:
+        if self.channel >= self.channels:
+            raise ValueError(f"channel {self.channel} does not exist on a {self.channels}-channel capture")
+        return self
+
+
+class SpiSensor(SensorBase):
+    type: Literal["spi"] = Field(description="SPI MEMS accelerometer read through its FIFO with spidev ('spi' extra).")
+    chip: Literal["iis3dwb", "adxl355"] = Field(
+        description="iis3dwb: 26.7 kHz, flat to 6 kHz (bearing envelopes); adxl355: low noise, at most 4 kHz."
+    )
+    bus: int = Field(0, ge=0, description="SPI bus number (/dev/spidevB.D).")
+    device: int = Field(0, ge=0, description="Chip select (/dev/spidevB.D).")
+    max_speed_hz: int = Field(8_000_000, gt=0, description="SPI clock; the FIFO must be drained faster than it fills.")
+    rate_hz: float | None = Field(None, gt=0, description="adxl355 output rate (4000, 2000, 1000 ...); iis3dwb: 26667.")
+    range_g: Literal[2, 4, 8, 16] = Field(16, description="Full-scale range in g (adxl355: 2, 4 or 8).")
+    burst_samples: int = Field(32768, ge=256, description="Samples per burst.")
+    axis: Literal["x", "y", "z"] = Field("z", description="Axis analysed (mount it radial).")
+
+    @model_validator(mode="after")
+    def _chip_limits(self) -> SpiSensor:
+        if self.chip == "adxl355" and self.range_g == 16:
+            raise ValueError("the adxl355 ranges are 2, 4 and 8 g")
+        if self.chip == "iis3dwb" and self.rate_hz not in (None, 26667.0):
+            raise ValueError("the iis3dwb samples at 26667 Hz only; leave rate_hz out")
+        return self
 
 
 class OneWireSensor(SensorBase):
@@ -161,9 +224,17 @@ class MqttSensor(SensorBase):
     username: str | None = Field(None, description="Broker user.")
     password: str | None = Field(None, description="Broker password; use ${ENV} substitution.")
     qos: Literal[0, 1] = Field(1, description="Subscription QoS.")
+    payload: Literal["value", "burst"] = Field(
+        "value", description="A number/JSON value, or a vibration burst (JSON with base64 samples, see sensors.md)."
+    )
+    max_payload_bytes: int = Field(
+        1_048_576, ge=1024, le=16_777_216, description="Larger messages are rejected unread (memory on a Pi)."
+    )
+    burst_samples: int | None = Field(None, ge=256, description="Samples a burst must hold; fewer is a short burst.")
 
 
 SensorConfig = Annotated[
-    ReplaySensor | CommandSensor | I2cSensor | OneWireSensor | ModbusSensor | MqttSensor,
+    ReplaySensor | CommandSensor | I2cSensor | OneWireSensor | ModbusSensor | MqttSensor | SoundCardSensor
+    | SpiSensor,
     Field(discriminator="type"),
 ]

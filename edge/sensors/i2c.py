@@ -21,6 +21,8 @@ _DEFAULT_ADDRESS = {"adxl345": 0x53, "bme280": 0x76, "tmp117": 0x48}
 ADXL345_DEVID, ADXL345_ID = 0x00, 0xE5
 ADXL345_BW_RATE, ADXL345_POWER_CTL, ADXL345_DATA_FORMAT = 0x2C, 0x2D, 0x31
 ADXL345_DATAX0, ADXL345_FIFO_CTL, ADXL345_FIFO_STATUS = 0x32, 0x38, 0x39
+ADXL345_INT_SOURCE, ADXL345_OVERRUN = 0x30, 0x01
+ADXL345_FIFO_DEPTH = 32  # a full FIFO in stream mode overwrites its oldest sample with the next
 ADXL345_RATE_CODES_HZ = {3200.0: 0x0F, 1600.0: 0x0E, 800.0: 0x0D, 400.0: 0x0C, 200.0: 0x0B, 100.0: 0x0A}
 ADXL345_G_PER_LSB = 0.0039  # full-resolution mode, every range
 ADXL345_RANGE_BITS = {2: 0, 4: 1, 8: 2, 16: 3}
@@ -79,15 +81,27 @@ class I2cReader:
             raise SensorError(f"{self.what}: chip id 0x{found:02x}, expected 0x{wanted:02x} (wrong chip or address?)")
 
     def _adxl345_burst(self) -> Reading:
-        """Drain the 32-entry FIFO until ``burst_samples`` are collected: the chip sets the rate."""
+        """Drain the 32-entry FIFO until ``burst_samples`` are collected: the chip sets the rate.
+
+        At 3200 Hz the FIFO fills in 10 ms; a reader that falls behind (a busy bus, a slow
+        host) loses samples, which would put a gap in the burst. A full FIFO or the chip's
+        overrun flag ends the burst as defective instead of passing the gap to analysis.
+        """
         axis = "xyz".index(self.config.axis)
         wanted = self.config.burst_samples
         samples = np.empty(wanted)  # (N,) acceleration in g
         count = 0
+        self._adxl345_flush()
         started = time.monotonic()
         deadline = started + self.config.timeout_s + wanted / self.rate_hz
         while count < wanted:
             entries = self.bus.read_byte_data(self.address, ADXL345_FIFO_STATUS) & 0x3F
+            overrun = self.bus.read_byte_data(self.address, ADXL345_INT_SOURCE) & ADXL345_OVERRUN
+            if overrun or entries >= ADXL345_FIFO_DEPTH:
+                defect = (f"FIFO overrun after {count} of {wanted} samples: samples were lost (the I2C reads cannot "
+                          f"keep up with {self.rate_hz:g} Hz; use 400 kHz I2C or a lower rate)")
+                return Reading(self.config.name, time.time(), self.config.unit or "g", samples=samples[:count],
+                               rate_hz=self.rate_hz, full_scale=float(self.config.range_g), defect=defect)
             if entries == 0:
                 if time.monotonic() > deadline:
                     raise SensorError(f"{self.what}: FIFO stalled after {count} of {wanted} samples")
@@ -97,7 +111,15 @@ class I2cReader:
                 raw = struct.unpack("<hhh", bytes(self.bus.read_i2c_block_data(self.address, ADXL345_DATAX0, 6)))
                 samples[count] = raw[axis] * ADXL345_G_PER_LSB
                 count += 1
-        return Reading(self.config.name, time.time(), self.config.unit or "g", samples=samples, rate_hz=self.rate_hz)
+        return Reading(self.config.name, time.time(), self.config.unit or "g", samples=samples, rate_hz=self.rate_hz,
+                       full_scale=float(self.config.range_g))
+
+    def _adxl345_flush(self) -> None:
+        """Discard what the FIFO held before this burst: old samples, and a gap before them."""
+        entries = self.bus.read_byte_data(self.address, ADXL345_FIFO_STATUS) & 0x3F
+        for _ in range(entries):
+            self.bus.read_i2c_block_data(self.address, ADXL345_DATAX0, 6)
+        self.bus.read_byte_data(self.address, ADXL345_INT_SOURCE)  # the flag of that old overrun
 
     def _tmp117(self) -> float:
         msb, lsb = self.bus.read_i2c_block_data(self.address, TMP117_TEMP, 2)

@@ -1,4 +1,5 @@
-"""Readings another device publishes on MQTT: the newest message on the topic is the reading."""
+"""Readings another device publishes on MQTT: the newest message on the topic is the reading, a
+value or a whole vibration burst from a wireless node (payload in ``edge.sensors.bursts``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 
 from edge.errors import SensorError
 from edge.sensors.base import Reading, parse_value, require
+from edge.sensors.bursts import decode_mqtt_burst
 from edge.sensors.config import MqttSensor
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,15 @@ class MqttReader:
             assert self._latest is not None
             received_s, payload = self._latest
             self._latest = None
-        value = parse_value(payload, self.config.json_path, what)
-        return Reading(self.config.name, received_s, self.config.unit, value=value)
+        if len(payload) > self.config.max_payload_bytes:
+            raise SensorError(f"{what}: message of {len(payload)} bytes exceeds max_payload_bytes "
+                              f"{self.config.max_payload_bytes}; rejected unread")
+        if self.config.payload == "value":
+            return Reading(self.config.name, received_s, self.config.unit,
+                           value=parse_value(payload, self.config.json_path, what))
+        burst = decode_mqtt_burst(payload, what, max_samples=self.config.max_payload_bytes // 2)
+        return Reading(self.config.name, burst.timestamp or received_s, self.config.unit, samples=burst.samples,
+                       rate_hz=burst.rate_hz, full_scale=burst.full_scale, defect=burst.defect)
 
     def close(self) -> None:
         self.client.loop_stop()
