@@ -189,7 +189,7 @@ def test_state_file_leaves_no_partial_copies(tmp_path: Path) -> None:
     from edge.errors import StorageError
     from edge.service.wiring import StateFile
 
-    (tmp_path / ".state-k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
+    (tmp_path / f".{STATE_FILE}.k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
     (tmp_path / "other.partial").write_text("not ours")
     state = StateFile(tmp_path / STATE_FILE)
     assert state.load() == {}
@@ -202,7 +202,7 @@ def test_state_file_leaves_no_partial_copies(tmp_path: Path) -> None:
     blocked.savers["pump"] = lambda: {"reported": "ok"}
     with pytest.raises(StorageError, match="cannot save learned state"):
         blocked.save()
-    assert not list(tmp_path.glob(".state-*.partial"))
+    assert not list(tmp_path.glob(".*.partial"))
 
 
 def test_alert_transitions_of_the_service_reach_a_webhook(fast_demo: Path) -> None:
