@@ -238,7 +238,7 @@ def test_control_bytes_from_a_request_line_are_escaped_in_the_log(api: HttpApi) 
 
     handler = Collect(logging.DEBUG)
     handler.setFormatter(EscapingFormatter("%(message)s"))
-    logger = logging.getLogger("edge.outputs.http_api")
+    logger = logging.getLogger("edge.outputs.http_handler")
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.DEBUG)
