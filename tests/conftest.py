@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bench.mosquitto import Mosquitto
+from edge.escalation.local_server import LocalCloudServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -30,6 +31,13 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield broker.host, broker.port
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloudServer]:
+    """The local OpenAI-compatible server on 127.0.0.1 (faults scripted per test), fresh for each test."""
+    with LocalCloudServer() as server:
+        yield server
 
 
 def start_broker(folder: Path, **options: Any) -> Mosquitto:

@@ -19,12 +19,6 @@ from edge.evidence import Condition
 from tests.cloud_helpers import config_for, unsure
 
 
-@pytest.fixture
-def cloud():
-    with LocalCloudServer() as server:
-        yield server
-
-
 def _request(config):
     return build_request("pump", "Feed pump", unsure().verdict, ["asked on demand"], [], config)
 
