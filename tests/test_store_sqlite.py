@@ -153,52 +153,26 @@ def test_an_outbox_written_before_versions_migrates(tmp_path: Path, had_embeddin
 
 OLD_ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    asset TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),
-    condition TEXT NOT NULL,
-    headline TEXT NOT NULL,
-    verdict_id INTEGER,
-    raised_at REAL NOT NULL,
-    acknowledged_at REAL,
-    acknowledged_by TEXT,
-    note TEXT,
-    cleared_at REAL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, asset TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')), condition TEXT NOT NULL,
+    headline TEXT NOT NULL, verdict_id INTEGER, raised_at REAL NOT NULL, acknowledged_at REAL, acknowledged_by TEXT,
+    note TEXT, cleared_at REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (asset) WHERE state != 'cleared';
 CREATE TABLE IF NOT EXISTS modes (
-    asset TEXT PRIMARY KEY,
-    snoozed_until REAL,
-    snoozed_by TEXT,
-    maintenance_since REAL,
-    maintenance_until REAL,
-    maintenance_by TEXT,
-    maintenance_note TEXT
+    asset TEXT PRIMARY KEY, snoozed_until REAL, snoozed_by TEXT, maintenance_since REAL, maintenance_until REAL,
+    maintenance_by TEXT, maintenance_note TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    asset TEXT NOT NULL,
-    alert_id INTEGER,
-    action TEXT NOT NULL,
-    actor TEXT,
-    note TEXT,
-    detail TEXT NOT NULL DEFAULT '{}'
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, asset TEXT NOT NULL, alert_id INTEGER,
+    action TEXT NOT NULL, actor TEXT, note TEXT, detail TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
 CREATE TABLE IF NOT EXISTS notifications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    event_id INTEGER NOT NULL,
-    target TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try_at REAL NOT NULL,
-    sent_at REAL,
-    error TEXT
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, event_id INTEGER NOT NULL, target TEXT NOT NULL,
+    title TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')), attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL, sent_at REAL, error TEXT
 );
 CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
 INSERT INTO alerts (asset, state, condition, headline, verdict_id, raised_at)
@@ -211,11 +185,7 @@ INSERT INTO notifications (key, event_id, target, title, body, created_at, statu
 
 OLD_TRENDS = """
 CREATE TABLE IF NOT EXISTS trends (
-    asset  TEXT NOT NULL,
-    sensor TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    ts     REAL NOT NULL,
-    value  REAL NOT NULL
+    asset TEXT NOT NULL, sensor TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trends_key_ts ON trends (asset, sensor, metric, ts);
 CREATE INDEX IF NOT EXISTS trends_ts ON trends (ts);

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge.errors import ConfigError
+from edge.files import read_bounded
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -164,16 +165,11 @@ def _is_model(annotation: Any) -> bool:
 
 def load_yaml(path: Path) -> Any:
     """Parse a config file with a strict SafeLoader (no duplicate keys), bounded in size, depth and expansion."""
+    data = read_bounded(path, MAX_CONFIG_BYTES, "config file", ConfigError, "is it a config file?")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
         text = data.decode("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it a config file?")
     try:
         return substitute_env(yaml.load(text, Loader=_StrictLoader), str(path))
     except RecursionError as exc:
