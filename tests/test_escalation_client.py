@@ -91,6 +91,14 @@ def test_malformed_reply_is_retried_once(cloud: LocalCloudServer, fault: Fault) 
     assert reply.attempts == 2 and len(cloud.completions()) == 2
 
 
+def test_an_answer_off_the_schema_names_the_field_and_the_problem(cloud: LocalCloudServer) -> None:
+    config = config_for(cloud.url)
+    off = json.dumps({"condition": "ok", "confidence": 2, "label": None, "explanation": "fine"})
+    cloud.inject(Fault(content=off), Fault(content=off))
+    with pytest.raises(CloudRejected, match=r"does not match the schema: confidence: Input should be less than"):
+        CloudClient(config, api_key="test").ask(_request(config), "k1")
+
+
 def test_malformed_twice_is_recorded_as_failed_and_the_local_verdict_stands(cloud: LocalCloudServer,
                                                                            tmp_path: Path) -> None:
     config = config_for(cloud.url)

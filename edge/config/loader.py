@@ -139,6 +139,16 @@ def _union_member(annotation: Any, tag: int | str) -> type[BaseModel] | None:
     return None
 
 
+def first_problem(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """The first problem pydantic found as 'where: what', for a one-sentence error about a document
+    that is not a config file (a cloud answer, a labels file, a command-line setting)."""
+    return _problem(error.errors()[0], model)
+
+
+def _problem(item: Any, model: type[BaseModel] | None) -> str:
+    return f"{format_location(tuple(item['loc']), model)}: {item['msg'].removeprefix('Value error, ')}"
+
+
 def describe_validation_error(
     error: ValidationError, model: type[BaseModel], source: str
 ) -> str:
@@ -153,9 +163,7 @@ def describe_validation_error(
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             lines.append(f"{where}: unknown key{suggestion}")
         else:
-            where = format_location(loc, model)
-            message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {message}")
+            lines.append(_problem(item, model))
     return f"{source}: invalid config:\n  " + "\n  ".join(lines)
 
 
