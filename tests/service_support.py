@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import load_bundle
 from edge.evidence import Verdict
 from edge.fusion import FusionConfig, FusionRule, PersistenceConfig
 from edge.sensors.analysis import SensorAnalyzer
@@ -69,11 +68,6 @@ class InlineExecutor(concurrent.futures.Executor):
 
 
 INTERVAL_S = 60.0
-
-
-def demo_encoder() -> ImageEncoder:
-    """The demo bundle's real INT8 encoder (tests hold one per module: loading takes a while)."""
-    return ImageEncoder.load(load_bundle(DEMO_DIR / "bundle", verify=True))
 
 
 def replay_temperature(tmp_path: Path, values: Sequence[float], interval_s: float = INTERVAL_S) -> ReplaySensor:

@@ -39,16 +39,10 @@ from tests.service_support import (
     FakeClock,
     InlineExecutor,
     RecordingEscalator,
-    demo_encoder,
     press,
     replay_temperature,
 )
 from tests.waiting import wait_until
-
-
-@pytest.fixture(scope="module")
-def encoder() -> ImageEncoder:
-    return demo_encoder()
 
 
 def kinds(verdict: Verdict) -> set[EvidenceKind]:

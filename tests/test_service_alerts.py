@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from edge.alerts.config import AlertsSettings
 from edge.alerts.lifecycle import AlertBook
 from edge.service.loop import Service
@@ -19,16 +17,10 @@ from tests.service_support import (
     FakeClock,
     InlineExecutor,
     RecordingEscalator,
-    demo_encoder,
     polled,
     press,
     replay_temperature,
 )
-
-
-@pytest.fixture(scope="module")
-def encoder() -> ImageEncoder:
-    return demo_encoder()
 
 
 def test_maintenance_silences_alerts_and_escalation_then_verdicts_raise_and_clear(
