@@ -52,6 +52,14 @@ def encoder() -> ImageEncoder:
     return ImageEncoder.load(load_bundle(REPO_ROOT / "examples" / "demo" / "bundle", verify=True))
 
 
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny local CLIP checkpoint (``bench.checkpoints``), built once: the export tests only read it."""
+    from bench.checkpoints import build_tiny_clip  # here: it needs the workstation extras (torch)
+
+    return build_tiny_clip(tmp_path_factory.mktemp("hf") / "clip")
+
+
 def start_broker(folder: Path, **options: Any) -> Mosquitto:
     """A started Mosquitto (``bench.mosquitto``); the test is skipped where mosquitto is not installed."""
     try:
