@@ -189,7 +189,7 @@ def test_state_file_leaves_no_partial_copies(tmp_path: Path) -> None:
     from edge.errors import StorageError
     from edge.service.wiring import StateFile
 
-    (tmp_path / ".state-k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
+    (tmp_path / f".{STATE_FILE}.k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
     (tmp_path / "other.partial").write_text("not ours")
     state = StateFile(tmp_path / STATE_FILE)
     assert state.load() == {}
