@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import StorageError
-from edge.store.sqlite import Database, Migration
+from edge.store.sqlite import Database, Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Notice:
     targets: Sequence[str]  # target ids (see edge/alerts/notifier.py)
 
 
-class AlertStore:
+class AlertStore(Store):
     """``AlertStore(state_dir / "alerts.sqlite3")``; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
@@ -153,15 +153,6 @@ class AlertStore:
         self._db = Database(self.path, "alert store", MIGRATIONS, busy_timeout_s=10.0)
         self.write = self._db.write  # one IMMEDIATE transaction: everything inside commits together or not at all
         self.read = self._db.read
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> AlertStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- reading ---------------------------------------------------------------------------------
 

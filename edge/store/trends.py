@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edge.evidence import EvidenceKind, Verdict
-from edge.store.sqlite import Database, Migration
+from edge.store.sqlite import Database, Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def slope_per_day(points: list[tuple[float, float]]) -> float | None:
     return float(np.polyfit((ts - ts[0]) / DAY_S, values, 1)[0])
 
 
-class Trends:
+class Trends(Store):
     def __init__(self, path: Path, max_age_s: float = 365 * DAY_S) -> None:
         self.path = Path(path)
         self.max_age_s = max_age_s
@@ -116,9 +116,6 @@ class Trends:
             if verdict.timestamp >= self._next_prune_s:  # retention rides on the writes: no job to schedule
                 self._next_prune_s = verdict.timestamp + PRUNE_EVERY_S
                 self.prune(verdict.timestamp)
-
-    def close(self) -> None:
-        self._db.close()
 
     # -- reading -------------------------------------------------------------------------------
 
