@@ -77,6 +77,7 @@ def alsa_capture_ms(rate_hz: int, burst: np.ndarray, repeats: int) -> float | No
 def mqtt_transfer_ms(rate_hz: int, burst: np.ndarray, repeats: int) -> float | None:
     try:
         import paho.mqtt.publish as publish
+
         from bench.mosquitto import Mosquitto
     except ImportError:
         return None

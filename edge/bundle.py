@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator
 from edge.config.loader import format_location
 from edge.config.section import Section
 from edge.errors import BundleError
+from edge.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -261,12 +261,9 @@ def verify_files(root: Path, manifest: Manifest) -> None:
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
-    """Write a manifest and flush it to disk (callers rename it into place: the commit point of a bundle)."""
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(manifest.model_dump(mode="json"), handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Write a manifest atomically: replacing it is the commit point of a bundle (labels edit one in place)."""
+    document = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
+    write_atomically(path, document.encode("utf-8"), mode=0o644)
 
 
 def load_bundle(root: Path, verify: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:

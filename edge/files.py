@@ -1,5 +1,6 @@
-"""Atomic file replacement: the one way edgewatch writes a file that must never be left half-written
-(profiles, learned state, saved frames, installed config)."""
+"""The one way edgewatch writes a file that must never be left half-written (profiles, learned state,
+saved frames, installed config, bundle manifests and signatures), and the one way it reads a file
+a person points it at without trusting its size."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from edge.errors import EdgewatchError
+
 
 def write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object], mode: int | None = None) -> None:
     """Replace ``path`` with ``content`` (bytes, or a function that writes to the open file) so that a
     crash, a kill or a full disk leaves the old file or the new one, never half of one: a temporary
-    file in the same folder, fsync, rename. ``mode`` sets the permissions (default 0600).
+    file in the same folder, fsync, rename, fsync of the folder (so the rename survives a power cut
+    before the caller deletes what the old file named). ``mode`` sets the permissions (default 0600).
 
     OSError propagates with the temporary file removed; the caller names the file's role in its error.
     """
@@ -33,3 +37,25 @@ def write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object], 
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_bounded(path: Path, limit_bytes: int, what: str, error: type[EdgewatchError], hint: str) -> bytes:
+    """The bytes of ``path`` (``what``: 'config file', 'trusted key', ...), refusing a file larger than
+    ``limit_bytes`` before parsing it (parsed JSON or YAML takes ten times its size); ``hint`` tells
+    the person what to do about a large one. Every failure is an ``error`` naming the file."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit_bytes + 1)
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} does not exist") from exc
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc}") from exc
+    if len(data) > limit_bytes:
+        size = f"{limit_bytes // 2**20} MiB" if limit_bytes % 2**20 == 0 else f"{limit_bytes} bytes"
+        raise error(f"{what} {path} is larger than {size}; {hint}")
+    return data

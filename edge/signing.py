@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import BundleError, UsageError
+from edge.files import read_bounded, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ ALGORITHM = "ed25519"
 PASSPHRASE_ENV = "EDGEWATCH_KEY_PASSPHRASE"
 MAX_KEY_FILE_BYTES = 16 * 1024  # a PEM Ed25519 key is ~120 bytes
 MAX_SIGNATURE_FILE_BYTES = 4096
+HINT = "is it the right file?"  # what a key or signature file that large most likely is not
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def load_private_key(path: Path) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    data = _read_small(path, MAX_KEY_FILE_BYTES, "signing key", UsageError)
+    data = read_bounded(path, MAX_KEY_FILE_BYTES, "signing key", UsageError, HINT)
     passphrase = os.environ.get(PASSPHRASE_ENV)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
@@ -102,7 +104,7 @@ def load_trusted_keys(paths: Sequence[Path]) -> list[TrustedKey]:
 
     keys = []
     for path in paths:
-        data = _read_small(path, MAX_KEY_FILE_BYTES, "trusted key", BundleError)
+        data = read_bounded(path, MAX_KEY_FILE_BYTES, "trusted key", BundleError, HINT)
         try:
             public_key = serialization.load_pem_public_key(data)
         except ValueError as exc:
@@ -119,12 +121,9 @@ def sign_manifest(root: Path, manifest_bytes: bytes, private_key: Any) -> str:
     document = {"algorithm": ALGORITHM, "key_id": signing_key_id,
                 "signature": base64.b64encode(private_key.sign(manifest_bytes)).decode("ascii")}
     target = root / SIGNATURE_NAME
-    partial = target.with_name(f".{SIGNATURE_NAME}.partial")
     try:
-        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, target)
+        write_atomically(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"), mode=0o644)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise UsageError(f"cannot write {target}: {exc}") from exc
     return signing_key_id
 
@@ -153,7 +152,7 @@ def check_signature(root: Path, manifest_bytes: bytes, trusted: Sequence[Trusted
 
 
 def _read_signature(path: Path) -> tuple[str, bytes]:
-    data = _read_small(path, MAX_SIGNATURE_FILE_BYTES, "signature", BundleError)
+    data = read_bounded(path, MAX_SIGNATURE_FILE_BYTES, "signature", BundleError, HINT)
     try:
         document = json.loads(data.decode("utf-8"))
         if not isinstance(document, dict) or document.get("algorithm") != ALGORITHM:
@@ -164,17 +163,3 @@ def _read_signature(path: Path) -> tuple[str, bytes]:
         return signed_by, base64.b64decode(encoded, validate=True)
     except (UnicodeDecodeError, ValueError, KeyError, binascii.Error) as exc:
         raise BundleError(f"{path} is not a readable bundle signature: {exc}") from exc
-
-
-def _read_small(path: Path, limit: int, what: str, error: type[Exception]) -> bytes:
-    """A key or signature file, refusing anything too large to be one."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except FileNotFoundError as exc:
-        raise error(f"{what} {path} does not exist") from exc
-    except OSError as exc:
-        raise error(f"{what} {path} cannot be read: {exc}") from exc
-    if len(data) > limit:
-        raise error(f"{what} {path} is larger than {limit} bytes; is it the right file?")
-    return data

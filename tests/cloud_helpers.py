@@ -1,12 +1,22 @@
-"""Helpers for escalation tests: hand-made fused verdicts and configs pointing at the local server."""
+"""Helpers for escalation tests: hand-made fused verdicts, configs pointing at the local server, camera images."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from edge.escalation.config import EscalationConfig
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion import FusionConfig, FusionResult, fuse
+
+
+def camera_image(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A smooth random scene (noise blocks, bilinear): JPEG-compressible like a camera's, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, (size[1] // 40, size[0] // 40, 3), dtype=np.uint8)
+    return Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR)
 
 
 def config_for(url: str, **overrides: Any) -> EscalationConfig:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bench.mosquitto import Mosquitto
+from edge.escalation.local_server import LocalCloudServer
+
+if TYPE_CHECKING:
+    from edge.vision.encoder import ImageEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -30,6 +34,30 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield broker.host, broker.port
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloudServer]:
+    """The local OpenAI-compatible server on 127.0.0.1 (faults scripted per test), fresh for each test."""
+    with LocalCloudServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def encoder() -> ImageEncoder:
+    """The demo bundle's real INT8 encoder, loaded once: the service tests check with it."""
+    from edge.bundle import load_bundle  # here, so that collecting the other tests loads no model runtime
+    from edge.vision.encoder import ImageEncoder
+
+    return ImageEncoder.load(load_bundle(REPO_ROOT / "examples" / "demo" / "bundle", verify=True))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny local CLIP checkpoint (``bench.checkpoints``), built once: the export tests only read it."""
+    from bench.checkpoints import build_tiny_clip  # here: it needs the workstation extras (torch)
+
+    return build_tiny_clip(tmp_path_factory.mktemp("hf") / "clip")
 
 
 def start_broker(folder: Path, **options: Any) -> Mosquitto:

@@ -9,20 +9,15 @@ import email.policy
 import http.server
 import json
 import re
-import socket
 import ssl
 import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
+from bench.ports import free_port
+
 REF = re.compile(r"ref (ew-[0-9]+-[0-9a-f]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class SmtpServer:

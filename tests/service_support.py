@@ -1,12 +1,31 @@
-"""Helpers for service tests: a fake clock that advances when the loop waits, an inline executor."""
+"""Helpers for service tests: a fake clock that advances when the loop waits, an inline executor, and
+a press asset on the demo bundle's real encoder with a replayed motor temperature."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from edge.evidence import Verdict
+from edge.fusion import FusionConfig, FusionRule, PersistenceConfig
+from edge.sensors.analysis import SensorAnalyzer
+from edge.sensors.base import build_reader
+from edge.sensors.config import ReplaySensor
+from edge.sensors.poller import SensorPoller
+from edge.service.stages import Asset
+from edge.service.wiring import CameraVision, FusionWithPersistence, PolledSensors
+from edge.sources import Reconnecting, make_camera
+from edge.sources.base import Frame
+from edge.sources.config import FolderCamera
+from edge.sources.health import FrameHealth
+from edge.vision.encoder import ImageEncoder
+from edge.vision.pipeline import VisionScorer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "examples" / "demo.yaml"
@@ -46,3 +65,61 @@ class InlineExecutor(concurrent.futures.Executor):
         except BaseException as exc:
             future.set_exception(exc)
         return future
+
+
+INTERVAL_S = 60.0
+
+
+def replay_temperature(tmp_path: Path, values: Sequence[float], interval_s: float = INTERVAL_S) -> ReplaySensor:
+    path = tmp_path / "motor.csv"
+    path.write_text("temp_c\n" + "\n".join(str(v) for v in values) + "\n")
+    return ReplaySensor(type="replay", name="motor", quantity="temperature", unit="degC", path=path,
+                        interval_s=interval_s, warn_above=80.0, fault_above=90.0, stale_after_s=2 * interval_s)
+
+
+def polled(sensor: ReplaySensor, clock: FakeClock) -> PolledSensors:
+    """A poller driven by the fake clock: one read now, then one per interval as time moves."""
+    poller = SensorPoller([(sensor, build_reader(sensor))], clock=clock.time)
+    poller.poll(sensor.name)
+    next_read = [sensor.interval_s]
+
+    def on_tick(now_s: float) -> None:
+        while now_s >= next_read[0]:
+            poller.poll(sensor.name)
+            next_read[0] += sensor.interval_s
+
+    clock.hooks.append(on_tick)
+    return PolledSensors(poller, SensorAnalyzer([sensor]))
+
+
+def press(encoder: ImageEncoder, sensor: ReplaySensor, clock: FakeClock, **extra: object) -> Asset:
+    camera = FolderCamera(type="folder", name="panel", path=DEMO_DIR / "frames")
+    # pointwise verdicts, and a hard temperature limit that wins over a calm camera (as operators set it)
+    limit = FusionRule(name="temperature limit", kind="thermal", condition_at_least="fault", then="fault")
+    pointwise = FusionConfig(rules=[*FusionConfig().rules, limit],
+                             persistence=PersistenceConfig(raise_after=1, clear_after=1))
+    return Asset(
+        id="press-1", check_interval_s=INTERVAL_S, fusion=FusionWithPersistence("press-1", pointwise),
+        cameras=[Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic)],
+        frame_health={"panel": FrameHealth("panel", camera.health)},
+        vision=CameraVision(VisionScorer(encoder)), sensors=polled(sensor, clock), **extra,  # type: ignore[arg-type]
+    )
+
+
+class RecordingEscalator:
+    """Takes every escalation the loop submits and marks the verdict queued, as the outbox would."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[int, str, int, tuple[int, ...] | None]] = []
+        self.on_demand: list[bool] = []
+        self.closed = False
+
+    def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
+               embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict:
+        shape = None if embedding is None else embedding.shape
+        self.submitted.append((verdict_id, verdict.asset_id, len(frames), shape))
+        self.on_demand.append(on_demand)
+        return replace(verdict, escalated=True, escalation={"status": "queued"})
+
+    def close(self) -> None:
+        self.closed = True

@@ -23,6 +23,7 @@ from edge.sources.base import Frame
 from edge.sources.config import CameraHealthSettings
 from edge.sources.health import FrameHealth
 from edge.store.history import History
+from tests.demo_support import demo_run
 
 pytest.importorskip("elpv_dataset")
 
@@ -220,11 +221,7 @@ def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
 
 
 def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path / "data", frames=12, enroll=4, examples=2, cwru_dir=None)
-    config = tmp_path / "demo.yaml"
-    state_dir = tmp_path / "state"
-    run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
-                      "http://127.0.0.1:9/v1", 8080)
+    config, prepared, state_dir = demo_run(tmp_path)
     answered = {"status": "answered", "condition": "fault", "cost": {"usd": 0.002},
                 "triggers": ["vision says ok but sensors say fault"]}
     cooled = {"status": "skipped", "why": "same situation escalated 0 min ago (cool-down 60 min)"}

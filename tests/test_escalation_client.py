@@ -19,12 +19,6 @@ from edge.evidence import Condition
 from tests.cloud_helpers import config_for, unsure
 
 
-@pytest.fixture
-def cloud():
-    with LocalCloudServer() as server:
-        yield server
-
-
 def _request(config):
     return build_request("pump", "Feed pump", unsure().verdict, ["asked on demand"], [], config)
 
@@ -95,6 +89,14 @@ def test_malformed_reply_is_retried_once(cloud: LocalCloudServer, fault: Fault) 
     cloud.inject(fault)
     reply = CloudClient(config, api_key="test").ask(_request(config), "k1")
     assert reply.attempts == 2 and len(cloud.completions()) == 2
+
+
+def test_an_answer_off_the_schema_names_the_field_and_the_problem(cloud: LocalCloudServer) -> None:
+    config = config_for(cloud.url)
+    off = json.dumps({"condition": "ok", "confidence": 2, "label": None, "explanation": "fine"})
+    cloud.inject(Fault(content=off), Fault(content=off))
+    with pytest.raises(CloudRejected, match=r"does not match the schema: confidence: Input should be less than"):
+        CloudClient(config, api_key="test").ask(_request(config), "k1")
 
 
 def test_malformed_twice_is_recorded_as_failed_and_the_local_verdict_stands(cloud: LocalCloudServer,

@@ -219,13 +219,10 @@ def _verdict(asset: str, condition: Condition, confidence: float, at: float, sta
 def recorded_run(tmp_path: Path) -> tuple[Path, Path]:
     """A demo-shaped run: the demo's frames and labels, and hand-made stored verdicts in its history."""
     pytest.importorskip("elpv_dataset")
-    from edge.demo import data, run
+    from edge.demo import data
+    from tests.demo_support import demo_run
 
-    prepared = data.prepare(tmp_path / "data", frames=12, enroll=4, examples=2, cwru_dir=None)
-    config = tmp_path / "demo.yaml"
-    state_dir = tmp_path / "state"
-    run.write_config(config, prepared, tmp_path / "bundle", tmp_path / "profile.npz", state_dir,
-                     "http://127.0.0.1:9/v1", 8080)
+    config, prepared, state_dir = demo_run(tmp_path)
     stored = {  # stringer-1 healthy, -2 camera defect, -3 bearing fault, -4 both
         "stringer-1": [(OK, 0.97, "not_needed"), (WARNING, 0.55, "answered")],
         "stringer-2": [(OK, 0.94, "skipped")],  # held back by the cool-down

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.checkpoints import build_tiny_clip
 from edge.bundle import load_bundle
 from edge.errors import ConfigError, ExportError, UsageError
 from edge.vision.preprocess import prepare
@@ -19,11 +18,6 @@ from export.labels import load_labels
 from export.pipeline import ExportRequest, run
 from export.processor import EFFICIENTNET_LITE0
 from export.validate import Gate
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_clip(tmp_path_factory.mktemp("hf") / "clip")
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from bench.checkpoints import build_tiny_clip, build_tiny_siglip
+from bench.checkpoints import build_tiny_siglip
 from bench.image_sets import write_real_images
 from edge.bundle import load_bundle
 from edge.cli.main import main
@@ -23,11 +23,6 @@ from export.validate import Gate
 
 # Random tiny models give near-uniform label probabilities, so top-1 flips are not a quality signal here.
 LENIENT = Gate(min_cosine=0.9, min_top1=0.0)
-
-
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_clip(tmp_path_factory.mktemp("hf") / "clip")
 
 
 @pytest.fixture(scope="session")

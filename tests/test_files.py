@@ -1,4 +1,5 @@
-"""Atomic replacement: a failed write leaves the old file whole and no temporary file behind."""
+"""Atomic replacement: a failed write leaves the old file whole and no temporary file behind; bounded reads
+refuse a file too large to be what it should be, naming it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import BinaryIO
 
 import pytest
 
-from edge.files import write_atomically
+from edge.errors import InputError
+from edge.files import read_bounded, write_atomically
 
 
 def test_replaces_the_file_with_the_given_mode(tmp_path: Path) -> None:
@@ -32,3 +34,17 @@ def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path: Path) -> None:
         write_atomically(path, disk_full)
     assert path.read_bytes() == b"the previous profile"
     assert [p.name for p in tmp_path.iterdir()] == ["profile.npz"]
+
+
+def test_a_bounded_read_names_the_file_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.json"
+    with pytest.raises(InputError, match=r"^sensors file .*snapshot.json does not exist$"):
+        read_bounded(path, 2**20, "sensors file", InputError, "split it")
+    path.write_bytes(b"x" * (2**20 + 1))
+    with pytest.raises(InputError, match=r"snapshot.json is larger than 1 MiB; split it$"):
+        read_bounded(path, 2**20, "sensors file", InputError, "split it")
+    with pytest.raises(InputError, match=r"is larger than 4096 bytes; split it$"):
+        read_bounded(path, 4096, "sensors file", InputError, "split it")
+    assert read_bounded(path, 2**20 + 1, "sensors file", InputError, "split it") == b"x" * (2**20 + 1)
+    with pytest.raises(InputError, match=r"sensors file .* cannot be read: .*Is a directory"):
+        read_bounded(tmp_path, 10, "sensors file", InputError, "split it")

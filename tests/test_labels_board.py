@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.checkpoints import build_tiny_clip
 from edge.bundle import Label, load_bundle
 from edge.cli.main import main
 from edge.errors import BundleError, InputError
@@ -30,11 +29,6 @@ OIL = Label(name="coolant spray", severity="fault",
 # INT8 (dynamic) text tower on the board vs the FP32 torch tower on the workstation: the tiny tower
 # measured 0.9992-0.9997 over the built-in labels and one new label.
 MIN_COSINE = 0.995
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_clip(tmp_path_factory.mktemp("hf") / "clip")
 
 
 @pytest.fixture(scope="module")

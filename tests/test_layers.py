@@ -109,3 +109,13 @@ def test_benchmarks_and_workstation_code_never_import_the_tests(path: Path) -> N
     assert "sys.path.insert" not in source, f"{path.name} edits sys.path"
     leaks = [target for _, target in imports_of(path) if target.split(".")[0] == "tests"]
     assert not leaks, f"{path.name} imports {', '.join(leaks)}"
+
+
+TEST_FILES = sorted((ROOT / "tests").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
+def test_a_test_module_imports_no_other_test_module(path: Path) -> None:
+    """Shared helpers live in tests/*_support.py (or bench/), so each test file runs and reads alone."""
+    leaks = [target for _, target in imports_of(path) if target.startswith("tests.test_")]
+    assert not leaks, f"{path.name} imports {', '.join(leaks)}: move what it shares into a tests/*_support.py"

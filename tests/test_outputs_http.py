@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,12 +18,12 @@ from bench.samples import asset, verdict
 from edge.config.root import Config
 from edge.evidence import Condition
 from edge.outputs.config import HttpSettings
-from edge.outputs.http_api import OPENAPI_PATH, ROUTES, HttpApi
+from edge.outputs.http_api import ROUTES, HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.history import History
+from tests.http_support import OPENAPI, check_against_openapi, request
 
 TOKEN = "correct-horse-battery-staple"
-OPENAPI = json.loads(OPENAPI_PATH.read_text())
 NOW_S = 1_790_000_000.0
 
 
@@ -53,31 +52,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpApi]:
     with server:
         yield server
     history.close()
-
-
-def request(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def check_against_openapi(path_template: str, status: int, headers: dict[str, str], body: bytes) -> Any:
-    """Validate a real answer against the schema the OpenAPI document gives for it."""
-    from jsonschema import Draft202012Validator
-
-    answer = OPENAPI["paths"][path_template]["get"]["responses"][str(status)]
-    content_type = headers["Content-Type"].split(";")[0]
-    assert content_type in answer["content"], f"{path_template} {status}: undocumented type {content_type}"
-    if content_type != "application/json":
-        return body
-    data = json.loads(body)
-    schema = {**answer["content"][content_type]["schema"], "components": OPENAPI["components"]}
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=str)
-    assert not errors, f"{path_template} {status}: {errors[0].message} at {list(errors[0].absolute_path)}"
-    return data
 
 
 @pytest.mark.parametrize(("path", "template", "status"), [
@@ -264,7 +238,7 @@ def test_control_bytes_from_a_request_line_are_escaped_in_the_log(api: HttpApi) 
 
     handler = Collect(logging.DEBUG)
     handler.setFormatter(EscapingFormatter("%(message)s"))
-    logger = logging.getLogger("edge.outputs.http_api")
+    logger = logging.getLogger("edge.outputs.http_handler")
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.DEBUG)

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
 from scipy.io import wavfile
 
 from edge.errors import SensorError
@@ -24,15 +23,13 @@ from edge.evidence import EvidenceKind
 from edge.sensors import health
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading, build_reader
-from edge.sensors.config import SensorConfig
 from edge.sensors.soundcard import capture_defect
 from edge.sensors.spi import SpiReader
-
-SENSOR = TypeAdapter(SensorConfig)
+from tests.sensors_support import sensor_config
 
 
 def sensor(**fields: Any) -> Any:
-    return SENSOR.validate_python({"name": "de", "quantity": "vibration", "unit": "g", **fields})
+    return sensor_config({"name": "de", "quantity": "vibration", "unit": "g"}, **fields)
 
 
 def judged(config: Any, reading: Reading) -> Any:

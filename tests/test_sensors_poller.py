@@ -13,22 +13,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
 
 from edge.errors import SensorError
 from edge.evidence import Condition, EvidenceKind
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
-from edge.sensors.config import SensorConfig
 from edge.sensors.poller import SensorPoller, SensorStatus
+from tests.sensors_support import burst_sensor, sensor_config
 from tests.waiting import wait_until
 
-SENSOR = TypeAdapter(SensorConfig)
+TEMPERATURE = {"name": "temp", "quantity": "temperature", "unit": "degC", "type": "command", "command": ["true"]}
 
 
 def sensor(**fields: Any) -> Any:
-    base = {"name": "temp", "quantity": "temperature", "unit": "degC", "type": "command", "command": ["true"]}
-    return SENSOR.validate_python({**base, **fields})
+    return sensor_config(TEMPERATURE, **fields)
 
 
 class ScriptedReader:
@@ -122,12 +120,6 @@ def test_bad_readings_are_rejected_not_repaired(fields: dict, values: list[float
     assert evidence[0].kind is EvidenceKind.SENSOR_HEALTH and evidence[0].condition is None
     assert message in evidence[0].reasons[0] and evidence[0].reasons[0].startswith("sensor unhealthy")
     poller.close()
-
-
-def burst_sensor(**fields: Any) -> Any:
-    return SENSOR.validate_python({"name": "de", "quantity": "vibration", "unit": "g", "type": "replay",
-                                   "path": "x.npy", "rate_hz": 12000, "vibration": {"rpm": 1797, "bearing": "6205"},
-                                   **fields})
 
 
 @pytest.mark.parametrize(
@@ -237,8 +229,7 @@ def test_poller_threads_stop_promptly() -> None:
 
 
 def test_vibration_without_settings_is_judged_on_level_alone() -> None:
-    config = SENSOR.validate_python({"name": "fan", "quantity": "vibration", "unit": "g", "type": "replay",
-                                     "path": "x.npy", "rate_hz": 5000})
+    config = burst_sensor(name="fan", rate_hz=5000, vibration=None)
     t = np.arange(10000) / 5000
     burst = 0.5 * np.sin(2 * np.pi * 50 * t)  # 0.5 g at 50 Hz: 15.6 mm/s peak, 11.04 mm/s RMS, zone D
     evidence = SensorAnalyzer([config]).analyse(Reading("fan", 1.0, "g", samples=burst, rate_hz=5000))

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
 
 from bench.ports import free_port, listening
 from edge.errors import ConfigError, InputError, SensorError
@@ -24,13 +23,12 @@ from edge.sensors.base import build_reader, list_readers
 from edge.sensors.config import SensorConfig
 from edge.sensors.i2c import I2cReader
 from edge.sensors.modbus import decode_registers
+from tests.sensors_support import sensor_config
 from tests.waiting import wait_until
-
-SENSOR = TypeAdapter(SensorConfig)
 
 
 def sensor(**fields: Any) -> Any:
-    return SENSOR.validate_python({"name": "s", "quantity": "temperature", "unit": "degC", **fields})
+    return sensor_config({"name": "s", "quantity": "temperature", "unit": "degC"}, **fields)
 
 
 def test_every_registered_reader_has_a_config_type() -> None:

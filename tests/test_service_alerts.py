@@ -6,22 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from edge.alerts.config import AlertsSettings
 from edge.alerts.lifecycle import AlertBook
-from edge.bundle import load_bundle
 from edge.service.loop import Service
 from edge.store.alerts import AlertStore
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder
-from tests.service_support import DEMO_DIR, FakeClock, InlineExecutor
-from tests.test_service import INTERVAL_S, RecordingEscalator, polled, press, replay_temperature
-
-
-@pytest.fixture(scope="module")
-def encoder() -> ImageEncoder:
-    return ImageEncoder.load(load_bundle(DEMO_DIR / "bundle", verify=True))
+from tests.service_support import (
+    INTERVAL_S,
+    FakeClock,
+    InlineExecutor,
+    RecordingEscalator,
+    polled,
+    press,
+    replay_temperature,
+)
 
 
 def test_maintenance_silences_alerts_and_escalation_then_verdicts_raise_and_clear(

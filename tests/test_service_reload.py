@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,12 +62,6 @@ def wait_until(what: str, found: Callable[[], bool], process: subprocess.Popen[s
         assert process.poll() is None, log.read_text()
         time.sleep(0.05)
     raise AssertionError(f"{what} did not happen within {timeout_s} s:\n{log.read_text()}")
-
-
-@pytest.fixture
-def cloud() -> Iterator[LocalCloudServer]:
-    with LocalCloudServer() as server:
-        yield server
 
 
 def test_sighup_reloads_keeping_history_and_outbox_and_refuses_a_broken_config(

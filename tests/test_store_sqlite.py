@@ -11,8 +11,11 @@ import pytest
 
 from edge.errors import StorageError
 from edge.escalation.outbox import Outbox
+from edge.store.alerts import AlertStore, Notice
 from edge.store.history import History
+from edge.store.notifications import NotificationQueue
 from edge.store.sqlite import Database, add_column_if_missing, split_statements
+from edge.store.trends import Trends
 
 STEPS = (
     "CREATE TABLE things (id INTEGER PRIMARY KEY, body TEXT NOT NULL DEFAULT 'a;b');"
@@ -146,3 +149,81 @@ def test_an_outbox_written_before_versions_migrates(tmp_path: Path, had_embeddin
         stored = outbox.get("k2")
         assert stored is not None and stored.embedding is not None
         assert stored.embedding.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+OLD_ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, asset TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')), condition TEXT NOT NULL,
+    headline TEXT NOT NULL, verdict_id INTEGER, raised_at REAL NOT NULL, acknowledged_at REAL, acknowledged_by TEXT,
+    note TEXT, cleared_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (asset) WHERE state != 'cleared';
+CREATE TABLE IF NOT EXISTS modes (
+    asset TEXT PRIMARY KEY, snoozed_until REAL, snoozed_by TEXT, maintenance_since REAL, maintenance_until REAL,
+    maintenance_by TEXT, maintenance_note TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, asset TEXT NOT NULL, alert_id INTEGER,
+    action TEXT NOT NULL, actor TEXT, note TEXT, detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, event_id INTEGER NOT NULL, target TEXT NOT NULL,
+    title TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')), attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL, sent_at REAL, error TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
+INSERT INTO alerts (asset, state, condition, headline, verdict_id, raised_at)
+    VALUES ('press-1', 'raised', 'fault', 'bearing outer race', 7, 100.0);
+INSERT INTO events (at, asset, alert_id, action, detail)
+    VALUES (100.0, 'press-1', 1, 'raised', '{"condition": "fault"}');
+INSERT INTO notifications (key, event_id, target, title, body, created_at, status, next_try_at)
+    VALUES ('ew-1-mail', 1, 'mail', 'press-1: fault', 'bearing outer race', 100.0, 'pending', 100.0);
+"""
+
+OLD_TRENDS = """
+CREATE TABLE IF NOT EXISTS trends (
+    asset TEXT NOT NULL, sensor TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trends_key_ts ON trends (asset, sensor, metric, ts);
+CREATE INDEX IF NOT EXISTS trends_ts ON trends (ts);
+INSERT INTO trends VALUES ('press-1', 'drive_end', 'rpm', 1000.0, 1500.0);
+INSERT INTO trends VALUES ('press-1', 'drive_end', 'rpm', 87400.0, 1490.0);
+"""
+
+
+def write_old(path: Path, script: str) -> None:
+    """A file as the code before the shared helper left it: its schema at user_version 0."""
+    old = sqlite3.connect(path)
+    old.executescript(script)
+    old.commit()
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 0
+    old.close()
+
+
+def test_an_alert_store_written_before_versions_keeps_its_alert_and_queued_notice(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite3"
+    write_old(path, OLD_ALERTS)
+    with AlertStore(path) as store:
+        assert store._db.schema_version == 1
+        alert = store.open_alert("press-1")
+        assert alert is not None and alert.headline == "bearing outer race" and alert.verdict_id == 7
+        assert [event.detail for event in store.events("press-1")] == [{"condition": "fault"}]
+        queue = NotificationQueue(store)
+        assert [item.key for item in queue.due(now=100.0)] == ["ew-1-mail"]
+        acknowledged = store.acknowledge(alert, "anna", "on it", 200.0, Notice("ack", "anna", ("mail",)))
+        assert acknowledged.state == "acknowledged" and acknowledged.acknowledged_by == "anna"
+        assert [item.key for item in queue.due(now=200.0)] == ["ew-1-mail", "ew-2-mail"]
+
+
+def test_trends_written_before_versions_keep_their_points(tmp_path: Path) -> None:
+    path = tmp_path / "trends.sqlite3"
+    write_old(path, OLD_TRENDS)
+    trends = Trends(path)
+    assert trends._db.schema_version == 1
+    assert trends.series("press-1", "drive_end", "rpm") == [(1000.0, 1500.0), (87400.0, 1490.0)]
+    [summary] = trends.summary("press-1")
+    assert summary.points == 2 and summary.slope_per_day == pytest.approx(-10.0)
+    trends.close()

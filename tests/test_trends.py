@@ -20,7 +20,7 @@ from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.history import History
 from edge.store.trends import DAY_S, Trends, slope_per_day, trend_values
-from tests.test_outputs_http import check_against_openapi, request
+from tests.http_support import check_against_openapi, request
 
 NOW_S = 1_790_000_000.0
 

@@ -13,14 +13,13 @@ import collections
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
 
 from bench.healthy_signals import healthy_burst, impacts_burst
 from edge.analytics import bearings, diagnosis, envelope, iso
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
-from edge.sensors.config import SensorConfig
+from tests.sensors_support import burst_sensor
 
 SPEEDS_RPM = [*np.arange(600.0, 3601.0, 100.0), 900.0, 1200.0]
 OFFSETS = (-0.05, 0.0, 0.05)
@@ -64,9 +63,7 @@ def test_mains_family_in_the_envelope_is_not_a_bearing_line(mains_hz: float) -> 
 
 
 def _analyzer() -> SensorAnalyzer:
-    config = TypeAdapter(SensorConfig).validate_python({
-        "name": "de", "type": "replay", "path": "x.npy", "rate_hz": 12000, "quantity": "vibration", "unit": "g",
-        "vibration": {"rpm": 1200, "bearing": "6205"}})
+    config = burst_sensor(vibration={"rpm": 1200, "bearing": "6205"})
     return SensorAnalyzer([config])
 
 

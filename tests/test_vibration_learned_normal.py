@@ -25,7 +25,7 @@ from edge.cli.main import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
-from tests.test_sensors_poller import burst_sensor
+from tests.sensors_support import burst_sensor
 
 FS_HZ = 12_000
 LEARNING_BURSTS = 4

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge.errors import ConfigError
+from edge.files import read_bounded
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -138,6 +139,16 @@ def _union_member(annotation: Any, tag: int | str) -> type[BaseModel] | None:
     return None
 
 
+def first_problem(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """The first problem pydantic found as 'where: what', for a one-sentence error about a document
+    that is not a config file (a cloud answer, a labels file, a command-line setting)."""
+    return _problem(error.errors()[0], model)
+
+
+def _problem(item: Any, model: type[BaseModel] | None) -> str:
+    return f"{format_location(tuple(item['loc']), model)}: {item['msg'].removeprefix('Value error, ')}"
+
+
 def describe_validation_error(
     error: ValidationError, model: type[BaseModel], source: str
 ) -> str:
@@ -152,9 +163,7 @@ def describe_validation_error(
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             lines.append(f"{where}: unknown key{suggestion}")
         else:
-            where = format_location(loc, model)
-            message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {message}")
+            lines.append(_problem(item, model))
     return f"{source}: invalid config:\n  " + "\n  ".join(lines)
 
 
@@ -164,16 +173,11 @@ def _is_model(annotation: Any) -> bool:
 
 def load_yaml(path: Path) -> Any:
     """Parse a config file with a strict SafeLoader (no duplicate keys), bounded in size, depth and expansion."""
+    data = read_bounded(path, MAX_CONFIG_BYTES, "config file", ConfigError, "is it a config file?")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
         text = data.decode("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it a config file?")
     try:
         return substitute_env(yaml.load(text, Loader=_StrictLoader), str(path))
     except RecursionError as exc:

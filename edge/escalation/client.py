@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from edge.config.loader import first_problem
 from edge.errors import CloudError, ConfigError
 from edge.escalation.config import EscalationConfig
 from edge.escalation.request import RESPONSE_FORMAT, CloudAnswer, CloudRequest
@@ -180,9 +181,7 @@ class CloudClient:
         except json.JSONDecodeError as exc:
             raise _Malformed(f"content is not JSON ({exc.msg} at {exc.pos})") from exc
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-            raise _Malformed(f"content does not match the schema: {where}: {first['msg']}") from exc
+            raise _Malformed(f"content does not match the schema: {first_problem(exc, CloudAnswer)}") from exc
         usage = getattr(completion, "usage", None)
         return CloudReply(
             answer=answer,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge.escalation.config import OutboxConfig
-from edge.store.sqlite import Database, Migration, add_column_if_missing
+from edge.store.sqlite import Database, Migration, Store, add_column_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +89,13 @@ class PastEscalation:
     created_at: float
 
 
-class Outbox:
+class Outbox(Store):
     def __init__(self, path: Path, config: OutboxConfig | None = None) -> None:
         self.path = path
         self._config = config or OutboxConfig()
         self._db = Database(path, "escalation outbox", MIGRATIONS, busy_timeout_s=10.0)
         self._write = self._db.write
         self._read = self._db.read
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- escalations ---------------------------------------------------------------------------
 

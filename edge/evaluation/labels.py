@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from edge.config.loader import first_problem
 from edge.config.section import ConfigPath, Section
 from edge.errors import InputError
 from edge.evidence import Condition
@@ -70,9 +71,7 @@ def load_labels(path: Path) -> Labels:
     try:
         return Labels.model_validate(document, context={"config_dir": path.resolve().parent})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        raise InputError(f"labels file {path}: {where}: {problem['msg']}") from exc
+        raise InputError(f"labels file {path}: {first_problem(exc, Labels)}") from exc
 
 
 def truth_of_check(labels: AssetLabels, camera_folder: Path | None, index: int) -> Truth:

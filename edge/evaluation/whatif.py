@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from edge.config.loader import first_problem
 from edge.errors import UsageError
 from edge.escalation.config import PolicyConfig
 from edge.escalation.outbox import PastEscalation
@@ -55,8 +56,6 @@ def policy_with(base: PolicyConfig, assignments: Sequence[str]) -> PolicyConfig:
     try:
         return PolicyConfig.model_validate({**base.model_dump(), **changes})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
         known = ", ".join(PolicyConfig.model_fields)
-        raise UsageError(f"--policy {where}: {problem['msg']} (policy settings: {known})") from exc
+        raise UsageError(f"--policy {first_problem(exc, PolicyConfig)} (policy settings: {known})") from exc
 

@@ -4,7 +4,7 @@ Why ``http.server.ThreadingHTTPServer`` and not a framework: the API is a handfu
 GET routes for one or two clients (a phone, a Prometheus scraper); the standard library adds no
 dependency to a Pi image, starts in milliseconds and needs no ASGI server. Prometheus exposition
 comes from prometheus_client, not hand-written. Routes are data (``ROUTES``); each handler is a
-method returning a ``Response``, so the request class only dispatches and sets headers.
+method returning a ``Response``, so the request class (``http_handler.py``) only dispatches and sets headers.
 
 Auth: with ``http.token`` set, /api/* and /metrics need ``Authorization: Bearer <token>``;
 /healthz, /openapi.json and the status page's static files do not (they carry no machine data;
@@ -39,6 +39,7 @@ from edge.config.root import AssetConfig
 from edge.errors import ConfigError, StorageError
 from edge.outputs.alert_routes import AlertRoutes, parse_body
 from edge.outputs.config import HttpSettings, is_loopback
+from edge.outputs.http_handler import RequestHandler
 from edge.outputs.http_types import Problem, Response
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -60,9 +61,6 @@ FRAME_LOOKBACK = 100  # how many recent verdicts to search for the asset's last 
 _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; frame-ancestors 'none'"
-
-
-MAX_BODY_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ class HttpApi(AlertRoutes):
         family = socket.AF_INET6 if ":" in self.settings.bind else socket.AF_INET
         server_class = type("Server", (http.server.ThreadingHTTPServer,),
                             {"address_family": family, "daemon_threads": True})
-        handler = type("Handler", (_Handler,), {"api": self})
+        handler = type("Handler", (RequestHandler,), {"api": self})
         try:
             self._server = server_class((self.settings.bind, self.settings.port), handler)
         except OSError as exc:
@@ -356,56 +354,3 @@ def _parse_limit(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:  # '²'.isdigit() is True
         raise Problem(400, f"limit={text!r} must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    api: HttpApi
-    server_version = f"edgewatch/{__version__}"
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds a client may stay silent before its thread is freed
-
-    def version_string(self) -> str:
-        return self.server_version  # never the Python version, which only helps an attacker
-
-    def do_GET(self) -> None:
-        self._send(self.api.handle(self.path, self.headers, client=self.client_address[0]))
-
-    def do_POST(self) -> None:
-        length = self.headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._send(Response(413, dumps({"error": f"a request body is at most {MAX_BODY_BYTES} bytes"})))
-            return
-        body = self.rfile.read(int(length))
-        self._send(self.api.handle(self.path, self.headers, "POST", body, self.client_address[0]))
-
-    def do_HEAD(self) -> None:
-        self._send(self.api.handle(self.path, self.headers), body=False)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The standard library's errors (bad request line, unknown method, URI too long) as JSON, not HTML."""
-        self.close_connection = True
-        phrase = self.responses.get(code, ("error",))[0]
-        response = Response(code, dumps({"error": message or phrase}))
-        self._send(response, body=self.command != "HEAD" and code >= 200 and code not in (204, 304))
-
-    def _send(self, response: Response, body: bool = True) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if body:
-            self.wfile.write(response.body)
-
-    def _refuse(self) -> None:
-        self.close_connection = True  # the request body is never read
-        self._send(Response(405, dumps({"error": "only GET, HEAD and POST are supported"}),
-                            headers={"Allow": "GET, HEAD, POST"}))
-
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("HTTP %s " + format, self.client_address[0], *args)

@@ -22,6 +22,7 @@ from edge.config.loader import describe_validation_error
 from edge.config.section import Section, require_unique
 from edge.errors import InputError, SensorError
 from edge.evidence import Evidence
+from edge.files import read_bounded
 from edge.sensors.analysis import SensorAnalyzer, source_name
 from edge.sensors.base import Reading
 from edge.sensors.config import SensorBase
@@ -63,16 +64,7 @@ class SensorsJson(Section):
 
 
 def load(path: Path) -> SensorsJson:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)  # never more: parsed JSON takes ~10x its size
-    except FileNotFoundError as exc:
-        raise InputError(f"sensors file {path} does not exist") from exc
-    except OSError as exc:
-        raise InputError(f"sensors file {path} cannot be read: {exc}") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"sensors file {path} is larger than {MAX_FILE_BYTES // 2**20} MiB; "
-                         "put long bursts in a 'file' (npy) beside it")
+    data = read_bounded(path, MAX_FILE_BYTES, "sensors file", InputError, "put long bursts in a 'file' (npy) beside it")
     try:
         raw: Any = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

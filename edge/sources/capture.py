@@ -8,7 +8,6 @@ from these frames sees the machine exactly as the service will. Black, blurred a
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from PIL import Image
 
 from edge.config.root import AssetConfig
 from edge.errors import InputError, SourceError, StorageError
+from edge.files import write_atomically
 from edge.sources import make_camera
 from edge.sources.config import CameraBase
 from edge.sources.health import FrameHealth
@@ -93,11 +93,8 @@ def capture(
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
-    """Write next to the target and rename: an interrupted capture never leaves half a frame to enrol."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        Image.fromarray(image).save(partial, format="PNG")  # (H, W, 3) uint8 RGB
-        os.replace(partial, path)
+    """Atomically: an interrupted capture never leaves half a frame to enrol."""
+    try:  # (H, W, 3) uint8 RGB
+        write_atomically(path, lambda handle: Image.fromarray(image).save(handle, format="PNG"), mode=0o644)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise StorageError(f"cannot save captured frame {path}: {exc}") from exc

@@ -7,7 +7,8 @@ the notifications each transition queues, all written in one transaction so none
 
 Every transition and every person's action is an ``events`` row (who, when, note); the rows of
 ``notifications`` are the durable outbox the notifier drains (``edge/alerts/notifier.py``).
-Durability as the history: WAL with ``synchronous=FULL``, one writer lock, one connection.
+Durability and threads: ``edge.store.sqlite.Database`` (WAL, ``synchronous=FULL``, one writer, pooled
+readers); the CLI writes beside a running service, so a lock is waited for up to ten seconds.
 """
 
 from __future__ import annotations
@@ -15,69 +16,71 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.errors import StorageError
+from edge.store.sqlite import Database, Migration, Store
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    asset TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),
-    condition TEXT NOT NULL,
-    headline TEXT NOT NULL,
-    verdict_id INTEGER,
-    raised_at REAL NOT NULL,
-    acknowledged_at REAL,
-    acknowledged_by TEXT,
-    note TEXT,
-    cleared_at REAL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (asset) WHERE state != 'cleared';
-CREATE TABLE IF NOT EXISTS modes (
-    asset TEXT PRIMARY KEY,
-    snoozed_until REAL,
-    snoozed_by TEXT,
-    maintenance_since REAL,
-    maintenance_until REAL,
-    maintenance_by TEXT,
-    maintenance_note TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    asset TEXT NOT NULL,
-    alert_id INTEGER,
-    action TEXT NOT NULL,
-    actor TEXT,
-    note TEXT,
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
-CREATE TABLE IF NOT EXISTS notifications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    event_id INTEGER NOT NULL,
-    target TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try_at REAL NOT NULL,
-    sent_at REAL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
-"""
+# step 1 is the schema files written before versioning already have (user_version 0): IF NOT EXISTS
+MIGRATIONS: tuple[Migration, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),
+        condition TEXT NOT NULL,
+        headline TEXT NOT NULL,
+        verdict_id INTEGER,
+        raised_at REAL NOT NULL,
+        acknowledged_at REAL,
+        acknowledged_by TEXT,
+        note TEXT,
+        cleared_at REAL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (asset) WHERE state != 'cleared';
+    CREATE TABLE IF NOT EXISTS modes (
+        asset TEXT PRIMARY KEY,
+        snoozed_until REAL,
+        snoozed_by TEXT,
+        maintenance_since REAL,
+        maintenance_until REAL,
+        maintenance_by TEXT,
+        maintenance_note TEXT
+    );
+    CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        asset TEXT NOT NULL,
+        alert_id INTEGER,
+        action TEXT NOT NULL,
+        actor TEXT,
+        note TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
+    CREATE TABLE IF NOT EXISTS notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        event_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at REAL NOT NULL,
+        sent_at REAL,
+        error TEXT
+    );
+    CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
+""",
+)
 _ALERT_COLUMNS = "id, asset, state, condition, headline, verdict_id, raised_at, acknowledged_at, acknowledged_by, " \
                  "note, cleared_at"
 
@@ -142,52 +145,14 @@ class Notice:
     targets: Sequence[str]  # target ids (see edge/alerts/notifier.py)
 
 
-class AlertStore:
+class AlertStore(Store):
     """``AlertStore(state_dir / "alerts.sqlite3")``; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"alert store {path} cannot be opened: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> AlertStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: everything inside commits together or not at all."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(f"alert store {self.path} cannot be written: {exc}") from exc
-
-    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"alert store {self.path} cannot be read: {exc}") from exc
+        self.path = Path(path)
+        self._db = Database(self.path, "alert store", MIGRATIONS, busy_timeout_s=10.0)
+        self.write = self._db.write  # one IMMEDIATE transaction: everything inside commits together or not at all
+        self.read = self._db.read
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -277,7 +242,7 @@ class AlertStore:
     def _must(self, alert_id: int) -> Alert:
         alert = self.get(alert_id)
         if alert is None:
-            raise StorageError(f"alert store {self.path}: alert {alert_id} vanished")
+            raise StorageError(f"the alert store {self.path}: alert {alert_id} vanished")
         return alert
 
 

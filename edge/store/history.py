@@ -44,7 +44,7 @@ import numpy as np
 from edge.errors import StorageError
 from edge.evidence import Condition, Verdict, jsonable
 from edge.files import write_atomically
-from edge.store.sqlite import Database, Migration, used_bytes
+from edge.store.sqlite import Database, Migration, Store, used_bytes
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Retention:
     jpeg_quality: int = 85
 
 
-class History:
+class History(Store):
     """SQLite verdict store; see the module docstring for the API and its guarantees."""
 
     def __init__(self, path: Path, frames_dir: Path | None = None, retention: Retention = Retention()) -> None:
@@ -107,16 +107,6 @@ class History:
         self._write = self._db.write
         self._read = self._db.read
         self._remove_orphan_frames()
-
-    def close(self) -> None:
-        """Close every connection; SQLite checkpoints the WAL into the database on the last close."""
-        self._db.close()
-
-    def __enter__(self) -> History:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- writing -----------------------------------------------------------------------------
 

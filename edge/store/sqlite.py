@@ -1,6 +1,7 @@
 """One way to open an edgewatch SQLite file: durable pragmas, one writer, pooled readers, migrations.
 
-Every store (verdict history, escalation outbox, and any added later) builds on ``Database``::
+Every store (verdict history, escalation outbox, alerts, trends, and any added later) builds on
+``Database``, and subclasses ``Store`` for closing (also as a context manager)::
 
     MIGRATIONS = (
         "CREATE TABLE IF NOT EXISTS things (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",  # -> 1
@@ -34,7 +35,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edge.errors import StorageError
 
@@ -161,6 +162,25 @@ class Database:
                 except sqlite3.Error as exc:  # closing must not hide the error that led here
                     log.warning("closing the %s %s: %s", self.name, self.path, exc)
             self._idle.clear()
+
+
+StoreT = TypeVar("StoreT", bound="Store")
+
+
+class Store:
+    """A store kept in one ``Database`` (``self._db``): closing it, also as a context manager."""
+
+    _db: Database
+
+    def close(self) -> None:
+        """Close every connection; SQLite checkpoints the WAL into the database on the last close."""
+        self._db.close()
+
+    def __enter__(self: StoreT) -> StoreT:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def split_statements(script: str) -> list[str]:

@@ -11,27 +11,24 @@ adds one row per trended value (``TREND_METRICS``), keyed by asset, sensor and m
     trends.prune(now_s)                                      # older than max_age_s (publish does it hourly)
 
 Its own database file, apart from the verdict history: trends are small, numeric and kept longer
-(a year by default), and either file can be deleted without touching the other. Durability as
-history's (WAL, synchronous=FULL); one writer (the check loop), readers on their own connections.
+(a year by default), and either file can be deleted without touching the other. Durability and
+threads: ``edge.store.sqlite.Database`` (WAL, synchronous=FULL, one writer, pooled readers).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import StorageError
 from edge.evidence import EvidenceKind, Verdict
+from edge.store.sqlite import Database, Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +42,20 @@ TREND_METRICS = {
 }
 DAY_S = 86400.0
 PRUNE_EVERY_S = 3600.0
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS trends (
-    asset  TEXT NOT NULL,
-    sensor TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    ts     REAL NOT NULL,
-    value  REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trends_key_ts ON trends (asset, sensor, metric, ts);
-CREATE INDEX IF NOT EXISTS trends_ts ON trends (ts);
-"""
+# step 1 is the schema files written before versioning already have (user_version 0): IF NOT EXISTS
+MIGRATIONS: tuple[Migration, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS trends (
+        asset  TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        ts     REAL NOT NULL,
+        value  REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS trends_key_ts ON trends (asset, sensor, metric, ts);
+    CREATE INDEX IF NOT EXISTS trends_ts ON trends (ts);
+    """,
+)
 
 
 @dataclass(frozen=True)
@@ -95,64 +95,14 @@ def slope_per_day(points: list[tuple[float, float]]) -> float | None:
     return float(np.polyfit((ts - ts[0]) / DAY_S, values, 1)[0])
 
 
-class Trends:
+class Trends(Store):
     def __init__(self, path: Path, max_age_s: float = 365 * DAY_S) -> None:
         self.path = Path(path)
         self.max_age_s = max_age_s
-        self._lock = threading.Lock()
-        self._local = threading.local()  # one reader connection per thread (WAL: never blocked)
-        self._readers: list[sqlite3.Connection] = []
-        self._closed = False
         self._next_prune_s = -math.inf
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the trends folder {self.path.parent}: {exc}") from exc
-        self._writer = self._open()
-        with self._write() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open trends {self.path}: {exc}") from exc
-        return db
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._closed:
-                raise StorageError(f"trends {self.path} is closed")
-            db = self._writer
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StorageError(f"cannot write trends {self.path}: {exc}") from exc
-
-    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        if self._closed:
-            raise StorageError(f"trends {self.path} is closed")
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self._open()
-            with self._lock:
-                self._readers.append(db)
-        try:
-            return db.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read trends {self.path}: {exc}") from exc
+        self._db = Database(self.path, "trends", MIGRATIONS)
+        self._write = self._db.write
+        self._read = self._db.read
 
     # -- VerdictSink ---------------------------------------------------------------------------
 
@@ -166,14 +116,6 @@ class Trends:
             if verdict.timestamp >= self._next_prune_s:  # retention rides on the writes: no job to schedule
                 self._next_prune_s = verdict.timestamp + PRUNE_EVERY_S
                 self.prune(verdict.timestamp)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            for db in (*self._readers, self._writer):
-                db.close()
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
 from edge.bundle import MANIFEST_NAME, Bundle, FileEntry, Label, Labels, Manifest, load_bundle, write_manifest
 from edge.errors import InputError, StorageError
+from edge.files import write_atomically
 from edge.vision.text import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -79,34 +79,14 @@ def _commit(bundle: Bundle, entries: list[Label], embeddings: np.ndarray) -> Man
     document["files"] = [entry.model_dump(mode="json") for entry in files]
     manifest = Manifest.model_validate(document)
     root = bundle.root
-    partial = root / f".{MANIFEST_NAME}.partial"
-    try:
-        _write_synced(root / name, data)
-        write_manifest(partial, manifest)
-        os.replace(partial, root / MANIFEST_NAME)
-        _sync_folder(root)
+    try:  # the new labels file first: the manifest that names it is the commit point
+        write_atomically(root / name, data, mode=0o644)
+        write_manifest(root / MANIFEST_NAME, manifest)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise StorageError(f"bundle {root} cannot be updated (it is unchanged): {exc}") from exc
     _remove_unlisted(root, manifest)
     log.info("bundle %s: %d labels now (%s)", root, len(entries), ", ".join(entry.name for entry in entries))
     return manifest
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync the folder so the rename itself survives a power cut."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def _remove_unlisted(root: Path, manifest: Manifest) -> None:
