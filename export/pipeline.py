@@ -105,6 +105,7 @@ def _describe(v: Validation) -> str:
         parts.append(f"max probability shift {v.max_probability_shift:.3f}")
     if v.text_cosine_mean is not None:
         parts.append(f"text cosine {v.text_cosine_mean:.4f}")
+    parts += [f"{head} score rank correlation {value:.3f}" for head, value in v.score_rank_correlation.items()]
     return ", ".join(parts) + (" -> passed" if v.passed else " -> FAILED")
 
 
@@ -185,7 +186,8 @@ def run(request: ExportRequest) -> ExportSummary:
                 clock.lap("quantize")
                 validation = validate.compare(
                     fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, held_back, request.gate,
-                    labels=head, logits_output=fields["image_model"].get("logits_output"),
+                    labels=head, patch_output=fields["image_model"]["patch_output"],
+                    feature_outputs=tuple(fields["image_model"]["feature_outputs"]),
                     progress=_bar(request, "validating", "img"),
                 )
                 clock.lap("validate")
@@ -251,6 +253,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: Exp
         "image_model": {
             "file": IMAGE_FILE, "input_name": towers.IMAGE_INPUT, "embedding_output": towers.EMBEDDING_OUTPUT,
             "patch_output": towers.PATCH_OUTPUT if towers.PATCH_OUTPUT in outputs else None,
+            "feature_outputs": [name for name in towers.FEATURE_OUTPUTS if name in outputs],
             "logits_output": towers.LOGITS_OUTPUT if towers.LOGITS_OUTPUT in outputs else None,
         },
         "quantization": {

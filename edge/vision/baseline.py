@@ -31,11 +31,19 @@ def knn_scores(embeddings: np.ndarray, memory: np.ndarray, k: int = DEFAULT_K) -
     return _nearest_distances(embeddings, memory, k).mean(axis=1).astype(np.float64)
 
 
-def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """(Q, N, C) patch tokens of Q frames -> (Q,) distance of each frame's most unusual patch."""
+def patch_distances(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
+    """(Q, N, C) patch features of Q frames -> (Q, N) distance of every patch to its nearest normal one.
+
+    Reshaped to the patch grid, one row is the frame's anomaly map: where it differs from normal.
+    """
     frames, tokens, channels = patches.shape
     nearest = _nearest_distances(patches.reshape(frames * tokens, channels), memory, 1)[:, 0]
-    return nearest.reshape(frames, tokens).max(axis=1).astype(np.float64)
+    return nearest.reshape(frames, tokens).astype(np.float32)
+
+
+def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
+    """(Q, N, C) patch features of Q frames -> (Q,) distance of each frame's most unusual patch."""
+    return patch_distances(patches, memory).max(axis=1).astype(np.float64)
 
 
 def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -53,12 +61,15 @@ def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray
         points = features @ (projection / np.sqrt(_PROJECTION_DIM))
     else:
         points = features.astype(np.float32, copy=False)
+    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2: one matrix-vector product per pick, no (rows, dim) temporary
+    norms_sq = np.einsum("ij,ij->i", points, points)
     chosen = np.empty(size, dtype=np.int64)
     chosen[0] = int(rng.integers(rows))
-    min_sq = ((points - points[chosen[0]]) ** 2).sum(axis=1)
+    min_sq = norms_sq - 2 * (points @ points[chosen[0]]) + norms_sq[chosen[0]]
     for index in range(1, size):
         chosen[index] = int(np.argmax(min_sq))
-        min_sq = np.minimum(min_sq, ((points - points[chosen[index]]) ** 2).sum(axis=1))
+        pick = chosen[index]
+        np.minimum(min_sq, norms_sq - 2 * (points @ points[pick]) + norms_sq[pick], out=min_sq)
     return chosen
 
 

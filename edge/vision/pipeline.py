@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.vision.baseline import knn_scores, patch_scores
+from edge.vision.baseline import knn_scores, patch_distances
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
@@ -38,6 +38,8 @@ class VisionResult:
     severities: dict[str, str]  # label/condition name -> ok | warning | fault
     heads: dict[str, float]  # raw per-head scores
     timings_ms: dict[str, float] = field(default_factory=dict)  # decode, preprocess, inference, heads
+    # (rows, cols) float32 distance of every patch to normal, over the model input (patch head only)
+    anomaly_map: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def top_label(self) -> str | None:
@@ -55,6 +57,7 @@ class VisionResult:
             "top_label": self.top_label,
             "heads": dict(self.heads),
             "timings_ms": {name: round(value, 3) for name, value in self.timings_ms.items()},
+            "anomaly_map_grid": None if self.anomaly_map is None else list(self.anomaly_map.shape),
         }
 
 
@@ -87,9 +90,10 @@ class VisionHeads:
             probs = label_probabilities(encoded.embedding, self._label_embeddings, self._labels)
             labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs, strict=True)}
         few_shot = self._few_shot.probabilities(encoded.embedding) if self._few_shot else {}
-        p_value = p_anomaly = None
+        p_value = p_anomaly = anomaly_map = None
         if self.profile is not None:
-            heads.update(self._baseline_scores(encoded))
+            baseline, anomaly_map = self._baseline_scores(encoded)
+            heads.update(baseline)
             p_value = combine_p_values([self._conformal[head].p_value(score) for head, score in heads.items()])
             p_anomaly = anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior)
         abnormal_mass = self._abnormal_mass(few_shot or labels, independent=not few_shot and self._independent_labels)
@@ -98,7 +102,8 @@ class VisionHeads:
         anomaly_score = heads.get("patchcore", heads.get("knn", abnormal_mass))
         timings = {**(timings_ms or {}), "heads": (time.perf_counter() - start) * 1e3}
         return VisionResult(anomaly_score=anomaly_score, p_value=p_value, p_anomaly=p_anomaly, labels=labels,
-                            few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings)
+                            few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings,
+                            anomaly_map=anomaly_map)
 
     def _abnormal_mass(self, probabilities: dict[str, float], independent: bool) -> float | None:
         """Probability the label heads put on non-ok conditions (softmax: summed; sigmoid: the largest)."""
@@ -109,12 +114,16 @@ class VisionHeads:
             return 0.0
         return float(max(abnormal) if independent else min(1.0, sum(abnormal)))
 
-    def _baseline_scores(self, encoded: Encoded) -> dict[str, float]:
+    def _baseline_scores(self, encoded: Encoded) -> tuple[dict[str, float], np.ndarray | None]:
+        """The baseline heads' scores, and the patch head's anomaly map when it ran."""
         assert self.profile is not None
         scores = {"knn": float(knn_scores(encoded.embedding[None], self.profile.memory, self.profile.knn_k)[0])}
-        if self.profile.patch_memory is not None and encoded.patches is not None and "patchcore" in self._conformal:
-            scores["patchcore"] = float(patch_scores(encoded.patches[None], self.profile.patch_memory)[0])
-        return scores
+        if self.profile.patch_memory is None or encoded.patches is None or "patchcore" not in self._conformal:
+            return scores, None
+        distances = patch_distances(encoded.patches[None], self.profile.patch_memory)[0]  # (N,)
+        scores["patchcore"] = float(distances.max())
+        grid = encoded.patch_grid or (1, distances.size)
+        return scores, distances.reshape(grid)
 
 
 class VisionScorer:
