@@ -33,6 +33,7 @@ from edge.outputs.config import HttpSettings
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
+from edge.store import anomaly_maps
 from edge.store.history import History, StoredVerdict, parse_since
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/assets/(?P<asset_id>[^/]+)/frame\.jpg", "asset_frame"),
     Route(r"/api/verdicts", "list_verdicts"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/frame\.jpg", "verdict_frame"),
+    Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/anomaly\.png", "verdict_anomaly"),
     Route(r"/metrics", "metrics_text"),
     Route(r"/openapi\.json", "openapi", auth=False),
     Route(r"/", "index", auth=False),
@@ -213,6 +215,7 @@ class HttpApi:
         body["last_frame"] = None if with_frame is None else {
             "verdict_id": with_frame.id, "verdict": with_frame.verdict.condition.value,
             "timestamp": with_frame.verdict.timestamp, "url": _frame_url(with_frame),
+            "anomaly_url": _anomaly_url(with_frame),
         }
         return Response(200, dumps(body))
 
@@ -237,6 +240,17 @@ class HttpApi:
             raise Problem(404, f"verdict {verdict_id} has no saved frame")
         return _jpeg(stored)
 
+    def verdict_anomaly(self, query: dict[str, str], verdict_id: str) -> Response:
+        stored = self.history.get(int(verdict_id))
+        anomaly_map = None if stored is None or stored.frame is None else anomaly_maps.load_beside(stored.frame)
+        if stored is None or stored.frame is None or anomaly_map is None:
+            raise Problem(404, f"verdict {verdict_id} has no saved anomaly map (kept with non-ok verdicts' frames)")
+        try:
+            return Response(200, anomaly_maps.overlay_png(stored.frame, anomaly_map), "image/png",
+                            {"Cache-Control": "max-age=86400, immutable"})
+        except StorageError as exc:
+            raise Problem(404, f"the frame of verdict {stored.id} is gone or unreadable") from exc
+
     def metrics_text(self, query: dict[str, str]) -> Response:
         return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE)
 
@@ -259,11 +273,19 @@ def _frame_url(stored: StoredVerdict) -> str | None:
     return None if stored.frame is None else f"/api/verdicts/{stored.id}/frame.jpg"
 
 
+def _anomaly_url(stored: StoredVerdict) -> str | None:
+    """The frame with its anomaly map drawn over it, when one was kept."""
+    if stored.frame is None or not anomaly_maps.path_beside(stored.frame).is_file():
+        return None
+    return f"/api/verdicts/{stored.id}/anomaly.png"
+
+
 def _verdict_json(stored: StoredVerdict) -> dict[str, Any]:
     """A stored verdict for clients: the frame as a URL, never a path on the board."""
     body = stored.to_dict()
     del body["frame"]
     body["frame_url"] = _frame_url(stored)
+    body["anomaly_url"] = _anomaly_url(stored)
     return body
 
 

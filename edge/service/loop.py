@@ -88,6 +88,10 @@ class VisionStage(Protocol):
         """The embedding behind that camera's last evidence (escalation learns from it)."""
         ...
 
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        """Where that camera's last frame differed from normal (history keeps it with the frame)."""
+        ...
+
 
 class SensorStage(Protocol):
     """An asset's sensors, polled in the background: reading their state never blocks."""
@@ -381,7 +385,9 @@ class Service:
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
         ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
-        verdict_id = self._store(verdict, ranked[0] if ranked else None)
+        scored = bool(frames) and max(rank for rank, _ in frames) >= 0  # the top frame was scored, not unfit
+        anomaly_map = asset.vision.last_anomaly_map(ranked[0].camera) if asset.vision and scored else None
+        verdict_id = self._store(verdict, ranked[0] if ranked else None, anomaly_map)
         if self.escalator is not None and verdict_id is not None:
             embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
             verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
@@ -394,9 +400,9 @@ class Service:
                 log.exception("asset %s: output %s failed", asset.id, type(sink).__name__)
         return verdict_id
 
-    def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
+    def _store(self, verdict: Verdict, frame: Frame | None, anomaly_map: np.ndarray | None = None) -> int | None:
         try:
-            return self.history.add(verdict, frame.image if frame is not None else None)
+            return self.history.add(verdict, frame.image if frame is not None else None, anomaly_map)
         except EdgewatchError as exc:
             # outputs still get the verdict; the history error is loud, not fatal
             log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)

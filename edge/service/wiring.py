@@ -64,6 +64,9 @@ class CameraVision:
     def last_embedding(self, camera: str) -> np.ndarray | None:
         return self.scorer.last_embedding(camera)
 
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        return self.scorer.last_anomaly_map(camera)
+
     def use_profile(self, profile: Profile) -> None:
         """Judge later frames with ``profile``; safe from another thread (the escalation worker).
 

@@ -173,6 +173,11 @@ class VisionScorer:
         last = self._last.get(camera)
         return None if last is None else last[1]
 
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        """Where the camera's last scored frame differed from normal: what history keeps with it."""
+        last = self._last.get(camera)
+        return None if last is None else last[0].anomaly_map
+
     def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
         """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
         return self.heads.score(encoded, {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
