@@ -17,7 +17,8 @@ def export_command(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         quantize=args.quantize,
         calibration_method=args.calibration_method,
-        gate=Gate(min_cosine=args.min_cosine, min_top1=args.min_top1),
+        gate=Gate(min_cosine=args.min_cosine, min_top1=args.min_top1,
+                  min_rank_correlation=args.min_rank_correlation),
         with_text_model=args.with_text_model,
         force=args.force,
     )

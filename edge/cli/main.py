@@ -63,8 +63,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."
     )
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
-    p.add_argument("--min-cosine", type=float, default=0.98, help="Accuracy gate: mean FP32/INT8 embedding cosine.")
-    p.add_argument("--min-top1", type=float, default=0.97, help="Accuracy gate: FP32/INT8 top-1 agreement.")
+    p.add_argument("--min-cosine", type=float, default=0.98,
+                   help="Accuracy gate (image-text models): mean FP32/INT8 embedding cosine.")
+    p.add_argument("--min-top1", type=float, default=0.97,
+                   help="Accuracy gate (image-text models): FP32/INT8 top-1 label agreement.")
+    p.add_argument("--min-rank-correlation", type=float, default=0.95,
+                   help="Accuracy gate (image-only models): rank correlation of FP32/INT8 anomaly scores per head.")
     p.add_argument(
         "--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board."
     )
