@@ -93,6 +93,9 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         "ok|warning|fault (default: the bundle label's severity, else warning).",
     )
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--roi", metavar="REGION",
+                   help="Judge only this part of each frame, as the camera's 'roi' does: 'left,top,right,bottom' "
+                        "or polygon corners 'x,y x,y x,y ...', in fractions of the frame.")
     p.add_argument(
         "--anomaly-prior",
         type=float,

@@ -43,13 +43,14 @@ class RuntimeOptions:
     provider: Provider = "auto"
     memory_arena: bool = True
     graph_optimization: GraphOptimization = "all"
+    spin_threads: bool = False  # idle intra-op threads spin (faster per frame, CPU busy after it) or sleep
     # Pre-packed weight copies speed up every later run; a one-shot command saves the memory instead.
     prepack_weights: bool = True
 
     @classmethod
     def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
-                   graph_optimization=settings.graph_optimization)
+                   graph_optimization=settings.graph_optimization, spin_threads=settings.spin_threads)
 
     @classmethod
     def for_one_frame(cls, settings: ModelSettings | None) -> RuntimeOptions:
@@ -121,9 +122,9 @@ class ImageEncoder:
         settings.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         settings.enable_cpu_mem_arena = options.memory_arena
         settings.enable_mem_pattern = options.memory_arena
-        # Idle worker threads sleep instead of spinning: the heads, the sensor analytics and the
-        # board's other services need those cores between frames (and a spinning core burns power).
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # By default idle worker threads sleep instead of spinning: the heads, the sensor analytics and
+        # the board's other services need those cores between frames (and a spinning core burns power).
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_threads else "0")
         if not options.prepack_weights:
             settings.add_session_config_entry("session.disable_prepacking", "1")
         q = bundle.manifest.quantization

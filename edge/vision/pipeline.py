@@ -18,8 +18,9 @@ from edge.vision.baseline import knn_scores, patch_distances
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
-from edge.vision.preprocess import ImageInput, Prepared, prepare
+from edge.vision.preprocess import ImageInput, Prepared, load_rgb, prepare
 from edge.vision.profile import Profile
+from edge.vision.roi import RegionOfInterest, apply_roi
 from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities
 
@@ -190,13 +191,18 @@ def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput 
     return VisionScorer.load(bundle, profile, options).score(image_path)
 
 
-def embed_many(encoder: ImageEncoder, sources: list[Path], batch_size: int = 8) -> tuple[np.ndarray, np.ndarray | None]:
-    """Many images -> ((N, D) embeddings, (N, T, C) patch tokens or None), batched for enrollment."""
+def embed_many(encoder: ImageEncoder, sources: list[Path], batch_size: int = 8,
+               roi: RegionOfInterest | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Many images (cropped to ``roi`` when given) -> ((N, D) embeddings, (N, T, C) patch features or None)."""
     pre = encoder.bundle.manifest.preprocessing
+
+    def tensor(path: Path) -> np.ndarray:
+        return prepare(path if roi is None else apply_roi(np.asarray(load_rgb(path)), roi), pre).tensor
+
     embeddings: list[np.ndarray] = []
     patches: list[np.ndarray] = []
     for start in range(0, len(sources), batch_size):
-        batch = np.concatenate([prepare(path, pre).tensor for path in sources[start:start + batch_size]])
+        batch = np.concatenate([tensor(path) for path in sources[start:start + batch_size]])
         batch_embeddings, batch_patches = encoder.encode_batch(batch)
         embeddings.append(batch_embeddings)
         if batch_patches is not None:
