@@ -100,7 +100,7 @@ def _mb(n: int) -> str:
 def _describe(v: Validation) -> str:
     parts = [f"{v.images} held-back images", f"cosine mean {v.cosine_mean:.4f} (min {v.cosine_min:.4f})"]
     if v.top1_agreement is not None:
-        what = "nearest-neighbour" if v.thresholds.keys() == {"score_rank_correlation"} else "top-1"
+        what = "top-1" if v.max_probability_shift is not None else "nearest-neighbour"
         parts.append(f"{what} agreement {v.top1_agreement:.1%}")
     if v.max_probability_shift is not None:
         parts.append(f"max probability shift {v.max_probability_shift:.3f}")

@@ -39,10 +39,11 @@ class Gate:
     min_top1: float = 0.97  # fraction of images whose top-1 decision agrees
     min_rank_correlation: float = 0.95  # Spearman of each baseline head's FP32 and INT8 scores
 
-    def thresholds(self, image_only: bool) -> dict[str, float]:
-        """The figures that decide, with their limits: the ones the bundle's heads depend on."""
+    def thresholds(self, image_only: bool, ranked: bool) -> dict[str, float]:
+        """The figures that decide, with their limits: the ones the bundle's heads depend on
+        (an image-only bundle with too few held-back images to rank falls back to the cosine)."""
         if image_only:
-            return {"score_rank_correlation": self.min_rank_correlation}
+            return {"score_rank_correlation": self.min_rank_correlation} if ranked else {"cosine_mean": self.min_cosine}
         return {"cosine_mean": self.min_cosine, "top1_agreement": self.min_top1}
 
 
@@ -119,14 +120,18 @@ def compare(
                                        _head_inputs(candidate, bool(feature_outputs)))
     cosine_mean = float(cosine.mean())
     image_only = labels is None
-    if image_only:
-        passed = bool(ranks) and min(ranks.values()) >= gate.min_rank_correlation
+    if image_only and ranks:
+        passed = min(ranks.values()) >= gate.min_rank_correlation
+    elif image_only:
+        log.warning("only %d held-back images: too few to rank, so INT8 is gated on embedding cosine; "
+                    "give --calibration at least %d images for the task gate", len(images), 4 * _MIN_RANKED_IMAGES)
+        passed = cosine_mean >= gate.min_cosine
     else:
         passed = cosine_mean >= gate.min_cosine and (top1 is None or top1 >= gate.min_top1)
     return Validation(
         images=len(images), cosine_mean=cosine_mean, cosine_min=float(cosine.min()), top1_agreement=top1,
-        max_probability_shift=shift, score_rank_correlation=ranks, thresholds=gate.thresholds(image_only),
-        passed=passed,
+        max_probability_shift=shift, score_rank_correlation=ranks,
+        thresholds=gate.thresholds(image_only, ranked=bool(ranks)), passed=passed,
     )
 
 
