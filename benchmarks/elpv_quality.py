@@ -34,6 +34,7 @@ from edge.vision.few_shot import FewShotHead
 from edge.vision.pipeline import embed_many
 from edge.vision.preprocess import prepare
 from edge.vision.profile import bundle_fingerprint
+from export.task_gate import auroc
 
 DEFECTIVE_MIN_PROBABILITY = 2 / 3
 
@@ -49,19 +50,6 @@ def elpv_cells() -> tuple[list[Path], np.ndarray]:
         paths.append(root / name)
         probabilities.append(float(probability))
     return paths, np.asarray(probabilities)
-
-
-def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the ROC curve = P(positive scores above negative), ties counted half (Mann-Whitney)."""
-    scores = np.concatenate([negatives, positives])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
-    positive_rank_sum = ranks[len(negatives):].sum()
-    return float((positive_rank_sum - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
 
 
 def detection_at_false_alarms(negatives: np.ndarray, positives: np.ndarray, rate: float) -> float:

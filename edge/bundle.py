@@ -140,6 +140,9 @@ class Validation(Section):
         default_factory=dict,
         description="Per baseline head: Spearman rank correlation of FP32 and INT8 leave-one-out anomaly scores.",
     )
+    auroc_fp32: float | None = Field(
+        None, description="AUROC on the labelled validation folder (good/, defect/), FP32.")
+    auroc_int8: float | None = Field(None, description="The same AUROC with the INT8 model.")
     text_cosine_mean: float | None = Field(
         None, description="Mean FP32/INT8 cosine of the text embeddings of every label prompt (INT8 text model kept)."
     )

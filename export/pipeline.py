@@ -44,6 +44,7 @@ class ExportRequest:
     out: Path
     labels: Path | None = None
     calibration: Path | None = None
+    validation: Path | None = None  # labelled folder (good/, defect/): the gate also compares AUROC
     quantize: Mode | None = None  # default: static with calibration images, else dynamic
     calibration_method: Method = "minmax"
     gate: validate.Gate = field(default_factory=validate.Gate)
@@ -107,6 +108,8 @@ def _describe(v: Validation) -> str:
     if v.text_cosine_mean is not None:
         parts.append(f"text cosine {v.text_cosine_mean:.4f}")
     parts += [f"{head} score rank correlation {value:.3f}" for head, value in v.score_rank_correlation.items()]
+    if v.auroc_int8 is not None and v.auroc_fp32 is not None:
+        parts.append(f"labelled AUROC INT8 {v.auroc_int8:.3f} vs FP32 {v.auroc_fp32:.3f}")
     return ", ".join(parts) + (" -> passed" if v.passed else " -> FAILED")
 
 
@@ -140,6 +143,7 @@ def run(request: ExportRequest) -> ExportSummary:
         images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))
         if request.calibration else None
     )
+    labelled = images.load_labelled(request.validation, pre) if request.validation else None
     clock.lap("load")
     with tempfile.TemporaryDirectory(prefix="edgewatch-export-") as tmp, staged_bundle(out, request.force) as staged:
         work = Path(tmp)
@@ -188,7 +192,7 @@ def run(request: ExportRequest) -> ExportSummary:
                 validation = validate.compare(
                     fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, held_back, request.gate,
                     labels=head, patch_output=fields["image_model"]["patch_output"],
-                    feature_outputs=tuple(fields["image_model"]["feature_outputs"]),
+                    feature_outputs=tuple(fields["image_model"]["feature_outputs"]), labelled=labelled,
                     progress=_bar(request, "validating", "img"),
                 )
                 clock.lap("validate")

@@ -6,6 +6,10 @@ others (leave one out: the others play the enrolled normal frames) by the board'
 k-NN on the embedding, nearest normal patch on the patch features), and the Spearman rank
 correlation of the FP32 and INT8 scores is the figure. ImageNet top-1 agreement says nothing
 about solar cells or machine parts and is not used here.
+
+With a labelled validation folder (``good/``, ``defect/``) the task itself is measured: the first
+half of the good images play the enrolled normal frames, and the AUROC of the remaining good
+images against the defective ones is computed with FP32 and with INT8 outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,30 @@ import numpy as np
 
 from edge.vision.baseline import DEFAULT_K, knn_scores, patch_scores
 from edge.vision.encoder import l2_normalise
+
+
+def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve = P(positive scores above negative), ties counted half (Mann-Whitney)."""
+    scores = np.concatenate([negatives, positives])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    positive_rank_sum = ranks[len(negatives):].sum()
+    return float((positive_rank_sum - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
+
+
+def labelled_auroc(good: dict[str, np.ndarray], defect: dict[str, np.ndarray]) -> float:
+    """AUROC of the patch head (k-NN when there are no patches), the first half of ``good`` enrolled."""
+    half = len(good["embeddings"]) // 2
+    if "patches" in good and "patches" in defect:
+        memory = good["patches"][:half].reshape(-1, good["patches"].shape[-1])
+        return auroc(patch_scores(good["patches"][half:], memory), patch_scores(defect["patches"], memory))
+    memory = l2_normalise(good["embeddings"][:half])
+    return auroc(knn_scores(l2_normalise(good["embeddings"][half:]), memory),
+                 knn_scores(l2_normalise(defect["embeddings"]), memory))
 
 
 def spearman(first: np.ndarray, second: np.ndarray) -> float:

@@ -25,7 +25,8 @@ from edge.errors import ExportError
 from edge.vision.encoder import l2_normalise
 from edge.vision.patch_features import patch_features
 from edge.vision.zero_shot import label_probabilities
-from export.task_gate import score_rank_correlation
+from export.images import LabelledSet
+from export.task_gate import labelled_auroc, score_rank_correlation
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,17 @@ class Gate:
     min_cosine: float = 0.98  # mean FP32/INT8 embedding cosine
     min_top1: float = 0.97  # fraction of images whose top-1 decision agrees
     min_rank_correlation: float = 0.95  # Spearman of each baseline head's FP32 and INT8 scores
+    max_auroc_drop: float = 0.01  # with a labelled validation folder: FP32 AUROC minus INT8 AUROC
 
-    def thresholds(self, image_only: bool, ranked: bool) -> dict[str, float]:
+    def thresholds(self, image_only: bool, ranked: bool, labelled: bool = False) -> dict[str, float]:
         """The figures that decide, with their limits: the ones the bundle's heads depend on
         (an image-only bundle with too few held-back images to rank falls back to the cosine)."""
         if image_only:
-            return {"score_rank_correlation": self.min_rank_correlation} if ranked else {"cosine_mean": self.min_cosine}
-        return {"cosine_mean": self.min_cosine, "top1_agreement": self.min_top1}
+            ranked_limit = {"score_rank_correlation": self.min_rank_correlation}
+            limits = ranked_limit if ranked else {"cosine_mean": self.min_cosine}
+        else:
+            limits = {"cosine_mean": self.min_cosine, "top1_agreement": self.min_top1}
+        return {**limits, "auroc_drop": self.max_auroc_drop} if labelled else limits
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ def compare(
     patch_output: str | None = None,
     feature_outputs: tuple[str, ...] = (),
     progress: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+    labelled: LabelledSet | None = None,
 ) -> Validation:
     """Measure INT8 against FP32 on ``images`` and decide the gate."""
     if not images:
@@ -128,10 +134,18 @@ def compare(
         passed = cosine_mean >= gate.min_cosine
     else:
         passed = cosine_mean >= gate.min_cosine and (top1 is None or top1 >= gate.min_top1)
+    task: dict[str, float] = {}
+    if labelled is not None:
+        for name, model in (("fp32", fp32), ("int8", int8)):
+            sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs))
+                     for side in (labelled.good, labelled.defect)]
+            task[name] = labelled_auroc(*sides)
+        passed = passed and task["int8"] >= task["fp32"] - gate.max_auroc_drop
     return Validation(
         images=len(images), cosine_mean=cosine_mean, cosine_min=float(cosine.min()), top1_agreement=top1,
-        max_probability_shift=shift, score_rank_correlation=ranks,
-        thresholds=gate.thresholds(image_only, ranked=bool(ranks)), passed=passed,
+        max_probability_shift=shift, score_rank_correlation=ranks, auroc_fp32=task.get("fp32"),
+        auroc_int8=task.get("int8"), thresholds=gate.thresholds(image_only, bool(ranks), labelled is not None),
+        passed=passed,
     )
 
 
@@ -163,8 +177,10 @@ def summary(validation: Validation) -> str:
     top1 = f", top-1 agreement {validation.top1_agreement:.1%}" if validation.top1_agreement is not None else ""
     ranks = "".join(f", {head} score rank correlation {value:.3f}"
                     for head, value in validation.score_rank_correlation.items())
+    task = ("" if validation.auroc_int8 is None or validation.auroc_fp32 is None else
+            f", labelled AUROC INT8 {validation.auroc_int8:.3f} vs FP32 {validation.auroc_fp32:.3f}")
     return (f"{validation.images} held-back images: cosine mean {validation.cosine_mean:.4f} "
-            f"(min {validation.cosine_min:.4f}){top1}{ranks}")
+            f"(min {validation.cosine_min:.4f}){top1}{ranks}{task}")
 
 
 def require_pass(validation: Validation) -> None:

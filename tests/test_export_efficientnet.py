@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from benchmarks.elpv_quality import elpv_cells
 from edge.bundle import describe, load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.preprocess import prepare
@@ -21,10 +22,21 @@ from tests.export_data import write_real_images
 pytestmark = pytest.mark.slow  # ~30 s: real 4.7M-parameter network, ~60 images calibrated and validated
 
 
+def _validation_folder(folder: Path) -> Path:
+    """12 normal and 6 defective ELPV cells in good/ and defect/, as a user would label their own parts."""
+    paths, probabilities = elpv_cells()
+    for side, members in (("good", np.flatnonzero(probabilities == 0)[::50][:12]),
+                          ("defect", np.flatnonzero(probabilities == 1)[::50][:6])):
+        (folder / side).mkdir(parents=True)
+        for index in members:
+            (folder / side / paths[index].name).symlink_to(paths[index])
+    return folder
+
+
 def test_efficientnet_lite0_ships_plain_int8_when_the_heads_rank_as_in_fp32(tmp_path: Path) -> None:
     photos = write_real_images(tmp_path / "photos", elpv_count=40)
     summary = run(ExportRequest(model="efficientnet-lite0", out=tmp_path / "bundle", calibration=photos,
-                                progress=False))
+                                validation=_validation_folder(tmp_path / "labelled"), progress=False))
     bundle = load_bundle(summary.bundle)
     m = bundle.manifest
     assert m.kind == "image-only" and m.labels is None and m.text_model is None
@@ -35,8 +47,11 @@ def test_efficientnet_lite0_ships_plain_int8_when_the_heads_rank_as_in_fp32(tmp_
     v = m.validation
     assert v is not None and v.passed and v.images >= 14
     # the gate measured what the heads use: how both rank the held-back images by distance to the others
-    assert v.thresholds == {"score_rank_correlation": 0.95}
+    assert v.thresholds == {"score_rank_correlation": 0.95, "auroc_drop": 0.01}
     assert set(v.score_rank_correlation) == {"knn", "patchcore"} and min(v.score_rank_correlation.values()) >= 0.95
+    # and the task itself on the labelled folder: defective cells found as well as in FP32
+    assert v.auroc_fp32 is not None and v.auroc_int8 is not None and v.auroc_fp32 > 0.6
+    assert v.auroc_int8 >= v.auroc_fp32 - 0.01
     assert "patchcore score rank correlation" in summary.table()
     assert summary.bundle_bytes <= 0.3 * summary.fp32_bundle_bytes
 

@@ -7,7 +7,7 @@ import pytest
 
 from edge.vision.baseline import build_patch_memory, greedy_coreset, patch_distances
 from edge.vision.patch_features import local_average, patch_features, resize_maps, token_grid
-from export.task_gate import score_rank_correlation, spearman
+from export.task_gate import labelled_auroc, score_rank_correlation, spearman
 
 
 def test_local_average_is_the_window_mean_of_the_cells_that_exist() -> None:
@@ -84,3 +84,15 @@ def test_spearman_and_the_score_rank_gate() -> None:
     scrambled = {"embeddings": rng.normal(size=(12, 32)),
                  "patches": patch_features([rng.normal(size=(12, 8, 6, 6))])[0]}
     assert max(score_rank_correlation(reference, scrambled).values()) < 0.9
+
+
+def test_labelled_auroc_enrolls_half_the_good_images_and_scores_the_rest() -> None:
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(1, 8, 6, 6))
+    good_maps = base + 0.1 * rng.normal(size=(10, 8, 6, 6))
+    defect_maps = base + 0.1 * rng.normal(size=(4, 8, 6, 6))
+    defect_maps[:, :, 2, 3] += 3.0  # one foreign cell each
+    good = {"embeddings": good_maps.mean(axis=(2, 3)), "patches": patch_features([good_maps])[0]}
+    defect = {"embeddings": defect_maps.mean(axis=(2, 3)), "patches": patch_features([defect_maps])[0]}
+    assert labelled_auroc(good, defect) == 1.0
+    assert labelled_auroc(good, {**good, "embeddings": good["embeddings"][5:], "patches": good["patches"][5:]}) < 0.75
