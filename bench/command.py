@@ -33,7 +33,7 @@ CAMERA_SIZE = (4032, 3024)  # 12 MP
 # Path name -> `edgewatch export` arguments (the FP32 bundle also serves the PyTorch path's heads).
 # A variant other than "int8" and "fp32_onnx" may fail the export's accuracy gate; it is then left out.
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "int8": ("--calibration", "{frames}"),  # static INT8, the default when calibration frames are given
+    "int8": ("--calibration", "{calibration}"),  # static INT8, the default when calibration frames are given
     "int8_dynamic": ("--quantize", "dynamic"),
     "fp32_onnx": ("--quantize", "none"),
 }
@@ -64,6 +64,31 @@ def write_frames(folder: Path, count: int = 8) -> tuple[list[Path], Path]:
     return frames, camera
 
 
+CALIBRATION_VIEWS = 4  # per frame: as taken, mirrored, and two overlapping crops
+
+
+def write_calibration(frames: list[Path], folder: Path) -> Path:
+    """Several views of each frame, as a user's calibration folder holds many frames of one scene.
+
+    The export holds a quarter of them back and needs at least five to rank the heads' scores
+    (its task gate); eight frames alone would leave two.
+    """
+    from PIL import Image, ImageOps
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in frames:
+        with Image.open(frame) as opened:
+            image = opened.convert("RGB")
+        width, height = image.size
+        views = [image, ImageOps.mirror(image), image.crop((0, 0, 3 * width // 4, 3 * height // 4)),
+                 image.crop((width // 4, height // 4, width, height))]
+        for index, view in enumerate(views[:CALIBRATION_VIEWS]):
+            path = folder / f"{frame.stem}-{index}.jpg"
+            if not path.is_file():
+                view.save(path, quality=90)
+    return folder
+
+
 def _edgewatch(*args: str) -> float:
     """Run an edgewatch command in a fresh process; return its peak RSS in MB."""
     return float(run_isolated("cli", {"argv": list(args)})["rss_mb"])
@@ -87,7 +112,8 @@ def _measure(spec_by_path: dict[str, tuple[str, dict[str, Any]]], count: int) ->
     }
 
 
-def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path, count: int) -> dict[str, Any]:
+def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path, count: int,
+                calibration: Path) -> dict[str, Any]:
     """Export every variant, enroll each, then time every path in its own fresh processes."""
     from edge.bundle import load_bundle
 
@@ -101,7 +127,8 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
             print(f"  exporting {model.name} ({path})", file=sys.stderr, flush=True)
             try:
                 _edgewatch("export", "--model", checkpoint, "--out", str(bundle), "--force",
-                           *model.export_args, *(a.format(frames=frames_dir) for a in arguments))
+                           *model.export_args,
+                           *(a.format(frames=frames_dir, calibration=calibration) for a in arguments))
             except EdgewatchError as exc:
                 if path in ("int8", "fp32_onnx"):
                     raise
@@ -166,10 +193,11 @@ def bench(args: argparse.Namespace) -> int:
         raise UsageError("--frames must be at least 2")
     out = args.out.resolve()
     frames, camera = write_frames(out / "frames")
+    calibration = write_calibration(frames, out / "calibration")
     report: dict[str, Any] = {"machine": machine(), "frames": args.frames, "models": []}
     for name in names:
         print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        report["models"].append(bench_model(MODELS[name], out / "models", frames, camera, args.frames))
+        report["models"].append(bench_model(MODELS[name], out / "models", frames, camera, args.frames, calibration))
     report["sensor"] = run_isolated("sensor", {"count": max(args.frames, 10)})
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

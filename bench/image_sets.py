@@ -38,3 +38,16 @@ def write_real_images(folder: Path, elpv_count: int = 16) -> Path:
     for path in cells[:: max(1, len(cells) // elpv_count)][:elpv_count]:
         Image.open(path).save(folder / f"elpv_{path.name}")
     return folder
+
+
+def elpv_cells() -> tuple[list[Path], np.ndarray]:
+    """Every ELPV cell image with its defect probability (0, 1/3, 2/3 or 1)."""
+    import elpv_dataset
+
+    root = Path(elpv_dataset.__file__).parent / "data"
+    paths, probabilities = [], []
+    for line in (root / "labels.csv").read_text().splitlines():
+        name, probability, _kind = line.split()
+        paths.append(root / name)
+        probabilities.append(float(probability))
+    return paths, np.asarray(probabilities)

@@ -68,6 +68,7 @@ def _torch_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     from edge.bundle import load_bundle
     from edge.vision.encoder import Encoded
+    from edge.vision.patch_features import patch_features
     from edge.vision.pipeline import VisionHeads
     from edge.vision.preprocess import load_rgb, normalise, resize_and_crop
     from edge.vision.profile import load_profile
@@ -107,9 +108,13 @@ def _torch_worker(spec: dict[str, Any]) -> dict[str, Any]:
             outputs = tower.image(values)
         t3 = time.perf_counter()
         embedding = outputs[0][0].numpy()
-        patches = outputs[1][0].numpy()
-        encoded = Encoded(embedding=embedding / np.linalg.norm(embedding),
-                          patches=patches / np.linalg.norm(patches, axis=-1, keepdims=True), inference_ms=0.0)
+        if towers.FEATURE_OUTPUTS[0] in tower.image_outputs:  # mid-level maps, aggregated as the board does
+            maps = [o.numpy() for o in outputs[1:1 + len(towers.FEATURE_OUTPUTS)]]
+            patches = patch_features(maps)[0][0]
+        else:
+            patches = outputs[1][0].numpy()
+            patches = patches / np.linalg.norm(patches, axis=-1, keepdims=True)
+        encoded = Encoded(embedding=embedding / np.linalg.norm(embedding), patches=patches, inference_ms=0.0)
         result = heads.score(encoded)
         timings.append({"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3, "inference": (t3 - t2) * 1e3,
                         "heads": result.timings_ms["heads"]})

@@ -2,11 +2,14 @@
 
 Enroll normal cells (defect probability 0) as the normal baseline, then on cells NOT used for
 enrollment report the baseline AUROC for defective cells (probability >= 2/3) against normal ones,
-per head; the few-shot accuracy with K labelled examples per class; and how calibrated the
-output is: the false-alarm rate of the conformal p-value on normal cells at alpha = 0.05 and 0.1,
-and the expected calibration error of ``p_anomaly`` on a balanced test set.
+per head, and the share of defective cells each head detects at 1% and 5% false alarms; the
+few-shot accuracy with K labelled examples per class; how calibrated the output is: the
+false-alarm rate of the conformal p-value on normal cells at alpha = 0.05 and 0.1, and the
+expected calibration error of ``p_anomaly`` on a balanced test set; and the latency of one frame
+(decode, preprocess, model, heads). With ``--reference`` (the same model exported with
+``--quantize none``) every figure is measured for both bundles and the INT8 - FP32 deltas reported.
 
-    python benchmarks/elpv_quality.py --bundle bundles/efficientnet-lite0 [--normal 200] [--shots 10]
+    python benchmarks/elpv_quality.py --bundle bundles/efficientnet-lite0 [--reference bundles/fp32]
 
 Cells are picked at random with ``--seed``, so a run is reproducible.
 """
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.image_sets import elpv_cells
 from edge.bundle import load_bundle
 from edge.vision.baseline import knn_scores, patch_scores
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
@@ -29,35 +33,17 @@ from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.few_shot import FewShotHead
 from edge.vision.pipeline import embed_many
+from edge.vision.preprocess import prepare
 from edge.vision.profile import bundle_fingerprint
+from export.task_gate import auroc
 
 DEFECTIVE_MIN_PROBABILITY = 2 / 3
 
 
-def elpv_cells() -> tuple[list[Path], np.ndarray]:
-    """Every ELPV cell image with its defect probability (0, 1/3, 2/3 or 1)."""
-    import elpv_dataset
-
-    root = Path(elpv_dataset.__file__).parent / "data"
-    paths, probabilities = [], []
-    for line in (root / "labels.csv").read_text().splitlines():
-        name, probability, _kind = line.split()
-        paths.append(root / name)
-        probabilities.append(float(probability))
-    return paths, np.asarray(probabilities)
-
-
-def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the ROC curve = P(positive scores above negative), ties counted half (Mann-Whitney)."""
-    scores = np.concatenate([negatives, positives])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
-    positive_rank_sum = ranks[len(negatives):].sum()
-    return float((positive_rank_sum - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
+def detection_at_false_alarms(negatives: np.ndarray, positives: np.ndarray, rate: float) -> float:
+    """Share of positives scoring above the threshold that ``rate`` of the negatives exceed."""
+    threshold = float(np.quantile(negatives, 1.0 - rate, method="higher"))
+    return float((positives > threshold).mean())
 
 
 def expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
@@ -125,6 +111,11 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
         "auroc": {head: auroc(normal_scores[head], defect_scores[head]) for head in normal_scores},
     }
     results["auroc"]["combined_p_value"] = auroc(-normal_p, -defect_p)
+    results["detected_at_false_alarms"] = {
+        f"{rate:.0%}": {head: detection_at_false_alarms(normal_scores[head], defect_scores[head], rate)
+                        for head in normal_scores}
+        for rate in (0.01, 0.05)
+    }
     results["false_alarm_rate"] = {str(a): float((normal_p <= a).mean()) for a in (0.05, 0.1)}
     p_anomaly = np.array([anomaly_probability(p, profile.alternative_shape, profile.prior)
                           for p in np.concatenate([normal_p, defect_p])])
@@ -146,7 +137,36 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
         "balanced_accuracy": float(0.5 * ((~predicted[truth == 0]).mean() + predicted[truth == 1].mean())),
     }
     results["embed_ms_per_cell"] = 1e3 * embed_s / len(ids)
+    results["frame_ms"] = _frame_latency_ms(bundle, profile, [paths[i] for i in test_normal_ids[:LATENCY_FRAMES]])
     return results
+
+
+LATENCY_FRAMES = 30
+
+
+def _frame_latency_ms(bundle: Any, profile: Any, frames: list[Path]) -> dict[str, float]:
+    """Median per stage over single frames, as the service scores them (no batching)."""
+    from edge.vision.pipeline import VisionScorer
+
+    scorer = VisionScorer.load(bundle, profile)
+    timings = []
+    for frame in [frames[0], *frames]:  # the first run warms the heads up
+        prepared = prepare(frame, bundle.manifest.preprocessing)
+        timings.append(scorer.score_encoded(prepared, scorer.encoder.encode(prepared.tensor)).timings_ms)
+    timings = timings[1:]
+    return {stage: float(np.median([t[stage] for t in timings])) for stage in timings[0]}
+
+
+def _deltas(int8: dict[str, Any], fp32: dict[str, Any]) -> dict[str, Any]:
+    """INT8 minus FP32 for every number both results hold (nested dicts alike)."""
+    out: dict[str, Any] = {}
+    for key, value in int8.items():
+        other = fp32.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            out[key] = _deltas(value, other)
+        elif isinstance(value, (int, float)) and isinstance(other, (int, float)) and not isinstance(value, bool):
+            out[key] = value - other
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, default=10, help="Labelled examples per class for few-shot.")
     parser.add_argument("--test", type=int, default=300, help="Held-out test cells per class.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference", type=Path, help="The same model exported with --quantize none (FP32).")
     args = parser.parse_args(argv)
     results = evaluate(args.bundle, args.normal, args.shots, args.test, args.seed)
+    if args.reference is not None:
+        reference = evaluate(args.reference, args.normal, args.shots, args.test, args.seed)
+        results = {"int8": results, "fp32": reference, "int8_minus_fp32": _deltas(results, reference)}
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

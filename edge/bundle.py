@@ -73,6 +73,11 @@ class ImageModel(Section):
     input_name: str
     embedding_output: str = Field(description="Output holding the (B, D) image embedding.")
     patch_output: str | None = Field(None, description="Output holding (B, N, C) patch tokens, if exported.")
+    feature_outputs: list[str] = Field(
+        default_factory=list,
+        description="Outputs holding (B, C, H, W) mid-level feature maps (CNNs), fine to coarse; the board "
+                    "averages each locally and joins them on one grid as the patch features.",
+    )
     logits_output: str | None = Field(
         None,
         description="Output holding (B, K) classifier logits (image-only backbones that keep their ImageNet head).",
@@ -133,8 +138,16 @@ class Validation(Section):
     images: int = Field(ge=0)
     cosine_mean: float
     cosine_min: float
-    top1_agreement: float | None = Field(None, description="Fraction of images whose top-1 label agrees.")
+    top1_agreement: float | None = Field(
+        None, description="Fraction of images whose top-1 label (image-only: nearest other image) agrees.")
     max_probability_shift: float | None = None
+    score_rank_correlation: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per baseline head: Spearman rank correlation of FP32 and INT8 leave-one-out anomaly scores.",
+    )
+    auroc_fp32: float | None = Field(
+        None, description="AUROC on the labelled validation folder (good/, defect/), FP32.")
+    auroc_int8: float | None = Field(None, description="The same AUROC with the INT8 model.")
     text_cosine_mean: float | None = Field(
         None, description="Mean FP32/INT8 cosine of the text embeddings of every label prompt (INT8 text model kept)."
     )

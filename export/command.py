@@ -15,9 +15,11 @@ def export_command(args: argparse.Namespace) -> int:
         out=args.out,
         labels=args.labels,
         calibration=args.calibration,
+        validation=args.validation,
         quantize=args.quantize,
         calibration_method=args.calibration_method,
-        gate=Gate(min_cosine=args.min_cosine, min_top1=args.min_top1),
+        gate=Gate(min_cosine=args.min_cosine, min_top1=args.min_top1,
+                  min_rank_correlation=args.min_rank_correlation, max_auroc_drop=args.max_auroc_drop),
         with_text_model=args.with_text_model,
         force=args.force,
     )

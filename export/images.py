@@ -45,22 +45,7 @@ def load_folder(
     progress: Callable[[Iterable[Path]], Iterable[Path]] = iter,
 ) -> ImageSet:
     """Read every image under ``folder``; every fourth readable one is held back for validation."""
-    files = image_files(folder)
-    if not files:
-        raise ExportError(f"calibration folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    tensors: list[np.ndarray] = []
-    hashes: list[str] = []
-    skipped: list[str] = []
-    for path in progress(files):
-        try:
-            tensors.append(prepare(path, pre).tensor)
-        except InputError as exc:
-            log.warning("skipping calibration image: %s", exc)
-            skipped.append(path.name)
-            continue
-        hashes.append(sha256_file(path))
-    if not tensors:
-        raise ExportError(f"calibration folder {folder}: none of its {len(files)} images could be read")
+    tensors, hashes, skipped = _read(folder, pre, progress)
     fingerprint = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
     if len(tensors) < 2:
         log.warning("only one calibration image: INT8 is validated on the image it was calibrated on")
@@ -70,6 +55,52 @@ def load_folder(
     calibration = [t for i, t in enumerate(tensors) if i not in held]
     held_back = [t for i, t in enumerate(tensors) if i in held]
     return ImageSet(calibration, held_back, fingerprint, skipped)
+
+
+def _read(folder: Path, pre: Preprocessing, progress: Callable[[Iterable[Path]], Iterable[Path]] = iter,
+          what: str = "calibration") -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Every readable image under ``folder`` -> (tensors, sha256 per file, names skipped); none is an error."""
+    files = image_files(folder)
+    if not files:
+        raise ExportError(f"{what} folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    tensors: list[np.ndarray] = []
+    hashes: list[str] = []
+    skipped: list[str] = []
+    for path in progress(files):
+        try:
+            tensors.append(prepare(path, pre).tensor)
+        except InputError as exc:
+            log.warning("skipping %s image: %s", what, exc)
+            skipped.append(path.name)
+            continue
+        hashes.append(sha256_file(path))
+    if not tensors:
+        raise ExportError(f"{what} folder {folder}: none of its {len(files)} images could be read")
+    return tensors, hashes, skipped
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """A validation folder's ``good/`` and ``defect/`` images, as model inputs."""
+
+    good: list[np.ndarray]  # each (1, 3, H, W) float32
+    defect: list[np.ndarray]
+
+
+MIN_GOOD = 4  # half of them play the enrolled normal frames, the rest are scored
+
+
+def load_labelled(folder: Path, pre: Preprocessing) -> LabelledSet:
+    """``folder/good`` and ``folder/defect`` -> LabelledSet; a missing or empty side is an error."""
+    sides = {}
+    for side in ("good", "defect"):
+        if not (folder / side).is_dir():
+            raise ExportError(f"validation folder {folder} needs a '{side}/' subfolder of images")
+        sides[side] = _read(folder / side, pre, what="validation")[0]
+    if len(sides["good"]) < MIN_GOOD:
+        raise ExportError(f"validation folder {folder}/good holds {len(sides['good'])} readable images; "
+                          f"at least {MIN_GOOD} are needed")
+    return LabelledSet(sides["good"], sides["defect"])
 
 
 def synthetic_images(pre: Preprocessing, count: int = 16, seed: int = 0) -> list[np.ndarray]:

@@ -44,6 +44,7 @@ class ExportRequest:
     out: Path
     labels: Path | None = None
     calibration: Path | None = None
+    validation: Path | None = None  # labelled folder (good/, defect/): the gate also compares AUROC
     quantize: Mode | None = None  # default: static with calibration images, else dynamic
     calibration_method: Method = "minmax"
     gate: validate.Gate = field(default_factory=validate.Gate)
@@ -100,11 +101,15 @@ def _mb(n: int) -> str:
 def _describe(v: Validation) -> str:
     parts = [f"{v.images} held-back images", f"cosine mean {v.cosine_mean:.4f} (min {v.cosine_min:.4f})"]
     if v.top1_agreement is not None:
-        parts.append(f"top-1 agreement {v.top1_agreement:.1%}")
+        what = "top-1" if v.max_probability_shift is not None else "nearest-neighbour"
+        parts.append(f"{what} agreement {v.top1_agreement:.1%}")
     if v.max_probability_shift is not None:
         parts.append(f"max probability shift {v.max_probability_shift:.3f}")
     if v.text_cosine_mean is not None:
         parts.append(f"text cosine {v.text_cosine_mean:.4f}")
+    parts += [f"{head} score rank correlation {value:.3f}" for head, value in v.score_rank_correlation.items()]
+    if v.auroc_int8 is not None and v.auroc_fp32 is not None:
+        parts.append(f"labelled AUROC INT8 {v.auroc_int8:.3f} vs FP32 {v.auroc_fp32:.3f}")
     return ", ".join(parts) + (" -> passed" if v.passed else " -> FAILED")
 
 
@@ -138,6 +143,7 @@ def run(request: ExportRequest) -> ExportSummary:
         images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))
         if request.calibration else None
     )
+    labelled = images.load_labelled(request.validation, pre) if request.validation else None
     clock.lap("load")
     with tempfile.TemporaryDirectory(prefix="edgewatch-export-") as tmp, staged_bundle(out, request.force) as staged:
         work = Path(tmp)
@@ -185,7 +191,8 @@ def run(request: ExportRequest) -> ExportSummary:
                 clock.lap("quantize")
                 validation = validate.compare(
                     fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, held_back, request.gate,
-                    labels=head, logits_output=fields["image_model"].get("logits_output"),
+                    labels=head, patch_output=fields["image_model"]["patch_output"],
+                    feature_outputs=tuple(fields["image_model"]["feature_outputs"]), labelled=labelled,
                     progress=_bar(request, "validating", "img"),
                 )
                 clock.lap("validate")
@@ -251,6 +258,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: Exp
         "image_model": {
             "file": IMAGE_FILE, "input_name": towers.IMAGE_INPUT, "embedding_output": towers.EMBEDDING_OUTPUT,
             "patch_output": towers.PATCH_OUTPUT if towers.PATCH_OUTPUT in outputs else None,
+            "feature_outputs": [name for name in towers.FEATURE_OUTPUTS if name in outputs],
             "logits_output": towers.LOGITS_OUTPUT if towers.LOGITS_OUTPUT in outputs else None,
         },
         "quantization": {

@@ -2,12 +2,16 @@
 
 Each tower is wrapped so that its outputs are exactly the manifest's, in this order:
 
-    image tower  pixel_values (B, 3, H, W) -> image_embeds (B, D), patch_tokens (B, N, C)[, logits (B, 1000)]
+    image tower  pixel_values (B, 3, H, W) -> image_embeds (B, D), patch_tokens (B, N, C)          (CLIP, SigLIP)
+                 pixel_values (B, 3, H, W) -> image_embeds (B, D), features_s8 (B, C8, H/8, W/8),
+                                              features_s16 (B, C16, H/16, W/16), logits (B, 1000)  (EfficientNet)
     text tower   input_ids (B, L) int64    -> text_embeds (B, D)
 
 ``image_embeds`` is what ``get_image_features`` returns (not L2-normalised). ``patch_tokens`` are
 the last layer's patch tokens after the final LayerNorm, without CLIP's class token, for the
-board's patch-level normal-baseline head. The text tower takes no attention mask: CLIP's causal
+board's patch-level normal-baseline head. A CNN exports its mid-level maps instead (the last block
+at strides 8 and 16, PatchCore's layers 2 and 3), which the board aggregates into patch features
+(``edge.vision.patch_features``). The text tower takes no attention mask: CLIP's causal
 attention never lets the pooled EOS token see the padding after it, and SigLIP pads to a fixed
 length and pools the last position, as it was trained.
 
@@ -38,6 +42,8 @@ EMBEDDING_OUTPUT = "image_embeds"
 PATCH_OUTPUT = "patch_tokens"
 LOGITS_OUTPUT = "logits"
 TEXT_OUTPUT = "text_embeds"
+FEATURE_STRIDES = (8, 16)
+FEATURE_OUTPUTS = tuple(f"features_s{stride}" for stride in FEATURE_STRIDES)
 
 
 @dataclass
@@ -118,24 +124,24 @@ class _SiglipText(HFTower):
 
 
 class _EfficientNetImage(nn.Module):
-    """Pooled pre-classifier features (the embedding), a stride-16 feature map as patches, and the logits."""
+    """Pooled pre-classifier features (the embedding), the mid-level maps at ``FEATURE_STRIDES``, the logits."""
 
-    def __init__(self, model: Any, patch_block: int) -> None:
+    def __init__(self, model: Any, feature_blocks: tuple[int, ...]) -> None:
         super().__init__()
         self.model = model
-        self.patch_block = patch_block
+        self.feature_blocks = feature_blocks
 
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         m = self.model
         x = m._swish(m._bn0(m._conv_stem(pixel_values)))
-        patches = x
+        maps: list[torch.Tensor] = []
         for index, block in enumerate(m._blocks):
             x = block(x)
-            if index == self.patch_block:
-                patches = x  # (B, C, H/16, W/16)
+            if index in self.feature_blocks:
+                maps.append(x)  # (B, C, H/stride, W/stride)
         x = m._swish(m._bn1(m._conv_head(x)))
         pooled = m._avg_pooling(x).flatten(1)  # (B, 1280)
-        return pooled, patches.flatten(2).transpose(1, 2), m._fc(pooled)
+        return (pooled, *maps, m._fc(pooled))
 
 
 def load(checkpoint: Checkpoint) -> Towers:
@@ -207,22 +213,23 @@ def _load_efficientnet(weights: Path) -> Towers:
     pre = processor.EFFICIENTNET_LITE0
     return Towers(
         kind="image-only",
-        image=_EfficientNetImage(model, _last_block_at_stride(model, pre.input_size, 16)).eval(),
-        image_outputs=(EMBEDDING_OUTPUT, PATCH_OUTPUT, LOGITS_OUTPUT),
+        image=_EfficientNetImage(model, _last_blocks_at_strides(model, pre.input_size, FEATURE_STRIDES)).eval(),
+        image_outputs=(EMBEDDING_OUTPUT, *FEATURE_OUTPUTS, LOGITS_OUTPUT),
         preprocessing=pre,
         embedding_dim=int(model._fc.in_features),
         text=None,
     )
 
 
-def _last_block_at_stride(model: Any, input_size: tuple[int, int], stride: int) -> int:
-    """Index of the last block whose output is 1/stride of the input: a mid-level map for patch features."""
+def _last_blocks_at_strides(model: Any, input_size: tuple[int, int], strides: tuple[int, ...]) -> tuple[int, ...]:
+    """Index of the last block whose output is 1/stride of the input, per stride: the mid-level maps."""
     x = torch.zeros(1, 3, *input_size)
-    last = 0
+    last: dict[int, int] = {}
     with torch.no_grad():
         x = model._swish(model._bn0(model._conv_stem(x)))
         for index, block in enumerate(model._blocks):
             x = block(x)
-            if x.shape[-1] == input_size[1] // stride:
-                last = index
-    return last
+            for stride in strides:
+                if x.shape[-1] == -(-input_size[1] // stride):
+                    last[stride] = index
+    return tuple(last[stride] for stride in strides)

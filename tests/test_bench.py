@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.command import write_frames
+from bench.command import CALIBRATION_VIEWS, write_calibration, write_frames
 from bench.report import machine
 from bench.workers import peak_rss_mb, run_isolated
 from edge.cli.main import main
@@ -52,6 +52,17 @@ def test_machine_names_what_the_figures_were_measured_on() -> None:
     described = machine()
     assert described["cores"] == os.cpu_count() and described["onnxruntime"] == onnxruntime.__version__
     assert described["cpu"] and described["python"].count(".") == 2
+
+
+def test_calibration_holds_distinct_views_of_every_frame(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    frames, _ = write_frames(tmp_path / "frames", count=2)
+    views = sorted(write_calibration(frames, tmp_path / "calibration").glob("*.jpg"))
+    assert len(views) == 2 * CALIBRATION_VIEWS  # 8 frames give 32: enough held back for the export's task gate
+    pixels = [np.asarray(Image.open(v).convert("L").resize((32, 32)), dtype=float) for v in views[:CALIBRATION_VIEWS]]
+    assert min(np.abs(a - b).mean() for i, a in enumerate(pixels) for b in pixels[i + 1:]) > 1.0
 
 
 def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -36,9 +36,11 @@ def fill(history: History, metrics: Metrics) -> None:
         metrics.observe_check("press-1", 0.2 + index / 100)
     frame = np.zeros((240, 320, 3), np.uint8)
     frame[:, :160] = (200, 30, 30)  # (H, W, 3) uint8 RGB: left half red
+    anomaly_map = np.zeros((4, 4), np.float32)
+    anomaly_map[3, 3] = 1.0  # the fault differs from normal in the bottom-right corner only
     for index, (condition, escalated) in enumerate([(Condition.WARNING, False), (Condition.FAULT, True)]):
         stored = verdict(condition=condition, timestamp=NOW_S + 300 + index * 30, escalated=escalated)
-        history.add(stored, frame=frame)
+        history.add(stored, frame=frame, anomaly_map=anomaly_map if escalated else None)
         metrics.publish(stored)
 
 
@@ -68,6 +70,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpApi]:
     ("/api/assets/pump-2/frame.jpg", "/api/assets/{asset_id}/frame.jpg", 404),
     ("/api/verdicts/1/frame.jpg", "/api/verdicts/{verdict_id}/frame.jpg", 404),  # ok verdict: no frame
     ("/api/verdicts/12/frame.jpg", "/api/verdicts/{verdict_id}/frame.jpg", 200),
+    ("/api/verdicts/12/anomaly.png", "/api/verdicts/{verdict_id}/anomaly.png", 200),
+    ("/api/verdicts/11/anomaly.png", "/api/verdicts/{verdict_id}/anomaly.png", 404),  # no map kept
     ("/metrics", "/metrics", 200),
     ("/openapi.json", "/openapi.json", 200),
     ("/", "/", 200),
@@ -107,6 +111,19 @@ def test_frames_are_the_saved_jpegs(api: HttpApi) -> None:
     image = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))  # (240, 320, 3)
     assert image.shape == (240, 320, 3)
     assert image[:, :150, 0].mean() > 180 and image[:, 170:, 0].mean() < 20
+
+
+def test_the_anomaly_overlay_tints_where_the_frame_differs(api: HttpApi) -> None:
+    latest = json.loads(request(api.url + "/api/assets/press-1/latest")[2])
+    assert latest["anomaly_url"] == latest["last_frame"]["anomaly_url"] == "/api/verdicts/12/anomaly.png"
+    status, headers, body = request(api.url + latest["anomaly_url"])
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(body)).convert("RGB")).astype(int)  # (240, 320, 3)
+    assert image.shape == (240, 320, 3)
+    assert image[200:, 280:, 0].mean() > 120  # the black right half turns red at the map's peak
+    assert image[:100, 200:260, 0].mean() < 20  # and stays black where the map is low
+    warning = json.loads(request(api.url + "/api/verdicts?limit=2")[2])["verdicts"][1]
+    assert warning["frame_url"] is not None and warning["anomaly_url"] is None
 
 
 def test_metrics_are_prometheus_text_with_base_units(api: HttpApi) -> None:

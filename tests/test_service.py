@@ -223,6 +223,9 @@ def test_sigterm_lets_the_running_check_finish_and_persist(tmp_path: Path) -> No
             release.wait(10)
             return Evidence("vision:panel", EvidenceKind.VISION, Condition.OK, 0.9, timestamp=frame.timestamp)
 
+        def last_anomaly_map(self, camera: str) -> None:
+            return None
+
     camera = FolderCamera(type="folder", name="panel", path=DEMO_DIR / "frames")
     asset = Asset(id="press-1", check_interval_s=60.0, cameras=[Reconnecting(make_camera(camera))],
                   vision=SlowVision(), fusion=FusionWithPersistence("press-1", FusionConfig()))

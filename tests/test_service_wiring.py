@@ -24,6 +24,7 @@ from edge.evidence import EvidenceKind
 from edge.outputs.metrics import Metrics
 from edge.service.loop import Service
 from edge.service.wiring import STATE_FILE, build_service
+from edge.store import anomaly_maps
 from edge.store.history import History
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
@@ -177,6 +178,9 @@ def test_learning_inside_the_running_service_stops_repeat_escalations(tmp_path: 
         asked = len(cloud.completions())
     with History(config.state_dir / "history.sqlite3") as history:
         stored = [s.verdict for s in reversed(history.verdicts(limit=None))]  # oldest first
+        # non-ok verdicts keep their frame and the map of where it differed from normal (2x2 patch grid)
+        framed = [s.frame for s in history.verdicts(limit=None) if s.frame is not None]
+        assert framed and all(anomaly_maps.load_beside(frame).shape == (2, 2) for frame in framed)
     assert len(stored) == 5 and asked == 1
     assert [v.escalated for v in stored] == [True, False, False, False, False]
     assert "unlike anything enrolled" in " ".join(stored[0].escalation["triggers"])

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.elpv_quality import auroc, elpv_cells, evaluate
+from bench.image_sets import elpv_cells
+from benchmarks.elpv_quality import auroc, evaluate
 from edge.cli.main import main
 
 pytest.importorskip("elpv_dataset")
@@ -26,10 +27,8 @@ def efficientnet_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in paths[::40]:  # 66 cells of every kind, as a user would calibrate on their own frames
         (calibration / path.name).symlink_to(path)
     out = root / "bundle"
-    # Solar cells belong to no ImageNet class, so the ImageNet top-1 of near-tied logits flips freely
-    # between FP32 and INT8: gate on embedding cosine only, which is what the heads use.
-    assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration),
-                 "--min-top1", "0"]) == 0
+    # the default gate: the heads rank held-back cells alike in FP32 and INT8
+    assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration)]) == 0
     return out
 
 
@@ -44,7 +43,7 @@ def test_auroc_is_the_mann_whitney_statistic() -> None:
 @pytest.mark.slow
 def test_normal_baseline_detects_defective_cells_clearly_above_chance(efficientnet_bundle: Path) -> None:
     results = evaluate(efficientnet_bundle, normal=60, shots=5, test_per_class=40, seed=0)
-    # Measured on FP32 over three seeds: patchcore 0.83-0.84, combined p-value 0.78-0.87, k-NN 0.65-0.75.
+    # Mid-level patch features: patchcore 0.89 at full size (docs/performance.md); small sets are noisier.
     assert results["auroc"]["patchcore"] > 0.7
     assert results["auroc"]["combined_p_value"] > 0.65
     assert results["few_shot"]["accuracy"] > 0.5

@@ -75,8 +75,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."
     )
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
-    p.add_argument("--min-cosine", type=float, default=0.98, help="Accuracy gate: mean FP32/INT8 embedding cosine.")
-    p.add_argument("--min-top1", type=float, default=0.97, help="Accuracy gate: FP32/INT8 top-1 agreement.")
+    p.add_argument("--min-cosine", type=float, default=0.98,
+                   help="Accuracy gate (image-text models): mean FP32/INT8 embedding cosine.")
+    p.add_argument("--min-top1", type=float, default=0.97,
+                   help="Accuracy gate (image-text models): FP32/INT8 top-1 label agreement.")
+    p.add_argument("--min-rank-correlation", type=float, default=0.95,
+                   help="Accuracy gate (image-only models): rank correlation of FP32/INT8 anomaly scores per head.")
+    p.add_argument("--validation", type=Path,
+                   help="Labelled folder with good/ and defect/ images: the gate also requires the INT8 AUROC "
+                        "within --max-auroc-drop of FP32's.")
+    p.add_argument("--max-auroc-drop", type=float, default=0.01,
+                   help="Accuracy gate with --validation: largest allowed FP32 minus INT8 AUROC.")
     p.add_argument(
         "--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board."
     )
@@ -108,6 +117,9 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
         "ok|warning|fault (default: the bundle label's severity, else warning).",
     )
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--roi", metavar="REGION",
+                   help="Judge only this part of each frame, as the camera's 'roi' does: 'left,top,right,bottom' "
+                        "or polygon corners 'x,y x,y x,y ...', in fractions of the frame.")
     p.add_argument(
         "--anomaly-prior",
         type=float,

@@ -17,6 +17,7 @@ from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.evidence import Decision, decide, vision_json
 from edge.vision.pipeline import VisionResult, embed_many, score_image
 from edge.vision.profile import bundle_fingerprint, load_profile, save_profile
+from edge.vision.roi import parse_roi
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,14 @@ def enroll(args: argparse.Namespace) -> int:
         _capture_normal(args)
     known = {label.name: label.severity for label in bundle.manifest.labels.entries} if bundle.manifest.labels else {}
     labels = [parse_label(argument, known) for argument in args.label]
+    roi = parse_roi(args.roi) if args.roi else None
     normal_files = image_files(args.normal)
     encoder = ImageEncoder.load(bundle)
     log.info("embedding %d normal frames from %s", len(normal_files), args.normal)
-    normal_embeddings, normal_patches = embed_many(encoder, normal_files)
+    normal_embeddings, normal_patches = embed_many(encoder, normal_files, roi=roi)
     labelled = []
     for name, severity, folder in labels:
-        embeddings, patches = embed_many(encoder, image_files(folder))
+        embeddings, patches = embed_many(encoder, image_files(folder), roi=roi)
         labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
     profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled,
                             prior=args.anomaly_prior)

@@ -44,6 +44,7 @@ from edge.outputs.http_types import Problem, Response
 from edge.outputs.messages import dumps, state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
+from edge.store import anomaly_maps
 from edge.store.history import History, StoredVerdict, parse_since
 from edge.store.trends import Trends
 
@@ -79,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/assets/(?P<asset_id>[^/]+)/trends", "asset_trends"),
     Route(r"/api/verdicts", "list_verdicts"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/frame\.jpg", "verdict_frame"),
+    Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})/anomaly\.png", "verdict_anomaly"),
     Route(r"/api/verdicts/(?P<verdict_id>[0-9]{1,18})", "verdict_detail"),
     Route(r"/api/alerts", "list_alerts"),
     Route(r"/api/events", "list_events"),
@@ -261,6 +263,7 @@ class HttpApi(AlertRoutes):
         body["last_frame"] = None if with_frame is None else {
             "verdict_id": with_frame.id, "verdict": with_frame.verdict.condition.value,
             "timestamp": with_frame.verdict.timestamp, "url": _frame_url(with_frame),
+            "anomaly_url": _anomaly_url(with_frame),
         }
         return Response(200, dumps(body))
 
@@ -302,6 +305,17 @@ class HttpApi(AlertRoutes):
             raise Problem(404, f"verdict {verdict_id} has no saved frame")
         return _jpeg(stored)
 
+    def verdict_anomaly(self, query: dict[str, str], verdict_id: str) -> Response:
+        stored = self.history.get(int(verdict_id))
+        anomaly_map = None if stored is None or stored.frame is None else anomaly_maps.load_beside(stored.frame)
+        if stored is None or stored.frame is None or anomaly_map is None:
+            raise Problem(404, f"verdict {verdict_id} has no saved anomaly map (kept with non-ok verdicts' frames)")
+        try:
+            return Response(200, anomaly_maps.overlay_png(stored.frame, anomaly_map), "image/png",
+                            {"Cache-Control": "max-age=86400, immutable"})
+        except StorageError as exc:
+            raise Problem(404, f"the frame of verdict {stored.id} is gone or unreadable") from exc
+
     def metrics_text(self, query: dict[str, str]) -> Response:
         return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE)
 
@@ -324,11 +338,19 @@ def _frame_url(stored: StoredVerdict) -> str | None:
     return None if stored.frame is None else f"/api/verdicts/{stored.id}/frame.jpg"
 
 
+def _anomaly_url(stored: StoredVerdict) -> str | None:
+    """The frame with its anomaly map drawn over it, when one was kept."""
+    if stored.frame is None or not anomaly_maps.path_beside(stored.frame).is_file():
+        return None
+    return f"/api/verdicts/{stored.id}/anomaly.png"
+
+
 def _verdict_json(stored: StoredVerdict) -> dict[str, Any]:
     """A stored verdict for clients: the frame as a URL, never a path on the board."""
     body = stored.to_dict()
     del body["frame"]
     body["frame_url"] = _frame_url(stored)
+    body["anomaly_url"] = _anomaly_url(stored)
     return body
 
 

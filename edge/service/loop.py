@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from edge.errors import EdgewatchError, SourceError
 from edge.evidence import Evidence, Verdict
 from edge.outputs.base import VerdictSink
@@ -299,7 +301,9 @@ class Service:
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
         ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
-        verdict_id = self._store(verdict, ranked[0] if ranked else None)
+        scored = bool(frames) and max(rank for rank, _ in frames) >= 0  # the top frame was scored, not unfit
+        anomaly_map = asset.vision.last_anomaly_map(ranked[0].camera) if asset.vision and scored else None
+        verdict_id = self._store(verdict, ranked[0] if ranked else None, anomaly_map)
         if self.escalator is not None and verdict_id is not None and not quiet:
             embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
             verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
@@ -324,9 +328,9 @@ class Service:
             log.error("asset %s: maintenance state unknown (%s); checking as usual", asset_id, exc)
             return False
 
-    def _store(self, verdict: Verdict, frame: Frame | None) -> int | None:
+    def _store(self, verdict: Verdict, frame: Frame | None, anomaly_map: np.ndarray | None = None) -> int | None:
         try:
-            verdict_id = self.history.add(verdict, frame.image if frame is not None else None)
+            verdict_id = self.history.add(verdict, frame.image if frame is not None else None, anomaly_map)
         except EdgewatchError as exc:
             # outputs still get the verdict; the history error is loud, not fatal
             log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)

@@ -65,6 +65,10 @@ class VisionStage(Protocol):
         """The embedding behind that camera's last evidence (escalation learns from it)."""
         ...
 
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        """Where that camera's last frame differed from normal (history keeps it with the frame)."""
+        ...
+
 
 class SensorStage(Protocol):
     """An asset's sensors, polled in the background: reading their state never blocks."""

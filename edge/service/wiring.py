@@ -42,6 +42,7 @@ from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer
 from edge.vision.profile import Profile, load_profile
+from edge.vision.roi import RegionOfInterest, apply_roi
 from edge.vision.temporal import TemporalContext
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,23 @@ class CameraVision:
     ``use_profile`` swaps the heads while the service runs (what the cloud taught, see learning).
     """
 
-    def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None) -> None:
+    def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None,
+                 rois: Mapping[str, RegionOfInterest] | None = None) -> None:
         self.scorer = scorer
         self.temporal = temporal or TemporalContext()
+        self.rois = dict(rois or {})  # camera name -> the part of its frame the model judges
 
     def __call__(self, frame: Frame) -> Evidence:
-        result, state = self.scorer.score_frame(frame.image, frame.camera, self.temporal)
+        roi = self.rois.get(frame.camera)
+        image = frame.image if roi is None else apply_roi(frame.image, roi)
+        result, state = self.scorer.score_frame(image, frame.camera, self.temporal)
         return to_evidence(result, frame.camera, frame.timestamp, state)
 
     def last_embedding(self, camera: str) -> np.ndarray | None:
         return self.scorer.last_embedding(camera)
+
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        return self.scorer.last_anomaly_map(camera)
 
     def use_profile(self, profile: Profile) -> None:
         """Judge later frames with ``profile``; safe from another thread (the escalation worker).
@@ -183,7 +191,8 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     vision = None
     if encoder is not None and asset.cameras:
         enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
-        vision = CameraVision(VisionScorer(encoder, enrolled))
+        rois = {camera.name: camera.roi for camera in asset.cameras if camera.roi is not None}
+        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois)
         memory: Callable[[str], LearnedMemory] | None = None
         if escalator is not None and escalator.config.learning.enabled:
             memory = escalator.memory

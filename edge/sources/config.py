@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from edge.config.section import ConfigPath, Section
+from edge.vision.roi import RegionOfInterest
 
 
 class CameraHealthSettings(Section):
@@ -31,6 +32,10 @@ class CameraBase(Section):
     )
     health: CameraHealthSettings = Field(
         default_factory=CameraHealthSettings, description="Thresholds for black, blurred and frozen frames."
+    )
+    roi: RegionOfInterest | None = Field(
+        None, description="Part of the frame the model judges ('rect' or 'polygon', fractions of the frame); "
+                          "enroll with the same region (edgewatch enroll --roi)."
     )
 
 

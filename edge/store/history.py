@@ -44,6 +44,7 @@ import numpy as np
 from edge.errors import StorageError
 from edge.evidence import Condition, Verdict, jsonable
 from edge.files import write_atomically
+from edge.store import anomaly_maps
 from edge.store.sqlite import Database, Migration, Store, used_bytes
 
 log = logging.getLogger(__name__)
@@ -110,12 +111,14 @@ class History(Store):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, verdict: Verdict, frame: np.ndarray | None = None) -> int:
-        """Store ``verdict`` (and ``frame``, an (H, W, 3) uint8 RGB array, when the verdict is
-        not ok); return its id. When this returns, the verdict is on disk."""
+    def add(self, verdict: Verdict, frame: np.ndarray | None = None, anomaly_map: np.ndarray | None = None) -> int:
+        """Store ``verdict`` (and ``frame``, an (H, W, 3) uint8 RGB array, with its anomaly map
+        when the verdict is not ok); return its id. When this returns, the verdict is on disk."""
         frame_name, frame_bytes = None, 0
         if frame is not None and verdict.condition is not Condition.OK:
             frame_name, frame_bytes = self._save_frame(verdict, frame)
+            if anomaly_map is not None:
+                anomaly_maps.save_beside(self.frames_dir / frame_name, anomaly_map)
         body = json.dumps(verdict.to_dict())
         try:
             with self._write() as db:
@@ -215,6 +218,7 @@ class History(Store):
             raise StorageError(f"cannot save the frame of {verdict.asset_id} to {self.frames_dir}: {exc}") from exc
 
     def _unlink_frame(self, name: str) -> None:
+        anomaly_maps.remove_beside(self.frames_dir / name)
         try:
             (self.frames_dir / name).unlink(missing_ok=True)
         except OSError as exc:

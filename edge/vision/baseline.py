@@ -20,6 +20,8 @@ _PROJECTION_DIM = 128
 def _nearest_distances(queries: np.ndarray, memory: np.ndarray, k: int) -> np.ndarray:
     """(Q, D), (M, D) unit rows -> (Q, k) smallest cosine distances, ascending."""
     similarity = queries @ memory.T  # (Q, M)
+    if k == 1:  # the patch head: a max is several times cheaper than a partition of (Q, M)
+        return np.asarray(1.0 - similarity.max(axis=1, keepdims=True))
     k = min(k, memory.shape[0])
     if k < memory.shape[0]:
         similarity = np.partition(similarity, memory.shape[0] - k, axis=1)[:, -k:]
@@ -32,11 +34,19 @@ def knn_scores(embeddings: np.ndarray, memory: np.ndarray, k: int = DEFAULT_K) -
     return np.asarray(_nearest_distances(embeddings, memory, k).mean(axis=1), dtype=np.float64)
 
 
-def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """(Q, N, C) patch tokens of Q frames -> (Q,) distance of each frame's most unusual patch."""
+def patch_distances(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
+    """(Q, N, C) patch features of Q frames -> (Q, N) distance of every patch to its nearest normal one.
+
+    Reshaped to the patch grid, one row is the frame's anomaly map: where it differs from normal.
+    """
     frames, tokens, channels = patches.shape
     nearest = _nearest_distances(patches.reshape(frames * tokens, channels), memory, 1)[:, 0]
-    return np.asarray(nearest.reshape(frames, tokens).max(axis=1), dtype=np.float64)
+    return np.asarray(nearest.reshape(frames, tokens), dtype=np.float32)
+
+
+def patch_scores(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
+    """(Q, N, C) patch features of Q frames -> (Q,) distance of each frame's most unusual patch."""
+    return np.asarray(patch_distances(patches, memory).max(axis=1), dtype=np.float64)
 
 
 def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -54,12 +64,15 @@ def greedy_coreset(features: np.ndarray, size: int, seed: int = 0) -> np.ndarray
         points = features @ (projection / np.sqrt(_PROJECTION_DIM))
     else:
         points = features.astype(np.float32, copy=False)
+    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2: one matrix-vector product per pick, no (rows, dim) temporary
+    norms_sq = np.einsum("ij,ij->i", points, points)
     chosen = np.empty(size, dtype=np.int64)
     chosen[0] = int(rng.integers(rows))
-    min_sq = ((points - points[chosen[0]]) ** 2).sum(axis=1)
+    min_sq = norms_sq - 2 * (points @ points[chosen[0]]) + norms_sq[chosen[0]]
     for index in range(1, size):
         chosen[index] = int(np.argmax(min_sq))
-        min_sq = np.minimum(min_sq, ((points - points[chosen[index]]) ** 2).sum(axis=1))
+        pick = chosen[index]
+        np.minimum(min_sq, norms_sq - 2 * (points @ points[pick]) + norms_sq[pick], out=min_sq)
     return chosen
 
 

@@ -29,3 +29,7 @@ class ModelSettings(Section):
     graph_optimization: GraphOptimization = Field(
         "all", description="onnxruntime graph optimisation level."
     )
+    spin_threads: bool = Field(
+        False, description="Let idle onnxruntime threads spin between operators: a little faster per frame, but "
+                           "they keep burning CPU after each frame (benchmarks/thread_spinning.py measures both)."
+    )

@@ -20,6 +20,7 @@ from edge.bundle import Bundle
 from edge.errors import BundleError, InputError
 from edge.vision import cpu
 from edge.vision.config import GraphOptimization, ModelSettings, Provider
+from edge.vision.patch_features import patch_features, token_grid
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,14 @@ class RuntimeOptions:
     provider: Provider = "auto"
     memory_arena: bool = True
     graph_optimization: GraphOptimization = "all"
+    spin_threads: bool = False  # idle intra-op threads spin (faster per frame, CPU busy after it) or sleep
     # Pre-packed weight copies speed up every later run; a one-shot command saves the memory instead.
     prepack_weights: bool = True
 
     @classmethod
     def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
-                   graph_optimization=settings.graph_optimization)
+                   graph_optimization=settings.graph_optimization, spin_threads=settings.spin_threads)
 
     @classmethod
     def for_one_frame(cls, settings: ModelSettings | None) -> RuntimeOptions:
@@ -56,8 +58,9 @@ class Encoded:
     """One image's model outputs."""
 
     embedding: np.ndarray  # (D,) float32, L2-normalised
-    patches: np.ndarray | None  # (N, C) float32 patch tokens, L2-normalised, when the bundle exports them
+    patches: np.ndarray | None  # (N, C) float32 patch features, L2-normalised, when the bundle exports them
     inference_ms: float
+    patch_grid: tuple[int, int] | None = None  # (rows, cols) the N patches form: the anomaly map's shape
 
 
 def choose_providers(requested: Provider, available: list[str]) -> list[str]:
@@ -97,7 +100,9 @@ class ImageEncoder:
         self.provider = provider
         model = bundle.manifest.image_model
         self._input = model.input_name
-        self._outputs = [model.embedding_output] + ([model.patch_output] if model.patch_output else [])
+        self._outputs = ([model.embedding_output] + ([model.patch_output] if model.patch_output else [])
+                         + list(model.feature_outputs))
+        self.patch_grid: tuple[int, int] | None = None  # known after the warm-up inference
 
     @classmethod
     def load(cls, bundle: Bundle, options: RuntimeOptions | None = None) -> ImageEncoder:
@@ -111,9 +116,9 @@ class ImageEncoder:
         settings.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         settings.enable_cpu_mem_arena = options.memory_arena
         settings.enable_mem_pattern = options.memory_arena
-        # Idle worker threads sleep instead of spinning: the heads, the sensor analytics and the
-        # board's other services need those cores between frames (and a spinning core burns power).
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # By default idle worker threads sleep instead of spinning: the heads, the sensor analytics and
+        # the board's other services need those cores between frames (and a spinning core burns power).
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_threads else "0")
         if not options.prepack_weights:
             settings.add_session_config_entry("session.disable_prepacking", "1")
         q = bundle.manifest.quantization
@@ -166,7 +171,7 @@ class ImageEncoder:
         self.encode_batch(np.zeros(self.input_shape(), dtype=np.float32))
 
     def encode_batch(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(B, 3, H, W) float32 -> ((B, D) embeddings, (B, N, C) patch tokens or None), L2-normalised."""
+        """(B, 3, H, W) float32 -> ((B, D) embeddings, (B, N, C) patch features or None), L2-normalised."""
         if tensor.ndim != 4 or tensor.shape[1:] != self.input_shape()[1:]:
             raise InputError(f"model input has shape {tensor.shape}, the bundle expects (B, {self.input_shape()[1:]})")
         try:
@@ -174,7 +179,15 @@ class ImageEncoder:
         except Exception as exc:  # onnxruntime's errors carry no stable type
             raise BundleError(f"bundle {self.bundle.root}: inference failed: {exc}") from exc
         embeddings = l2_normalise(np.asarray(results[0], dtype=np.float32).reshape(tensor.shape[0], -1))
-        patches = l2_normalise(np.asarray(results[1], dtype=np.float32)) if len(results) > 1 else None
+        model = self.bundle.manifest.image_model
+        if model.feature_outputs:
+            maps = results[-len(model.feature_outputs):]  # [(B, C_i, H_i, W_i), ...]
+            patches, self.patch_grid = patch_features([np.asarray(m, dtype=np.float32) for m in maps])
+        elif model.patch_output:
+            patches = l2_normalise(np.asarray(results[1], dtype=np.float32))
+            self.patch_grid = token_grid(patches.shape[1], self.bundle.manifest.preprocessing.input_size)
+        else:
+            patches = None
         return embeddings, patches
 
     def encode(self, tensor: np.ndarray) -> Encoded:
@@ -183,4 +196,4 @@ class ImageEncoder:
         embeddings, patches = self.encode_batch(tensor)
         elapsed_ms = (time.perf_counter() - start) * 1e3
         return Encoded(embedding=embeddings[0], patches=None if patches is None else patches[0],
-                       inference_ms=elapsed_ms)
+                       inference_ms=elapsed_ms, patch_grid=self.patch_grid)

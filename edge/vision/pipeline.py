@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.vision.baseline import knn_scores, patch_scores
+from edge.vision.baseline import knn_scores, patch_distances
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
-from edge.vision.preprocess import ImageInput, Prepared, prepare
+from edge.vision.preprocess import ImageInput, Prepared, load_rgb, prepare
 from edge.vision.profile import Profile
+from edge.vision.roi import RegionOfInterest, apply_roi
 from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities
 
@@ -38,6 +39,8 @@ class VisionResult:
     severities: dict[str, str]  # label/condition name -> ok | warning | fault
     heads: dict[str, float]  # raw per-head scores
     timings_ms: dict[str, float] = field(default_factory=dict)  # decode, preprocess, inference, heads
+    # (rows, cols) float32 distance of every patch to normal, over the model input (patch head only)
+    anomaly_map: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def top_label(self) -> str | None:
@@ -55,6 +58,7 @@ class VisionResult:
             "top_label": self.top_label,
             "heads": dict(self.heads),
             "timings_ms": {name: round(value, 3) for name, value in self.timings_ms.items()},
+            "anomaly_map_grid": None if self.anomaly_map is None else list(self.anomaly_map.shape),
         }
 
 
@@ -87,9 +91,10 @@ class VisionHeads:
             probs = label_probabilities(encoded.embedding, self._label_embeddings, self._labels)
             labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs, strict=True)}
         few_shot = self._few_shot.probabilities(encoded.embedding) if self._few_shot else {}
-        p_value = p_anomaly = None
+        p_value = p_anomaly = anomaly_map = None
         if self.profile is not None:
-            heads.update(self._baseline_scores(encoded))
+            baseline, anomaly_map = self._baseline_scores(encoded)
+            heads.update(baseline)
             p_value = combine_p_values([self._conformal[head].p_value(score) for head, score in heads.items()])
             p_anomaly = anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior)
         abnormal_mass = self._abnormal_mass(few_shot or labels, independent=not few_shot and self._independent_labels)
@@ -98,7 +103,8 @@ class VisionHeads:
         anomaly_score = heads.get("patchcore", heads.get("knn", abnormal_mass))
         timings = {**(timings_ms or {}), "heads": (time.perf_counter() - start) * 1e3}
         return VisionResult(anomaly_score=anomaly_score, p_value=p_value, p_anomaly=p_anomaly, labels=labels,
-                            few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings)
+                            few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings,
+                            anomaly_map=anomaly_map)
 
     def _abnormal_mass(self, probabilities: dict[str, float], independent: bool) -> float | None:
         """Probability the label heads put on non-ok conditions (softmax: summed; sigmoid: the largest)."""
@@ -109,12 +115,16 @@ class VisionHeads:
             return 0.0
         return float(max(abnormal) if independent else min(1.0, sum(abnormal)))
 
-    def _baseline_scores(self, encoded: Encoded) -> dict[str, float]:
+    def _baseline_scores(self, encoded: Encoded) -> tuple[dict[str, float], np.ndarray | None]:
+        """The baseline heads' scores, and the patch head's anomaly map when it ran."""
         assert self.profile is not None
         scores = {"knn": float(knn_scores(encoded.embedding[None], self.profile.memory, self.profile.knn_k)[0])}
-        if self.profile.patch_memory is not None and encoded.patches is not None and "patchcore" in self._conformal:
-            scores["patchcore"] = float(patch_scores(encoded.patches[None], self.profile.patch_memory)[0])
-        return scores
+        if self.profile.patch_memory is None or encoded.patches is None or "patchcore" not in self._conformal:
+            return scores, None
+        distances = patch_distances(encoded.patches[None], self.profile.patch_memory)[0]  # (N,)
+        scores["patchcore"] = float(distances.max())
+        grid = encoded.patch_grid or (1, distances.size)
+        return scores, distances.reshape(grid)
 
 
 class VisionScorer:
@@ -164,6 +174,11 @@ class VisionScorer:
         last = self._last.get(camera)
         return None if last is None else last[1]
 
+    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
+        """Where the camera's last scored frame differed from normal: what history keeps with it."""
+        last = self._last.get(camera)
+        return None if last is None else last[0].anomaly_map
+
     def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
         """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
         return self.heads.score(encoded, {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
@@ -176,13 +191,18 @@ def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput 
     return VisionScorer.load(bundle, profile, options).score(image_path)
 
 
-def embed_many(encoder: ImageEncoder, sources: list[Path], batch_size: int = 8) -> tuple[np.ndarray, np.ndarray | None]:
-    """Many images -> ((N, D) embeddings, (N, T, C) patch tokens or None), batched for enrollment."""
+def embed_many(encoder: ImageEncoder, sources: list[Path], batch_size: int = 8,
+               roi: RegionOfInterest | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Many images (cropped to ``roi`` when given) -> ((N, D) embeddings, (N, T, C) patch features or None)."""
     pre = encoder.bundle.manifest.preprocessing
+
+    def tensor(path: Path) -> np.ndarray:
+        return prepare(path if roi is None else apply_roi(np.asarray(load_rgb(path)), roi), pre).tensor
+
     embeddings: list[np.ndarray] = []
     patches: list[np.ndarray] = []
     for start in range(0, len(sources), batch_size):
-        batch = np.concatenate([prepare(path, pre).tensor for path in sources[start:start + batch_size]])
+        batch = np.concatenate([tensor(path) for path in sources[start:start + batch_size]])
         batch_embeddings, batch_patches = encoder.encode_batch(batch)
         embeddings.append(batch_embeddings)
         if batch_patches is not None:

@@ -31,7 +31,8 @@ def bundle_fingerprint(bundle: Bundle) -> str:
     model_hash = next(entry.sha256 for entry in manifest.files if entry.path == manifest.image_model.file)
     document = json.dumps(
         {"model": model_hash, "preprocessing": manifest.preprocessing.model_dump(mode="json"),
-         "embedding": manifest.image_model.embedding_output, "patches": manifest.image_model.patch_output},
+         "embedding": manifest.image_model.embedding_output, "patches": manifest.image_model.patch_output,
+         **({"features": manifest.image_model.feature_outputs} if manifest.image_model.feature_outputs else {})},
         sort_keys=True,
     )
     return hashlib.sha256(document.encode()).hexdigest()

@@ -83,11 +83,12 @@ async function renderFrame(element, assetId, lastFrame) {
     figure.hidden = true;
     return;
   }
+  const url = lastFrame.anomaly_url || lastFrame.url; // the anomaly map drawn over the frame, when kept
   const cached = frames.get(assetId);
-  if (!cached || cached.url !== lastFrame.url) {
-    const objectUrl = URL.createObjectURL(await get(lastFrame.url, "blob"));
+  if (!cached || cached.url !== url) {
+    const objectUrl = URL.createObjectURL(await get(url, "blob"));
     if (cached) URL.revokeObjectURL(cached.objectUrl);
-    frames.set(assetId, { url: lastFrame.url, objectUrl });
+    frames.set(assetId, { url, objectUrl });
   }
   figure.querySelector("img").src = frames.get(assetId).objectUrl;
   figure.querySelector("figcaption").textContent =

@@ -1,0 +1,81 @@
+"""Mid-level feature maps -> one grid of patch features, as PatchCore builds them (pure numpy).
+
+A small defect (a hairline crack, a pinhole) changes a few cells of a mid-level feature map
+(stride 8 or 16) and almost nothing in the last, global one. Each map is averaged over a 3x3
+neighbourhood (a patch then describes its surroundings, not one receptive field: robust to a
+one-pixel shift of the part), resized bilinearly to the finest map's grid, L2-normalised per map
+(so a 40-channel map weighs as much as a 112-channel one) and concatenated; the result is
+L2-normalised again so the baseline head's cosine distance applies unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NEIGHBOURHOOD_PX = 3  # side of the local averaging window, in feature-map cells
+
+
+def local_average(maps: np.ndarray, size: int = NEIGHBOURHOOD_PX) -> np.ndarray:
+    """(B, C, H, W) -> (B, C, H, W): mean over a ``size`` x ``size`` window, edge cells over what exists."""
+    if size <= 1:
+        return maps
+    pad = size // 2
+    # summed-area table: every window sum in four lookups, whatever the window size
+    padded = np.pad(maps.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    table = np.pad(padded.cumsum(axis=2).cumsum(axis=3), ((0, 0), (0, 0), (1, 0), (1, 0)))
+    height, width = maps.shape[2:]
+    sums = (table[:, :, size:size + height, size:size + width] - table[:, :, :height, size:size + width]
+            - table[:, :, size:size + height, :width] + table[:, :, :height, :width])
+    ones = np.pad(np.ones((height, width), dtype=np.float32), pad).cumsum(0).cumsum(1)
+    ones = np.pad(ones, ((1, 0), (1, 0)))
+    counts = (ones[size:size + height, size:size + width] - ones[:height, size:size + width]
+              - ones[size:size + height, :width] + ones[:height, :width])
+    return (sums / counts).astype(np.float32)
+
+
+def _interpolation_matrix(source: int, target: int) -> np.ndarray:
+    """(target, source) weights of bilinear resampling along one axis (half-pixel centres)."""
+    if source == target:
+        return np.eye(source, dtype=np.float32)
+    position = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, source - 1)
+    frac = (position - low).astype(np.float32)
+    weights = np.zeros((target, source), dtype=np.float32)
+    weights[np.arange(target), low] += 1 - frac
+    weights[np.arange(target), high] += frac
+    return weights
+
+
+def resize_maps(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(B, C, h, w) -> (B, C, H, W) bilinear."""
+    rows = _interpolation_matrix(maps.shape[2], grid[0])  # (H, h)
+    cols = _interpolation_matrix(maps.shape[3], grid[1])  # (W, w)
+    return np.einsum("Hh,bchw,Ww->bcHW", rows, maps, cols, optimize=True).astype(np.float32)
+
+
+def _unit(maps: np.ndarray) -> np.ndarray:
+    """Unit length along the channel axis (axis 1)."""
+    return maps / np.maximum(np.linalg.norm(maps, axis=1, keepdims=True), 1e-12)
+
+
+def patch_features(maps: list[np.ndarray]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Feature maps [(B, C_i, H_i, W_i), ...] -> ((B, H*W, sum C_i) unit patch features, (H, W)).
+
+    The grid is the finest map's, so a defect is located as precisely as the model allows.
+    """
+    if not maps:
+        raise ValueError("no feature maps to build patch features from")
+    grid = max((m.shape[2], m.shape[3]) for m in maps)
+    parts = [_unit(resize_maps(local_average(np.asarray(m, dtype=np.float32)), grid)) for m in maps]
+    joined = _unit(np.concatenate(parts, axis=1))  # (B, C, H, W)
+    batch, channels = joined.shape[:2]
+    return np.ascontiguousarray(joined.reshape(batch, channels, -1).transpose(0, 2, 1)), grid
+
+
+def token_grid(tokens: int, input_size: tuple[int, int]) -> tuple[int, int]:
+    """The (rows, cols) a ViT's ``tokens`` patch tokens form for an input of (height, width) pixels;
+    one row when they form no grid of that shape (the map is then a strip, still in token order)."""
+    height, width = input_size
+    rows = max(1, round(float(np.sqrt(tokens * height / width))))
+    return (rows, tokens // rows) if tokens % rows == 0 else (1, tokens)
