@@ -29,3 +29,11 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield broker.host, broker.port
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def board_image(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The arm64 test image (board tests only): (Built, forwarded port); built once per run."""
+    from tests.board_support import build_test_image
+
+    return build_test_image(tmp_path_factory.mktemp("board"))
