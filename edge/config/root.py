@@ -29,6 +29,12 @@ class ModelSettings(Section):
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="onnxruntime graph optimisation level."
     )
+    tensorrt_fp16: bool = Field(
+        False, description="TensorRT (Jetson): build the engine with FP16 kernels; faster, check verdicts after."
+    )
+    tensorrt_engine_cache: bool = Field(
+        True, description="TensorRT: keep engines in <state_dir>/tensorrt: built once per model, not at every start."
+    )
 
 
 class AssetConfig(Section):
