@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from board.host import BuildError, run
+from edge.sources.picamera2_import import apt_numpy_version
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,7 @@ def target_python(root: Path) -> TargetPython:
     if match is None:
         raise BuildError(f"cannot tell the Python version of {root}: /usr/bin/python3 points at {name!r}")
     major, minor = int(match[1]), int(match[2])
-    return TargetPython(major, minor, system_numpy(root))
-
-
-def system_numpy(root: Path) -> str | None:
-    """Version of apt's numpy (python3-numpy) in ``root``, from its dist-info or egg-info folder name."""
-    for folder in sorted((root / "usr/lib/python3/dist-packages").glob("numpy-*")):
-        match = re.fullmatch(r"numpy-([0-9][0-9a-z.]*?)(?:\.dist-info|\.egg-info|-py\d.*\.egg-info)", folder.name)
-        if match:
-            return match[1]
-    return None
+    return TargetPython(major, minor, apt_numpy_version(root))
 
 
 def build(out: Path, target: TargetPython, extras: str = DEFAULT_EXTRAS, project: Path = PROJECT_ROOT) -> list[Path]:

@@ -1,0 +1,37 @@
+"""picamera2's import failures explained: not installed, or shadowed by an ABI-incompatible numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy
+import pytest
+
+from edge.errors import SourceError
+from edge.sources.picamera2_import import apt_numpy_version, explain, import_picamera2
+
+ABI_ERROR = "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88"
+
+
+@pytest.mark.parametrize("folder", ["numpy-1.24.2.egg-info", "numpy-1.24.2.dist-info", "numpy-1.24.2-py3.11.egg-info"])
+def test_apt_numpy_version_from_the_base_files(tmp_path: Path, folder: str) -> None:
+    assert apt_numpy_version(tmp_path) is None
+    (tmp_path / "usr/lib/python3/dist-packages" / folder).mkdir(parents=True)
+    assert apt_numpy_version(tmp_path) == "1.24.2"
+
+
+def test_an_abi_mismatch_names_both_numpys_and_the_fix() -> None:
+    message = explain(ValueError(ABI_ERROR), "1.24.2")
+    assert "apt's numpy 1.24.2" in message and f"numpy {numpy.__version__} from" in message
+    assert "pip uninstall numpy" in message and "--numpy 1.24.2" in message and "dtype size changed" in message
+
+
+def test_a_missing_picamera2_says_how_to_install_it() -> None:
+    message = explain(ModuleNotFoundError("No module named 'picamera2'", name="picamera2"), None)
+    assert message.startswith("picamera2 is not installed: run 'sudo apt install python3-picamera2'")
+    assert "--system-site-packages" in message  # this test venv does not see /usr/lib/python3/dist-packages
+
+
+def test_importing_picamera2_here_fails_with_that_sentence() -> None:
+    with pytest.raises(SourceError, match="picamera2 is not installed"):
+        import_picamera2()
