@@ -7,6 +7,7 @@ qemu: whatever the guest had not written to its virtual disk is gone, as on a bo
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import subprocess
@@ -60,8 +61,9 @@ class Console:
 
     def _read(self) -> None:
         assert self._process.stdout is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span two reads
         while chunk := self._process.stdout.read1(4096):  # type: ignore[attr-defined]
-            text = chunk.decode("utf-8", errors="replace").replace("\r", "")
+            text = decoder.decode(chunk).replace("\r", "")
             self._transcript.write(text)
             self._transcript.flush()
             with self._changed:
@@ -95,7 +97,8 @@ class Console:
         """Wait for the root shell on the console; set it up for scripted use; return seconds since start."""
         self.wait_for(PROMPT, timeout_s)
         seconds = self._clock() - self.started_s
-        self.shell("stty -echo; dmesg -n 1; export TERM=dumb SYSTEMD_COLORS=0 SYSTEMD_PAGER= PAGER=cat", 60)
+        # No echo, no prompt, no kernel messages: the output between two markers is the command's own.
+        self.shell("stty -echo; dmesg -n 1; export PS1= TERM=dumb SYSTEMD_COLORS=0 SYSTEMD_PAGER= PAGER=cat", 60)
         return seconds
 
     def shell(self, command: str, timeout_s: float) -> tuple[int, str]:

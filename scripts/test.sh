@@ -11,6 +11,7 @@ command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap arch-test)
 command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static binfmt-support)
 command -v qemu-system-aarch64 >/dev/null || need_apt+=(qemu-system-arm)
+[[ -e /usr/lib/ipxe/qemu/efi-virtio.rom ]] || need_apt+=(ipxe-qemu)  # the virtio NIC's option ROM
 command -v sfdisk >/dev/null || need_apt+=(fdisk)
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 if ((${#need_apt[@]})); then
