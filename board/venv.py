@@ -30,10 +30,6 @@ def wheels_to_install(wheels: list[Path], target: TargetPython) -> list[Path]:
 
 def create(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePosixPath = PREFIX) -> Path:
     """Write a venv at ``prefix`` inside ``root`` with ``wheels`` installed; return its folder on the host."""
-    from installer import install
-    from installer.destinations import SchemeDictionaryDestination
-    from installer.sources import WheelFile
-
     venv = root / prefix.relative_to("/")
     if venv.exists():
         raise BuildError(f"{venv} already exists in the image root: refusing to install over it")
@@ -47,6 +43,17 @@ def create(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePos
     (venv / "pyvenv.cfg").write_text(
         f"home = /usr/bin\ninclude-system-site-packages = true\nversion = {target.version}\n"
         f"executable = /usr/bin/python{target.version}\n", encoding="utf-8")
+    install(root, target, wheels_to_install(wheels, target), prefix)
+    return venv
+
+
+def install(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePosixPath = PREFIX) -> None:
+    """Install ``wheels`` into the venv at ``prefix`` inside ``root``, as pip would on the board."""
+    from installer import install as install_wheel
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    site = prefix / f"lib/python{target.version}/site-packages"
     # Bytecode compiled here is valid there only for the same minor version (same magic number).
     same_python = sys.version_info[:2] == (target.major, target.minor)
     destination = SchemeDictionaryDestination(
@@ -54,9 +61,7 @@ def create(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePos
          "scripts": str(prefix / "bin"), "data": str(prefix)},
         interpreter=str(prefix / "bin/python"), script_kind="posix",
         bytecode_optimization_levels=(0,) if same_python else (), destdir=str(root))
-    chosen = wheels_to_install(wheels, target)
-    for wheel in chosen:
+    for wheel in wheels:
         with WheelFile.open(wheel) as source:
-            install(source, destination, {"INSTALLER": b"edgewatch-image\n"})
-    log.info("venv %s: %d wheels installed%s", prefix, len(chosen), ", bytecode compiled" if same_python else "")
-    return venv
+            install_wheel(source, destination, {"INSTALLER": b"edgewatch-image\n"})
+    log.info("venv %s: %d wheels installed%s", prefix, len(wheels), ", bytecode compiled" if same_python else "")

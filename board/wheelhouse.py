@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")  # glibc 2.17/2.28: bookworm, L4T 35/36
 DEFAULT_EXTRAS = "cloud,mqtt"
+PIP = (sys.executable, "-m", "pip", "--disable-pip-version-check")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ def target_python(root: Path) -> TargetPython:
     return TargetPython(major, minor, apt_numpy_version(root))
 
 
+def download(out: Path, target: TargetPython, requirements: list[str], constraints: Path | None = None) -> None:
+    """Binary aarch64 wheels of ``requirements`` and their dependencies for ``target`` into ``out``."""
+    command = [*PIP, "download", "--quiet", "--dest", str(out), "--only-binary=:all:", "--implementation", "cp",
+               "--python-version", target.version, "--abi", target.tag]
+    for platform in PLATFORMS:
+        command += ["--platform", platform]
+    if constraints is not None:
+        command += ["--constraint", str(constraints)]
+    run([*command, *requirements], f"download aarch64 wheels of {', '.join(requirements)} for Python "
+        f"{target.version} (a dependency without an aarch64 wheel is named above)")
+
+
 def build(out: Path, target: TargetPython, extras: str = DEFAULT_EXTRAS, project: Path = PROJECT_ROOT) -> list[Path]:
     """Fill ``out`` with edgewatch's wheel and every dependency's aarch64 wheel; return the wheel files."""
     if not (project / "pyproject.toml").is_file():
@@ -64,20 +77,13 @@ def build(out: Path, target: TargetPython, extras: str = DEFAULT_EXTRAS, project
     if out.exists() and any(out.iterdir()):
         raise BuildError(f"{out} is not empty: give a new folder, so that no stale wheel ends up on the board")
     out.mkdir(parents=True, exist_ok=True)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    run([*pip, "wheel", "--no-deps", "--quiet", "--wheel-dir", out, project], "build the edgewatch wheel")
+    run([*PIP, "wheel", "--no-deps", "--quiet", "--wheel-dir", out, project], "build the edgewatch wheel")
     wheel = next(out.glob("edgewatch-*.whl"))
-    requirement = f"{wheel}[{extras}]" if extras else str(wheel)
-    download = [*pip, "download", "--quiet", "--dest", out, "--only-binary=:all:", "--implementation", "cp",
-                "--python-version", target.version, "--abi", target.tag]
-    for platform in PLATFORMS:
-        download += ["--platform", platform]
     constraints = out / "constraints.txt"
     constraints.write_text(f"numpy=={target.system_numpy}\n" if target.system_numpy else "", encoding="utf-8")
     if target.system_numpy:
         log.info("pinning numpy to the base's apt numpy %s (picamera2 is built against it)", target.system_numpy)
-    run([*download, "--constraint", constraints, requirement, "pip"],
-        f"download aarch64 wheels for Python {target.version} (a dependency without an aarch64 wheel is named above)")
+    download(out, target, [f"{wheel}[{extras}]" if extras else str(wheel), "pip"], constraints)
     wheels = sorted(out.glob("*.whl"))
     log.info("wheelhouse %s: %d wheels", out, len(wheels))
     return wheels
