@@ -87,7 +87,7 @@ def test_service_starts_as_edgewatch_with_its_hardening(guest: Guest) -> None:
     ready_s = int(guest.prop("ActiveEnterTimestampMonotonic")) / 1e6
     print(f"boot to READY=1 (kernel start to active, guest clock): {ready_s:.1f} s")
     pid = guest.prop("MainPID")
-    assert guest.sh(f"ps -o user= -p {pid}").strip() == "edgewatch"
+    assert guest.sh(f"stat -c %U /proc/{pid}").strip() == "edgewatch"  # the owner of /proc/PID is its user
     groups = set(guest.sh("id -nG edgewatch").split())
     assert {"video", "i2c", "spi", "gpio", "dialout"} <= groups
     journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o short-monotonic")
