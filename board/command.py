@@ -16,11 +16,12 @@ def image_build(args: argparse.Namespace) -> int:
     if not args.config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
     request = BuildRequest(out=args.out, payload=Payload(args.config, tuple(args.with_folder)), extras=args.extras,
-                           serial_autologin=args.serial_autologin, keep_root=args.keep_root)
+                           serial_autologin=args.serial_autologin, keep_root=args.keep_root, base=args.base)
     built = build(request)
     size_mib = built.image.stat().st_size / 2**20
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in built.seconds.items())
-    print(f"{built.image}: {size_mib:.0f} MiB ({steps}); kernel {built.kernel.name}, initramfs {built.initrd.name}")
+    boot = f"; kernel {built.kernel.name}, initramfs {built.initrd.name}" if built.kernel and built.initrd else ""
+    print(f"{built.image}: {size_mib:.0f} MiB ({steps}), wheelhouse {built.wheelhouse}{boot}")
     return 0
 
 

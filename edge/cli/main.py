@@ -208,6 +208,9 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--with", dest="with_folder", action="append", default=[], type=Path, metavar="DIR",
                    help="A folder the config names by relative path (bundle, profiles, frames); repeatable.")
     b.add_argument("--out", required=True, type=Path, help="Image file to write (.img).")
+    b.add_argument("--base", type=Path, metavar="IMG",
+                   help="Your arm64 image (Raspberry Pi OS Lite, a Jetson or Debian/Ubuntu image) to install into; "
+                        "default: a minimal Debian system.")
     b.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to install (comma-separated).")
     b.add_argument("--serial-autologin", action="store_true",
                    help="Root shell on the serial console without a password: emulation tests only.")
