@@ -61,7 +61,8 @@ def grow(image: Path, extra_bytes: int) -> Partition:
     run(["sfdisk", "--no-reread", "-N", str(partition.number), image], "grow the root partition", stdin=", +\n")
     grown, _ = root_partition(image)
     with loop_device(image, grown) as device:
-        run(["e2fsck", "-f", "-y", "-q", device], f"check the root file system of {image}")
+        # exit status 1: errors were found and corrected, which leaves a file system resize2fs takes
+        run(["e2fsck", "-f", "-y", device], f"check the root file system of {image}", ok=(0, 1))
         run(["resize2fs", device], "grow the root file system")
     return grown
 

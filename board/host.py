@@ -39,7 +39,7 @@ def require(*programs: str) -> None:
         raise BuildError(f"missing host program(s) {', '.join(missing)}: install them with 'apt-get install {hint}'")
 
 
-def run(command: Sequence[str | Path], what: str, stdin: str | None = None) -> str:
+def run(command: Sequence[str | Path], what: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
     """Run ``command`` (``stdin`` fed to it); its stdout on success, else a BuildError naming ``what``."""
     argv = [str(part) for part in command]
     log.debug("running %s", " ".join(argv))
@@ -47,7 +47,7 @@ def run(command: Sequence[str | Path], what: str, stdin: str | None = None) -> s
         done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
     except OSError as exc:
         raise BuildError(f"cannot {what}: {argv[0]}: {exc}") from exc
-    if done.returncode != 0:
+    if done.returncode not in ok:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise BuildError(f"cannot {what}: '{argv[0]}' exited {done.returncode}: {' | '.join(tail)}")
     return done.stdout
