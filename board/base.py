@@ -51,6 +51,7 @@ def root_partition(image: Path) -> tuple[Partition, bool]:
 
 def grow(image: Path, extra_bytes: int) -> Partition:
     """Append ``extra_bytes`` to the disk and give them to the root partition and its ext4 file system."""
+    require("e2fsck", "resize2fs")
     partition, last = root_partition(image)
     if not last:
         raise BuildError(f"the root partition of {image} is not the last one: it cannot grow; free space in it first")

@@ -19,11 +19,12 @@ PACKAGES = {
     "mmdebstrap": "mmdebstrap",
     "mkfs.ext4": "e2fsprogs",
     "sfdisk": "fdisk",
-    "cpio": "cpio",
-    "depmod": "kmod",
+    "e2fsck": "e2fsprogs",
+    "resize2fs": "e2fsprogs",
     "qemu-system-aarch64": "qemu-system-arm",
     "systemctl": "systemd",
-    "useradd": "passwd",
+    "systemd-sysusers": "systemd",
+    "losetup": "mount",
 }
 
 
