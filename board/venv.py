@@ -48,7 +48,10 @@ def create(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePos
 
 
 def install(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePosixPath = PREFIX) -> None:
-    """Install ``wheels`` into the venv at ``prefix`` inside ``root``, as pip would on the board."""
+    """Install ``wheels`` into the venv at ``prefix`` inside ``root``, as pip would on the board.
+
+    A distribution the venv has already is kept, as pip keeps a satisfied requirement.
+    """
     from installer import install as install_wheel
     from installer.destinations import SchemeDictionaryDestination
     from installer.sources import WheelFile
@@ -61,7 +64,16 @@ def install(root: Path, target: TargetPython, wheels: list[Path], prefix: PurePo
          "scripts": str(prefix / "bin"), "data": str(prefix)},
         interpreter=str(prefix / "bin/python"), script_kind="posix",
         bytecode_optimization_levels=(0,) if same_python else (), destdir=str(root))
+    present = {_distribution(p.name) for p in (root / site.relative_to("/")).glob("*.dist-info")}
     for wheel in wheels:
+        if _distribution(wheel.name) in present:
+            log.info("%s: already in the venv, kept", wheel.name)
+            continue
         with WheelFile.open(wheel) as source:
             install_wheel(source, destination, {"INSTALLER": b"edgewatch-image\n"})
     log.info("venv %s: %d wheels installed%s", prefix, len(wheels), ", bytecode compiled" if same_python else "")
+
+
+def _distribution(file_name: str) -> str:
+    """Normalised distribution name of a wheel or dist-info folder ('Foo_Bar-1.0-...' -> 'foo-bar')."""
+    return file_name.split("-")[0].lower().replace("_", "-").replace(".", "-")

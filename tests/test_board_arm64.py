@@ -72,6 +72,10 @@ def test_int8_embeddings_on_arm64_match_x86(arm64_root: Path, tmp_path: Path) ->
     work.mkdir(parents=True)
     frames = photos(work / "frames")
     make_int8_bundle(work / "bundle", frames, tmp_path)
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(work / "bundle/image.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv", "MatMul"} <= ops  # int8 kernels, not a float model
     (work / "embed.py").write_text(EMBED_SCRIPT, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, str(work / "embed.py"), str(work / "bundle"), str(work / "frames"),

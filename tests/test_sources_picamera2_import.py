@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+import yaml
 
 from edge.errors import SourceError
 from edge.sources.picamera2_import import apt_numpy_version, explain, import_picamera2
@@ -35,3 +36,17 @@ def test_a_missing_picamera2_says_how_to_install_it() -> None:
 def test_importing_picamera2_here_fails_with_that_sentence() -> None:
     with pytest.raises(SourceError, match="picamera2 is not installed"):
         import_picamera2()
+
+
+def test_doctor_row_for_a_picamera2_camera_says_why(tmp_path: Path) -> None:
+    from edge.cli.doctor import run_checks
+    from tests.service_support import DEMO_CONFIG
+
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["model"]["bundle"] = str(DEMO_CONFIG.parent / "demo/bundle")
+    config["state_dir"] = str(tmp_path / "state")
+    config["assets"] = [{"id": "press-1", "cameras": [{"name": "top", "type": "picamera2"}]}]
+    path = tmp_path / "pi.yaml"
+    path.write_text(yaml.safe_dump(config))
+    row = {r.check: r for r in run_checks(path)}["camera press-1/top"]
+    assert row.status == "FAIL" and "picamera2 is not installed: run 'sudo apt install python3-picamera2'" in row.detail
