@@ -33,5 +33,5 @@ def build_test_image(work: Path) -> tuple[Built, int]:
     port = free_port()
     config = guest_config(work / "config.yaml", port)
     request = BuildRequest(out=work / "edgewatch.img", payload=Payload(config, (REPO_ROOT / "examples/demo",)),
-                           extras="", serial_autologin=True, keep_root=work / "root")
+                           serial_autologin=True, keep_root=work / "root")
     return build(request), port

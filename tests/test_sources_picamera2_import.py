@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy
@@ -27,10 +28,15 @@ def test_an_abi_mismatch_names_both_numpys_and_the_fix() -> None:
     assert "pip uninstall numpy" in message and "--numpy 1.24.2" in message and "dtype size changed" in message
 
 
-def test_a_missing_picamera2_says_how_to_install_it() -> None:
-    message = explain(ModuleNotFoundError("No module named 'picamera2'", name="picamera2"), None)
+def test_a_missing_picamera2_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = ModuleNotFoundError("No module named 'picamera2'", name="picamera2")
+    apt_site = "/usr/lib/python3/dist-packages"
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != apt_site])
+    message = explain(missing, None)
     assert message.startswith("picamera2 is not installed: run 'sudo apt install python3-picamera2'")
-    assert "--system-site-packages" in message  # this test venv does not see /usr/lib/python3/dist-packages
+    assert "--system-site-packages" in message  # a venv that cannot see apt's packages is told so
+    monkeypatch.setattr(sys, "path", [*sys.path, apt_site])
+    assert "--system-site-packages" not in explain(missing, None)
 
 
 def test_importing_picamera2_here_fails_with_that_sentence() -> None:
