@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from board import base, disk, inject, rootfs, system, wheelhouse
@@ -33,6 +33,7 @@ class BuildRequest:
     serial_autologin: bool = False
     keep_root: Path | None = None  # also leave the image's root folder here (no base only)
     base: Path | None = None  # the user's arm64 image to install into
+    compress: str | None = None  # "xz" or "zstd": write .img.xz / .img.zst instead of .img
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ def build(request: BuildRequest) -> Built:
         shutil.rmtree(house)
     timer = _Timer()
     built = _on_base(request, house, timer) if request.base is not None else _minimal(request, house, timer)
+    if request.compress is not None:
+        with timer.step("compress"):
+            built = replace(built, image=disk.compress(built.image, request.compress), seconds=timer.seconds)
     log.info("image %s built: %s", out, ", ".join(f"{step} {s:.0f} s" for step, s in timer.seconds.items()))
     return built
 

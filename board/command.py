@@ -16,7 +16,8 @@ def image_build(args: argparse.Namespace) -> int:
     if not args.config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
     request = BuildRequest(out=args.out, payload=Payload(args.config, tuple(args.with_folder)), extras=args.extras,
-                           serial_autologin=args.serial_autologin, keep_root=args.keep_root, base=args.base)
+                           serial_autologin=args.serial_autologin, keep_root=args.keep_root, base=args.base,
+                           compress=args.compress)
     built = build(request)
     size_mib = built.image.stat().st_size / 2**20
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in built.seconds.items())

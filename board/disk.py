@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from pathlib import Path
 
-from board.host import require, run
+from board.host import BuildError, require, run
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +52,23 @@ def make(root: Path, out: Path, label: str) -> Path:
     log.info("disk image %s: %.0f MiB (root partition %.0f MiB)", out, out.stat().st_size / MIB, size / MIB)
     return out
 
+
+
+COMPRESSORS = {"xz": ("xz", "-T0", "-6"), "zstd": ("zstd", "-T0", "-10", "-q")}  # both read by Raspberry Pi Imager
+
+
+def compress(image: Path, how: str) -> Path:
+    """``image`` compressed beside it (``.img.xz`` / ``.img.zst``), the original removed."""
+    program, *options = COMPRESSORS[how]
+    require(program)
+    out = image.with_name(image.name + (".xz" if how == "xz" else ".zst"))
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as sink:
+        done = subprocess.run([program, *options, "-c", str(image)], stdout=sink, stderr=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BuildError(f"cannot compress {image} with {program}: {done.stderr.decode(errors='replace').strip()}")
+    os.replace(partial, out)
+    image.unlink()
+    log.info("compressed %s: %.0f MiB", out, out.stat().st_size / MIB)
+    return out

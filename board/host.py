@@ -25,6 +25,8 @@ PACKAGES = {
     "systemctl": "systemd",
     "systemd-sysusers": "systemd",
     "losetup": "mount",
+    "xz": "xz-utils",
+    "zstd": "zstd",
 }
 
 

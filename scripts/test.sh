@@ -14,6 +14,9 @@ command -v qemu-system-aarch64 >/dev/null || need_apt+=(qemu-system-arm)
 [[ -e /usr/lib/ipxe/qemu/efi-virtio.rom ]] || need_apt+=(ipxe-qemu)  # the virtio NIC's option ROM
 command -v sfdisk >/dev/null || need_apt+=(fdisk)
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+command -v zstd >/dev/null || need_apt+=(zstd)
+command -v xz >/dev/null || need_apt+=(xz-utils)
+command -v mkfs.vfat >/dev/null || need_apt+=(dosfstools mtools)  # the --base test builds a Pi-like image
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

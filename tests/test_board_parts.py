@@ -98,3 +98,16 @@ def test_image_commands_parse_and_refuse_bad_input(tmp_path: Path, capsys: pytes
     assert main(["image", "wheelhouse", "--out", str(tmp_path / "w"), "--extras", "export"]) == 1
     err = capsys.readouterr().err
     assert "no such file" in err and "MAJOR.MINOR" in err and "torch" in err
+
+
+@pytest.mark.parametrize(("how", "suffix", "unpack"),
+                         [("xz", ".xz", ["xz", "-dc"]), ("zstd", ".zst", ["zstd", "-dcq"])])
+def test_compressed_image_unpacks_to_the_same_bytes(tmp_path: Path, how: str, suffix: str, unpack: list[str]) -> None:
+    from board.disk import compress
+
+    image = tmp_path / "x.img"
+    content = bytes(range(256)) * 4096 + b"\0" * (1 << 20)
+    image.write_bytes(content)
+    out = compress(image, how)
+    assert out.name == "x.img" + suffix and not image.exists()
+    assert subprocess.run([*unpack, str(out)], capture_output=True, check=True).stdout == content

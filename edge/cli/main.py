@@ -212,6 +212,8 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
                    help="Your arm64 image (Raspberry Pi OS Lite, a Jetson or Debian/Ubuntu image) to install into; "
                         "default: a minimal Debian system.")
     b.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to install (comma-separated).")
+    b.add_argument("--compress", choices=["xz", "zstd"],
+                   help="Write IMG.xz or IMG.zst (Raspberry Pi Imager reads both) instead of the raw image.")
     b.add_argument("--serial-autologin", action="store_true",
                    help="Root shell on the serial console without a password: emulation tests only.")
     b.add_argument("--keep-root", type=Path, metavar="DIR", help="Also keep the image's root folder here.")
