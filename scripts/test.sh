@@ -16,6 +16,7 @@ command -v sfdisk >/dev/null || need_apt+=(fdisk)
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xz >/dev/null || need_apt+=(xz-utils)
+command -v cpio >/dev/null || need_apt+=(cpio)  # the initramfs test lists what it built
 command -v mkfs.vfat >/dev/null || need_apt+=(dosfstools mtools)  # the --base test builds a Pi-like image
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
