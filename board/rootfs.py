@@ -19,7 +19,8 @@ from board.host import CACHE_DIR, require, run
 log = logging.getLogger(__name__)
 
 SUITE = "bookworm"
-PACKAGES = ("systemd-sysv", "udev", "python3", "linux-image-arm64", "busybox-static", "kmod")
+# ca-certificates: without a CA bundle the cloud client cannot even be built (TLS context), found on arm64
+PACKAGES = ("systemd-sysv", "udev", "python3", "ca-certificates", "linux-image-arm64", "busybox-static", "kmod")
 _DIVERT = ('chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs'
            ' && ln -s /bin/true "$1/usr/sbin/update-initramfs"')
 _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'
