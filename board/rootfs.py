@@ -28,7 +28,7 @@ _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'
 
 
 def _command(out: Path) -> list[str]:
-    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--format=tar", f"--include={','.join(PACKAGES)}",
             f"--essential-hook={_DIVERT}", f"--customize-hook={_UNDIVERT}", SUITE, str(out)]
 
 
@@ -41,11 +41,15 @@ def cached_tarball(cache: Path = CACHE_DIR) -> Path:
         return tarball
     require("mmdebstrap")
     cache.mkdir(parents=True, exist_ok=True)
-    partial = tarball.with_name(tarball.name + ".partial")
+    partial = tarball.with_name(f"{tarball.name}.{os.getpid()}.partial")  # two builds at once do not collide
     start = time.monotonic()
     log.info("building a Debian %s arm64 root with mmdebstrap (a few minutes; cached in %s)", SUITE, cache)
-    run(_command(partial), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs qemu-user-static, "
-        "binfmt-support and 'update-binfmts --enable qemu-aarch64')")
+    try:
+        run(_command(partial), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs qemu-user-static, "
+            "binfmt-support and 'update-binfmts --enable qemu-aarch64')")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, tarball)
     log.info("root file system built in %.0f s", time.monotonic() - start)
     return tarball
