@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 USER_GROUPS = (*HARDWARE_GROUPS, "spi", "dialout")  # cameras, I2C/SPI sensors, GPIO, serial Modbus
 JOURNAL_MAX_USE = "64M"  # persistent journal capped so an SD card never fills with logs
+WHEELHOUSE = Path("var/cache/edgewatch/wheelhouse")  # on the board: reinstall or roll back with --no-index
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payloa
     """Install edgewatch into ``root`` so that it starts as a hardened service on first boot."""
     require("systemd-sysusers", "systemctl")
     venv.create(root, target, wheels)
+    house = root / WHEELHOUSE
+    house.mkdir(parents=True, exist_ok=True)
+    for item in [*wheels, wheels[0].parent / "constraints.txt"]:
+        shutil.copyfile(item, house / item.name)
     sysusers = root / "usr/lib/sysusers.d/edgewatch.conf"
     sysusers.parent.mkdir(parents=True, exist_ok=True)
     sysusers.write_text(sysusers_conf(), encoding="utf-8")

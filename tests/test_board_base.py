@@ -69,6 +69,8 @@ def test_edgewatch_goes_into_the_base_root_and_the_boot_partition_stays(tmp_path
         assert (root / "etc/systemd/system/multi-user.target.wants/edgewatch.service").is_symlink()
         assert any(line.startswith("edgewatch:") for line in (root / "etc/passwd").read_text().splitlines())
         assert (root / "etc/edgewatch/demo/bundle/manifest.json").is_file()
+        house = root / "var/cache/edgewatch/wheelhouse"
+        assert (house / "constraints.txt").is_file() and len(list(house.glob("edgewatch-*.whl"))) == 1
     with base.loop_device(out, after) as device:
         check = subprocess.run(["e2fsck", "-f", "-n", device], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -116,6 +116,15 @@ def test_verdicts_reach_the_api_and_history(guest: Guest) -> None:
     assert {item["asset"] for item in stored} == {"press-1", "pump-1"}
 
 
+def test_the_venv_is_whole_and_reinstalls_offline(guest: Guest) -> None:
+    """pip agrees with the host-built venv, and the image's wheelhouse resolves edgewatch with no network."""
+    assert "No broken requirements" in guest.sh("/opt/edgewatch/bin/pip check")
+    house = "/var/cache/edgewatch/wheelhouse"
+    plan = guest.sh(f"/opt/edgewatch/bin/pip install --no-index --find-links {house} -c {house}/constraints.txt "
+                    "--dry-run --force-reinstall --disable-pip-version-check 'edgewatch[cloud,mqtt]'", 600)
+    assert "Would install" in plan and "edgewatch-0" in plan, plan
+
+
 def test_systemctl_stop_is_clean(guest: Guest) -> None:
     guest.sh("systemctl stop edgewatch.service")
     assert guest.prop("Result") == "success"
