@@ -66,3 +66,9 @@ def start_broker(folder: Path, **options: Any) -> Mosquitto:
         return Mosquitto(folder, **options).start()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
+@pytest.fixture(scope="session")
+def board_image(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The arm64 test image (board tests only): (Built, forwarded port); built once per run."""
+    from tests.board_support import build_test_image
+
+    return build_test_image(tmp_path_factory.mktemp("board"))

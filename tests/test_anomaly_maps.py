@@ -9,7 +9,7 @@ import numpy as np
 from edge.evidence import Condition
 from edge.store import anomaly_maps
 from edge.store.history import History, Retention
-from tests.test_history import make_verdict
+from tests.history_support import make_verdict
 
 FRAME = np.full((60, 80, 3), 90, np.uint8)
 MAP = np.arange(12, dtype=np.float32).reshape(3, 4)

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("service", ("edge.service",)),
     ("entry points", ("edge.cli", "edge.demo", "edge.evaluation", "edge.__main__")),
 )
-FORBIDDEN_TOP = ("export", "bench", "benchmarks", "tests")
+FORBIDDEN_TOP = ("export", "bench", "board", "benchmarks", "tests")
 
 
 def _module_name(path: Path) -> str:

@@ -39,6 +39,7 @@ def test_doctor_reports_on_every_configured_part(demo_copy: Path, capsys: pytest
     assert all(results[name].status == "PASS" for name in expected[:-1]), results
     assert results["cloud reachability"].status == "SKIP"
     assert "CPUExecutionProvider" in results["onnxruntime providers"].detail
+    assert results["model load"].detail.startswith("runs on CPUExecutionProvider;")
     assert "24000 samples at 12000 Hz" in results["sensor pump-1/drive_end"].detail
     assert main(["doctor", "--config", str(demo_copy)]) == 0
     table = capsys.readouterr().out

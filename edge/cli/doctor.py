@@ -113,11 +113,13 @@ def _model_checks(config: Config) -> Iterator[tuple[Result, Any]]:
     yield Result("onnxruntime providers", status, detail), None
     start = time.perf_counter()
     try:
-        encoder = ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model))
+        encoder = ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model, config.state_dir))
     except EdgewatchError as exc:
         yield Result("model load", "FAIL", str(exc)), None
         return
-    yield Result("model load", "PASS", f"loaded and warmed up in {(time.perf_counter() - start) * 1e3:.0f} ms"), encoder
+    elapsed_ms = (time.perf_counter() - start) * 1e3
+    detail = f"runs on {encoder.provider}; loaded and warmed up in {elapsed_ms:.0f} ms"
+    yield Result("model load", "PASS", detail), encoder
 
 
 def _profile_checks(config: Config, encoder: Any) -> list[Result]:

@@ -48,6 +48,8 @@ _HANDLERS: dict[str, str] = {
     "demo": "edge.cli.demo:demo",
     "eval": "edge.cli.evaluate:evaluate",
     "bench": "bench.command:bench",
+    "image build": "board.command:image_build",
+    "image wheelhouse": "board.command:image_wheelhouse",
 }
 
 
@@ -280,6 +282,38 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     r = lsub.add_parser("remove", help="Remove a label (needs no text model).")
     r.add_argument("bundle", type=Path, help="Model bundle folder.")
     r.add_argument("--name", required=True, help="Label to remove.")
+def _add_image(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("image", help="Build a flashable arm64 image or an offline wheelhouse (workstation, as root).")
+    isub = p.add_subparsers(dest="image_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    b = isub.add_parser(
+        "build",
+        help="Write an arm64 disk image with edgewatch installed as a hardened service.",
+        description="Build a minimal Debian arm64 system (mmdebstrap, cached in /var/cache/edgewatch-board), "
+        "install edgewatch from an aarch64 wheelhouse, your config and its folders, and write a .img.",
+    )
+    b.add_argument("--config", required=True, type=Path, help="Config file; it becomes /etc/edgewatch/config.yaml.")
+    b.add_argument("--with", dest="with_folder", action="append", default=[], type=Path, metavar="DIR",
+                   help="A folder the config names by relative path (bundle, profiles, frames); repeatable.")
+    b.add_argument("--out", required=True, type=Path, help="Image file to write (.img).")
+    b.add_argument("--base", type=Path, metavar="IMG",
+                   help="Your arm64 image (Raspberry Pi OS Lite, a Jetson or Debian/Ubuntu image) to install into; "
+                        "default: a minimal Debian system.")
+    b.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to install (comma-separated).")
+    b.add_argument("--compress", choices=["xz", "zstd"],
+                   help="Write IMG.xz or IMG.zst (Raspberry Pi Imager reads both) instead of the raw image.")
+    b.add_argument("--serial-autologin", action="store_true",
+                   help="Root shell on the serial console without a password: emulation tests only.")
+    b.add_argument("--keep-root", type=Path, metavar="DIR", help="Also keep the image's root folder here.")
+    w = isub.add_parser(
+        "wheelhouse",
+        help="Download edgewatch and its dependencies as aarch64 wheels for an offline board.",
+        description="Write a folder to install from with 'pip install --no-index --find-links DIR edgewatch'.",
+    )
+    w.add_argument("--out", required=True, type=Path, help="New folder for the wheels.")
+    w.add_argument("--python", default="3.11", help="The board's Python, MAJOR.MINOR (bookworm 3.11, JetPack 6 3.10).")
+    w.add_argument("--numpy", metavar="VERSION",
+                   help="The board's apt numpy (Raspberry Pi OS: python3-numpy); picamera2 needs exactly it.")
+    w.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to include (comma-separated).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service(sub)
     alerts_cli.add_parser(sub, _Parser)
     _add_demo_bench(sub)
+    _add_image(sub)
 
     p = sub.add_parser("bundle", help="Inspect, verify or sign a model bundle; make a signing key.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="COMMAND", required=True, parser_class=_Parser)
@@ -323,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command"):
+    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command", "image_command"):
         if getattr(args, nested, None):
             return f"{args.command} {getattr(args, nested)}"
     return str(args.command)

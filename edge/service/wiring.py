@@ -179,7 +179,7 @@ def load_encoder(config: Config) -> ImageEncoder | None:
     if config.model is None:
         return None
     bundle: Bundle = load_bundle(config.model.bundle, verify=True, trusted_keys=config.model.trusted_keys)
-    return ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model))
+    return ImageEncoder.load(bundle, RuntimeOptions.from_settings(config.model, config.state_dir))
 
 
 def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],

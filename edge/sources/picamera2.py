@@ -20,6 +20,7 @@ import numpy as np
 from edge.errors import SourceError
 from edge.sources.base import Camera
 from edge.sources.config import Picamera2Camera
+from edge.sources.picamera2_import import import_picamera2
 
 
 class Picamera2Source(Camera):
@@ -28,13 +29,10 @@ class Picamera2Source(Camera):
 
     def _open(self) -> None:
         try:
-            from picamera2 import Picamera2
-        except ImportError as exc:
-            raise SourceError(
-                f"camera {self.name}: picamera2 is not installed; run 'sudo apt install python3-picamera2' "
-                "and create the venv with --system-site-packages"
-            ) from exc
-        camera = Picamera2(self.config.camera_index)
+            picamera2 = import_picamera2()
+        except SourceError as exc:
+            raise SourceError(f"camera {self.name}: {exc}") from exc
+        camera = picamera2(self.config.camera_index)
         try:
             lores = (self.config.lores_width, self.config.lores_height)
             # the main stream must be at least as large as lores; ask for the same size to stay small

@@ -29,6 +29,12 @@ class ModelSettings(Section):
     graph_optimization: GraphOptimization = Field(
         "all", description="onnxruntime graph optimisation level."
     )
+    tensorrt_fp16: bool = Field(
+        False, description="TensorRT (Jetson): build the engine with FP16 kernels; faster, check verdicts after."
+    )
+    tensorrt_engine_cache: bool = Field(
+        True, description="TensorRT: keep engines in <state_dir>/tensorrt: built once per model, not at every start."
+    )
     spin_threads: bool = Field(
         False, description="Let idle onnxruntime threads spin between operators: a little faster per frame, but "
                            "they keep burning CPU after each frame (benchmarks/thread_spinning.py measures both)."

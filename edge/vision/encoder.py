@@ -13,6 +13,8 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 _ORT_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
                   "cpu": "CPUExecutionProvider"}
 _AUTO_ORDER = ("tensorrt", "cuda", "cpu")
+ENGINE_CACHE = "tensorrt"  # folder under the state folder
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,15 @@ class RuntimeOptions:
     spin_threads: bool = False  # idle intra-op threads spin (faster per frame, CPU busy after it) or sleep
     # Pre-packed weight copies speed up every later run; a one-shot command saves the memory instead.
     prepack_weights: bool = True
+    tensorrt_fp16: bool = False
+    engine_cache_dir: Path | None = None  # TensorRT engines, kept across restarts (under the state folder)
 
     @classmethod
-    def from_settings(cls, settings: ModelSettings) -> RuntimeOptions:
+    def from_settings(cls, settings: ModelSettings, state_dir: Path | None = None) -> RuntimeOptions:
+        cache = state_dir / ENGINE_CACHE if state_dir is not None and settings.tensorrt_engine_cache else None
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
-                   graph_optimization=settings.graph_optimization, spin_threads=settings.spin_threads)
+                   graph_optimization=settings.graph_optimization, spin_threads=settings.spin_threads,
+                   tensorrt_fp16=settings.tensorrt_fp16, engine_cache_dir=cache)
 
     @classmethod
     def for_one_frame(cls, settings: ModelSettings | None) -> RuntimeOptions:
@@ -77,6 +84,25 @@ def choose_providers(requested: Provider, available: list[str]) -> list[str]:
     if _ORT_PROVIDERS["cpu"] not in providers:
         providers.append(_ORT_PROVIDERS["cpu"])
     return providers
+
+
+def provider_settings(providers: list[str], options: RuntimeOptions) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime's providers argument: TensorRT gets its FP16 and engine-cache options, others their names.
+
+    Building a TensorRT engine takes minutes on a Jetson; with the cache it happens once per
+    model (onnxruntime keys engines by model and input shapes) instead of at every start.
+    """
+    settings: list[str | tuple[str, dict[str, Any]]] = []
+    for name in providers:
+        if name != _ORT_PROVIDERS["tensorrt"]:
+            settings.append(name)
+            continue
+        trt: dict[str, Any] = {"trt_fp16_enable": options.tensorrt_fp16}
+        if options.engine_cache_dir is not None:
+            trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(options.engine_cache_dir),
+                       trt_timing_cache_enable=True, trt_timing_cache_path=str(options.engine_cache_dir))
+        settings.append((name, trt))
+    return settings
 
 
 def l2_normalise(array: np.ndarray) -> np.ndarray:
@@ -137,10 +163,13 @@ class ImageEncoder:
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[options.graph_optimization]
         providers = choose_providers(options.provider, ort.get_available_providers())
+        if _ORT_PROVIDERS["tensorrt"] in providers and options.engine_cache_dir is not None:
+            options.engine_cache_dir.mkdir(parents=True, exist_ok=True)
         path = bundle.path(bundle.manifest.image_model.file)
         start = time.perf_counter()
         try:
-            session = ort.InferenceSession(str(path), sess_options=settings, providers=providers)
+            session = ort.InferenceSession(str(path), sess_options=settings,
+                                           providers=provider_settings(providers, options))
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
             raise BundleError(f"{path}: onnxruntime cannot load the image model: {exc}") from exc
         used = session.get_providers()[0]

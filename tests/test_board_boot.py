@@ -1,0 +1,157 @@
+"""Boot the arm64 image under qemu-system-aarch64 and watch edgewatch run under a real systemd.
+
+One guest for the module; the tests run in order (start, watchdog, verdicts, stop, kill -9,
+power cut), each leaving the service running for the next. Figures go to the test's output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from board.build import Built
+from board.qemu import Console, Machine
+from tests.board_support import TOKEN
+
+pytestmark = pytest.mark.board
+
+BOOT_TIMEOUT_S = 900.0  # TCG on two shared cores: the kernel, systemd and a first Python start
+COMMAND_TIMEOUT_S = 300.0
+DENIED = re.compile(r"permission denied|operation not permitted|EACCES|PermissionError|Traceback|audit",
+                    re.IGNORECASE)
+
+
+class Guest:
+    """The running VM, replaced by a new one after the power cut."""
+
+    def __init__(self, built: Built, port: int, transcript: Path) -> None:
+        self.machine = Machine(built.image, built.kernel, built.initrd, port)
+        self.port = port
+        self.transcript = transcript
+        self.console = self.boot()
+
+    def boot(self) -> Console:
+        console = Console(self.machine, self.transcript)
+        seconds = console.login(BOOT_TIMEOUT_S)
+        print(f"\nboot to the serial shell: {seconds:.0f} s wall clock")
+        return console
+
+    def sh(self, command: str, timeout_s: float = COMMAND_TIMEOUT_S) -> str:
+        status, output = self.console.shell(command, timeout_s)
+        assert status == 0, f"'{command}' exited {status} in the guest: {output}"
+        return output
+
+    def prop(self, name: str) -> str:
+        return self.sh(f"systemctl show -p {name} --value edgewatch.service").strip()
+
+    def wait_active(self, timeout_s: float = BOOT_TIMEOUT_S) -> None:
+        """Type=notify: 'active' only once the service sent READY=1."""
+        deadline = time.monotonic() + timeout_s
+        while (state := self.prop("ActiveState")) != "active":
+            assert state in ("activating", "inactive", "deactivating", ""), \
+                f"edgewatch.service is {state}: {self.sh('journalctl -b -u edgewatch --no-pager | tail -30')}"
+            assert time.monotonic() < deadline, f"edgewatch.service still {state} after {timeout_s:.0f} s"
+            self.sh("sleep 2")
+
+    def api_verdict_ids(self) -> set[int]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/verdicts?limit=1000",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return {int(v["id"]) for v in json.load(reply)["verdicts"]}
+
+    def wait_verdicts(self, at_least: int, timeout_s: float = COMMAND_TIMEOUT_S) -> set[int]:
+        deadline = time.monotonic() + timeout_s
+        while len(ids := self.api_verdict_ids()) < at_least:
+            assert time.monotonic() < deadline, f"only {len(ids)} verdicts after {timeout_s:.0f} s"
+            self.sh("sleep 2")
+        return ids
+
+
+@pytest.fixture(scope="module")
+def guest(board_image: tuple[Built, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
+    built, port = board_image
+    print(f"\nimage {built.image.stat().st_size / 2**20:.0f} MiB; build steps (s): {built.seconds}")
+    guest = Guest(built, port, tmp_path_factory.mktemp("console") / "serial.log")
+    yield guest
+    guest.console.poweroff(120)
+
+
+def test_service_starts_as_edgewatch_with_its_hardening(guest: Guest) -> None:
+    guest.wait_active()
+    ready_s = int(guest.prop("ActiveEnterTimestampMonotonic")) / 1e6
+    print(f"boot to READY=1 (kernel start to active, guest clock): {ready_s:.1f} s")
+    pid = guest.prop("MainPID")
+    assert guest.sh(f"stat -c %U /proc/{pid}").strip() == "edgewatch"  # the owner of /proc/PID is its user
+    groups = set(guest.sh("id -nG edgewatch").split())
+    assert {"video", "i2c", "spi", "gpio", "dialout"} <= groups
+    journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o short-monotonic")
+    print("journal of a clean start:\n" + journal)
+    assert "Started edgewatch.service" in journal or "Started edgewatch" in journal
+    assert not DENIED.search(journal), "the hardened unit hit a denial:\n" + journal
+    assert guest.prop("NRestarts") == "0"
+
+
+def test_watchdog_is_fed(guest: Guest) -> None:
+    assert guest.prop("WatchdogUSec") == "1min"
+    first = int(guest.prop("WatchdogTimestampMonotonic"))
+    deadline = time.monotonic() + 120
+    while int(guest.prop("WatchdogTimestampMonotonic")) == first:
+        assert time.monotonic() < deadline, "no WATCHDOG=1 reached systemd within 120 s (WatchdogSec=60)"
+        guest.sh("sleep 5")
+
+
+def test_verdicts_reach_the_api_and_history(guest: Guest) -> None:
+    api_ids = guest.wait_verdicts(at_least=3)
+    printed = guest.sh("runuser -u edgewatch -- /opt/edgewatch/bin/edgewatch history "
+                       "--config /etc/edgewatch/config.yaml --limit 1000 --json")
+    stored = json.loads(printed[printed.index("["):])
+    history_ids = {int(item["id"]) for item in stored}
+    assert api_ids <= history_ids
+    assert {item["asset"] for item in stored} == {"press-1", "pump-1"}
+
+
+def test_the_venv_is_whole_and_reinstalls_offline(guest: Guest) -> None:
+    """pip agrees with the host-built venv, and the image's wheelhouse resolves edgewatch with no network."""
+    assert "No broken requirements" in guest.sh("/opt/edgewatch/bin/pip check")
+    house = "/var/cache/edgewatch/wheelhouse"
+    plan = guest.sh(f"/opt/edgewatch/bin/pip install --no-index --find-links {house} -c {house}/constraints.txt "
+                    "--dry-run --force-reinstall --disable-pip-version-check 'edgewatch[cloud,mqtt]'", 600)
+    assert "Would install" in plan and "edgewatch-0" in plan, plan
+
+
+def test_systemctl_stop_is_clean(guest: Guest) -> None:
+    guest.sh("systemctl stop edgewatch.service")
+    assert guest.prop("Result") == "success"
+    assert guest.prop("ExecMainStatus") == "0"
+    journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o cat | tail -5")
+    assert "Deactivated successfully" in journal or "Stopped edgewatch" in journal
+    guest.sh("systemctl start edgewatch.service")
+    guest.wait_active()
+
+
+def test_kill_9_is_restarted_and_loses_nothing(guest: Guest) -> None:
+    committed = guest.wait_verdicts(at_least=len(guest.api_verdict_ids()) + 1)
+    pid = guest.prop("MainPID")
+    guest.sh(f"kill -9 {pid}")
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while guest.prop("NRestarts") == "0" or guest.prop("MainPID") in ("0", pid):
+        assert time.monotonic() < deadline, "systemd did not restart edgewatch after kill -9"
+        guest.sh("sleep 2")
+    guest.wait_active()
+    assert committed <= guest.api_verdict_ids()
+
+
+def test_power_cut_loses_no_committed_verdict(guest: Guest) -> None:
+    committed = guest.wait_verdicts(at_least=len(guest.api_verdict_ids()) + 1)
+    guest.console.power_cut()
+    guest.console = guest.boot()
+    guest.wait_active()  # nobody starts it: enabled at boot
+    assert committed <= guest.api_verdict_ids()
+    boots = guest.sh("journalctl --list-boots --no-pager")
+    assert len([line for line in boots.splitlines() if re.match(r"\s*-?\d+ ", line)]) >= 2, boots
