@@ -18,6 +18,13 @@ prior), agreeing evidence adds up, and the clamps mean no opinion ever argues ag
 condition: evidence of a fault can only raise P(abnormal) and P(fault | abnormal), hence P(fault)
 and the expected severity — the invariant the property tests pin.
 
+Kinds that watch different failure modes (a camera on the product's surface, an accelerometer on
+the drive's bearing) are declared as ``modes``: each mode pools its own evidence as above, the
+verdict is the worst of the modes' verdicts (an ``ok`` from the bearing says nothing about a crack),
+and the modes are taken as independent: P(ok) = prod P(ok_m), P(fault) = 1 - prod (1 - P(fault_m)),
+so a mode that is unsure lowers the confidence of an ``ok`` instead of being outvoted. Modes with no
+evidence this check are left out; without ``modes`` every kind pools in one.
+
 Evidence that cannot vote (a dead sensor, a dark camera) shrinks the reported confidence by the
 share of weight it would have carried (``coverage``) instead of letting silence read as ``ok``.
 Rules always win: a matching rule raises the condition to at least its ``then`` value.
@@ -35,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from edge.config.section import Section
+from edge.config.section import Section, require_unique
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 
 _HEALTH_KINDS = frozenset({EvidenceKind.CAMERA_HEALTH, EvidenceKind.SENSOR_HEALTH})
@@ -100,6 +107,13 @@ class PersistenceConfig(Section):
     clear_after: int = Field(5, ge=1, description="Consecutive better checks before a raised condition clears.")
 
 
+class FailureMode(Section):
+    """Evidence kinds that watch the same way of failing: they pool; other modes cannot outvote them."""
+
+    name: str = Field(min_length=1, description="What fails, e.g. 'surface' or 'bearing'.")
+    kinds: list[VotingKind] = Field(min_length=1, description="Evidence kinds that watch this failure mode.")
+
+
 class FusionConfig(Section):
     """Per-asset fusion settings (the asset's ``fusion:`` section)."""
 
@@ -110,10 +124,14 @@ class FusionConfig(Section):
         default_factory=dict,
         description="Weight per evidence kind ('vibration') or exact source ('vibration:drive_end'); default 1.",
     )
-    prior_abnormal: float = Field(0.5, gt=0, lt=1, description="P(warning or fault) before any evidence.")
+    prior_abnormal: float = Field(0.5, gt=0, lt=1, description="P(warning or fault) before any evidence "
+                                  "(of each failure mode, with modes).")
     fault_threshold: float = Field(0.5, gt=0, lt=1, description="P(fault) at or above which the verdict is fault.")
     warning_threshold: float = Field(0.5, gt=0, lt=1, description="P(abnormal) at or above which it is warning.")
     rules: list[FusionRule] = Field(default_factory=_default_rules, description="Rules that always win.")
+    modes: list[FailureMode] = Field(default_factory=list, description="Failure modes watched by different "
+                                     "evidence kinds, judged apart (kinds not listed pool in one more mode); "
+                                     "empty: all kinds pool.")
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig, description="Raise/clear hysteresis.")
 
     @model_validator(mode="after")
@@ -121,7 +139,13 @@ class FusionConfig(Section):
         bad = sorted(key for key, weight in self.weights.items() if not (math.isfinite(weight) and weight >= 0))
         if bad:
             raise ValueError(f"weights must be finite and >= 0: {', '.join(bad)}")
+        require_unique([mode.name for mode in self.modes], "failure mode names")
+        require_unique([kind for mode in self.modes for kind in mode.kinds], "kinds in failure modes (one mode each)")
         return self
+
+    def mode_of(self, evidence: Evidence) -> str:
+        """The failure mode an opinion speaks for ('' = the mode of every kind not listed)."""
+        return next((mode.name for mode in self.modes if evidence.kind.value in mode.kinds), "")
 
     def weight(self, evidence: Evidence) -> float:
         return self.weights.get(evidence.source, self.weights.get(evidence.kind.value, 1.0))
@@ -205,8 +229,7 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     broken = _broken_devices(evidence)
     opinions = {_device(e) for e in evidence if e.kind not in _HEALTH_KINDS}
 
-    abnormal_logit = _logit(config.prior_abnormal)
-    fault_logit = 0.0
+    pooled: dict[str, tuple[float, float]] = {}  # failure mode -> (abnormal, fault-vs-warning) log-odds
     healthy_weight = unhealthy_weight = 0.0
     voters: list[Evidence] = []
     silenced: list[Evidence] = []
@@ -227,22 +250,25 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
         healthy_weight += weight
         voters.append(item)
         abnormal_vote, fault_vote = _votes(item.condition, item.confidence)
-        abnormal_logit += weight * abnormal_vote
-        fault_logit += weight * fault_vote
+        abnormal_logit, fault_logit = pooled.get(config.mode_of(item), (_logit(config.prior_abnormal), 0.0))
+        pooled[config.mode_of(item)] = (abnormal_logit + weight * abnormal_vote, fault_logit + weight * fault_vote)
 
-    p_abnormal = _sigmoid(abnormal_logit)
-    p_fault = p_abnormal * _sigmoid(fault_logit)
-    p_ok = 1.0 - p_abnormal
-    p_warning = max(0.0, p_abnormal - p_fault)
+    p_ok = p_not_fault = 1.0
+    fused = Condition.OK
+    for abnormal_logit, fault_logit in pooled.values() or [(_logit(config.prior_abnormal), 0.0)]:
+        p_abnormal = _sigmoid(abnormal_logit)
+        p_fault = p_abnormal * _sigmoid(fault_logit)
+        p_ok *= 1.0 - p_abnormal
+        p_not_fault *= 1.0 - p_fault
+        if p_fault >= config.fault_threshold:
+            fused = Condition.FAULT
+        elif p_abnormal >= config.warning_threshold:
+            fused = Condition.worst([fused, Condition.WARNING])
+    p_fault = 1.0 - p_not_fault
+    p_warning = max(0.0, 1.0 - p_ok - p_fault)
     total = healthy_weight + unhealthy_weight
     coverage = healthy_weight / total if total > 0 else 0.0
 
-    if p_fault >= config.fault_threshold:
-        fused = Condition.FAULT
-    elif p_abnormal >= config.warning_threshold:
-        fused = Condition.WARNING
-    else:
-        fused = Condition.OK
     fired = [(rule, item) for rule in config.rules for item in voters if rule.matches(item)]
     floor = Condition.worst([Condition(rule.then) for rule, _ in fired])
     probabilities = {Condition.OK: p_ok, Condition.WARNING: p_warning, Condition.FAULT: p_fault}

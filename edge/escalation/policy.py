@@ -1,10 +1,16 @@
-"""When to ask the cloud (pure): low confidence, vision vs sensors disagreeing, a novel frame no label
-fits, or on demand — but never the same situation or a near-identical frame twice within a cool-down.
+"""When to ask the cloud (pure): low confidence, one camera's or sensor's own opinion unsure, vision vs
+sensors disagreeing about the same failure mode, a novel frame no label fits, or on demand — but never
+the same situation or a near-identical frame twice within a cool-down.
+
+A trigger about the frame itself (an unsure or novel camera opinion) is new information with every
+new frame: a line that shows the camera a new part each check must be able to ask about each unsure
+part, so such a check is held back only by a near-identical frame asked about within the cool-down,
+not by an earlier check in the same situation. Without a frame hash the situation rule applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.escalation.config import PolicyConfig
@@ -14,6 +20,12 @@ from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.fusion import trusted_opinions
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
+_FRAME_TRIGGERS = frozenset({"unsure_camera", "novel"})  # new with each frame, see the module doc
+ModeOf = Callable[[Evidence], str]  # the failure mode an opinion speaks for (FusionConfig.mode_of)
+
+
+def _one_mode(evidence: Evidence) -> str:
+    return ""
 
 
 @dataclass(frozen=True)
@@ -50,17 +62,31 @@ class Decision:
                 "skipped": self.skipped}
 
 
-def _disagreement(verdict: Verdict) -> str | None:
+def _disagreement(verdict: Verdict, mode_of: ModeOf) -> str | None:
+    """Vision and sensors at odds about one failure mode (about different modes, both can be right)."""
     opinions = trusted_opinions(verdict.evidence)  # a dark camera's "ok" is no opinion to disagree with
-    vision = [e for e in opinions if e.kind is EvidenceKind.VISION]
-    sensors = [e for e in opinions if e.kind in _SENSOR_KINDS]
-    if not vision or not sensors:
+    for mode in sorted({mode_of(e) for e in opinions}):
+        vision = [e.condition for e in opinions if e.kind is EvidenceKind.VISION and mode_of(e) == mode]
+        sensors = [e.condition for e in opinions if e.kind in _SENSOR_KINDS and mode_of(e) == mode]
+        if not vision or not sensors:
+            continue
+        seen = Condition.worst([c for c in vision if c is not None])
+        felt = Condition.worst([c for c in sensors if c is not None])
+        if (seen is Condition.OK) != (felt is Condition.OK):
+            return f"vision says {seen.value} but sensors say {felt.value}"
+    return None
+
+
+def _unsure_opinion(verdict: Verdict, config: PolicyConfig) -> tuple[str, str] | None:
+    """The least confident camera or sensor, when it is unsure although the pooled verdict may not be."""
+    opinions = [e for e in trusted_opinions(verdict.evidence) if e.confidence < config.opinion_confidence_below]
+    if not opinions:
         return None
-    seen = Condition.worst([e.condition for e in vision if e.condition is not None])
-    felt = Condition.worst([e.condition for e in sensors if e.condition is not None])
-    if (seen is Condition.OK) == (felt is Condition.OK):
-        return None
-    return f"vision says {seen.value} but sensors say {felt.value}"
+    least = min(opinions, key=lambda e: (e.kind is not EvidenceKind.VISION, e.confidence))
+    kind = "unsure_camera" if least.kind is EvidenceKind.VISION else "unsure_sensor"
+    assert least.condition is not None  # trusted opinions have one
+    return kind, (f"{least.source} is unsure on its own ({least.condition.value} at {least.confidence:.2f}, "
+                  f"below {config.opinion_confidence_below:.2f})")
 
 
 def _novelty(novelty: VisionNovelty, config: PolicyConfig) -> str | None:
@@ -82,14 +108,18 @@ def decide(
     frame_hash: int | None = None,
     past: Sequence[PastEscalation] = (),
     now: float,
+    mode_of: ModeOf = _one_mode,
 ) -> Decision:
+    """``mode_of``: the asset's failure modes (``FusionConfig.mode_of``); by default all kinds watch one."""
     triggers: list[tuple[str, str]] = []
     if on_demand:
         triggers.append(("on_demand", "asked on demand"))
     if verdict.confidence < config.confidence_below:
         triggers.append(("low_confidence", f"local confidence {verdict.confidence:.2f} is below "
                                            f"{config.confidence_below:.2f}"))
-    if config.on_disagreement and (why := _disagreement(verdict)):
+    if unsure := _unsure_opinion(verdict, config):
+        triggers.append(unsure)
+    if config.on_disagreement and (why := _disagreement(verdict, mode_of)):
         triggers.append(("disagreement", why))
     novelty = VisionNovelty.from_evidence(verdict.evidence) if novelty is None else novelty
     if config.on_novelty and (why := _novelty(novelty, config)):
@@ -106,9 +136,10 @@ def decide(
         return Decision(True, sentences, situation)
 
     recent = [p for p in past if now - p.created_at < config.cooldown_s]
+    about_frame = frame_hash is not None and not _FRAME_TRIGGERS.isdisjoint(kinds)
     for earlier in reversed(recent):
         minutes = (now - earlier.created_at) / 60
-        if earlier.situation == situation:
+        if earlier.situation == situation and not about_frame:
             cooldown_min = config.cooldown_s / 60
             return Decision(False, sentences, situation,
                             f"same situation escalated {minutes:.0f} min ago (cool-down {cooldown_min:.0f} min)")
