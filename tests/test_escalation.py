@@ -398,6 +398,20 @@ def test_vision_and_sensors_disagree_only_about_one_failure_mode() -> None:
     modes = FusionConfig(modes=[{"name": "surface", "kinds": ["vision"]}, {"name": "bearing", "kinds": ["vibration"]}])
     verdict = fuse("pump", evidence, modes, 0.0).verdict
     assert decide(verdict, POLICY, now=0).triggers == ("vision says ok but sensors say fault",)
-    assert not decide(verdict, POLICY, now=0, mode_of=modes.mode_of).escalate  # a sound part, a worn bearing
+    assert not decide(verdict, POLICY, now=0, fusion=modes).escalate  # a sound part, a worn bearing
     shared = FusionConfig(modes=[{"name": "bearing", "kinds": ["vision", "vibration"]}])
-    assert decide(verdict, POLICY, now=0, mode_of=shared.mode_of).escalate
+    assert decide(verdict, POLICY, now=0, fusion=shared).escalate
+
+
+def test_a_dead_sensor_alone_is_reported_not_asked_about() -> None:
+    dead = Evidence("sensor:drive_end", EvidenceKind.SENSOR_HEALTH, Condition.FAULT, 1.0, reasons=("flat at 0 g",))
+    silenced = Evidence("vibration:drive_end", EvidenceKind.VIBRATION, None, 0.0)
+    sure_camera = Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.75)
+    verdict = fuse("pump", [sure_camera, silenced, dead], FusionConfig(), 0.0).verdict
+    assert verdict.confidence < POLICY.confidence_below  # the dead channel halves the reported confidence
+    assert not decide(verdict, POLICY, now=0).escalate  # but the cloud cannot stand in for the sensor
+    asked = decide(verdict, POLICY.model_copy(update={"on_unhealthy_device": True}), now=0)
+    assert asked.escalate and "below 0.60" in asked.triggers[0]
+    unsure_camera = replace(sure_camera, confidence=0.58)
+    doubtful = fuse("pump", [unsure_camera, silenced, dead], FusionConfig(), 0.0).verdict
+    assert any("local confidence" in t for t in decide(doubtful, POLICY, now=0).triggers)  # unsure without it too

@@ -77,7 +77,7 @@ class AssetInfo:
 
     name: str = ""
     allow_images: bool = False  # frames may leave the device (AssetConfig.allow_images_to_cloud)
-    fusion: FusionConfig = field(default_factory=FusionConfig)  # its failure modes, for the disagreement trigger
+    fusion: FusionConfig = field(default_factory=FusionConfig)  # its failure modes and weights, for the policy
 
 
 class Escalator:
@@ -201,7 +201,7 @@ class Escalator:
         frame_hash = difference_hash(first) if first is not None else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
         decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now,
-                          mode_of=asset.fusion.mode_of)
+                          fusion=asset.fusion)
         if not decision.escalate:
             self.outbox.record_check(verdict.asset_id, False, now)
             if decision.skipped is None:

@@ -10,22 +10,18 @@ not by an earlier check in the same situation. Without a frame hash the situatio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
 from edge.escalation.outbox import PastEscalation
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.fusion import trusted_opinions
+from edge.fusion import FusionConfig, fuse, trusted_opinions
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
 _FRAME_TRIGGERS = frozenset({"unsure_camera", "novel"})  # new with each frame, see the module doc
-ModeOf = Callable[[Evidence], str]  # the failure mode an opinion speaks for (FusionConfig.mode_of)
-
-
-def _one_mode(evidence: Evidence) -> str:
-    return ""
+_DEFAULT_FUSION = FusionConfig()
 
 
 @dataclass(frozen=True)
@@ -62,12 +58,12 @@ class Decision:
                 "skipped": self.skipped}
 
 
-def _disagreement(verdict: Verdict, mode_of: ModeOf) -> str | None:
+def _disagreement(verdict: Verdict, fusion: FusionConfig) -> str | None:
     """Vision and sensors at odds about one failure mode (about different modes, both can be right)."""
     opinions = trusted_opinions(verdict.evidence)  # a dark camera's "ok" is no opinion to disagree with
-    for mode in sorted({mode_of(e) for e in opinions}):
-        vision = [e.condition for e in opinions if e.kind is EvidenceKind.VISION and mode_of(e) == mode]
-        sensors = [e.condition for e in opinions if e.kind in _SENSOR_KINDS and mode_of(e) == mode]
+    for mode in sorted({fusion.mode_of(e) for e in opinions}):
+        vision = [e.condition for e in opinions if e.kind is EvidenceKind.VISION and fusion.mode_of(e) == mode]
+        sensors = [e.condition for e in opinions if e.kind in _SENSOR_KINDS and fusion.mode_of(e) == mode]
         if not vision or not sensors:
             continue
         seen = Condition.worst([c for c in vision if c is not None])
@@ -75,6 +71,19 @@ def _disagreement(verdict: Verdict, mode_of: ModeOf) -> str | None:
         if (seen is Condition.OK) != (felt is Condition.OK):
             return f"vision says {seen.value} but sensors say {felt.value}"
     return None
+
+
+def _low_confidence(verdict: Verdict, config: PolicyConfig, fusion: FusionConfig) -> str | None:
+    """Low confidence, unless it is low only because a camera or sensor is unhealthy and that is not asked
+    about: a cloud cannot stand in for a dead sensor, and sees no more than the board in a dark frame."""
+    if verdict.confidence >= config.confidence_below:
+        return None
+    why = f"local confidence {verdict.confidence:.2f} is below {config.confidence_below:.2f}"
+    if config.on_unhealthy_device:
+        return why
+    result = fuse(verdict.asset_id, list(verdict.evidence), fusion, verdict.timestamp)
+    healthy_only = result.probability(verdict.condition)  # what the evidence that could vote says
+    return why if result.coverage >= 1.0 or healthy_only < config.confidence_below else None
 
 
 def _unsure_opinion(verdict: Verdict, config: PolicyConfig) -> tuple[str, str] | None:
@@ -108,18 +117,18 @@ def decide(
     frame_hash: int | None = None,
     past: Sequence[PastEscalation] = (),
     now: float,
-    mode_of: ModeOf = _one_mode,
+    fusion: FusionConfig = _DEFAULT_FUSION,
 ) -> Decision:
-    """``mode_of``: the asset's failure modes (``FusionConfig.mode_of``); by default all kinds watch one."""
+    """``fusion``: the asset's fusion settings (its failure modes, what its evidence says without the
+    unhealthy devices)."""
     triggers: list[tuple[str, str]] = []
     if on_demand:
         triggers.append(("on_demand", "asked on demand"))
-    if verdict.confidence < config.confidence_below:
-        triggers.append(("low_confidence", f"local confidence {verdict.confidence:.2f} is below "
-                                           f"{config.confidence_below:.2f}"))
+    if why := _low_confidence(verdict, config, fusion):
+        triggers.append(("low_confidence", why))
     if unsure := _unsure_opinion(verdict, config):
         triggers.append(unsure)
-    if config.on_disagreement and (why := _disagreement(verdict, mode_of)):
+    if config.on_disagreement and (why := _disagreement(verdict, fusion)):
         triggers.append(("disagreement", why))
     novelty = VisionNovelty.from_evidence(verdict.evidence) if novelty is None else novelty
     if config.on_novelty and (why := _novelty(novelty, config)):

@@ -35,15 +35,14 @@ class Check:
 def redecide(checks: Sequence[Check], policy: PolicyConfig,
              fusion: Mapping[str, FusionConfig] | None = None) -> list[Decision]:
     """The decision ``policy`` would have taken on each check (checks of one asset in time order);
-    ``fusion``: each asset's fusion settings, whose failure modes the disagreement trigger reads."""
+    ``fusion``: each asset's fusion settings, which the policy reads."""
     past: dict[str, list[PastEscalation]] = {}
     decisions = []
     for check in checks:
         verdict = check.verdict
         earlier = past.setdefault(verdict.asset_id, [])
-        modes = (fusion or {}).get(verdict.asset_id, FusionConfig())
         decision = decide(verdict, policy, frame_hash=check.frame_hash, past=earlier, now=verdict.timestamp,
-                          mode_of=modes.mode_of)
+                          fusion=(fusion or {}).get(verdict.asset_id, FusionConfig()))
         if decision.escalate:
             earlier.append(PastEscalation(decision.situation, check.frame_hash, verdict.timestamp))
         decisions.append(decision)
