@@ -415,3 +415,15 @@ def test_a_dead_sensor_alone_is_reported_not_asked_about() -> None:
     unsure_camera = replace(sure_camera, confidence=0.58)
     doubtful = fuse("pump", [unsure_camera, silenced, dead], FusionConfig(), 0.0).verdict
     assert any("local confidence" in t for t in decide(doubtful, POLICY, now=0).triggers)  # unsure without it too
+
+
+def test_an_unsure_milder_opinion_under_a_fault_verdict_is_not_asked_about() -> None:
+    evidence = [Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.45),
+                Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition.FAULT, 0.92)]
+    verdict = fuse("pump", evidence, FusionConfig(), 0.0).verdict
+    assert verdict.condition is Condition.FAULT
+    assert not any("unsure" in t for t in decide(verdict, POLICY, now=0).triggers)
+    unsure_fault = [evidence[0], replace(evidence[1], confidence=0.55)]
+    doubtful = fuse("pump", unsure_fault, FusionConfig(modes=[{"name": "a", "kinds": ["vision"]}]), 0.0).verdict
+    assert doubtful.condition is Condition.FAULT
+    assert any("vibration:drive_end is unsure" in t for t in decide(doubtful, POLICY, now=0).triggers)

@@ -87,8 +87,11 @@ def _low_confidence(verdict: Verdict, config: PolicyConfig, fusion: FusionConfig
 
 
 def _unsure_opinion(verdict: Verdict, config: PolicyConfig) -> tuple[str, str] | None:
-    """The least confident camera or sensor, when it is unsure although the pooled verdict may not be."""
-    opinions = [e for e in trusted_opinions(verdict.evidence) if e.confidence < config.opinion_confidence_below]
+    """The least confident camera or sensor, when it is unsure although the pooled verdict may not be.
+    Under a fault verdict a milder opinion is not asked about: whether it is right or the truth is worse,
+    the verdict stays right."""
+    opinions = [e for e in trusted_opinions(verdict.evidence) if e.confidence < config.opinion_confidence_below
+                and (verdict.condition is not Condition.FAULT or e.condition is Condition.FAULT)]
     if not opinions:
         return None
     least = min(opinions, key=lambda e: (e.kind is not EvidenceKind.VISION, e.confidence))
