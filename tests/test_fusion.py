@@ -334,3 +334,14 @@ def test_with_modes_probabilities_are_a_distribution(evidence: list[Evidence], c
     assert min(result.p_ok, result.p_warning, result.p_fault) >= 0.0
     assert result.p_ok + result.p_warning + result.p_fault == pytest.approx(1.0)
     assert 0.0 <= result.verdict.confidence <= 1.0
+
+
+def test_a_dark_camera_does_not_lower_a_bearing_fault_it_could_not_have_argued_against() -> None:
+    dark = Evidence("camera:top", EvidenceKind.CAMERA_HEALTH, FAULT, 1.0, reasons=("frame too dark",))
+    dead = Evidence("sensor:drive_end", EvidenceKind.SENSOR_HEALTH, FAULT, 1.0, reasons=("flat at 0 g",))
+    pooled = fuse("pump", [vibration(FAULT, 0.92), dark], CONFIG, 0.0).verdict
+    assert pooled.condition is FAULT and pooled.confidence == pytest.approx(0.46, abs=1e-3)  # its ok could cancel
+    apart = fuse("pump", [vibration(FAULT, 0.92), dark], SURFACE_AND_BEARING, 0.0).verdict
+    assert apart.condition is FAULT and apart.confidence == pytest.approx(0.92, abs=1e-3)
+    healthy = fuse("pump", [vision(OK, 0.9), dead], SURFACE_AND_BEARING, 0.0).verdict
+    assert healthy.condition is OK and healthy.confidence == pytest.approx(0.45, abs=1e-3)  # the bearing is unknown
