@@ -18,6 +18,14 @@ prior), agreeing evidence adds up, and the clamps mean no opinion ever argues ag
 condition: evidence of a fault can only raise P(abnormal) and P(fault | abnormal), hence P(fault)
 and the expected severity — the invariant the property tests pin.
 
+Kinds that watch different failure modes (a camera on the product's surface, an accelerometer on
+the drive's bearing) are declared as ``modes``: each mode pools its own evidence as above, the
+verdict is the worst of the modes' verdicts (an ``ok`` from the bearing says nothing about a crack),
+and the modes are taken as independent: P(ok) = prod P(ok_m), P(fault) = 1 - prod (1 - P(fault_m)),
+so a mode that is unsure lowers the confidence of an ``ok`` instead of being outvoted. Modes with no
+evidence this check are left out; without ``modes`` every kind pools in one. Missing evidence (below)
+lowers a ``fault`` only when it is of the faulty mode: other modes cannot argue against it.
+
 Evidence that cannot vote (a dead sensor, a dark camera) shrinks the reported confidence by the
 share of weight it would have carried (``coverage``) instead of letting silence read as ``ok``.
 Rules always win: a matching rule raises the condition to at least its ``then`` value.
@@ -35,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from edge.config.section import Section
+from edge.config.section import Section, require_unique
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 
 _HEALTH_KINDS = frozenset({EvidenceKind.CAMERA_HEALTH, EvidenceKind.SENSOR_HEALTH})
@@ -100,6 +108,13 @@ class PersistenceConfig(Section):
     clear_after: int = Field(5, ge=1, description="Consecutive better checks before a raised condition clears.")
 
 
+class FailureMode(Section):
+    """Evidence kinds that watch the same way of failing: they pool; other modes cannot outvote them."""
+
+    name: str = Field(min_length=1, description="What fails, e.g. 'surface' or 'bearing'.")
+    kinds: list[VotingKind] = Field(min_length=1, description="Evidence kinds that watch this failure mode.")
+
+
 class FusionConfig(Section):
     """Per-asset fusion settings (the asset's ``fusion:`` section)."""
 
@@ -110,10 +125,14 @@ class FusionConfig(Section):
         default_factory=dict,
         description="Weight per evidence kind ('vibration') or exact source ('vibration:drive_end'); default 1.",
     )
-    prior_abnormal: float = Field(0.5, gt=0, lt=1, description="P(warning or fault) before any evidence.")
+    prior_abnormal: float = Field(0.5, gt=0, lt=1, description="P(warning or fault) before any evidence "
+                                  "(of each failure mode, with modes).")
     fault_threshold: float = Field(0.5, gt=0, lt=1, description="P(fault) at or above which the verdict is fault.")
     warning_threshold: float = Field(0.5, gt=0, lt=1, description="P(abnormal) at or above which it is warning.")
     rules: list[FusionRule] = Field(default_factory=_default_rules, description="Rules that always win.")
+    modes: list[FailureMode] = Field(default_factory=list, description="Failure modes watched by different "
+                                     "evidence kinds, judged apart (kinds not listed pool in one more mode); "
+                                     "empty: all kinds pool.")
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig, description="Raise/clear hysteresis.")
 
     @model_validator(mode="after")
@@ -121,7 +140,13 @@ class FusionConfig(Section):
         bad = sorted(key for key, weight in self.weights.items() if not (math.isfinite(weight) and weight >= 0))
         if bad:
             raise ValueError(f"weights must be finite and >= 0: {', '.join(bad)}")
+        require_unique([mode.name for mode in self.modes], "failure mode names")
+        require_unique([kind for mode in self.modes for kind in mode.kinds], "kinds in failure modes (one mode each)")
         return self
+
+    def mode_of(self, evidence: Evidence) -> str:
+        """The failure mode an opinion speaks for ('' = the mode of every kind not listed)."""
+        return next((mode.name for mode in self.modes if evidence.kind.value in mode.kinds), "")
 
     def weight(self, evidence: Evidence) -> float:
         return self.weights.get(evidence.source, self.weights.get(evidence.kind.value, 1.0))
@@ -198,6 +223,20 @@ def _cite(evidence: Evidence) -> str:
     return f"{evidence.source}: {state}{label} p={evidence.confidence:.2f}"
 
 
+def _health_mode(config: FusionConfig, evidence: Evidence) -> str | None:
+    """The mode a camera's health speaks for (None: a sensor's, whose kind the health does not say)."""
+    return config.mode_of(replace(evidence, kind=EvidenceKind.VISION)) if evidence.kind is \
+        EvidenceKind.CAMERA_HEALTH else None
+
+
+def _share(healthy: dict[str | None, float], unhealthy: dict[str | None, float],
+           modes: set[str | None] | None) -> float:
+    """The share of the voting weight (of ``modes``; None: all) that came from healthy evidence."""
+    voted = sum(w for mode, w in healthy.items() if modes is None or mode in modes)
+    total = voted + sum(w for mode, w in unhealthy.items() if modes is None or mode in modes)
+    return voted / total if total > 0 else 0.0
+
+
 def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestamp: float) -> FusionResult:
     """Combine one check's evidence into a pointwise verdict (no memory of earlier checks)."""
     counted = {EvidenceKind(kind) for kind in config.counts}
@@ -205,9 +244,9 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     broken = _broken_devices(evidence)
     opinions = {_device(e) for e in evidence if e.kind not in _HEALTH_KINDS}
 
-    abnormal_logit = _logit(config.prior_abnormal)
-    fault_logit = 0.0
-    healthy_weight = unhealthy_weight = 0.0
+    pooled: dict[str, tuple[float, float]] = {}  # failure mode -> (abnormal, fault-vs-warning) log-odds
+    healthy: dict[str | None, float] = {}  # voting weight per failure mode (None: unknown) ...
+    unhealthy: dict[str | None, float] = {}  # ... and the weight that could not vote
     voters: list[Evidence] = []
     silenced: list[Evidence] = []
     for item in evidence:
@@ -215,40 +254,48 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
         if item.kind in _HEALTH_KINDS:
             if item.condition is not Condition.OK:
                 # counted once per device: through its silenced opinion when there is one
-                unhealthy_weight += 0.0 if _device(item) in opinions else weight
+                mode = _health_mode(config, item)
+                unhealthy[mode] = unhealthy.get(mode, 0.0) + (0.0 if _device(item) in opinions else weight)
                 silenced.append(item)
             continue
         if item.kind not in counted or weight == 0.0:
             continue
         if item.condition is None or _device(item) in broken:
-            unhealthy_weight += weight
+            unhealthy[config.mode_of(item)] = unhealthy.get(config.mode_of(item), 0.0) + weight
             silenced.append(item)
             continue
-        healthy_weight += weight
+        healthy[config.mode_of(item)] = healthy.get(config.mode_of(item), 0.0) + weight
         voters.append(item)
         abnormal_vote, fault_vote = _votes(item.condition, item.confidence)
-        abnormal_logit += weight * abnormal_vote
-        fault_logit += weight * fault_vote
+        abnormal_logit, fault_logit = pooled.get(config.mode_of(item), (_logit(config.prior_abnormal), 0.0))
+        pooled[config.mode_of(item)] = (abnormal_logit + weight * abnormal_vote, fault_logit + weight * fault_vote)
 
-    p_abnormal = _sigmoid(abnormal_logit)
-    p_fault = p_abnormal * _sigmoid(fault_logit)
-    p_ok = 1.0 - p_abnormal
-    p_warning = max(0.0, p_abnormal - p_fault)
-    total = healthy_weight + unhealthy_weight
-    coverage = healthy_weight / total if total > 0 else 0.0
+    p_ok = p_not_fault = 1.0
+    fused = Condition.OK
+    at_fault: set[str | None] = {None}  # the modes a fault verdict rests on (and those of unknown health)
+    for mode, (abnormal_logit, fault_logit) in (pooled or {"": (_logit(config.prior_abnormal), 0.0)}).items():
+        p_abnormal = _sigmoid(abnormal_logit)
+        p_fault = p_abnormal * _sigmoid(fault_logit)
+        p_ok *= 1.0 - p_abnormal
+        p_not_fault *= 1.0 - p_fault
+        if p_fault >= config.fault_threshold:
+            fused = Condition.FAULT
+            at_fault.add(mode)
+        elif p_abnormal >= config.warning_threshold:
+            fused = Condition.worst([fused, Condition.WARNING])
+    p_fault = 1.0 - p_not_fault
+    p_warning = max(0.0, 1.0 - p_ok - p_fault)
+    coverage = _share(healthy, unhealthy, None)
 
-    if p_fault >= config.fault_threshold:
-        fused = Condition.FAULT
-    elif p_abnormal >= config.warning_threshold:
-        fused = Condition.WARNING
-    else:
-        fused = Condition.OK
     fired = [(rule, item) for rule in config.rules for item in voters if rule.matches(item)]
     floor = Condition.worst([Condition(rule.then) for rule, _ in fired])
     probabilities = {Condition.OK: p_ok, Condition.WARNING: p_warning, Condition.FAULT: p_fault}
 
     condition = Condition.worst([fused, floor])
-    confidence = probabilities[condition] * coverage
+    # missing evidence lowers the confidence as far as it could have argued against the verdict: any
+    # of it against ok or warning, against a fault only what pools with the evidence of that fault
+    confidence = probabilities[condition] * (_share(healthy, unhealthy, at_fault) if fused is Condition.FAULT
+                                             and condition is Condition.FAULT else coverage)
     if fired and floor is condition:
         # the rule's evidence vouches for the verdict as far as that evidence is trusted
         confidence = max(confidence, *(item.confidence for rule, item in fired if Condition(rule.then) is floor))

@@ -24,6 +24,7 @@ from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.fusion import FailureMode, FusionConfig
 from edge.sources.decode import open_frame
 from edge.store.history import History
 from tests.cloud_helpers import config_for
@@ -295,6 +296,17 @@ def test_another_policy_is_replayed_with_its_cool_down_per_asset() -> None:
     assert held.skipped is not None and "same situation" in held.skipped
     no_cooldown = whatif.redecide(checks, PolicyConfig(cooldown_s=0.0))
     assert [d.escalate for d in no_cooldown] == [True, True, True, False, True]
+
+
+def test_the_replay_reads_each_assets_failure_modes() -> None:
+    evidence = (Evidence("vision:top", EvidenceKind.VISION, OK, 0.9),
+                Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition.FAULT, 0.9))
+    checks = [whatif.Check(Verdict(asset, Condition.FAULT, 0.9, ("test",), evidence, 0.0), None) for asset in "ab"]
+    modes = FusionConfig(modes=[FailureMode(name="surface", kinds=["vision"]),
+                                FailureMode(name="bearing", kinds=["vibration"])])
+    decisions = whatif.redecide(checks, PolicyConfig(), {"a": modes})
+    assert [d.escalate for d in decisions] == [False, True]  # only 'b' pools a sound part with a worn bearing
+    assert decisions[1].triggers == ("vision says ok but sensors say fault",)
 
 
 def test_policy_changes_are_validated_and_name_the_setting() -> None:

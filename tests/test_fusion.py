@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.evidence import Condition, Evidence, EvidenceKind
-from edge.fusion import FusionConfig, FusionRule, Persistence, PersistenceConfig, fuse
+from edge.fusion import FailureMode, FusionConfig, FusionRule, Persistence, PersistenceConfig, fuse
 
 OK, WARNING, FAULT = Condition.OK, Condition.WARNING, Condition.FAULT
 
@@ -250,3 +250,98 @@ def test_fused_confidence_is_calibrated_for_independent_calibrated_sources() -> 
     ece = sum(abs(confidence[bins == b].mean() - hit[bins == b].mean()) * (bins == b).mean()
               for b in range(10) if (bins == b).any())
     assert ece < 0.05, f"expected calibration error {ece:.3f}"
+
+
+# --- failure modes: kinds that watch different faults are judged apart ------------------------------
+
+SURFACE_AND_BEARING = FusionConfig(modes=[FailureMode(name="surface", kinds=["vision"]),
+                                          FailureMode(name="bearing", kinds=["vibration"])])
+
+
+def test_an_ok_from_the_bearing_does_not_cancel_a_camera_fault() -> None:
+    evidence = [vision(FAULT, 0.8), vibration(OK, 0.95)]
+    assert fuse("pump", evidence, CONFIG, 0.0).verdict.condition is OK  # pooled: the confident ok wins
+    apart = fuse("pump", evidence, SURFACE_AND_BEARING, 0.0)
+    assert apart.verdict.condition is FAULT and apart.p_fault >= 0.8  # the bearing adds its own small risk
+    assert fuse("pump", [vision(WARNING, 0.7), vibration(OK, 0.95)], SURFACE_AND_BEARING, 0.0).verdict.condition \
+        is WARNING
+
+
+def test_ok_across_modes_is_as_sure_as_all_modes_together() -> None:
+    result = fuse("pump", [vision(OK, 0.6), vibration(OK, 0.9)], SURFACE_AND_BEARING, 0.0)
+    assert result.verdict.condition is OK and result.p_ok == pytest.approx(0.54)
+    assert result.verdict.confidence == pytest.approx(0.54, abs=1e-3)  # pooled, the sure bearing hid the camera
+    assert fuse("pump", [vision(OK, 0.6), vibration(OK, 0.9)], CONFIG, 0.0).verdict.confidence > 0.9
+
+
+def test_kinds_not_in_a_mode_pool_together_and_a_mode_without_evidence_is_left_out() -> None:
+    config = FusionConfig(modes=[FailureMode(name="surface", kinds=["vision"])])
+    pooled = fuse("pump", [vibration(FAULT, 0.6), thermal(OK, 0.9)], config, 0.0)
+    assert pooled.verdict.condition is OK  # vibration and thermal share the unnamed mode; no vision: no factor
+    assert pooled.p_ok == pytest.approx(fuse("pump", [vibration(FAULT, 0.6), thermal(OK, 0.9)], CONFIG, 0.0).p_ok)
+
+
+def test_config_rejects_a_kind_in_two_modes() -> None:
+    with pytest.raises(ValueError, match="one mode each"):
+        FusionConfig(modes=[FailureMode(name="a", kinds=["vision"]), FailureMode(name="b", kinds=["vision"])])
+    with pytest.raises(ValueError, match="failure mode names"):
+        FusionConfig(modes=[FailureMode(name="a", kinds=["vision"]), FailureMode(name="a", kinds=["thermal"])])
+
+
+all_kinds = ["vision", "vibration", "thermal", "sensor"]
+mode_configs = st.lists(st.integers(0, 2), min_size=4, max_size=4).map(
+    lambda groups: FusionConfig(modes=[FailureMode(name=f"m{g}", kinds=[k for k, gk in zip(all_kinds, groups,
+                                                                                               strict=True) if gk == g])
+                                       for g in sorted(set(groups))]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(evidence_items, max_size=6))
+def test_one_mode_of_every_kind_is_the_default_pooling(evidence: list[Evidence]) -> None:
+    one = fuse("a", evidence, FusionConfig(modes=[FailureMode(name="all", kinds=all_kinds)]), 0.0)
+    default = fuse("a", evidence, CONFIG, 0.0)
+    assert one.verdict == default.verdict and one.p_fault == pytest.approx(default.p_fault)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(evidence_items, max_size=6), st.floats(0.0, 1.0), kinds, mode_configs)
+def test_with_modes_more_fault_evidence_never_lowers_fault_probability(
+    evidence: list[Evidence], confidence: float, kind: EvidenceKind, config: FusionConfig
+) -> None:
+    before = fuse("a", evidence, config, 0.0)
+    after = fuse("a", [*evidence, Evidence(f"{kind.value}:new", kind, FAULT, confidence)], config, 0.0)
+    assert after.p_fault >= before.p_fault - 1e-12
+    assert after.expected_severity >= before.expected_severity - 1e-12
+    assert after.verdict.condition.rank >= before.verdict.condition.rank
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(evidence_items, max_size=5), st.floats(0.0, 1.0), st.floats(0.0, 1.0), mode_configs)
+def test_with_modes_a_more_confident_fault_never_lowers_severity(
+    evidence: list[Evidence], low: float, high: float, config: FusionConfig
+) -> None:
+    low, high = min(low, high), max(low, high)
+    weak = fuse("a", [*evidence, vision(FAULT, low)], config, 0.0)
+    strong = fuse("a", [*evidence, vision(FAULT, high)], config, 0.0)
+    assert strong.p_fault >= weak.p_fault - 1e-12 and strong.expected_severity >= weak.expected_severity - 1e-12
+    assert strong.verdict.condition.rank >= weak.verdict.condition.rank
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(evidence_items, max_size=6), mode_configs)
+def test_with_modes_probabilities_are_a_distribution(evidence: list[Evidence], config: FusionConfig) -> None:
+    result = fuse("a", evidence, config, 0.0)
+    assert min(result.p_ok, result.p_warning, result.p_fault) >= 0.0
+    assert result.p_ok + result.p_warning + result.p_fault == pytest.approx(1.0)
+    assert 0.0 <= result.verdict.confidence <= 1.0
+
+
+def test_a_dark_camera_does_not_lower_a_bearing_fault_it_could_not_have_argued_against() -> None:
+    dark = Evidence("camera:top", EvidenceKind.CAMERA_HEALTH, FAULT, 1.0, reasons=("frame too dark",))
+    dead = Evidence("sensor:drive_end", EvidenceKind.SENSOR_HEALTH, FAULT, 1.0, reasons=("flat at 0 g",))
+    pooled = fuse("pump", [vibration(FAULT, 0.92), dark], CONFIG, 0.0).verdict
+    assert pooled.condition is FAULT and pooled.confidence == pytest.approx(0.46, abs=1e-3)  # its ok could cancel
+    apart = fuse("pump", [vibration(FAULT, 0.92), dark], SURFACE_AND_BEARING, 0.0).verdict
+    assert apart.condition is FAULT and apart.confidence == pytest.approx(0.92, abs=1e-3)
+    healthy = fuse("pump", [vision(OK, 0.9), dead], SURFACE_AND_BEARING, 0.0).verdict
+    assert healthy.condition is OK and healthy.confidence == pytest.approx(0.45, abs=1e-3)  # the bearing is unknown

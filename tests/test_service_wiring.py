@@ -120,7 +120,8 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
         for asset in document["assets"]:
             asset["check_interval_s"] = 600  # only the first check and the commanded one run
         document["escalation"] = {"enabled": True, "base_url": cloud.url, "model": "gpt-4o", "max_retries": 0,
-                                  "policy": {"confidence_below": 0.0, "on_disagreement": False,
+                                  "policy": {"confidence_below": 0.0, "opinion_confidence_below": 0.0,
+                                             "on_disagreement": False,
                                              "on_novelty": False, "cooldown_s": 0}}
         document["outputs"]["mqtt"] = {"host": mqtt_broker[0], "port": mqtt_broker[1], "topic_prefix": prefix,
                                        "discovery_prefix": None, "reconnect_min_s": 0.1}

@@ -68,7 +68,7 @@ def check(args: argparse.Namespace) -> int:
     if escalation.enabled and config is not None:
         from edge.escalation.escalator import AssetInfo, Escalator  # the cloud SDK only when it is used
 
-        info = {asset_id: AssetInfo(asset.name if asset else "", asset.allow_images_to_cloud if asset else False)}
+        info = {asset_id: AssetInfo(asset.name, asset.allow_images_to_cloud, asset.fusion) if asset else AssetInfo()}
         escalator = Escalator(escalation, config.state_dir, assets=info)
     try:
         if escalator is not None and profile is not None and escalation.learning.enabled:

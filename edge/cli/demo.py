@@ -22,6 +22,7 @@ def demo(args: argparse.Namespace) -> int:
         frames=args.frames,
         cwru_dir=args.cwru if args.cwru is not None else default_cwru_dir(),
         cloud_error_rate=args.cloud_error_rate,
+        seed=args.seed,
     )
     result = run_demo(options, progress=lambda line: print(line, file=sys.stderr, flush=True))
     summary = result.summary()

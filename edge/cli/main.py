@@ -238,6 +238,9 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records (default: ../shared/data/cwru beside the repo).")
     p.add_argument("--cloud-error-rate", type=float, default=0.0,
                    help="Share of frames the demo's oracle cloud answers wrongly on purpose (0..1).")
+    p.add_argument("--seed", type=int, default=0,
+                   help="Which cells each machine shows (and which the oracle answers wrongly): another seed, "
+                   "another stream.")
     p.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
 
     p = sub.add_parser(

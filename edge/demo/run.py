@@ -273,7 +273,10 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
             "allow_images_to_cloud": True,
             # every frame shows a different cell, so each check is judged on its own; a deployment
             # watching one machine keeps the default (a fault is raised after 3 consecutive checks)
-            "fusion": {"persistence": {"raise_after": 1, "clear_after": 1}},
+            # the camera sees the cells, the accelerometer the drive's bearing: two failure modes, so a
+            # healthy bearing's ok says nothing about a cracked cell (and both must be ok for an ok)
+            "fusion": {"persistence": {"raise_after": 1, "clear_after": 1},
+                       "modes": [{"name": "cells", "kinds": ["vision"]}, {"name": "bearing", "kinds": ["vibration"]}]},
             "cameras": [{"name": "el-camera", "type": "folder", "path": str(machine.frames_dir), "loop": True}],
             "sensors": [{
                 "name": "drive_end", "type": "replay", "quantity": "vibration", "unit": "g",

@@ -53,7 +53,14 @@ class LearningConfig(Section):
 
 class PolicyConfig(Section):
     confidence_below: float = Field(0.6, ge=0, le=1, description="Escalate when the local confidence is below this.")
-    on_disagreement: bool = Field(True, description="Escalate when vision and sensors disagree.")
+    opinion_confidence_below: float = Field(0.6, ge=0, le=1, description="Escalate when one healthy camera's or "
+                                            "sensor's own opinion is less confident than this, however sure the "
+                                            "fused verdict (a confident sensor can mask an unsure camera).")
+    on_unhealthy_device: bool = Field(False, description="Also escalate when the confidence is low only because "
+                                      "a camera or sensor is unhealthy (off: that is reported, not asked about; a "
+                                      "cloud cannot stand in for a dead sensor or see into a dark frame).")
+    on_disagreement: bool = Field(True, description="Escalate when vision and sensors disagree about one failure "
+                                  "mode.")
     on_novelty: bool = Field(True, description="Escalate when vision sees something unlike the enrolled normal "
                              "frames and no known label fits.")
     novelty_p_anomaly: float = Field(0.95, ge=0, le=1, description="p_anomaly at or above which a frame is novel.")

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from edge.escalation.policy import decide
 from edge.escalation.request import CloudRequest, build_request
 from edge.escalation.window import FrameWindow, WindowFrame, caption, fit
 from edge.evidence import Condition, Verdict
-from edge.fusion import FusionResult
+from edge.fusion import FusionConfig, FusionResult
 from edge.sources.base import Frame
 from edge.vision.enrollment import NORMAL_NAME
 
@@ -77,6 +77,7 @@ class AssetInfo:
 
     name: str = ""
     allow_images: bool = False  # frames may leave the device (AssetConfig.allow_images_to_cloud)
+    fusion: FusionConfig = field(default_factory=FusionConfig)  # its failure modes and weights, for the policy
 
 
 class Escalator:
@@ -199,7 +200,8 @@ class Escalator:
         now = self._clock()
         frame_hash = difference_hash(first) if first is not None else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
-        decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now)
+        decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now,
+                          fusion=asset.fusion)
         if not decision.escalate:
             self.outbox.record_check(verdict.asset_id, False, now)
             if decision.skipped is None:

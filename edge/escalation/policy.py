@@ -1,5 +1,11 @@
-"""When to ask the cloud (pure): low confidence, vision vs sensors disagreeing, a novel frame no label
-fits, or on demand — but never the same situation or a near-identical frame twice within a cool-down.
+"""When to ask the cloud (pure): low confidence, one camera's or sensor's own opinion unsure, vision vs
+sensors disagreeing about the same failure mode, a novel frame no label fits, or on demand — but never
+the same situation or a near-identical frame twice within a cool-down.
+
+A trigger about the frame itself (an unsure or novel camera opinion) is new information with every
+new frame: a line that shows the camera a new part each check must be able to ask about each unsure
+part, so such a check is held back only by a near-identical frame asked about within the cool-down,
+not by an earlier check in the same situation. Without a frame hash the situation rule applies.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
 from edge.escalation.outbox import PastEscalation
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.fusion import trusted_opinions
+from edge.fusion import FusionConfig, fuse, trusted_opinions
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
+_FRAME_TRIGGERS = frozenset({"unsure_camera", "novel"})  # new with each frame, see the module doc
+_DEFAULT_FUSION = FusionConfig()
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,47 @@ class Decision:
                 "skipped": self.skipped}
 
 
-def _disagreement(verdict: Verdict) -> str | None:
+def _disagreement(verdict: Verdict, fusion: FusionConfig) -> str | None:
+    """Vision and sensors at odds about one failure mode (about different modes, both can be right)."""
     opinions = trusted_opinions(verdict.evidence)  # a dark camera's "ok" is no opinion to disagree with
-    vision = [e for e in opinions if e.kind is EvidenceKind.VISION]
-    sensors = [e for e in opinions if e.kind in _SENSOR_KINDS]
-    if not vision or not sensors:
+    for mode in sorted({fusion.mode_of(e) for e in opinions}):
+        vision = [e.condition for e in opinions if e.kind is EvidenceKind.VISION and fusion.mode_of(e) == mode]
+        sensors = [e.condition for e in opinions if e.kind in _SENSOR_KINDS and fusion.mode_of(e) == mode]
+        if not vision or not sensors:
+            continue
+        seen = Condition.worst([c for c in vision if c is not None])
+        felt = Condition.worst([c for c in sensors if c is not None])
+        if (seen is Condition.OK) != (felt is Condition.OK):
+            return f"vision says {seen.value} but sensors say {felt.value}"
+    return None
+
+
+def _low_confidence(verdict: Verdict, config: PolicyConfig, fusion: FusionConfig) -> str | None:
+    """Low confidence, unless it is low only because a camera or sensor is unhealthy and that is not asked
+    about: a cloud cannot stand in for a dead sensor, and sees no more than the board in a dark frame."""
+    if verdict.confidence >= config.confidence_below:
         return None
-    seen = Condition.worst([e.condition for e in vision if e.condition is not None])
-    felt = Condition.worst([e.condition for e in sensors if e.condition is not None])
-    if (seen is Condition.OK) == (felt is Condition.OK):
+    why = f"local confidence {verdict.confidence:.2f} is below {config.confidence_below:.2f}"
+    if config.on_unhealthy_device:
+        return why
+    result = fuse(verdict.asset_id, list(verdict.evidence), fusion, verdict.timestamp)
+    healthy_only = result.probability(verdict.condition)  # what the evidence that could vote says
+    return why if result.coverage >= 1.0 or healthy_only < config.confidence_below else None
+
+
+def _unsure_opinion(verdict: Verdict, config: PolicyConfig) -> tuple[str, str] | None:
+    """The least confident camera or sensor, when it is unsure although the pooled verdict may not be.
+    Under a fault verdict a milder opinion is not asked about: whether it is right or the truth is worse,
+    the verdict stays right."""
+    opinions = [e for e in trusted_opinions(verdict.evidence) if e.confidence < config.opinion_confidence_below
+                and (verdict.condition is not Condition.FAULT or e.condition is Condition.FAULT)]
+    if not opinions:
         return None
-    return f"vision says {seen.value} but sensors say {felt.value}"
+    least = min(opinions, key=lambda e: (e.kind is not EvidenceKind.VISION, e.confidence))
+    kind = "unsure_camera" if least.kind is EvidenceKind.VISION else "unsure_sensor"
+    assert least.condition is not None  # trusted opinions have one
+    return kind, (f"{least.source} is unsure on its own ({least.condition.value} at {least.confidence:.2f}, "
+                  f"below {config.opinion_confidence_below:.2f})")
 
 
 def _novelty(novelty: VisionNovelty, config: PolicyConfig) -> str | None:
@@ -82,14 +120,18 @@ def decide(
     frame_hash: int | None = None,
     past: Sequence[PastEscalation] = (),
     now: float,
+    fusion: FusionConfig = _DEFAULT_FUSION,
 ) -> Decision:
+    """``fusion``: the asset's fusion settings (its failure modes, what its evidence says without the
+    unhealthy devices)."""
     triggers: list[tuple[str, str]] = []
     if on_demand:
         triggers.append(("on_demand", "asked on demand"))
-    if verdict.confidence < config.confidence_below:
-        triggers.append(("low_confidence", f"local confidence {verdict.confidence:.2f} is below "
-                                           f"{config.confidence_below:.2f}"))
-    if config.on_disagreement and (why := _disagreement(verdict)):
+    if why := _low_confidence(verdict, config, fusion):
+        triggers.append(("low_confidence", why))
+    if unsure := _unsure_opinion(verdict, config):
+        triggers.append(unsure)
+    if config.on_disagreement and (why := _disagreement(verdict, fusion)):
         triggers.append(("disagreement", why))
     novelty = VisionNovelty.from_evidence(verdict.evidence) if novelty is None else novelty
     if config.on_novelty and (why := _novelty(novelty, config)):
@@ -106,9 +148,10 @@ def decide(
         return Decision(True, sentences, situation)
 
     recent = [p for p in past if now - p.created_at < config.cooldown_s]
+    about_frame = frame_hash is not None and not _FRAME_TRIGGERS.isdisjoint(kinds)
     for earlier in reversed(recent):
         minutes = (now - earlier.created_at) / 60
-        if earlier.situation == situation:
+        if earlier.situation == situation and not about_frame:
             cooldown_min = config.cooldown_s / 60
             return Decision(False, sentences, situation,
                             f"same situation escalated {minutes:.0f} min ago (cool-down {cooldown_min:.0f} min)")

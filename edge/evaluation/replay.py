@@ -86,7 +86,8 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     decisions: list[Decision | None] = [None] * len(checks)
     if policy is not None:
         decisions = list(whatif.redecide([whatif.Check(verdict, _frame_hash(truth.frame))
-                                          for _, truth, verdict in checks], policy))
+                                          for _, truth, verdict in checks], policy,
+                                         {asset_id: assets[asset_id].fusion for asset_id in labels.assets}))
     progress(f"asking the oracle cloud about each of {len(checks)} checks at {', '.join(models)} prices")
     with LocalCloudServer(answer=oracle) as cloud:
         settings = {model: _escalation_for(config.escalation, cloud.url, model) for model in models}

@@ -8,7 +8,7 @@ the figures show what the settings would ask, and the costs what that would spen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from edge.escalation.config import PolicyConfig
 from edge.escalation.outbox import PastEscalation
 from edge.escalation.policy import Decision, decide
 from edge.evidence import Verdict
+from edge.fusion import FusionConfig
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,17 @@ class Check:
     frame_hash: int | None
 
 
-def redecide(checks: Sequence[Check], policy: PolicyConfig) -> list[Decision]:
-    """The decision ``policy`` would have taken on each check (checks of one asset in time order)."""
+def redecide(checks: Sequence[Check], policy: PolicyConfig,
+             fusion: Mapping[str, FusionConfig] | None = None) -> list[Decision]:
+    """The decision ``policy`` would have taken on each check (checks of one asset in time order);
+    ``fusion``: each asset's fusion settings, which the policy reads."""
     past: dict[str, list[PastEscalation]] = {}
     decisions = []
     for check in checks:
         verdict = check.verdict
         earlier = past.setdefault(verdict.asset_id, [])
-        decision = decide(verdict, policy, frame_hash=check.frame_hash, past=earlier, now=verdict.timestamp)
+        decision = decide(verdict, policy, frame_hash=check.frame_hash, past=earlier, now=verdict.timestamp,
+                          fusion=(fusion or {}).get(verdict.asset_id, FusionConfig()))
         if decision.escalate:
             earlier.append(PastEscalation(decision.situation, check.frame_hash, verdict.timestamp))
         decisions.append(decision)

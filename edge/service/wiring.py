@@ -270,7 +270,7 @@ def build_escalator(config: Config, history: History, metrics: Metrics,
         except StorageError as exc:  # pruned meanwhile, or the disk is full: the outbox keeps the answer
             log.warning("cloud answer for verdict %s not stored in history: %s", item.verdict_id, exc)
 
-    assets = {a.id: AssetInfo(a.name, a.allow_images_to_cloud) for a in config.assets}
+    assets = {a.id: AssetInfo(a.name, a.allow_images_to_cloud, a.fusion) for a in config.assets}
     return Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result,
                      on_outbox_depth=metrics.set_outbox_depth)
 
