@@ -5,7 +5,9 @@ enrollment report the baseline AUROC for defective cells (probability >= 2/3) ag
 per head, and the share of defective cells each head detects at 1% and 5% false alarms; the
 few-shot accuracy with K labelled examples per class; how calibrated the output is: the
 false-alarm rate of the conformal p-value on normal cells at alpha = 0.05 and 0.1, and the
-expected calibration error of ``p_anomaly`` on a balanced test set; and the latency of one frame
+expected calibration error of ``p_anomaly`` on a balanced test set, both with the Platt map fitted on
+the K labelled defective cells given at enrollment (never tested on) and without labels (the tail
+probability, which claims no calibration); and the latency of one frame
 (decode, preprocess, model, heads). With ``--reference`` (the same model exported with
 ``--quantize none``) every figure is measured for both bundles and the INT8 - FP32 deltas reported.
 
@@ -28,7 +30,7 @@ import numpy as np
 from bench.image_sets import elpv_cells
 from edge.bundle import load_bundle
 from edge.vision.baseline import knn_scores, patch_scores
-from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
+from edge.vision.calibration import DEFAULT_ALTERNATIVE_SHAPE, ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.few_shot import FewShotHead
@@ -117,14 +119,19 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
         for rate in (0.01, 0.05)
     }
     results["false_alarm_rate"] = {str(a): float((normal_p <= a).mean()) for a in (0.05, 0.1)}
-    p_anomaly = np.array([anomaly_probability(p, profile.alternative_shape, profile.prior)
-                          for p in np.concatenate([normal_p, defect_p])])
+    test_p = np.concatenate([normal_p, defect_p])
     truth = np.concatenate([np.zeros(len(normal_p)), np.ones(len(defect_p))])
+    assert profile.platt is not None  # the labelled defective cells fit it
+    models = {"labelled_platt": np.array([profile.platt.probability(p) for p in test_p]),
+              "unlabelled_tail": np.array([anomaly_probability(p, DEFAULT_ALTERNATIVE_SHAPE, profile.prior)
+                                           for p in test_p])}
     results["p_anomaly"] = {
-        "alternative_shape": profile.alternative_shape,
-        "expected_calibration_error": expected_calibration_error(p_anomaly, truth),
-        "accuracy_at_0.5": float(((p_anomaly >= 0.5) == truth).mean()),
+        name: {"expected_calibration_error": expected_calibration_error(p_anomaly, truth),
+               "accuracy_at_0.5": float(((p_anomaly >= 0.5) == truth).mean()),
+               "normal_cells_at_or_above_0.5": float((p_anomaly[truth == 0] >= 0.5).mean())}
+        for name, p_anomaly in models.items()
     }
+    results["p_anomaly"]["platt"] = [profile.platt.slope, profile.platt.intercept]
     few_shot = FewShotHead.fit(
         np.concatenate([embeddings[rows(shot_normal_ids)], embeddings[rows(shot_defect_ids)]]),
         np.repeat([0, 1], [len(shot_normal_ids), len(shot_defect_ids)]), ("normal", "defect"),

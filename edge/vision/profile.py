@@ -20,6 +20,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.errors import InputError, StorageError
 from edge.files import write_atomically
+from edge.vision.calibration import PlattMap
 
 PROFILE_VERSION = 1
 _META_KEY = "meta_json"
@@ -49,7 +50,8 @@ class Profile:
     few_shot_embeddings: np.ndarray | None = None  # (E, D) float32
     few_shot_label_ids: np.ndarray | None = None  # (E,) int64 indices into few_shot_names
     knn_k: int = 3
-    alternative_shape: float = 0.05
+    alternative_shape: float = 0.05  # the tail model's assumed Beta(a, 1), used without a Platt map
+    platt: PlattMap | None = None  # fitted on labelled abnormal frames at enrollment
     prior: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)  # counts, thresholds, created_at: for people
 
@@ -72,6 +74,7 @@ class Profile:
             "few_shot_severities": list(self.few_shot_severities),
             "knn_k": self.knn_k,
             "alternative_shape": self.alternative_shape,
+            "platt": None if self.platt is None else [self.platt.slope, self.platt.intercept],
             "prior": self.prior,
             "info": self.info,
         }
@@ -121,6 +124,7 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             few_shot_label_ids=arrays.get("few_shot_label_ids"),
             knn_k=int(meta["knn_k"]),
             alternative_shape=float(meta["alternative_shape"]),
+            platt=None if meta.get("platt") is None else PlattMap(*map(float, meta["platt"])),
             prior=float(meta["prior"]),
             info=dict(meta.get("info", {})),
         )
