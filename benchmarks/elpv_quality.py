@@ -121,8 +121,11 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     results["false_alarm_rate"] = {str(a): float((normal_p <= a).mean()) for a in (0.05, 0.1)}
     test_p = np.concatenate([normal_p, defect_p])
     truth = np.concatenate([np.zeros(len(normal_p)), np.ones(len(defect_p))])
-    assert profile.platt is not None  # the labelled defective cells fit it
-    models = {"labelled_platt": np.array([profile.platt.probability(p) for p in test_p]),
+    platt = profile.platt
+    assert platt is not None  # the labelled defective cells fit it
+    head_p = [scorers[platt.head].p_value(float(s))
+              for s in np.concatenate([normal_scores[platt.head], defect_scores[platt.head]])]
+    models = {"labelled_platt": np.array([platt.probability(p) for p in head_p]),
               "unlabelled_tail": np.array([anomaly_probability(p, DEFAULT_ALTERNATIVE_SHAPE, profile.prior)
                                            for p in test_p])}
     results["p_anomaly"] = {
@@ -131,7 +134,7 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
                "normal_cells_at_or_above_0.5": float((p_anomaly[truth == 0] >= 0.5).mean())}
         for name, p_anomaly in models.items()
     }
-    results["p_anomaly"]["platt"] = [profile.platt.slope, profile.platt.intercept]
+    results["p_anomaly"]["platt"] = {"head": platt.head, "slope": platt.slope, "intercept": platt.intercept}
     few_shot = FewShotHead.fit(
         np.concatenate([embeddings[rows(shot_normal_ids)], embeddings[rows(shot_defect_ids)]]),
         np.repeat([0, 1], [len(shot_normal_ids), len(shot_defect_ids)]), ("normal", "defect"),

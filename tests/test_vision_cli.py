@@ -66,7 +66,7 @@ def test_enroll_writes_a_profile_with_every_head(profile_path: Path, scene: Path
     assert profile.info["calibration_frames"] == 10 and profile.memory.shape == (30, 4)
     assert profile.patch_memory is not None and profile.patch_memory.shape == (120, 6)
     assert profile.few_shot_names == ("normal", "rust") and profile.few_shot_severities == ("ok", "fault")
-    assert profile.platt is not None and profile.platt.slope > 0
+    assert profile.platt is not None and profile.platt.slope > 0 and profile.platt.head == "patchcore"
     assert profile.info["p_anomaly"] == "Platt map fitted on 10 held-out normal and 5 labelled abnormal frames"
 
 

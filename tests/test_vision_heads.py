@@ -113,7 +113,7 @@ def _expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray,
 def test_platt_map_fitted_on_few_labels_is_calibrated_on_new_frames() -> None:
     rng = np.random.default_rng(2)
     # normal p-values uniform, anomalous ones pile up near 0 (Beta(0.1, 1)): 50 held out, 40 labelled
-    platt = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=40), prior=0.5)
+    platt = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=40), "patchcore", prior=0.5)
     test_p = np.concatenate([rng.uniform(size=5000), rng.beta(0.1, 1.0, size=5000)])
     truth = np.repeat([0.0, 1.0], 5000)
     fitted = np.array([platt.probability(p) for p in test_p])
@@ -121,10 +121,10 @@ def test_platt_map_fitted_on_few_labels_is_calibrated_on_new_frames() -> None:
     assert platt.slope > 0 and _expected_calibration_error(fitted, truth) < 0.05
     assert _expected_calibration_error(fitted, truth) < _expected_calibration_error(tail, truth)
     # the prior moves the map, not the ranking
-    rare = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=10), prior=0.05)
+    rare = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=10), "patchcore", prior=0.05)
     assert rare.probability(0.01) < platt.probability(0.01)
     with pytest.raises(ValueError, match="normal and abnormal"):
-        PlattMap.fit(np.array([0.5]), np.array([]))
+        PlattMap.fit(np.array([0.5]), np.array([]), "knn")
 
 
 def test_leave_one_out_p_values_follow_a_new_normal_frame() -> None:

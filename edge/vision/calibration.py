@@ -10,13 +10,14 @@ gamma, log-normal and half-normal scores with n = 20, it kept P(p <= alpha) belo
 0.005, where the mean excess of the upper half did not.
 
 ``p_anomaly`` is what fusion thresholds at 0.5. How much it may claim depends on what enrollment saw:
-  * with labelled abnormal examples, a Platt map (logistic in -log p) fitted on the held-out normal
-    frames (leave-one-out p-values) and the labelled examples, the two classes weighted to the
-    prior: a probability fitted on data, and measured calibrated on held-out cells;
+  * with labelled abnormal examples, a Platt map (logistic in -log p of one head) fitted on the
+    held-out normal frames (leave-one-out p-values) and the labelled examples, the two classes
+    weighted to the prior: a probability fitted on data, measured on held-out cells;
   * with normal frames only, nothing tells how anomalies score, so it is a transform of the tail
     probability under the normal model: Bayes with an assumed Beta(a, 1) alternative for p (density
     a * p^(a-1), piling up near 0). Its promise is the p-value's: a normal frame reaches 0.5 with
-    probability below ~4.3 %; as a probability of a defect it is not calibrated.
+    probability below ~4.3 % (the combined p-value's promise); as a probability of a defect it is
+    not calibrated.
 """
 
 from __future__ import annotations
@@ -90,13 +91,14 @@ def anomaly_probability(p_value: float, shape: float = DEFAULT_ALTERNATIVE_SHAPE
 
 @dataclass(frozen=True)
 class PlattMap:
-    """P(anomaly | p) = sigmoid(slope * -log(p) + intercept), fitted on labelled frames."""
+    """P(anomaly | p) = sigmoid(slope * -log(p) + intercept), p the conformal p-value of ``head``."""
 
     slope: float
     intercept: float
+    head: str
 
     @classmethod
-    def fit(cls, normal_p_values: np.ndarray, abnormal_p_values: np.ndarray,
+    def fit(cls, normal_p_values: np.ndarray, abnormal_p_values: np.ndarray, head: str,
             prior: float = DEFAULT_PRIOR) -> PlattMap:
         """Weighted logistic regression: each class carries its prior's share of the weight.
 
@@ -123,7 +125,7 @@ class PlattMap:
             params -= step
             if np.abs(step).max() < 1e-10:
                 break
-        return cls(slope=float(params[0]), intercept=float(params[1]))
+        return cls(slope=float(params[0]), intercept=float(params[1]), head=head)
 
     def probability(self, p_value: float) -> float:
         log_odds = self.slope * -np.log(min(max(p_value, _P_FLOOR), 1.0)) + self.intercept

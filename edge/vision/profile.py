@@ -74,7 +74,8 @@ class Profile:
             "few_shot_severities": list(self.few_shot_severities),
             "knn_k": self.knn_k,
             "alternative_shape": self.alternative_shape,
-            "platt": None if self.platt is None else [self.platt.slope, self.platt.intercept],
+            "platt": None if self.platt is None else {"slope": self.platt.slope, "intercept": self.platt.intercept,
+                                                      "head": self.platt.head},
             "prior": self.prior,
             "info": self.info,
         }
@@ -124,7 +125,7 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             few_shot_label_ids=arrays.get("few_shot_label_ids"),
             knn_k=int(meta["knn_k"]),
             alternative_shape=float(meta["alternative_shape"]),
-            platt=None if meta.get("platt") is None else PlattMap(*map(float, meta["platt"])),
+            platt=None if meta.get("platt") is None else PlattMap(**meta["platt"]),
             prior=float(meta["prior"]),
             info=dict(meta.get("info", {})),
         )
