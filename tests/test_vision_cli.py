@@ -16,6 +16,7 @@ from edge.cli import vision as commands
 from edge.cli.main import build_parser, main
 from edge.errors import BundleError, EdgewatchError, InputError
 from edge.evidence import Condition, EvidenceKind
+from edge.vision.calibration import anomaly_probability
 from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer, score_image
@@ -231,3 +232,18 @@ def test_anomaly_prior_shifts_p_anomaly(scene: Path, profile_path: Path, tmp_pat
     assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
                  "--anomaly-prior", "1", "--out", str(rare)]) == 2
     assert "--anomaly-prior" in capsys.readouterr().err
+
+
+def test_without_labels_p_anomaly_is_the_tail_probability(scene: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    plain = tmp_path / "plain.npz"
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--out", str(plain)]) == 0
+    assert "p_anomaly: tail probability under the normal model" in capsys.readouterr().out
+    bundle = load_bundle(scene / "bundle")
+    profile = load_profile(plain, bundle)
+    assert profile.platt is None
+    result = score_image(bundle, profile, scene / "test_ok" / "001.png")
+    assert result.p_value is not None
+    assert result.p_anomaly == pytest.approx(anomaly_probability(result.p_value, profile.alternative_shape,
+                                                                 profile.prior))
