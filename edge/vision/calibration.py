@@ -29,7 +29,8 @@ import numpy as np
 DEFAULT_ALTERNATIVE_SHAPE = 0.05  # with prior 0.5: p_anomaly > 0.5 when p < ~0.043
 DEFAULT_PRIOR = 0.5
 _NEWTON_STEPS = 100
-_SLOPE_RIDGE = 0.01  # per unit of total weight (the weights sum to 1)
+_SLOPE_PRIOR_MEAN = 1.0
+_SLOPE_PRIOR_WEIGHT = 0.1  # per unit of total weight (the class weights sum to 1)
 _P_FLOOR = 1e-12
 
 
@@ -100,29 +101,39 @@ class PlattMap:
     @classmethod
     def fit(cls, normal_p_values: np.ndarray, abnormal_p_values: np.ndarray, head: str,
             prior: float = DEFAULT_PRIOR) -> PlattMap:
-        """Weighted logistic regression: each class carries its prior's share of the weight.
+        """Weighted logistic regression, each class carrying its prior's share of the weight.
 
-        A small ridge on the slope keeps cleanly separated examples to a steep but finite map
-        (Platt's smoothed targets, tried instead, flattened the map and doubled the calibration
-        error with ten labelled examples in simulation).
+        The slope has a Gaussian prior centred on 1: the log odds of an anomaly growing like
+        -log p, the limit of the tail model's Beta(a, 1) alternative for a detector that separates
+        well. Ten labelled examples alone give a noisy slope; on ELPV cells (the same 200 draws of
+        10 labelled defects) the prior lowered the calibration error from 0.065 to 0.061 (median)
+        and from 0.105 to 0.097 (90th percentile), and more labelled examples outweigh it.
         """
         normal = np.asarray(normal_p_values, dtype=np.float64)
         abnormal = np.asarray(abnormal_p_values, dtype=np.float64)
         if normal.size == 0 or abnormal.size == 0:
             raise ValueError("a Platt map needs normal and abnormal p-values")
         x = -np.log(np.clip(np.concatenate([normal, abnormal]), _P_FLOOR, 1.0))
+        design = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
         target = np.concatenate([np.zeros(normal.size), np.ones(abnormal.size)])
         weight = np.concatenate([np.full(normal.size, (1 - prior) / normal.size),
                                  np.full(abnormal.size, prior / abnormal.size)])
-        design = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
-        params = np.zeros(2)
-        for _ in range(_NEWTON_STEPS):  # Newton on the weighted cross-entropy (convex, 2 parameters)
+        centre, ridge = np.array([_SLOPE_PRIOR_MEAN, 0.0]), np.diag([_SLOPE_PRIOR_WEIGHT, 1e-9])
+
+        def loss(params: np.ndarray) -> float:
+            log_odds = design @ params
+            cross_entropy = weight @ (np.logaddexp(0.0, log_odds) - target * log_odds)
+            return float(cross_entropy + 0.5 * (params - centre) @ ridge @ (params - centre))
+
+        params = centre.copy()
+        for _ in range(_NEWTON_STEPS):  # damped Newton on a strictly convex loss of 2 parameters
             predicted = 1.0 / (1.0 + np.exp(-np.clip(design @ params, -500, 500)))
-            gradient = design.T @ (weight * (predicted - target)) + _SLOPE_RIDGE * np.array([params[0], 0.0])
-            hessian = (design.T @ (design * (weight * predicted * (1 - predicted))[:, None])
-                       + np.diag([_SLOPE_RIDGE, 1e-9]))
+            gradient = design.T @ (weight * (predicted - target)) + ridge @ (params - centre)
+            hessian = design.T @ (design * (weight * predicted * (1 - predicted))[:, None]) + ridge
             step = np.linalg.solve(hessian, gradient)
-            params -= step
+            while loss(params - step) > loss(params) and np.abs(step).max() > 1e-12:
+                step = step / 2
+            params = params - step
             if np.abs(step).max() < 1e-10:
                 break
         return cls(slope=float(params[0]), intercept=float(params[1]), head=head)
