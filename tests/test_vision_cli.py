@@ -247,3 +247,21 @@ def test_without_labels_p_anomaly_is_the_tail_probability(scene: Path, tmp_path:
     assert result.p_value is not None
     assert result.p_anomaly == pytest.approx(anomaly_probability(result.p_value, profile.alternative_shape,
                                                                  profile.prior))
+
+
+@pytest.mark.parametrize("stored", [{"slope": "steep", "intercept": 0.0, "head": "patchcore"},
+                                    {"slope": float("nan"), "intercept": 0.0, "head": "patchcore"},
+                                    {"slope": 1.0, "intercept": 0.0, "head": "colour"},
+                                    {"slope": 1.0}])
+def test_a_tampered_p_anomaly_map_is_a_clear_error(profile_path: Path, tmp_path: Path, stored: dict) -> None:
+    profile = load_profile(profile_path)
+    tampered = tmp_path / "tampered.npz"
+    save_profile(profile, tampered)
+    with np.load(tampered, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta_json"].tobytes().decode())
+    meta["platt"] = stored
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tampered, **arrays)
+    with pytest.raises(InputError, match="p_anomaly map"):
+        load_profile(tampered)

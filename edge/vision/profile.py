@@ -125,9 +125,23 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             few_shot_label_ids=arrays.get("few_shot_label_ids"),
             knn_k=int(meta["knn_k"]),
             alternative_shape=float(meta["alternative_shape"]),
-            platt=None if meta.get("platt") is None else PlattMap(**meta["platt"]),
+            platt=_platt_map(meta.get("platt"), meta["heads"], path),
             prior=float(meta["prior"]),
             info=dict(meta.get("info", {})),
         )
     except KeyError as exc:
         raise InputError(f"profile {path} is missing {exc}; re-run 'edgewatch enroll'") from exc
+
+
+def _platt_map(stored: Any, heads: list[str], path: Path) -> PlattMap | None:
+    """The stored Platt map, checked: finite numbers, and a head the profile calibrates."""
+    if stored is None:
+        return None
+    problem = f"profile {path} has an invalid p_anomaly map {stored!r}; re-run 'edgewatch enroll'"
+    try:
+        platt = PlattMap(slope=float(stored["slope"]), intercept=float(stored["intercept"]), head=str(stored["head"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(problem) from exc
+    if not (np.isfinite(platt.slope) and np.isfinite(platt.intercept)) or platt.head not in heads:
+        raise InputError(problem)
+    return platt
