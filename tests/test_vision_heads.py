@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.elpv_quality import expected_calibration_error
 from edge.bundle import Labels
 from edge.vision.baseline import build_patch_memory, greedy_coreset, knn_scores, patch_scores
 from edge.vision.calibration import (
@@ -104,12 +105,6 @@ def test_tail_probability_keeps_the_false_alarm_promise() -> None:
     assert anomaly_probability(0.04, prior=0.5) > 0.5 > anomaly_probability(0.05, prior=0.5)
 
 
-def _expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
-    which = np.clip((probabilities * bins).astype(int), 0, bins - 1)
-    return float(sum((which == b).mean() * abs(probabilities[which == b].mean() - outcomes[which == b].mean())
-                     for b in range(bins) if (which == b).any()))
-
-
 def test_platt_map_fitted_on_few_labels_is_calibrated_on_new_frames() -> None:
     rng = np.random.default_rng(2)
     # normal p-values uniform, anomalous ones pile up near 0 (Beta(0.1, 1)): 50 held out, 40 labelled
@@ -118,8 +113,8 @@ def test_platt_map_fitted_on_few_labels_is_calibrated_on_new_frames() -> None:
     truth = np.repeat([0.0, 1.0], 5000)
     fitted = np.array([platt.probability(p) for p in test_p])
     tail = np.array([anomaly_probability(p) for p in test_p])
-    assert platt.slope > 0 and _expected_calibration_error(fitted, truth) < 0.05
-    assert _expected_calibration_error(fitted, truth) < _expected_calibration_error(tail, truth)
+    assert platt.slope > 0 and expected_calibration_error(fitted, truth) < 0.05
+    assert expected_calibration_error(fitted, truth) < expected_calibration_error(tail, truth)
     # the prior moves the map, not the ranking
     rare = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=10), "patchcore", prior=0.05)
     assert rare.probability(0.01) < platt.probability(0.01)
