@@ -40,6 +40,7 @@ def inference_pairs(int8_dir: Path, fp32_dir: Path, frame: Path, pairs: int) -> 
     encoders = [ImageEncoder.load(load_bundle(d), RuntimeOptions()) for d in (fp32_dir, int8_dir)]
     model = encoders[1].bundle.manifest.image_model
     feed = {model.input_name: prepare(frame, encoders[1].bundle.manifest.preprocessing).tensor}
+    # the onnxruntime sessions themselves: the model alone, not the patch aggregation both paths share
     fp32_ms, int8_ms, ratio = timed_pairs(encoders[0]._session, encoders[1]._session, feed, pairs)
     return {"fp32_ms": fp32_ms, "int8_ms": int8_ms, "fp32_over_int8": ratio}
 
