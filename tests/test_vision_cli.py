@@ -16,6 +16,7 @@ from edge.cli import vision as commands
 from edge.cli.main import build_parser, main
 from edge.errors import BundleError, EdgewatchError, InputError
 from edge.evidence import Condition, EvidenceKind
+from edge.vision.calibration import anomaly_probability
 from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer, score_image
@@ -66,7 +67,8 @@ def test_enroll_writes_a_profile_with_every_head(profile_path: Path, scene: Path
     assert profile.info["calibration_frames"] == 10 and profile.memory.shape == (30, 4)
     assert profile.patch_memory is not None and profile.patch_memory.shape == (120, 6)
     assert profile.few_shot_names == ("normal", "rust") and profile.few_shot_severities == ("ok", "fault")
-    assert profile.info["alternative_fitted_on"] == 5 and profile.alternative_shape < 0.05
+    assert profile.platt is not None and profile.platt.slope > 0 and profile.platt.head == "patchcore"
+    assert profile.info["p_anomaly"] == "Platt map fitted on 10 held-out normal and 5 labelled abnormal frames"
 
 
 def test_check_scores_normal_and_rusty_frames(capsys: pytest.CaptureFixture[str], scene: Path,
@@ -230,3 +232,36 @@ def test_anomaly_prior_shifts_p_anomaly(scene: Path, profile_path: Path, tmp_pat
     assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
                  "--anomaly-prior", "1", "--out", str(rare)]) == 2
     assert "--anomaly-prior" in capsys.readouterr().err
+
+
+def test_without_labels_p_anomaly_is_the_tail_probability(scene: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    plain = tmp_path / "plain.npz"
+    assert main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                 "--out", str(plain)]) == 0
+    assert "p_anomaly: tail probability under the normal model" in capsys.readouterr().out
+    bundle = load_bundle(scene / "bundle")
+    profile = load_profile(plain, bundle)
+    assert profile.platt is None
+    result = score_image(bundle, profile, scene / "test_ok" / "001.png")
+    assert result.p_value is not None
+    assert result.p_anomaly == pytest.approx(anomaly_probability(result.p_value, profile.alternative_shape,
+                                                                 profile.prior))
+
+
+@pytest.mark.parametrize("stored", [{"slope": "steep", "intercept": 0.0, "head": "patchcore"},
+                                    {"slope": float("nan"), "intercept": 0.0, "head": "patchcore"},
+                                    {"slope": 1.0, "intercept": 0.0, "head": "colour"},
+                                    {"slope": 1.0}])
+def test_a_tampered_p_anomaly_map_is_a_clear_error(profile_path: Path, tmp_path: Path, stored: dict) -> None:
+    profile = load_profile(profile_path)
+    tampered = tmp_path / "tampered.npz"
+    save_profile(profile, tampered)
+    with np.load(tampered, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta_json"].tobytes().decode())
+    meta["platt"] = stored
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tampered, **arrays)
+    with pytest.raises(InputError, match="p_anomaly map"):
+        load_profile(tampered)

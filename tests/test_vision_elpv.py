@@ -49,3 +49,7 @@ def test_normal_baseline_detects_defective_cells_clearly_above_chance(efficientn
     assert results["few_shot"]["accuracy"] > 0.5
     # Conformal p-values keep their promise on normal cells (40 cells: allow sampling noise).
     assert results["false_alarm_rate"]["0.1"] <= 0.25
+    # Without labels p_anomaly keeps that promise; with labelled cells the Platt map calibrates better.
+    p_anomaly = results["p_anomaly"]
+    assert p_anomaly["unlabelled_tail"]["normal_cells_at_or_above_0.5"] <= 0.15
+    assert p_anomaly["labelled_draws"]["ece_median"] < p_anomaly["unlabelled_tail"]["expected_calibration_error"]

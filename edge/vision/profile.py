@@ -20,6 +20,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.errors import InputError, StorageError
 from edge.files import write_atomically
+from edge.vision.calibration import PlattMap
 
 PROFILE_VERSION = 1
 _META_KEY = "meta_json"
@@ -49,7 +50,8 @@ class Profile:
     few_shot_embeddings: np.ndarray | None = None  # (E, D) float32
     few_shot_label_ids: np.ndarray | None = None  # (E,) int64 indices into few_shot_names
     knn_k: int = 3
-    alternative_shape: float = 0.05
+    alternative_shape: float = 0.05  # the tail model's assumed Beta(a, 1), used without a Platt map
+    platt: PlattMap | None = None  # fitted on labelled abnormal frames at enrollment
     prior: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)  # counts, thresholds, created_at: for people
 
@@ -72,6 +74,8 @@ class Profile:
             "few_shot_severities": list(self.few_shot_severities),
             "knn_k": self.knn_k,
             "alternative_shape": self.alternative_shape,
+            "platt": None if self.platt is None else {"slope": self.platt.slope, "intercept": self.platt.intercept,
+                                                      "head": self.platt.head},
             "prior": self.prior,
             "info": self.info,
         }
@@ -121,8 +125,23 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             few_shot_label_ids=arrays.get("few_shot_label_ids"),
             knn_k=int(meta["knn_k"]),
             alternative_shape=float(meta["alternative_shape"]),
+            platt=_platt_map(meta.get("platt"), meta["heads"], path),
             prior=float(meta["prior"]),
             info=dict(meta.get("info", {})),
         )
     except KeyError as exc:
         raise InputError(f"profile {path} is missing {exc}; re-run 'edgewatch enroll'") from exc
+
+
+def _platt_map(stored: Any, heads: list[str], path: Path) -> PlattMap | None:
+    """The stored Platt map, checked: finite numbers, and a head the profile calibrates."""
+    if stored is None:
+        return None
+    problem = f"profile {path} has an invalid p_anomaly map {stored!r}; re-run 'edgewatch enroll'"
+    try:
+        platt = PlattMap(slope=float(stored["slope"]), intercept=float(stored["intercept"]), head=str(stored["head"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(problem) from exc
+    if not (np.isfinite(platt.slope) and np.isfinite(platt.intercept)) or platt.head not in heads:
+        raise InputError(problem)
+    return platt
