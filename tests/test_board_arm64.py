@@ -28,7 +28,7 @@ pytestmark = pytest.mark.board
 # scikit-image: analytics, fusion, config, SQLite history and outbox, sensors, sources, vision heads.
 ARM64_SUBSET = ("test_config", "test_cpu", "test_fusion", "test_history", "test_outbox", "test_outputs_messages",
                 "test_sdnotify", "test_sensors_poller", "test_sensors_readers", "test_service_triggers",
-                "test_sources", "test_sources_picamera2_import", "test_thermal", "test_vibration",
+                "test_sources", "test_sources_picamera2_import", "test_scalar_rules", "test_vibration",
                 "test_vibration_cwru", "test_vibration_learned_normal", "test_vision_heads", "test_vision_providers")
 # A command sensor's 0.3 s timeout is shorter than a Python start under qemu-user: emulation speed, not arm64.
 SLOWER_THAN_EMULATION = "test_command_failures_are_sensor_errors"
@@ -103,7 +103,7 @@ def test_unit_subset_passes_on_arm64(arm64_root: Path, tmp_path: Path) -> None:
     venv.install(arm64_root, target, sorted(tmp_path.glob("*.whl")))
     source = arm64_root / "tmp/src"
     shutil.rmtree(source, ignore_errors=True)
-    for folder in ("tests", "examples"):
+    for folder in ("tests", "bench", "examples"):
         shutil.copytree(REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO_ROOT / "pyproject.toml", source / "pyproject.toml")
     if SHARED_DATA.is_dir():  # the real CWRU records, beside the repo as conftest expects them
