@@ -164,3 +164,10 @@ def test_server_replays_an_answered_idempotency_key(cloud: LocalCloudServer) -> 
     assert cloud.answered_keys == ["same"] and [r.replayed for r in cloud.completions()] == [False, True]
     assert client.ask(_request(config), "other").attempts == 1  # a new key is answered, not replayed or retried
     assert cloud.answered_keys == ["same", "other"]
+
+
+def test_a_missing_ca_bundle_is_a_config_error_naming_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A minimal board image without ca-certificates: the client cannot set up TLS at all."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    with pytest.raises(ConfigError, match=r"CA certificates could not be read .*install ca-certificates"):
+        CloudClient(config_for("https://127.0.0.1:9/v1"), api_key="test")

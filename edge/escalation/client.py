@@ -127,12 +127,14 @@ class CloudClient:
         except ImportError as exc:  # the 'cloud' extra is optional on the board
             raise ConfigError("escalation needs the 'openai' package: pip install 'edgewatch[cloud]'") from exc
         self._config = config
-        self._sdk: openai.OpenAI = openai.OpenAI(
-            api_key=api_key or resolve_api_key(config),
-            base_url=config.base_url,
-            timeout=config.timeout_s,
-            max_retries=config.max_retries,
-        )
+        key = api_key or resolve_api_key(config)
+        try:
+            self._sdk: openai.OpenAI = openai.OpenAI(
+                api_key=key, base_url=config.base_url, timeout=config.timeout_s, max_retries=config.max_retries,
+            )
+        except OSError as exc:  # TLS set-up reads the CA bundle now: a minimal system may have none
+            raise ConfigError(f"cannot set up the cloud client for {config.base_url}: the CA certificates could not "
+                              f"be read ({exc}); install ca-certificates or point SSL_CERT_FILE at a bundle") from exc
 
     def close(self) -> None:
         self._sdk.close()
