@@ -19,13 +19,14 @@ from datetime import datetime, timezone
 import numpy as np
 
 from edge.errors import InputError
-from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores, patch_scores
+from edge.vision.baseline import DEFAULT_K, DEFAULT_MAX_PATCHES, build_patch_memory, knn_scores
 from edge.vision.calibration import (
     DEFAULT_PRIOR,
     ConformalScorer,
     PlattMap,
     leave_one_out_p_values,
 )
+from edge.vision.local_scale import LocalScale, scaled_patch_distances
 from edge.vision.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,20 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
                     held_out, held_out + 1)
     memory = normal_embeddings[memory_ids].astype(np.float32)
     calibration = {"knn": knn_scores(normal_embeddings[calibration_ids], memory, k)}
-    patch_memory = None
+    patch_memory: np.ndarray | None = None
+    scale: LocalScale | None = None
     if normal_patches is not None:
         patch_memory = build_patch_memory(normal_patches[memory_ids], max_patches)
-        calibration["patchcore"] = patch_scores(normal_patches[calibration_ids], patch_memory)
+        scale = LocalScale.fit(normal_embeddings, normal_patches, max_patches, seed)
+        calibration["patchcore"] = scaled_patch_distances(
+            normal_embeddings[calibration_ids], normal_patches[calibration_ids], patch_memory, scale,
+            own_rows=calibration_ids).max(axis=1).astype(np.float64)
 
     scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
     abnormal = [group for group in labelled if group.severity != "ok"]
     head = PRIMARY_HEAD if PRIMARY_HEAD in calibration else "knn"
     abnormal_p = [scorers[head].p_value(float(scores[head]))
-                  for group in abnormal for scores in _rows(_baseline(group, memory, patch_memory, k))]
+                  for group in abnormal for scores in _rows(_baseline(group, memory, patch_memory, scale, k))]
     platt = None
     if abnormal_p and held_out >= 2:
         platt = PlattMap.fit(leave_one_out_p_values(calibration[head]), np.asarray(abnormal_p), head, prior)
@@ -94,6 +99,8 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
         "memory_frames": int(memory_ids.size),
         "calibration_frames": int(held_out),
         "patch_memory": 0 if patch_memory is None else int(patch_memory.shape[0]),
+        "patch_scale": (None if scale is None
+                        else f"local: mean out-of-fold score of the {scale.neighbours} nearest of {frames} frames"),
         "labelled": {group.name: int(group.embeddings.shape[0]) for group in labelled},
         "thresholds": {head: {str(alpha): scorer.threshold(alpha) for alpha in _REPORTED_ALPHAS}
                        for head, scorer in scorers.items()},
@@ -101,15 +108,16 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
                       if platt else "tail probability under the normal model (no labelled abnormal frames)"),
     }
     return Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
-                   patch_memory=patch_memory, knn_k=k, platt=platt, prior=prior, info=info,
+                   patch_memory=patch_memory, local_scale=scale, knn_k=k, platt=platt, prior=prior, info=info,
                    **few_shot)  # type: ignore[arg-type]
 
 
 def _baseline(group: LabelledExamples, memory: np.ndarray, patch_memory: np.ndarray | None,
-              k: int) -> dict[str, np.ndarray]:
+              scale: LocalScale | None, k: int) -> dict[str, np.ndarray]:
     scores = {"knn": knn_scores(group.embeddings, memory, k)}
     if patch_memory is not None and group.patches is not None:
-        scores["patchcore"] = patch_scores(group.patches, patch_memory)
+        distances = scaled_patch_distances(group.embeddings, group.patches, patch_memory, scale)
+        scores["patchcore"] = distances.max(axis=1).astype(np.float64)
     return scores
 
 

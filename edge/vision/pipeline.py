@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.vision.baseline import knn_scores, patch_distances
+from edge.vision.baseline import knn_scores
 from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
+from edge.vision.local_scale import scaled_patch_distances
 from edge.vision.preprocess import ImageInput, Prepared, load_rgb, prepare
 from edge.vision.profile import Profile
 from edge.vision.roi import RegionOfInterest, apply_roi
@@ -123,7 +124,8 @@ class VisionHeads:
         scores = {"knn": float(knn_scores(encoded.embedding[None], self.profile.memory, self.profile.knn_k)[0])}
         if self.profile.patch_memory is None or encoded.patches is None or "patchcore" not in self._conformal:
             return scores, None
-        distances = patch_distances(encoded.patches[None], self.profile.patch_memory)[0]  # (N,)
+        distances = scaled_patch_distances(encoded.embedding[None], encoded.patches[None], self.profile.patch_memory,
+                                           self.profile.local_scale)[0]  # (N,)
         scores["patchcore"] = float(distances.max())
         grid = encoded.patch_grid or (1, distances.size)
         return scores, distances.reshape(grid)

@@ -21,6 +21,7 @@ from edge.bundle import Bundle
 from edge.errors import InputError, StorageError
 from edge.files import write_atomically
 from edge.vision.calibration import PlattMap
+from edge.vision.local_scale import LocalScale
 
 PROFILE_VERSION = 1
 _META_KEY = "meta_json"
@@ -45,6 +46,7 @@ class Profile:
     memory: np.ndarray  # (M, D) float32 unit embeddings of normal frames
     calibration: dict[str, np.ndarray]  # head name -> (n,) scores of held-out normal frames
     patch_memory: np.ndarray | None = None  # (P, C) float32 coreset of normal patch tokens
+    local_scale: LocalScale | None = None  # what the patch head's distances are divided by (None: raw)
     few_shot_names: tuple[str, ...] = ()
     few_shot_severities: tuple[str, ...] = ()
     few_shot_embeddings: np.ndarray | None = None  # (E, D) float32
@@ -60,6 +62,9 @@ class Profile:
         out.update({f"calibration_{head}": scores for head, scores in self.calibration.items()})
         if self.patch_memory is not None:
             out["patch_memory"] = self.patch_memory
+        if self.local_scale is not None:
+            out["scale_embeddings"] = self.local_scale.embeddings
+            out["scale_scores"] = self.local_scale.scores
         if self.few_shot_embeddings is not None and self.few_shot_label_ids is not None:
             out["few_shot_embeddings"] = self.few_shot_embeddings
             out["few_shot_label_ids"] = self.few_shot_label_ids
@@ -73,6 +78,7 @@ class Profile:
             "few_shot_names": list(self.few_shot_names),
             "few_shot_severities": list(self.few_shot_severities),
             "knn_k": self.knn_k,
+            "scale_neighbours": None if self.local_scale is None else self.local_scale.neighbours,
             "alternative_shape": self.alternative_shape,
             "platt": None if self.platt is None else {"slope": self.platt.slope, "intercept": self.platt.intercept,
                                                       "head": self.platt.head},
@@ -119,6 +125,7 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             memory=arrays["memory"].astype(np.float32, copy=False),
             calibration={head: arrays[f"calibration_{head}"].astype(np.float64) for head in meta["heads"]},
             patch_memory=arrays.get("patch_memory"),
+            local_scale=_local_scale(arrays, meta.get("scale_neighbours"), path),
             few_shot_names=tuple(meta["few_shot_names"]),
             few_shot_severities=tuple(meta["few_shot_severities"]),
             few_shot_embeddings=arrays.get("few_shot_embeddings"),
@@ -131,6 +138,18 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
         )
     except KeyError as exc:
         raise InputError(f"profile {path} is missing {exc}; re-run 'edgewatch enroll'") from exc
+
+
+def _local_scale(arrays: dict[str, np.ndarray], neighbours: Any, path: Path) -> LocalScale | None:
+    """The stored local scale, checked; None for a profile enrolled before it existed."""
+    if neighbours is None:
+        return None
+    embeddings, scores = arrays.get("scale_embeddings"), arrays.get("scale_scores")
+    if (embeddings is None or scores is None or embeddings.ndim != 2 or scores.shape != (embeddings.shape[0],)
+            or not isinstance(neighbours, int) or not 1 <= neighbours <= len(scores)
+            or not np.isfinite(scores).all() or (scores < 0).any()):
+        raise InputError(f"profile {path} has an invalid patch-head scale; re-run 'edgewatch enroll'")
+    return LocalScale(embeddings.astype(np.float32, copy=False), scores.astype(np.float64), neighbours)
 
 
 def _platt_map(stored: Any, heads: list[str], path: Path) -> PlattMap | None:

@@ -1,0 +1,75 @@
+"""Locally adaptive scale of the patch head: how unusual is this frame's worst patch *for frames like it*?
+
+Normal frames are rarely one population: a line runs two variants of a part, solar cells are mono-
+or polycrystalline, the light changes over a shift. A textured variant's normal patches sit farther
+from their nearest neighbours in memory than a plain variant's, so one threshold on the raw
+worst-patch distance either misses defects on the plain variant or raises alarms on the textured
+one. Dividing the raw distances by the typical raw score of the frame's nearest enrolled frames (by
+global embedding) puts every variant on one scale, as normalised nonconformity scores do in
+conformal prediction. Each enrolled frame's typical score is measured out of fold: against a coreset
+memory built without the frames of its fold, so it is what a new normal frame of that kind scores.
+With one homogeneous population the scale is nearly constant and the ranking of frames unchanged.
+
+On ELPV (EfficientNet-Lite0 INT8, 200 normal cells enrolled, seeds 0-2) it lifted the patch head's
+AUROC from 0.872-0.894 to 0.898-0.916; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.vision.baseline import DEFAULT_MAX_PATCHES, build_patch_memory, patch_distances, patch_scores
+
+NEIGHBOUR_SHARE = 0.4  # of the enrolled frames: enough to average out one frame's luck, few enough to stay local
+FOLDS = 4
+_FLOOR = 1e-6  # a scale of zero (identical frames) would divide by zero
+
+
+@dataclass(frozen=True)
+class LocalScale:
+    """Enrolled frames' embeddings and out-of-fold patch scores: the reference a new frame is scaled by."""
+
+    embeddings: np.ndarray  # (R, D) unit global embeddings of the enrolled normal frames
+    scores: np.ndarray  # (R,) each one's worst-patch distance against a memory without it
+    neighbours: int
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES,
+            seed: int = 0) -> LocalScale:
+        """(R, D) embeddings and (R, N, C) patch features of normal frames (R >= 2) -> their scale."""
+        frames = embeddings.shape[0]
+        if frames < 2:
+            raise ValueError("a local scale needs at least two normal frames")
+        scores = np.empty(frames, dtype=np.float64)
+        for fold in np.array_split(np.random.default_rng(seed).permutation(frames), min(FOLDS, frames)):
+            rest = np.setdiff1d(np.arange(frames), fold)
+            scores[fold] = patch_scores(patches[fold], build_patch_memory(patches[rest], max_patches))
+        neighbours = max(1, min(frames - 1, round(NEIGHBOUR_SHARE * frames)))
+        return cls(embeddings.astype(np.float32), scores, neighbours)
+
+    def of(self, embeddings: np.ndarray, own_rows: np.ndarray | None = None) -> np.ndarray:
+        """(Q, D) frame embeddings -> (Q,) mean reference score of each frame's nearest enrolled frames.
+
+        ``own_rows`` gives, for frames that are themselves enrolled, their row here: a frame is
+        never its own neighbour (its calibration score must look like a new frame's).
+        """
+        similarity = embeddings.astype(np.float32) @ self.embeddings.T  # (Q, R)
+        if own_rows is not None:
+            similarity[np.arange(len(own_rows)), own_rows] = -np.inf
+        count = min(self.neighbours, similarity.shape[1] - (own_rows is not None))
+        nearest = np.argpartition(-similarity, count - 1, axis=1)[:, :count]
+        return np.maximum(self.scores[nearest].mean(axis=1), _FLOOR)
+
+
+def scaled_patch_distances(embeddings: np.ndarray, patches: np.ndarray, patch_memory: np.ndarray,
+                           scale: LocalScale | None, own_rows: np.ndarray | None = None) -> np.ndarray:
+    """(Q, N) every patch's distance to normal, in units of the frame's local scale when there is one.
+
+    The row's maximum is the patch head's score; the row, on the patch grid, the anomaly map.
+    """
+    distances = patch_distances(patches, patch_memory)
+    if scale is None:  # a profile enrolled before the local scale existed: raw distances, as calibrated
+        return distances
+    return np.asarray(distances / scale.of(embeddings, own_rows)[:, None], dtype=np.float32)
