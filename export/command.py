@@ -21,6 +21,7 @@ def export_command(args: argparse.Namespace) -> int:
         gate=Gate(min_cosine=args.min_cosine, min_top1=args.min_top1,
                   min_rank_correlation=args.min_rank_correlation, max_auroc_drop=args.max_auroc_drop),
         with_text_model=args.with_text_model,
+        input_size_px=args.input_size,
         force=args.force,
     )
     summary = run(request)

@@ -49,6 +49,7 @@ class ExportRequest:
     calibration_method: Method = "minmax"
     gate: validate.Gate = field(default_factory=validate.Gate)
     with_text_model: bool = False
+    input_size_px: int | None = None  # square model input; default: the checkpoint's own (CNNs only may differ)
     force: bool = False
     progress: bool = True  # tqdm bars on stderr (hidden anyway when stderr is not a terminal)
 
@@ -137,7 +138,7 @@ def run(request: ExportRequest) -> ExportSummary:
     if checkpoint.architecture == "efficientnet-lite0" and (request.labels or request.with_text_model):
         raise UsageError(f"{request.model} is image-only: --labels and --with-text-model need a CLIP or SigLIP model")
     labels = load_labels(request.labels) if checkpoint.architecture != "efficientnet-lite0" else []
-    loaded = towers.load(checkpoint)
+    loaded = towers.load(checkpoint, request.input_size_px)
     pre = loaded.preprocessing
     image_set = (
         images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))

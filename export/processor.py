@@ -1,8 +1,9 @@
-"""The checkpoint's own image processor -> the manifest's preprocessing section.
+"""The checkpoint's own image processor -> the manifest's preprocessing section (``for_checkpoint``).
 
 Values come from the processor that ``AutoImageProcessor`` builds from ``preprocessor_config.json``
 (file values over class defaults, exactly what ``transformers`` would apply), never from constants,
-so a checkpoint with an unusual size or mean is described as it really is.
+so a checkpoint with an unusual size or mean is described as it really is. The built-in CNN has no
+processor file: its documented preprocessing is written out here, at the input size the user chose.
 """
 
 from __future__ import annotations
@@ -11,22 +12,51 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.bundle import Preprocessing
-from edge.errors import ExportError
+from edge.errors import ExportError, UsageError
+from export.sources import Checkpoint
 
 # PIL resample codes used by the HF processors
 _RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 # EfficientNet-Lite0 from efficientnet-lite-pytorch: its README feeds torchvision's Resize(224)
 # (bilinear, short side) and ImageNet mean/std; the network is built for 224x224, hence the crop.
-EFFICIENTNET_LITE0 = Preprocessing(
-    input_size=(224, 224),
-    resize_mode="shortest_edge",
-    resize_px=224,
-    crop="center",
-    interpolation="bilinear",
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-)
+EFFICIENTNET_LITE0_PX = 224
+# A fully convolutional network takes any size its five stride-2 stages divide evenly; below 96 px
+# the stride-16 map is under 6x6 cells, above 1024 px a frame costs ~20x the 224 px inference.
+INPUT_SIZE_STEP_PX = 32
+INPUT_SIZE_RANGE_PX = (96, 1024)
+
+
+def efficientnet_lite0(input_size_px: int = EFFICIENTNET_LITE0_PX) -> Preprocessing:
+    """Shortest edge resized to ``input_size_px``, centre crop of that square: a larger input keeps small defects."""
+    low, high = INPUT_SIZE_RANGE_PX
+    if not (low <= input_size_px <= high and input_size_px % INPUT_SIZE_STEP_PX == 0):
+        raise UsageError(f"--input-size {input_size_px} is not supported: give a multiple of {INPUT_SIZE_STEP_PX} "
+                         f"from {low} to {high} pixels (the network halves the image five times)")
+    return Preprocessing(
+        input_size=(input_size_px, input_size_px),
+        resize_mode="shortest_edge",
+        resize_px=input_size_px,
+        crop="center",
+        interpolation="bilinear",
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+    )
+
+
+EFFICIENTNET_LITE0 = efficientnet_lite0()
+
+
+def for_checkpoint(checkpoint: Checkpoint, input_size_px: int | None = None) -> Preprocessing:
+    """The preprocessing a bundle of ``checkpoint`` records: the one place ``--input-size`` is applied."""
+    if checkpoint.architecture == "efficientnet-lite0":
+        return efficientnet_lite0(input_size_px or EFFICIENTNET_LITE0_PX)
+    pre = from_checkpoint(checkpoint.path)
+    if input_size_px is not None and pre.input_size != (input_size_px, input_size_px):
+        height, width = pre.input_size
+        raise UsageError(f"--input-size {input_size_px} cannot be used with {checkpoint.id}: a ViT's position "
+                         f"embeddings fix its input size at {height}x{width} pixels, so leave --input-size out")
+    return pre
 
 
 def from_checkpoint(folder: Path) -> Preprocessing:

@@ -144,17 +144,19 @@ class _EfficientNetImage(nn.Module):
         return (pooled, *maps, m._fc(pooled))
 
 
-def load(checkpoint: Checkpoint) -> Towers:
-    """Checkpoint -> Towers in eval mode; loading errors become one ExportError."""
+def load(checkpoint: Checkpoint, input_size_px: int | None = None) -> Towers:
+    """Checkpoint -> Towers in eval mode, for a square input of ``input_size_px`` (default: the checkpoint's own);
+    loading errors become one ExportError."""
+    pre = processor.for_checkpoint(checkpoint, input_size_px)
     try:
         if checkpoint.architecture == "efficientnet-lite0":
-            return _load_efficientnet(checkpoint.path)
-        return _load_hf(checkpoint)
+            return _load_efficientnet(checkpoint.path, pre)
+        return _load_hf(checkpoint, pre)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ExportError(f"{checkpoint.id}: the checkpoint cannot be loaded: {exc}") from exc
 
 
-def _load_hf(checkpoint: Checkpoint) -> Towers:
+def _load_hf(checkpoint: Checkpoint, pre: Preprocessing) -> Towers:
     from transformers import AutoModel, AutoTokenizer
 
     # eager attention exports as plain MatMul/Softmax, which the quantizer and optimizer understand
@@ -177,7 +179,7 @@ def _load_hf(checkpoint: Checkpoint) -> Towers:
         kind="image-text",
         image=image,
         image_outputs=(EMBEDDING_OUTPUT, PATCH_OUTPUT),
-        preprocessing=processor.from_checkpoint(checkpoint.path),
+        preprocessing=pre,
         embedding_dim=embedding_dim,
         text=text,
     )
@@ -203,14 +205,13 @@ def _board_tokenizer(hf_tokenizer: Any, max_length: int, pad_to_max_length: bool
     return backend
 
 
-def _load_efficientnet(weights: Path) -> Towers:
+def _load_efficientnet(weights: Path, pre: Preprocessing) -> Towers:
     from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     model.eval()
-    pre = processor.EFFICIENTNET_LITE0
     return Towers(
         kind="image-only",
         image=_EfficientNetImage(model, _last_blocks_at_strides(model, pre.input_size, FEATURE_STRIDES)).eval(),
