@@ -41,17 +41,21 @@ def cells() -> dict[str, np.ndarray]:
     paths, probabilities = elpv_cells()
     normal, defect = np.flatnonzero(probabilities == 0), np.flatnonzero(probabilities == 1)
     # even-numbered normal cells are enrolled, odd-numbered ones scored: no cell is scored against itself
-    return {"calibration": np.arange(len(paths))[7::160], "enroll": normal[::2][::18][:40],
-            "normal": normal[1::2][::60][:12], "defect": defect[::40][:12]}
+    return {"calibration": np.arange(len(paths))[7::160], "enroll": normal[::2][::36][:20],
+            "normal": normal[1::2][::60][:12], "defect": defect[::40][:12],
+            "good": normal[1::2][7::90][:6], "bad": defect[5::40][:3]}
 
 
 @pytest.fixture(scope="module")
 def bundle_288(tmp_path_factory: pytest.TempPathFactory, cells: dict[str, np.ndarray]) -> Path:
     root = tmp_path_factory.mktemp("input-size")
     calibration = _cells(root / "calibration", cells["calibration"])
+    labelled = root / "labelled"
+    _cells(labelled / "good", cells["good"])
+    _cells(labelled / "defect", cells["bad"])
     out = root / "bundle"
     assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration),
-                 "--input-size", str(INPUT_PX)]) == 0
+                 "--validation", str(labelled), "--input-size", str(INPUT_PX)]) == 0
     return out
 
 
@@ -61,7 +65,8 @@ def test_the_bundle_records_the_chosen_size_and_its_maps_follow_it(bundle_288: P
     m = bundle.manifest
     assert m.preprocessing.input_size == (INPUT_PX, INPUT_PX) and m.preprocessing.resize_px == INPUT_PX
     assert m.preprocessing.resize_mode == "shortest_edge" and m.preprocessing.crop == "center"
-    assert m.validation is not None and m.validation.passed  # the gate ran on 288 px tensors
+    v = m.validation  # the gate and the task gate ran on 288 px tensors
+    assert v is not None and v.passed and v.auroc_int8 is not None and v.auroc_fp32 is not None
     paths, _ = elpv_cells()
     pixels = prepare(paths[0], m.preprocessing).tensor  # (1, 3, 288, 288) float32
     assert pixels.shape == (1, 3, INPUT_PX, INPUT_PX)
