@@ -22,7 +22,7 @@ _RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 # (bilinear, short side) and ImageNet mean/std; the network is built for 224x224, hence the crop.
 EFFICIENTNET_LITE0_PX = 224
 # A fully convolutional network takes any size its five stride-2 stages divide evenly; below 96 px
-# the stride-16 map is under 6x6 cells, above 1024 px a frame costs ~20x the 224 px inference.
+# the stride-16 map is under 6x6 cells, above 1024 px a frame has over 20x the pixels of 224 px.
 INPUT_SIZE_STEP_PX = 32
 INPUT_SIZE_RANGE_PX = (96, 1024)
 
@@ -50,7 +50,7 @@ EFFICIENTNET_LITE0 = efficientnet_lite0()
 def for_checkpoint(checkpoint: Checkpoint, input_size_px: int | None = None) -> Preprocessing:
     """The preprocessing a bundle of ``checkpoint`` records: the one place ``--input-size`` is applied."""
     if checkpoint.architecture == "efficientnet-lite0":
-        return efficientnet_lite0(input_size_px or EFFICIENTNET_LITE0_PX)
+        return efficientnet_lite0(EFFICIENTNET_LITE0_PX if input_size_px is None else input_size_px)
     pre = from_checkpoint(checkpoint.path)
     if input_size_px is not None and pre.input_size != (input_size_px, input_size_px):
         height, width = pre.input_size

@@ -98,7 +98,7 @@ def test_a_frame_scores_end_to_end_on_the_board_path(bundle_288: Path, cells: di
     assert auroc(np.array(scores["normal"]), np.array(scores["defect"])) > 0.75, scores
 
 
-@pytest.mark.parametrize("size_px", [64, 100, 230, 1056])
+@pytest.mark.parametrize("size_px", [0, 64, 100, 230, 1056])
 def test_sizes_the_network_cannot_take_are_refused_naming_the_flag(size_px: int, tmp_path: Path) -> None:
     allowed = rf"--input-size {size_px} is not supported: give a multiple of 32 from 96 to 1024 pixels"
     with pytest.raises(UsageError, match=allowed):
