@@ -2,8 +2,9 @@
 
 This module is the command and its orchestration: it writes the frames, exports and enrolls every
 variant (``edgewatch export``/``enroll``), runs each path's measured steps interleaved, and builds the
-per-model row with its ratios. Per frame the time is split into decode, preprocess, inference and
-heads; the headline figure is preprocess + inference, the part the model path changes. The INT8
+per-model row with its ratios. Per frame the time is split into decode, preprocess, inference (the
+model alone), features (its outputs turned into patch features, the same numpy on every path) and
+heads; the headline figures are the model alone and preprocess + inference. The INT8
 path is exactly what the board runs (``edge.vision.pipeline.VisionScorer``); the PyTorch path is
 what a ``transformers`` user would write. Also measured: a 12 MP camera JPEG to a score on the INT8
 path, the peak RSS of a real ``edgewatch check`` process, and the envelope analysis of 1 s of 12 kHz
@@ -171,6 +172,8 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
         "paths": paths,
         "camera_12mp": camera_run,
         "ratios": {
+            "fp32_onnx_over_int8_model": (paths["fp32_onnx"]["stages_ms"]["inference"]["p50"]
+                                          / paths["int8"]["stages_ms"]["inference"]["p50"]),
             "fp32_onnx_over_int8_latency": row["fp32_onnx_ms_p50"] / row["int8_ms_p50"],
             "torch_over_int8_latency": row["torch_ms_p50"] / row["int8_ms_p50"],
             "fp32_onnx_over_best_int8_latency": row["fp32_onnx_ms_p50"] / best_int8,

@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.vision import cpu
 
-STAGES = ("decode", "preprocess", "inference", "heads")
+STAGES = ("decode", "preprocess", "inference", "features", "heads")
 PATH_LABELS = {"int8": "INT8 ONNX (static)", "int8_dynamic": "INT8 ONNX (dynamic)", "fp32_onnx": "FP32 ONNX",
                "torch": "PyTorch"}
 
@@ -54,7 +54,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores (AVX-512 VNNI: {'yes' if m['avx512_vnni'] else 'no'}), "
         f"onnxruntime {m['onnxruntime']}, Python {m['python']}; {report['frames']} frames per path.",
         "",
-        "| model | path | pre+infer p50 / p95 ms | decode / pre / infer / heads p50 ms | throughput fps "
+        "| model | path | pre+infer p50 / p95 ms | decode / pre / infer / features / heads p50 ms | throughput fps "
         "| peak RSS MB | model MB | load ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -70,14 +70,16 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{path['preprocess_inference_ms']['p95']:.1f} | {stages} | {path['throughput_fps']:.1f} | "
                 f"{path['rss_mb']:.0f} | {row['model_mb'][kind]:.1f} | {path['load_ms']:.0f} |"
             )
-    lines += ["", "| model | FP32/INT8 latency | PyTorch/INT8 latency | FP32/best INT8 | PyTorch/best INT8 "
+    lines += ["", "| model | FP32/INT8 model | FP32/INT8 latency | PyTorch/INT8 latency | FP32/best INT8 "
+              "| PyTorch/best INT8 "
               "| PyTorch RSS / `check` RSS (fused / vision only) | `check` RSS MB | 12 MP JPEG -> score p50 ms "
               "| / INT8 inference | full decode+resize ms |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in report["models"]:
         r, cam = row["ratios"], row["camera_12mp"]
         lines.append(
-            f"| {row['model']} | {r['fp32_onnx_over_int8_latency']:.2f}x | {r['torch_over_int8_latency']:.2f}x | "
+            f"| {row['model']} | {r['fp32_onnx_over_int8_model']:.2f}x | {r['fp32_onnx_over_int8_latency']:.2f}x | "
+            f"{r['torch_over_int8_latency']:.2f}x | "
             f"{r['fp32_onnx_over_best_int8_latency']:.2f}x | {r['torch_over_best_int8_latency']:.2f}x | "
             f"{r['torch_rss_over_check_rss']:.2f}x / {r['torch_rss_over_vision_check_rss']:.2f}x | "
             f"{row['check_rss_mb']:.0f} / {row['vision_check_rss_mb']:.0f} | {cam['end_to_end_ms']['p50']:.1f} | "

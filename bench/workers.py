@@ -115,9 +115,10 @@ def _torch_worker(spec: dict[str, Any]) -> dict[str, Any]:
             patches = outputs[1][0].numpy()
             patches = patches / np.linalg.norm(patches, axis=-1, keepdims=True)
         encoded = Encoded(embedding=embedding / np.linalg.norm(embedding), patches=patches, inference_ms=0.0)
+        t4 = time.perf_counter()
         result = heads.score(encoded)
         timings.append({"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3, "inference": (t3 - t2) * 1e3,
-                        "heads": result.timings_ms["heads"]})
+                        "features": (t4 - t3) * 1e3, "heads": result.timings_ms["heads"]})
     return {"timings": timings, "load_ms": load_ms}
 
 

@@ -68,3 +68,13 @@ def test_calibration_holds_distinct_views_of_every_frame(tmp_path: Path) -> None
 def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["bench", "--models", "resnet", "--out", str(tmp_path)]) == 2
     assert "unknown resnet" in capsys.readouterr().err
+
+
+def test_summary_keeps_the_model_apart_from_the_shared_stages() -> None:
+    from bench.report import STAGES, summarise
+
+    frames = [{"decode": 2.0, "preprocess": 1.0, "inference": 3.0 + i, "features": 0.5, "heads": 4.0} for i in range(3)]
+    summary = summarise(frames, load_ms=50.0, rss_mb=100.0)
+    assert "features" in STAGES and summary["stages_ms"]["inference"]["p50"] == 4.0
+    assert summary["preprocess_inference_ms"]["p50"] == 5.0  # the model path, not the patch aggregation
+    assert summary["total_ms"]["p50"] == 11.5

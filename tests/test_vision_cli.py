@@ -206,6 +206,7 @@ def test_camera_stream_skips_duplicates_and_smooths(scene: Path, profile_path: P
     first, state = scorer.score_frame(normal, "top", context)
     again, _ = scorer.score_frame(normal, "top", context)
     assert "inference" in first.timings_ms and "inference" not in again.timings_ms  # skipped
+    assert first.timings_ms["inference"] > 0 and first.timings_ms["features"] > 0  # the model timed apart
     assert again.p_anomaly == first.p_anomaly and state is not None and not state.anomalous
     _, state = scorer.score_frame(rusty, "top", context)
     assert state is not None and not state.anomalous  # one odd frame is not enough

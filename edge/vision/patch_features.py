@@ -15,28 +15,33 @@ import numpy as np
 NEIGHBOURHOOD_PX = 3  # side of the local averaging window, in feature-map cells
 
 
+def _window_sums(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Sums over a centred window of ``size`` cells along ``axis``, zero beyond the edges."""
+    pad = size // 2
+    padding = [(0, 0)] * values.ndim
+    padding[axis] = (pad, pad)
+    padded = np.pad(values, padding)
+    length = values.shape[axis]
+    total = np.take(padded, range(0, length), axis=axis)
+    for offset in range(1, size):
+        total = total + np.take(padded, range(offset, offset + length), axis=axis)
+    return total
+
+
 def local_average(maps: np.ndarray, size: int = NEIGHBOURHOOD_PX) -> np.ndarray:
     """(B, C, H, W) -> (B, C, H, W): mean over a ``size`` x ``size`` window, edge cells over what exists."""
     if size <= 1:
         return maps
-    pad = size // 2
-    # summed-area table: every window sum in four lookups, whatever the window size
-    padded = np.pad(maps.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    table = np.pad(padded.cumsum(axis=2).cumsum(axis=3), ((0, 0), (0, 0), (1, 0), (1, 0)))
+    # the window is separable: rows then columns, and so is the count of cells that exist
+    sums = _window_sums(_window_sums(maps.astype(np.float32, copy=False), size, 2), size, 3)
     height, width = maps.shape[2:]
-    sums = (table[:, :, size:size + height, size:size + width] - table[:, :, :height, size:size + width]
-            - table[:, :, size:size + height, :width] + table[:, :, :height, :width])
-    ones = np.pad(np.ones((height, width), dtype=np.float32), pad).cumsum(0).cumsum(1)
-    ones = np.pad(ones, ((1, 0), (1, 0)))
-    counts = (ones[size:size + height, size:size + width] - ones[:height, size:size + width]
-              - ones[size:size + height, :width] + ones[:height, :width])
-    return (sums / counts).astype(np.float32)
+    counts = np.outer(_window_sums(np.ones(height, np.float32), size, 0),
+                      _window_sums(np.ones(width, np.float32), size, 0))
+    return np.asarray(sums / counts, dtype=np.float32)
 
 
 def _interpolation_matrix(source: int, target: int) -> np.ndarray:
     """(target, source) weights of bilinear resampling along one axis (half-pixel centres)."""
-    if source == target:
-        return np.eye(source, dtype=np.float32)
     position = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, source - 1)
@@ -48,10 +53,12 @@ def _interpolation_matrix(source: int, target: int) -> np.ndarray:
 
 
 def resize_maps(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """(B, C, h, w) -> (B, C, H, W) bilinear."""
+    """(B, C, h, w) -> (B, C, H, W) bilinear; a map already on the grid is returned as it is."""
+    if maps.shape[2:] == grid:
+        return maps
     rows = _interpolation_matrix(maps.shape[2], grid[0])  # (H, h)
     cols = _interpolation_matrix(maps.shape[3], grid[1])  # (W, w)
-    return np.einsum("Hh,bchw,Ww->bcHW", rows, maps, cols, optimize=True).astype(np.float32)
+    return np.asarray(rows @ maps @ cols.T, dtype=np.float32)
 
 
 def _unit(maps: np.ndarray) -> np.ndarray:

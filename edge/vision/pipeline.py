@@ -186,7 +186,7 @@ class VisionScorer:
     def score_encoded(self, prepared: Prepared, encoded: Encoded) -> VisionResult:
         """Run the heads on an already-encoded frame (the service checks for duplicates in between)."""
         return self.heads.score(encoded, {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
-                                          "inference": encoded.inference_ms})
+                                          "inference": encoded.inference_ms, "features": encoded.features_ms})
 
 
 def score_image(bundle: Bundle, profile: Profile | None, image_path: ImageInput | Path,
