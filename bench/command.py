@@ -133,7 +133,7 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
             except EdgewatchError as exc:
                 if path in ("int8", "fp32_onnx"):
                     raise
-                skipped[path] = str(exc).splitlines()[-1][-300:]
+                skipped[path] = str(exc).splitlines()[-1].split("edgewatch: error: ")[-1][:400]
                 print(f"  {path} left out: {skipped[path]}", file=sys.stderr, flush=True)
                 continue
         _edgewatch("enroll", "--bundle", str(bundle), "--normal", frames_dir, "--out", str(profile))

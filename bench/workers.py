@@ -172,14 +172,18 @@ def _sensor_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _cli_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """An edgewatch command in this process (its output discarded), so its peak RSS can be read."""
-    from contextlib import redirect_stdout
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
 
     from edge.cli.main import main
 
-    with open(os.devnull, "w") as sink, redirect_stdout(sink):
-        code = main(spec["argv"])  # main has printed the error, if any, to stderr
-    if code:
-        raise EdgewatchError(f"'edgewatch {' '.join(spec['argv'][:3])} ...' exited with {code}")
+    errors = io.StringIO()
+    with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(errors):
+        code = main(spec["argv"])
+    if code:  # the command's own one-line error says why, e.g. an export its accuracy gate refused
+        said = [line for line in errors.getvalue().splitlines() if line.startswith("edgewatch: error:")]
+        reason = said[-1].removeprefix("edgewatch: error:").strip() if said else f"exited with {code}"
+        raise EdgewatchError(f"'edgewatch {' '.join(spec['argv'][:3])} ...': {reason}")
     return {}
 
 

@@ -204,7 +204,7 @@ def run(request: ExportRequest) -> ExportSummary:
                     "activations: more accurate, FP32 speed instead of INT8's, a third of the FP32 size)",
                     validate.summary(validation),
                 )
-            validate.require_pass(validation)
+            validate.require_pass(validation, mode)
             fields["validation"] = validation.model_dump()
         if request.with_text_model:
             assert loaded.text is not None

@@ -183,12 +183,13 @@ def summary(validation: Validation) -> str:
             f"(min {validation.cosine_min:.4f}){top1}{ranks}{task}")
 
 
-def require_pass(validation: Validation) -> None:
-    """A failed gate is an ExportError that gives the figures and what to try."""
+def require_pass(validation: Validation, mode: str) -> None:
+    """A failed gate is an ExportError that gives the figures and what to try for this ``mode``."""
     if validation.passed:
         return
     limits = ", ".join(f"{k} >= {v:g}" for k, v in validation.thresholds.items())
-    raise ExportError(
-        f"INT8 failed the accuracy gate on {summary(validation)}; required {limits}. "
-        "Try more calibration images, --calibration-method entropy or percentile, or --quantize dynamic"
-    )
+    advice = ("Try more calibration images, --calibration-method entropy or percentile, or --quantize dynamic"
+              if mode == "static" else
+              "Give --calibration DIR with 20 or more of your own frames for static INT8 (convolutional "
+              "networks need it), or --quantize none")
+    raise ExportError(f"INT8 failed the accuracy gate on {summary(validation)}; required {limits}. {advice}")
