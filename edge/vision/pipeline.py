@@ -39,7 +39,7 @@ class VisionResult:
     few_shot: dict[str, float]  # few-shot condition probabilities (profile examples)
     severities: dict[str, str]  # label/condition name -> ok | warning | fault
     heads: dict[str, float]  # raw per-head scores
-    timings_ms: dict[str, float] = field(default_factory=dict)  # decode, preprocess, inference, heads
+    timings_ms: dict[str, float] = field(default_factory=dict)  # decode, preprocess, inference (model), features, heads
     # (rows, cols) float32 distance of every patch to normal, over the model input (patch head only)
     anomaly_map: np.ndarray | None = field(default=None, repr=False, compare=False)
 
