@@ -73,10 +73,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="Bundle folder to write (atomically).")
     p.add_argument("--labels", type=Path, help="Labels YAML (conditions, prompts, severities); default: built-in set.")
     p.add_argument("--calibration", type=Path, help="Folder of your own images for static INT8 calibration.")
-    p.add_argument("--input-size", type=int, metavar="PX",
-                   help="Square model input in pixels for efficientnet-lite0 (a multiple of 32 from 96 to 1024; "
-                        "default 224): larger keeps hairline cracks and pinholes, at a higher cost per frame. "
-                        "CLIP/SigLIP keep their checkpoint's size.")
+    p.add_argument("--input-size", type=int, metavar="PX", help="Square input for efficientnet-lite0 (multiple of 32, "
+                   "96-1024; default 224): keeps hairline cracks, costs more per frame. CLIP/SigLIP keep theirs.")
     p.add_argument(
         "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."
     )
