@@ -44,8 +44,6 @@ def efficientnet_lite0(input_size_px: int = EFFICIENTNET_LITE0_PX) -> Preprocess
     )
 
 
-EFFICIENTNET_LITE0 = efficientnet_lite0()
-
 
 def for_checkpoint(checkpoint: Checkpoint, input_size_px: int | None = None) -> Preprocessing:
     """The preprocessing a bundle of ``checkpoint`` records: the one place ``--input-size`` is applied."""
