@@ -43,7 +43,7 @@ from edge.vision.calibration import (
 from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.few_shot import FewShotHead
-from edge.vision.local_scale import scaled_patch_distances
+from edge.vision.local_scale import scaled_patch_scores
 from edge.vision.pipeline import embed_many
 from edge.vision.preprocess import prepare
 from edge.vision.profile import bundle_fingerprint
@@ -105,8 +105,8 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     def head_scores(cells: np.ndarray) -> dict[str, np.ndarray]:
         scores = {"knn": knn_scores(embeddings[rows(cells)], profile.memory, profile.knn_k)}
         if profile.patch_memory is not None and patches is not None:
-            scores["patchcore"] = scaled_patch_distances(embeddings[rows(cells)], patches[rows(cells)],
-                                                         profile.patch_memory, profile.local_scale).max(axis=1)
+            scores["patchcore"] = scaled_patch_scores(embeddings[rows(cells)], patches[rows(cells)],
+                                                      profile.patch_memory, profile.local_scale)
         return scores
 
     normal_scores, defect_scores = head_scores(test_normal_ids), head_scores(test_defect_ids)

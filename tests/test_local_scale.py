@@ -12,7 +12,7 @@ from edge.errors import InputError
 from edge.vision.baseline import build_patch_memory, patch_scores
 from edge.vision.calibration import ConformalScorer
 from edge.vision.enrollment import build_profile
-from edge.vision.local_scale import LocalScale, scaled_patch_distances
+from edge.vision.local_scale import LocalScale, scaled_patch_distances, scaled_patch_scores
 from edge.vision.profile import load_profile, save_profile
 
 CHANNELS, PATCHES = 24, 16
@@ -53,8 +53,8 @@ def test_a_small_defect_on_the_plain_variant_outranks_every_normal_textured_fram
     raw_normal, raw_defect = patch_scores(normal_patches, memory), patch_scores(defect_patches, memory)[0]
     assert raw_defect < np.median(raw_normal[20:])  # on the raw distance the textured variant hides it
 
-    scaled_normal = scaled_patch_distances(normal_embeddings, normal_patches, memory, scale).max(axis=1)
-    scaled_defect = scaled_patch_distances(defect_embedding, defect_patches, memory, scale).max(axis=1)[0]
+    scaled_normal = scaled_patch_scores(normal_embeddings, normal_patches, memory, scale)
+    scaled_defect = scaled_patch_scores(defect_embedding, defect_patches, memory, scale)[0]
     assert scaled_defect > scaled_normal.max()
     # each variant is scaled by its own kind: the textured frames' typical score is several times the plain
     typical = scale.of(normal_embeddings)
@@ -70,7 +70,7 @@ def test_one_population_keeps_its_ranking() -> None:
     typical = scale.of(test_embeddings)
     assert typical.std() < 0.1 * typical.mean()  # nearly constant, so it cannot reorder frames much
     raw = patch_scores(test_patches, memory)
-    scaled = scaled_patch_distances(test_embeddings, test_patches, memory, scale).max(axis=1)
+    scaled = scaled_patch_scores(test_embeddings, test_patches, memory, scale)
     ranks = np.argsort(np.argsort(raw)), np.argsort(np.argsort(scaled))
     assert np.corrcoef(*ranks)[0, 1] > 0.9
 
@@ -92,8 +92,7 @@ def test_enrolled_profile_keeps_the_false_alarm_promise_on_a_mixed_line(tmp_path
         assert profile.local_scale is not None and profile.patch_memory is not None
         scorer = ConformalScorer.fit(profile.calibration["patchcore"])
         new_embeddings, new_patches = line.mixed(300)
-        scores = scaled_patch_distances(new_embeddings, new_patches, profile.patch_memory,
-                                        profile.local_scale).max(axis=1)
+        scores = scaled_patch_scores(new_embeddings, new_patches, profile.patch_memory, profile.local_scale)
         rates.append(np.mean([scorer.p_value(float(s)) <= 0.1 for s in scores]))
     assert np.mean(rates) <= 0.13, rates  # 0.1 plus sampling noise of 30 calibration frames per enrolment
     assert "nearest" in profile.info["patch_scale"]

@@ -26,7 +26,7 @@ from edge.vision.calibration import (
     PlattMap,
     leave_one_out_p_values,
 )
-from edge.vision.local_scale import LocalScale, scaled_patch_distances
+from edge.vision.local_scale import LocalScale, scaled_patch_scores
 from edge.vision.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,9 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
     if normal_patches is not None:
         patch_memory = build_patch_memory(normal_patches[memory_ids], max_patches)
         scale = LocalScale.fit(normal_embeddings, normal_patches, max_patches, seed)
-        calibration["patchcore"] = scaled_patch_distances(
-            normal_embeddings[calibration_ids], normal_patches[calibration_ids], patch_memory, scale,
-            own_rows=calibration_ids).max(axis=1).astype(np.float64)
+        calibration["patchcore"] = scaled_patch_scores(normal_embeddings[calibration_ids],
+                                                       normal_patches[calibration_ids], patch_memory, scale,
+                                                       own_rows=calibration_ids)
 
     scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
     abnormal = [group for group in labelled if group.severity != "ok"]
@@ -116,8 +116,7 @@ def _baseline(group: LabelledExamples, memory: np.ndarray, patch_memory: np.ndar
               scale: LocalScale | None, k: int) -> dict[str, np.ndarray]:
     scores = {"knn": knn_scores(group.embeddings, memory, k)}
     if patch_memory is not None and group.patches is not None:
-        distances = scaled_patch_distances(group.embeddings, group.patches, patch_memory, scale)
-        scores["patchcore"] = distances.max(axis=1).astype(np.float64)
+        scores["patchcore"] = scaled_patch_scores(group.embeddings, group.patches, patch_memory, scale)
     return scores
 
 

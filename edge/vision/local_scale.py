@@ -82,3 +82,10 @@ def scaled_patch_distances(embeddings: np.ndarray, patches: np.ndarray, patch_me
     if scale is None:  # a profile enrolled before the local scale existed: raw distances, as calibrated
         return distances
     return np.asarray(distances / scale.of(embeddings, own_rows)[:, None], dtype=np.float32)
+
+
+def scaled_patch_scores(embeddings: np.ndarray, patches: np.ndarray, patch_memory: np.ndarray,
+                        scale: LocalScale | None, own_rows: np.ndarray | None = None) -> np.ndarray:
+    """(Q,) the patch head's score of each frame: its most unusual patch, on the local scale."""
+    distances = scaled_patch_distances(embeddings, patches, patch_memory, scale, own_rows)
+    return np.asarray(distances.max(axis=1), dtype=np.float64)
