@@ -20,6 +20,7 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xz >/dev/null || need_apt+=(xz-utils)
 command -v cpio >/dev/null || need_apt+=(cpio)  # the initramfs test lists what it built
 command -v mkfs.vfat >/dev/null || need_apt+=(dosfstools mtools)  # the --base test builds a Pi-like image
+command -v promtool >/dev/null || need_apt+=(prometheus)  # promtool: the fleet alert rules' unit tests
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
