@@ -20,6 +20,11 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xz >/dev/null || need_apt+=(xz-utils)
 command -v cpio >/dev/null || need_apt+=(cpio)  # the initramfs test lists what it built
 command -v mkfs.vfat >/dev/null || need_apt+=(dosfstools mtools)  # the --base test builds a Pi-like image
+command -v promtool >/dev/null || need_apt+=(prometheus)  # promtool: the fleet alert rules' unit tests
+# a real RTSP server for the network camera tests: GStreamer's, driven from Debian's python3
+/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null ||
+  need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+             gstreamer1.0-plugins-ugly)
 if ((${#need_apt[@]})); then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # each package's config section, and the whole config that composes them
     ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",
                          "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.config.root")),
-    ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs")),
+    ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs",
+             "edge.fleet")),
     ("service", ("edge.service",)),
     ("entry points", ("edge.cli", "edge.demo", "edge.evaluation", "edge.__main__")),
 )

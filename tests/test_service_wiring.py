@@ -4,6 +4,7 @@ OpenAI-compatible server and written back to history, outputs served from the sa
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import threading
@@ -66,6 +67,10 @@ def test_escalation_answers_are_written_back_to_history(fast_demo: Path, monkeyp
     assert _sample(exposition, "edgewatch_cloud_cost_usd_total") > 0
     with Outbox(config.state_dir / "outbox.sqlite") as outbox:
         assert _sample(exposition, "edgewatch_outbox_depth") == outbox.counts().get("pending", 0)
+    # the breaker and budget gauges read the escalator at scrape time: closed now, so the budget is unknown
+    assert _sample(exposition, "edgewatch_escalation_breaker_open") == 0
+    assert math.isnan(_sample(exposition, 'edgewatch_escalation_budget_used_ratio{window="hour"}'))
+    assert _sample(exposition, 'edgewatch_check_interval_seconds{asset="press-1"}') == 0.2
     with History(config.state_dir / "history.sqlite3") as history:
         stored = history.verdicts(limit=None)
     answered = [s for s in stored if (s.verdict.escalation or {}).get("status") == "answered"]
@@ -137,6 +142,9 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
             assert cloud.completions() == []  # the policy alone never asks
             listener.publish(f"{prefix}/pump-1/escalate/set", b"PRESS")
             assert wait_until(lambda: service.completed_checks >= 3 and len(cloud.completions()) == 1, timeout_s=30)
+            # the live budget gauge reads the ledger at scrape time: the paid call shows at once
+            hourly = 'edgewatch_escalation_budget_used_ratio{window="hour"}'
+            assert wait_until(lambda: _sample(_exposition(service), hourly) > 0, timeout_s=10)
         finally:
             service.request_stop()
             runner.join(30)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.cli import alerts as alerts_cli  # argparse only; the work is imported when it runs
+from edge.cli import fleet as fleet_cli
 from edge.errors import EdgewatchError, UsageError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ _HANDLERS: dict[str, str] = {
     "bench": "bench.command:bench",
     "image build": "board.command:image_build",
     "image wheelhouse": "board.command:image_wheelhouse",
+    "fleet targets": "edge.cli.fleet:targets",
 }
 
 
@@ -334,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_vibration(sub)
     _add_service(sub)
     alerts_cli.add_parser(sub, _Parser)
+    fleet_cli.add_parser(sub, _Parser)
     _add_demo_bench(sub)
     _add_image(sub)
 
@@ -363,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command", "image_command"):
+    for nested in ("bundle_command", "config_command", "vibration_command", "labels_command", "image_command",
+                   "fleet_command"):
         if getattr(args, nested, None):
             return f"{args.command} {getattr(args, nested)}"
     return str(args.command)

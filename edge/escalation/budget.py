@@ -61,6 +61,13 @@ class Budget:
         self._ledger.add_usage(self._clock(), input_tokens, output_tokens, cost.usd)
         return cost
 
+    def used_ratio(self) -> dict[str, float]:
+        """Spend in the last hour and day over each cap (a cap of 0 counts as used up)."""
+        now = self._clock()
+        return {name: (self._ledger.spent_usd_since(now - window_s) / cap if cap > 0 else 1.0)
+                for name, window_s, cap in (("hour", HOUR_S, self._config.max_usd_per_hour),
+                                            ("day", DAY_S, self._config.max_usd_per_day))}
+
     def spent(self) -> dict[str, float]:
         now = self._clock()
         return {"last_hour_usd": round(self._ledger.spent_usd_since(now - HOUR_S), 6),

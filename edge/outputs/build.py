@@ -54,7 +54,8 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
     from edge.alerts import mqtt_commands
 
     settings = config.outputs
-    metrics = Metrics(asset.id for asset in config.assets)
+    intervals_s = {asset.id: asset.check_interval_s for asset in config.assets}
+    metrics = Metrics(intervals_s, intervals_s)
     trends = Trends(config.state_dir / "trends.sqlite3")
     on_alert = None if alerts is None else functools.partial(mqtt_commands.apply, alerts)
     mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site,

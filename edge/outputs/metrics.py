@@ -6,19 +6,26 @@ the config, token ``kind`` (input/output). Never a verdict id, reason text or ti
 ``Metrics`` is also a ``VerdictSink``: publishing a verdict counts it and updates the health of
 the cameras and sensors whose evidence it carries. The service times checks with
 ``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``;
-the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``.
+the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``; the service hands
+``watch_escalation`` two readers of the escalator's breaker and budget, read at each scrape.
+``edgewatch_clock_seconds`` is the board's clock at scrape time, so Prometheus can see skew
+(``contrib/prometheus/edgewatch.rules.yml`` holds the fleet's alert rules on these names).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import platform
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from edge import __version__
+from edge.errors import StorageError
 from edge.evidence import Condition, EvidenceKind, Verdict
 from edge.store.trends import trend_values
 
@@ -28,7 +35,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self, asset_ids: Iterable[str] = ()) -> None:
+    def __init__(self, asset_ids: Iterable[str] = (), check_intervals_s: Mapping[str, float] | None = None) -> None:
+        """``check_intervals_s`` (asset id -> seconds between checks) lets an alert rule tell a silent
+        asset from one that checks rarely."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.check_seconds = Histogram(
@@ -53,6 +62,11 @@ class Metrics:
         self.last_verdict = Gauge(
             "edgewatch_last_verdict_timestamp_seconds", "Unix time of the asset's last stored verdict.",
             ["asset"], registry=r)
+        self.check_interval = Gauge(
+            "edgewatch_check_interval_seconds", "Seconds between the asset's scheduled checks (config).",
+            ["asset"], registry=r)
+        for asset, interval_s in (check_intervals_s or {}).items():
+            self.check_interval.labels(asset=asset).set(interval_s)
         self.storage_up = Gauge(
             "edgewatch_storage_up", "1 when the last verdict was stored, 0 while history refuses writes.",
             registry=r)
@@ -71,6 +85,15 @@ class Metrics:
             "edgewatch_vibration", "Trended vibration values of the last burst (metric: velocity_rms_mm_s, "
             "envelope_band_rms_g, line_db_outer_race, ...); deriv() shows the trend.",
             ["asset", "sensor", "metric"], registry=r)
+        self.breaker_open = Gauge(
+            "edgewatch_escalation_breaker_open",
+            "1 while the circuit breaker stops cloud calls after repeated failures.", registry=r)
+        self.budget_used = Gauge(
+            "edgewatch_escalation_budget_used_ratio",
+            "Cloud spend in the window over its cap (1 = the budget refuses escalations).",
+            ["window"], registry=r)
+        Gauge("edgewatch_clock_seconds", "The board's clock (unix time) when scraped: compare with the "
+              "scrape time for skew.", registry=r).set_function(time.time)
         Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
             {"version": __version__, "python": platform.python_version()})
         for asset in asset_ids:  # series exist at 0 from the start, so rate() sees the first verdict
@@ -103,6 +126,21 @@ class Metrics:
         alert = status.get("alert")
         self.alert_unacknowledged.labels(asset=asset_id).set(alert is not None and alert["state"] == "raised")
         self.maintenance.labels(asset=asset_id).set(status.get("mode") == "maintenance")
+
+    def watch_escalation(self, breaker_open: Callable[[], bool],
+                         budget_used: Callable[[], Mapping[str, float]]) -> None:
+        """Read the escalator's breaker and budget (``{"hour": ratio, "day": ratio}``) at each scrape; a
+        ledger that cannot be read (closing, disk trouble) shows as NaN, never as a failed scrape."""
+
+        def used(window: str) -> float:
+            try:
+                return budget_used()[window]
+            except StorageError:
+                return math.nan
+
+        self.breaker_open.set_function(lambda: float(breaker_open()))
+        for window in ("hour", "day"):
+            self.budget_used.labels(window=window).set_function(functools.partial(used, window))
 
     def set_notifications_pending(self, pending: int) -> None:
         self.notifications_pending.set(pending)

@@ -19,6 +19,7 @@ import numpy as np
 from edge.bundle import Bundle, load_bundle
 from edge.config.root import AssetConfig, Config
 from edge.errors import StorageError
+from edge.escalation.breaker import BreakerState
 from edge.escalation.config import LearningConfig
 from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.learning import LearnedMemory
@@ -246,8 +247,9 @@ def _use_learned(vision: CameraVision, memory: Callable[[str], LearnedMemory], a
 def build_escalator(config: Config, history: History, metrics: Metrics,
                     relearn: Mapping[str, Callable[[], None]] | None = None) -> Escalator | None:
     """The background escalator when escalation is on; answers are written back to history, their
-    token use and the outbox depth reach the metrics, and (learning on) the asset's vision reloads
-    what they taught. Escalations are counted by ``Metrics.publish`` (the verdict says ``escalated``)."""
+    token use, the outbox depth, the breaker and the budget reach the metrics, and (learning on) the
+    asset's vision reloads what they taught. Escalations are counted by ``Metrics.publish`` (the
+    verdict says ``escalated``)."""
     if not config.escalation.enabled:
         return None
 
@@ -271,8 +273,10 @@ def build_escalator(config: Config, history: History, metrics: Metrics,
             log.warning("cloud answer for verdict %s not stored in history: %s", item.verdict_id, exc)
 
     assets = {a.id: AssetInfo(a.name, a.allow_images_to_cloud, a.fusion) for a in config.assets}
-    return Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result,
-                     on_outbox_depth=metrics.set_outbox_depth)
+    escalator = Escalator(config.escalation, config.state_dir, assets=assets, on_result=on_result,
+                          on_outbox_depth=metrics.set_outbox_depth)
+    metrics.watch_escalation(lambda: escalator.breaker.state is not BreakerState.CLOSED, escalator.budget.used_ratio)
+    return escalator
 
 
 def build_service(config: Config, *, max_checks: int | None = None, clock: Clock | None = None,

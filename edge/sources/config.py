@@ -63,7 +63,11 @@ class V4l2Camera(CameraBase):
 class RtspCamera(CameraBase):
     type: Literal["rtsp"] = Field(description="RTSP stream; the newest frame is kept, older ones dropped.")
     url: str = Field(description="rtsp://user:pass@host:554/stream")
-    timeout_s: float = Field(10.0, gt=0, description="Open/read timeout.")
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTP inside the RTSP connection (tcp: passes firewalls and NAT, never loses a packet) "
+        "or beside it (udp: lower latency on a clean network, lost packets smear frames).")
+    timeout_s: float = Field(10.0, gt=0, description="Open/read timeout: a stream that stalls this long is a "
+                             "camera fault in the verdict, and the camera reconnects with backoff.")
 
 
 class Picamera2Camera(CameraBase):

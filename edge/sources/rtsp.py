@@ -10,5 +10,5 @@ class RtspSource(StreamCamera):
     config: RtspCamera
 
     def _open(self) -> None:
-        options = {"rtsp_transport": "tcp"} if self.config.url.startswith("rtsp") else {}
+        options = {"rtsp_transport": self.config.transport} if self.config.url.startswith("rtsp") else {}
         self._reader = LatestFrameReader(self.name, self.config.url, self.config.timeout_s, options=options)
