@@ -17,12 +17,19 @@ from typing import Any
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0, DEL, C1, and the invisible format characters that reorder or split what a terminal shows
+# (bidirectional overrides such as U+202E, marks, line and paragraph separators)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def escape_controls(text: str) -> str:
-    r"""An ESC byte becomes the four characters '\x1b': control characters as visible escapes."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    r"""An ESC byte becomes the four characters '\x1b', U+202E the six '\u202e': control characters
+    as visible escapes (log lines, and the CLI's text output of what people typed)."""
+    return _CONTROL.sub(lambda match: _escape(ord(match.group())), text)
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _escaped(value: Any) -> Any:

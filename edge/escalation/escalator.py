@@ -165,9 +165,9 @@ class Escalator:
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
                embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict:
-        """Queue an escalation if the policy says so (always when ``on_demand``) and return at once;
-        the worker sends it and reports the answer through ``on_result`` (the service writes it to
-        the stored verdict)."""
+        """Queue an escalation if the policy says so (when ``on_demand``, if the cool-down allows: the
+        service's requests come over MQTT) and return at once; the worker sends it and reports the
+        answer through ``on_result`` (the service writes it to the stored verdict)."""
         if self._worker is None:  # started by the first check, so work queued before a restart is sent too
             self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
             self._worker.start()
@@ -176,7 +176,7 @@ class Escalator:
             self.window.add(verdict.asset_id, [WindowFrame(self._prepare(image), frame.timestamp, frame.camera)
                                                for image, frame in zip(images, frames, strict=True)])
         verdict, queued = self._queue(verdict, images[0] if images else None, self.window.recent(verdict.asset_id),
-                                      on_demand, verdict_id, embedding)
+                                      on_demand, verdict_id, embedding, demand_cools=True)
         if queued is None:
             return verdict
         self._wake.set()
@@ -189,7 +189,8 @@ class Escalator:
         return prepare(image, self.config.detail, self.config.jpeg_quality)
 
     def _queue(self, verdict: Verdict, first: Image.Image | None, window: list[WindowFrame], on_demand: bool,
-               verdict_id: int | None, embedding: np.ndarray | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
+               verdict_id: int | None, embedding: np.ndarray | None,
+               demand_cools: bool = False) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
         """Policy, request, budget and the durable write: everything before the network. ``first`` is the
         most telling frame of this check (duplicate detection); ``window`` the frames that may be sent."""
         if not self.config.enabled:
@@ -200,8 +201,8 @@ class Escalator:
         now = self._clock()
         frame_hash = difference_hash(first) if first is not None else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
-        decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now,
-                          fusion=asset.fusion)
+        decision = decide(verdict, self.config.policy, on_demand=on_demand, demand_cools=demand_cools,
+                          frame_hash=frame_hash, past=past, now=now, fusion=asset.fusion)
         if not decision.escalate:
             self.outbox.record_check(verdict.asset_id, False, now)
             if decision.skipped is None:
