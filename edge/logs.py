@@ -6,12 +6,17 @@ texts): their control characters are escaped, so they cannot forge log lines or 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
+
+from edge.errors import EdgewatchError
 
 # sd-daemon(3) priority prefixes understood by journald on stdout/stderr streams.
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -30,6 +35,49 @@ def escape_controls(text: str) -> str:
 
 def _escape(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+class FailureLog:
+    """A failure that repeats on every attempt (a full disk, a locked database) logged once when it
+    starts or changes, and once when it ends, instead of once per attempt; the repeats go to debug.
+
+    ``failed(what, error)`` after each failed attempt, ``ok(what)`` after each good one; ``what``
+    names the operation ("asset press-1: verdict not stored"). Thread-safe."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._failing: dict[str, tuple[str, int]] = {}  # what -> (the error, numbers masked; failures so far)
+        self._lock = threading.Lock()
+
+    def failed(self, what: str, error: BaseException, traceback: bool = False) -> None:
+        """``traceback``: log the first one with its traceback (an unexpected error, not a known one)."""
+        kind = _NUMBERS.sub("#", f"{type(error).__name__}: {error}")
+        with self._lock:
+            before, count = self._failing.get(what, ("", 0))
+            self._failing[what] = (kind, count + 1)
+        if kind == before:
+            self._log.debug("%s: %s (again, %d times so far)", what, error, count + 1)
+        else:
+            self._log.error("%s: %s", what, error, exc_info=error if traceback else None)
+
+    def ok(self, what: str) -> None:
+        with self._lock:
+            ended = self._failing.pop(what, None)
+        if ended is not None:
+            self._log.warning("%s: works again after %d failed attempt(s)", what, ended[1])
+
+    @contextlib.contextmanager
+    def attempt(self, what: str, catch: type[Exception] = EdgewatchError) -> Iterator[None]:
+        """Run the block; a ``catch`` error is logged as above and swallowed (the caller goes on)."""
+        try:
+            yield
+        except catch as exc:
+            self.failed(what, exc, traceback=not isinstance(exc, EdgewatchError))
+        else:
+            self.ok(what)
 
 
 def _escaped(value: Any) -> Any:

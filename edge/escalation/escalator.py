@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge.errors import CloudError
+from edge.errors import CloudError, EdgewatchError
 from edge.escalation.breaker import CircuitBreaker
 from edge.escalation.budget import Budget
 from edge.escalation.client import CloudClient, CloudReply, CloudUnavailable
@@ -31,10 +31,13 @@ from edge.escalation.request import CloudRequest, build_request
 from edge.escalation.window import FrameWindow, WindowFrame, caption, fit
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionConfig, FusionResult
+from edge.logs import FailureLog
 from edge.sources.base import Frame
 from edge.vision.enrollment import NORMAL_NAME
 
 log = logging.getLogger(__name__)
+
+DRAIN = "escalation worker: draining the outbox failed"
 
 # called with the stored escalation and the cloud's result once an answer (or a final failure) is in
 ResultCallback = Callable[[OutboxItem, dict[str, Any]], None]
@@ -111,6 +114,7 @@ class Escalator:
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._failures = FailureLog(log)  # a full disk fails every round: logged when it starts and ends
         self._worker: threading.Thread | None = None
         self._report_depth()  # what a previous run left queued
 
@@ -236,10 +240,11 @@ class Escalator:
             try:
                 self.drain()
                 pending = bool(self.outbox.pending(1))
-            except Exception:  # a full disk or a missing key must not kill the worker; back off like a failure
+                self._failures.ok(DRAIN)
+            except Exception as exc:  # a full disk or a missing key must not kill the worker; back off like a failure
                 if self._stop.is_set():
                     return  # the outbox was closed under a request abandoned at shutdown
-                log.exception("escalation worker: draining the outbox failed")
+                self._failures.failed(DRAIN, exc, traceback=not isinstance(exc, EdgewatchError))
                 self.breaker.record_failure()
                 pending = True
             wait_s = min(max(self.breaker.retry_in_s, 1.0), self.config.breaker.cooldown_s) if pending else None
