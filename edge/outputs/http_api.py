@@ -14,7 +14,7 @@ Writes (POST, the technician's actions in ``alert_routes.py``) are safe against 
 requests: they need ``Content-Type: application/json`` (a cross-site form cannot send it, and the
 CORS preflight a script would need is never granted), an ``Origin`` (when the browser sends one)
 equal to the page's own, and the token from any client that is not on loopback. Without a token,
-every request, read or write, needs a loopback ``Host`` (a DNS-rebinding page cannot read either).
+every request for machine data, read or write, needs a loopback ``Host`` (no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -182,10 +182,8 @@ class HttpApi(AlertRoutes):
                 return Response(405, dumps({"error": f"{parsed.path} answers {allowed} only"}),
                                 headers={"Allow": allowed})
             route, match = found
-            if self._token is None:  # reads too: a rebound DNS name must not reach the loopback API
-                _loopback_host(headers.get("Host") or "")
             if route.auth:
-                self._authorize(headers.get("Authorization"))
+                self._authorize(headers)
             if method == "GET":
                 return getattr(self, route.handler)(query=query, **match.groupdict())
             self._same_site(headers, client)
@@ -204,10 +202,11 @@ class HttpApi(AlertRoutes):
             log.exception("HTTP API: %s %s failed", method, parsed.path)
             return Response(500, dumps({"error": "internal error; see the edgewatch log"}))
 
-    def _authorize(self, header: str | None) -> None:
-        if self._token is None:
+    def _authorize(self, headers: Any) -> None:
+        if self._token is None:  # reads too: a page on a rebound DNS name must not read the loopback API
+            _loopback_host(headers.get("Host") or "")
             return
-        scheme, _, given = (header or "").partition(" ")
+        scheme, _, given = (headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
             raise Problem(401, "this API needs the header 'Authorization: Bearer <token>' with the configured token")
 
@@ -223,6 +222,8 @@ class HttpApi(AlertRoutes):
             raise Problem(403, f"cross-site write refused (Origin {origin} is not this board)")
         if headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
             raise Problem(403, "cross-site write refused (Sec-Fetch-Site)")
+        if self._token is None:
+            _loopback_host(host)
 
     def _asset(self, asset_id: str) -> AssetConfig:
         asset_id = urllib.parse.unquote(asset_id)
