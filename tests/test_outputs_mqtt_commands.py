@@ -5,6 +5,7 @@ delivered live), and a rate limit per asset and command; plus a hypothesis fuzz 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from edge.alerts.lifecycle import AlertBook
 from edge.outputs.config import MqttSettings
 from edge.outputs.homeassistant import ASSET_ENTITIES
 from edge.outputs.mqtt import MqttSink
+from edge.outputs.ratelimit import RateLimit
 from edge.store.alerts import AlertStore
 from tests.alerts_support import Clock
 from tests.outputs_support import Listener
@@ -186,6 +188,29 @@ def test_commands_are_rate_limited_per_asset_and_command(board: Callable[..., Bo
     limited.settle()
     assert limited.actions() == ["snoozed"] * 3 and limited.actions("pump-2") == ["snoozed"]
     assert limited.requested == [("press-1", "escalate")] * 3
+
+
+def test_mqtt_3_1_1_brokers_still_work_and_the_board_says_what_it_cannot_tell(
+        board: Callable[..., Board], caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="edge.outputs.mqtt"):
+        old = board(commands=["check"], protocol="3.1.1")
+    assert "retained command published while the board is connected" in caplog.text
+    old.send("pump-2", "check", "PRESS")
+    old.settle()
+    assert old.requested == [("pump-2", "check")]
+
+
+def test_the_rate_limit_opens_again_after_a_minute() -> None:
+    now = [0.0]
+    limit = RateLimit(2, "test", clock=lambda: now[0])
+    assert [limit.allow("a") for _ in range(3)] == [True, True, False]
+    assert limit.allow("b")  # per key
+    now[0] = 59.9
+    assert not limit.allow("a")
+    now[0] = 60.0  # the first two have left the window
+    assert [limit.allow("a") for _ in range(3)] == [True, True, False]
+    now[0] = 90.0
+    assert not limit.allow("a")
 
 
 def test_parse_names_what_is_wrong() -> None:
