@@ -132,6 +132,9 @@ class MqttSink:
         if self._commands:
             log.info("MQTT: obeying %s commands (at most %d a minute per asset and command)",
                      ", ".join(self._commands), settings.commands_per_minute)
+            if settings.username is None:
+                log.warning("MQTT: commands are on and the board connects without a user name: a broker that "
+                            "lets it in likely lets anyone send them (see contrib/mosquitto/edgewatch.acl)")
             if not self._v5:
                 log.warning("MQTT 3.1.1: a retained command published while the board is connected is carried "
                             "out once (the broker clears the flag); use protocol 5 where the broker has it")
