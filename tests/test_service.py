@@ -20,14 +20,11 @@ import pytest
 from edge.errors import SourceError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.fusion import FusionConfig
-from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import build_reader
-from edge.sensors.poller import SensorPoller
 from edge.service.config import ServiceSettings, TriggerRule
 from edge.service.loop import Service
 from edge.service.stages import Asset
 from edge.service.triggers import TriggerWatch
-from edge.service.wiring import FusionWithPersistence, PolledSensors
+from edge.service.wiring import FusionWithPersistence
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import CameraHealth, Frame
 from edge.sources.config import FolderCamera
@@ -38,9 +35,11 @@ from tests.service_support import (
     INTERVAL_S,
     FakeClock,
     InlineExecutor,
+    ListSink,
     RecordingEscalator,
     press,
     replay_temperature,
+    sensor_only,
 )
 from tests.waiting import wait_until
 
@@ -175,12 +174,7 @@ class ThreadForHungExecutor(InlineExecutor):
         return future
 
 
-def sensor_only(asset_id: str, tmp_path: Path, interval_s: float) -> Asset:
-    sensor = replay_temperature(tmp_path / asset_id, [40.0] * 4, interval_s)
-    poller = SensorPoller([(sensor, build_reader(sensor))])
-    poller.poll(sensor.name)
-    return Asset(id=asset_id, check_interval_s=interval_s, fusion=FusionWithPersistence(asset_id, FusionConfig()),
-                 sensors=PolledSensors(poller, SensorAnalyzer([sensor])))
+
 
 
 def test_a_hung_camera_stalls_only_its_asset_and_stops_the_watchdog(
@@ -255,16 +249,7 @@ class BrokenSink:
         self.closed = True
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.verdicts: list[Verdict] = []
-        self.closed = False
 
-    def publish(self, verdict: Verdict) -> None:
-        self.verdicts.append(verdict)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_outputs_and_escalation_get_every_verdict_and_are_closed(
@@ -361,31 +346,3 @@ def test_while_nothing_can_be_stored_health_is_degraded_and_the_stalled_metric_s
     assert health["status"] == "degraded" and "verdicts cannot be stored" in health["problem"]
     metrics.observe_store("fan", stored_s + 60, None)  # history writable again
     assert metrics.storage_problem is None and last_verdict_s() == stored_s + 60
-
-
-def test_a_full_disk_is_logged_when_it_starts_and_when_it_ends(tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
-    """Each failed attempt used to log its own line (about 4 a second on a full disk)."""
-    (tmp_path / "fan").mkdir()
-    history = History(tmp_path / "h.sqlite3")
-    writer = history._db._writer  # SQLite's own limit: the file may not grow, as on a full disk
-    writer.execute("PRAGMA max_page_count = 1")  # (clamped to the current size)
-
-    class FreesTheDisk(ListSink):
-        def publish(self, verdict: Verdict) -> None:
-            super().publish(verdict)
-            if len(self.verdicts) == 30:
-                writer.execute("PRAGMA max_page_count = 1000000")
-
-    sink = FreesTheDisk()
-    service = Service([sensor_only("fan", tmp_path, INTERVAL_S)], history, sinks=[sink], clock=FakeClock(),
-                      executor=InlineExecutor(), max_checks=40)
-    with caplog.at_level(logging.DEBUG, logger="edge.service.loop"):
-        service.run()
-    history.close()
-    lines = [r for r in caplog.records if "verdict not stored" in r.getMessage()]
-    errors = [r for r in lines if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "database or disk is full" in errors[0].getMessage()
-    assert sum(r.levelno == logging.DEBUG for r in lines) >= 20  # the repeats, for whoever debugs
-    assert [r.levelno for r in lines][-1] == logging.WARNING and "works again" in lines[-1].getMessage()
-    assert len(sink.verdicts) == 40  # published all along
