@@ -229,7 +229,9 @@ class MqttSink:
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT: broker %s refused the connection: %s", self.settings.host, reason_code)
+            hint = " (a broker without MQTT 5? set outputs.mqtt.protocol: '3.1.1')" \
+                if self._v5 and "protocol" in str(reason_code).lower() else ""
+            log.warning("MQTT: broker %s refused the connection: %s%s", self.settings.host, reason_code, hint)
             return
         subscriptions: list[tuple[str, Any]] = [(self.topics.command(asset_id, command), self._options(command=True))
                                                 for asset_id in self.assets for command in self._commands]
