@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,3 +93,17 @@ def board(tmp_path: Path, token: str | None = TOKEN, **alert_settings: object) -
         yield Board(history, alerts, corrections, api, clock, tmp_path)
     store.close()
     history.close()
+
+
+def call(url: str, body: Any = None, *, token: str | None = TOKEN, headers: dict[str, str] | None = None,
+         raw: bytes | None = None) -> tuple[int, Any]:
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=sent, method="GET" if data is None else "POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

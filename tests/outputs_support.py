@@ -13,10 +13,14 @@ import paho.mqtt.client as paho
 class Listener:
     """A paho client in the test that records every message on ``topics``."""
 
-    def __init__(self, host: str, port: int, *topics: str, client_id: str = "", clean: bool = True) -> None:
+    def __init__(self, host: str, port: int, *topics: str, client_id: str = "", clean: bool = True,
+                 auth: tuple[str, str] | None = None) -> None:
+        """``auth``: (user, password) on a broker with a password file; none: anonymous."""
         self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
         self._subscribed = queue.Queue[bool]()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         self.topics = topics
         self.client.on_connect = self._on_connect

@@ -123,3 +123,23 @@ class RecordingEscalator:
 
     def close(self) -> None:
         self.closed = True
+
+
+def sensor_only(asset_id: str, tmp_path: Path, interval_s: float) -> Asset:
+    sensor = replay_temperature(tmp_path / asset_id, [40.0] * 4, interval_s)
+    poller = SensorPoller([(sensor, build_reader(sensor))])
+    poller.poll(sensor.name)
+    return Asset(id=asset_id, check_interval_s=interval_s, fusion=FusionWithPersistence(asset_id, FusionConfig()),
+                 sensors=PolledSensors(poller, SensorAnalyzer([sensor])))
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.verdicts: list[Verdict] = []
+        self.closed = False
+
+    def publish(self, verdict: Verdict) -> None:
+        self.verdicts.append(verdict)
+
+    def close(self) -> None:
+        self.closed = True

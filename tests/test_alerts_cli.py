@@ -76,3 +76,19 @@ def test_correct_and_undo_from_the_shell(config: Path, capsys: pytest.CaptureFix
     assert [e["action"] for e in json.loads(out)][:2] == ["correction_undone", "marked_wrong"]
     assert main(["alerts", "correct", "99", "--label", "ok", "--config", str(config), "--by", "anna"]) == 1
     assert "no verdict 99" in capsys.readouterr().err
+
+
+def test_alerts_log_escapes_terminal_controls(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding: ``edgewatch alerts log`` wrote ESC, CR and U+202E from by/note to the terminal."""
+    by, note = "anna\x1b[2J", "ok\rFAKE LINE \u202egnp.exe"
+    assert main(["alerts", "ack", "press-1", "--config", str(config), "--by", by, "--note", note]) == 0
+    capsys.readouterr()
+    for command in (["log"], ["list"]):
+        assert main(["alerts", *command, "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert not any(char in out for char in "\x1b\r\u202e"), out
+    assert main(["alerts", "log", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "anna\\x1b[2J" in out and "ok\\x0dFAKE LINE \\u202egnp.exe" in out
+    assert main(["alerts", "log", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["actor"] == by  # JSON keeps the text exact (and escaped)

@@ -130,3 +130,19 @@ def test_an_unsure_milder_opinion_under_a_fault_verdict_is_not_asked_about() -> 
     doubtful = fuse("pump", unsure_fault, FusionConfig(modes=[{"name": "a", "kinds": ["vision"]}]), 0.0).verdict
     assert doubtful.condition is Condition.FAULT
     assert any("vibration:drive_end is unsure" in t for t in decide(doubtful, POLICY, now=0).triggers)
+
+
+def test_an_on_demand_request_from_the_network_waits_out_the_cool_down() -> None:
+    """Finding: ``escalate/set`` at 4 messages/s made 235 paid calls in 65 s (on demand skipped the
+    cool-down); from the service (MQTT) it no longer does, from the board's own terminal it still may."""
+    verdict = unsure().verdict
+    first = decide(verdict, POLICY, on_demand=True, demand_cools=True, now=100.0)
+    assert first.escalate and first.triggers[0] == "asked on demand"
+    past = [PastEscalation(first.situation, None, 100.0)]
+    again = decide(verdict, POLICY, on_demand=True, demand_cools=True, past=past, now=200.0)
+    assert not again.escalate and "same situation escalated 2 min ago" in (again.skipped or "")
+    assert decide(verdict, POLICY, on_demand=True, demand_cools=True, past=past,
+                  now=100.0 + POLICY.cooldown_s).escalate
+    assert decide(verdict, POLICY, on_demand=True, past=past, now=200.0).escalate  # `edgewatch check --escalate`
+    quiet = sure_ok().verdict  # nothing else would escalate it: the request alone is the trigger
+    assert decide(quiet, POLICY, on_demand=True, demand_cools=True, now=100.0).escalate

@@ -27,7 +27,8 @@ def test_config_builds_metrics_mqtt_and_http_that_work_together(tmp_path: Path, 
     host, port = mqtt_broker
     commands: list[tuple[str, str]] = []
     arrived = threading.Event()
-    built = config(tmp_path, {"mqtt": {"host": host, "port": port, "topic_prefix": "build-test"},
+    built = config(tmp_path, {"mqtt": {"host": host, "port": port, "topic_prefix": "build-test",
+                                           "commands": ["check"]},
                               "http": {"port": 0}})
     with History(tmp_path / "history.sqlite3") as history:
         outputs = build_outputs(built, history, lambda *command: (commands.append(command), arrived.set()))

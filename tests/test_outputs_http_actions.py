@@ -4,8 +4,6 @@ transition, corrections with undo, and the refusals that keep other sites from w
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 from bench.samples import verdict
 from edge.evidence import Condition
 from edge.outputs.http_api import OPENAPI_PATH
-from tests.alerts_support import TOKEN, Board, board
+from tests.alerts_support import TOKEN, Board, board, call
 
 OPENAPI = json.loads(OPENAPI_PATH.read_text())
 
@@ -24,20 +22,6 @@ OPENAPI = json.loads(OPENAPI_PATH.read_text())
 def live(tmp_path: Path) -> Iterator[Board]:
     with board(tmp_path) as running:
         yield running
-
-
-def call(url: str, body: Any = None, *, token: str | None = TOKEN, headers: dict[str, str] | None = None,
-         raw: bytes | None = None) -> tuple[int, Any]:
-    sent = {"Content-Type": "application/json", **(headers or {})}
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=sent, method="GET" if data is None else "POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def documented(template: str, method: str, status: int, body: Any) -> None:

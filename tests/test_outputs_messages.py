@@ -75,8 +75,11 @@ def test_longer_suffixes_win() -> None:
 
 def test_discovery_topics_and_ids_are_unique_per_asset_and_prefix() -> None:
     discovery = Discovery("homeassistant", TOPICS)
-    messages = discovery.messages(asset("press-1"), [("motor", "temp_c"), ("drive_end", "kurtosis")])
+    messages = discovery.messages(asset("press-1"), [("motor", "temp_c"), ("drive_end", "kurtosis")],
+                                  commands=("check", "escalate"))
     assert len(messages) == len(ASSET_ENTITIES) + 1  # kurtosis has no unit
+    no_buttons = discovery.messages(asset("press-1"))  # commands off: nothing to press
+    assert len(no_buttons) == len(ASSET_ENTITIES) - 2 and not any("/button/" in m.topic for m in no_buttons)
     other = Discovery("homeassistant", Topics("edgewatch/plant4", "x")).messages(asset("press-1"))
     ids = {json.loads(m.payload)["unique_id"] for m in messages + other}
     assert len(ids) == len(messages) + len(other)

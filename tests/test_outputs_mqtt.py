@@ -52,8 +52,8 @@ def topic_prefix(request: pytest.FixtureRequest) -> str:
 @pytest.fixture()
 def sink(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[tuple[MqttSink, Commands]]:
     commands = Commands()
-    mqtt = MqttSink(settings(*mqtt_broker, topic_prefix=topic_prefix, discovery_prefix=f"{topic_prefix}-ha"),
-                    ASSETS, commands, site="test site")
+    mqtt = MqttSink(settings(*mqtt_broker, topic_prefix=topic_prefix, discovery_prefix=f"{topic_prefix}-ha",
+                             commands=["check", "escalate"]), ASSETS, commands, site="test site")
     yield mqtt, commands
     mqtt.close()
 

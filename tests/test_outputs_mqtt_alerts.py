@@ -38,7 +38,8 @@ def wired(mqtt_broker: tuple[str, int], prefix: str, tmp_path: Path) -> Iterator
                      clock=clock)
     settings = MqttSettings.model_validate({"host": mqtt_broker[0], "port": mqtt_broker[1], "topic_prefix": prefix,
                                             "discovery_prefix": f"{prefix}-ha", "reconnect_min_s": 0.1,
-                                            "reconnect_max_s": 0.5})
+                                            "reconnect_max_s": 0.5,
+                                            "commands": ["check", "escalate", "acknowledge", "snooze", "maintenance"]})
     sink = MqttSink(settings, ASSETS, lambda asset, command: None, site="test site",
                     on_alert=functools.partial(mqtt_commands.apply, book))
     book.listeners.append(sink.publish_alert)

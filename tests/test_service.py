@@ -20,14 +20,11 @@ import pytest
 from edge.errors import SourceError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.fusion import FusionConfig
-from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import build_reader
-from edge.sensors.poller import SensorPoller
 from edge.service.config import ServiceSettings, TriggerRule
 from edge.service.loop import Service
 from edge.service.stages import Asset
 from edge.service.triggers import TriggerWatch
-from edge.service.wiring import FusionWithPersistence, PolledSensors
+from edge.service.wiring import FusionWithPersistence
 from edge.sources import Reconnecting, make_camera
 from edge.sources.base import CameraHealth, Frame
 from edge.sources.config import FolderCamera
@@ -38,9 +35,11 @@ from tests.service_support import (
     INTERVAL_S,
     FakeClock,
     InlineExecutor,
+    ListSink,
     RecordingEscalator,
     press,
     replay_temperature,
+    sensor_only,
 )
 from tests.waiting import wait_until
 
@@ -175,12 +174,7 @@ class ThreadForHungExecutor(InlineExecutor):
         return future
 
 
-def sensor_only(asset_id: str, tmp_path: Path, interval_s: float) -> Asset:
-    sensor = replay_temperature(tmp_path / asset_id, [40.0] * 4, interval_s)
-    poller = SensorPoller([(sensor, build_reader(sensor))])
-    poller.poll(sensor.name)
-    return Asset(id=asset_id, check_interval_s=interval_s, fusion=FusionWithPersistence(asset_id, FusionConfig()),
-                 sensors=PolledSensors(poller, SensorAnalyzer([sensor])))
+
 
 
 def test_a_hung_camera_stalls_only_its_asset_and_stops_the_watchdog(
@@ -255,16 +249,7 @@ class BrokenSink:
         self.closed = True
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.verdicts: list[Verdict] = []
-        self.closed = False
 
-    def publish(self, verdict: Verdict) -> None:
-        self.verdicts.append(verdict)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_outputs_and_escalation_get_every_verdict_and_are_closed(

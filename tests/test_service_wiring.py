@@ -129,7 +129,7 @@ def test_the_mqtt_escalate_command_forces_an_escalation(fast_demo: Path, monkeyp
                                              "on_disagreement": False,
                                              "on_novelty": False, "cooldown_s": 0}}
         document["outputs"]["mqtt"] = {"host": mqtt_broker[0], "port": mqtt_broker[1], "topic_prefix": prefix,
-                                       "discovery_prefix": None, "reconnect_min_s": 0.1}
+                                       "discovery_prefix": None, "reconnect_min_s": 0.1, "commands": ["escalate"]}
         fast_demo.write_text(yaml.safe_dump(document))
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         config = load_config(fast_demo)

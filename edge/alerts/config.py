@@ -11,6 +11,7 @@ from edge.config.section import Section
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+YEAR_S = 366 * 86400.0  # durations beyond a year are typing errors (1e12 s overflowed the date code)
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 
 
@@ -49,7 +50,12 @@ class AlertsSettings(Section):
     retry_min_s: float = Field(5.0, gt=0, description="First retry delay after a failed send; doubles each time.")
     retry_max_s: float = Field(600.0, gt=0, description="Longest retry delay.")
     snooze_default_s: float = Field(3600.0, gt=0, description="Snooze length when none is given.")
-    snooze_max_s: float = Field(7 * 86400.0, gt=0, description="Longest snooze a request may ask for.")
+    snooze_max_s: float = Field(7 * 86400.0, gt=0, le=YEAR_S, description="Longest snooze a request may ask for.")
+    maintenance_max_s: float = Field(
+        30 * 86400.0, gt=0, le=YEAR_S,
+        description="Longest maintenance a request may ask for with a duration (HTTP, MQTT, CLI); "
+                    "maintenance without one lasts until stopped.",
+    )
     timezone: str | None = Field(
         None, description="IANA time zone of maintenance_schedule, e.g. 'Europe/Berlin'; none: the board's."
     )

@@ -23,7 +23,7 @@ from edge.alerts.lifecycle import ActionRefused
 from edge.errors import EdgewatchError, StorageError
 from edge.escalation.config import LearningConfig
 from edge.escalation.learning import LearnedMemory
-from edge.store.alerts import AlertStore
+from edge.store.alerts import AlertStore, Event
 from edge.store.history import History
 from edge.vision.enrollment import NORMAL_NAME
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LABEL = re.compile(r"^[a-z0-9][a-z0-9_ -]{0,39}$")
 SEVERITIES = ("warning", "fault")
+CORRECTION_ACTIONS = ("marked_wrong", "correction_undone")  # the audit entries this module writes
 Embed = Callable[[Path], np.ndarray]  # a saved frame -> its (D,) embedding
 
 
@@ -84,7 +85,7 @@ class Corrections:
         asset = stored.verdict.asset_id
         key = correction_key(verdict_id)
         memory = self.memory(asset)
-        if any(e.escalation_key == key for e in memory.examples) or self._open_marks(asset).get(key):
+        if any(e.escalation_key == key for e in memory.examples) or self._open(key) is not None:
             raise ActionRefused(f"verdict {verdict_id} is already corrected; undo that first")
         example_id, why = None, None
         if stored.frame is None:
@@ -111,9 +112,8 @@ class Corrections:
 
     def _undo(self, ref: str, by: str, note: str | None) -> dict[str, Any]:
         key = ref if ref.startswith("correction-") else correction_key(int(ref)) if ref.isdigit() else ref
-        marked = next((e for e in self.store.events(limit=10_000)
-                       if e.action == "marked_wrong" and e.detail.get("ref") == key), None)
-        if marked is None or not self._open_marks(marked.asset).get(key):
+        marked = self._open(key)
+        if marked is None:
             raise ActionRefused(f"no correction {ref!r} to undo")
         removed = self.memory(marked.asset).revert(key)
         detail = {"ref": key, "verdict_id": marked.detail.get("verdict_id"), "examples_removed": removed}
@@ -123,16 +123,13 @@ class Corrections:
 
     def list(self, asset: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Corrections and undos, newest first (the audit trail's part about them)."""
-        return [e.to_dict() for e in self.store.events(asset, limit=10_000)
-                if e.action in ("marked_wrong", "correction_undone")][:limit]
+        return [e.to_dict() for e in self.store.events(asset, limit=limit, actions=CORRECTION_ACTIONS)]
 
-    def _open_marks(self, asset: str) -> dict[str, bool]:
-        """ref -> whether its latest entry is a correction (True) or an undo (False)."""
-        state: dict[str, bool] = {}
-        for event in reversed(self.store.events(asset, limit=10_000)):
-            if event.action in ("marked_wrong", "correction_undone"):
-                state[event.detail["ref"]] = event.action == "marked_wrong"
-        return state
+    def _open(self, key: str) -> Event | None:
+        """The correction ``key`` if it stands (its latest entry is not an undo), found by its ref,
+        however many events any asset logged since."""
+        latest = self.store.events(limit=1, actions=CORRECTION_ACTIONS, ref=key)
+        return latest[0] if latest and latest[0].action == "marked_wrong" else None
 
     def _reload(self, asset: str, changed: str | None) -> None:
         if changed is None or self.reload is None:

@@ -135,8 +135,10 @@ class AlertBook:
                           duration_s: float | None = None) -> Mode:
         """Planned downtime from now, until stopped (or for ``duration_s``)."""
         self._known(asset)
-        if duration_s is not None and duration_s <= 0:
-            raise ActionRefused(f"a maintenance window needs a positive duration, not {duration_s:g} s")
+        longest = self.settings.maintenance_max_s
+        if duration_s is not None and not 0 < duration_s <= longest:
+            raise ActionRefused(f"a maintenance window lasts more than 0 s and at most {longest:.0f} s "
+                                f"(alerts.maintenance_max_s), not {duration_s:g} s")
         now = self.clock()
         until = None if duration_s is None else now + duration_s
         ends = "until stopped" if until is None else f"until {iso_time(until)}"

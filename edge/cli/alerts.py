@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edge.logs import escape_controls
+
 DEFAULT_CONFIG = Path("/etc/edgewatch/config.yaml")
 
 
@@ -95,7 +97,8 @@ def _correct(book: Any, config: Any, args: argparse.Namespace) -> dict[str, Any]
 def _show(book: Any, config: Any, args: argparse.Namespace) -> int:
     if args.alerts_command == "list":
         found = [book.status(asset.id) for asset in config.assets]
-        print(json.dumps(found, indent=2) if args.json else "\n".join(_status_line(s) for s in found))
+        print(json.dumps(found, indent=2) if args.json
+              else "\n".join(escape_controls(_status_line(s)) for s in found))
         return 0
     if args.limit < 1:
         from edge.errors import UsageError
@@ -107,7 +110,7 @@ def _show(book: Any, config: Any, args: argparse.Namespace) -> int:
     else:
         for e in events:
             who = f" by {e.actor}" if e.actor else ""
-            print(f"{_utc(e.at)}  {e.asset:<16} {e.action}{who}{f': {e.note}' if e.note else ''}")
+            print(escape_controls(f"{_utc(e.at)}  {e.asset:<16} {e.action}{who}{f': {e.note}' if e.note else ''}"))
     return 0
 
 

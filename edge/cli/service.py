@@ -12,7 +12,7 @@ from types import FrameType
 
 from edge.config.root import load_config
 from edge.errors import UsageError
-from edge.logs import setup_logging
+from edge.logs import escape_controls, setup_logging
 from edge.store.history import History, StoredVerdict, parse_since
 
 
@@ -88,7 +88,7 @@ def format_history(stored: list[StoredVerdict]) -> str:
         reason = verdict.reasons[0] if verdict.reasons else ""
         flags = (" [escalated]" if verdict.escalated else "") + (" [frame]" if item.frame else "")
         lines.append(f"{item.id:>6}  {when:<19}  {verdict.asset_id:<16} {verdict.condition.value:<8} "
-                     f"{verdict.confidence:>5.2f}  {reason}{flags}")
+                     f"{verdict.confidence:>5.2f}  {escape_controls(reason)}{flags}")
     return "\n".join(lines)
 
 

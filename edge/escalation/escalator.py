@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge.errors import CloudError
+from edge.errors import CloudError, EdgewatchError
 from edge.escalation.breaker import CircuitBreaker
 from edge.escalation.budget import Budget
 from edge.escalation.client import CloudClient, CloudReply, CloudUnavailable
@@ -31,10 +31,13 @@ from edge.escalation.request import CloudRequest, build_request
 from edge.escalation.window import FrameWindow, WindowFrame, caption, fit
 from edge.evidence import Condition, Verdict
 from edge.fusion import FusionConfig, FusionResult
+from edge.logs import FailureLog
 from edge.sources.base import Frame
 from edge.vision.enrollment import NORMAL_NAME
 
 log = logging.getLogger(__name__)
+
+DRAIN = "escalation worker: draining the outbox failed"
 
 # called with the stored escalation and the cloud's result once an answer (or a final failure) is in
 ResultCallback = Callable[[OutboxItem, dict[str, Any]], None]
@@ -111,6 +114,7 @@ class Escalator:
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._failures = FailureLog(log)  # a full disk fails every round: logged when it starts and ends
         self._worker: threading.Thread | None = None
         self._report_depth()  # what a previous run left queued
 
@@ -165,9 +169,9 @@ class Escalator:
 
     def submit(self, verdict_id: int, verdict: Verdict, frames: Sequence[Frame],
                embedding: np.ndarray | None = None, on_demand: bool = False) -> Verdict:
-        """Queue an escalation if the policy says so (always when ``on_demand``) and return at once;
-        the worker sends it and reports the answer through ``on_result`` (the service writes it to
-        the stored verdict)."""
+        """Queue an escalation if the policy says so (when ``on_demand``, if the cool-down allows: the
+        service's requests come over MQTT) and return at once; the worker sends it and reports the
+        answer through ``on_result`` (the service writes it to the stored verdict)."""
         if self._worker is None:  # started by the first check, so work queued before a restart is sent too
             self._worker = threading.Thread(target=self._work, name="escalation", daemon=True)
             self._worker.start()
@@ -176,7 +180,7 @@ class Escalator:
             self.window.add(verdict.asset_id, [WindowFrame(self._prepare(image), frame.timestamp, frame.camera)
                                                for image, frame in zip(images, frames, strict=True)])
         verdict, queued = self._queue(verdict, images[0] if images else None, self.window.recent(verdict.asset_id),
-                                      on_demand, verdict_id, embedding)
+                                      on_demand, verdict_id, embedding, demand_cools=True)
         if queued is None:
             return verdict
         self._wake.set()
@@ -189,7 +193,8 @@ class Escalator:
         return prepare(image, self.config.detail, self.config.jpeg_quality)
 
     def _queue(self, verdict: Verdict, first: Image.Image | None, window: list[WindowFrame], on_demand: bool,
-               verdict_id: int | None, embedding: np.ndarray | None) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
+               verdict_id: int | None, embedding: np.ndarray | None,
+               demand_cools: bool = False) -> tuple[Verdict, tuple[str, CloudRequest] | None]:
         """Policy, request, budget and the durable write: everything before the network. ``first`` is the
         most telling frame of this check (duplicate detection); ``window`` the frames that may be sent."""
         if not self.config.enabled:
@@ -200,8 +205,8 @@ class Escalator:
         now = self._clock()
         frame_hash = difference_hash(first) if first is not None else None
         past = self.outbox.recent(verdict.asset_id, now - self.config.policy.cooldown_s)
-        decision = decide(verdict, self.config.policy, on_demand=on_demand, frame_hash=frame_hash, past=past, now=now,
-                          fusion=asset.fusion)
+        decision = decide(verdict, self.config.policy, on_demand=on_demand, demand_cools=demand_cools,
+                          frame_hash=frame_hash, past=past, now=now, fusion=asset.fusion)
         if not decision.escalate:
             self.outbox.record_check(verdict.asset_id, False, now)
             if decision.skipped is None:
@@ -235,10 +240,11 @@ class Escalator:
             try:
                 self.drain()
                 pending = bool(self.outbox.pending(1))
-            except Exception:  # a full disk or a missing key must not kill the worker; back off like a failure
+                self._failures.ok(DRAIN)
+            except Exception as exc:  # a full disk or a missing key must not kill the worker; back off like a failure
                 if self._stop.is_set():
                     return  # the outbox was closed under a request abandoned at shutdown
-                log.exception("escalation worker: draining the outbox failed")
+                self._failures.failed(DRAIN, exc, traceback=not isinstance(exc, EdgewatchError))
                 self.breaker.record_failure()
                 pending = True
             wait_s = min(max(self.breaker.retry_in_s, 1.0), self.config.breaker.cooldown_s) if pending else None

@@ -116,6 +116,7 @@ def decide(
     config: PolicyConfig,
     *,
     on_demand: bool = False,
+    demand_cools: bool = False,
     novelty: VisionNovelty | None = None,
     frame_hash: int | None = None,
     past: Sequence[PastEscalation] = (),
@@ -123,7 +124,9 @@ def decide(
     fusion: FusionConfig = _DEFAULT_FUSION,
 ) -> Decision:
     """``fusion``: the asset's fusion settings (its failure modes, what its evidence says without the
-    unhealthy devices)."""
+    unhealthy devices). ``on_demand`` escalates whatever the triggers say; with ``demand_cools`` (a
+    request from the network, which anyone on the broker may send) it still waits out the cool-down
+    and duplicate-frame checks, so a flood of requests costs one call per situation."""
     triggers: list[tuple[str, str]] = []
     if on_demand:
         triggers.append(("on_demand", "asked on demand"))
@@ -144,7 +147,7 @@ def decide(
     sentences = tuple(text for _, text in triggers)
     if not triggers:
         return Decision(False, (), situation)
-    if on_demand:
+    if on_demand and not demand_cools:
         return Decision(True, sentences, situation)
 
     recent = [p for p in past if now - p.created_at < config.cooldown_s]

@@ -8,11 +8,10 @@ names a person.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edge.alerts.fields import seconds, text, who
 from edge.alerts.headline import headline
 from edge.outputs.http_types import Problem, Response
 from edge.outputs.messages import dumps
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
     from edge.alerts.lifecycle import AlertBook
     from edge.config.root import AssetConfig
     from edge.store.history import History
-
-MAX_TEXT = 500
-
 
 class AlertRoutes:
     alerts: AlertBook | None
@@ -69,23 +65,23 @@ class AlertRoutes:
     # -- writes ----------------------------------------------------------------------------------
 
     def acknowledge(self, query: dict[str, str], body: dict[str, Any], asset_id: str) -> Response:
-        alert = self._book().acknowledge(self._asset(asset_id).id, _who(body), _text(body, "note"))
+        alert = self._book().acknowledge(self._asset(asset_id).id, who(body), text(body, "note"))
         return Response(200, dumps({"alert": alert.to_dict()}))
 
     def snooze(self, query: dict[str, str], body: dict[str, Any], asset_id: str) -> Response:
         asset = self._asset(asset_id).id
         if body.get("off") is True:
-            self._book().unsnooze(asset, _who(body))
+            self._book().unsnooze(asset, who(body))
         else:
-            self._book().snooze(asset, _who(body), _seconds(body, "duration_s"), _text(body, "note"))
+            self._book().snooze(asset, who(body), seconds(body, "duration_s"), text(body, "note"))
         return Response(200, dumps(self._book().status(asset)))
 
     def maintenance(self, query: dict[str, str], body: dict[str, Any], asset_id: str) -> Response:
         asset = self._asset(asset_id).id
         if body.get("on") is False:
-            self._book().stop_maintenance(asset, _who(body))
+            self._book().stop_maintenance(asset, who(body))
         elif body.get("on") is True:
-            self._book().start_maintenance(asset, _who(body), _text(body, "note"), _seconds(body, "duration_s"))
+            self._book().start_maintenance(asset, who(body), text(body, "note"), seconds(body, "duration_s"))
         else:
             raise Problem(400, "send {\"on\": true} to start maintenance or {\"on\": false} to stop it")
         return Response(200, dumps(self._book().status(asset)))
@@ -96,53 +92,18 @@ class AlertRoutes:
         label = body.get("label")
         if not isinstance(label, str):
             raise Problem(400, "a correction needs \"label\": \"ok\" or the label it really was")
-        done = self.corrections.mark(int(verdict_id), label, _who(body), _text(body, "note"),
-                                     _text(body, "severity"))
+        done = self.corrections.mark(int(verdict_id), label, who(body), text(body, "note"),
+                                     text(body, "severity"))
         return Response(200, dumps(done))
 
     def undo_correction(self, query: dict[str, str], body: dict[str, Any], ref: str) -> Response:
         if self.corrections is None:
             raise Problem(404, "corrections are not enabled on this board")
-        return Response(200, dumps(self.corrections.undo(ref, _who(body), _text(body, "note"))))
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"the request body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise Problem(400, "the request body must be a JSON object")
-    return body
-
-
-def _who(body: dict[str, Any]) -> str:
-    who = _text(body, "by")
-    if not who:
-        raise Problem(400, "say who you are: \"by\": \"<name>\" (it goes into the audit trail)")
-    return who
-
-
-def _text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise Problem(400, f"\"{key}\" must be text of at most {MAX_TEXT} characters")
-    return value.strip()
-
-
-def _seconds(body: dict[str, Any], key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Problem(400, f"\"{key}\" must be a number of seconds")
-    return float(value)
+        return Response(200, dumps(self.corrections.undo(ref, who(body), text(body, "note"))))
 
 
 def _limit(query: dict[str, str]) -> int:
-    text = query.get("limit", "100")
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise Problem(400, f"limit={text!r} must be a whole number from 1 to 1000")
-    return int(text)
+    given = query.get("limit", "100")
+    if not given.isdigit() or not 1 <= int(given) <= 1000:
+        raise Problem(400, f"limit={given!r} must be a whole number from 1 to 1000")
+    return int(given)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -28,6 +29,9 @@ class MqttTls(Section):
         return self
 
 
+MqttCommand = Literal["check", "escalate", "acknowledge", "snooze", "maintenance"]
+
+
 class MqttSettings(Section):
     host: str = Field(min_length=1, description="Broker host name or address.")
     port: int | None = Field(None, ge=1, le=65535, description="Broker port; default 8883 with tls, else 1883.")
@@ -50,6 +54,30 @@ class MqttSettings(Section):
     )
     reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay; doubles after each failure.")
     reconnect_max_s: float = Field(120.0, gt=0, description="Longest reconnect delay.")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT version; '5' lets the board tell a retained command delivered live from a fresh "
+                         "one (retain-as-published); '3.1.1' only for brokers without MQTT 5."
+    )
+    commands: list[MqttCommand] = Field(
+        default_factory=list,
+        description="Commands the board obeys from <prefix>/<asset>/<command>/set: check, escalate, acknowledge, "
+                    "snooze, maintenance; empty (the default): none. Restrict who may publish them with broker ACLs.",
+    )
+    commands_per_minute: int = Field(
+        6, ge=1, le=600, description="Per asset and command: more within a minute are ignored (one log line)."
+    )
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _version_as_text(cls, version: object) -> object:
+        return str(version) if isinstance(version, (int, float)) else version  # YAML reads 5 as a number
+
+    @field_validator("commands", mode="before")
+    @classmethod
+    def _known_commands(cls, commands: object) -> object:
+        if isinstance(commands, list) and "ack" in commands:
+            raise ValueError("'ack' is not a command name: did you mean 'acknowledge'?")
+        return commands
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> MqttSettings:

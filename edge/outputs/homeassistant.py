@@ -5,13 +5,14 @@ needs attention, last check) or a ``sensors/<name>`` topic (one entity per featu
 ends in a unit we know, e.g. ``velocity_rms_mm_s`` or ``temp_c``); two buttons send the
 ``check/set`` and ``escalate/set`` commands. With alerts on, an alert sensor, acknowledge and
 snooze buttons and a maintenance switch work on the retained ``alert`` topic and its commands.
+Buttons and switches are declared only for the commands the board obeys (``outputs.mqtt.commands``).
 Every entity shares the board's availability topic, so HA greys them out when the board's last will says ``offline``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,9 +171,10 @@ class Discovery:
         return payload
 
     def messages(self, asset: AssetConfig, features: Iterable[tuple[str, str]] = (),
-                 alerts: bool = False) -> list[Message]:
+                 alerts: bool = False, commands: Collection[str] = ()) -> list[Message]:
         """Retained discovery messages for the asset's fixed entities (and its alert ones) and the
-        given (sensor, feature)s."""
-        entities = list(ASSET_ENTITIES) + (list(ALERT_ENTITIES) if alerts else [])
+        given (sensor, feature)s; buttons and switches only for the ``commands`` the board obeys."""
+        entities = [e for e in ASSET_ENTITIES + (ALERT_ENTITIES if alerts else ())
+                    if e.command is None or e.command in commands]
         entities += [e for e in (feature_entity(s, f) for s, f in sorted(features)) if e is not None]
         return [Message(self.topic(asset, e), dumps(self.config(asset, e)), retain=True) for e in entities]

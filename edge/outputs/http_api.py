@@ -13,8 +13,8 @@ the page sends the token with its API calls). Config refuses a non-loopback bind
 Writes (POST, the technician's actions in ``alert_routes.py``) are safe against cross-site
 requests: they need ``Content-Type: application/json`` (a cross-site form cannot send it, and the
 CORS preflight a script would need is never granted), an ``Origin`` (when the browser sends one)
-equal to the page's own, a loopback ``Host`` when no token is set (no DNS rebinding), and the
-token from any client that is not on loopback.
+equal to the page's own, and the token from any client that is not on loopback. Without a token,
+every request for machine data, read or write, needs a loopback ``Host`` (no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge import __version__
+from edge.alerts.fields import FieldError, json_object
 from edge.alerts.headline import headline
 from edge.alerts.lifecycle import ActionRefused
 from edge.config.root import AssetConfig
 from edge.errors import ConfigError, StorageError
-from edge.outputs.alert_routes import AlertRoutes, parse_body
+from edge.outputs.alert_routes import AlertRoutes
 from edge.outputs.config import HttpSettings, is_loopback
 from edge.outputs.http_handler import RequestHandler
 from edge.outputs.http_types import Problem, Response
@@ -182,13 +183,15 @@ class HttpApi(AlertRoutes):
                                 headers={"Allow": allowed})
             route, match = found
             if route.auth:
-                self._authorize(headers.get("Authorization"))
+                self._authorize(headers)
             if method == "GET":
                 return getattr(self, route.handler)(query=query, **match.groupdict())
             self._same_site(headers, client)
-            return getattr(self, route.handler)(query=query, body=parse_body(body), **match.groupdict())
+            return getattr(self, route.handler)(query=query, body=json_object(body), **match.groupdict())
         except ActionRefused as exc:
             return Response(409, dumps({"error": str(exc)}))
+        except FieldError as exc:
+            return Response(400, dumps({"error": str(exc)}))
         except Problem as problem:
             extra = {"WWW-Authenticate": 'Bearer realm="edgewatch"'} if problem.status == 401 else {}
             return Response(problem.status, dumps({"error": str(problem)}), headers=extra)
@@ -199,10 +202,11 @@ class HttpApi(AlertRoutes):
             log.exception("HTTP API: %s %s failed", method, parsed.path)
             return Response(500, dumps({"error": "internal error; see the edgewatch log"}))
 
-    def _authorize(self, header: str | None) -> None:
-        if self._token is None:
+    def _authorize(self, headers: Any) -> None:
+        if self._token is None:  # reads too: a page on a rebound DNS name must not read the loopback API
+            _loopback_host(headers.get("Host") or "")
             return
-        scheme, _, given = (header or "").partition(" ")
+        scheme, _, given = (headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
             raise Problem(401, "this API needs the header 'Authorization: Bearer <token>' with the configured token")
 
@@ -218,8 +222,8 @@ class HttpApi(AlertRoutes):
             raise Problem(403, f"cross-site write refused (Origin {origin} is not this board)")
         if headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
             raise Problem(403, "cross-site write refused (Sec-Fetch-Site)")
-        if self._token is None and not is_loopback(host.rsplit(":", 1)[0].strip("[]")):
-            raise Problem(403, f"write refused: Host {host!r} is not loopback and no token is set")
+        if self._token is None:
+            _loopback_host(host)
 
     def _asset(self, asset_id: str) -> AssetConfig:
         asset_id = urllib.parse.unquote(asset_id)
@@ -332,6 +336,12 @@ class HttpApi(AlertRoutes):
             raise Problem(404, f"no such file: {name}")
         return Response(200, path.read_bytes(), content_type,
                         {"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"})
+
+
+def _loopback_host(host: str) -> None:
+    """Without a token the API answers only requests addressed to a loopback name (no DNS rebinding)."""
+    if not is_loopback(host.rsplit(":", 1)[0].strip("[]")):
+        raise Problem(403, f"refused: Host {host!r} is not loopback and no token is set")
 
 
 def _frame_url(stored: StoredVerdict) -> str | None:

@@ -5,12 +5,15 @@ Topics under ``<prefix>/<asset>/``::
     verdict           every verdict, Verdict.to_dict() JSON            not retained
     state             compact current state (verdict, confidence...)   retained
     sensors/<name>    latest features of one sensor, units in names    retained
-    check/set         command in: check now                             (any payload)
-    escalate/set      command in: force escalation on the next check    (any payload)
+    check/set         command in: check now                             (empty or PRESS)
+    escalate/set      command in: ask the cloud on the next check       (empty or PRESS)
     alert             the asset's alert, snooze and maintenance         retained
     acknowledge/set   command in: acknowledge the alert   (a name, or JSON {"by", "note"})
-    snooze/set        command in: snooze for N seconds    (N, or JSON {"duration_s", "by", "off"})
-    maintenance/set   command in: planned maintenance     (ON/OFF, or JSON {"on", "by", "note"})
+    snooze/set        command in: snooze for N seconds    (N, OFF, or JSON {"duration_s", "by", "note", "off"})
+    maintenance/set   command in: planned maintenance     (ON/OFF, or JSON {"on", "by", "note", "duration_s"})
+
+Commands are obeyed only when ``outputs.mqtt.commands`` lists them; their payload schema is in
+``edge/alerts/mqtt_commands.py``.
 
 and one availability topic per board, ``<prefix>/_boards/<client_id>/availability``
 (``online``/``offline``; ``offline`` is the last will). Asset ids cannot start with '_', so the

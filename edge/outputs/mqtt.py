@@ -9,6 +9,11 @@ While the broker is away, verdict messages wait in a bounded buffer (oldest drop
 only the newest retained message per topic (state, sensors, discovery) is kept; on every
 connect the board says ``online``, resubscribes, republishes the retained set (a broker that
 restarted without persistence has lost it) and then flushes the buffer in order.
+
+Commands in are off unless ``outputs.mqtt.commands`` lists them, limited per asset and command
+(``commands_per_minute``), and never taken from a retained message: with MQTT 5 the board
+subscribes with retain-as-published and without the stored copies, so a retained command is
+recognised at subscribe time and when it is delivered live (MQTT 3.1.1 brokers clear the flag then).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edge.alerts import mqtt_commands
+from edge.alerts.fields import FieldError
 from edge.config.root import AssetConfig
 from edge.errors import ConfigError
 from edge.evidence import Verdict
@@ -35,14 +42,15 @@ from edge.outputs.messages import (
     sensor_features,
     verdict_messages,
 )
+from edge.outputs.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 
 # Called from the MQTT network thread with (asset_id, command), command in COMMANDS:
 # it must return quickly (set a flag, queue a job), not run a check itself.
 CommandCallback = Callable[[str, str], None]
-# (asset_id, command in ALERT_COMMANDS, payload): acknowledge, snooze, maintenance; also quick
-AlertCallback = Callable[[str, str, bytes], None]
+# (asset_id, the understood command: acknowledge, snooze, maintenance); also quick
+AlertCallback = Callable[[str, mqtt_commands.Command], None]
 
 ONLINE, OFFLINE = b"online", b"offline"
 
@@ -69,7 +77,9 @@ class MqttSink:
         self.assets = {asset.id: asset for asset in assets}
         self.on_command = on_command
         self.on_alert = on_alert
-        self._commands = COMMANDS + (ALERT_COMMANDS if on_alert is not None else ())
+        available = COMMANDS + (ALERT_COMMANDS if on_alert is not None else ())
+        self._commands = tuple(command for command in available if command in settings.commands)
+        self._limit = RateLimit(settings.commands_per_minute, "MQTT command")
         client_id = settings.client_id or default_client_id(site)
         self.topics = Topics(settings.topic_prefix, client_id)
         self.discovery = (None if settings.discovery_prefix is None
@@ -86,9 +96,9 @@ class MqttSink:
         for asset in assets:
             self._remember(self._discovery_messages(asset))
 
-        self._client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True
-        )
+        self._v5 = settings.protocol == "5"
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311)
         self._configure(self._client)
 
     def _configure(self, client: Any) -> None:
@@ -119,6 +129,17 @@ class MqttSink:
         """Start connecting in the background; a broker that is down now is retried with backoff."""
         settings = self.settings
         log.info("MQTT: connecting to %s:%d as %s", settings.host, settings.effective_port, self.topics.client_id)
+        if self._commands:
+            log.info("MQTT: obeying %s commands (at most %d a minute per asset and command)",
+                     ", ".join(self._commands), settings.commands_per_minute)
+            if settings.username is None:
+                log.warning("MQTT: commands are on and the board connects without a user name: a broker that "
+                            "lets it in likely lets anyone send them (see contrib/mosquitto/edgewatch.acl)")
+            if not self._v5:
+                log.warning("MQTT 3.1.1: a retained command published while the board is connected is carried "
+                            "out once (the broker clears the flag); use protocol 5 where the broker has it")
+        else:
+            log.info("MQTT: commands off (outputs.mqtt.commands is empty)")
         self._client.connect_async(settings.host, settings.effective_port, keepalive=settings.keepalive_s)
         self._client.loop_start()
         return self
@@ -193,7 +214,7 @@ class MqttSink:
 
     def _discovery_messages(self, asset: AssetConfig) -> list[Message]:
         return [] if self.discovery is None else self.discovery.messages(
-            asset, self._features[asset.id], alerts=self.on_alert is not None)
+            asset, self._features[asset.id], alerts=self.on_alert is not None, commands=self._commands)
 
     def _remember(self, messages: list[Message]) -> None:
         for message in messages:
@@ -208,13 +229,16 @@ class MqttSink:
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT: broker %s refused the connection: %s", self.settings.host, reason_code)
+            hint = " (a broker without MQTT 5? set outputs.mqtt.protocol: '3.1.1')" \
+                if self._v5 and "protocol" in str(reason_code).lower() else ""
+            log.warning("MQTT: broker %s refused the connection: %s%s", self.settings.host, reason_code, hint)
             return
-        subscriptions = [(self.topics.command(asset_id, command), 1)
-                         for asset_id in self.assets for command in self._commands]
+        subscriptions: list[tuple[str, Any]] = [(self.topics.command(asset_id, command), self._options(command=True))
+                                                for asset_id in self.assets for command in self._commands]
         if self.discovery is not None:
-            subscriptions.append((self.discovery.status_topic, 1))
-        client.subscribe(subscriptions)
+            subscriptions.append((self.discovery.status_topic, self._options(command=False)))
+        if subscriptions:
+            client.subscribe(subscriptions)
         client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
         with self._lock:
             self._send(list(self._retained.values()))
@@ -227,6 +251,17 @@ class MqttSink:
         else:
             log.info("MQTT: connected to %s", self.settings.host)
         self._ever_connected = True
+
+    def _options(self, command: bool) -> Any:
+        """QoS 1; for commands with MQTT 5, no stored copies at subscribe time and the retain flag kept
+        on live delivery (retain-as-published), so a retained command is always recognised."""
+        if not self._v5:
+            return 1
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        if not command:
+            return SubscribeOptions(qos=1)
+        return SubscribeOptions(qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         was_connected = self._connected.is_set()
@@ -243,19 +278,26 @@ class MqttSink:
                     self._send(list(self._retained.values()))
             return
         parsed = self.topics.parse_command(message.topic)
-        if parsed is None or parsed[0] not in self.assets:
+        if parsed is None or parsed[0] not in self.assets or parsed[1] not in self._commands:
             log.debug("MQTT: ignoring message on %s", message.topic)
             return
         asset_id, command = parsed
+        if not self._limit.allow(f"{asset_id}/{command}"):  # first: a flood costs no parsing and no log lines
+            return
         if message.retain:  # a stored command would run again on every reconnect (and bill the cloud each time)
             log.warning("MQTT: ignoring a retained %s command for %s on %s; commands must not be retained "
                         "(clear it with: mosquitto_pub -r -n -t '%s')", command, asset_id, message.topic, message.topic)
             return
-        log.info("MQTT: %s command for %s", command, asset_id)
+        try:
+            understood = mqtt_commands.parse(command, bytes(message.payload))
+        except FieldError as exc:
+            log.warning("MQTT: %s command for %s ignored: %s", command, asset_id, exc)
+            return
+        log.info("MQTT: %s command for %s by %s", command, asset_id, understood.by)
         try:
             if command in ALERT_COMMANDS:
                 if self.on_alert is not None:
-                    self.on_alert(asset_id, command, bytes(message.payload))
+                    self.on_alert(asset_id, understood)
                 return
             self.on_command(asset_id, command)
         except Exception:  # a failing callback must not kill the network thread

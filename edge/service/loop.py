@@ -29,6 +29,7 @@ import numpy as np
 
 from edge.errors import EdgewatchError, SourceError
 from edge.evidence import Evidence, Verdict
+from edge.logs import FailureLog
 from edge.outputs.base import VerdictSink
 from edge.service.config import ServiceSettings
 from edge.service.sdnotify import Notifier
@@ -98,6 +99,7 @@ class Service:
         self._observe_check = observe_check
         self._observe_store = observe_store  # (asset id, verdict time, why it was not stored or None)
         self.alerts = alerts
+        self._failures = FailureLog(log)  # a full disk fails every check: one line when it starts, one when it ends
         self._stopping = False  # a plain flag: setting it is safe in a signal handler, unlike Event.set
         self._reloading = False
         self._wake = threading.Event()  # set by a finished check or a request: the loop looks at once
@@ -203,12 +205,13 @@ class Service:
                 schedule.running = None
                 schedule.stalled = False
                 error = future.exception()
+                what = f"asset {schedule.asset.id}: check failed"
                 if error is None:
                     self.completed_checks += 1
+                    self._failures.ok(what)
                 else:
                     self.failed_checks += 1
-                    log.error("asset %s: check failed: %s", schedule.asset.id, error,
-                              exc_info=None if isinstance(error, EdgewatchError) else error)
+                    self._failures.failed(what, error, traceback=not isinstance(error, EdgewatchError))
             elif not schedule.stalled and now - schedule.started > self.settings.stall_after_s:
                 schedule.stalled = True
                 log.error("asset %s: check running for %.0f s; watchdog pings stop so systemd restarts the service",
@@ -226,10 +229,9 @@ class Service:
         for job in self._periodic:
             if now >= job.due:
                 job.due = now + job.interval_s
-                try:
+                name = getattr(job.run, "__qualname__", job.run)
+                with self._failures.attempt(f"periodic job {name} failed", Exception):  # the checks go on
                     job.run()
-                except Exception:  # maintenance failing must not stop the checks
-                    log.exception("periodic job %s failed", getattr(job.run, "__qualname__", job.run))
 
     def _sleep_s(self, now: float) -> float:
         idle_due = [s.next_due - now for s in self._schedules if s.running is None]
@@ -309,16 +311,12 @@ class Service:
             verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
-        if self.alerts is not None:
-            try:
+        if self.alerts is not None:  # the verdict is stored and published all the same
+            with self._failures.attempt(f"asset {asset.id}: alert not updated"):
                 self.alerts.observe(verdict, verdict_id)
-            except EdgewatchError as exc:  # the verdict is stored and published all the same
-                log.error("asset %s: alert not updated: %s", asset.id, exc)
-        for sink in self.sinks:
-            try:
+        for sink in self.sinks:  # one broken output must not cost the others their verdict
+            with self._failures.attempt(f"asset {asset.id}: output {type(sink).__name__} failed", Exception):
                 sink.publish(verdict)
-            except Exception:  # one broken output must not cost the others their verdict
-                log.exception("asset %s: output %s failed", asset.id, type(sink).__name__)
         return verdict_id
 
     def _quiet(self, asset_id: str) -> bool:
@@ -332,20 +330,19 @@ class Service:
         try:
             verdict_id = self.history.add(verdict, frame.image if frame is not None else None, anomaly_map)
         except EdgewatchError as exc:
-            # outputs still get the verdict; the history error is loud, not fatal
-            log.error("asset %s: verdict not stored: %s", verdict.asset_id, exc)
+            # outputs still get the verdict; the history error is loud (once), not fatal
+            self._failures.failed(f"asset {verdict.asset_id}: verdict not stored", exc)
             self._observe_store(verdict.asset_id, verdict.timestamp, f"verdicts cannot be stored: {exc}")
             return None
+        self._failures.ok(f"asset {verdict.asset_id}: verdict not stored")
         self._observe_store(verdict.asset_id, verdict.timestamp, None)
         return verdict_id
 
     def _note_escalation(self, verdict_id: int, verdict: Verdict) -> None:
         """Store the escalation decision (queued, or why not); the cloud's answer replaces it later."""
         assert verdict.escalation is not None
-        try:
+        with self._failures.attempt(f"asset {verdict.asset_id}: escalation decision not stored"):
             self.history.set_escalation(verdict_id, verdict.escalation, verdict.escalated)
-        except EdgewatchError as exc:
-            log.error("asset %s: escalation decision not stored: %s", verdict.asset_id, exc)
 
 
 def _quietly(close: Callable[[], object], what: str) -> None:

@@ -175,11 +175,17 @@ class AlertStore(Store):
                          " maintenance_note FROM modes WHERE asset = ?", (asset,))
         return Mode(*rows[0]) if rows else Mode()
 
-    def events(self, asset: str | None = None, limit: int = 100) -> list[Event]:
-        """The audit trail, newest first."""
-        where, params = ("WHERE asset = ?", (asset,)) if asset is not None else ("", ())
-        rows = self.read(f"SELECT id, at, asset, alert_id, action, actor, note, detail FROM events {where}"
-                         " ORDER BY id DESC LIMIT ?", (*params, limit))
+    def events(self, asset: str | None = None, limit: int = 100, actions: Sequence[str] = (),
+               ref: str | None = None) -> list[Event]:
+        """The audit trail, newest first; only ``actions`` when given, only entries whose detail has
+        this ``ref`` (a correction's) when given, so old entries are found however many came since."""
+        clauses = [(asset is not None, "asset = ?", (asset,)),
+                   (bool(actions), f"action IN ({', '.join('?' * len(actions))})", tuple(actions)),
+                   (ref is not None, "json_extract(detail, '$.ref') = ?", (ref,))]
+        where = " AND ".join(sql for used, sql, _ in clauses if used)
+        params = tuple(value for used, _, values in clauses if used for value in values)
+        rows = self.read(f"SELECT id, at, asset, alert_id, action, actor, note, detail FROM events"
+                         f"{' WHERE ' + where if where else ''} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [Event(id=row[0], at=row[1], asset=row[2], alert_id=row[3], action=row[4], actor=row[5], note=row[6],
                       detail=json.loads(row[7])) for row in rows]
 
