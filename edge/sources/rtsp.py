@@ -10,5 +10,7 @@ class RtspSource(StreamCamera):
     config: RtspCamera
 
     def _open(self) -> None:
-        options = {"rtsp_transport": self.config.transport} if self.config.url.startswith("rtsp") else {}
+        options: dict[str, str] = {}
+        if self.config.url.startswith("rtsp"):
+            options["rtsp_transport"] = self.config.transport
         self._reader = LatestFrameReader(self.name, self.config.url, self.config.timeout_s, options=options)
