@@ -112,15 +112,11 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capture", type=int, metavar="N",
                    help="First capture N fit frames per camera from the configured camera(s) into --normal.")
     p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between captured frames.")
-    p.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME=DIR",
-        help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
-        "ok|warning|fault (default: the bundle label's severity, else warning).",
-    )
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                   help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
+                   "ok|warning|fault (default: the bundle label's severity, else warning).")
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--force", action="store_true", help="Replace --out if it is a profile (other files never).")
     p.add_argument("--roi", metavar="REGION",
                    help="Judge only this part of each frame, as the camera's 'roi' does: 'left,top,right,bottom' "
                         "or polygon corners 'x,y x,y x,y ...', in fractions of the frame.")
