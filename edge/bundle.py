@@ -267,10 +267,12 @@ def verify_files(root: Path, manifest: Manifest) -> None:
         verify_member(root, entry.path, entry.bytes, entry.sha256)
 
 
-def write_manifest(path: Path, manifest: Manifest) -> None:
-    """Write a manifest atomically: replacing it is the commit point of a bundle (labels edit one in place)."""
-    document = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
-    write_atomically(path, document.encode("utf-8"), mode=0o644)
+def write_manifest(path: Path, manifest: Manifest) -> bytes:
+    """Write a manifest atomically: replacing it is the commit point of a bundle (labels edit one in place).
+    Returns the bytes written (what a signature must cover)."""
+    document = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode("utf-8")
+    write_atomically(path, document, mode=0o644)
+    return document
 
 
 def load_bundle(root: Path, verify: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:

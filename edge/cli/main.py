@@ -283,6 +283,9 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     r = lsub.add_parser("remove", help="Remove a label (needs no text model).")
     r.add_argument("bundle", type=Path, help="Model bundle folder.")
     r.add_argument("--name", required=True, help="Label to remove.")
+    for command in (a, r):  # a signed bundle is never left with a signature that no longer matches
+        command.add_argument("--resign", type=Path, metavar="KEY", help="Private key that signs the changed "
+                             "manifest (required for a signed bundle; $EDGEWATCH_KEY_PASSPHRASE as for 'bundle sign').")
 def _add_image(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("image", help="Build a flashable arm64 image or an offline wheelhouse (workstation, as root).")
     isub = p.add_subparsers(dest="image_command", metavar="COMMAND", required=True, parser_class=_Parser)
