@@ -127,8 +127,8 @@ def _quiet_apprise(url: str) -> None:
     words = [parts.username, parts.password, *parts.path.split("/"),
              *(value for _, value in urllib.parse.parse_qsl(parts.query))]
     for word in filter(None, words):
-        if len(word) >= 3:
-            _REDACTED.secrets.update({word, urllib.parse.unquote(word)})
+        if len(word) >= 3:  # as written, decoded, and as apprise's own privacy mask shows it ('S...5')
+            _REDACTED.secrets.update({word, urllib.parse.unquote(word), f"{word[0]}...{word[-1]}"})
     logger = logging.getLogger("apprise")
     if _REDACTED not in logger.filters:
         logger.addFilter(_REDACTED)
