@@ -8,10 +8,11 @@ a Pi (the ``notify`` extra). It is imported only when ``alerts.notify`` lists a 
 Each row is sent to one target (a failing Slack never resends the e-mail), worst news first (a
 fault, a warning, then the rest), oldest first within that, at most ``max_notifications_per_hour``
 board-wide (beyond it rows wait), with exponential retry while a target is down. The rest (cleared,
-and what people did: snooze, maintenance, acknowledgements) may use only half of that rate, and a repeated snooze or maintenance action replaces its unsent notice (the store), so a flood
-of such commands never holds back a fault: it waits at most one rate-limit interval.
+and what people did: snooze, maintenance, acknowledgements) may use only half of that rate, and a
+repeated snooze or maintenance action replaces its unsent notice (the store), so a flood of such
+commands never holds back a fault: it waits at most one rate-limit interval.
 
-Bodies go out as plain text (apprise escapes them for an HTML e-mail part), subjects and bodies
+Bodies go out as plain text (an e-mail has no HTML part to render a note's markup), subjects and bodies
 are cut to a bounded length before anything encodes them. URLs hold secrets: a target is stored
 under an id without its password or tokens (so rotating one keeps the queue), logs name only the
 scheme, and apprise's own logger says nothing below a warning and never a URL's user or secrets.
