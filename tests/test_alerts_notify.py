@@ -255,6 +255,11 @@ def test_config_check_refuses_a_notify_url_apprise_cannot_read(tmp_path: Path,
     assert main(["config", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "alerts.notify[1]: apprise does not understand this nosuch:// URL" in err and "token" not in err
+    from edge.errors import ConfigError
+    from edge.service.reload import check_config
+
+    with pytest.raises(ConfigError, match=r"alerts.notify\[1\]"):  # a SIGHUP with it keeps the running service
+        check_config(path)
 
 
 def test_a_huge_name_is_cut_before_anything_encodes_it(
