@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from edge.bundle_files import read_member, sha256_stream, verify_member
+from edge.bundle_files import open_member, read_member, sha256_stream, verify_member
 from edge.config.loader import format_location
 from edge.config.section import Section
 from edge.errors import BundleError
@@ -218,14 +218,16 @@ def sha256_file(path: Path) -> str:
 
 
 def read_manifest_bytes(root: Path) -> bytes:
-    """The manifest exactly as stored: what a signature covers."""
+    """The manifest exactly as stored: what a signature covers (a link or a special file is refused,
+    as for every file of a bundle)."""
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist")
+    if not manifest_path.exists() and not manifest_path.is_symlink():
+        raise BundleError(f"{root} is not a model bundle: {MANIFEST_NAME} is missing")
     try:
-        return manifest_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise BundleError(f"{root} is not a model bundle: {MANIFEST_NAME} is missing") from exc
+        with open_member(root, MANIFEST_NAME) as handle:
+            return handle.read()
     except OSError as exc:
         raise BundleError(f"{manifest_path} cannot be read: {exc}") from exc
 

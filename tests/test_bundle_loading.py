@@ -135,6 +135,14 @@ def test_a_symlinked_model_is_refused(tmp_path: Path) -> None:
         load_bundle(bundle_dir)
 
 
+def test_a_symlinked_manifest_is_refused(tmp_path: Path) -> None:
+    bundle_dir = make_bundle(tmp_path / "bundle")
+    (bundle_dir / "manifest.json").rename(tmp_path / "manifest.json")
+    (bundle_dir / "manifest.json").symlink_to(tmp_path / "manifest.json")
+    with pytest.raises(BundleError, match=r"manifest.json is or goes through a symbolic link"):
+        load_bundle(bundle_dir)
+
+
 def test_a_link_on_the_way_or_a_fifo_is_refused(tmp_path: Path) -> None:
     bundle_dir = make_bundle(tmp_path / "bundle", [("normal", "ok"), ("rust", "fault")])
     data = (bundle_dir / "labels.npy").read_bytes()
