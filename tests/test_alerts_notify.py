@@ -206,6 +206,7 @@ def test_a_flood_of_snoozes_holds_a_fault_back_less_than_one_rate_interval(
             notifier.drain()
         clock.now += 0.5
     assert notifier.queue.counts()["pending"] <= 2  # repeats collapsed: one snoozed, one unsnoozed
+    assert notifier._wait_s() > 1  # rows held back by the rate are not polled in a busy loop
     raised_at = clock.now
     alerts.observe(verdict("pump-2", Condition.FAULT), 1)
     delivered_at = None
