@@ -136,7 +136,7 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
                 skipped[path] = str(exc).splitlines()[-1].split("edgewatch: error: ")[-1][:400]
                 print(f"  {path} left out: {skipped[path]}", file=sys.stderr, flush=True)
                 continue
-        _edgewatch("enroll", "--bundle", str(bundle), "--normal", frames_dir, "--out", str(profile))
+        _edgewatch("enroll", "--bundle", str(bundle), "--normal", frames_dir, "--out", str(profile), "--force")
         bundles[path], profiles[path] = bundle, profile
     frame_list = [str(p) for p in frames]
     specs: dict[str, tuple[str, dict[str, Any]]] = {

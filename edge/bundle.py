@@ -7,7 +7,7 @@ quantized and how well INT8 agreed with FP32. Loading a bundle needs no torch/tr
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import logging
 from collections.abc import Sequence
@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
+from edge.bundle_files import open_member, read_member, sha256_stream, verify_member
 from edge.config.loader import format_location
 from edge.config.section import Section
 from edge.errors import BundleError
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-_HASH_CHUNK = 1 << 20
 
 
 class FileEntry(Section):
@@ -189,17 +189,22 @@ class Bundle:
     root: Path
     manifest: Manifest
 
-    def path(self, name: str) -> Path:
-        return self.root / name
+    def read(self, name: str) -> bytes:
+        """A listed file's bytes, checked against the manifest's size and sha256 as they are read: load
+        models and labels from these bytes, never by path again (what was checked is what is used)."""
+        entry = next((entry for entry in self.manifest.files if entry.path == name), None)
+        if entry is None:
+            raise BundleError(f"bundle {self.root}: {name} is not listed in its manifest")
+        return read_member(self.root, name, entry.bytes, entry.sha256)
 
     def label_embeddings(self) -> np.ndarray:
         """(L, D) float32 L2-normalised text embeddings, one row per label."""
         if self.manifest.labels is None:
             raise BundleError(f"bundle {self.root} has no labels")
-        path = self.path(self.manifest.labels.embeddings_file)
+        path = self.root / self.manifest.labels.embeddings_file
         try:
-            embeddings = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            embeddings = np.load(io.BytesIO(self.read(self.manifest.labels.embeddings_file)), allow_pickle=False)
+        except ValueError as exc:
             raise BundleError(f"{path}: label embeddings cannot be read: {exc}") from exc
         expected = (len(self.manifest.labels.entries), self.manifest.embedding_dim)
         if embeddings.shape != expected:
@@ -208,22 +213,21 @@ class Bundle:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)
 
 
 def read_manifest_bytes(root: Path) -> bytes:
-    """The manifest exactly as stored: what a signature covers."""
+    """The manifest exactly as stored: what a signature covers (a link or a special file is refused,
+    as for every file of a bundle)."""
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist")
+    if not manifest_path.exists() and not manifest_path.is_symlink():
+        raise BundleError(f"{root} is not a model bundle: {MANIFEST_NAME} is missing")
     try:
-        return manifest_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise BundleError(f"{root} is not a model bundle: {MANIFEST_NAME} is missing") from exc
+        with open_member(root, MANIFEST_NAME) as handle:
+            return handle.read()
     except OSError as exc:
         raise BundleError(f"{manifest_path} cannot be read: {exc}") from exc
 
@@ -259,24 +263,18 @@ def read_manifest(root: Path, data: bytes | None = None) -> Manifest:
 
 
 def verify_files(root: Path, manifest: Manifest) -> None:
-    """Recompute every size and sha256; the first mismatch is an error naming the file."""
+    """Recompute every size and sha256; the first mismatch is an error naming the file. (Loaders check
+    again what they read, through :meth:`Bundle.read`.)"""
     for entry in manifest.files:
-        path = root / entry.path
-        if not path.is_file():
-            raise BundleError(f"bundle {root}: file {entry.path} is missing")
-        size = path.stat().st_size
-        if size != entry.bytes:
-            raise BundleError(
-                f"bundle {root}: file {entry.path} is {size} bytes, manifest says {entry.bytes} (truncated or replaced)"
-            )
-        if sha256_file(path) != entry.sha256:
-            raise BundleError(f"bundle {root}: file {entry.path} does not match its sha256 (corrupted or tampered)")
+        verify_member(root, entry.path, entry.bytes, entry.sha256)
 
 
-def write_manifest(path: Path, manifest: Manifest) -> None:
-    """Write a manifest atomically: replacing it is the commit point of a bundle (labels edit one in place)."""
-    document = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
-    write_atomically(path, document.encode("utf-8"), mode=0o644)
+def write_manifest(path: Path, manifest: Manifest) -> bytes:
+    """Write a manifest atomically: replacing it is the commit point of a bundle (labels edit one in place).
+    Returns the bytes written (what a signature must cover)."""
+    document = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode("utf-8")
+    write_atomically(path, document, mode=0o644)
+    return document
 
 
 def load_bundle(root: Path, verify: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:

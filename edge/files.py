@@ -5,6 +5,7 @@ a person points it at without trusting its size."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -47,9 +48,15 @@ def write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object], 
 def read_bounded(path: Path, limit_bytes: int, what: str, error: type[EdgewatchError], hint: str) -> bytes:
     """The bytes of ``path`` (``what``: 'config file', 'trusted key', ...), refusing a file larger than
     ``limit_bytes`` before parsing it (parsed JSON or YAML takes ten times its size); ``hint`` tells
-    the person what to do about a large one. Every failure is an ``error`` naming the file."""
+    the person what to do about a large one. Only a regular file is read: a FIFO would block the reader
+    and a device such as /dev/zero never ends. Every failure is an ``error`` naming the file."""
     try:
-        with path.open("rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open either
+        kind = _kind(os.fstat(descriptor).st_mode)
+        if kind:
+            os.close(descriptor)
+            raise error(f"{what} {path} is not a regular file but {kind}; point at a file")
+        with os.fdopen(descriptor, "rb") as handle:
             data = handle.read(limit_bytes + 1)
     except FileNotFoundError as exc:
         raise error(f"{what} {path} does not exist") from exc
@@ -59,3 +66,12 @@ def read_bounded(path: Path, limit_bytes: int, what: str, error: type[EdgewatchE
         size = f"{limit_bytes // 2**20} MiB" if limit_bytes % 2**20 == 0 else f"{limit_bytes} bytes"
         raise error(f"{what} {path} is larger than {size}; {hint}")
     return data
+
+
+def _kind(mode: int) -> str:
+    """'' for a regular file, else what the path is, in words."""
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")

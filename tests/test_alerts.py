@@ -83,7 +83,10 @@ def test_raise_acknowledge_clear_with_audit_and_notifications(tmp_path: Path) ->
     due = queue.due(clock.now, limit=100)
     assert len(due) == 8 and {item.target for item in due} == {"mail", "hook"}  # one per transition per target
     assert len({item.key for item in due}) == 8
-    assert "Outer-race bearing defect, drive end" in due[0].body and due[2].title.endswith("acknowledged by anna")
+    assert "Outer-race bearing defect, drive end" in due[0].body
+    # worst news first (the fault, then the warning), then the rest in the order it happened
+    assert [item.title.split(": ", 1)[1] for item in due[::2]] == [
+        "worse: fault", "warning", "acknowledged by anna", "cleared"]
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:

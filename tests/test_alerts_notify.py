@@ -3,6 +3,7 @@ one per transition per target, nothing lost while a receiver is down, no double 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from edge.alerts.config import AlertsSettings
 from edge.alerts.lifecycle import AlertBook
 from edge.alerts.notifier import Notifier, target_id
 from edge.evidence import Condition
-from edge.store.alerts import AlertStore
+from edge.store.alerts import MAX_BODY_CHARS, MAX_TITLE_CHARS, PRUNE_EVERY, AlertStore, Mode, Notice, Retention
 from edge.store.notifications import NotificationQueue
 from tests.conftest import REPO_ROOT
 from tests.notify_support import SmtpServer, WebhookServer
@@ -30,7 +31,7 @@ import sys
 from pathlib import Path
 from edge.alerts.config import AlertsSettings
 from edge.alerts.notifier import Notifier
-from edge.store.alerts import AlertStore
+from edge.store.alerts import MAX_BODY_CHARS, MAX_TITLE_CHARS, PRUNE_EVERY, AlertStore, Mode, Notice, Retention
 from edge.store.notifications import NotificationQueue
 store = AlertStore(Path(sys.argv[1]))
 print(Notifier(NotificationQueue(store), sys.argv[2:], AlertsSettings()).drain(), flush=True)
@@ -55,10 +56,13 @@ def receivers(tmp_path: Path) -> Iterator[tuple[SmtpServer, WebhookServer]]:
     hook.stop()
 
 
+ASSETS = {"press-1": "Hydraulic press 1", "pump-2": "Coolant pump 2"}
+
+
 def setup(tmp_path: Path, urls: list[str], clock: Clock, **settings: object) -> tuple[AlertBook, Notifier]:
     config = AlertsSettings.model_validate({"retry_min_s": 5, **settings})
     store = AlertStore(tmp_path / "alerts.sqlite3")
-    alerts = AlertBook(store, config, {"press-1": "Hydraulic press 1"}, [target_id(u) for u in urls], clock=clock)
+    alerts = AlertBook(store, config, ASSETS, [target_id(u) for u in urls], clock=clock)
     return alerts, Notifier(NotificationQueue(store), urls, config, clock=clock)
 
 
@@ -171,3 +175,118 @@ def test_a_url_apprise_cannot_read_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"alerts.notify\[1\]: apprise does not understand this nosuch:// URL"):
         setup(tmp_path, ["json://127.0.0.1:9/hook", "nosuch://secret@host"], Clock())
+
+
+# -- under attack or misuse (each of these failed before notifications were hardened) ------------------
+
+def test_html_in_a_note_is_sent_as_plain_text(
+        tmp_path: Path, receivers: tuple[SmtpServer, WebhookServer]) -> None:
+    smtp, _ = receivers
+    alerts, notifier = setup(tmp_path, [smtp.url], Clock())
+    alerts.observe(verdict("press-1", Condition.FAULT), 1)
+    alerts.acknowledge("press-1", "anna", '<a href="http://evil.example/x">click</a><img src=http://evil.example/p>')
+    assert notifier.drain() == 2
+    parts = {part.get_content_type(): part.get_content() for part in smtp.messages[1].walk()
+             if part.get_content_maintype() == "text"}
+    assert "click</a>" in parts["text/plain"]  # the text part says what was typed
+    assert list(parts) == ["text/plain"]  # no HTML part a mail client would render as a link or a remote image
+
+
+def test_a_flood_of_snoozes_holds_a_fault_back_less_than_one_rate_interval(
+        tmp_path: Path, receivers: tuple[SmtpServer, WebhookServer]) -> None:
+    _, hook = receivers
+    clock = Clock()
+    per_hour = 30
+    interval_s = 3600 / per_hour
+    alerts, notifier = setup(tmp_path, [hook.url], clock, max_notifications_per_hour=per_hour)
+    for index in range(400):  # a broker client snoozing and unsnoozing press-1, the notifier running meanwhile
+        alerts.snooze("press-1", "mallory", 60)
+        alerts.unsnooze("press-1", "mallory")
+        if index % 20 == 0:
+            notifier.drain()
+        clock.now += 0.5
+    assert notifier.queue.counts()["pending"] <= 2  # repeats collapsed: one snoozed, one unsnoozed
+    assert notifier._wait_s() > 1  # rows held back by the rate are not polled in a busy loop
+    raised_at = clock.now
+    alerts.observe(verdict("pump-2", Condition.FAULT), 1)
+    delivered_at = None
+    while delivered_at is None and clock.now - raised_at <= 3 * interval_s:
+        notifier.drain()
+        if any(post["title"] == "Coolant pump 2: fault" for post in hook.posts):
+            delivered_at = clock.now
+        clock.now += 10
+    assert delivered_at is not None and delivered_at - raised_at < interval_s
+    assert len(hook.posts) <= per_hour // 2 + 1  # the flood itself spent at most half the hourly rate
+
+
+def test_rotating_a_password_keeps_the_queued_notifications(
+        tmp_path: Path, receivers: tuple[SmtpServer, WebhookServer]) -> None:
+    _, hook = receivers
+    old, new = (f"json://edgewatch:{word}@127.0.0.1:{hook.port}/hook" for word in ("winter-2025", "spring-2026"))
+    assert target_id(old) == target_id(new) and "winter" not in target_id(old)
+    clock = Clock()
+    alerts, _ = setup(tmp_path, [old], clock)
+    alerts.observe(verdict("press-1", Condition.FAULT), 1)  # queued while the old password was configured
+    rotated = Notifier(NotificationQueue(alerts.store), [new], AlertsSettings(), clock=clock)
+    assert rotated.drain() == 1 and hook.posts[0]["title"] == "Hydraulic press 1: fault"
+    assert rotated.queue.counts() == {"sent": 1}
+
+
+def test_apprise_logs_neither_the_user_nor_the_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from bench.ports import free_port
+
+    caplog.set_level(logging.DEBUG)
+    url = (f"mailto://alice.ops:S3cret-Pa55@127.0.0.1:{free_port()}?mode=starttls&from=edgewatch@example.com"
+           "&to=tech@example.com")
+    alerts, notifier = setup(tmp_path, [url], Clock())
+    alerts.observe(verdict("press-1", Condition.FAULT), 1)
+    assert notifier.drain() == 0  # nobody listens on that port: one failed try, logged
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "via mailto failed" in logged
+    assert "alice.ops" not in logged and "S3cret-Pa55" not in logged and "S...5" not in logged
+
+
+def test_config_check_refuses_a_notify_url_apprise_cannot_read(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli.main import main
+    from tests.test_config import MINIMAL
+
+    path = tmp_path / "config.yaml"
+    path.write_text(MINIMAL + "alerts:\n  notify: ['json://127.0.0.1:9/hook', 'nosuch://token@host']\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "alerts.notify[1]: apprise does not understand this nosuch:// URL" in err and "token" not in err
+    from edge.errors import ConfigError
+    from edge.service.reload import check_config
+
+    with pytest.raises(ConfigError, match=r"alerts.notify\[1\]"):  # a SIGHUP with it keeps the running service
+        check_config(path)
+
+
+def test_a_huge_name_is_cut_before_anything_encodes_it(
+        tmp_path: Path, receivers: tuple[SmtpServer, WebhookServer]) -> None:
+    smtp, _ = receivers
+    alerts, notifier = setup(tmp_path, [smtp.url], Clock())
+    alerts.observe(verdict("press-1", Condition.FAULT), 1)
+    alerts.acknowledge("press-1", "m" * 1_000_000, "n\r\nBcc: x@evil.example " * 100_000)
+    queued = max(notifier.queue.due(Clock().now, limit=10), key=lambda item: item.id)
+    assert len(queued.title) <= MAX_TITLE_CHARS and len(queued.body) <= MAX_BODY_CHARS
+    assert notifier.drain() == 2
+    subject = str(smtp.messages[1]["Subject"])
+    assert subject.startswith("Hydraulic press 1: acknowledged by mmm") and subject.endswith("…")
+    assert len(subject) <= MAX_TITLE_CHARS and smtp.messages[1]["Bcc"] is None
+
+
+def test_the_queue_and_the_audit_trail_are_capped(tmp_path: Path) -> None:
+    store = AlertStore(tmp_path / "alerts.sqlite3", Retention(events=300, notifications=50))
+    queue = NotificationQueue(store)
+    for index in range(700):
+        store.set_mode("press-1", Mode(), "snoozed", "ben", None, float(index), Notice(f"n{index}", "", ("mail",)))
+        if index < 100:
+            queue.sent(queue.due(float(index))[0], float(index))
+    counts = queue.counts()
+    assert store.read("SELECT COUNT(*) FROM events")[0][0] <= 300 + PRUNE_EVERY
+    assert counts["pending"] <= 50 + PRUNE_EVERY and "sent" not in counts  # finished rows went first
+    kept = [item.title for item in queue.due(1e9, limit=1000)]
+    assert kept[-1] == "n699" and "n0" not in kept  # the newest wait, the oldest were dropped
+    assert store.events("press-1", limit=1)[0].detail == {} and len(store.events(limit=10_000)) <= 400

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge import signing
 from edge.bundle import MANIFEST_NAME, load_bundle
 from edge.cli.main import main
-from edge.errors import BundleError
+from edge.errors import BundleError, UsageError
 from edge.signing import PASSPHRASE_ENV, SIGNATURE_NAME
+from edge.vision.labels import remove_label
 from tests.bundle_factory import make_bundle
 
 
@@ -180,13 +182,44 @@ def test_the_service_and_check_refuse_an_unsigned_bundle_at_start(bundle_dir: Pa
     assert "is not signed" in capsys.readouterr().err
 
 
-def test_changing_labels_on_the_board_says_the_signature_must_be_renewed(bundle_dir: Path, keys: dict[str, Path],
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_labels_on_a_signed_bundle_need_resign_and_stay_verifiable(
+        bundle_dir: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     sign(bundle_dir, keys["new"])
-    capsys.readouterr()
-    assert main(["labels", "remove", str(bundle_dir), "--name", "oil leak"]) == 0
-    assert "no longer matches the changed manifest" in capsys.readouterr().out
-    with pytest.raises(BundleError, match="signature"):
-        load_bundle(bundle_dir, trusted_keys=[public(keys["new"])])
-    sign(bundle_dir, keys["new"])  # signed again after the change: accepted
-    assert load_bundle(bundle_dir, trusted_keys=[public(keys["new"])]).manifest.labels is not None
+    before = {path.name: path.read_bytes() for path in bundle_dir.iterdir()}
+    assert main(["labels", "remove", str(bundle_dir), "--name", "oil leak"]) == 2
+    assert main(["labels", "add", str(bundle_dir), "--name", "smoke"]) == 2  # refused before any model loads
+    assert "is signed: changing its labels would void its manifest.sig" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in bundle_dir.iterdir()} == before  # nothing changed or deleted
+    load_bundle(bundle_dir, trusted_keys=[public(keys["new"])])
+
+    assert main(["labels", "remove", str(bundle_dir), "--name", "oil leak", "--resign", str(keys["new"])]) == 0
+    assert "signed again with" in capsys.readouterr().out
+    bundle = load_bundle(bundle_dir, trusted_keys=[public(keys["new"])])  # a board that trusts the key starts
+    assert bundle.manifest.labels is not None and [e.name for e in bundle.manifest.labels.entries] == ["normal"]
+    assert bundle.label_embeddings().shape == (1, 4)
+    assert "labels.npy" not in {path.name for path in bundle_dir.iterdir()}  # old labels gone only after the commit
+
+
+def test_a_wrong_resign_key_changes_nothing(bundle_dir: Path, keys: dict[str, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    sign(bundle_dir, keys["new"])
+    before = {path.name: path.read_bytes() for path in bundle_dir.iterdir()}
+    not_a_key = tmp_path / "config.yaml"
+    not_a_key.write_text("assets: []\n")
+    assert main(["labels", "remove", str(bundle_dir), "--name", "oil leak", "--resign", str(not_a_key)]) == 2
+    assert "is not a readable PEM private key" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in bundle_dir.iterdir()} == before
+
+
+def test_a_failed_signature_write_keeps_the_old_labels(bundle_dir: Path, keys: dict[str, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old embeddings are deleted only after the new manifest and its signature are in place."""
+    sign(bundle_dir, keys["new"])
+
+    def disk_full(root: Path, manifest_bytes: bytes, private_key: object) -> str:
+        raise UsageError(f"cannot write {root / SIGNATURE_NAME}: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(signing, "sign_manifest", disk_full)
+    with pytest.raises(UsageError, match="No space left"):
+        remove_label(bundle_dir, "oil leak", keys["new"])
+    assert (bundle_dir / "labels.npy").is_file()

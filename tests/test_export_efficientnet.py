@@ -54,7 +54,7 @@ def test_efficientnet_lite0_ships_plain_int8_when_the_heads_rank_as_in_fp32(tmp_
     assert "patchcore score rank correlation" in summary.table()
     assert summary.bundle_bytes <= 0.3 * summary.fp32_bundle_bytes
 
-    session = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    session = ort.InferenceSession(str(bundle.root / m.image_model.file))
     pixels = prepare(photos / "skimage_coffee.png", m.preprocessing).tensor
     embeds, fine, coarse, logits = session.run(["image_embeds", "features_s8", "features_s16", "logits"],
                                                {"pixel_values": pixels})

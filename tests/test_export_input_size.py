@@ -70,7 +70,7 @@ def test_the_bundle_records_the_chosen_size_and_its_maps_follow_it(bundle_288: P
     paths, _ = elpv_cells()
     pixels = prepare(paths[0], m.preprocessing).tensor  # (1, 3, 288, 288) float32
     assert pixels.shape == (1, 3, INPUT_PX, INPUT_PX)
-    session = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    session = ort.InferenceSession(str(bundle.root / m.image_model.file))
     embeds, fine, coarse = session.run(["image_embeds", "features_s8", "features_s16"], {"pixel_values": pixels})
     assert embeds.shape == (1, 1280)
     assert fine.shape == (1, 40, 36, 36) and coarse.shape == (1, 112, 18, 18)  # strides 8 and 16 of 288 px

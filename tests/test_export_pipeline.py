@@ -88,7 +88,7 @@ def test_bundle_verifies_and_fp32_onnx_matches_transformers(
     got = ort.InferenceSession(str(fp32)).run(["image_embeds"], {"pixel_values": pixels})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
-    int8 = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    int8 = ort.InferenceSession(str(bundle.root / m.image_model.file))
     embeds, patches = int8.run(["image_embeds", "patch_tokens"], {"pixel_values": pixels})
     cosine = float((embeds @ expected.T / np.linalg.norm(embeds) / np.linalg.norm(expected)).item())
     assert cosine > 0.95
@@ -104,8 +104,8 @@ def test_bundle_text_model_reproduces_label_embeddings(name: str, exported: dict
     bundle = load_bundle(exported[name])
     m = bundle.manifest
     assert m.text_model is not None and m.labels is not None
-    tokenizer = Tokenizer.from_file(str(bundle.path(m.text_model.tokenizer_file)))
-    session = ort.InferenceSession(str(bundle.path(m.text_model.file)))
+    tokenizer = Tokenizer.from_file(str(bundle.root / m.text_model.tokenizer_file))
+    session = ort.InferenceSession(str(bundle.root / m.text_model.file))
     label = m.labels.entries[1]
     ids = np.array([e.ids for e in tokenizer.encode_batch(label.prompts)], dtype=np.int64)
     if m.text_model.pad_to_max_length:

@@ -3,6 +3,7 @@ refuse a file too large to be what it should be, naming it."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -46,5 +47,14 @@ def test_a_bounded_read_names_the_file_and_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"is larger than 4096 bytes; split it$"):
         read_bounded(path, 4096, "sensors file", InputError, "split it")
     assert read_bounded(path, 2**20 + 1, "sensors file", InputError, "split it") == b"x" * (2**20 + 1)
-    with pytest.raises(InputError, match=r"sensors file .* cannot be read: .*Is a directory"):
+    with pytest.raises(InputError, match=r"sensors file .* is not a regular file but a folder; point at a file$"):
         read_bounded(tmp_path, 10, "sensors file", InputError, "split it")
+
+
+def test_a_bounded_read_refuses_a_fifo_and_a_device_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "frame.jpg"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading would wait forever
+    with pytest.raises(InputError, match=r"frame.jpg is not a regular file but a FIFO \(named pipe\)"):
+        read_bounded(fifo, 2**20, "image", InputError, "split it")
+    with pytest.raises(InputError, match=r"/dev/zero is not a regular file but a character device"):
+        read_bounded(Path("/dev/zero"), 2**20, "image", InputError, "split it")

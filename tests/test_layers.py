@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core types", ("edge", "edge.errors", "edge.evidence", "edge.files", "edge.logs")),
     ("config plumbing", ("edge.config", "edge.config.section", "edge.config.loader")),
-    ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.signing", "edge.vision",
+    ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.bundle_files", "edge.signing", "edge.vision",
                      "edge.sources.decode")),  # frame bytes -> pixels: pure, below every camera and the model
     # each package's config section, and the whole config that composes them
     ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import sys
 import threading
 import types
@@ -27,6 +28,7 @@ from edge.sources.config import (
     RtspCamera,
     V4l2Camera,
 )
+from edge.sources.decode import MAX_IMAGE_BYTES
 from edge.sources.health import FrameHealth, sharpness, thumbnail
 from edge.sources.picamera2 import yuv420_to_rgb
 
@@ -79,6 +81,22 @@ def test_folder_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(SourceError, match=r"broken\.jpg is not a readable image"):
         make_camera(FolderCamera(type="folder", name="top", path=tmp_path)).grab()
+
+
+def test_folder_reads_only_regular_files_under_the_snapshot_cap(tmp_path: Path) -> None:
+    write_images(tmp_path, 1)
+    os.mkfifo(tmp_path / "frame-01.png")  # nobody writes to it: a plain read would hang the check
+    (tmp_path / "frame-02.png").symlink_to("/dev/zero")  # a plain read fills memory
+    (tmp_path / "frame-03.png").write_bytes(b"\xff" * (MAX_IMAGE_BYTES + 1))
+    camera = make_camera(FolderCamera(type="folder", name="top", path=tmp_path))
+    assert camera.grab().image.shape == (40, 60, 3)
+    with pytest.raises(SourceError, match=r"camera top: image .*frame-01.png is not a regular file but a FIFO"):
+        camera.grab()
+    with pytest.raises(SourceError, match=r"frame-02.png is not a regular file but a character device"):
+        camera.grab()
+    with pytest.raises(SourceError, match=r"frame-03.png is larger than 20 MiB; is it one frame\?"):
+        camera.grab()
+    assert camera.grab().image.shape == (40, 60, 3)  # the good file again: the camera keeps working
 
 
 def test_frames_are_downscaled_early(tmp_path: Path) -> None:

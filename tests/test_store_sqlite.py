@@ -11,6 +11,7 @@ import pytest
 
 from edge.errors import StorageError
 from edge.escalation.outbox import Outbox
+from edge.store.alerts import MIGRATIONS as ALERT_MIGRATIONS
 from edge.store.alerts import AlertStore, Notice
 from edge.store.history import History
 from edge.store.notifications import NotificationQueue
@@ -207,7 +208,7 @@ def test_an_alert_store_written_before_versions_keeps_its_alert_and_queued_notic
     path = tmp_path / "alerts.sqlite3"
     write_old(path, OLD_ALERTS)
     with AlertStore(path) as store:
-        assert store._db.schema_version == 1
+        assert store._db.schema_version == len(ALERT_MIGRATIONS)  # every step applied
         alert = store.open_alert("press-1")
         assert alert is not None and alert.headline == "bearing outer race" and alert.verdict_id == 7
         assert [event.detail for event in store.events("press-1")] == [{"condition": "fault"}]

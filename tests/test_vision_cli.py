@@ -266,3 +266,25 @@ def test_a_tampered_p_anomaly_map_is_a_clear_error(profile_path: Path, tmp_path:
     np.savez(tampered, **arrays)
     with pytest.raises(InputError, match="p_anomaly map"):
         load_profile(tampered)
+
+
+def test_enroll_never_overwrites_a_file_that_is_not_a_profile(scene: Path, profile_path: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    def enroll(out: Path, *extra: str) -> int:
+        return main(["enroll", "--bundle", str(scene / "bundle"), "--normal", str(scene / "normal"),
+                     "--out", str(out), *extra])
+
+    config = tmp_path / "config.yaml"
+    config.write_text("assets: []\n")
+    for extra in ((), ("--force",)):
+        assert enroll(config, *extra) == 2
+        assert "config.yaml exists and is not an edgewatch profile: it is never overwritten" in capsys.readouterr().err
+        assert config.read_text() == "assets: []\n"
+    assert enroll(tmp_path, "--force") == 2 and "is not an edgewatch profile" in capsys.readouterr().err
+    existing = tmp_path / "press-1.npz"
+    existing.write_bytes(profile_path.read_bytes())
+    assert enroll(existing) == 2
+    assert "already holds a profile: add --force to replace it" in capsys.readouterr().err
+    assert existing.read_bytes() == profile_path.read_bytes()
+    assert enroll(existing, "--force") == 0
+    assert load_profile(existing).info["normal_frames"] == 40 and load_profile(existing).platt is None

@@ -10,7 +10,7 @@ from edge.alerts.corrections import Corrections, frame_embedder
 from edge.alerts.lifecycle import AlertBook
 from edge.alerts.notifier import Notifier, target_id
 from edge.config.root import Config
-from edge.store.alerts import AlertStore
+from edge.store.alerts import AlertStore, Retention
 from edge.store.history import History
 from edge.store.notifications import NotificationQueue
 from edge.vision.encoder import ImageEncoder
@@ -47,7 +47,8 @@ class AlertParts:
 def open_book(config: Config) -> AlertBook:
     """The alert lifecycle on ``<state_dir>/alerts.sqlite3`` (also what the CLI opens)."""
     urls = [url.get_secret_value() for url in config.alerts.notify]
-    return AlertBook(AlertStore(config.state_dir / ALERTS_FILE), config.alerts,
+    retention = Retention(events=config.alerts.keep_events, notifications=config.alerts.keep_notifications)
+    return AlertBook(AlertStore(config.state_dir / ALERTS_FILE, retention), config.alerts,
                      {asset.id: asset.name for asset in config.assets}, [target_id(url) for url in urls],
                      site=config.site)
 

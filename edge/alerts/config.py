@@ -47,6 +47,10 @@ class AlertsSettings(Section):
     max_notifications_per_hour: int = Field(
         30, ge=1, description="Board-wide send rate; beyond it notifications wait in the queue, never dropped."
     )
+    keep_notifications: int = Field(
+        10_000, ge=100, description="Notification rows kept (sent and dropped ones are deleted first; beyond it "
+                                    "the oldest, least urgent waiting ones are dropped with a warning).")
+    keep_events: int = Field(100_000, ge=1_000, description="Audit entries kept (alerts log); older ones are deleted.")
     retry_min_s: float = Field(5.0, gt=0, description="First retry delay after a failed send; doubles each time.")
     retry_max_s: float = Field(600.0, gt=0, description="Longest retry delay.")
     snooze_default_s: float = Field(3600.0, gt=0, description="Snooze length when none is given.")

@@ -44,6 +44,11 @@ def _serialised(method: F) -> F:
     return cast(F, run)
 
 
+def _priority(condition: Condition) -> int:
+    """Notification order: a fault (2) before a warning (1) before the rest, cleared and what people did (0)."""
+    return condition.rank
+
+
 class ActionRefused(EdgewatchError):
     """A person's action that does not apply now (nothing to acknowledge, not in maintenance...)."""
 
@@ -88,10 +93,12 @@ class AlertBook:
             line = headline(verdict, self.settings.actions).text
             if current is None:
                 changed = self.store.raise_alert(asset, verdict.condition.value, line, verdict_id, now,
-                                                 self._notice(asset, verdict.condition.value, line, muted))
+                                                 self._notice(asset, verdict.condition.value, line, muted,
+                                                              priority=_priority(verdict.condition)))
             elif verdict.condition.rank > Condition(current.condition).rank:
                 changed = self.store.worsen(current, verdict.condition.value, line, verdict_id, now,
-                                            self._notice(asset, f"worse: {verdict.condition.value}", line, muted))
+                                            self._notice(asset, f"worse: {verdict.condition.value}", line, muted,
+                                                         priority=_priority(verdict.condition)))
             else:
                 return current
         self._changed(asset)
@@ -162,7 +169,9 @@ class AlertBook:
         """Store the asset's new snooze/maintenance with its audit entry and notification."""
         new = replace(self.store.mode(asset), **changes)
         detail = {key: value for key, value in changes.items() if key.endswith("_until")}
-        self.store.set_mode(asset, new, action, by, note, self.clock(), self._notice(asset, what, note or ""), detail)
+        # a repeat of the same action replaces its unsent notice: the newest one says it all
+        notice = self._notice(asset, what, note or "", collapse_key=f"{action}:{asset}")
+        self.store.set_mode(asset, new, action, by, note, self.clock(), notice, detail)
         self._changed(asset)
         return new
 
@@ -196,12 +205,13 @@ class AlertBook:
         if asset not in self.names:
             raise ActionRefused(f"no asset {asset!r}; known: {', '.join(sorted(self.names))}")
 
-    def _notice(self, asset: str, what: str, detail: str, muted: bool = False) -> Notice | None:
+    def _notice(self, asset: str, what: str, detail: str, muted: bool = False, priority: int = 0,
+                collapse_key: str | None = None) -> Notice | None:
         if muted or not self.targets:
             return None
         name = self.names.get(asset) or asset
         title = f"{name}: {what}" if self.site == "edgewatch" else f"{self.site} · {name}: {what}"
-        return Notice(title, f"{detail}\n{iso_time(self.clock())}".strip(), self.targets)
+        return Notice(title, f"{detail}\n{iso_time(self.clock())}".strip(), self.targets, priority, collapse_key)
 
     @_serialised
     def refresh(self) -> None:

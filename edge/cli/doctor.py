@@ -265,10 +265,9 @@ def _notifications(config: Config) -> list[Result]:
     check = "notifications"
 
     def targets() -> Result:
-        from edge.alerts.notifier import check_url, scheme
+        from edge.alerts.notifier import check_urls, scheme
 
-        for index, url in enumerate(urls):
-            check_url(url, index)
+        check_urls(urls)
         waiting = _oldest_pending_s(config)
         if waiting is not None and waiting > 3600:
             return Result(check, "WARN", f"a notification has waited {waiting / 3600:.1f} h: is its receiver "

@@ -17,6 +17,10 @@ def version(args: argparse.Namespace) -> int:
 
 def config_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
+    if config.alerts.notify:  # what apprise would refuse at start, refused here
+        from edge.alerts.notifier import check_urls
+
+        check_urls([url.get_secret_value() for url in config.alerts.notify])
     print(json.dumps(config.model_dump(mode="json"), indent=2))
     print(f"{args.file}: ok ({len(config.assets)} asset(s))")
     return 0

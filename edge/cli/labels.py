@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from edge.bundle import Label, load_bundle
 from edge.errors import UsageError
-from edge.signing import SIGNATURE_NAME
 from edge.vision.labels import add_label, default_prompts, remove_label
 
 
@@ -29,25 +27,21 @@ def add(args: argparse.Namespace) -> int:
     if not name:
         raise UsageError("--name must not be empty")
     label = Label(name=name, severity=args.severity, prompts=args.prompt or default_prompts(name))
-    manifest = add_label(args.bundle, label)
+    manifest = add_label(args.bundle, label, args.resign)
     assert manifest.labels is not None
     print(f"{args.bundle}: added '{name}' ({args.severity}, {len(label.prompts)} prompt(s)); "
-          f"{len(manifest.labels.entries)} labels. Running services use it after 'systemctl reload edgewatch'.")
-    _warn_if_signed(args.bundle)
+          f"{len(manifest.labels.entries)} labels{_signed(args)}. Running services use it after "
+          "'systemctl reload edgewatch'.")
     return 0
 
 
 def remove(args: argparse.Namespace) -> int:
-    manifest = remove_label(args.bundle, args.name)
+    manifest = remove_label(args.bundle, args.name, args.resign)
     assert manifest.labels is not None
-    print(f"{args.bundle}: removed '{args.name}'; {len(manifest.labels.entries)} labels left. Running services "
-          "use the change after 'systemctl reload edgewatch'.")
-    _warn_if_signed(args.bundle)
+    print(f"{args.bundle}: removed '{args.name}'; {len(manifest.labels.entries)} labels left{_signed(args)}. "
+          "Running services use the change after 'systemctl reload edgewatch'.")
     return 0
 
 
-def _warn_if_signed(bundle: Path) -> None:
-    """A changed manifest no longer matches its signature: boards with trusted keys would refuse it."""
-    if (bundle / SIGNATURE_NAME).is_file():
-        print(f"{bundle}: its {SIGNATURE_NAME} no longer matches the changed manifest; sign it again with "
-              "'edgewatch bundle sign' before a board with model.trusted_keys loads it")
+def _signed(args: argparse.Namespace) -> str:
+    return f", signed again with {args.resign}" if args.resign is not None else ""

@@ -114,15 +114,11 @@ def _add_enroll(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capture", type=int, metavar="N",
                    help="First capture N fit frames per camera from the configured camera(s) into --normal.")
     p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between captured frames.")
-    p.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME=DIR",
-        help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
-        "ok|warning|fault (default: the bundle label's severity, else warning).",
-    )
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                   help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
+                   "ok|warning|fault (default: the bundle label's severity, else warning).")
     p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--force", action="store_true", help="Replace --out if it is a profile (other files never).")
     p.add_argument("--roi", metavar="REGION",
                    help="Judge only this part of each frame, as the camera's 'roi' does: 'left,top,right,bottom' "
                         "or polygon corners 'x,y x,y x,y ...', in fractions of the frame.")
@@ -289,6 +285,9 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     r = lsub.add_parser("remove", help="Remove a label (needs no text model).")
     r.add_argument("bundle", type=Path, help="Model bundle folder.")
     r.add_argument("--name", required=True, help="Label to remove.")
+    for command in (a, r):  # a signed bundle is never left with a signature that no longer matches
+        command.add_argument("--resign", type=Path, metavar="KEY", help="Private key that signs the changed "
+                             "manifest (required for a signed bundle; $EDGEWATCH_KEY_PASSPHRASE as for 'bundle sign').")
 def _add_image(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("image", help="Build a flashable arm64 image or an offline wheelhouse (workstation, as root).")
     isub = p.add_subparsers(dest="image_command", metavar="COMMAND", required=True, parser_class=_Parser)

@@ -16,7 +16,7 @@ from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.evidence import Decision, decide, vision_json
 from edge.vision.pipeline import VisionResult, embed_many, score_image
-from edge.vision.profile import bundle_fingerprint, load_profile, save_profile
+from edge.vision.profile import bundle_fingerprint, check_replaceable, load_profile, save_profile
 from edge.vision.roi import parse_roi
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def parse_label(argument: str, known: Mapping[str, str]) -> tuple[str, str, Path
 def enroll(args: argparse.Namespace) -> int:
     if not 0.0 < args.anomaly_prior < 1.0:
         raise UsageError(f"--anomaly-prior must be between 0 and 1 (exclusive), got {args.anomaly_prior}")
+    check_replaceable(args.out, args.force)  # before the work, so a refused --out costs nothing
     bundle = load_bundle(_enrol_bundle(args))
     if args.capture is not None:
         _capture_normal(args)
@@ -64,6 +65,7 @@ def enroll(args: argparse.Namespace) -> int:
         labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
     profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled,
                             prior=args.anomaly_prior)
+    check_replaceable(args.out, args.force)  # again: the file may have appeared while enrolling
     save_profile(profile, args.out)
     info = profile.info
     heads = ", ".join(sorted(profile.calibration))

@@ -183,7 +183,7 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
     progress(f"[3/7] enrolling {options.enroll} normal cells (baseline) and {options.examples} defective cells "
              f"(few-shot '{DEFECT_LABEL}')")
     _edgewatch(["enroll", "--bundle", str(bundle), "--normal", str(data.enroll_dir),
-                "--label", f"{DEFECT_LABEL}:fault={data.examples_dir}", "--out", str(profile)], progress)
+                "--label", f"{DEFECT_LABEL}:fault={data.examples_dir}", "--out", str(profile), "--force"], progress)
 
     labels = load_labels(data.root / LABELS_FILE)
     oracle = replay.oracle_for(labels, {m.asset_id: m.frames_dir for m in data.machines},

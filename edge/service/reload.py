@@ -27,11 +27,16 @@ _QUIT = b"q"  # close()
 
 
 def check_config(path: Path) -> Config:
-    """Load the config and everything a rebuild would refuse: bundle hashes and each asset's profile."""
+    """Load the config and everything a rebuild would refuse: notify URLs, bundle hashes and each asset's
+    profile."""
     from edge.bundle import load_bundle
     from edge.vision.profile import load_profile
 
     config = load_config(path)
+    if config.alerts.notify:
+        from edge.alerts.notifier import check_urls
+
+        check_urls([url.get_secret_value() for url in config.alerts.notify])
     bundle = (load_bundle(config.model.bundle, verify=True, trusted_keys=config.model.trusted_keys)
               if config.model is not None else None)
     for asset in config.assets:

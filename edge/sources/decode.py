@@ -22,6 +22,7 @@ from edge.errors import InputError
 # Pixels a frame may decode to: 40 MP is 120 MB as RGB, the most a 1 GB board can spare for one
 # frame. Larger JPEGs still pass when draft scaling brings them under it.
 MAX_DECODED_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # an encoded frame (a snapshot, a file) larger than this is not one frame
 _EXIF_ORIENTATION = 0x0112
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 

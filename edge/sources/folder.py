@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import SourceError
+from edge.files import read_bounded
 from edge.sources.base import Camera, decode_image
 from edge.sources.config import FolderCamera
+from edge.sources.decode import MAX_IMAGE_BYTES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -37,10 +39,8 @@ class FolderSource(Camera):
             self._next = 0
         path = self._files[self._next]
         self._next += 1
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(f"camera {self.name}: cannot read {path}: {exc}") from exc
+        # regular files only (a FIFO would hang the check, /dev/zero fill memory), capped as HTTP snapshots
+        data = read_bounded(path, MAX_IMAGE_BYTES, f"camera {self.name}: image", SourceError, "is it one frame?")
         return decode_image(data, self.resize_max_px, f"camera {self.name}: {path}")
 
     def _close(self) -> None:

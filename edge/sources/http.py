@@ -14,8 +14,7 @@ import numpy as np
 from edge.errors import SourceError
 from edge.sources.base import Camera, decode_image
 from edge.sources.config import HttpSnapshotCamera
-
-MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024  # a snapshot larger than this is not a snapshot
+from edge.sources.decode import MAX_IMAGE_BYTES
 
 
 class HttpSnapshotSource(Camera):
@@ -36,14 +35,14 @@ class HttpSnapshotSource(Camera):
         where = f"camera {self.name}: {_redact(self.config.url)}"
         try:
             with self._opener.open(self.config.url, timeout=self.config.timeout_s) as response:
-                data = response.read(MAX_SNAPSHOT_BYTES + 1)
+                data = response.read(MAX_IMAGE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise SourceError(f"{where} answered HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise SourceError(f"{where} cannot be reached: {reason}") from exc
-        if len(data) > MAX_SNAPSHOT_BYTES:
-            raise SourceError(f"{where} sent more than {MAX_SNAPSHOT_BYTES} bytes; is this a stream, not a snapshot?")
+        if len(data) > MAX_IMAGE_BYTES:
+            raise SourceError(f"{where} sent more than {MAX_IMAGE_BYTES} bytes; is this a stream, not a snapshot?")
         return decode_image(data, self.resize_max_px, where)
 
     def _close(self) -> None:

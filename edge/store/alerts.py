@@ -80,7 +80,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (status, next_try_at, id);
 """,
+    # worse news first (2 fault, 1 warning, 0 cleared and what people did); a repeated snooze or
+    # maintenance action of an asset replaces its unsent notice (collapse_key)
+    """
+    ALTER TABLE notifications ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE notifications ADD COLUMN collapse_key TEXT;
+    CREATE INDEX notifications_collapse ON notifications (collapse_key, target) WHERE status = 'pending';
+""",
 )
+MAX_TITLE_CHARS = 200  # one readable subject line; a longer one is cut before anything encodes it
+MAX_BODY_CHARS = 4000
+PRUNE_EVERY = 100  # events between two retention passes
 _ALERT_COLUMNS = "id, asset, state, condition, headline, verdict_id, raised_at, acknowledged_at, acknowledged_by, " \
                  "note, cleared_at"
 
@@ -143,13 +153,33 @@ class Notice:
     title: str
     body: str
     targets: Sequence[str]  # target ids (see edge/alerts/notifier.py)
+    priority: int = 0  # sent before lower ones: 2 fault, 1 warning, 0 cleared and what people did
+    collapse_key: str | None = None  # replaces an unsent notice with the same key (a repeated snooze...)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history the alert store keeps: the newest ``events`` audit entries and ``notifications``
+    rows (sent and dropped ones go first; beyond it the oldest, least urgent pending ones are dropped)."""
+
+    events: int = 100_000
+    notifications: int = 10_000
+
+
+def clip(text: str, limit: int, one_line: bool = False) -> str:
+    """``text`` cut to ``limit`` characters (with '…'); ``one_line`` turns line breaks and other control
+    characters into spaces (a subject line). Applied before anything encodes a notification."""
+    if one_line:
+        text = "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text[:limit + 1])
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class AlertStore(Store):
     """``AlertStore(state_dir / "alerts.sqlite3")``; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retention: Retention | None = None) -> None:
         self.path = Path(path)
+        self.retention = retention or Retention()
         self._db = Database(self.path, "alert store", MIGRATIONS, busy_timeout_s=10.0)
         self.write = self._db.write  # one IMMEDIATE transaction: everything inside commits together or not at all
         self.read = self._db.read
@@ -197,8 +227,8 @@ class AlertStore(Store):
             cursor = db.execute("INSERT INTO alerts (asset, state, condition, headline, verdict_id, raised_at)"
                                 " VALUES (?, 'raised', ?, ?, ?, ?)", (asset, condition, headline, verdict_id, at))
             alert_id = int(cursor.lastrowid or 0)
-            _event(db, at, asset, alert_id, "raised", None, None, {"condition": condition, "verdict_id": verdict_id},
-                   notice)
+            _event(db, self.retention, at, asset, alert_id, "raised", None, None,
+                   {"condition": condition, "verdict_id": verdict_id}, notice)
         return self._must(alert_id)
 
     def worsen(self, alert: Alert, condition: str, headline: str, verdict_id: int | None, at: float,
@@ -208,7 +238,7 @@ class AlertStore(Store):
             _changed(db.execute("UPDATE alerts SET state = 'raised', condition = ?, headline = ?, verdict_id = ?"
                                 " WHERE id = ? AND state != 'cleared'", (condition, headline, verdict_id, alert.id)),
                      alert)
-            _event(db, at, alert.asset, alert.id, "worsened", None, None,
+            _event(db, self.retention, at, alert.asset, alert.id, "worsened", None, None,
                    {"condition": condition, "verdict_id": verdict_id}, notice)
         return self._must(alert.id)
 
@@ -216,14 +246,14 @@ class AlertStore(Store):
         with self.write() as db:
             _changed(db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?,"
                                 " note = ? WHERE id = ? AND state = 'raised'", (at, by, note, alert.id)), alert)
-            _event(db, at, alert.asset, alert.id, "acknowledged", by, note, {}, notice)
+            _event(db, self.retention, at, alert.asset, alert.id, "acknowledged", by, note, {}, notice)
         return self._must(alert.id)
 
     def clear(self, alert: Alert, at: float, notice: Notice | None, actor: str | None = None) -> Alert:
         with self.write() as db:
             _changed(db.execute("UPDATE alerts SET state = 'cleared', cleared_at = ?"
                                 " WHERE id = ? AND state != 'cleared'", (at, alert.id)), alert)
-            _event(db, at, alert.asset, alert.id, "cleared", actor, None, {}, notice)
+            _event(db, self.retention, at, alert.asset, alert.id, "cleared", actor, None, {}, notice)
         return self._must(alert.id)
 
     def set_mode(self, asset: str, mode: Mode, action: str, actor: str | None, note: str | None, at: float,
@@ -234,15 +264,15 @@ class AlertStore(Store):
                        (asset, mode.snoozed_until, mode.snoozed_by, mode.maintenance_since, mode.maintenance_until,
                         mode.maintenance_by, mode.maintenance_note))
             open_alert = db.execute("SELECT id FROM alerts WHERE asset = ? AND state != 'cleared'", (asset,)).fetchone()
-            _event(db, at, asset, None if open_alert is None else open_alert[0], action, actor, note, detail or {},
-                   notice)
+            _event(db, self.retention, at, asset, None if open_alert is None else open_alert[0], action, actor, note,
+                   detail or {}, notice)
 
     def record(self, asset: str, action: str, actor: str | None, note: str | None, detail: dict[str, Any],
                at: float | None = None) -> Event:
         """An audit entry that changes no alert (a verdict marked wrong, its undo)."""
         at = time.time() if at is None else at
         with self.write() as db:
-            event_id = _event(db, at, asset, None, action, actor, note, detail, None)
+            event_id = _event(db, self.retention, at, asset, None, action, actor, note, detail, None)
         return Event(event_id, at, asset, None, action, actor, note, detail)
 
     def _must(self, alert_id: int) -> Alert:
@@ -258,15 +288,37 @@ def _changed(cursor: sqlite3.Cursor, alert: Alert) -> None:
         raise StorageError(f"alert {alert.id} of {alert.asset} changed meanwhile; nothing was done, try again")
 
 
-def _event(db: sqlite3.Connection, at: float, asset: str, alert_id: int | None, action: str, actor: str | None,
-           note: str | None, detail: dict[str, Any], notice: Notice | None) -> int:
+def _event(db: sqlite3.Connection, retention: Retention, at: float, asset: str, alert_id: int | None, action: str,
+           actor: str | None, note: str | None, detail: dict[str, Any], notice: Notice | None) -> int:
     cursor = db.execute("INSERT INTO events (at, asset, alert_id, action, actor, note, detail) VALUES (?, ?, ?, ?, ?,"
                         " ?, ?)", (at, asset, alert_id, action, actor, note, json.dumps(detail)))
     event_id = int(cursor.lastrowid or 0)
+    if event_id % PRUNE_EVERY == 0:
+        _prune(db, retention)
     if notice is None:
         return event_id
+    title, body = clip(notice.title, MAX_TITLE_CHARS, one_line=True), clip(notice.body, MAX_BODY_CHARS)
     for target in notice.targets:
-        db.execute("INSERT INTO notifications (key, event_id, target, title, body, created_at, status, next_try_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-                   (f"ew-{event_id}-{target}", event_id, target, notice.title, notice.body, at, at))
+        if notice.collapse_key is not None:  # never tried yet: the newer notice says what is true now
+            db.execute("UPDATE notifications SET status = 'dropped', error = ? WHERE status = 'pending'"
+                       " AND attempts = 0 AND collapse_key = ? AND target = ?",
+                       (f"replaced by ew-{event_id}-{target}", notice.collapse_key, target))
+        db.execute("INSERT INTO notifications (key, event_id, target, title, body, created_at, status, next_try_at,"
+                   " priority, collapse_key) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                   (f"ew-{event_id}-{target}", event_id, target, title, body, at, at, notice.priority,
+                    notice.collapse_key))
     return event_id
+
+
+def _prune(db: sqlite3.Connection, retention: Retention) -> None:
+    """Keep the newest ``retention`` rows (ids only grow, so an id cut-off is a count, through the key)."""
+    db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (retention.events,))
+    db.execute("DELETE FROM notifications WHERE status != 'pending' AND id <= (SELECT MAX(id) FROM notifications)"
+               " - ?", (retention.notifications,))
+    dropped = db.execute(
+        "UPDATE notifications SET status = 'dropped', error = 'the queue was full' WHERE id IN (SELECT id FROM"
+        " notifications WHERE status = 'pending' ORDER BY priority, id LIMIT max(0, (SELECT COUNT(*) FROM"
+        " notifications WHERE status = 'pending') - ?))", (retention.notifications,)).rowcount
+    if dropped:
+        log.warning("notification queue over %d waiting: %d of the oldest, least urgent dropped (are the "
+                    "receivers down?)", retention.notifications, dropped)

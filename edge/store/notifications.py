@@ -24,6 +24,7 @@ class Queued:
     body: str
     attempts: int
     created_at: float
+    priority: int = 0  # 2 fault, 1 warning, 0 cleared and what people did (limited to half the rate)
 
 
 class NotificationQueue:
@@ -31,8 +32,10 @@ class NotificationQueue:
         self.store = store
 
     def due(self, now: float, limit: int = 20) -> list[Queued]:
-        rows = self.store.read("SELECT id, key, target, title, body, attempts, created_at FROM notifications"
-                               " WHERE status = 'pending' AND next_try_at <= ? ORDER BY id LIMIT ?", (now, limit))
+        """Due rows, the worst news first (a fault never waits behind snooze chatter), then oldest first."""
+        rows = self.store.read("SELECT id, key, target, title, body, attempts, created_at, priority FROM notifications"
+                               " WHERE status = 'pending' AND next_try_at <= ? ORDER BY priority DESC, id LIMIT ?",
+                               (now, limit))
         return [Queued(*row) for row in rows]
 
     def next_try_at(self) -> float | None:
@@ -63,9 +66,11 @@ class NotificationQueue:
         with self.store.write() as db:
             db.execute("UPDATE notifications SET status = 'dropped', error = ? WHERE id = ?", (error, item.id))
 
-    def sent_since(self, since: float) -> int:
-        return int(self.store.read("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND sent_at >= ?",
-                                   (since,))[0][0])
+    def sent_since(self, since: float, below_priority: int | None = None) -> int:
+        """Sent since ``since`` (only those of a priority below ``below_priority`` when given)."""
+        ceiling = 1 << 30 if below_priority is None else below_priority
+        return int(self.store.read("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND sent_at >= ?"
+                                   " AND priority < ?", (since, ceiling))[0][0])
 
     def counts(self) -> dict[str, int]:
         return {status: int(n) for status, n in

@@ -166,10 +166,11 @@ class ImageEncoder:
         providers = choose_providers(options.provider, ort.get_available_providers())
         if _ORT_PROVIDERS["tensorrt"] in providers and options.engine_cache_dir is not None:
             options.engine_cache_dir.mkdir(parents=True, exist_ok=True)
-        path = bundle.path(bundle.manifest.image_model.file)
+        path = bundle.root / bundle.manifest.image_model.file
+        model = bundle.read(bundle.manifest.image_model.file)  # the checked bytes, never the path again
         start = time.perf_counter()
         try:
-            session = ort.InferenceSession(str(path), sess_options=settings,
+            session = ort.InferenceSession(model, sess_options=settings,
                                            providers=provider_settings(providers, options))
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
             raise BundleError(f"{path}: onnxruntime cannot load the image model: {exc}") from exc

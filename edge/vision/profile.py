@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.errors import InputError, StorageError
+from edge.errors import InputError, StorageError, UsageError
 from edge.files import write_atomically
 from edge.vision.calibration import PlattMap
 from edge.vision.local_scale import LocalScale
@@ -96,6 +96,27 @@ def save_profile(profile: Profile, path: Path) -> None:
         write_atomically(path, lambda handle: np.savez(handle, **arrays))
     except OSError as exc:
         raise StorageError(f"profile {path} could not be written: {exc}") from exc
+
+
+def check_replaceable(path: Path, force: bool) -> None:
+    """Before enrolling into ``path``: a missing file is fine, an existing profile only with ``force``, and
+    anything else (a config, a key, a folder) never: a typo in ``--out`` must not destroy a file."""
+    if not path.exists():
+        return
+    if not (path.is_file() and _is_profile(path)):
+        raise UsageError(f"--out {path} exists and is not an edgewatch profile: it is never overwritten; "
+                         "choose another --out")
+    if not force:
+        raise UsageError(f"--out {path} already holds a profile: add --force to replace it")
+
+
+def _is_profile(path: Path) -> bool:
+    """An .npz whose metadata entry is there (any version: an old profile may be replaced)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return f"{_META_KEY}.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:

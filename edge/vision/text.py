@@ -41,13 +41,14 @@ class TextEncoder:
                 from exc
         import onnxruntime as ort
 
-        tokenizer_path, model_path = bundle.path(text.tokenizer_file), bundle.path(text.file)
+        tokenizer_path, model_path = bundle.root / text.tokenizer_file, bundle.root / text.file
+        tokenizer_bytes, model = bundle.read(text.tokenizer_file), bundle.read(text.file)  # checked; no path again
         try:
-            tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
         except Exception as exc:  # tokenizers raises plain Exceptions for unreadable files
             raise BundleError(f"{tokenizer_path}: the tokenizer cannot be read: {exc}") from exc
         try:
-            session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
             raise BundleError(f"{model_path}: onnxruntime cannot load the text model: {exc}") from exc
         return cls(bundle, tokenizer, session)
