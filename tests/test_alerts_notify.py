@@ -249,15 +249,16 @@ def test_apprise_logs_neither_the_user_nor_the_password(tmp_path: Path, caplog: 
 def test_config_check_refuses_a_notify_url_apprise_cannot_read(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from edge.cli.main import main
-    from tests.test_config import MINIMAL
+    from edge.errors import ConfigError
+    from edge.service.reload import check_config
 
     path = tmp_path / "config.yaml"
-    path.write_text(MINIMAL + "alerts:\n  notify: ['json://127.0.0.1:9/hook', 'nosuch://token@host']\n")
+    sensor = "{name: temp, type: replay, path: temp.csv, quantity: temperature, unit: degC}"
+    path.write_text(f"state_dir: state\nassets:\n  - id: pump-1\n    sensors: [{sensor}]\n"
+                    "alerts:\n  notify: ['json://127.0.0.1:9/hook', 'nosuch://token@host']\n")
     assert main(["config", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "alerts.notify[1]: apprise does not understand this nosuch:// URL" in err and "token" not in err
-    from edge.errors import ConfigError
-    from edge.service.reload import check_config
 
     with pytest.raises(ConfigError, match=r"alerts.notify\[1\]"):  # a SIGHUP with it keeps the running service
         check_config(path)
