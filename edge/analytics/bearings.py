@@ -209,6 +209,7 @@ def match_defects(
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
+    loose = half_order_comb(freqs_hz, prominence_db, shaft_hz, mains_hz)
     nominal = orders.frequencies_hz(shaft_hz)
     sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
 
@@ -219,7 +220,7 @@ def match_defects(
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])
         db = float(prominence_db[best])
-        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0])
+        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz, half_orders=loose)[0])
         return Line(label, freq_hz, freq_hz / shaft_hz, 0.0 if masked else db, masked)
 
     exact_hz = 1.5 * df_hz
@@ -231,7 +232,7 @@ def match_defects(
         harmonics = [fundamental]
         # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
         for k in range(2, n_harmonics + 3):
-            if sum(not line.masked for line in harmonics[1:]) >= n_harmonics - 1:
+            if sum(not line.masked for line in harmonics) >= n_harmonics:
                 break
             harmonics.append(find(f"{k * step}x {symbol}", k * fundamental.freq_hz,
                                   exact_hz + 0.002 * k * fundamental.freq_hz))
@@ -245,8 +246,15 @@ def match_defects(
             ]
         present = [line for line in (*harmonics, *sidebands) if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
-        # sidebands alone are too easily shaft or electrical lines
-        anchor = harmonics[0] if harmonics[0].present or fault_type != ROLLING_ELEMENT else harmonics[1]
+        # sidebands alone are too easily shaft or electrical lines. A first line on a shaft or
+        # mains harmonic hands over to its 2nd: a defect 1 bin off 3 x shaft is 2 bins off at 2 x
+        # the defect frequency, where a shaft line's own harmonic would sit on 6 x shaft again.
+        if harmonics[0].masked:
+            anchor = next((line for line in harmonics if not line.masked), harmonics[0])
+        elif harmonics[0].present or fault_type != ROLLING_ELEMENT:
+            anchor = harmonics[0]
+        else:
+            anchor = harmonics[1]
         family = [line for line in (*harmonics, *sidebands) if line is not anchor and line.present
                   and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
         if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
@@ -258,13 +266,41 @@ def match_defects(
     return matches
 
 
-def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...]) -> np.ndarray:
-    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins)."""
+def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...],
+                     half_orders: bool = False) -> np.ndarray:
+    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins), and with
+    ``half_orders`` on any multiple of half the shaft speed too."""
     excluded = np.zeros(freqs_hz.shape, dtype=bool)
-    for base_hz in (shaft_hz, *mains_hz):
+    for base_hz in (shaft_hz / 2.0 if half_orders else shaft_hz, *mains_hz):
         order = np.round(freqs_hz / base_hz)
         excluded |= (order >= 1) & (np.abs(freqs_hz - order * base_hz) <= 1.5 * df_hz)
     return excluded
+
+
+HALF_ORDERS = (0.5, 1.5, 2.5, 3.5, 4.5)
+MIN_HALF_ORDERS = 3
+
+
+def half_order_comb(freqs_hz: np.ndarray, prominence_db: np.ndarray, shaft_hz: float,
+                    mains_hz: tuple[float, ...] = MAINS_HZ) -> bool:
+    """Whether the spectrum carries lines at odd multiples of half the shaft speed.
+
+    Mechanical looseness (a part that lifts and lands, a rub) repeats every other turn: its
+    impacts put lines at every multiple of 0.5 x shaft, and then some of those sit within a
+    bearing's tolerance of a defect frequency (3.5 x is BPFO of many 9-ball bearings, 5.5 x their
+    BPFI, with 4.5 x and 6.5 x as "sidebands"). No bearing defect makes three odd half orders, so
+    with the comb present, lines on half orders are the looseness', not a bearing's.
+    """
+    df_hz = float(freqs_hz[1] - freqs_hz[0])
+    found = 0
+    for order in HALF_ORDERS:
+        centre_hz = order * shaft_hz
+        if centre_hz <= 4 * df_hz or centre_hz > freqs_hz[-1] or not_bearing_line(
+                np.array([centre_hz]), shaft_hz, df_hz, mains_hz)[0]:
+            continue
+        inside = np.abs(freqs_hz - centre_hz) <= 1.5 * df_hz
+        found += bool(prominence_db[inside].max() >= LINE_DB)
+    return found >= MIN_HALF_ORDERS
 
 
 @dataclass(frozen=True)
@@ -302,15 +338,18 @@ def strongest_series(
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
-    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz), 0.0, prominence_db)
+    loose = half_order_comb(freqs_hz, prominence_db, shaft_hz, mains_hz)
+    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz, half_orders=loose), 0.0,
+                             prominence_db)
     low_hz, high_hz = band_hz
     candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
                                 & (prominence_db >= LINE_DB))
     best: Series | None = None
     for index in candidates:
         f0_hz = float(freqs_hz[index])
-        k = round(f0_hz / shaft_hz)
-        if k >= 1 and abs(f0_hz - k * shaft_hz) <= SPEED_TOLERANCE * k * shaft_hz:
+        step_hz = shaft_hz / 2.0 if loose else shaft_hz
+        k = round(f0_hz / step_hz)
+        if k >= 1 and abs(f0_hz - k * step_hz) <= SPEED_TOLERANCE * k * step_hz:
             continue
         lines = [Line("1x", f0_hz, f0_hz / shaft_hz, float(prominence_db[index]))]
         for k in range(2, n_harmonics + 1):
