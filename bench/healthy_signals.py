@@ -116,7 +116,9 @@ def draw_rig(seed: int, looseness: bool | None = None) -> Rig:
 def rig_burst(rig: Rig, seconds: float = 2.0, fault: str | None = None, severity: float = 4.0,
               seed: int = 0) -> np.ndarray:
     """(N,) acceleration in g of ``rig`` running, healthy or with a race ``fault`` ("outer_race",
-    "inner_race") whose impacts peak at ``severity`` x the noise level."""
+    "inner_race") whose impacts peak at ``severity`` x the RMS of everything else in the band
+    they ring (the housing resonance +-10 %): how far a defect stands out is what a detector can
+    be asked to see, whatever the noise and the other resonances there."""
     rng = np.random.default_rng(seed)
     n = int(rig.fs_hz * seconds)
     t = np.arange(n) / rig.fs_hz  # (N,)
@@ -127,14 +129,17 @@ def rig_burst(rig: Rig, seconds: float = 2.0, fault: str | None = None, severity
         x += _ring(rng.normal(0.0, rig.mode_gain * rig.noise_g, n), mode_hz, rig.damping, rig.fs_hz)
     # residual imbalance and misalignment: 1x .. 6x shaft, 0.2-1.5 mm/s RMS at 1x
     x += sum(_line_g(rng.uniform(0.2, 1.5) / k, k * shaft_hz, t, rng) for k in range(1, 7))
-    x += sum(0.1 * rig.noise_g / k * np.sin(2 * np.pi * k * rig.mains_hz * t + rng.uniform(0, 6.3)) for k in range(1, 6))
+    x += sum(_line_g(0.1 / k, k * rig.mains_hz, t, rng) for k in range(1, 6))  # magnetic forces
     if rig.teeth and rig.teeth * shaft_hz < 0.45 * rig.fs_hz:
         mesh_hz = rig.teeth * shaft_hz
         x += rig.noise_g * np.sin(2 * np.pi * mesh_hz * t) * (1.0 + 0.3 * np.cos(2 * np.pi * shaft_hz * t))
     if rig.looseness:
         x += _looseness(rig, t, rng)
     if fault is not None:
-        x += _race_defect(rig, fault, severity, t, rng)
+        low_hz, high_hz = 0.9 * rig.bearing_mode_hz, min(1.1 * rig.bearing_mode_hz, 0.49 * rig.fs_hz)
+        band = signal.butter(4, [low_hz, high_hz], btype="bandpass", fs=rig.fs_hz, output="sos")
+        background_g = float(np.std(signal.sosfiltfilt(band, x)))
+        x += _race_defect(rig, fault, severity * background_g, t, rng)
     return x
 
 
@@ -174,7 +179,7 @@ def _looseness(rig: Rig, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return lines + _impacts(turns, heights, rig, t.size, mode_hz)
 
 
-def _race_defect(rig: Rig, fault: str, severity: float, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _race_defect(rig: Rig, fault: str, height_g: float, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Impacts at BPFO (a stationary outer race: even) or BPFI (the defect turns through the load
     zone: heights follow the shaft), with random slip, ringing one of the rig's modes."""
     orders = bearings.bearing(rig.bearing)
@@ -182,7 +187,7 @@ def _race_defect(rig: Rig, fault: str, severity: float, t: np.ndarray, rng: np.r
     periods = 1.0 / defect_hz * (1.0 + rng.normal(0.0, 0.005, int(t[-1] * defect_hz) + 2))
     times = np.cumsum(periods) - periods[0] * rng.uniform(0.0, 1.0)
     times = times[times < t[-1]]
-    heights = np.full(times.size, severity * rig.noise_g)
+    heights = np.full(times.size, height_g)
     if fault == bearings.INNER_RACE:
         load = np.cos(2 * np.pi * rig.shaft_hz * times + rng.uniform(0, 6.3))
         heights *= np.clip(0.4 + 0.6 * load, 0.0, None) + 0.1

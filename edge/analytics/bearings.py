@@ -139,11 +139,20 @@ class DefectMatch:
     harmonics: tuple[Line, ...]
     sidebands: tuple[Line, ...]
     spectrum: str  # which envelope spectrum it was found in
-    family_lines: int = 0  # the anchor and the lines that count with it; 0 = no pattern
+    family: tuple[Line, ...] = ()  # the anchor and the lines that count with it; () = no pattern
 
     @property
     def fundamental(self) -> Line:
         return self.harmonics[0]
+
+    @property
+    def family_lines(self) -> int:
+        return len(self.family)
+
+    @property
+    def shaft_sidebands(self) -> tuple[Line, ...]:
+        """The +-1x shaft lines around the defect line that are present (outer and inner race)."""
+        return tuple(line for line in self.sidebands if line.present and line.label.endswith("1x"))
 
 
 _SYMBOL = {OUTER_RACE: "BPFO", INNER_RACE: "BPFI", ROLLING_ELEMENT: "BSF", CAGE: "FTF"}
@@ -211,7 +220,10 @@ def match_defects(
     prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
     loose = half_order_comb(freqs_hz, prominence_db, shaft_hz, mains_hz)
     nominal = orders.frequencies_hz(shaft_hz)
-    sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
+    # an inner-race defect turns through the load zone once per turn: +-1x shaft sidebands; a ball
+    # turns with the cage: +-FTF. A stationary outer race has none: its +-1x lines are looked at
+    # only to tell it from a modulated pattern, never counted for it.
+    sideband_hz = {OUTER_RACE: shaft_hz, INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
 
     def find(label: str, centre_hz: float, half_width_hz: float) -> Line:
         inside = np.flatnonzero(np.abs(freqs_hz - centre_hz) <= half_width_hz)
@@ -239,12 +251,13 @@ def match_defects(
         sidebands = []
         if fault_type in sideband_hz:
             step_hz = sideband_hz[fault_type]
-            name = "1x" if fault_type == INNER_RACE else "FTF"
+            name = "FTF" if fault_type == ROLLING_ELEMENT else "1x"
             sidebands = [
                 find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz + speed_uncertainty * step_hz)
                 for s, sign in ((-1, "-"), (1, "+"))
             ]
-        present = [line for line in (*harmonics, *sidebands) if line.present]
+        counted = (*harmonics, *sidebands) if fault_type != OUTER_RACE else tuple(harmonics)
+        present = [line for line in counted if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
         # sidebands alone are too easily shaft or electrical lines. A first line on a shaft or
         # mains harmonic hands over to its 2nd: a defect 1 bin off 3 x shaft is 2 bins off at 2 x
@@ -255,14 +268,14 @@ def match_defects(
             anchor = harmonics[0]
         else:
             anchor = harmonics[1]
-        family = [line for line in (*harmonics, *sidebands) if line is not anchor and line.present
+        family = [line for line in counted if line is not anchor and line.present
                   and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
         if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
             family = [line for line in family if line.above_floor_db >= anchor.above_floor_db - PAIR_SPAN_DB]
         found = anchor.present and bool(family)
         score = sum(line.above_floor_db for line in present) if found else 0.0
         matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum,
-                                   1 + len(family) if found else 0))
+                                   (anchor, *family) if found else ()))
     return matches
 
 
@@ -301,67 +314,3 @@ def half_order_comb(freqs_hz: np.ndarray, prominence_db: np.ndarray, shaft_hz: f
         inside = np.abs(freqs_hz - centre_hz) <= 1.5 * df_hz
         found += bool(prominence_db[inside].max() >= LINE_DB)
     return found >= MIN_HALF_ORDERS
-
-
-@dataclass(frozen=True)
-class Series:
-    """The strongest harmonic series in an envelope spectrum, whatever its source."""
-
-    harmonics: tuple[Line, ...]  # 1x .. n x the fundamental
-    score_db: float  # sum of dB above floor over the present harmonics
-    spectrum: str
-
-    @property
-    def fundamental(self) -> Line:
-        return self.harmonics[0]
-
-
-MIN_SERIES_LINES = 3  # 1x, 2x and 3x present: fewer is too easily a coincidence
-
-
-def strongest_series(
-    freqs_hz: np.ndarray,
-    amplitude: np.ndarray,
-    shaft_hz: float,
-    band_hz: tuple[float, float],
-    spectrum: str = "envelope",
-    n_harmonics: int = 5,
-    mains_hz: tuple[float, ...] = MAINS_HZ,
-) -> Series | None:
-    """The harmonic series with the highest summed SNR whose fundamental lies in ``band_hz``.
-
-    Scoring a series by the sum of dB above floor over several harmonics, not by one peak,
-    is what separates a periodic train of impacts from a noise bin. A train of impacts shows
-    its fundamental and its first harmonics, so 1x, 2x and 3x must all stand out. Lines on
-    shaft or mains harmonics count as nothing (shaft modulation is normal), and a fundamental within
-    ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
-    """
-    df_hz = float(freqs_hz[1] - freqs_hz[0])
-    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
-    loose = half_order_comb(freqs_hz, prominence_db, shaft_hz, mains_hz)
-    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz, half_orders=loose), 0.0,
-                             prominence_db)
-    low_hz, high_hz = band_hz
-    candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
-                                & (prominence_db >= LINE_DB))
-    best: Series | None = None
-    for index in candidates:
-        f0_hz = float(freqs_hz[index])
-        step_hz = shaft_hz / 2.0 if loose else shaft_hz
-        k = round(f0_hz / step_hz)
-        if k >= 1 and abs(f0_hz - k * step_hz) <= SPEED_TOLERANCE * k * step_hz:
-            continue
-        lines = [Line("1x", f0_hz, f0_hz / shaft_hz, float(prominence_db[index]))]
-        for k in range(2, n_harmonics + 1):
-            inside = np.flatnonzero(np.abs(freqs_hz - k * f0_hz) <= 1.5 * df_hz + 0.002 * k * f0_hz)
-            if inside.size == 0:
-                break
-            at = int(inside[np.argmax(prominence_db[inside])])
-            lines.append(Line(f"{k}x", float(freqs_hz[at]), float(freqs_hz[at]) / shaft_hz, float(prominence_db[at])))
-        if len(lines) < MIN_SERIES_LINES or not all(line.present for line in lines[:MIN_SERIES_LINES]):
-            continue
-        present = [line for line in lines if line.present]
-        score = sum(line.above_floor_db for line in present)
-        if best is None or score > best.score_db:
-            best = Series(tuple(lines), float(score), spectrum)
-    return best
