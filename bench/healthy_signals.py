@@ -96,7 +96,8 @@ def draw_rig(seed: int, looseness: bool | None = None) -> Rig:
     rng = np.random.default_rng(seed)
     fs_hz = float(rng.choice(RIG_RATES_HZ))
     top_hz = min(0.42 * fs_hz, 12000.0)
-    loose = bool(rng.random() < 0.5) if looseness is None else looseness
+    loose = bool(rng.random() < 0.5)
+    loose = loose if looseness is None else looseness  # the same rig otherwise, loose or not
     return Rig(
         bearing=str(rng.choice(RIG_BEARINGS)),
         shaft_hz=float(rng.uniform(10.0, 60.0)),
@@ -119,6 +120,8 @@ def rig_burst(rig: Rig, seconds: float = 2.0, fault: str | None = None, severity
     "inner_race") whose impacts peak at ``severity`` x the RMS of everything else in the band
     they ring (the housing resonance +-10 %): how far a defect stands out is what a detector can
     be asked to see, whatever the noise and the other resonances there."""
+    if fault not in (None, bearings.OUTER_RACE, bearings.INNER_RACE):
+        raise ValueError(f"a rig's fault is outer_race, inner_race or None, got {fault!r}")
     rng = np.random.default_rng(seed)
     n = int(rig.fs_hz * seconds)
     t = np.arange(n) / rig.fs_hz  # (N,)

@@ -40,16 +40,14 @@ def main() -> int:
     counts: dict[str, collections.Counter[str]] = {case: collections.Counter() for case in CASES}
     started = time.perf_counter()
     for seed in range(args.seed, args.seed + args.rigs):
-        rig = draw_rig(seed)
-        loose = draw_rig(seed, looseness=True)
+        tight, loose = draw_rig(seed), draw_rig(seed, looseness=True)
         severity = float(np.random.default_rng(seed).uniform(low, high))
         for case in CASES:
+            rig = loose if case == "loose" else tight
             if case == "noise":
                 burst = np.random.default_rng(seed).normal(0.0, rig.noise_g, int(rig.fs_hz * args.seconds))
-            elif case == "loose":
-                burst = rig_burst(loose, args.seconds, seed=seed)
             else:
-                fault = None if case == "healthy" else case
+                fault = None if case in HEALTHY else case
                 burst = rig_burst(rig, args.seconds, fault=fault, severity=severity, seed=seed)
             result = diagnosis.diagnose(burst, rig.fs_hz, rig.nominal_shaft_hz, bearings.bearing(rig.bearing), limits)
             named = result.fault_type == case

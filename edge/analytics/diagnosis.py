@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.analytics import bearings, confirm, envelope, iso, speed, vibration
+from edge.analytics import bearings, confirm, envelope, iso, mains, speed, vibration
 from edge.analytics.series import Series, strongest_series
 from edge.evidence import Condition
 
@@ -197,6 +197,7 @@ def _bearing_matches(
     # or 6 x BSF + FTF for a ball's 2-4-6 x BSF series)
     min_width_hz = max(3.0 * orders.bpfi + 1.0, 6.0 * orders.bsf + orders.ftf) * shaft_hz
     white = envelope.prewhiten(x)
+    supply_hz = mains.supply_hz(x, fs_hz, shaft_hz)
     spectra = {
         "prewhitened full band": envelope.full_band_envelope_spectrum(white, fs_hz),
         "kurtogram band": envelope.envelope_spectrum(white, fs_hz, min_low_hz=min_low_hz, min_width_hz=min_width_hz),
@@ -208,11 +209,11 @@ def _bearing_matches(
     for name, spec in spectra.items():
         lines_hz.update(bearings.strong_lines_hz(spec.freqs_hz, spec.amplitude, shaft_hz, top_hz))
         for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name,
-                                            speed_uncertainty=speed_uncertainty):
+                                            speed_uncertainty=speed_uncertainty, mains_hz=supply_hz):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
                 best[match.fault_type] = match
         found = strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
-                                          spectrum=name)
+                                 spectrum=name, mains_hz=supply_hz)
         if found is not None and (series is None or found.score_db > series.score_db):
             series = found
     impulsive = confirm.impulsiveness(white, fs_hz, spectra["kurtogram band"].band)
