@@ -135,7 +135,10 @@ def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: floa
     assert result.values["shaft_hz"] == pytest.approx(shaft_hz, rel=0.005)
     assert result.fault_type == fault, result.reasons
     assert result.condition is Condition.FAULT
-    assert "dB above floor" in result.reasons[-1]
+    assert any("dB above floor" in reason for reason in result.reasons)
+    # every check a fault passed says by how much, in dB or in kurtosis
+    assert any("dB above the envelope floor on average: +" in reason for reason in result.reasons), result.reasons
+    assert any("spectral kurtosis" in reason for reason in result.reasons)
 
 
 def test_impacts_at_no_defect_frequency_are_an_unsure_warning() -> None:

@@ -242,12 +242,19 @@ def match_defects(
         window_hz = max((tolerance + speed_uncertainty) * nominal[fault_type], df_hz / 2)
         fundamental = find(f"{step}x {symbol}", nominal[fault_type], window_hz)
         harmonics = [fundamental]
+        # a masked first line leaves the defect frequency open: the first clear harmonic is searched
+        # in the widened window and fixes it for the rest
+        base_hz = None if fundamental.masked else fundamental.freq_hz
         # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
         for k in range(2, n_harmonics + 3):
             if sum(not line.masked for line in harmonics) >= n_harmonics:
                 break
-            harmonics.append(find(f"{k * step}x {symbol}", k * fundamental.freq_hz,
-                                  exact_hz + 0.002 * k * fundamental.freq_hz))
+            if base_hz is None:
+                line = find(f"{k * step}x {symbol}", k * nominal[fault_type], k * window_hz)
+                base_hz = None if line.masked else line.freq_hz / k
+            else:
+                line = find(f"{k * step}x {symbol}", k * base_hz, exact_hz + 0.002 * k * base_hz)
+            harmonics.append(line)
         sidebands = []
         if fault_type in sideband_hz:
             step_hz = sideband_hz[fault_type]

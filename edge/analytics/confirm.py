@@ -6,8 +6,7 @@ gives its figures (margins in dB) in the reasons:
 
 - **clearance**: the family's lines stand well clear of the envelope spectrum's noise floor (a
   noise bin stands 6 dB up about once in a thousand bins; three lines averaging 10 dB do not
-  happen by chance), and, where the machine has a learned normal, clear of what the same lines
-  showed while it was healthy;
+  happen by chance);
 - **sidebands**: an inner-race defect turns through the load zone once per turn, so its lines
   carry +-1x shaft sidebands (weak at light load: CWRU's IR007 shows 5 dB, under the 6 dB of a
   line, so they confirm an inner race but their absence does not refute one); a stationary outer
@@ -35,7 +34,6 @@ from edge.analytics import bearings
 from edge.analytics.envelope import Band
 
 FAULT_CLEARANCE_DB = 10.0  # mean height of the family's lines above the envelope floor
-NORMAL_CLEARANCE_DB = 6.0  # ... and above the same lines' height in the learned normal
 MIN_SPECTRAL_KURTOSIS = 0.7
 MIN_KURTOSIS = 4.0  # Pearson: Gaussian noise 3
 
@@ -72,21 +70,14 @@ def clearance_db(match: bearings.DefectMatch) -> float:
     return float(np.mean([line.above_floor_db for line in match.family])) if match.family else 0.0
 
 
-def checks(match: bearings.DefectMatch, found: Impulsiveness, normal_db: float | None = None) -> list[Check]:
-    """The checks a named defect must pass to be a fault; ``normal_db`` is the height its first line
-    had in the machine's learned normal, when there is one."""
+def checks(match: bearings.DefectMatch, found: Impulsiveness) -> list[Check]:
+    """The checks a named defect must pass to be a fault, each with its figures."""
     name = match.fault_type.replace("_", "-")
     lines = ", ".join(f"{line.label} {line.above_floor_db:.1f}" for line in match.family)
     clear_db = clearance_db(match)
     result = [Check(clear_db >= FAULT_CLEARANCE_DB,
                     f"{name} family ({lines} dB) stands {clear_db:.1f} dB above the envelope floor on average: "
                     f"{clear_db - FAULT_CLEARANCE_DB:+.1f} dB against the {FAULT_CLEARANCE_DB:g} dB a fault needs")]
-    if normal_db is not None:
-        above_db = match.family[0].above_floor_db - normal_db if match.family else 0.0
-        result.append(Check(above_db >= NORMAL_CLEARANCE_DB,
-                            f"its {match.family[0].label if match.family else 'first'} line is {above_db:+.1f} dB "
-                            f"against the learned normal ({normal_db:.1f} dB above floor when healthy; a fault "
-                            f"needs +{NORMAL_CLEARANCE_DB:g} dB)"))
     sidebands = match.shaft_sidebands
     described = ", ".join(f"{line.label} {line.above_floor_db:.1f} dB" for line in sidebands) or "none"
     if match.fault_type == bearings.INNER_RACE:
