@@ -134,16 +134,17 @@ def diagnose(
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
+            checks = confirm.checks(top, impulsive)  # their figures first, the finding after them
+            reasons.extend(check.reason for check in checks)
             reasons.append(_describe(top))
             if found is Condition.FAULT and top.family_lines < FAULT_MIN_LINES:
                 found = Condition.WARNING
                 reasons.append(f"only {top.family_lines} lines of the pattern: a smooth modulation shows 1x and 2x "
                                "too; a fault needs a third (3x or a sideband)")
-            checks = confirm.checks(top, impulsive)
-            reasons.extend(check.reason for check in checks)
             if found is Condition.FAULT and not all(check.passed for check in checks):
                 found = Condition.WARNING
-                reasons.append("held at warning: a fault needs every check above")
+                reasons.append("held at warning: a fault needs its pattern clear of the floor, sidebands that fit "
+                               "the race and an impulsive band (figures above)")
             values["fault_clearance_db"] = round(confirm.clearance_db(top), 1)
             guessed = running.uncertainty > bearings.SPEED_TOLERANCE
             if guessed and found is Condition.FAULT:  # windows this wide let one defect pass for another
