@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.io import wavfile
 
-from edge.analytics import bearings, diagnosis, envelope, iso, vibration
+from edge.analytics import bearings, diagnosis, envelope, iso, series, vibration
 from edge.cli.main import main
 from edge.evidence import Condition
 
@@ -135,7 +135,10 @@ def test_impulse_train_at_a_defect_frequency_is_named(fault: str, multiple: floa
     assert result.values["shaft_hz"] == pytest.approx(shaft_hz, rel=0.005)
     assert result.fault_type == fault, result.reasons
     assert result.condition is Condition.FAULT
-    assert "dB above floor" in result.reasons[-1]
+    assert any("dB above floor" in reason for reason in result.reasons)
+    # every check a fault passed says by how much, in dB or in kurtosis
+    assert any("dB above the envelope floor on average: +" in reason for reason in result.reasons), result.reasons
+    assert any("spectral kurtosis" in reason for reason in result.reasons)
 
 
 def test_impacts_at_no_defect_frequency_are_an_unsure_warning() -> None:
@@ -153,11 +156,11 @@ def test_strongest_series_ignores_shaft_harmonics() -> None:
     freqs_hz = np.arange(0.0, 1000.0, 1.0)
     amplitude = np.ones_like(freqs_hz)
     amplitude[[30, 60, 90, 120]] = 10.0  # 1x..4x of a 30 Hz shaft
-    assert bearings.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0)) is None
+    assert series.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0)) is None
     amplitude[[77, 154, 231]] = 5.0  # a series at 2.57 x shaft
-    series = bearings.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0))
-    assert series is not None and series.fundamental.freq_hz == 77.0
-    assert series.score_db == pytest.approx(3 * 20 * math.log10(5.0), rel=0.01)
+    found = series.strongest_series(freqs_hz, amplitude, 30.0, (9.0, 210.0))
+    assert found is not None and found.fundamental.freq_hz == 77.0
+    assert found.score_db == pytest.approx(3 * 20 * math.log10(5.0), rel=0.01)
 
 
 def test_noise_alone_is_ok() -> None:

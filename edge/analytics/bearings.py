@@ -139,11 +139,20 @@ class DefectMatch:
     harmonics: tuple[Line, ...]
     sidebands: tuple[Line, ...]
     spectrum: str  # which envelope spectrum it was found in
-    family_lines: int = 0  # the anchor and the lines that count with it; 0 = no pattern
+    family: tuple[Line, ...] = ()  # the anchor and the lines that count with it; () = no pattern
 
     @property
     def fundamental(self) -> Line:
         return self.harmonics[0]
+
+    @property
+    def family_lines(self) -> int:
+        return len(self.family)
+
+    @property
+    def shaft_sidebands(self) -> tuple[Line, ...]:
+        """The +-1x shaft lines around the defect line that are present (outer and inner race)."""
+        return tuple(line for line in self.sidebands if line.present and line.label.endswith("1x"))
 
 
 _SYMBOL = {OUTER_RACE: "BPFO", INNER_RACE: "BPFI", ROLLING_ELEMENT: "BSF", CAGE: "FTF"}
@@ -209,8 +218,12 @@ def match_defects(
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
     prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
+    loose = half_order_comb(freqs_hz, prominence_db, shaft_hz, mains_hz)
     nominal = orders.frequencies_hz(shaft_hz)
-    sideband_hz = {INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
+    # an inner-race defect turns through the load zone once per turn: +-1x shaft sidebands; a ball
+    # turns with the cage: +-FTF. A stationary outer race has none: its +-1x lines are looked at
+    # only to tell it from a modulated pattern, never counted for it.
+    sideband_hz = {OUTER_RACE: shaft_hz, INNER_RACE: shaft_hz, ROLLING_ELEMENT: orders.ftf * shaft_hz}
 
     def find(label: str, centre_hz: float, half_width_hz: float) -> Line:
         inside = np.flatnonzero(np.abs(freqs_hz - centre_hz) <= half_width_hz)
@@ -219,7 +232,7 @@ def match_defects(
         best = int(inside[np.argmax(prominence_db[inside])])
         freq_hz = float(freqs_hz[best])
         db = float(prominence_db[best])
-        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz)[0])
+        masked = bool(not_bearing_line(np.array([freq_hz]), shaft_hz, df_hz, mains_hz, half_orders=loose)[0])
         return Line(label, freq_hz, freq_hz / shaft_hz, 0.0 if masked else db, masked)
 
     exact_hz = 1.5 * df_hz
@@ -229,100 +242,82 @@ def match_defects(
         window_hz = max((tolerance + speed_uncertainty) * nominal[fault_type], df_hz / 2)
         fundamental = find(f"{step}x {symbol}", nominal[fault_type], window_hz)
         harmonics = [fundamental]
+        # a masked first line leaves the defect frequency open: the first clear harmonic is searched
+        # in the widened window and fixes it for the rest
+        base_hz = None if fundamental.masked else fundamental.freq_hz
         # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
         for k in range(2, n_harmonics + 3):
-            if sum(not line.masked for line in harmonics[1:]) >= n_harmonics - 1:
+            if sum(not line.masked for line in harmonics) >= n_harmonics:
                 break
-            harmonics.append(find(f"{k * step}x {symbol}", k * fundamental.freq_hz,
-                                  exact_hz + 0.002 * k * fundamental.freq_hz))
+            if base_hz is None:
+                line = find(f"{k * step}x {symbol}", k * nominal[fault_type], k * window_hz)
+                base_hz = None if line.masked else line.freq_hz / k
+            else:
+                line = find(f"{k * step}x {symbol}", k * base_hz, exact_hz + 0.002 * k * base_hz)
+            harmonics.append(line)
         sidebands = []
         if fault_type in sideband_hz:
             step_hz = sideband_hz[fault_type]
-            name = "1x" if fault_type == INNER_RACE else "FTF"
+            name = "FTF" if fault_type == ROLLING_ELEMENT else "1x"
             sidebands = [
                 find(f"{symbol}{sign}{name}", fundamental.freq_hz + s * step_hz, exact_hz + speed_uncertainty * step_hz)
                 for s, sign in ((-1, "-"), (1, "+"))
             ]
-        present = [line for line in (*harmonics, *sidebands) if line.present]
+        counted = (*harmonics, *sidebands) if fault_type != OUTER_RACE else tuple(harmonics)
+        present = [line for line in counted if line.present]
         # a pattern needs its first line (for a ball 2x BSF, else its second): harmonics or
-        # sidebands alone are too easily shaft or electrical lines
-        anchor = harmonics[0] if harmonics[0].present or fault_type != ROLLING_ELEMENT else harmonics[1]
-        family = [line for line in (*harmonics, *sidebands) if line is not anchor and line.present
+        # sidebands alone are too easily shaft or electrical lines. A first line on a shaft or
+        # mains harmonic hands over to its 2nd: a defect 1 bin off 3 x shaft is 2 bins off at 2 x
+        # the defect frequency, where a shaft line's own harmonic would sit on 6 x shaft again.
+        if harmonics[0].masked:
+            anchor = next((line for line in harmonics if not line.masked), harmonics[0])
+        elif harmonics[0].present or fault_type != ROLLING_ELEMENT:
+            anchor = harmonics[0]
+        else:
+            anchor = harmonics[1]
+        family = [line for line in counted if line is not anchor and line.present
                   and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
         if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
             family = [line for line in family if line.above_floor_db >= anchor.above_floor_db - PAIR_SPAN_DB]
         found = anchor.present and bool(family)
         score = sum(line.above_floor_db for line in present) if found else 0.0
         matches.append(DefectMatch(fault_type, float(score), tuple(harmonics), tuple(sidebands), spectrum,
-                                   1 + len(family) if found else 0))
+                                   (anchor, *family) if found else ()))
     return matches
 
 
-def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...]) -> np.ndarray:
-    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins)."""
+def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...],
+                     half_orders: bool = False) -> np.ndarray:
+    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins), and with
+    ``half_orders`` on any multiple of half the shaft speed too."""
     excluded = np.zeros(freqs_hz.shape, dtype=bool)
-    for base_hz in (shaft_hz, *mains_hz):
+    for base_hz in (shaft_hz / 2.0 if half_orders else shaft_hz, *mains_hz):
         order = np.round(freqs_hz / base_hz)
         excluded |= (order >= 1) & (np.abs(freqs_hz - order * base_hz) <= 1.5 * df_hz)
     return excluded
 
 
-@dataclass(frozen=True)
-class Series:
-    """The strongest harmonic series in an envelope spectrum, whatever its source."""
-
-    harmonics: tuple[Line, ...]  # 1x .. n x the fundamental
-    score_db: float  # sum of dB above floor over the present harmonics
-    spectrum: str
-
-    @property
-    def fundamental(self) -> Line:
-        return self.harmonics[0]
+HALF_ORDERS = (0.5, 1.5, 2.5, 3.5, 4.5)
+MIN_HALF_ORDERS = 3
 
 
-MIN_SERIES_LINES = 3  # 1x, 2x and 3x present: fewer is too easily a coincidence
+def half_order_comb(freqs_hz: np.ndarray, prominence_db: np.ndarray, shaft_hz: float,
+                    mains_hz: tuple[float, ...] = MAINS_HZ) -> bool:
+    """Whether the spectrum carries lines at odd multiples of half the shaft speed.
 
-
-def strongest_series(
-    freqs_hz: np.ndarray,
-    amplitude: np.ndarray,
-    shaft_hz: float,
-    band_hz: tuple[float, float],
-    spectrum: str = "envelope",
-    n_harmonics: int = 5,
-    mains_hz: tuple[float, ...] = MAINS_HZ,
-) -> Series | None:
-    """The harmonic series with the highest summed SNR whose fundamental lies in ``band_hz``.
-
-    Scoring a series by the sum of dB above floor over several harmonics, not by one peak,
-    is what separates a periodic train of impacts from a noise bin. A train of impacts shows
-    its fundamental and its first harmonics, so 1x, 2x and 3x must all stand out. Lines on
-    shaft or mains harmonics count as nothing (shaft modulation is normal), and a fundamental within
-    ``SPEED_TOLERANCE`` of a shaft harmonic is no candidate.
+    Mechanical looseness (a part that lifts and lands, a rub) repeats every other turn: its
+    impacts put lines at every multiple of 0.5 x shaft, and then some of those sit within a
+    bearing's tolerance of a defect frequency (3.5 x is BPFO of many 9-ball bearings, 5.5 x their
+    BPFI, with 4.5 x and 6.5 x as "sidebands"). No bearing defect makes three odd half orders, so
+    with the comb present, lines on half orders are the looseness', not a bearing's.
     """
     df_hz = float(freqs_hz[1] - freqs_hz[0])
-    prominence_db = line_heights_db(amplitude, df_hz, shaft_hz)
-    prominence_db = np.where(not_bearing_line(freqs_hz, shaft_hz, df_hz, mains_hz), 0.0, prominence_db)
-    low_hz, high_hz = band_hz
-    candidates = np.flatnonzero((freqs_hz >= max(low_hz, 3 * df_hz)) & (freqs_hz <= high_hz)
-                                & (prominence_db >= LINE_DB))
-    best: Series | None = None
-    for index in candidates:
-        f0_hz = float(freqs_hz[index])
-        k = round(f0_hz / shaft_hz)
-        if k >= 1 and abs(f0_hz - k * shaft_hz) <= SPEED_TOLERANCE * k * shaft_hz:
+    found = 0
+    for order in HALF_ORDERS:
+        centre_hz = order * shaft_hz
+        if centre_hz <= 4 * df_hz or centre_hz > freqs_hz[-1] or not_bearing_line(
+                np.array([centre_hz]), shaft_hz, df_hz, mains_hz)[0]:
             continue
-        lines = [Line("1x", f0_hz, f0_hz / shaft_hz, float(prominence_db[index]))]
-        for k in range(2, n_harmonics + 1):
-            inside = np.flatnonzero(np.abs(freqs_hz - k * f0_hz) <= 1.5 * df_hz + 0.002 * k * f0_hz)
-            if inside.size == 0:
-                break
-            at = int(inside[np.argmax(prominence_db[inside])])
-            lines.append(Line(f"{k}x", float(freqs_hz[at]), float(freqs_hz[at]) / shaft_hz, float(prominence_db[at])))
-        if len(lines) < MIN_SERIES_LINES or not all(line.present for line in lines[:MIN_SERIES_LINES]):
-            continue
-        present = [line for line in lines if line.present]
-        score = sum(line.above_floor_db for line in present)
-        if best is None or score > best.score_db:
-            best = Series(tuple(lines), float(score), spectrum)
-    return best
+        inside = np.abs(freqs_hz - centre_hz) <= 1.5 * df_hz
+        found += bool(prominence_db[inside].max() >= LINE_DB)
+    return found >= MIN_HALF_ORDERS

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.analytics import bearings, envelope, iso, speed, vibration
+from edge.analytics import bearings, confirm, envelope, iso, mains, speed, vibration
+from edge.analytics.series import Series, strongest_series
 from edge.evidence import Condition
 
 IMBALANCE = "imbalance"
@@ -119,10 +120,11 @@ def diagnose(
         if condition is Condition.OK:  # a bearing defect cannot be ruled out
             confidence = min(confidence, 0.5)
     elif orders is not None and shaft_hz is not None:
-        matches, band, series, lines_hz = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
+        matches, impulsive, series, lines_hz = _bearing_matches(x, fs_hz, shaft_hz, orders, running.uncertainty)
+        band = impulsive.band
         top = max(matches, key=lambda m: m.score_db)
         values.update(envelope_band_hz=[round(band.low_hz, 1), round(band.high_hz, 1)],
-                      spectral_kurtosis=band.spectral_kurtosis,
+                      spectral_kurtosis=band.spectral_kurtosis, band_kurtosis=round(impulsive.kurtosis, 2),
                       bearing_scores_db={m.fault_type: round(m.score_db, 1) for m in matches},
                       # trended per asset (edge/store/trends.py): the impacts' band level and each
                       # defect line's height grow with wear before a pattern is complete
@@ -132,11 +134,18 @@ def diagnose(
         if top.score_db >= WARNING_SCORE_DB:
             found = Condition.FAULT if top.score_db >= FAULT_SCORE_DB else Condition.WARNING
             fault_type = top.fault_type  # a named defect outranks an anonymous zone
+            checks = confirm.checks(top, impulsive)  # their figures first, the finding after them
+            reasons.extend(check.reason for check in checks)
             reasons.append(_describe(top))
             if found is Condition.FAULT and top.family_lines < FAULT_MIN_LINES:
                 found = Condition.WARNING
                 reasons.append(f"only {top.family_lines} lines of the pattern: a smooth modulation shows 1x and 2x "
                                "too; a fault needs a third (3x or a sideband)")
+            if found is Condition.FAULT and not all(check.passed for check in checks):
+                found = Condition.WARNING
+                reasons.append("held at warning: a fault needs its pattern clear of the floor, sidebands that fit "
+                               "the race and an impulsive band (figures above)")
+            values["fault_clearance_db"] = round(confirm.clearance_db(top), 1)
             guessed = running.uncertainty > bearings.SPEED_TOLERANCE
             if guessed and found is Condition.FAULT:  # windows this wide let one defect pass for another
                 found = Condition.WARNING
@@ -175,10 +184,10 @@ def _speed(x: np.ndarray, fs_hz: float, nominal_hz: float, range_frac: float,
 
 def _bearing_matches(
     x: np.ndarray, fs_hz: float, shaft_hz: float, orders: bearings.DefectOrders, speed_uncertainty: float
-) -> tuple[tuple[bearings.DefectMatch, ...], envelope.Band, bearings.Series | None, list[float]]:
+) -> tuple[tuple[bearings.DefectMatch, ...], confirm.Impulsiveness, Series | None, list[float]]:
     """Best match per defect type over the full-band and the kurtogram-band envelope spectra of the
-    prewhitened signal, the strongest harmonic series of any kind in either (fundamental
-    0.3-7 x shaft), and the strong lines of both (Hz).
+    prewhitened signal, how impulsive the kurtogram band is, the strongest harmonic series of any
+    kind in either spectrum (fundamental 0.3-7 x shaft), and the strong lines of both (Hz).
 
     Both start from the prewhitened signal: two discrete lines inside a band beat in its envelope
     at their spacing, so a healthy machine's rig lines 162 Hz apart read as BPFI in a raw band.
@@ -189,28 +198,30 @@ def _bearing_matches(
     # or 6 x BSF + FTF for a ball's 2-4-6 x BSF series)
     min_width_hz = max(3.0 * orders.bpfi + 1.0, 6.0 * orders.bsf + orders.ftf) * shaft_hz
     white = envelope.prewhiten(x)
+    supply_hz = mains.supply_hz(x, fs_hz, shaft_hz)
     spectra = {
         "prewhitened full band": envelope.full_band_envelope_spectrum(white, fs_hz),
         "kurtogram band": envelope.envelope_spectrum(white, fs_hz, min_low_hz=min_low_hz, min_width_hz=min_width_hz),
     }
     best: dict[str, bearings.DefectMatch] = {}
-    series: bearings.Series | None = None
+    series: Series | None = None
     lines_hz: set[float] = set()
     top_hz = max(3.0 * orders.bpfi, 6.0 * orders.bsf) * shaft_hz
     for name, spec in spectra.items():
         lines_hz.update(bearings.strong_lines_hz(spec.freqs_hz, spec.amplitude, shaft_hz, top_hz))
         for match in bearings.match_defects(spec.freqs_hz, spec.amplitude, shaft_hz, orders, spectrum=name,
-                                            speed_uncertainty=speed_uncertainty):
+                                            speed_uncertainty=speed_uncertainty, mains_hz=supply_hz):
             if match.fault_type not in best or match.score_db > best[match.fault_type].score_db:
                 best[match.fault_type] = match
-        found = bearings.strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
-                                          spectrum=name)
+        found = strongest_series(spec.freqs_hz, spec.amplitude, shaft_hz, (0.3 * shaft_hz, 7.0 * shaft_hz),
+                                 spectrum=name, mains_hz=supply_hz)
         if found is not None and (series is None or found.score_db > series.score_db):
             series = found
-    return tuple(best.values()), spectra["kurtogram band"].band, series, sorted(lines_hz)
+    impulsive = confirm.impulsiveness(white, fs_hz, spectra["kurtogram band"].band)
+    return tuple(best.values()), impulsive, series, sorted(lines_hz)
 
 
-def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders,
+def _near_defect(series: Series, shaft_hz: float, orders: bearings.DefectOrders,
                  speed_uncertainty: float) -> bool:
     """A series whose fundamental sits on a defect frequency was judged by that pattern already."""
     f0_hz = series.fundamental.freq_hz
@@ -219,7 +230,7 @@ def _near_defect(series: bearings.Series, shaft_hz: float, orders: bearings.Defe
     return any(abs(f0_hz - f_hz) <= tolerance * f_hz for f_hz in nominal_hz)
 
 
-def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:
+def _describe_unexplained(series: Series, shaft_hz: float, orders: bearings.DefectOrders) -> str:
     f = series.fundamental
     present = ", ".join(f"{line.freq_hz:.1f} Hz {line.above_floor_db:.1f} dB" for line in series.harmonics
                         if line.present)
@@ -234,7 +245,8 @@ def _describe_unexplained(series: bearings.Series, shaft_hz: float, orders: bear
 
 def _describe(match: bearings.DefectMatch) -> str:
     f = match.fundamental
-    extra = [line for line in (*match.harmonics[1:], *match.sidebands) if line.present]
+    extra = [line for line in (*match.harmonics[1:], *match.sidebands) if line.present
+             and (line in match.harmonics or match.fault_type != bearings.OUTER_RACE)]
     also = f"; also {', '.join(f'{line.label} {line.above_floor_db:.1f} dB' for line in extra)}" if extra else ""
     name = match.fault_type.replace("_", "-")
     return (
