@@ -26,6 +26,7 @@ from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.files import write_atomically
+from edge.fleet.layout import rollback_count
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
@@ -301,6 +302,8 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         outputs = build_outputs(config, history, on_command, alerts.book).start()
         started.insert(0, outputs.close)
         alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
+        if config.fleet.enabled:
+            outputs.metrics.watch_rollbacks(functools.partial(rollback_count, config.state_dir))
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
