@@ -64,7 +64,6 @@ class Agent:
         self._started = threading.Event()
         self._started_at = 0.0
         self._switched_from: str | None = None  # the release to go back to while a switch is being checked
-        self._settled: set[str] = set()  # sha256 of releases refused or rolled back here
         self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "reason": None}
         self._client = link.make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
         self._client.on_connect = self._on_connect
@@ -141,8 +140,9 @@ class Agent:
             self._set("refused", _claimed_version(payload), str(exc))
             return
         if desired.version == self.state.running:
-            self._set("healthy", desired.version, None)
-        elif desired.sha256 not in self._settled:
+            if self._report["state"] not in TERMINAL:
+                self._set("healthy", desired.version, None)
+        elif desired.sha256 not in self.state.settled:
             self._apply(desired)
 
     def _apply(self, desired: Desired) -> None:
@@ -152,7 +152,8 @@ class Agent:
             self._set("enrolling", desired.version, None)
             self._carry_profiles(bundle, folder)
         except EdgewatchError as exc:
-            self._settled.add(desired.sha256)
+            self.state.settle(desired.sha256)
+            self.layout.save(self.state)
             shutil.rmtree(folder, ignore_errors=True)
             self._set("refused", desired.version, str(exc))
             return
@@ -169,7 +170,7 @@ class Agent:
             self._prune()
             self._set("healthy", desired.version, None)
             return
-        self._settled.add(desired.sha256)
+        self.state.settle(desired.sha256)
         self.state.rollbacks += 1
         self.layout.save(self.state)
         log.error("fleet: release %s rolled back to %s: %s", desired.version, previous, problem)

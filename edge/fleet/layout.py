@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edge.errors import StorageError
@@ -29,15 +29,21 @@ log = logging.getLogger(__name__)
 FLEET_DIR = "fleet"
 CURRENT = "current"
 STATE_NAME = "agent.json"
+MAX_SETTLED = 20
 
 
 @dataclass
 class AgentState:
-    """What survives a restart: the version running, the one to go back to, and how often that happened."""
+    """What survives a restart: the version running, the one to go back to, how often that happened, and
+    the sha256 of releases refused or rolled back here (not tried again until another is published)."""
 
     running: str | None = None
     previous: str | None = None
     rollbacks: int = 0
+    settled: list[str] = field(default_factory=list)
+
+    def settle(self, sha256: str) -> None:
+        self.settled = [*self.settled[-(MAX_SETTLED - 1):], sha256]
 
 
 class Layout:
