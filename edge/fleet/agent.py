@@ -73,6 +73,13 @@ class Agent:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> Agent:
+        """Undo a switch a power cut interrupted (before the service is built), then connect."""
+        linked = self.layout.running_version()
+        running = self.state.running
+        if running is not None and linked != running and self.layout.release(running).is_dir():
+            log.warning("fleet: %s points at %s, whose health check never finished; back to %s",
+                        self.layout.current, linked, running)
+            self.layout.switch(running)
         log.info("fleet: board %s in group %s, running release %s", self.board, self.settings.group,
                  self.state.running)
         self._client.connect_async(self.mqtt.host, self.mqtt.effective_port, keepalive=self.mqtt.keepalive_s)
@@ -146,6 +153,11 @@ class Agent:
             self._apply(desired)
 
     def _apply(self, desired: Desired) -> None:
+        previous = self.state.running
+        if previous is None:
+            self._set("refused", desired.version, f"no release runs from {self.layout.current} yet; install the "
+                                                   "first one with 'edgewatch fleet install'")
+            return
         folder = self.layout.release(desired.version)
         try:
             bundle = self._prepare(desired, folder)
@@ -158,11 +170,6 @@ class Agent:
             self._set("refused", desired.version, str(exc))
             return
         self._set("switching", desired.version, None)
-        previous = self.state.running
-        if previous is None:
-            self._set("refused", desired.version, f"no release runs from {self.layout.current} yet; install the "
-                                                   "first one with 'edgewatch fleet install'")
-            return
         problem = self._switch_and_check(desired.version, previous)
         if problem is None:
             self.state.previous, self.state.running = previous, desired.version
