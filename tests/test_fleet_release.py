@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.ports import free_port
 from edge.bundle import load_bundle
 from edge.errors import BundleError, UsageError
 from edge.fleet.download import download
@@ -110,3 +112,27 @@ def test_switching_replaces_current_in_one_step(signed: tuple[Any, Path, Path], 
     assert layout.load().running == "1.0"  # what was healthy last: the agent's to change
     with pytest.raises(Exception, match="not unpacked"):
         layout.switch("3.0")
+
+
+def test_a_switch_whose_health_check_never_finished_is_undone_at_start(signed: tuple[Any, Path, Path],
+                                                                       tmp_path: Path) -> None:
+    """A power cut while 2.0 was being checked: the agent points back at 1.0 before the service is built."""
+    from edge.config.root import Config
+    from edge.fleet.agent import Agent
+
+    _, public, bundle = signed
+    state = tmp_path / "state"
+    layout = Layout(state)
+    layout.install(bundle, "1.0")
+    shutil.copytree(bundle, layout.release("2.0") / "bundle")
+    layout.switch("2.0")
+    config = Config.model_validate({
+        "state_dir": str(state), "model": {"bundle": str(layout.current / "bundle"), "trusted_keys": [str(public)]},
+        "assets": [{"id": "press-1", "cameras": [{"name": "panel", "type": "folder", "path": str(tmp_path)}]}],
+        "outputs": {"mqtt": {"host": "127.0.0.1", "port": free_port()}},  # nothing listens: it retries quietly
+        "fleet": {"enabled": True, "board": "b1"}})
+    agent = Agent(config, reload=lambda: True).start()
+    try:
+        assert layout.running_version() == "1.0"
+    finally:
+        agent.close()
