@@ -20,6 +20,7 @@ from bench.mosquitto import Mosquitto
 from bench.ports import free_port
 from edge.fleet import link
 from edge.fleet.layout import Layout
+from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import desired_message, pack_release
 from edge.outputs.config import MqttSettings
 from tests.fleet_support import key_pair, release_folder, serving
@@ -46,7 +47,8 @@ assets:
 outputs:
   mqtt: {{host: 127.0.0.1, port: {port}, client_id: edgewatch-{board}, discovery_prefix: null}}
   http: {{port: {http_port}}}
-fleet: {{enabled: true, board: {board}, group: {group}, health_window_s: 40, download_attempts: 2}}
+fleet: {{enabled: true, board: {board}, group: {group}, health_window_s: 40, download_attempts: 2,
+         keep_interval_s: 0, keep_min_confidence: 0.5, agreement_frames: {agreement_frames}}}
 """
 
 
@@ -136,14 +138,18 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 boards.http_ports[board] = free_port()
                 config = root / board / "edgewatch.yaml"
                 config.write_text(CONFIG.format(board=board, state=state, public=public, frames=DEMO_DIR / "frames",
-                                                port=broker.port, group=GROUP, http_port=boards.http_ports[board]))
+                                                port=broker.port, group=GROUP, http_port=boards.http_ports[board],
+                                                # the canary loads no new model before the switch: a broken
+                                                # one reaches its health check
+                                                agreement_frames=0 if board == "b1" else 4))
                 with (root / board / "stderr.log").open("wb") as log:
                     boards.processes[board] = subprocess.Popen(
                         [sys.executable, "-m", "edge", "run", "--config", str(config)], stderr=log,
                         stdout=subprocess.DEVNULL)
             watcher = Watcher(broker)
-            watcher.until("every board reporting 1.0", lambda: all(
-                any(r["running"] == "1.0" for r in watcher.of(board)) for board in BOARDS), boards)
+            watcher.until("every board reporting 1.0 and keeping normal frames", lambda: all(
+                any(r["running"] == "1.0" for r in watcher.of(board))
+                and len(kept_frames(normal_folder(boards.state(board), "press-1"))) >= 4 for board in BOARDS), boards)
             watcher.client.disconnect()
             watcher.client.loop_stop()
             yield boards
@@ -178,6 +184,9 @@ def test_canary_first_then_the_group_and_a_broken_release_rolls_back_and_stops(f
     assert canary_healthy < first_other  # the group heard of 2.0 only after the canary was healthy on it
     assert [r["state"] for r in watcher.of("b2") if r["desired"] == "2.0"][:3] == [
         "downloading", "verifying", "enrolling"]
+    # the same model in both releases: it judges the kept normal frames alike
+    assert watcher.of("b2")[-1]["agreement"] == {"press-1": {"frames": 4, "agreeing": 4, "ratio": 1.0}}
+    assert watcher.of("b1")[-1]["agreement"] == {}
 
     broken = release_folder(fleet.root / "v3", key, "2026-12-02T00:00:00+00:00", model_bytes=b"not an onnx model")
     done = fleet.rollout(broken, "3.0")

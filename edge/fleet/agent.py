@@ -3,7 +3,8 @@
 ::
 
     desired (retained, group or board override) -> verify signature -> download (size, sha256)
-      -> unpack -> load_bundle(verify) -> profiles -> switch ``current`` -> reload -> health window
+      -> unpack -> load_bundle(verify) -> profiles (carried or enrolled from kept normal frames)
+      -> agreement of old and new model on those frames -> switch ``current`` -> reload -> health window
       -> healthy | rolled_back (switched back and reloaded by itself)
 
 Each step is reported, retained, on ``<prefix>/_boards/<board>/reported``. A release that was refused
@@ -25,15 +26,19 @@ from typing import Any
 
 from edge.bundle import Bundle, load_bundle
 from edge.config.root import Config
-from edge.errors import EdgewatchError, StorageError
+from edge.errors import EdgewatchError, InputError, StorageError
 from edge.evidence import EvidenceKind
 from edge.fleet import link
+from edge.fleet.compare import agreement, enroll
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
+from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import Desired, unpack_release, verify_desired
 from edge.signing import load_trusted_keys
 from edge.store.history import History
-from edge.vision.profile import load_profile
+from edge.vision.encoder import ImageEncoder, RuntimeOptions
+from edge.vision.pipeline import VisionScorer
+from edge.vision.profile import bundle_fingerprint, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ class Agent:
         self._started_at = 0.0
         self._switched_from: str | None = None  # the release to go back to while a switch is being checked
         self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "reason": None}
+        self._agreement: dict[str, Any] = {}  # asset id -> old and new model on its kept frames
         self._client = link.make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
@@ -159,10 +165,11 @@ class Agent:
                                                    "first one with 'edgewatch fleet install'")
             return
         folder = self.layout.release(desired.version)
+        self._agreement = {}
         try:
             bundle = self._prepare(desired, folder)
             self._set("enrolling", desired.version, None)
-            self._carry_profiles(bundle, folder)
+            self._agreement = self._enroll_and_compare(bundle, folder)
         except EdgewatchError as exc:
             self.state.settle(desired.sha256)
             self.layout.save(self.state)
@@ -201,16 +208,44 @@ class Agent:
         assert self.config.model is not None
         return load_bundle(root, verify=True, trusted_keys=self.config.model.trusted_keys)
 
-    def _carry_profiles(self, bundle: Bundle, folder: Path) -> None:
-        """Copy each asset's profile kept inside the running release, if it fits the new bundle."""
-        current = self.layout.current
+    def _enroll_and_compare(self, bundle: Bundle, folder: Path) -> dict[str, Any]:
+        """Each asset's profile for the new bundle (copied when it fits, else enrolled from the kept normal
+        frames) and the agreement of the old and the new model on those frames, per asset."""
+        assert self.config.model is not None and self.state.running is not None
+        options = RuntimeOptions.from_settings(self.config.model, self.config.state_dir)
+        encoders: dict[str, ImageEncoder] = {}  # loaded once, only when needed: "old" and "new"
+
+        def encoder(which: str) -> ImageEncoder:
+            if which not in encoders:
+                root = bundle.root if which == "new" else self.layout.release(str(self.state.running)) / "bundle"
+                encoders[which] = ImageEncoder.load(bundle if which == "new" else load_bundle(root), options)
+            return encoders[which]
+
+        agreements: dict[str, Any] = {}
         for asset in self.config.assets:
-            if asset.profile is None or not asset.profile.is_relative_to(current):
+            frames = kept_frames(normal_folder(self.config.state_dir, asset.id))
+            old_profile = load_profile(asset.profile) if asset.profile is not None else None
+            new_profile = old_profile
+            if old_profile is not None and old_profile.bundle_fingerprint != bundle_fingerprint(bundle):
+                new_profile = None
+            if asset.profile is not None and asset.profile.is_relative_to(self.layout.current):
+                target = folder / asset.profile.relative_to(self.layout.current)
+                if new_profile is None:
+                    new_profile = enroll(encoder("new"), frames, target, asset.id)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(asset.profile, target)
+            checked = frames[-self.settings.agreement_frames:] if self.settings.agreement_frames else []
+            if not asset.cameras or not checked:
                 continue
-            relative = asset.profile.relative_to(current)
-            load_profile(asset.profile, bundle)  # an InputError when enrolled with another model
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(asset.profile, folder / relative)
+            result = agreement(VisionScorer(encoder("old"), old_profile), VisionScorer(encoder("new"), new_profile),
+                               checked)
+            agreements[asset.id] = result.to_dict()
+            if result.ratio < self.settings.min_agreement:
+                raise InputError(f"asset {asset.id}: the new model agrees with the running one on {result.agreeing} "
+                                 f"of {result.frames} kept normal frames, under fleet.min_agreement "
+                                 f"{self.settings.min_agreement:.0%}")
+        return agreements
 
     def _switch_and_check(self, version: str, previous: str) -> str | None:
         """Switch, reload and watch the health window; on trouble switch back. None when healthy."""
@@ -280,7 +315,7 @@ class Agent:
         with self._lock:
             document = {"board": self.board, "group": self.settings.group, "running": self.state.running,
                         "previous": self.state.previous, "rollbacks": self.state.rollbacks, **self._report,
-                        "at": time.time()}
+                        "agreement": self._agreement, "at": time.time()}
         self._client.publish(link.reported(self.mqtt.topic_prefix, self.board), json.dumps(document),
                              qos=1, retain=True)
 
