@@ -57,7 +57,7 @@ class NormalFrames:
             self._last_kept = now
         from PIL import Image
 
-        target = self.folder / f"{int(time.time() * 1000):015d}-{camera}.png"
+        target = self.folder / f"{time.time_ns():020d}-{camera}.png"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(target, lambda handle: Image.fromarray(np.ascontiguousarray(image)).save(handle, "PNG"))
