@@ -136,3 +136,24 @@ def test_a_switch_whose_health_check_never_finished_is_undone_at_start(signed: t
         assert layout.running_version() == "1.0"
     finally:
         agent.close()
+
+
+def test_fleet_install_makes_the_first_release_current(signed: tuple[Any, Path, Path], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli.main import main
+
+    _, public, bundle = signed
+    state = tmp_path / "state"
+    config = tmp_path / "edgewatch.yaml"
+    config.write_text(f"""
+state_dir: {state}
+model: {{bundle: {state}/fleet/current/bundle, trusted_keys: [{public}]}}
+assets: [{{id: press-1, cameras: [{{name: panel, type: folder, path: {tmp_path}}}]}}]
+outputs: {{mqtt: {{host: 127.0.0.1}}}}
+fleet: {{enabled: true, board: b1}}
+""")
+    assert main(["fleet", "install", "--config", str(config), "--bundle", str(bundle), "--version", "1.0"]) == 0
+    assert "release 1.0 installed" in capsys.readouterr().out
+    assert Layout(state).load().running == "1.0"
+    assert load_bundle(state / "fleet" / "current" / "bundle", trusted_keys=[public])
+    assert main(["fleet", "install", "--config", str(config), "--bundle", str(bundle), "--version", "../x"]) == 2

@@ -177,7 +177,8 @@ def test_canary_first_then_the_group_and_a_broken_release_rolls_back_and_stops(f
         assert Layout(fleet.state(board)).running_version() == "2.0"
         assert watcher.of(board)[-1] | {"at": 0} == watcher.of(board)[-1] | {
             "running": "2.0", "desired": "2.0", "state": "healthy", "reason": None, "at": 0}
-        assert f"{board:<20} 2.0" in done.stdout
+        agreed = "-" if board == "b1" else "4/4"
+        assert f"{board:<20} {'2.0':<14} {'2.0':<14} {'healthy':<12} {agreed:<10}" in done.stdout
     canary_healthy = next(i for i, r in enumerate(watcher.seen)
                           if r["board"] == "b1" and r["desired"] == "2.0" and r["state"] == "healthy")
     first_other = next(i for i, r in enumerate(watcher.seen) if r["board"] != "b1" and r["desired"] == "2.0")

@@ -139,11 +139,23 @@ def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence
 
 
 def table(reports: Reports, boards: Sequence[str]) -> str:
-    """What each board reported last: one line per board."""
-    lines = [f"{'board':<20} {'running':<14} {'desired':<14} {'state':<12} reason"]
+    """What each board reported last: one line per board (agreement: the least agreeing asset)."""
+    lines = [f"{'board':<20} {'running':<14} {'desired':<14} {'state':<12} {'agreement':<10} reason"]
     for board in boards:
         report = reports.latest.get(board, {})
         cells = [str(report.get(name) or "-") for name in ("running", "desired")]
         state, reason = report.get("state") or "no report", escape_controls(str(report.get("reason") or ""))
-        lines.append(f"{board:<20} {cells[0]:<14} {cells[1]:<14} {state!s:<12} {reason}")
+        lines.append(f"{board:<20} {cells[0]:<14} {cells[1]:<14} {state!s:<12} {_agreement(report):<10} {reason}")
     return "\n".join(lines)
+
+
+def _agreement(report: dict[str, Any]) -> str:
+    """``agreeing/frames`` of the asset whose kept frames the two models judged most differently."""
+    figures = report.get("agreement")
+    if not isinstance(figures, dict) or not figures:
+        return "-"
+    try:
+        worst = min(figures.values(), key=lambda item: item["agreeing"] / max(item["frames"], 1))
+        return f"{int(worst['agreeing'])}/{int(worst['frames'])}"
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return "?"
