@@ -22,6 +22,7 @@ from edge.fleet import link
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import desired_message, pack_release
+from edge.fleet.rollout import TERMINAL
 from edge.outputs.config import MqttSettings
 from tests.fleet_support import key_pair, release_folder, serving
 from tests.service_support import DEMO_DIR
@@ -61,7 +62,8 @@ class Watcher:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.client = link.make_client(MqttSettings(host=self.broker.host, port=self.broker.port), "test-watcher")
+        self.client = link.make_client(MqttSettings(host=self.broker.host, port=self.broker.port),
+                                       f"test-watcher-{id(self)}")  # two with one id would knock each other off
         self.client.on_connect = lambda client, *_: client.subscribe(link.reported("edgewatch", "+"), qos=1)
         self.client.on_message = self._on_message
         self.client.connect(self.broker.host, self.broker.port)
@@ -74,6 +76,15 @@ class Watcher:
     def of(self, board: str) -> list[dict[str, Any]]:
         with self.lock:
             return [report for report in self.seen if report["board"] == board]
+
+    def settled(self, board: str, version: str, boards: Fleet) -> dict[str, Any]:
+        """The board's final report on ``version``, once this connection heard it (a moment after the rollout's)."""
+
+        def final() -> list[dict[str, Any]]:
+            return [r for r in self.of(board) if r["desired"] == version and r["state"] in TERMINAL]
+
+        self.until(f"{board} settling on {version}", lambda: bool(final()), boards)
+        return final()[-1]
 
     def until(self, what: str, found: Callable[[], bool], boards: Fleet) -> None:
         deadline = time.monotonic() + WAIT_S
@@ -131,7 +142,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         f"  - {{name: {board}, host: 127.0.0.1, group: {GROUP}}}\n" for board in BOARDS))
     with serving(root / "www") as base_url:
         boards = Fleet(root, broker, base_url, root / "release.key", public)
+        watcher = Watcher(broker)
         try:
+            archive = pack_release(first, "1.0", root / "www")  # what the group runs: its desired state
+            watcher.client.publish(link.group_desired("edgewatch", GROUP),
+                                   desired_message("1.0", f"{base_url}/{archive.name}", archive, key),
+                                   qos=1, retain=True).wait_for_publish(5)
             for board in BOARDS:
                 state = boards.state(board)
                 Layout(state).install(first, "1.0")
@@ -146,14 +162,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                     boards.processes[board] = subprocess.Popen(
                         [sys.executable, "-m", "edge", "run", "--config", str(config)], stderr=log,
                         stdout=subprocess.DEVNULL)
-            watcher = Watcher(broker)
             watcher.until("every board reporting 1.0 and keeping normal frames", lambda: all(
                 any(r["running"] == "1.0" for r in watcher.of(board))
                 and len(kept_frames(normal_folder(boards.state(board), "press-1"))) >= 4 for board in BOARDS), boards)
-            watcher.client.disconnect()
-            watcher.client.loop_stop()
             yield boards
         finally:
+            watcher.client.disconnect()
+            watcher.client.loop_stop()
             for process in boards.processes.values():
                 process.terminate()
             for process in boards.processes.values():
@@ -174,9 +189,9 @@ def test_canary_first_then_the_group_and_a_broken_release_rolls_back_and_stops(f
     done = fleet.rollout(release_folder(fleet.root / "v2", key, "2026-12-01T00:00:00+00:00"), "2.0")
     assert done.returncode == 0, done.stdout + done.stderr
     for board in BOARDS:
+        report = watcher.settled(board, "2.0", fleet)
+        assert (report["running"], report["state"], report["reason"]) == ("2.0", "healthy", None)
         assert Layout(fleet.state(board)).running_version() == "2.0"
-        assert watcher.of(board)[-1] | {"at": 0} == watcher.of(board)[-1] | {
-            "running": "2.0", "desired": "2.0", "state": "healthy", "reason": None, "at": 0}
         agreed = "-" if board == "b1" else "4/4"
         assert f"{board:<20} {'2.0':<14} {'2.0':<14} {'healthy':<12} {agreed:<10}" in done.stdout
     canary_healthy = next(i for i, r in enumerate(watcher.seen)
@@ -186,16 +201,16 @@ def test_canary_first_then_the_group_and_a_broken_release_rolls_back_and_stops(f
     assert [r["state"] for r in watcher.of("b2") if r["desired"] == "2.0"][:3] == [
         "downloading", "verifying", "enrolling"]
     # the same model in both releases: it judges the kept normal frames alike
-    assert watcher.of("b2")[-1]["agreement"] == {"press-1": {"frames": 4, "agreeing": 4, "ratio": 1.0}}
-    assert watcher.of("b1")[-1]["agreement"] == {}
+    assert watcher.settled("b2", "2.0", fleet)["agreement"] == {"press-1": {"frames": 4, "agreeing": 4, "ratio": 1.0}}
+    assert watcher.settled("b1", "2.0", fleet)["agreement"] == {}
 
     broken = release_folder(fleet.root / "v3", key, "2026-12-02T00:00:00+00:00", model_bytes=b"not an onnx model")
     done = fleet.rollout(broken, "3.0")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "stopped: the canary b1 reported rolled_back" in done.stderr
-    canary = watcher.of("b1")[-1]
-    assert (canary["state"], canary["desired"], canary["running"], canary["rollbacks"]) == (
-        "rolled_back", "3.0", "2.0", 1)
+    assert f"{'b1':<20} {'2.0':<14} {'3.0':<14} {'rolled_back':<12}" in done.stdout
+    canary = watcher.settled("b1", "3.0", fleet)
+    assert (canary["state"], canary["running"], canary["rollbacks"]) == ("rolled_back", "2.0", 1)
     assert "did not start" in canary["reason"]
     assert [r["state"] for r in watcher.of("b1") if r["desired"] == "3.0"] == [
         "downloading", "verifying", "enrolling", "switching", "rolled_back"]
@@ -217,8 +232,11 @@ def test_a_tampered_bundle_and_a_foreign_signature_are_refused(fleet: Fleet, wat
     running = {board: Layout(fleet.state(board)).running_version() for board in BOARDS}
     done = fleet.rollout(tampered, "4.0")
     assert done.returncode == 1
-    canary = watcher.of("b1")[-1]
-    assert (canary["state"], canary["desired"]) == ("refused", "4.0")
+    canary = watcher.settled("b1", "4.0", fleet)
+    assert canary["state"] == "refused"
+    # with its own topic cleared, the canary follows its group again: on the release it runs
+    watcher.until("b1 back on its group's release", lambda: watcher.of("b1")[-1]["desired"] == running["b1"], fleet)
+    assert watcher.of("b1")[-1]["state"] == "healthy"
     assert "image.onnx" in canary["reason"]
     assert not (fleet.state("b1") / "fleet" / "releases" / "4.0").exists()
 
@@ -227,9 +245,8 @@ def test_a_tampered_bundle_and_a_foreign_signature_are_refused(fleet: Fleet, wat
     watcher.client.publish(link.board_desired("edgewatch", "b3"),
                            desired_message("5.0", f"{fleet.base_url}/{archive.name}", archive, other),
                            qos=1, retain=True).wait_for_publish(5)
-    watcher.until("b3 refusing 5.0", lambda: any(r["desired"] == "5.0" and r["state"] == "refused"
-                                                 for r in watcher.of("b3")), fleet)
-    assert "not trusted here" in watcher.of("b3")[-1]["reason"]
+    refused = watcher.settled("b3", "5.0", fleet)
+    assert refused["state"] == "refused" and "not trusted here" in refused["reason"]
     watcher.client.publish(link.board_desired("edgewatch", "b3"), b"", qos=1, retain=True).wait_for_publish(5)
     assert {board: Layout(fleet.state(board)).running_version() for board in BOARDS} == running
     assert all(r["state"] not in ("downloading", "switching") for r in watcher.of("b3") if r["desired"] == "5.0")

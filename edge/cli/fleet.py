@@ -76,9 +76,9 @@ def rollout(args: argparse.Namespace) -> int:
     print(f"release {args.version}: {archive}")
     reports = Reports(load_model(args.mqtt, MqttSettings), f"edgewatch-rollout-{args.version}")
     try:
-        ok = rollout(release, message, reports, boards, args.group, canary, args.canary_timeout_s,
-                     args.group_timeout_s)
-        print(table(reports, boards))
+        ok, latest = rollout(release, message, reports, boards, args.group, canary, args.canary_timeout_s,
+                             args.group_timeout_s)
+        print(table(latest, boards))
     finally:
         reports.close()
     print(f"rollout {args.version}: {'done, every board healthy' if ok else 'FAILED'}")

@@ -153,7 +153,7 @@ class Agent:
             self._set("refused", _claimed_version(payload), str(exc))
             return
         if desired.version == self.state.running:
-            if self._report["state"] not in TERMINAL:
+            if self._report["state"] not in TERMINAL or self._report["desired"] != desired.version:
                 self._set("healthy", desired.version, None)
         elif desired.sha256 not in self.state.settled:
             self._apply(desired)

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,37 +119,40 @@ def publish_release(release: Release) -> tuple[Path, bytes]:
 
 
 def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence[str], group: str, canary: str,
-            canary_timeout_s: float, group_timeout_s: float) -> bool:
-    """Canary, then group (see the module docstring); True when every board is healthy on the release."""
+            canary_timeout_s: float, group_timeout_s: float) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Canary, then group (see the module docstring): whether every board is healthy on the release, and
+    what each board had reported when the rollout ended or stopped."""
     prefix = reports.prefix
     log.info("rollout %s: canary %s", release.version, canary)
     reports.publish(link.board_desired(prefix, canary), message)
     canary_ok = reports.wait([canary], release.version, canary_timeout_s)
     report = reports.settled(canary, release.version)
     if not canary_ok or report is None or report["state"] != "healthy":
-        reports.publish(link.board_desired(prefix, canary), b"")  # the canary follows its group again
+        seen = dict(reports.latest)  # before the canary, following its group again, reports on that
+        reports.publish(link.board_desired(prefix, canary), b"")
         log.error("rollout %s stopped: the canary %s %s", release.version, canary,
                   "did not report in time" if report is None else f"reported {report['state']}")
-        return False
+        return False, seen
     log.info("rollout %s: canary healthy, now group %s (%d boards)", release.version, group, len(boards))
     reports.publish(link.group_desired(prefix, group), message)
     reports.publish(link.board_desired(prefix, canary), b"")  # after the group's: it never sees the old one
     reports.wait(boards, release.version, group_timeout_s)
-    return all((reports.settled(board, release.version) or {}).get("state") == "healthy" for board in boards)
+    ok = all((reports.settled(board, release.version) or {}).get("state") == "healthy" for board in boards)
+    return ok, dict(reports.latest)
 
 
-def table(reports: Reports, boards: Sequence[str]) -> str:
+def table(latest: Mapping[str, Mapping[str, Any]], boards: Sequence[str]) -> str:
     """What each board reported last: one line per board (agreement: the least agreeing asset)."""
     lines = [f"{'board':<20} {'running':<14} {'desired':<14} {'state':<12} {'agreement':<10} reason"]
     for board in boards:
-        report = reports.latest.get(board, {})
+        report = latest.get(board, {})
         cells = [str(report.get(name) or "-") for name in ("running", "desired")]
         state, reason = report.get("state") or "no report", escape_controls(str(report.get("reason") or ""))
         lines.append(f"{board:<20} {cells[0]:<14} {cells[1]:<14} {state!s:<12} {_agreement(report):<10} {reason}")
     return "\n".join(lines)
 
 
-def _agreement(report: dict[str, Any]) -> str:
+def _agreement(report: Mapping[str, Any]) -> str:
     """``agreeing/frames`` of the asset whose kept frames the two models judged most differently."""
     figures = report.get("agreement")
     if not isinstance(figures, dict) or not figures:
