@@ -24,7 +24,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 _BLOCK = re.compile(r"```(?P<lang>yaml|sh)\n(?P<body>.*?)```", re.DOTALL)
 # `escalation.budget.max_usd_per_hour`, `assets[].profile`: config keys named in the prose
 _KEY_PATH = re.compile(
-    r"`((?:site|state_dir|model|assets|outputs|history|service|escalation|alerts)(?:\[\])?(?:\.[a-z_]+)+)`")
+    r"`((?:site|state_dir|model|assets|outputs|history|service|escalation|alerts|fleet)(?:\[\])?(?:\.[a-z_]+)+)`")
 _GUIDES = ("quickstart-raspberry-pi", "jetson", "offline-install", "export", "enrollment", "sensors", "fleet",
            "troubleshooting", "technician")
 _ASSET_KEYS = {"sensors", "cameras"}

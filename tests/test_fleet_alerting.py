@@ -49,6 +49,7 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
 def _exported_names() -> set[str]:
     metrics = Metrics(["press"], {"press": 60.0})
     metrics.watch_escalation(lambda: True, lambda: {"hour": 0.5, "day": 0.1})
+    metrics.watch_rollbacks(lambda: 0)
     metrics.observe_store("press", time.time(), None)
     metrics.publish(Verdict(asset_id="press", condition=Condition.OK, confidence=0.9, reasons=("fine",),
                             evidence=(Evidence("vision:front", EvidenceKind.VISION, Condition.OK, 0.9),
@@ -76,6 +77,17 @@ def test_the_gauges_read_the_escalator_at_scrape_time() -> None:
     assert 'edgewatch_escalation_budget_used_ratio{window="hour"} 1.0' in second
     clock = float(re.search(r"^edgewatch_clock_seconds (\S+)$", second, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert abs(clock - time.time()) < 60
+
+
+def test_the_rollback_counter_is_read_at_scrape_time() -> None:
+    count = [0]
+    metrics = Metrics()
+    metrics.watch_rollbacks(lambda: count[0])
+    first = metrics.exposition().decode()
+    count[0] = 2
+    assert "edgewatch_rollbacks_total 0.0" in first
+    assert "# TYPE edgewatch_rollbacks_total counter" in first
+    assert "edgewatch_rollbacks_total 2.0" in metrics.exposition().decode()
 
 
 def _inventory(tmp_path: Path, text: str) -> Path:

@@ -23,7 +23,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                      "edge.sources.decode")),  # frame bytes -> pixels: pure, below every camera and the model
     # each package's config section, and the whole config that composes them
     ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",
-                         "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.config.root")),
+                         "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.fleet.config",
+                         "edge.config.root")),
     ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs",
              "edge.fleet")),
     ("service", ("edge.service",)),

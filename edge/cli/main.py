@@ -52,6 +52,8 @@ _HANDLERS: dict[str, str] = {
     "image build": "board.command:image_build",
     "image wheelhouse": "board.command:image_wheelhouse",
     "fleet targets": "edge.cli.fleet:targets",
+    "fleet install": "edge.cli.fleet:install",
+    "fleet rollout": "edge.cli.fleet:rollout",
 }
 
 

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0; SIGHUP
     reloads the config, bundle and profiles (a config that fails its checks is refused)."""
     from edge.config.root import Config
+    from edge.fleet.agent import start_agent
     from edge.service.loop import Service
     from edge.service.reload import Reloader, serve
     from edge.service.sdnotify import Notifier
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     def build(loaded: Config) -> Service:
         setup_logging(loaded.log_level)
         current[:] = [build_service(loaded, max_checks=args.max_checks, notifier=notifier)]
+        if agent is not None:
+            agent.on_service_started()
         return current[0]
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -44,13 +47,16 @@ def run(args: argparse.Namespace) -> int:
             current[0].request_stop()
 
     reloader = Reloader(args.config)
+    agent = start_agent(config, reloader.reload)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reloader.on_signal)
     try:
-        serve(config, build, reloader, lambda: bool(stopping))
+        serve(config, build, reloader, lambda: bool(stopping), None if agent is None else agent.on_start_failed)
     finally:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the reload pipe closes next
+        if agent is not None:
+            agent.close()
         reloader.close()
         notifier.close()
     return 0

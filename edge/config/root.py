@@ -11,6 +11,7 @@ from edge.alerts.config import AlertsSettings
 from edge.config.loader import load_model
 from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
+from edge.fleet.config import FleetSettings
 from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig
@@ -78,6 +79,9 @@ class Config(Section):
     alerts: AlertsSettings = Field(
         default_factory=AlertsSettings, description="Alert lifecycle, notifications and planned maintenance."
     )
+    fleet: FleetSettings = Field(
+        default_factory=FleetSettings, description="Model rollouts to a fleet of boards (off by default)."
+    )
 
     @model_validator(mode="after")
     def _unique_assets(self) -> Config:
@@ -87,6 +91,9 @@ class Config(Section):
             raise ValueError(f"alerts.maintenance_schedule names unknown assets: {', '.join(sorted(windows))}")
         if self.model is None and any(asset.cameras for asset in self.assets):
             raise ValueError("cameras are configured but no model: add a 'model: {bundle: ...}' section")
+        if self.fleet.enabled and (self.outputs.mqtt is None or self.model is None or not self.model.trusted_keys):
+            raise ValueError("fleet.enabled needs outputs.mqtt (the broker it listens on) and model.trusted_keys "
+                             "(the keys its releases are signed with)")
         return self
 
 

@@ -7,7 +7,8 @@ the config, token ``kind`` (input/output). Never a verdict id, reason text or ti
 the cameras and sensors whose evidence it carries. The service times checks with
 ``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``;
 the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``; the service hands
-``watch_escalation`` two readers of the escalator's breaker and budget, read at each scrape.
+``watch_escalation`` two readers of the escalator's breaker and budget, read at each scrape, and
+(fleet on) ``watch_rollbacks`` the count of rollbacks the fleet agent keeps on disk.
 ``edgewatch_clock_seconds`` is the board's clock at scrape time, so Prometheus can see skew
 (``contrib/prometheus/edgewatch.rules.yml`` holds the fleet's alert rules on these names).
 """
@@ -18,11 +19,13 @@ import functools
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from edge import __version__
 from edge.errors import StorageError
@@ -142,6 +145,11 @@ class Metrics:
         for window in ("hour", "day"):
             self.budget_used.labels(window=window).set_function(functools.partial(used, window))
 
+    def watch_rollbacks(self, count: Callable[[], int]) -> None:
+        """``edgewatch_rollbacks_total``: read at each scrape from where the fleet agent keeps it, so the
+        counter survives the reloads a rollback itself causes."""
+        self.registry.register(_RollbackCollector(count))
+
     def set_notifications_pending(self, pending: int) -> None:
         self.notifications_pending.set(pending)
 
@@ -174,3 +182,12 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus text format (``CONTENT_TYPE``)."""
         return generate_latest(self.registry)
+
+
+class _RollbackCollector(Collector):
+    def __init__(self, count: Callable[[], int]) -> None:
+        self.count = count
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("edgewatch_rollbacks", "Releases this board switched to and then went back "
+                                  "from by itself (failed health check).", value=self.count())

@@ -104,11 +104,12 @@ class Reloader:
 
 
 def serve(config: Config, build: Callable[[Config], Service], reloader: Reloader,
-          stopping: Callable[[], bool]) -> None:
+          stopping: Callable[[], bool], on_start_failed: Callable[[], None] | None = None) -> None:
     """Run services until one stops for a reason other than a reload (``stopping()``: SIGTERM came).
 
     A checked config that still fails to start (a port taken, a camera gone) falls back to the
-    previous one; if the first config fails, the error is raised (systemd restarts the unit).
+    previous one, after ``on_start_failed()`` (a fleet rollout points its files back); if the first
+    config fails, the error is raised (systemd restarts the unit).
     """
     previous: Config | None = None
     while True:
@@ -118,6 +119,8 @@ def serve(config: Config, build: Callable[[Config], Service], reloader: Reloader
             if previous is None:
                 raise
             log.error("the reloaded config could not start (%s); going back to the previous one", exc)
+            if on_start_failed is not None:
+                on_start_failed()
             config, previous = previous, None
             continue
         reloader.attach(service)

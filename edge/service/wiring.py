@@ -26,6 +26,8 @@ from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.files import write_atomically
+from edge.fleet.layout import rollback_count
+from edge.fleet.normal import KeepFrame, normal_keeper
 from edge.fusion import FusionConfig, Persistence, fuse
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
@@ -60,16 +62,19 @@ class CameraVision:
     """
 
     def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None,
-                 rois: Mapping[str, RegionOfInterest] | None = None) -> None:
+                 rois: Mapping[str, RegionOfInterest] | None = None, keep: KeepFrame | None = None) -> None:
         self.scorer = scorer
         self.temporal = temporal or TemporalContext()
         self.rois = dict(rois or {})  # camera name -> the part of its frame the model judges
+        self.keep = keep or (lambda camera, image, seen: None)  # a fleet board keeps normal frames
 
     def __call__(self, frame: Frame) -> Evidence:
         roi = self.rois.get(frame.camera)
         image = frame.image if roi is None else apply_roi(frame.image, roi)
         result, state = self.scorer.score_frame(image, frame.camera, self.temporal)
-        return to_evidence(result, frame.camera, frame.timestamp, state)
+        seen = to_evidence(result, frame.camera, frame.timestamp, state)
+        self.keep(frame.camera, image, seen)
+        return seen
 
     def last_embedding(self, camera: str) -> np.ndarray | None:
         return self.scorer.last_embedding(camera)
@@ -184,16 +189,16 @@ def load_encoder(config: Config) -> ImageEncoder | None:
 
 
 def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping[str, Any],
-                state: StateFile, clock: Clock, escalator: Escalator | None = None,
+                state: StateFile, clock: Clock, escalator: Escalator | None = None, keep: KeepFrame | None = None,
                 relearn: dict[str, Callable[[], None]] | None = None, learned_dir: Path | None = None) -> Asset:
     """One asset's stages. With learning on (or ``learned_dir``: people's corrections), ``relearn[asset.id]``
-    is set to reload what was taught."""
+    is set to reload what was taught; ``keep`` sees every scored frame (fleet rollouts)."""
     cameras = [Reconnecting(make_camera(camera, clock.time), monotonic=clock.monotonic) for camera in asset.cameras]
     vision = None
     if encoder is not None and asset.cameras:
         enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
         rois = {camera.name: camera.roi for camera in asset.cameras if camera.roi is not None}
-        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois)
+        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois, keep=keep)
         memory: Callable[[str], LearnedMemory] | None = None
         if escalator is not None and escalator.config.learning.enabled:
             memory = escalator.memory
@@ -301,6 +306,7 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         outputs = build_outputs(config, history, on_command, alerts.book).start()
         started.insert(0, outputs.close)
         alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
+        outputs.metrics.watch_rollbacks(functools.partial(rollback_count, config.state_dir))
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
@@ -309,8 +315,8 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         state = StateFile(config.state_dir / STATE_FILE)
         saved = state.load()
         for asset in config.assets:
-            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator, relearn,
-                                     config.state_dir / LEARNED_DIR))
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator,
+                                     normal_keeper(config, asset.id), relearn, config.state_dir / LEARNED_DIR))
             started[:0] = [camera.close for camera in built[-1].cameras]
             if built[-1].sensors is not None:
                 started.insert(0, built[-1].sensors.close)
