@@ -24,6 +24,7 @@ from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import desired_message, pack_release
 from edge.fleet.rollout import TERMINAL
 from edge.outputs.config import MqttSettings
+from edge.outputs.mqtt_client import make_client
 from tests.fleet_support import key_pair, release_folder, serving
 from tests.service_support import DEMO_DIR
 
@@ -62,7 +63,7 @@ class Watcher:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.client = link.make_client(MqttSettings(host=self.broker.host, port=self.broker.port),
+        self.client = make_client(MqttSettings(host=self.broker.host, port=self.broker.port),
                                        f"test-watcher-{id(self)}")  # two with one id would knock each other off
         self.client.on_connect = lambda client, *_: client.subscribe(link.reported("edgewatch", "+"), qos=1)
         self.client.on_message = self._on_message

@@ -34,6 +34,7 @@ from edge.fleet.download import download
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import Desired, unpack_release, verify_desired
+from edge.outputs.mqtt_client import make_client
 from edge.signing import load_trusted_keys
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
@@ -71,7 +72,7 @@ class Agent:
         self._switched_from: str | None = None  # the release to go back to while a switch is being checked
         self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "reason": None}
         self._agreement: dict[str, Any] = {}  # asset id -> old and new model on its kept frames
-        self._client = link.make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
+        self._client = make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)

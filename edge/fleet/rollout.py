@@ -26,6 +26,7 @@ from edge.fleet.release import desired_message, pack_release
 from edge.fleet.targets import Inventory
 from edge.logs import escape_controls
 from edge.outputs.config import MqttSettings
+from edge.outputs.mqtt_client import make_client
 from edge.signing import load_private_key
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Reports:
         self.latest: dict[str, dict[str, Any]] = {}
         self._changed = threading.Condition()
         self._connected = threading.Event()
-        self.client = link.make_client(settings, client_id)
+        self.client = make_client(settings, client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect_async(settings.host, settings.effective_port, keepalive=settings.keepalive_s)

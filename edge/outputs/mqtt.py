@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,7 +28,6 @@ from typing import Any
 from edge.alerts import mqtt_commands
 from edge.alerts.fields import FieldError
 from edge.config.root import AssetConfig
-from edge.errors import ConfigError
 from edge.evidence import Verdict
 from edge.outputs.config import MqttSettings
 from edge.outputs.homeassistant import Discovery
@@ -42,6 +40,7 @@ from edge.outputs.messages import (
     sensor_features,
     verdict_messages,
 )
+from edge.outputs.mqtt_client import make_client
 from edge.outputs.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
@@ -71,8 +70,6 @@ class MqttSink:
         site: str = "edgewatch",
         on_alert: AlertCallback | None = None,
     ) -> None:
-        import paho.mqtt.client as paho  # the 'mqtt' extra; imported only when MQTT is configured
-
         self.settings = settings
         self.assets = {asset.id: asset for asset in assets}
         self.on_command = on_command
@@ -97,28 +94,11 @@ class MqttSink:
             self._remember(self._discovery_messages(asset))
 
         self._v5 = settings.protocol == "5"
-        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311)
+        self._client = make_client(settings, client_id)
         self._configure(self._client)
 
     def _configure(self, client: Any) -> None:
-        settings = self.settings
-        if settings.username is not None:
-            password = None if settings.password is None else settings.password.get_secret_value()
-            client.username_pw_set(settings.username, password)
-        if settings.tls is not None:
-            tls = settings.tls
-            try:
-                client.tls_set(
-                    ca_certs=None if tls.ca_file is None else str(tls.ca_file),
-                    certfile=None if tls.cert_file is None else str(tls.cert_file),
-                    keyfile=None if tls.key_file is None else str(tls.key_file),
-                )
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"outputs.mqtt.tls: cannot load the certificates: {exc}") from exc
-            client.tls_insecure_set(tls.insecure)
         client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
