@@ -1,28 +1,36 @@
-"""Shared fixtures: the real CWRU recordings beside the repo, and small on-disk helpers."""
+"""Shared fixtures: the real CWRU recordings (``edge.cwru``), and small on-disk helpers."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 
 from bench.mosquitto import Mosquitto
+from edge import cwru
 from edge.escalation.local_server import LocalCloudServer
 
 if TYPE_CHECKING:
     from edge.vision.encoder import ImageEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def cwru_dir() -> Path:
-    path = SHARED_DATA / "cwru"
-    if not (path / "records.json").is_file():
-        pytest.skip(f"real CWRU records not found at {path}")
+def cwru_records() -> dict[str, cwru.Record]:
+    """The real CWRU records by name: the subset shipped in edge/cwru, or the full set where
+    ``EDGEWATCH_CWRU`` names its folder (the same tests, on the whole records)."""
+    return cwru.records(Path(os.environ.get("EDGEWATCH_CWRU") or cwru.BUNDLED))
+
+
+def record_npy(record: cwru.Record, folder: Path) -> Path:
+    """The record as a float32 ``.npy`` in ``folder``: what ``edgewatch vibration analyze`` reads."""
+    path = folder / f"{record.name}.npy"
+    np.save(path, record.samples())
     return path
 
 
