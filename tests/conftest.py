@@ -69,11 +69,8 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_broker(folder: Path, **options: Any) -> Mosquitto:
-    """A started Mosquitto (``bench.mosquitto``); the test is skipped where mosquitto is not installed."""
-    try:
-        return Mosquitto(folder, **options).start()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    """A started Mosquitto (``bench.mosquitto``); scripts/test.sh installs mosquitto."""
+    return Mosquitto(folder, **options).start()
 @pytest.fixture(scope="session")
 def board_image(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The arm64 test image (board tests only): (Built, forwarded port); built once per run."""
