@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from edge.vision.encoder import ImageEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CwruRecords = dict[str, cwru.Record]  # by name: what the cwru_records fixture gives
 
 
 @pytest.fixture(scope="session")
-def cwru_records() -> dict[str, cwru.Record]:
+def cwru_records() -> CwruRecords:
     """The real CWRU records by name: the subset shipped in edge/cwru, or the full set where
     ``EDGEWATCH_CWRU`` names its folder (the same tests, on the whole records)."""
     return cwru.records(Path(os.environ.get("EDGEWATCH_CWRU") or cwru.BUNDLED))

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import cwru
 from edge.errors import SensorError
 from edge.evidence import Condition, EvidenceKind
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
 from edge.sensors.poller import SensorPoller, SensorStatus
+from tests.conftest import CwruRecords
 from tests.sensors_support import burst_sensor, sensor_config
 from tests.waiting import wait_until
 
@@ -135,7 +135,7 @@ def test_bad_bursts_become_sensor_health(samples: np.ndarray, message: str) -> N
     assert message in evidence.reasons[0]
 
 
-def test_a_real_cwru_burst_through_the_analyzer(cwru_records: dict[str, cwru.Record]) -> None:
+def test_a_real_cwru_burst_through_the_analyzer(cwru_records: CwruRecords) -> None:
     samples = cwru_records["OR007_centered_at_6_0"].samples()[:24000]  # a 2 s burst, as a sensor would send
     evidence = SensorAnalyzer([burst_sensor()]).analyse(Reading("de", 5.0, "g", samples=samples, rate_hz=12000))
     assert evidence.kind is EvidenceKind.VIBRATION and evidence.source == "vibration:de"
@@ -145,7 +145,7 @@ def test_a_real_cwru_burst_through_the_analyzer(cwru_records: dict[str, cwru.Rec
     assert "x shaft" in evidence.reasons[-1] and "outer-race defect" in evidence.reasons[-1]
 
 
-def test_vibration_baseline_catches_what_iso_zones_and_patterns_miss(cwru_records: dict[str, cwru.Record]) -> None:
+def test_vibration_baseline_catches_what_iso_zones_and_patterns_miss(cwru_records: CwruRecords) -> None:
     """IR028 shows no BPFI pattern and stays in zone A, but it is far rougher than this
     machine's normal: the learned velocity baseline says so."""
     config = burst_sensor(analytics={"baseline": {"warmup": 4, "z_warn": 4, "z_fault": 6}})
@@ -259,7 +259,7 @@ assets:
         load_config(path)
 
 
-def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_records: dict[str, cwru.Record]) -> None:
+def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_records: CwruRecords) -> None:
     """A tachometer (or a VFD's measured motor speed) on the same asset: the burst is diagnosed at its
     speed; an implausible one is ignored and the speed is read from the burst instead."""
     samples = cwru_records["IR007_0"].samples()[:24000]

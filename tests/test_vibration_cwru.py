@@ -28,9 +28,8 @@ from edge import cwru
 from edge.analytics import bearings, diagnosis, iso
 from edge.cli.main import main
 from edge.evidence import Condition
-from tests.conftest import record_npy
+from tests.conftest import CwruRecords, record_npy
 
-Records = dict[str, cwru.Record]  # by name, from the cwru_records fixture
 RECORDS = {
     "normal_0": (Condition.OK, None),
     "IR007_0": (Condition.FAULT, "inner_race"),
@@ -56,12 +55,12 @@ def _diagnose(record: cwru.Record) -> diagnosis.VibrationDiagnosis:
                               bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
 
 
-def test_every_record_is_covered(cwru_records: Records) -> None:
+def test_every_record_is_covered(cwru_records: CwruRecords) -> None:
     assert set(cwru_records) == set(RECORDS) | set(KNOWN_MISSES) | set(BALL)
 
 
 @pytest.mark.parametrize("name", sorted(RECORDS))
-def test_normal_is_ok_and_race_faults_are_named(cwru_records: Records, name: str) -> None:
+def test_normal_is_ok_and_race_faults_are_named(cwru_records: CwruRecords, name: str) -> None:
     result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == RECORDS[name], result.reasons
     if result.fault_type is not None:
@@ -74,20 +73,20 @@ def test_normal_is_ok_and_race_faults_are_named(cwru_records: Records, name: str
         assert any(f"2x {symbol}" in reason for reason in result.reasons)
 
 
-def test_normal_record_confidence_and_zone(cwru_records: Records) -> None:
+def test_normal_record_confidence_and_zone(cwru_records: CwruRecords) -> None:
     result = _diagnose(cwru_records["normal_0"])
     assert result.zone == "A" and result.confidence >= 0.6
     assert 0.05 < result.severity.velocity_rms_mm_s < 1.0
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_MISSES))
-def test_known_race_misses_are_pinned(cwru_records: Records, name: str) -> None:
+def test_known_race_misses_are_pinned(cwru_records: CwruRecords, name: str) -> None:
     result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == KNOWN_MISSES[name], result.reasons
     assert result.fault_type not in ("outer_race", "inner_race", "rolling_element")  # a miss, never a wrong name
 
 
-def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_records: Records) -> None:
+def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_records: CwruRecords) -> None:
     result = _diagnose(cwru_records["IR028_0"])
     assert result.confidence < 0.5  # doubtful: it is not known what strikes
     assert result.values["unexplained_series_hz"] == pytest.approx(128.0, abs=1.5)  # 4.28 x shaft, not BPFI
@@ -96,13 +95,13 @@ def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_records: 
 
 
 @pytest.mark.parametrize("name", sorted(BALL))
-def test_ball_faults_as_they_are(cwru_records: Records, name: str) -> None:
+def test_ball_faults_as_they_are(cwru_records: CwruRecords, name: str) -> None:
     result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == BALL[name], result.reasons
     assert result.fault_type in (None, "rolling_element")  # never mistaken for a race fault
 
 
-def test_cli_json_on_a_real_record(cwru_records: Records, tmp_path: Path,
+def test_cli_json_on_a_real_record(cwru_records: CwruRecords, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     path = record_npy(cwru_records["IR007_0"], tmp_path)
     code = main(["vibration", "analyze", str(path), "--fs", "12000", "--rpm", "1797", "--bearing", "6205", "--json"])
@@ -115,7 +114,7 @@ def test_cli_json_on_a_real_record(cwru_records: Records, tmp_path: Path,
 
 @pytest.mark.parametrize("offset", [0.0, -0.05, 0.05])
 @pytest.mark.parametrize("name", sorted(RECORDS))
-def test_two_second_bursts_as_a_sensor_would_send_them(cwru_records: Records, name: str, offset: float) -> None:
+def test_two_second_bursts_as_a_sensor_would_send_them(cwru_records: CwruRecords, name: str, offset: float) -> None:
     """The service sees short bursts, not 10 s records: every 2 s slice must give the same answer,
     with the configured rpm right or 5 % off."""
     record = cwru_records[name]
@@ -132,7 +131,7 @@ def test_two_second_bursts_as_a_sensor_would_send_them(cwru_records: Records, na
 
 
 @pytest.mark.parametrize("seconds", [1, 2])
-def test_normal_record_is_ok_in_every_short_burst(cwru_records: Records, seconds: int) -> None:
+def test_normal_record_is_ok_in_every_short_burst(cwru_records: CwruRecords, seconds: int) -> None:
     """No warning on healthy data at the burst lengths a sensor sends, half-overlapping."""
     record = cwru_records["normal_0"]
     samples = record.samples()
@@ -144,7 +143,7 @@ def test_normal_record_is_ok_in_every_short_burst(cwru_records: Records, seconds
         assert (result.condition, result.fault_type) == (Condition.OK, None), (start, result.reasons)
 
 
-def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_records: Records) -> None:
+def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_records: CwruRecords) -> None:
     """Resampled to 12 kHz the healthy record's rig lines (107 and 162 Hz families) leave pairs 162 Hz
     apart in its most impulsive band; their beat once read as BPFI in 3-5 s bursts. The band is now
     taken from the prewhitened signal, which has no discrete lines to beat."""
@@ -160,7 +159,7 @@ def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_records: Re
 
 @pytest.mark.parametrize("offset", [-0.05, 0.05])
 @pytest.mark.parametrize("name", sorted({**RECORDS, **KNOWN_MISSES}))
-def test_rpm_five_percent_off_gives_the_same_answer(cwru_records: Records, name: str, offset: float) -> None:
+def test_rpm_five_percent_off_gives_the_same_answer(cwru_records: CwruRecords, name: str, offset: float) -> None:
     """Machines run off their nameplate speed: the speed is read from the shaft lines, so a
     configured rpm 5 % off names the same faults, diagnosed at the true speed."""
     record = cwru_records[name]
@@ -172,7 +171,7 @@ def test_rpm_five_percent_off_gives_the_same_answer(cwru_records: Records, name:
     assert any(reason.startswith("shaft speed") and "against nominal" in reason for reason in result.reasons)
 
 
-def test_cli_reports_the_speed_it_diagnosed_at(cwru_records: Records, tmp_path: Path,
+def test_cli_reports_the_speed_it_diagnosed_at(cwru_records: CwruRecords, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     path = record_npy(cwru_records["OR007_centered_at_6_0"], tmp_path)
     argv = ["vibration", "analyze", str(path), "--fs", "12000", "--bearing", "6205"]

@@ -21,15 +21,13 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from edge import cwru
 from edge.cli.main import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
-from tests.conftest import record_npy
+from tests.conftest import CwruRecords, record_npy
 from tests.sensors_support import burst_sensor
 
-Records = dict[str, cwru.Record]  # by name, from the cwru_records fixture
 FS_HZ = 12_000
 LEARNING_BURSTS = 4
 RACE_RECORDS = ["IR007_0", "IR014_0", "IR021_0", "IR028_0",
@@ -40,7 +38,7 @@ def _config() -> Any:
     return burst_sensor(analytics={"baseline": {"warmup": LEARNING_BURSTS}})
 
 
-def _normal_at_12k(cwru_records: Records) -> np.ndarray:
+def _normal_at_12k(cwru_records: CwruRecords) -> np.ndarray:
     return signal.resample_poly(cwru_records["normal_0"].samples().astype(np.float64), 1, 4)
 
 
@@ -49,7 +47,7 @@ def _bursts(samples: np.ndarray, step: int = FS_HZ) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def learned_state(cwru_records: Records) -> dict[str, Any]:
+def learned_state(cwru_records: CwruRecords) -> dict[str, Any]:
     """The sensor's state after learning from the first four seconds of the healthy machine."""
     analyzer = SensorAnalyzer([_config()])
     for i, burst in enumerate(_bursts(_normal_at_12k(cwru_records))[:LEARNING_BURSTS]):
@@ -65,7 +63,7 @@ def _judge(state: dict[str, Any], burst: np.ndarray) -> Any:
     return analyzer.analyse(Reading("de", 100.0, "g", samples=burst, rate_hz=FS_HZ))
 
 
-def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_records: Records, learned_state: dict[str, Any],
+def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_records: CwruRecords, learned_state: dict[str, Any],
                                                            ) -> None:
     unseen = _normal_at_12k(cwru_records)[(LEARNING_BURSTS - 1) * FS_HZ :]  # overlaps the last learnt second by half
     bursts = _bursts(unseen, step=FS_HZ // 2)
@@ -79,7 +77,7 @@ def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_records: Records
 
 @pytest.mark.parametrize("name", RACE_RECORDS)
 def test_every_race_fault_burst_is_flagged_against_the_learned_normal(
-    cwru_records: Records, learned_state: dict[str, Any], name: str
+    cwru_records: CwruRecords, learned_state: dict[str, Any], name: str
 ) -> None:
     for burst in _bursts(cwru_records[name].samples()):
         evidence = _judge(learned_state, burst)
@@ -87,7 +85,7 @@ def test_every_race_fault_burst_is_flagged_against_the_learned_normal(
         assert evidence.values["bearing_band_baseline_z"] > 4
 
 
-def test_or014_is_a_warning_naming_the_bearing_band(cwru_records: Records, learned_state: dict[str, Any]) -> None:
+def test_or014_is_a_warning_naming_the_bearing_band(cwru_records: CwruRecords, learned_state: dict[str, Any]) -> None:
     """No defect pattern, so no fault type: the reason says the bearing band rings above normal."""
     for burst in _bursts(cwru_records["OR014_centered_at_6_0"].samples()):
         evidence = _judge(learned_state, burst)
@@ -100,7 +98,7 @@ def test_or014_is_a_warning_naming_the_bearing_band(cwru_records: Records, learn
 
 
 def test_a_small_change_is_not_an_alarm_however_steady_the_normal(
-    cwru_records: Records, learned_state: dict[str, Any]
+    cwru_records: CwruRecords, learned_state: dict[str, Any]
 ) -> None:
     """The healthy record's levels vary by about 1 % between bursts; a 20 % rise must not read as
     a many-sigma departure (z uses at least 10 % of the learned mean as the spread)."""
@@ -121,7 +119,7 @@ def _analyze(recording: Path, fs_hz: int, *extra: str) -> list[str]:
 
 
 def test_cli_reference_recording_flags_or014(
-    cwru_records: Records, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cwru_records: CwruRecords, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same judgement from the command line, learning the normal from a healthy recording."""
     healthy, or014 = (record_npy(cwru_records[name], tmp_path) for name in ("normal_0", "OR014_centered_at_6_0"))
@@ -136,7 +134,7 @@ def test_cli_reference_recording_flags_or014(
 
 
 def test_cli_reference_errors_name_the_problem(
-    cwru_records: Records, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cwru_records: CwruRecords, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     healthy, or014 = (record_npy(cwru_records[name], tmp_path) for name in ("normal_0", "OR014_centered_at_6_0"))
     slower = ["--reference", str(or014), "--reference-fs", "12000"]
