@@ -265,7 +265,7 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="Benchmark INT8 ONNX vs FP32 ONNX vs PyTorch, and the sensor path.",
                        description="Export, enroll and time every model on every path. The full run (three models, "
-                       "30 frames) takes about FULLRUN minutes on two CPU cores; --tiny checks the command in a few.")
+                       "30 frames) took 79 minutes on two busy CPU cores (load average 27), --tiny 31 minutes.")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="Folder for results JSON and Markdown.")
     p.add_argument("--models", default="clip,siglip,efficientnet-lite0", help="Comma-separated models to run.")
     p.add_argument("--tiny", action="store_true", help="2-layer CLIP and SigLIP: a quick run, figures meaningless.")
