@@ -114,12 +114,12 @@ def _measure(spec_by_path: dict[str, tuple[str, dict[str, Any]]], count: int) ->
 
 
 def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path, count: int,
-                calibration: Path) -> dict[str, Any]:
+                calibration: Path, tiny: bool = False) -> dict[str, Any]:
     """Export every variant, enroll each, then time every path in its own fresh processes."""
     from edge.bundle import load_bundle
 
-    folder = work / model.name
-    checkpoint = model.checkpoint(folder / "checkpoint")
+    folder = work / (f"{model.name}-tiny" if tiny else model.name)
+    checkpoint = model.checkpoint(folder / "checkpoint", tiny)
     frames_dir = str(frames[0].parent)
     bundles, profiles, skipped = {}, {}, {}
     for path, arguments in VARIANTS.items():
@@ -197,10 +197,11 @@ def bench(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     frames, camera = write_frames(out / "frames")
     calibration = write_calibration(frames, out / "calibration")
-    report: dict[str, Any] = {"machine": machine(), "frames": args.frames, "models": []}
+    report: dict[str, Any] = {"machine": machine(), "frames": args.frames, "tiny": args.tiny, "models": []}
     for name in names:
         print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        report["models"].append(bench_model(MODELS[name], out / "models", frames, camera, args.frames, calibration))
+        report["models"].append(bench_model(MODELS[name], out / "models", frames, camera, args.frames, calibration,
+                                            args.tiny))
     report["sensor"] = run_isolated("sensor", {"count": max(args.frames, 10)})
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

@@ -2,6 +2,8 @@
 
 CLIP and SigLIP are benchmarked at full architecture size with random weights (speed and memory do
 not depend on the weights, and no download is needed); EfficientNet-Lite0 uses its real weights.
+``tiny`` swaps CLIP and SigLIP for the 2-layer test checkpoints: the whole command runs in a few
+minutes, its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -9,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from edge.errors import UsageError
+from bench.checkpoints import build_clip, build_tiny_siglip
 
 
 @dataclass(frozen=True)
 class BenchModel:
     name: str
     describe: str
-    checkpoint: Callable[[Path], str]  # workstation folder -> what `edgewatch export --model` takes
+    checkpoint: Callable[[Path, bool], str]  # (workstation folder, tiny) -> what `edgewatch export --model` takes
     export_args: tuple[str, ...] = ()
 
 
@@ -26,39 +27,27 @@ class BenchModel:
 _RANDOM_WEIGHTS = ("--min-top1", "0")
 
 
-def _hf_models() -> Any:
-    """The random-weight checkpoint builders, which live with the tests of a source checkout."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "tests" / "hf_models.py"
-    spec = importlib.util.spec_from_file_location("edgewatch_bench_hf_models", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise UsageError(f"the CLIP/SigLIP benchmarks build random-weight checkpoints with {path}, "
-                         "which only a source checkout has; use --models efficientnet-lite0")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _clip_checkpoint(folder: Path) -> str:
+def _clip_checkpoint(folder: Path, tiny: bool) -> str:
     if not (folder / "config.json").is_file():
-        _hf_models().build_clip(folder, full_size=True)
+        build_clip(folder, full_size=not tiny)
     return str(folder)
 
 
-def _siglip_checkpoint(folder: Path) -> str:
-    """SigLIP base/16 at 224 px (SiglipConfig's defaults) with random weights.
+def _siglip_checkpoint(folder: Path, tiny: bool) -> str:
+    """SigLIP base/16 at 224 px (SiglipConfig's defaults) with random weights, or the tiny test one.
 
-    The tiny test checkpoint supplies the tokenizer; the towers are then replaced by base-sized ones.
+    The tiny checkpoint supplies the tokenizer; for the full size its towers are replaced by base-sized ones.
     """
     if (folder / "config.json").is_file():
+        return str(folder)
+    build_tiny_siglip(folder)
+    if tiny:
         return str(folder)
     import torch
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
 
-    _hf_models().build_tiny_siglip(folder)
-    tiny = SiglipConfig.from_pretrained(folder)
-    text = {key: getattr(tiny.text_config, key)
+    small = SiglipConfig.from_pretrained(folder)
+    text = {key: getattr(small.text_config, key)
             for key in ("vocab_size", "max_position_embeddings", "bos_token_id", "eos_token_id", "pad_token_id")}
     torch.manual_seed(0)
     SiglipModel(SiglipConfig(text_config=text, vision_config={})).eval().save_pretrained(folder)
@@ -71,7 +60,7 @@ MODELS = {
     "siglip": BenchModel("siglip", "SigLIP base/16 architecture, random weights", _siglip_checkpoint,
                          _RANDOM_WEIGHTS),
     "efficientnet-lite0": BenchModel("efficientnet-lite0", "EfficientNet-Lite0, ImageNet weights",
-                                     lambda folder: "efficientnet-lite0"),
+                                     lambda folder, tiny: "efficientnet-lite0"),
 }
 
 

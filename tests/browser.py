@@ -21,7 +21,7 @@ PHONE = (412, 915)  # CSS pixels of a common Android phone
 def chromium() -> str:
     found = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
     if found is None:
-        pytest.skip("chromium is not installed (scripts/test.sh installs the Debian package)")
+        pytest.fail("chromium is not installed (scripts/test.sh installs the Debian package)")
     return found
 
 

@@ -1,28 +1,37 @@
-"""Shared fixtures: the real CWRU recordings beside the repo, and small on-disk helpers."""
+"""Shared fixtures: the real CWRU recordings (``edge.cwru``), and small on-disk helpers."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 
 from bench.mosquitto import Mosquitto
+from edge import cwru
 from edge.escalation.local_server import LocalCloudServer
 
 if TYPE_CHECKING:
     from edge.vision.encoder import ImageEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+CwruRecords = dict[str, cwru.Record]  # by name: what the cwru_records fixture gives
 
 
 @pytest.fixture(scope="session")
-def cwru_dir() -> Path:
-    path = SHARED_DATA / "cwru"
-    if not (path / "records.json").is_file():
-        pytest.skip(f"real CWRU records not found at {path}")
+def cwru_records() -> CwruRecords:
+    """The real CWRU records by name: the subset shipped in edge/cwru, or the full set where
+    ``EDGEWATCH_CWRU`` names its folder (the same tests, on the whole records)."""
+    return cwru.records(Path(os.environ.get("EDGEWATCH_CWRU") or cwru.BUNDLED))
+
+
+def record_npy(record: cwru.Record, folder: Path) -> Path:
+    """The record as a float32 ``.npy`` in ``folder``: what ``edgewatch vibration analyze`` reads."""
+    path = folder / f"{record.name}.npy"
+    np.save(path, record.samples())
     return path
 
 
@@ -61,11 +70,8 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_broker(folder: Path, **options: Any) -> Mosquitto:
-    """A started Mosquitto (``bench.mosquitto``); the test is skipped where mosquitto is not installed."""
-    try:
-        return Mosquitto(folder, **options).start()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    """A started Mosquitto (``bench.mosquitto``); scripts/test.sh installs mosquitto."""
+    return Mosquitto(folder, **options).start()
 @pytest.fixture(scope="session")
 def board_image(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The arm64 test image (board tests only): (Built, forwarded port); built once per run."""

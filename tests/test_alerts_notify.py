@@ -23,9 +23,6 @@ from edge.store.notifications import NotificationQueue
 from tests.conftest import REPO_ROOT
 from tests.notify_support import SmtpServer, WebhookServer
 
-pytest.importorskip("apprise")
-pytest.importorskip("aiosmtpd")
-
 WORKER = """
 import sys
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -78,3 +79,22 @@ def test_summary_keeps_the_model_apart_from_the_shared_stages() -> None:
     assert "features" in STAGES and summary["stages_ms"]["inference"]["p50"] == 4.0
     assert summary["preprocess_inference_ms"]["p50"] == 5.0  # the model path, not the patch aggregation
     assert summary["total_ms"]["p50"] == 11.5
+
+
+@pytest.mark.slow
+def test_the_default_model_list_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`edgewatch bench` with no --models, on 2-layer CLIP and SigLIP and two frames: a helper that moves
+    or a model that stops exporting breaks this test, not a user's first full run."""
+    assert main(["bench", "--tiny", "--frames", "2", "--out", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tiny"] is True
+    assert [row["model"] for row in report["models"]] == ["clip", "siglip", "efficientnet-lite0"]
+    for row in report["models"]:
+        assert row["int8_ms_p50"] > 0 and row["fp32_onnx_ms_p50"] > 0 and row["torch_ms_p50"] > 0
+        ratios = row["ratios"]
+        assert ratios["fp32_onnx_over_int8_latency"] == row["fp32_onnx_ms_p50"] / row["int8_ms_p50"]
+        assert ratios["torch_over_int8_latency"] == row["torch_ms_p50"] / row["int8_ms_p50"]
+        assert row["model_mb"]["int8"] < row["model_mb"]["fp32_onnx"]  # the INT8 file is the smaller one
+    assert (tmp_path / "models" / "clip-tiny" / "int8" / "manifest.json").is_file()
+    table = (tmp_path / "results.md").read_text()
+    assert all(name in table for name in ("clip", "siglip", "efficientnet-lite0"))

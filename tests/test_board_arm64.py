@@ -20,7 +20,6 @@ from board import venv, wheelhouse
 from board.build import Built
 from tests.board_int8 import EMBED_SCRIPT, make_int8_bundle
 from tests.board_support import REPO_ROOT
-from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.board
 
@@ -106,8 +105,6 @@ def test_unit_subset_passes_on_arm64(arm64_root: Path, tmp_path: Path) -> None:
     for folder in ("tests", "bench", "examples"):
         shutil.copytree(REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO_ROOT / "pyproject.toml", source / "pyproject.toml")
-    if SHARED_DATA.is_dir():  # the real CWRU records, beside the repo as conftest expects them
-        shutil.copytree(SHARED_DATA / "cwru", arm64_root / "tmp/shared/data/cwru", dirs_exist_ok=True)
     files = " ".join(f"tests/{name}.py" for name in ARM64_SUBSET)
     output = in_root(arm64_root, f"cd /tmp/src && /opt/edgewatch/bin/python -m pytest -q -p no:cacheprovider {files} "
                      f"-k 'not {SLOWER_THAN_EMULATION}'", 1500)

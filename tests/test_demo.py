@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edge import cwru
 from edge.analytics import bearings, diagnosis, iso
 from edge.config.root import load_config
 from edge.demo import data, run, text
@@ -24,8 +25,6 @@ from edge.sources.config import CameraHealthSettings
 from edge.sources.health import FrameHealth
 from edge.store.history import History
 from tests.demo_support import demo_run
-
-pytest.importorskip("elpv_dataset")
 
 BURST_SAMPLES = 24_000  # the 2 s bursts the demo config replays
 
@@ -56,10 +55,10 @@ def test_elpv_labels_are_read_without_loading_images() -> None:
     assert all(cell.path.is_file() for cell in cells[:5])
 
 
-def test_camera_and_bearing_fail_independently(tmp_path: Path, cwru_dir: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=12, enroll=6, examples=3, cwru_dir=cwru_dir)
+def test_camera_and_bearing_fail_independently(tmp_path: Path) -> None:
+    prepared = data.prepare(tmp_path, frames=12, enroll=6, examples=3)
 
-    assert prepared.vibration_source == "cwru"
+    assert prepared.vibration_source == f"real CWRU drive-end records in {cwru.BUNDLED}"
     assert len(list(prepared.enroll_dir.glob("*.jpg"))) == 6
     assert len(list(prepared.examples_dir.glob("*.jpg"))) == 3
     seen = {(m.case, m.bearing, tuple(item.camera_truth for item in m.items), m.degraded) for m in prepared.machines}
@@ -80,7 +79,7 @@ def test_camera_and_bearing_fail_independently(tmp_path: Path, cwru_dir: Path) -
             assert machine.vibration_record == "dead channel"
             assert not np.any(np.load(machine.vibration_path))
         elif machine.bearing == "normal":
-            assert machine.vibration_record == "normal_0.npy"
+            assert machine.vibration_record == "normal_0"
         else:
             assert machine.vibration_record.startswith({"outer_race": "OR", "inner_race": "IR"}[machine.bearing])
     with Image.open(prepared.machines[0].frames_dir / "frame_0001.jpg") as frame:
@@ -91,7 +90,7 @@ def test_camera_and_bearing_fail_independently(tmp_path: Path, cwru_dir: Path) -
 
 def test_degraded_camera_frames_are_unfit_and_the_others_fit(tmp_path: Path) -> None:
     """The dark/blurred camera case must be what the camera health check rejects, and only that."""
-    prepared = data.prepare(tmp_path, frames=12, enroll=4, examples=2, cwru_dir=None)
+    prepared = data.prepare(tmp_path, frames=12, enroll=4, examples=2)
     for machine in prepared.machines:
         health = FrameHealth("el-camera", CameraHealthSettings())
         verdicts = []
@@ -107,7 +106,7 @@ def test_degraded_camera_frames_are_unfit_and_the_others_fit(tmp_path: Path) -> 
 
 
 def test_labels_file_states_each_frame_and_bearing(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=6, enroll=4, examples=2, cwru_dir=None)
+    prepared = data.prepare(tmp_path, frames=6, enroll=4, examples=2)
     labels = load_labels(tmp_path / data.LABELS_FILE)
     assert list(labels.assets) == [m.asset_id for m in prepared.machines]
     for machine in prepared.machines:
@@ -118,7 +117,7 @@ def test_labels_file_states_each_frame_and_bearing(tmp_path: Path) -> None:
 
 
 def test_enrolled_cells_never_appear_in_a_stream(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=18, enroll=20, examples=5, cwru_dir=None)
+    prepared = data.prepare(tmp_path, frames=18, enroll=20, examples=5)
     enrolled = {_pixels(path) for folder in (prepared.enroll_dir, prepared.examples_dir) for path in folder.iterdir()}
     streamed = {_pixels(m.frames_dir / item.frame) for m in prepared.machines for item in m.items}
     assert len(streamed) == 18
@@ -126,30 +125,38 @@ def test_enrolled_cells_never_appear_in_a_stream(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_data(tmp_path: Path) -> None:
-    first = data.prepare(tmp_path / "a", frames=4, enroll=4, examples=2, cwru_dir=None, seed=7)
-    second = data.prepare(tmp_path / "b", frames=4, enroll=4, examples=2, cwru_dir=None, seed=7)
+    first = data.prepare(tmp_path / "a", frames=4, enroll=4, examples=2, seed=7)
+    second = data.prepare(tmp_path / "b", frames=4, enroll=4, examples=2, seed=7)
     assert [m.items for m in first.machines] == [m.items for m in second.machines]
     for a, b in zip(first.machines, second.machines, strict=True):
         assert np.array_equal(np.load(a.vibration_path), np.load(b.vibration_path))
 
 
-def test_without_cwru_the_recordings_are_synthesised_and_diagnosable(tmp_path: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=4, enroll=4, examples=2, cwru_dir=tmp_path / "missing")
-    assert prepared.vibration_source == "synthetic"
-    for machine in prepared.machines:
-        if machine.degraded == "dead sensor":
-            continue  # flat: what the sensor health check is for, not the bearing analysis
-        assert machine.vibration_record == "synthetic"
-        for burst in _bursts(machine):
-            found = _diagnose(burst, prepared)
-            if machine.bearing == "normal":
-                assert found.condition.value == "ok", found.reasons
-            else:
-                assert (found.condition.value, found.fault_type) == ("fault", machine.bearing), found.reasons
+def test_a_folder_without_cwru_records_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no CWRU records in .*missing: cannot read .*records.json"):
+        data.prepare(tmp_path, frames=4, enroll=4, examples=2, cwru_dir=tmp_path / "missing")
 
 
-def test_real_fault_recordings_are_diagnosed_as_their_fault(tmp_path: Path, cwru_dir: Path) -> None:
-    prepared = data.prepare(tmp_path, frames=4, enroll=4, examples=2, cwru_dir=cwru_dir)
+def test_the_full_records_read_as_the_shipped_ones(tmp_path: Path) -> None:
+    """A folder of float32 .npy records (``--cwru DIR``, as the full set is stored) replays the same bearings."""
+    full = tmp_path / "full"
+    full.mkdir()
+    listed = json.loads((cwru.BUNDLED / "records.json").read_text(encoding="utf-8"))
+    for entry in listed:
+        record = cwru.records()[Path(entry["file"]).stem]
+        np.save(full / f"{record.name}.npy", record.samples())
+        entry["file"] = f"{record.name}.npy"
+    (full / "records.json").write_text(json.dumps(listed), encoding="utf-8")
+    shipped = data.prepare(tmp_path / "a", frames=6, enroll=4, examples=2)
+    longer = data.prepare(tmp_path / "b", frames=6, enroll=4, examples=2, cwru_dir=full)
+    assert longer.vibration_source == f"real CWRU drive-end records in {full}"
+    for a, b in zip(shipped.machines, longer.machines, strict=True):
+        assert a.vibration_record == b.vibration_record
+        assert np.array_equal(np.load(a.vibration_path), np.load(b.vibration_path))
+
+
+def test_real_fault_recordings_are_diagnosed_as_their_fault(tmp_path: Path) -> None:
+    prepared = data.prepare(tmp_path, frames=4, enroll=4, examples=2)
     for machine in prepared.machines:
         if machine.bearing != "normal":
             for burst in _bursts(machine):
@@ -163,7 +170,7 @@ def test_unknown_synthetic_fault_is_refused() -> None:
 
 def test_asking_for_more_cells_than_the_dataset_has_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"elpv-dataset has .* the demo needs"):
-        data.prepare(tmp_path, frames=4, enroll=5000, cwru_dir=None)
+        data.prepare(tmp_path, frames=4, enroll=5000)
 
 
 @pytest.mark.slow
@@ -187,7 +194,7 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
     assert 0.0 <= summary["escalation_rate"] <= 1.0
     assert summary["escalation_rate"] == summary["escalations"] / 12
     assert 0.0 < summary["latency_ms_p50"] < 10_000.0
-    assert summary["vibration_source"] in ("cwru", "synthetic")
+    assert summary["vibration_source"].startswith("real CWRU drive-end records in ")
     assert Path(summary["history"]).is_file()
     assert "[2/7] exporting" in completed.stderr and "[7/7] evaluating" in completed.stderr
 

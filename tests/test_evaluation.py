@@ -219,7 +219,6 @@ def _verdict(asset: str, condition: Condition, confidence: float, at: float, sta
 @pytest.fixture
 def recorded_run(tmp_path: Path) -> tuple[Path, Path]:
     """A demo-shaped run: the demo's frames and labels, and hand-made stored verdicts in its history."""
-    pytest.importorskip("elpv_dataset")
     from edge.demo import data
     from tests.demo_support import demo_run
 

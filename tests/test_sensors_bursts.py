@@ -47,7 +47,7 @@ def tone_g(n: int, fs_hz: float, amplitude_g: float = 0.5) -> np.ndarray:
 def alsa_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An ALSA capture PCM named 'rig' whose samples come from a raw file (ALSA's file plugin)."""
     if shutil.which("arecord") is None:
-        pytest.skip("arecord (alsa-utils) is not installed")
+        pytest.fail("arecord is not installed (Debian package alsa-utils; scripts/test.sh installs it)")
     infile = tmp_path / "capture.raw"
     (tmp_path / ".asoundrc").write_text(
         f'pcm.rig {{\n type file\n slave.pcm null\n file "/dev/null"\n infile "{infile}"\n format raw\n}}\n')

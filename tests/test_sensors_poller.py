@@ -19,6 +19,7 @@ from edge.evidence import Condition, EvidenceKind
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
 from edge.sensors.poller import SensorPoller, SensorStatus
+from tests.conftest import CwruRecords
 from tests.sensors_support import burst_sensor, sensor_config
 from tests.waiting import wait_until
 
@@ -134,8 +135,8 @@ def test_bad_bursts_become_sensor_health(samples: np.ndarray, message: str) -> N
     assert message in evidence.reasons[0]
 
 
-def test_a_real_cwru_burst_through_the_analyzer(cwru_dir: Path) -> None:
-    samples = np.load(cwru_dir / "OR007_centered_at_6_0.npy")[:24000]  # a 2 s burst, as a sensor would send
+def test_a_real_cwru_burst_through_the_analyzer(cwru_records: CwruRecords) -> None:
+    samples = cwru_records["OR007_centered_at_6_0"].samples()[:24000]  # a 2 s burst, as a sensor would send
     evidence = SensorAnalyzer([burst_sensor()]).analyse(Reading("de", 5.0, "g", samples=samples, rate_hz=12000))
     assert evidence.kind is EvidenceKind.VIBRATION and evidence.source == "vibration:de"
     assert evidence.condition is Condition.FAULT and evidence.fault_type == "outer_race"
@@ -144,18 +145,18 @@ def test_a_real_cwru_burst_through_the_analyzer(cwru_dir: Path) -> None:
     assert "x shaft" in evidence.reasons[-1] and "outer-race defect" in evidence.reasons[-1]
 
 
-def test_vibration_baseline_catches_what_iso_zones_and_patterns_miss(cwru_dir: Path) -> None:
+def test_vibration_baseline_catches_what_iso_zones_and_patterns_miss(cwru_records: CwruRecords) -> None:
     """IR028 shows no BPFI pattern and stays in zone A, but it is far rougher than this
     machine's normal: the learned velocity baseline says so."""
     config = burst_sensor(analytics={"baseline": {"warmup": 4, "z_warn": 4, "z_fault": 6}})
     analyzer = SensorAnalyzer([config])
-    normal = np.load(cwru_dir / "normal_0.npy")
+    normal = cwru_records["normal_0"].samples()
     for i in range(5):
         burst = normal[i * 48000 : (i + 1) * 48000]
         evidence = analyzer.analyse(Reading("de", float(i), "g", samples=burst, rate_hz=48000))
         assert evidence.condition is Condition.OK, evidence.reasons
     assert analyzer.state_dict()["de"]["baseline"]["count"] == 5
-    rough = np.load(cwru_dir / "IR028_0.npy")[:24000]
+    rough = cwru_records["IR028_0"].samples()[:24000]
     evidence = SensorAnalyzer([config], state=analyzer.state_dict()).analyse(
         Reading("de", 10.0, "g", samples=rough, rate_hz=12000))
     assert evidence.condition is Condition.FAULT and evidence.fault_type is None
@@ -258,10 +259,10 @@ assets:
         load_config(path)
 
 
-def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_dir: Path) -> None:
+def test_a_speed_channel_sets_the_speed_diagnosed_at(cwru_records: CwruRecords) -> None:
     """A tachometer (or a VFD's measured motor speed) on the same asset: the burst is diagnosed at its
     speed; an implausible one is ignored and the speed is read from the burst instead."""
-    samples = np.load(cwru_dir / "IR007_0.npy")[:24000]
+    samples = cwru_records["IR007_0"].samples()[:24000]
     vibration = {"rpm": 1710, "bearing": "6205", "speed_sensor": "tacho"}
     tacho = sensor(name="tacho", quantity="speed", unit="rpm")
     analyzer = SensorAnalyzer([burst_sensor(vibration=vibration), tacho])

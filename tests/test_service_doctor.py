@@ -105,7 +105,6 @@ def test_doctor_checks_notification_targets_and_a_stuck_queue(demo_copy: Path) -
     from edge.alerts.build import open_book
     from edge.config.root import load_config
 
-    pytest.importorskip("apprise")
     edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook", "nosuch://secret@host"]}})
     row = {r.check: r for r in run_checks(demo_copy)}["notifications"]
     assert row.status == "FAIL" and "alerts.notify[1]" in row.detail and "secret" not in row.detail

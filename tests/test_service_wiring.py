@@ -224,7 +224,6 @@ def test_alert_transitions_of_the_service_reach_a_webhook(fast_demo: Path) -> No
     from edge.store.notifications import NotificationQueue
     from tests.notify_support import WebhookServer
 
-    pytest.importorskip("apprise")
     hook = WebhookServer().start()
     document = yaml.safe_load(fast_demo.read_text())
     document["alerts"] = {"notify": [hook.url]}

@@ -37,7 +37,8 @@ def rendered_unit(tmp_path: Path) -> Path:
     """The unit as install-service writes it, pointing at this environment's edgewatch."""
     executable = Path(sys.executable).parent / "edgewatch"
     if not executable.is_file():
-        pytest.skip(f"no edgewatch script next to {sys.executable} to point ExecStart at")
+        pytest.fail(f"no edgewatch script next to {sys.executable} to point ExecStart at: install edgewatch into "
+                    "this environment (scripts/test.sh does)")
     path = tmp_path / "edgewatch.service"
     path.write_text(render_unit(str(executable)))
     return path
@@ -46,7 +47,7 @@ def rendered_unit(tmp_path: Path) -> Path:
 def systemd_analyze() -> str:
     tool = shutil.which("systemd-analyze")
     if tool is None:
-        pytest.skip("systemd-analyze not installed (Debian package 'systemd'; scripts/test.sh installs it)")
+        pytest.fail("systemd-analyze not installed (Debian package 'systemd'; scripts/test.sh installs it)")
     return tool
 
 

@@ -24,74 +24,70 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from edge import cwru
 from edge.analytics import bearings, diagnosis, iso
 from edge.cli.main import main
 from edge.evidence import Condition
+from tests.conftest import CwruRecords, record_npy
 
 RECORDS = {
-    "normal_0.npy": (Condition.OK, None),
-    "IR007_0.npy": (Condition.FAULT, "inner_race"),
-    "IR014_0.npy": (Condition.FAULT, "inner_race"),
-    "IR021_0.npy": (Condition.FAULT, "inner_race"),
-    "OR007_centered_at_6_0.npy": (Condition.FAULT, "outer_race"),
-    "OR021_centered_at_6_0.npy": (Condition.FAULT, "outer_race"),
+    "normal_0": (Condition.OK, None),
+    "IR007_0": (Condition.FAULT, "inner_race"),
+    "IR014_0": (Condition.FAULT, "inner_race"),
+    "IR021_0": (Condition.FAULT, "inner_race"),
+    "OR007_centered_at_6_0": (Condition.FAULT, "outer_race"),
+    "OR021_centered_at_6_0": (Condition.FAULT, "outer_race"),
 }
 KNOWN_MISSES = {  # label -> what the detector says today
-    "OR014_centered_at_6_0.npy": (Condition.OK, None),
-    "IR028_0.npy": (Condition.WARNING, None),
+    "OR014_centered_at_6_0": (Condition.OK, None),
+    "IR028_0": (Condition.WARNING, None),
 }
 BALL = {
-    "B007_0.npy": (Condition.OK, None),
-    "B014_0.npy": (Condition.OK, None),
-    "B021_0.npy": (Condition.WARNING, "rolling_element"),
-    "B028_0.npy": (Condition.FAULT, "rolling_element"),
+    "B007_0": (Condition.OK, None),
+    "B014_0": (Condition.OK, None),
+    "B021_0": (Condition.WARNING, "rolling_element"),
+    "B028_0": (Condition.FAULT, "rolling_element"),
 }
 
 
-def _records(cwru_dir: Path) -> dict[str, dict]:
-    return {r["file"]: r for r in json.loads((cwru_dir / "records.json").read_text())}
-
-
-def _diagnose(cwru_dir: Path, name: str) -> diagnosis.VibrationDiagnosis:
-    record = _records(cwru_dir)[name]
-    samples = np.load(cwru_dir / name)
-    return diagnosis.diagnose(samples, record["sample_rate_hz"], record["rpm"] / 60.0,
+def _diagnose(record: cwru.Record) -> diagnosis.VibrationDiagnosis:
+    return diagnosis.diagnose(record.samples(), record.sample_rate_hz, record.rpm / 60.0,
                               bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
 
 
-def test_every_record_is_covered(cwru_dir: Path) -> None:
-    assert set(_records(cwru_dir)) == set(RECORDS) | set(KNOWN_MISSES) | set(BALL)
+def test_every_record_is_covered(cwru_records: CwruRecords) -> None:
+    assert set(cwru_records) == set(RECORDS) | set(KNOWN_MISSES) | set(BALL)
 
 
 @pytest.mark.parametrize("name", sorted(RECORDS))
-def test_normal_is_ok_and_race_faults_are_named(cwru_dir: Path, name: str) -> None:
-    result = _diagnose(cwru_dir, name)
+def test_normal_is_ok_and_race_faults_are_named(cwru_records: CwruRecords, name: str) -> None:
+    result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == RECORDS[name], result.reasons
     if result.fault_type is not None:
         assert result.confidence >= 0.8
         symbol = {"inner_race": "BPFI", "outer_race": "BPFO"}[result.fault_type]
-        record = _records(cwru_dir)[name]
+        record = cwru_records[name]
         multiple = {"inner_race": 5.4152, "outer_race": 3.5848}[result.fault_type]
-        expected_hz = multiple * record["rpm"] / 60.0
+        expected_hz = multiple * record.rpm / 60.0
         assert abs(result.values["defect_freq_hz"] - expected_hz) <= 0.02 * expected_hz
         assert any(f"2x {symbol}" in reason for reason in result.reasons)
 
 
-def test_normal_record_confidence_and_zone(cwru_dir: Path) -> None:
-    result = _diagnose(cwru_dir, "normal_0.npy")
+def test_normal_record_confidence_and_zone(cwru_records: CwruRecords) -> None:
+    result = _diagnose(cwru_records["normal_0"])
     assert result.zone == "A" and result.confidence >= 0.6
     assert 0.05 < result.severity.velocity_rms_mm_s < 1.0
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_MISSES))
-def test_known_race_misses_are_pinned(cwru_dir: Path, name: str) -> None:
-    result = _diagnose(cwru_dir, name)
+def test_known_race_misses_are_pinned(cwru_records: CwruRecords, name: str) -> None:
+    result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == KNOWN_MISSES[name], result.reasons
     assert result.fault_type not in ("outer_race", "inner_race", "rolling_element")  # a miss, never a wrong name
 
 
-def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_dir: Path) -> None:
-    result = _diagnose(cwru_dir, "IR028_0.npy")
+def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_records: CwruRecords) -> None:
+    result = _diagnose(cwru_records["IR028_0"])
     assert result.confidence < 0.5  # doubtful: it is not known what strikes
     assert result.values["unexplained_series_hz"] == pytest.approx(128.0, abs=1.5)  # 4.28 x shaft, not BPFI
     assert "unexplained impulsive envelope series: 128" in result.reasons[-1]
@@ -99,15 +95,16 @@ def test_ir028_is_an_unsure_warning_naming_its_unexplained_series(cwru_dir: Path
 
 
 @pytest.mark.parametrize("name", sorted(BALL))
-def test_ball_faults_as_they_are(cwru_dir: Path, name: str) -> None:
-    result = _diagnose(cwru_dir, name)
+def test_ball_faults_as_they_are(cwru_records: CwruRecords, name: str) -> None:
+    result = _diagnose(cwru_records[name])
     assert (result.condition, result.fault_type) == BALL[name], result.reasons
     assert result.fault_type in (None, "rolling_element")  # never mistaken for a race fault
 
 
-def test_cli_json_on_a_real_record(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["vibration", "analyze", str(cwru_dir / "IR007_0.npy"), "--fs", "12000", "--rpm", "1797",
-                 "--bearing", "6205", "--json"])
+def test_cli_json_on_a_real_record(cwru_records: CwruRecords, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = record_npy(cwru_records["IR007_0"], tmp_path)
+    code = main(["vibration", "analyze", str(path), "--fs", "12000", "--rpm", "1797", "--bearing", "6205", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["condition"] == "fault" and out["fault_type"] == "inner_race"
@@ -117,41 +114,41 @@ def test_cli_json_on_a_real_record(cwru_dir: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("offset", [0.0, -0.05, 0.05])
 @pytest.mark.parametrize("name", sorted(RECORDS))
-def test_two_second_bursts_as_a_sensor_would_send_them(cwru_dir: Path, name: str, offset: float) -> None:
+def test_two_second_bursts_as_a_sensor_would_send_them(cwru_records: CwruRecords, name: str, offset: float) -> None:
     """The service sees short bursts, not 10 s records: every 2 s slice must give the same answer,
     with the configured rpm right or 5 % off."""
-    record = _records(cwru_dir)[name]
-    samples = np.load(cwru_dir / name)
-    fs_hz = record["sample_rate_hz"]
+    record = cwru_records[name]
+    samples = record.samples()
+    fs_hz = int(record.sample_rate_hz)
     burst = 2 * fs_hz
     answers = {
         (result.condition, result.fault_type)
         for start in range(0, samples.size - burst + 1, burst)
-        for result in [diagnosis.diagnose(samples[start : start + burst], fs_hz, record["rpm"] * (1 + offset) / 60.0,
+        for result in [diagnosis.diagnose(samples[start : start + burst], fs_hz, record.rpm * (1 + offset) / 60.0,
                                           bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))]
     }
     assert answers == {RECORDS[name]}
 
 
 @pytest.mark.parametrize("seconds", [1, 2])
-def test_normal_record_is_ok_in_every_short_burst(cwru_dir: Path, seconds: int) -> None:
+def test_normal_record_is_ok_in_every_short_burst(cwru_records: CwruRecords, seconds: int) -> None:
     """No warning on healthy data at the burst lengths a sensor sends, half-overlapping."""
-    record = _records(cwru_dir)["normal_0.npy"]
-    samples = np.load(cwru_dir / "normal_0.npy")
-    fs_hz = record["sample_rate_hz"]
+    record = cwru_records["normal_0"]
+    samples = record.samples()
+    fs_hz = int(record.sample_rate_hz)
     burst, step = seconds * fs_hz, seconds * fs_hz // 2
     for start in range(0, samples.size - burst + 1, step):
-        result = diagnosis.diagnose(samples[start : start + burst], fs_hz, record["rpm"] / 60.0,
+        result = diagnosis.diagnose(samples[start : start + burst], fs_hz, record.rpm / 60.0,
                                     bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
         assert (result.condition, result.fault_type) == (Condition.OK, None), (start, result.reasons)
 
 
-def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_dir: Path) -> None:
+def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_records: CwruRecords) -> None:
     """Resampled to 12 kHz the healthy record's rig lines (107 and 162 Hz families) leave pairs 162 Hz
     apart in its most impulsive band; their beat once read as BPFI in 3-5 s bursts. The band is now
     taken from the prewhitened signal, which has no discrete lines to beat."""
-    samples = signal.resample_poly(np.load(cwru_dir / "normal_0.npy").astype(np.float64), 1, 4)
-    fs_hz, rpm = 12000, _records(cwru_dir)["normal_0.npy"]["rpm"]
+    samples = signal.resample_poly(cwru_records["normal_0"].samples().astype(np.float64), 1, 4)
+    fs_hz, rpm = 12000, cwru_records["normal_0"].rpm
     for seconds in (3, 4, 5):
         burst = seconds * fs_hz
         for start in range(0, samples.size - burst + 1, fs_hz // 2):
@@ -162,21 +159,22 @@ def test_normal_record_at_a_sensors_12_khz_is_ok_in_long_bursts(cwru_dir: Path) 
 
 @pytest.mark.parametrize("offset", [-0.05, 0.05])
 @pytest.mark.parametrize("name", sorted({**RECORDS, **KNOWN_MISSES}))
-def test_rpm_five_percent_off_gives_the_same_answer(cwru_dir: Path, name: str, offset: float) -> None:
+def test_rpm_five_percent_off_gives_the_same_answer(cwru_records: CwruRecords, name: str, offset: float) -> None:
     """Machines run off their nameplate speed: the speed is read from the shaft lines, so a
     configured rpm 5 % off names the same faults, diagnosed at the true speed."""
-    record = _records(cwru_dir)[name]
-    samples = np.load(cwru_dir / name)
-    result = diagnosis.diagnose(samples, record["sample_rate_hz"], record["rpm"] * (1 + offset) / 60.0,
+    record = cwru_records[name]
+    result = diagnosis.diagnose(record.samples(), record.sample_rate_hz, record.rpm * (1 + offset) / 60.0,
                                 bearings.bearing("6205"), iso.ZoneLimits.for_machine(2, "rigid"))
     assert (result.condition, result.fault_type) == {**RECORDS, **KNOWN_MISSES}[name], result.reasons
     assert result.values["speed_source"] == "signal"
-    assert result.values["rpm"] == pytest.approx(record["rpm"], rel=0.005)
+    assert result.values["rpm"] == pytest.approx(record.rpm, rel=0.005)
     assert any(reason.startswith("shaft speed") and "against nominal" in reason for reason in result.reasons)
 
 
-def test_cli_reports_the_speed_it_diagnosed_at(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["vibration", "analyze", str(cwru_dir / "OR007_centered_at_6_0.npy"), "--fs", "12000", "--bearing", "6205"]
+def test_cli_reports_the_speed_it_diagnosed_at(cwru_records: CwruRecords, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = record_npy(cwru_records["OR007_centered_at_6_0"], tmp_path)
+    argv = ["vibration", "analyze", str(path), "--fs", "12000", "--bearing", "6205"]
     assert main([*argv, "--rpm", "1890"]) == 0  # 5 % high
     out = capsys.readouterr().out
     assert "FAULT (outer_race)" in out and "-5.0% against nominal 1890" in out

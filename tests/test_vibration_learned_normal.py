@@ -25,20 +25,21 @@ from edge.cli.main import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
+from tests.conftest import CwruRecords, record_npy
 from tests.sensors_support import burst_sensor
 
 FS_HZ = 12_000
 LEARNING_BURSTS = 4
-RACE_RECORDS = ["IR007_0.npy", "IR014_0.npy", "IR021_0.npy", "IR028_0.npy",
-                "OR007_centered_at_6_0.npy", "OR014_centered_at_6_0.npy", "OR021_centered_at_6_0.npy"]
+RACE_RECORDS = ["IR007_0", "IR014_0", "IR021_0", "IR028_0",
+                "OR007_centered_at_6_0", "OR014_centered_at_6_0", "OR021_centered_at_6_0"]
 
 
 def _config() -> Any:
     return burst_sensor(analytics={"baseline": {"warmup": LEARNING_BURSTS}})
 
 
-def _normal_at_12k(cwru_dir: Path) -> np.ndarray:
-    return signal.resample_poly(np.load(cwru_dir / "normal_0.npy").astype(np.float64), 1, 4)
+def _normal_at_12k(cwru_records: CwruRecords) -> np.ndarray:
+    return signal.resample_poly(cwru_records["normal_0"].samples().astype(np.float64), 1, 4)
 
 
 def _bursts(samples: np.ndarray, step: int = FS_HZ) -> list[np.ndarray]:
@@ -46,10 +47,10 @@ def _bursts(samples: np.ndarray, step: int = FS_HZ) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def learned_state(cwru_dir: Path) -> dict[str, Any]:
+def learned_state(cwru_records: CwruRecords) -> dict[str, Any]:
     """The sensor's state after learning from the first four seconds of the healthy machine."""
     analyzer = SensorAnalyzer([_config()])
-    for i, burst in enumerate(_bursts(_normal_at_12k(cwru_dir))[:LEARNING_BURSTS]):
+    for i, burst in enumerate(_bursts(_normal_at_12k(cwru_records))[:LEARNING_BURSTS]):
         evidence = analyzer.analyse(Reading("de", float(i), "g", samples=burst, rate_hz=FS_HZ))
         assert evidence.condition is Condition.OK, evidence.reasons
     state = analyzer.state_dict()
@@ -62,8 +63,9 @@ def _judge(state: dict[str, Any], burst: np.ndarray) -> Any:
     return analyzer.analyse(Reading("de", 100.0, "g", samples=burst, rate_hz=FS_HZ))
 
 
-def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_dir: Path, learned_state: dict[str, Any]) -> None:
-    unseen = _normal_at_12k(cwru_dir)[(LEARNING_BURSTS - 1) * FS_HZ :]  # overlaps the last learnt second by half
+def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_records: CwruRecords, learned_state: dict[str, Any],
+                                                           ) -> None:
+    unseen = _normal_at_12k(cwru_records)[(LEARNING_BURSTS - 1) * FS_HZ :]  # overlaps the last learnt second by half
     bursts = _bursts(unseen, step=FS_HZ // 2)
     assert len(bursts) >= 3
     for burst in bursts:
@@ -75,17 +77,17 @@ def test_healthy_bursts_stay_ok_against_the_learned_normal(cwru_dir: Path, learn
 
 @pytest.mark.parametrize("name", RACE_RECORDS)
 def test_every_race_fault_burst_is_flagged_against_the_learned_normal(
-    cwru_dir: Path, learned_state: dict[str, Any], name: str
+    cwru_records: CwruRecords, learned_state: dict[str, Any], name: str
 ) -> None:
-    for burst in _bursts(np.load(cwru_dir / name)):
+    for burst in _bursts(cwru_records[name].samples()):
         evidence = _judge(learned_state, burst)
         assert evidence.condition is not Condition.OK, evidence.reasons
         assert evidence.values["bearing_band_baseline_z"] > 4
 
 
-def test_or014_is_a_warning_naming_the_bearing_band(cwru_dir: Path, learned_state: dict[str, Any]) -> None:
+def test_or014_is_a_warning_naming_the_bearing_band(cwru_records: CwruRecords, learned_state: dict[str, Any]) -> None:
     """No defect pattern, so no fault type: the reason says the bearing band rings above normal."""
-    for burst in _bursts(np.load(cwru_dir / "OR014_centered_at_6_0.npy")):
+    for burst in _bursts(cwru_records["OR014_centered_at_6_0"].samples()):
         evidence = _judge(learned_state, burst)
         assert (evidence.condition, evidence.fault_type) == (Condition.WARNING, None), evidence.reasons
         assert evidence.values["zone"] == "A"
@@ -96,11 +98,11 @@ def test_or014_is_a_warning_naming_the_bearing_band(cwru_dir: Path, learned_stat
 
 
 def test_a_small_change_is_not_an_alarm_however_steady_the_normal(
-    cwru_dir: Path, learned_state: dict[str, Any]
+    cwru_records: CwruRecords, learned_state: dict[str, Any]
 ) -> None:
     """The healthy record's levels vary by about 1 % between bursts; a 20 % rise must not read as
     a many-sigma departure (z uses at least 10 % of the learned mean as the spread)."""
-    healthy = _bursts(_normal_at_12k(cwru_dir))[-1]
+    healthy = _bursts(_normal_at_12k(cwru_records))[-1]
     level_g = _judge(learned_state, healthy).values["bearing_band_rms_g"]
     # add band-limited noise so that the 1-5.4 kHz level grows by 20 % (powers add)
     sos = signal.butter(6, [1100, 5300], btype="bandpass", fs=FS_HZ, output="sos")
@@ -112,34 +114,37 @@ def test_a_small_change_is_not_an_alarm_however_steady_the_normal(
     assert evidence.condition is Condition.OK, evidence.reasons
 
 
-def _analyze(cwru_dir: Path, name: str, fs_hz: int, *extra: str) -> list[str]:
-    return ["vibration", "analyze", str(cwru_dir / name), "--fs", str(fs_hz), "--rpm", "1797",
-            "--bearing", "6205", *extra]
+def _analyze(recording: Path, fs_hz: int, *extra: str) -> list[str]:
+    return ["vibration", "analyze", str(recording), "--fs", str(fs_hz), "--rpm", "1797", "--bearing", "6205", *extra]
 
 
-def test_cli_reference_recording_flags_or014(cwru_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reference_recording_flags_or014(
+    cwru_records: CwruRecords, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The same judgement from the command line, learning the normal from a healthy recording."""
-    reference = ["--reference", str(cwru_dir / "normal_0.npy"), "--reference-fs", "48000", "--json"]
-    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, *reference)) == 0
+    healthy, or014 = (record_npy(cwru_records[name], tmp_path) for name in ("normal_0", "OR014_centered_at_6_0"))
+    reference = ["--reference", str(healthy), "--reference-fs", "48000", "--json"]
+    assert main(_analyze(or014, 12000, *reference)) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["condition"], out["fault_type"]) == ("warning", None)
     assert 4 < out["bearing_band_baseline_z"] < 6 and abs(out["velocity_baseline_z"]) < 2
     assert out["reasons"][-1].endswith("from its learned normal 0.06258 g (1.48 x)")
-    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--json")) == 0  # without: a miss
+    assert main(_analyze(or014, 12000, "--json")) == 0  # without: a miss
     assert json.loads(capsys.readouterr().out)["condition"] == "ok"
 
 
 def test_cli_reference_errors_name_the_problem(
-    cwru_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cwru_records: CwruRecords, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    slower = ["--reference", str(cwru_dir / "OR014_centered_at_6_0.npy"), "--reference-fs", "12000"]
-    assert main(_analyze(cwru_dir, "normal_0.npy", 48000, *slower)) == 2
+    healthy, or014 = (record_npy(cwru_records[name], tmp_path) for name in ("normal_0", "OR014_centered_at_6_0"))
+    slower = ["--reference", str(or014), "--reference-fs", "12000"]
+    assert main(_analyze(healthy, 48000, *slower)) == 2
     assert "sampled at 12000 Hz, below the recording's 48000 Hz" in capsys.readouterr().err
     short = tmp_path / "short.npy"
-    np.save(short, _normal_at_12k(cwru_dir)[: 2 * FS_HZ])
-    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--reference", str(short))) == 1
+    np.save(short, _normal_at_12k(cwru_records)[: 2 * FS_HZ])
+    assert main(_analyze(or014, 12000, "--reference", str(short))) == 1
     assert "holds 2.0 s; give at least 3 s of the healthy machine" in capsys.readouterr().err
-    assert main(_analyze(cwru_dir, "OR014_centered_at_6_0.npy", 12000, "--reference", str(tmp_path / "no.npy"))) == 1
+    assert main(_analyze(or014, 12000, "--reference", str(tmp_path / "no.npy"))) == 1
     assert "no.npy does not exist" in capsys.readouterr().err
 
 

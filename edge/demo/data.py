@@ -11,9 +11,8 @@ independently (see ``MACHINES``): a defect the camera sees on a healthy bearing,
 behind normal cells, both, neither, plus a dead vibration channel and a dark or blurred camera,
 so fusion has to weigh evidence that disagrees. Each machine's bearing has one ground truth
 because the service polls sensors on their own schedule (a check uses the latest reading): a
-per-frame pairing of bearing states would not survive that. Without the CWRU folder the demo
-synthesises the recordings (a bearing-defect impulse train in noise) and says so in
-``vibration_source``.
+per-frame pairing of bearing states would not survive that. The records are the subset shipped in
+``edge/cwru`` unless another folder of them (the full set) is given.
 """
 
 from __future__ import annotations
@@ -29,14 +28,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from edge import cwru
 from edge.errors import InputError, StorageError
 
 log = logging.getLogger(__name__)
 
 DEFECTIVE_MIN_PROBABILITY = 2 / 3  # ELPV labels are 0, 1/3, 2/3, 1; 1/3 is ambiguous, so left out
 SAMPLE_RATE_HZ = 12_000.0  # the CWRU fault records' rate; the 48 kHz normal record is resampled to it
-NOMINAL_RPM = 1797.0  # CWRU at 0 HP motor load
-SYNTHETIC_S = 10.0  # length of a synthesised recording
 # SKF 6205 defect frequencies as multiples of shaft speed (CWRU's published figures)
 _DEFECT_ORDERS = {"outer_race": 3.5848, "inner_race": 5.4152}
 FRAME_JPEG_QUALITY = 92
@@ -103,7 +101,7 @@ class DemoMachine:
     bearing: str  # "normal" | "outer_race" | "inner_race"
     frames_dir: Path
     vibration_path: Path  # (samples,) float32 g at SAMPLE_RATE_HZ
-    vibration_record: str  # CWRU file name, or "synthetic", or "dead channel"
+    vibration_record: str  # CWRU record name, or "dead channel"
     items: tuple[StreamItem, ...]
     case: str = ""
     degraded: str = ""
@@ -130,7 +128,7 @@ class DemoData:
     examples_dir: Path  # defective cells for `edgewatch enroll --label` (few-shot), never in a stream
     sample_rate_hz: float
     rpm: float
-    vibration_source: str  # "cwru" | "synthetic"
+    vibration_source: str  # where the real CWRU records came from
     machines: tuple[DemoMachine, ...]
 
 
@@ -172,7 +170,7 @@ def prepare(
     enroll: int = 100,
     examples: int = 10,
     cell_type: str = "mono",
-    cwru_dir: Path | None = None,
+    cwru_dir: Path = cwru.BUNDLED,
     seed: int = 0,
 ) -> DemoData:
     """Write enrollment frames, each machine's replay frames and recording into ``out``.
@@ -203,7 +201,7 @@ def prepare(
         _write_frame(cell.path, examples_dir / f"defective_{number:04d}.jpg")
     spare = {"normal": iter(normals[enroll:]), "defective": iter(faulty[examples:])}
 
-    vibration = _VibrationSource(cwru_dir, rng)
+    vibration = _VibrationSource(cwru_dir)
     machines = []
     for case in MACHINES:
         machine_dir = out / case.asset_id
@@ -249,54 +247,31 @@ def labels_document(machines: list[DemoMachine]) -> dict:
 
 
 class _VibrationSource:
-    """The drive-end recording of a healthy or faulty bearing: real CWRU data, or synthesised."""
+    """The real drive-end recording of a healthy or faulty bearing, at SAMPLE_RATE_HZ."""
 
-    def __init__(self, cwru_dir: Path | None, rng: np.random.Generator) -> None:
-        self._rng = rng
+    def __init__(self, cwru_dir: Path) -> None:
+        self.source = f"real CWRU drive-end records in {cwru_dir}"
+        records = cwru.records(cwru_dir)
         self._records: dict[str, tuple[str, np.ndarray]] = {}
-        self.rpm = NOMINAL_RPM
-        if cwru_dir is not None and (cwru_dir / "records.json").is_file():
-            self.source = "cwru"
-            self._load_cwru(cwru_dir)
-        else:
-            self.source = "synthetic"
-            log.info("CWRU records not found at %s: the demo synthesises bearing vibration instead", cwru_dir)
-
-    def _load_cwru(self, cwru_dir: Path) -> None:
-        try:
-            records = json.loads((cwru_dir / "records.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read {cwru_dir / 'records.json'}: {exc}") from exc
         for bearing in ("normal", *_DEFECT_ORDERS):
             # the smallest seeded fault present: the hardest of the diagnosable ones
-            matches = sorted((r for r in records if r.get("fault") == bearing),
-                             key=lambda r: (r.get("fault_diameter_in", 0.0), r["file"]))
+            matches = sorted((r for r in records.values() if r.fault == bearing),
+                             key=lambda r: (r.fault_diameter_in, r.name))
             if not matches:
                 raise InputError(f"{cwru_dir / 'records.json'} lists no '{bearing}' record")
-            record = matches[0]
-            signal = _load_record(cwru_dir / record["file"], float(record["sample_rate_hz"]))
-            self._records[bearing] = (record["file"], signal)
-            if bearing == "normal":
-                self.rpm = float(record.get("rpm", NOMINAL_RPM))
+            self._records[bearing] = (matches[0].name, _at_demo_rate(matches[0]))
+        self.rpm = records[self._records["normal"][0]].rpm
 
     def recording(self, bearing: str) -> tuple[str, np.ndarray]:
-        if self.source == "synthetic":
-            samples = round(SYNTHETIC_S * SAMPLE_RATE_HZ)
-            return "synthetic", synthesize_recording(bearing, SAMPLE_RATE_HZ, self.rpm, samples, self._rng)
         return self._records[bearing]
 
 
-def _load_record(path: Path, rate_hz: float) -> np.ndarray:
+def _at_demo_rate(record: cwru.Record) -> np.ndarray:
     """A CWRU record in g at SAMPLE_RATE_HZ (the 48 kHz normal record is low-pass resampled)."""
     from scipy.signal import resample_poly
 
-    try:
-        signal = np.load(path).astype(np.float64).ravel()
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read vibration record {path}: {exc}") from exc
-    if signal.size == 0 or not np.all(np.isfinite(signal)):
-        raise InputError(f"vibration record {path} is empty or holds NaN/inf values")
-    ratio = Fraction(SAMPLE_RATE_HZ / rate_hz).limit_denominator(1000)
+    signal = record.samples().astype(np.float64)
+    ratio = Fraction(SAMPLE_RATE_HZ / record.sample_rate_hz).limit_denominator(1000)
     if ratio != 1:
         signal = resample_poly(signal, ratio.numerator, ratio.denominator)
     return signal.astype(np.float32)

@@ -17,14 +17,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-import edge
+from edge import cwru
 from edge.bundle import load_bundle
 from edge.config.root import load_config
 from edge.demo.data import LABELS_FILE, DemoData, DemoMachine, StreamItem, prepare
@@ -46,18 +46,13 @@ CHECK_INTERVAL_S = 1.0
 API_KEY_ENV = "EDGEWATCH_DEMO_API_KEY"  # the local server accepts any key; the SDK insists on one
 
 
-def default_cwru_dir() -> Path:
-    """``../shared/data/cwru`` beside the repository (a source checkout); absent elsewhere."""
-    return Path(edge.__file__).resolve().parent.parent.parent / "shared" / "data" / "cwru"
-
-
 @dataclass(frozen=True)
 class DemoOptions:
     out: Path
     frames: int = 24  # checks in total, spread over the four machines
     enroll: int = 100  # normal cells: baseline memory + >= 19 held out for calibration; INT8 calibration
     examples: int = 10  # defective cells for the few-shot head
-    cwru_dir: Path | None = field(default_factory=default_cwru_dir)
+    cwru_dir: Path = cwru.BUNDLED  # the real records shipped with edgewatch, or a folder of the full set
     seed: int = 0
     cloud_error_rate: float = 0.0  # share of frames the oracle cloud answers wrongly on purpose
 
@@ -164,11 +159,7 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
     progress(f"[1/7] preparing demo data in {out / 'data'}")
     data = prepare(out / "data", frames=options.frames, enroll=options.enroll, examples=options.examples,
                    cwru_dir=options.cwru_dir, seed=options.seed)
-    if data.vibration_source == "synthetic":
-        progress(f"      CWRU records not found at {options.cwru_dir}: bearing vibration is SYNTHESISED "
-                 "(defect impulse train in noise), not real data")
-    else:
-        progress(f"      bearing vibration: real CWRU drive-end records from {options.cwru_dir}")
+    progress(f"      bearing vibration: {data.vibration_source}")
     for machine in data.machines:
         defective = sum(item.camera_truth == "fault" for item in machine.items)
         progress(f"      {machine.asset_id}: {machine.case}: bearing {machine.bearing} ({machine.vibration_record}), "
