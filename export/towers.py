@@ -43,7 +43,8 @@ PATCH_OUTPUT = "patch_tokens"
 LOGITS_OUTPUT = "logits"
 TEXT_OUTPUT = "text_embeds"
 FEATURE_STRIDES = (8, 16)
-FEATURE_OUTPUTS = tuple(f"features_s{stride}" for stride in FEATURE_STRIDES)
+FEATURE_PREFIX = "features_"  # every output named so is a (B, C, H, W) map the board turns into patch features
+FEATURE_OUTPUTS = tuple(f"{FEATURE_PREFIX}s{stride}" for stride in FEATURE_STRIDES)
 
 
 @dataclass
@@ -72,6 +73,11 @@ class Towers:
     preprocessing: Preprocessing
     embedding_dim: int
     text: TextSide | None = None
+    family: Literal["transformer", "convnet"] = "transformer"  # how it is quantized (export.quantize)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.image_outputs
 
 
 class HFTower(nn.Module):
@@ -219,6 +225,7 @@ def _load_efficientnet(weights: Path, pre: Preprocessing) -> Towers:
         preprocessing=pre,
         embedding_dim=int(model._fc.in_features),
         text=None,
+        family="convnet",
     )
 
 
