@@ -21,6 +21,7 @@ optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain `
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ TEXT_OUTPUT = "text_embeds"
 FEATURE_STRIDES = (8, 16)
 FEATURE_PREFIX = "features_"  # every output named so is a (B, C, H, W) map the board turns into patch features
 FEATURE_OUTPUTS = tuple(f"{FEATURE_PREFIX}s{stride}" for stride in FEATURE_STRIDES)
+DINOV2_DEPTH_SHARE = 0.75
 
 
 @dataclass
@@ -129,6 +131,28 @@ class _SiglipText(HFTower):
         return self.text(input_ids=input_ids).pooler_output
 
 
+class _Dinov2Image(HFTower):
+    """The class token after the final LayerNorm (the embedding) and the patch tokens of ``layers`` on their grid."""
+
+    def __init__(self, model: Any, layers: tuple[int, ...], input_size: tuple[int, int]) -> None:
+        config = copy.copy(model.config)
+        config.image_size = list(input_size)  # optimum traces at the bundle's size, not the pre-training one
+        super().__init__(config)
+        self.model = model
+        self.layers = layers
+        patch = int(model.config.patch_size)
+        self.grid = (input_size[0] // patch, input_size[1] // patch)
+        self.prefix = 1 + int(getattr(model.config, "num_register_tokens", 0))  # class token, registers
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+        maps = []
+        for layer in self.layers:  # hidden_states[0] is the embedding layer's output
+            tokens = out.hidden_states[layer + 1][:, self.prefix:, :]  # (B, N, C)
+            maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *self.grid))
+        return (out.pooler_output, *maps)
+
+
 class _EfficientNetImage(nn.Module):
     """Pooled pre-classifier features (the embedding), the mid-level maps at ``FEATURE_STRIDES``, the logits."""
 
@@ -157,6 +181,8 @@ def load(checkpoint: Checkpoint, input_size_px: int | None = None) -> Towers:
     try:
         if checkpoint.architecture == "efficientnet-lite0":
             return _load_efficientnet(checkpoint.path, pre)
+        if checkpoint.architecture == "dinov2":
+            return _load_dinov2(checkpoint.path, pre)
         return _load_hf(checkpoint, pre)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ExportError(f"{checkpoint.id}: the checkpoint cannot be loaded: {exc}") from exc
@@ -188,6 +214,30 @@ def _load_hf(checkpoint: Checkpoint, pre: Preprocessing) -> Towers:
         preprocessing=pre,
         embedding_dim=embedding_dim,
         text=text,
+    )
+
+
+def dinov2_layers(depth: int) -> tuple[int, ...]:
+    """Blocks whose patch tokens a DINOv2 bundle exports: the one three quarters deep (block 9 of 12, 0-based),
+    which beat earlier and later blocks on ELPV (docs/performance.md#model-choice)."""
+    return (round(depth * DINOV2_DEPTH_SHARE),)
+
+
+def _load_dinov2(folder: Path, pre: Preprocessing) -> Towers:
+    from transformers import Dinov2Model
+
+    model = Dinov2Model.from_pretrained(folder, attn_implementation="eager").eval()
+    patch = int(model.config.patch_size)
+    if pre.input_size[0] % patch or pre.input_size[1] % patch:
+        raise ExportError(f"{folder}: the processor's {pre.input_size} input is not a whole number of "
+                          f"{patch}-pixel patches")
+    layers = dinov2_layers(int(model.config.num_hidden_layers))
+    return Towers(
+        kind="image-only",
+        image=_Dinov2Image(model, layers, pre.input_size).eval(),
+        image_outputs=(EMBEDDING_OUTPUT, *(f"{FEATURE_PREFIX}l{layer}" for layer in layers)),
+        preprocessing=pre,
+        embedding_dim=int(model.config.hidden_size),
     )
 
 
