@@ -24,16 +24,9 @@ from typing import Any
 import numpy as np
 
 from bench.image_sets import elpv_cells
+from benchmarks.elpv_quality import DEFECTIVE_MIN_PROBABILITY, detection_at_false_alarms
 from edge.cli.main import main as edgewatch
 from export.task_gate import auroc
-
-DEFECTIVE_MIN_PROBABILITY = 2 / 3
-
-
-def detection_at_false_alarms(negatives: np.ndarray, positives: np.ndarray, rate: float) -> float:
-    """Share of positives scoring above the threshold that ``rate`` of the negatives exceed."""
-    threshold = float(np.quantile(negatives, 1.0 - rate, method="higher"))
-    return float((positives > threshold).mean())
 
 
 def _link(folder: Path, paths: list[Path]) -> Path:
