@@ -1,22 +1,24 @@
-"""Load a checkpoint as the PyTorch modules the bundle needs: an image tower and (for CLIP/SigLIP) a text tower.
+"""Load a checkpoint as the PyTorch modules the bundle needs: an image tower and (CLIP/SigLIP) a text tower.
 
 Each tower is wrapped so that its outputs are exactly the manifest's, in this order:
 
     image tower  pixel_values (B, 3, H, W) -> image_embeds (B, D), patch_tokens (B, N, C)          (CLIP, SigLIP)
                  pixel_values (B, 3, H, W) -> image_embeds (B, D), features_s8 (B, C8, H/8, W/8),
                                               features_s16 (B, C16, H/16, W/16), logits (B, 1000)  (EfficientNet)
+                 pixel_values (B, 3, H, W) -> image_embeds (B, C), features_l9 (B, C, H/14, W/14)      (DINOv2)
     text tower   input_ids (B, L) int64    -> text_embeds (B, D)
 
 ``image_embeds`` is what ``get_image_features`` returns (not L2-normalised). ``patch_tokens`` are
 the last layer's patch tokens after the final LayerNorm, without CLIP's class token, for the
 board's patch-level normal-baseline head. A CNN exports its mid-level maps instead (the last block
 at strides 8 and 16, PatchCore's layers 2 and 3), which the board aggregates into patch features
-(``edge.vision.patch_features``). The text tower takes no attention mask: CLIP's causal
-attention never lets the pooled EOS token see the padding after it, and SigLIP pads to a fixed
-length and pools the last position, as it was trained.
+(``edge.vision.patch_features``), and so does DINOv2 with one block's patch tokens laid out on their
+grid (no class token, no final LayerNorm: mid-level, as for the CNN). The text tower takes no
+attention mask: CLIP's causal attention never lets the pooled EOS token see the padding after it,
+and SigLIP pads to a fixed length and pools the last position, as it was trained.
 
-The CLIP and SigLIP wrappers are ``HFTower``s: they carry their transformers sub-config, which
-optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain ``nn.Module``.
+The CLIP, SigLIP and DINOv2 wrappers are ``HFTower``s: they carry their transformers (sub-)config,
+which optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain ``nn.Module``.
 """
 
 from __future__ import annotations
