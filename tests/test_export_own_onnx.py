@@ -186,3 +186,6 @@ def test_onnx_and_model_sources_are_exclusive(tmp_path: Path, capsys: pytest.Cap
     assert main(["export", "--onnx", str(tmp_path / "missing.onnx"), "--features", BLOCK,
                  "--out", str(tmp_path / "b")]) == 1
     assert "missing.onnx: no such file" in capsys.readouterr().err
+    assert main(["export", "--onnx", str(model), "--features", BLOCK, "--mean", "0.5,0.5",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "'0.5,0.5' is not three numbers R,G,B" in capsys.readouterr().err

@@ -21,11 +21,13 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
-        description="Convert a CLIP/SigLIP checkpoint (hub id or local folder) or the built-in "
-        "'efficientnet-lite0' to ONNX, quantize it to INT8, check INT8 against FP32 and write a bundle.",
+        description="Convert a CLIP/SigLIP/DINOv2 checkpoint (hub id or local folder), the built-in "
+        "'efficientnet-lite0' or your own ONNX backbone (--onnx, cut at --features) to ONNX, quantize it to INT8, "
+        "check INT8 against FP32 and write a bundle.",
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="Hub id (openai/clip-vit-base-patch32), local folder, or 'efficientnet-lite0'.")
+    source.add_argument("--model", help="Hub id (openai/clip-vit-base-patch32, facebook/dinov2-small), local folder, "
+                        "or 'efficientnet-lite0'.")
     source.add_argument("--onnx", type=Path, metavar="MODEL.onnx",
                         help="Your own ONNX backbone (anomalib, timm, in-house), cut at --features.")
     p.add_argument("--features", metavar="TENSOR[,TENSOR...]",
