@@ -8,6 +8,7 @@ the real ViT-B/32 CLIP architecture (random weights) for benchmarks.
     build_tiny_clip(dir) -> Path       32x32 input, 2 layers, 16-d embeddings
     build_tiny_siglip(dir) -> Path     32x32 input, 2 layers, 32-d embeddings
     build_clip(dir, full_size=True)    ViT-B/32 CLIP, 224x224, 512-d embeddings
+    build_tiny_dinov2(dir) -> Path     32x32 input (crop of 36), 12 layers of 16-d tokens, no text tower
 """
 
 from __future__ import annotations
@@ -120,4 +121,23 @@ def build_tiny_siglip(folder: Path) -> Path:
     torch.manual_seed(0)
     SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval().save_pretrained(folder)
     SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_dinov2(folder: Path) -> Path:
+    """A 12-layer DINOv2 with random weights and 8-px patches, its processor as facebook/dinov2-small's
+    (shortest edge, bicubic, centre crop, ImageNet mean/std) at 36 -> 32 px."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # image_size is the pre-training size, as in the real checkpoints (518 there): position embeddings
+    # are interpolated to the processor's crop
+    config = Dinov2Config(image_size=40, patch_size=8, hidden_size=16, intermediate_size=32,
+                          num_hidden_layers=12, num_attention_heads=2)
+    torch.manual_seed(0)
+    Dinov2Model(config).eval().save_pretrained(folder)
+    BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32}, resample=3,
+                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)
     return folder

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from edge.errors import UsageError
 from export.validate import Gate
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from export.own_onnx import parse_features
     from export.pipeline import ExportRequest, run
 
+    if args.features is not None and args.onnx is None:
+        raise UsageError("--features goes with --onnx MODEL.onnx (a --model's features are chosen for it)")
     request = ExportRequest(
         model=args.model,
         out=args.out,
+        onnx=args.onnx,
+        features=tuple(parse_features(args.features)) if args.features is not None else (),
+        mean=args.mean,
+        std=args.std,
         labels=args.labels,
         calibration=args.calibration,
         validation=args.validation,

@@ -1,6 +1,6 @@
 """PyTorch towers -> ONNX files, each checked numerically against the PyTorch module.
 
-CLIP and SigLIP towers go through optimum-onnx's exporter (``optimum.exporters.onnx.export``):
+CLIP, SigLIP and DINOv2 towers go through optimum-onnx's exporter (``optimum.exporters.onnx.export``):
 optimum generates the tracing inputs from the checkpoint's config, patches the model for export,
 runs ``torch.onnx.export`` (TorchScript path) and fixes dynamic axes. Its stock configs do not fit
 the bundle: the joint CLIP/SigLIP config needs image and text inputs in one graph, the vision-tower

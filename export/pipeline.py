@@ -21,11 +21,11 @@ import numpy as np
 from edge.bundle import Label, Labels, Manifest, Validation, recipe_note
 from edge.errors import ExportError, UsageError
 from edge.vision.encoder import l2_normalise
-from export import images, onnx, quantize, towers, validate
+from export import images, onnx, own_onnx, quantize, towers, validate
 from export.bundle import staged_bundle
 from export.labels import embed_labels, load_labels
 from export.quantize import Method
-from export.sources import Checkpoint, resolve
+from export.sources import IMAGE_ONLY, Checkpoint, require_extra, resolve
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,12 @@ LABELS_FILE = "labels.npy"
 
 @dataclass(frozen=True)
 class ExportRequest:
-    model: str
+    model: str | None  # a checkpoint, or None with ``onnx``
     out: Path
+    onnx: Path | None = None  # the user's own ONNX backbone, cut at ``features``
+    features: tuple[str, ...] = ()
+    mean: tuple[float, float, float] | None = None  # normalisation of ``onnx``'s input (default: ImageNet)
+    std: tuple[float, float, float] | None = None
     labels: Path | None = None
     calibration: Path | None = None
     validation: Path | None = None  # labelled folder (good/, defect/): the gate also compares AUROC
@@ -134,37 +138,42 @@ def run(request: ExportRequest) -> ExportSummary:
     if out.exists() and not request.force:
         raise ExportError(f"output folder {out} already exists (use --force to replace it)")
     clock = _Clock()
-    checkpoint = resolve(request.model)
-    if checkpoint.architecture == "efficientnet-lite0" and (request.labels or request.with_text_model):
-        raise UsageError(f"{request.model} is image-only: --labels and --with-text-model need a CLIP or SigLIP model")
-    labels = load_labels(request.labels) if checkpoint.architecture != "efficientnet-lite0" else []
-    loaded = towers.load(checkpoint, request.input_size_px)
-    pre = loaded.preprocessing
-    image_set = (
-        images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))
-        if request.calibration else None
-    )
-    labelled = images.load_labelled(request.validation, pre) if request.validation else None
-    clock.lap("load")
+    checkpoint = _checkpoint(request)
+    if checkpoint.architecture in IMAGE_ONLY and (request.labels or request.with_text_model):
+        raise UsageError(f"{checkpoint.id} is image-only: --labels and --with-text-model need a CLIP or SigLIP model")
+    labels = load_labels(request.labels) if checkpoint.architecture not in IMAGE_ONLY else []
     with tempfile.TemporaryDirectory(prefix="edgewatch-export-") as tmp, staged_bundle(out, request.force) as staged:
         work = Path(tmp)
         fp32 = work / "image_fp32.onnx"
-        sample = np.concatenate((image_set.calibration + image_set.held_back)[:2] if image_set
-                                else images.synthetic_images(pre, 2))
-        onnx.export_module(loaded.image, {towers.IMAGE_INPUT: sample}, loaded.image_outputs, fp32, "image tower")
+        if request.onnx is not None:
+            loaded: towers.Towers | own_onnx.OwnModel = own_onnx.cut(
+                request.onnx, list(request.features), fp32, request.input_size_px, request.mean, request.std)
+        else:
+            loaded = towers.load(checkpoint, request.input_size_px)
+        pre = loaded.preprocessing
+        image_set = (
+            images.load_folder(request.calibration, pre, _bar(request, "reading images", "img"))
+            if request.calibration else None
+        )
+        labelled = images.load_labelled(request.validation, pre) if request.validation else None
+        clock.lap("load")
+        if isinstance(loaded, towers.Towers):
+            sample = np.concatenate((image_set.calibration + image_set.held_back)[:2] if image_set
+                                    else images.synthetic_images(pre, 2))
+            onnx.export_module(loaded.image, {towers.IMAGE_INPUT: sample}, loaded.image_outputs, fp32, "image tower")
         clock.lap("export")
         fields = _manifest_fields(checkpoint, loaded, request, mode, image_set)
         head = None
-        if loaded.text is not None:
-            embeddings = embed_labels(labels, loaded.text)
+        text = loaded.text if isinstance(loaded, towers.Towers) else None
+        if text is not None:
+            embeddings = embed_labels(labels, text)
             np.save(staged.path(LABELS_FILE), embeddings)
             fields["labels"] = {
                 "entries": [label.model_dump() for label in labels], "embeddings_file": LABELS_FILE,
-                "activation": loaded.text.activation, "logit_scale": loaded.text.logit_scale,
-                "logit_bias": loaded.text.logit_bias,
+                "activation": text.activation, "logit_scale": text.logit_scale, "logit_bias": text.logit_bias,
             }
             head = validate.LabelHead(Labels.model_validate(fields["labels"]), embeddings)
-        family: quantize.Family = "convnet" if checkpoint.architecture == "efficientnet-lite0" else "transformer"
+        family: quantize.Family = loaded.family
         image_file = staged.path(IMAGE_FILE)
         fp32_bytes = fp32.stat().st_size
         if mode == "none":
@@ -207,8 +216,8 @@ def run(request: ExportRequest) -> ExportSummary:
             validate.require_pass(validation, mode)
             fields["validation"] = validation.model_dump()
         if request.with_text_model:
-            assert loaded.text is not None
-            fp32_bytes += _add_text_model(staged, work, loaded.text, labels, mode, request.gate, fields)
+            assert text is not None
+            fp32_bytes += _add_text_model(staged, work, text, labels, mode, request.gate, fields)
             clock.lap("text model")
         manifest = staged.commit(fields)
     model_bytes = sum(e.bytes for e in manifest.files if e.path.endswith(".onnx"))
@@ -246,9 +255,24 @@ def _add_text_model(staged: Any, work: Path, text: towers.TextSide, labels: list
     return fp32.stat().st_size
 
 
-def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: ExportRequest, mode: Mode,
-                     image_set: images.ImageSet | None) -> dict[str, Any]:
-    outputs = loaded.image_outputs
+def _checkpoint(request: ExportRequest) -> Checkpoint:
+    """``--model`` resolved, or ``--onnx`` with ``--features`` checked before anything slow runs."""
+    if (request.model is None) == (request.onnx is None):
+        raise UsageError("give either --model or --onnx")
+    if request.onnx is None:
+        assert request.model is not None
+        return resolve(request.model)
+    if not request.features:
+        raise UsageError("--onnx needs --features TENSOR[,TENSOR...]: the tensors to take patch features from")
+    require_extra()
+    if not request.onnx.is_file():
+        raise ExportError(f"--onnx {request.onnx}: no such file")
+    return Checkpoint(id=str(request.onnx), architecture="onnx", path=request.onnx.resolve())
+
+
+def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers | own_onnx.OwnModel, request: ExportRequest,
+                     mode: Mode, image_set: images.ImageSet | None) -> dict[str, Any]:
+    outputs = loaded.outputs
     return {
         "kind": loaded.kind,
         "exporter": _versions(),
@@ -259,7 +283,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers, request: Exp
         "image_model": {
             "file": IMAGE_FILE, "input_name": towers.IMAGE_INPUT, "embedding_output": towers.EMBEDDING_OUTPUT,
             "patch_output": towers.PATCH_OUTPUT if towers.PATCH_OUTPUT in outputs else None,
-            "feature_outputs": [name for name in towers.FEATURE_OUTPUTS if name in outputs],
+            "feature_outputs": [name for name in outputs if name.startswith(towers.FEATURE_PREFIX)],
             "logits_output": towers.LOGITS_OUTPUT if towers.LOGITS_OUTPUT in outputs else None,
         },
         "quantization": {

@@ -20,10 +20,12 @@ from edge.errors import ExportError
 
 log = logging.getLogger(__name__)
 
-Architecture = Literal["clip", "siglip", "efficientnet-lite0"]
-HF_ARCHITECTURES: tuple[str, ...] = ("clip", "siglip")
+Architecture = Literal["clip", "siglip", "dinov2", "efficientnet-lite0", "onnx"]
+HF_ARCHITECTURES: tuple[str, ...] = ("clip", "siglip", "dinov2")
 BUILTIN_MODELS: tuple[str, ...] = ("efficientnet-lite0",)
-SUPPORTED = "Hugging Face CLIP or SigLIP checkpoints (hub id or local folder) and the built-in 'efficientnet-lite0'"
+IMAGE_ONLY: tuple[str, ...] = ("dinov2", "efficientnet-lite0", "onnx")  # no text tower: no zero-shot labels
+SUPPORTED = ("Hugging Face CLIP, SigLIP or DINOv2 checkpoints (hub id or local folder) and the built-in "
+             "'efficientnet-lite0'")
 
 # Modules the export extra provides, with the distribution a user installs to get each.
 _EXTRA_MODULES = {

@@ -1,26 +1,29 @@
-"""Load a checkpoint as the PyTorch modules the bundle needs: an image tower and (for CLIP/SigLIP) a text tower.
+"""Load a checkpoint as the PyTorch modules the bundle needs: an image tower and (CLIP/SigLIP) a text tower.
 
 Each tower is wrapped so that its outputs are exactly the manifest's, in this order:
 
     image tower  pixel_values (B, 3, H, W) -> image_embeds (B, D), patch_tokens (B, N, C)          (CLIP, SigLIP)
                  pixel_values (B, 3, H, W) -> image_embeds (B, D), features_s8 (B, C8, H/8, W/8),
                                               features_s16 (B, C16, H/16, W/16), logits (B, 1000)  (EfficientNet)
+                 pixel_values (B, 3, H, W) -> image_embeds (B, C), features_l9 (B, C, H/14, W/14)      (DINOv2)
     text tower   input_ids (B, L) int64    -> text_embeds (B, D)
 
 ``image_embeds`` is what ``get_image_features`` returns (not L2-normalised). ``patch_tokens`` are
 the last layer's patch tokens after the final LayerNorm, without CLIP's class token, for the
 board's patch-level normal-baseline head. A CNN exports its mid-level maps instead (the last block
 at strides 8 and 16, PatchCore's layers 2 and 3), which the board aggregates into patch features
-(``edge.vision.patch_features``). The text tower takes no attention mask: CLIP's causal
-attention never lets the pooled EOS token see the padding after it, and SigLIP pads to a fixed
-length and pools the last position, as it was trained.
+(``edge.vision.patch_features``), and so does DINOv2 with one block's patch tokens laid out on their
+grid (no class token, no final LayerNorm: mid-level, as for the CNN). The text tower takes no
+attention mask: CLIP's causal attention never lets the pooled EOS token see the padding after it,
+and SigLIP pads to a fixed length and pools the last position, as it was trained.
 
-The CLIP and SigLIP wrappers are ``HFTower``s: they carry their transformers sub-config, which
-optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain ``nn.Module``.
+The CLIP, SigLIP and DINOv2 wrappers are ``HFTower``s: they carry their transformers (sub-)config,
+which optimum's ONNX exporter reads (``export.onnx``). EfficientNet-Lite0 is a plain ``nn.Module``.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +46,9 @@ PATCH_OUTPUT = "patch_tokens"
 LOGITS_OUTPUT = "logits"
 TEXT_OUTPUT = "text_embeds"
 FEATURE_STRIDES = (8, 16)
-FEATURE_OUTPUTS = tuple(f"features_s{stride}" for stride in FEATURE_STRIDES)
+FEATURE_PREFIX = "features_"  # every output named so is a (B, C, H, W) map the board turns into patch features
+FEATURE_OUTPUTS = tuple(f"{FEATURE_PREFIX}s{stride}" for stride in FEATURE_STRIDES)
+DINOV2_DEPTH_SHARE = 0.75
 
 
 @dataclass
@@ -72,6 +77,11 @@ class Towers:
     preprocessing: Preprocessing
     embedding_dim: int
     text: TextSide | None = None
+    family: Literal["transformer", "convnet"] = "transformer"  # how it is quantized (export.quantize)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.image_outputs
 
 
 class HFTower(nn.Module):
@@ -123,6 +133,28 @@ class _SiglipText(HFTower):
         return self.text(input_ids=input_ids).pooler_output
 
 
+class _Dinov2Image(HFTower):
+    """The class token after the final LayerNorm (the embedding) and the patch tokens of ``layers`` on their grid."""
+
+    def __init__(self, model: Any, layers: tuple[int, ...], input_size: tuple[int, int]) -> None:
+        config = copy.copy(model.config)
+        config.image_size = list(input_size)  # optimum traces at the bundle's size, not the pre-training one
+        super().__init__(config)
+        self.model = model
+        self.layers = layers
+        patch = int(model.config.patch_size)
+        self.grid = (input_size[0] // patch, input_size[1] // patch)
+        self.prefix = 1 + int(getattr(model.config, "num_register_tokens", 0))  # class token, registers
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+        maps = []
+        for layer in self.layers:  # hidden_states[0] is the embedding layer's output
+            tokens = out.hidden_states[layer + 1][:, self.prefix:, :]  # (B, N, C)
+            maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *self.grid))
+        return (out.pooler_output, *maps)
+
+
 class _EfficientNetImage(nn.Module):
     """Pooled pre-classifier features (the embedding), the mid-level maps at ``FEATURE_STRIDES``, the logits."""
 
@@ -151,6 +183,8 @@ def load(checkpoint: Checkpoint, input_size_px: int | None = None) -> Towers:
     try:
         if checkpoint.architecture == "efficientnet-lite0":
             return _load_efficientnet(checkpoint.path, pre)
+        if checkpoint.architecture == "dinov2":
+            return _load_dinov2(checkpoint.path, pre)
         return _load_hf(checkpoint, pre)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ExportError(f"{checkpoint.id}: the checkpoint cannot be loaded: {exc}") from exc
@@ -182,6 +216,30 @@ def _load_hf(checkpoint: Checkpoint, pre: Preprocessing) -> Towers:
         preprocessing=pre,
         embedding_dim=embedding_dim,
         text=text,
+    )
+
+
+def dinov2_layers(depth: int) -> tuple[int, ...]:
+    """Blocks whose patch tokens a DINOv2 bundle exports: the one three quarters deep (block 9 of 12, 0-based),
+    which beat earlier and later blocks on ELPV (docs/performance.md#model-choice)."""
+    return (round(depth * DINOV2_DEPTH_SHARE),)
+
+
+def _load_dinov2(folder: Path, pre: Preprocessing) -> Towers:
+    from transformers import Dinov2Model
+
+    model = Dinov2Model.from_pretrained(folder, attn_implementation="eager").eval()
+    patch = int(model.config.patch_size)
+    if pre.input_size[0] % patch or pre.input_size[1] % patch:
+        raise ExportError(f"{folder}: the processor's {pre.input_size} input is not a whole number of "
+                          f"{patch}-pixel patches")
+    layers = dinov2_layers(int(model.config.num_hidden_layers))
+    return Towers(
+        kind="image-only",
+        image=_Dinov2Image(model, layers, pre.input_size).eval(),
+        image_outputs=(EMBEDDING_OUTPUT, *(f"{FEATURE_PREFIX}l{layer}" for layer in layers)),
+        preprocessing=pre,
+        embedding_dim=int(model.config.hidden_size),
     )
 
 
@@ -219,6 +277,7 @@ def _load_efficientnet(weights: Path, pre: Preprocessing) -> Towers:
         preprocessing=pre,
         embedding_dim=int(model._fc.in_features),
         text=None,
+        family="convnet",
     )
 
 

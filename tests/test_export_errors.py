@@ -31,7 +31,7 @@ def few_images(tmp_path: Path) -> Path:
 
 def test_unsupported_architecture_names_what_is_supported(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    supported = r"architecture 'bert' is not supported; supported: .*CLIP or SigLIP.*efficientnet-lite0"
+    supported = r"architecture 'bert' is not supported; supported: .*CLIP, SigLIP or DINOv2.*efficientnet-lite0"
     with pytest.raises(ExportError, match=supported):
         sources.resolve(str(tmp_path))
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.cli import alerts as alerts_cli  # argparse only; the work is imported when it runs
+from edge.cli import export_args
 from edge.cli import fleet as fleet_cli
 from edge.errors import EdgewatchError, UsageError
 
@@ -62,42 +63,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
-
-
-def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
-        description="Convert a CLIP/SigLIP checkpoint (hub id or local folder) or the built-in "
-        "'efficientnet-lite0' to ONNX, quantize it to INT8, check INT8 against FP32 and write a bundle.",
-    )
-    p.add_argument(
-        "--model", required=True, help="Hub id (openai/clip-vit-base-patch32), local folder, or 'efficientnet-lite0'."
-    )
-    p.add_argument("--out", required=True, type=Path, help="Bundle folder to write (atomically).")
-    p.add_argument("--labels", type=Path, help="Labels YAML (conditions, prompts, severities); default: built-in set.")
-    p.add_argument("--calibration", type=Path, help="Folder of your own images for static INT8 calibration.")
-    p.add_argument("--input-size", type=int, metavar="PX", help="Square input for efficientnet-lite0 (multiple of 32, "
-                   "96-1024; default 224): keeps hairline cracks, costs more per frame. CLIP/SigLIP keep theirs.")
-    p.add_argument(
-        "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."
-    )
-    p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
-    p.add_argument("--min-cosine", type=float, default=0.98,
-                   help="Accuracy gate (image-text models): mean FP32/INT8 embedding cosine.")
-    p.add_argument("--min-top1", type=float, default=0.97,
-                   help="Accuracy gate (image-text models): FP32/INT8 top-1 label agreement.")
-    p.add_argument("--min-rank-correlation", type=float, default=0.95,
-                   help="Accuracy gate (image-only models): rank correlation of FP32/INT8 anomaly scores per head.")
-    p.add_argument("--validation", type=Path,
-                   help="Labelled folder with good/ and defect/ images: the gate also requires the INT8 AUROC "
-                        "within --max-auroc-drop of FP32's.")
-    p.add_argument("--max-auroc-drop", type=float, default=0.01,
-                   help="Accuracy gate with --validation: largest allowed FP32 minus INT8 AUROC.")
-    p.add_argument(
-        "--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board."
-    )
-    p.add_argument("--force", action="store_true", help="Replace an existing output folder.")
 
 
 def _add_enroll(sub: argparse._SubParsersAction) -> None:
@@ -334,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    _add_export(sub)
+    export_args.add_export(sub)
     _add_enroll(sub)
     _add_capture(sub)
     _add_check(sub)
