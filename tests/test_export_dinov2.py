@@ -51,7 +51,7 @@ def test_the_bundle_holds_block_9_tokens_as_transformers_computes_them(scene: Pa
     with torch.no_grad():
         out = model(pixel_values=torch.from_numpy(pixels), output_hidden_states=True)
     tokens = out.hidden_states[10][0, 1:, :].numpy()  # (16, 16): block 9's output, class token dropped
-    session = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    session = ort.InferenceSession(str(bundle.root / m.image_model.file))
     embeds, grid = session.run(["image_embeds", "features_l9"], {"pixel_values": pixels})
     assert grid.shape == (1, 16, 4, 4) and embeds.shape == (1, 16)
     np.testing.assert_allclose(grid[0], tokens.T.reshape(16, 4, 4), atol=1e-4)  # token k at row k // 4, col k % 4

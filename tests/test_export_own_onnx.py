@@ -94,7 +94,7 @@ def test_the_bundle_holds_the_token_grid_and_the_class_token(scene: Path) -> Non
     pixels = np.random.default_rng(2).normal(size=(2, 3, INPUT_PX, INPUT_PX)).astype(np.float32)
     # the FP32 original, run to the token block: what the bundle's outputs must be laid out from
     tokens = _run_original(scene / "tiny.onnx", pixels, BLOCK)  # (2, 17, 8)
-    session = ort.InferenceSession(str(bundle.path(m.image_model.file)))
+    session = ort.InferenceSession(str(bundle.root / m.image_model.file))
     embeds, grid = session.run(["image_embeds", "features_0"], {"pixel_values": pixels})
     assert grid.shape == (2, WIDTH, 4, 4) and embeds.shape == (2, WIDTH)
     # patch token k sits at row k // 4, column k % 4; INT8 stays close to FP32
