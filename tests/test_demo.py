@@ -212,7 +212,8 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
 def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
              escalation: dict[str, object] | None = None) -> Verdict:
     evidence = (
-        Evidence("vision:el-camera", EvidenceKind.VISION, Condition(vision), 0.8, timestamp=at - 0.05),
+        Evidence("vision:el-camera", EvidenceKind.VISION, Condition(vision), 0.8, timestamp=at - 0.05,
+                 values={"p_anomaly": 0.3 if vision == "ok" else 0.8}),
         Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition(vibration), 0.9,
                  fault_type=None if vibration == "ok" else "outer_race", timestamp=at - 0.5),
     )
@@ -257,6 +258,8 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     assert summary["per_case"]["camera defect, bearing healthy"] == {
         "checks": 2, "accuracy": 1.0, "vision_accuracy": 0.0, "vibration_accuracy": 0.0}
     assert summary["evaluation"] is None
+    # the defective cells of stringer-2 and -4 the camera called ok, and how unlike normal it found them
+    assert summary["camera_missed"] == {"defective_seen": 4, "missed": 3, "p_anomaly_range": [0.3, 0.3]}
     assert summary["escalations"] == 1 and summary["escalation_rate"] == pytest.approx(1 / 9)
     assert summary["cloud_cost_usd"] == pytest.approx(0.002)
     assert summary["escalated_because"] == ["vision says ok but sensors say fault"]
@@ -267,6 +270,7 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     printed = text.format_summary(summary)
     assert "accuracy           56%" in printed and "vision 56% (against the cells' labels), vibration 44%" in printed
     assert "  camera defect, bearing healthy       fused 100%  vision   0%  vibration   0%  (2 checks)" in printed
+    assert "camera             missed 3 of 4 defective cells it saw: p_anomaly 0.30-0.30, under 0.5" in printed
     assert json.loads(json.dumps(summary)) == summary  # plain JSON types only
 
 

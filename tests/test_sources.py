@@ -81,6 +81,13 @@ def test_folder_errors_name_the_problem(tmp_path: Path) -> None:
         make_camera(FolderCamera(type="folder", name="top", path=tmp_path)).grab()
 
 
+def test_a_camera_watches_a_machine_unless_told_it_sees_parts(tmp_path: Path) -> None:
+    assert FolderCamera(type="folder", name="top", path=tmp_path).watches == "machine"
+    assert FolderCamera(type="folder", name="top", path=tmp_path, watches="parts").watches == "parts"
+    with pytest.raises(ValueError, match="watches"):
+        FolderCamera(type="folder", name="top", path=tmp_path, watches="part")  # type: ignore[arg-type]
+
+
 def test_frames_are_downscaled_early(tmp_path: Path) -> None:
     Image.fromarray(textured(0, (600, 800))).save(tmp_path / "big.jpg")
     frame = make_camera(FolderCamera(type="folder", name="top", path=tmp_path, resize_max_px=200)).grab()

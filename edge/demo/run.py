@@ -77,6 +77,7 @@ class CheckRow:
     cloud_usd: float  # what the answer cost, as the cloud reported its usage
     triggers: tuple[str, ...]  # why the policy wanted the cloud's opinion (empty: it did not)
     latency_ms: float | None  # frame grabbed -> verdict fused
+    p_anomaly: float | None = None  # the camera's calibrated probability that the cell is not normal
 
     @property
     def expected(self) -> str:
@@ -137,6 +138,7 @@ class DemoResult:
             "normal_total": len(normal),
             "faults_flagged": sum(r.correct for r in faulty),
             "faults_total": len(faulty),
+            "camera_missed": _missed(rows),
             "escalations": sum(r.escalated for r in rows),
             "escalation_rate": _share([r.escalated for r in rows]),
             "cloud_cost_usd": round(sum(r.cloud_usd for r in rows), 6),
@@ -152,6 +154,14 @@ class DemoResult:
             "wall_s": round(self.wall_s, 1),
             "evaluation": None if self.evaluation is None else report.to_json(self.evaluation),
         }
+
+
+def _missed(rows: Sequence[CheckRow]) -> dict[str, Any]:
+    """The defective cells a healthy camera saw and called ok, and how unlike normal it found them."""
+    seen = [r for r in rows if r.item.camera_truth == "fault" and r.p_anomaly is not None]
+    missed = sorted(r.p_anomaly for r in seen if not r.vision_correct and r.p_anomaly is not None)
+    return {"defective_seen": len(seen), "missed": len(missed),
+            "p_anomaly_range": [missed[0], missed[-1]] if missed else None}
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -337,7 +347,13 @@ def _row(machine: DemoMachine, item: StreamItem, stored: StoredVerdict) -> Check
         cloud_usd=float(cost.get("usd", 0.0)) if isinstance(cost, dict) else 0.0,
         triggers=tuple(str(t) for t in escalation.get("triggers", ()) or ()),
         latency_ms=(verdict.timestamp - vision.timestamp) * 1e3 if vision is not None and vision.timestamp else None,
+        p_anomaly=_p_anomaly(vision),
     )
+
+
+def _p_anomaly(vision: Any) -> float | None:
+    value = vision.values.get("p_anomaly") if vision is not None and vision.condition is not None else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _cloud_answer(escalation: dict[str, Any]) -> str:
