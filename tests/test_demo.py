@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from edge.analytics import bearings, diagnosis, iso
+from edge.cli.main import build_parser
 from edge.config.root import load_config
 from edge.demo import data, run, text
 from edge.errors import InputError
@@ -115,6 +116,23 @@ def test_labels_file_states_each_frame_and_bearing(tmp_path: Path) -> None:
         assert truth.case == machine.case
         assert truth.sensors == machine.bearing_truth
         assert truth.frames == {item.frame: item.camera_truth for item in machine.items}
+
+
+def test_each_demo_camera_judges_every_cell_on_its_own(tmp_path: Path) -> None:
+    """Every frame is another cell: neither the camera nor fusion may let neighbouring cells vote on it."""
+    config_path, prepared, _ = demo_run(tmp_path)
+    config = load_config(config_path)
+    assert len(config.assets) == len(prepared.machines)
+    for asset in config.assets:
+        assert [camera.watches for camera in asset.cameras] == ["parts"]
+        assert asset.fusion.persistence.raise_after == 1
+
+
+def test_the_default_stream_gives_every_machine_ten_checks() -> None:
+    """Enough checks per situation that one lucky or unlucky cell does not decide the target."""
+    options = run.DemoOptions(out=Path("unused"))
+    assert options.frames // len(data.MACHINES) == 10
+    assert build_parser().parse_args(["demo"]).frames == options.frames
 
 
 def test_enrolled_cells_never_appear_in_a_stream(tmp_path: Path) -> None:
