@@ -13,6 +13,7 @@ from PIL import Image
 
 from edge import cwru
 from edge.analytics import bearings, diagnosis, iso
+from edge.cli.main import build_parser
 from edge.config.root import load_config
 from edge.demo import data, run, text
 from edge.errors import InputError
@@ -114,6 +115,23 @@ def test_labels_file_states_each_frame_and_bearing(tmp_path: Path) -> None:
         assert truth.case == machine.case
         assert truth.sensors == machine.bearing_truth
         assert truth.frames == {item.frame: item.camera_truth for item in machine.items}
+
+
+def test_each_demo_camera_judges_every_cell_on_its_own(tmp_path: Path) -> None:
+    """Every frame is another cell: neither the camera nor fusion may let neighbouring cells vote on it."""
+    config_path, prepared, _ = demo_run(tmp_path)
+    config = load_config(config_path)
+    assert len(config.assets) == len(prepared.machines)
+    for asset in config.assets:
+        assert [camera.watches for camera in asset.cameras] == ["parts"]
+        assert asset.fusion.persistence.raise_after == 1
+
+
+def test_the_default_stream_gives_every_machine_ten_checks() -> None:
+    """Enough checks per situation that one lucky or unlucky cell does not decide the target."""
+    options = run.DemoOptions(out=Path("unused"))
+    assert options.frames // len(data.MACHINES) == 10
+    assert build_parser().parse_args(["demo"]).frames == options.frames
 
 
 def test_enrolled_cells_never_appear_in_a_stream(tmp_path: Path) -> None:
@@ -219,7 +237,8 @@ def test_demo_end_to_end_through_the_service(tmp_path: Path) -> None:
 def _verdict(asset: str, condition: str, vision: str, vibration: str, at: float,
              escalation: dict[str, object] | None = None) -> Verdict:
     evidence = (
-        Evidence("vision:el-camera", EvidenceKind.VISION, Condition(vision), 0.8, timestamp=at - 0.05),
+        Evidence("vision:el-camera", EvidenceKind.VISION, Condition(vision), 0.8, timestamp=at - 0.05,
+                 values={"p_anomaly": 0.3 if vision == "ok" else 0.8}),
         Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition(vibration), 0.9,
                  fault_type=None if vibration == "ok" else "outer_race", timestamp=at - 0.5),
     )
@@ -264,6 +283,8 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     assert summary["per_case"]["camera defect, bearing healthy"] == {
         "checks": 2, "accuracy": 1.0, "vision_accuracy": 0.0, "vibration_accuracy": 0.0}
     assert summary["evaluation"] is None
+    # the defective cells of stringer-2 and -4 the camera called ok, and how unlike normal it found them
+    assert summary["camera_missed"] == {"defective_seen": 4, "missed": 3, "p_anomaly_range": [0.3, 0.3]}
     assert summary["escalations"] == 1 and summary["escalation_rate"] == pytest.approx(1 / 9)
     assert summary["cloud_cost_usd"] == pytest.approx(0.002)
     assert summary["escalated_because"] == ["vision says ok but sensors say fault"]
@@ -274,6 +295,7 @@ def test_stored_verdicts_are_scored_against_each_machines_truth(tmp_path: Path) 
     printed = text.format_summary(summary)
     assert "accuracy           56%" in printed and "vision 56% (against the cells' labels), vibration 44%" in printed
     assert "  camera defect, bearing healthy       fused 100%  vision   0%  vibration   0%  (2 checks)" in printed
+    assert "camera             missed 3 of 4 defective cells it saw: p_anomaly 0.30-0.30, under 0.5" in printed
     assert json.loads(json.dumps(summary)) == summary  # plain JSON types only
 
 

@@ -95,6 +95,28 @@ def test_each_new_frame_an_unsure_camera_sees_may_be_asked_about() -> None:
     assert not decide(sensor_only, POLICY, frame_hash=(1 << 64) - 1, past=earlier, now=200.0).escalate
 
 
+def test_a_low_confidence_the_camera_causes_is_asked_about_for_each_new_part() -> None:
+    """The camera's 0.62 is above the unsure-opinion bar, but it leaves the verdict below 0.6: that doubt
+    is about this part, so the next part in the same situation is asked about too, unless it looks the
+    same; a low confidence a sensor causes persists with the machine, so its situation's cool-down holds."""
+    modes = FusionConfig(modes=[{"name": "cells", "kinds": ["vision"]}, {"name": "bearing", "kinds": ["vibration"]}])
+    evidence = [Evidence("vision:line", EvidenceKind.VISION, Condition.OK, 0.62),
+                Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition.OK, 0.93)]
+    verdict = fuse("line", evidence, modes, 0.0).verdict
+    first = decide(verdict, POLICY, frame_hash=0, now=100.0, fusion=modes)
+    assert first.escalate and [t.split(" ")[0] for t in first.triggers] == ["local"]  # low confidence only
+    past = [PastEscalation(first.situation, 0, 100.0)]
+    assert decide(verdict, POLICY, frame_hash=(1 << 64) - 1, past=past, now=200.0, fusion=modes).escalate
+    same_part = decide(verdict, POLICY, frame_hash=1, past=past, now=200.0, fusion=modes)
+    assert not same_part.escalate and "near-identical frame" in str(same_part.skipped)
+    sensor_doubt = fuse("line", [replace(evidence[0], confidence=0.95), replace(evidence[1], confidence=0.58)],
+                        modes, 0.0).verdict
+    earlier = [PastEscalation(decide(sensor_doubt, POLICY, frame_hash=0, now=100.0, fusion=modes).situation, 0,
+                              100.0)]
+    held = decide(sensor_doubt, POLICY, frame_hash=(1 << 64) - 1, past=earlier, now=200.0, fusion=modes)
+    assert not held.escalate and "same situation" in str(held.skipped)
+
+
 def test_vision_and_sensors_disagree_only_about_one_failure_mode() -> None:
     evidence = [Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.9),
                 Evidence("vibration:drive_end", EvidenceKind.VIBRATION, Condition.FAULT, 0.9)]

@@ -99,6 +99,13 @@ def test_folder_reads_only_regular_files_under_the_snapshot_cap(tmp_path: Path) 
     assert camera.grab().image.shape == (40, 60, 3)  # the good file again: the camera keeps working
 
 
+def test_a_camera_watches_a_machine_unless_told_it_sees_parts(tmp_path: Path) -> None:
+    assert FolderCamera(type="folder", name="top", path=tmp_path).watches == "machine"
+    assert FolderCamera(type="folder", name="top", path=tmp_path, watches="parts").watches == "parts"
+    with pytest.raises(ValueError, match="watches"):
+        FolderCamera(type="folder", name="top", path=tmp_path, watches="part")  # type: ignore[arg-type]
+
+
 def test_frames_are_downscaled_early(tmp_path: Path) -> None:
     Image.fromarray(textured(0, (600, 800))).save(tmp_path / "big.jpg")
     frame = make_camera(FolderCamera(type="folder", name="top", path=tmp_path, resize_max_px=200)).grab()

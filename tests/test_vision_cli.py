@@ -219,6 +219,23 @@ def test_camera_stream_skips_duplicates_and_smooths(scene: Path, profile_path: P
     assert other is not None and not other.anomalous and other.frames == 1
 
 
+def test_a_camera_watching_parts_judges_each_frame_alone(scene: Path, profile_path: Path) -> None:
+    """Another part in every frame: a defective part right after sound ones is not outvoted by them,
+    and a part that looks like the last one is scored again."""
+    bundle = load_bundle(scene / "bundle")
+    scorer = VisionScorer.load(bundle, load_profile(profile_path, bundle))
+    normal = Image.open(scene / "test_ok" / "000.png")
+    rusty = Image.open(scene / "test_rust" / "000.png")
+    for _ in range(3):
+        result, state = scorer.score_frame(normal, "line", None)
+        assert state is None and "inference" in result.timings_ms  # never reused as a duplicate
+    result, state = scorer.score_frame(rusty, "line", None)
+    evidence = to_evidence(result, "line", state=state)
+    assert evidence.condition is Condition.FAULT and "window_frames" not in evidence.values
+    result, _ = scorer.score_frame(normal, "line", None)
+    assert to_evidence(result, "line").condition is Condition.OK  # and the next sound part is ok at once
+
+
 def test_anomaly_prior_shifts_p_anomaly(scene: Path, profile_path: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     rare = tmp_path / "rare.npz"

@@ -199,7 +199,7 @@ def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--frames",
         type=int,
-        default=24,
+        default=60,
         help="Checks in total, spread evenly over the six demo machines (>= 6, whole rounds).",
     )
     p.add_argument("--cwru", type=Path, help="Folder of CWRU records with a records.json, e.g. the full set "

@@ -166,7 +166,7 @@ def elpv_cells(labels_csv: Path | None = None) -> list[Cell]:
 def prepare(
     out: Path,
     *,
-    frames: int = 24,
+    frames: int = 60,
     enroll: int = 100,
     examples: int = 10,
     cell_type: str = "mono",

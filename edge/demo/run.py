@@ -49,7 +49,7 @@ API_KEY_ENV = "EDGEWATCH_DEMO_API_KEY"  # the local server accepts any key; the 
 @dataclass(frozen=True)
 class DemoOptions:
     out: Path
-    frames: int = 24  # checks in total, spread over the four machines
+    frames: int = 60  # checks in total, spread over the six machines: 10 each, enough to tell a policy from luck
     enroll: int = 100  # normal cells: baseline memory + >= 19 held out for calibration; INT8 calibration
     examples: int = 10  # defective cells for the few-shot head
     cwru_dir: Path = cwru.BUNDLED  # the real records shipped with edgewatch, or a folder of the full set
@@ -72,6 +72,7 @@ class CheckRow:
     cloud_usd: float  # what the answer cost, as the cloud reported its usage
     triggers: tuple[str, ...]  # why the policy wanted the cloud's opinion (empty: it did not)
     latency_ms: float | None  # frame grabbed -> verdict fused
+    p_anomaly: float | None = None  # the camera's calibrated probability that the cell is not normal
 
     @property
     def expected(self) -> str:
@@ -132,6 +133,7 @@ class DemoResult:
             "normal_total": len(normal),
             "faults_flagged": sum(r.correct for r in faulty),
             "faults_total": len(faulty),
+            "camera_missed": _missed(rows),
             "escalations": sum(r.escalated for r in rows),
             "escalation_rate": _share([r.escalated for r in rows]),
             "cloud_cost_usd": round(sum(r.cloud_usd for r in rows), 6),
@@ -147,6 +149,14 @@ class DemoResult:
             "wall_s": round(self.wall_s, 1),
             "evaluation": None if self.evaluation is None else report.to_json(self.evaluation),
         }
+
+
+def _missed(rows: Sequence[CheckRow]) -> dict[str, Any]:
+    """The defective cells a healthy camera saw and called ok, and how unlike normal it found them."""
+    seen = [r for r in rows if r.item.camera_truth == "fault" and r.p_anomaly is not None]
+    missed = sorted(r.p_anomaly for r in seen if not r.vision_correct and r.p_anomaly is not None)
+    return {"defective_seen": len(seen), "missed": len(missed),
+            "p_anomaly_range": [missed[0], missed[-1]] if missed else None}
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -268,7 +278,10 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
             # healthy bearing's ok says nothing about a cracked cell (and both must be ok for an ok)
             "fusion": {"persistence": {"raise_after": 1, "clear_after": 1},
                        "modes": [{"name": "cells", "kinds": ["vision"]}, {"name": "bearing", "kinds": ["vibration"]}]},
-            "cameras": [{"name": "el-camera", "type": "folder", "path": str(machine.frames_dir), "loop": True}],
+            # the camera, too, sees another cell in every frame: a cracked cell between two sound ones is
+            # not outvoted by them, and a cell that looks like the last one is still another cell
+            "cameras": [{"name": "el-camera", "type": "folder", "path": str(machine.frames_dir), "loop": True,
+                         "watches": "parts"}],
             "sensors": [{
                 "name": "drive_end", "type": "replay", "quantity": "vibration", "unit": "g",
                 "path": str(machine.vibration_path), "rate_hz": data.sample_rate_hz,
@@ -325,7 +338,13 @@ def _row(machine: DemoMachine, item: StreamItem, stored: StoredVerdict) -> Check
         cloud_usd=float(cost.get("usd", 0.0)) if isinstance(cost, dict) else 0.0,
         triggers=tuple(str(t) for t in escalation.get("triggers", ()) or ()),
         latency_ms=(verdict.timestamp - vision.timestamp) * 1e3 if vision is not None and vision.timestamp else None,
+        p_anomaly=_p_anomaly(vision),
     )
+
+
+def _p_anomaly(vision: Any) -> float | None:
+    value = vision.values.get("p_anomaly") if vision is not None and vision.condition is not None else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _cloud_answer(escalation: dict[str, Any]) -> str:

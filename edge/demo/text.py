@@ -41,6 +41,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         *(f"  {case[:36]:<36} fused {percent(figures['accuracy']):>4}  vision {percent(figures['vision_accuracy']):>4}"
           f"  vibration {percent(figures['vibration_accuracy']):>4}  ({figures['checks']} checks)"
           for case, figures in summary["per_case"].items()),
+        _camera_missed(summary["camera_missed"]),
         "verdicts           one per check (the demo config raises a fault at once: every frame is another cell)",
         f"escalation rate    {percent(summary['escalation_rate'])} "
         f"({summary['escalations']} check(s) sent to the oracle cloud, "
@@ -54,6 +55,17 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"(while `edgewatch run --config {summary['config']}` runs)",
         f"finished in        {summary['wall_s']} s",
     ])
+
+
+def _camera_missed(missed: dict[str, Any]) -> str:
+    """Why the camera called some defective cells ok, when it did: the demo says so rather than hide it."""
+    if not missed["missed"]:
+        return f"camera             caught all {missed['defective_seen']} defective cells it saw"
+    low, high = missed["p_anomaly_range"]
+    return (f"camera             missed {missed['missed']} of {missed['defective_seen']} defective cells it saw: "
+            f"p_anomaly {low:.2f}-{high:.2f}, under 0.5 - they look like normal cells to the normal baseline "
+            "(a crack thinner than a patch, a defect the enrolled cells also show); only the cloud or a "
+            "better-separating model catches those")
 
 
 def format_evaluation(evaluation: Report) -> str:

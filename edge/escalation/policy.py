@@ -2,10 +2,11 @@
 sensors disagreeing about the same failure mode, a novel frame no label fits, or on demand — but never
 the same situation or a near-identical frame twice within a cool-down.
 
-A trigger about the frame itself (an unsure or novel camera opinion) is new information with every
-new frame: a line that shows the camera a new part each check must be able to ask about each unsure
-part, so such a check is held back only by a near-identical frame asked about within the cool-down,
-not by an earlier check in the same situation. Without a frame hash the situation rule applies.
+A trigger about the frame itself (an unsure or novel camera opinion, or a low confidence whose least
+confident opinion is a camera's) is new information with every new frame: a line that shows the
+camera a new part each check must be able to ask about each unsure part, so such a check is held
+back only by a near-identical frame asked about within the cool-down, not by an earlier check in the
+same situation. Without a frame hash the situation rule applies.
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ def _unsure_opinion(verdict: Verdict, config: PolicyConfig) -> tuple[str, str] |
                   f"below {config.opinion_confidence_below:.2f})")
 
 
+def _camera_in_doubt(verdict: Verdict) -> bool:
+    """The least confident healthy opinion is a camera's: a low confidence then doubts what this frame
+    shows, which is new with every frame, as an unsure camera's own opinion is."""
+    opinions = trusted_opinions(verdict.evidence)
+    return bool(opinions) and min(opinions, key=lambda e: e.confidence).kind is EvidenceKind.VISION
+
+
 def _novelty(novelty: VisionNovelty, config: PolicyConfig) -> str | None:
     if novelty.p_anomaly is None or novelty.p_anomaly < config.novelty_p_anomaly:
         return None
@@ -151,7 +159,8 @@ def decide(
         return Decision(True, sentences, situation)
 
     recent = [p for p in past if now - p.created_at < config.cooldown_s]
-    about_frame = frame_hash is not None and not _FRAME_TRIGGERS.isdisjoint(kinds)
+    about_frame = frame_hash is not None and (not _FRAME_TRIGGERS.isdisjoint(kinds)
+                                              or ("low_confidence" in kinds and _camera_in_doubt(verdict)))
     for earlier in reversed(recent):
         minutes = (now - earlier.created_at) / 60
         if earlier.situation == situation and not about_frame:

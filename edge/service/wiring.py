@@ -62,16 +62,19 @@ class CameraVision:
     """
 
     def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None,
-                 rois: Mapping[str, RegionOfInterest] | None = None, keep: KeepFrame | None = None) -> None:
+                 rois: Mapping[str, RegionOfInterest] | None = None, parts: frozenset[str] = frozenset(),
+                 keep: KeepFrame | None = None) -> None:
         self.scorer = scorer
         self.temporal = temporal or TemporalContext()
         self.rois = dict(rois or {})  # camera name -> the part of its frame the model judges
+        self.parts = parts  # cameras that show another part in every frame: each frame judged alone
         self.keep = keep or (lambda camera, image, seen: None)  # a fleet board keeps normal frames
 
     def __call__(self, frame: Frame) -> Evidence:
         roi = self.rois.get(frame.camera)
         image = frame.image if roi is None else apply_roi(frame.image, roi)
-        result, state = self.scorer.score_frame(image, frame.camera, self.temporal)
+        context = None if frame.camera in self.parts else self.temporal
+        result, state = self.scorer.score_frame(image, frame.camera, context)
         seen = to_evidence(result, frame.camera, frame.timestamp, state)
         self.keep(frame.camera, image, seen)
         return seen
@@ -198,7 +201,8 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     if encoder is not None and asset.cameras:
         enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
         rois = {camera.name: camera.roi for camera in asset.cameras if camera.roi is not None}
-        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois, keep=keep)
+        parts = frozenset(camera.name for camera in asset.cameras if camera.watches == "parts")
+        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois, parts=parts, keep=keep)
         memory: Callable[[str], LearnedMemory] | None = None
         if escalator is not None and escalator.config.learning.enabled:
             memory = escalator.memory

@@ -37,6 +37,11 @@ class CameraBase(Section):
         None, description="Part of the frame the model judges ('rect' or 'polygon', fractions of the frame); "
                           "enroll with the same region (edgewatch enroll --roi)."
     )
+    watches: Literal["machine", "parts"] = Field(
+        "machine", description="'machine': one scene over time, so one odd frame is outvoted by its neighbours "
+        "(median of recent frames) and a near-identical frame reuses the last score; 'parts': every frame shows "
+        "another part (an inspection camera on a line's output), so each frame is judged on its own."
+    )
 
 
 class FolderCamera(CameraBase):

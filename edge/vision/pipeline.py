@@ -154,15 +154,17 @@ class VisionScorer:
         return self.score_encoded(prepared, encoded)
 
     def score_frame(self, source: ImageInput, camera: str,
-                    context: TemporalContext) -> tuple[VisionResult, TemporalState | None]:
+                    context: TemporalContext | None) -> tuple[VisionResult, TemporalState | None]:
         """Score a camera frame in its temporal context; a near-duplicate frame reuses the last result.
 
-        The state is None without a profile (there is no calibrated p_anomaly to smooth).
+        Without a context (a camera that shows another part in every frame) the frame is judged on
+        its own: a part that looks like the last one is still another part. The state is None then,
+        and without a profile (there is no calibrated p_anomaly to smooth).
         """
         prepared = prepare(source, self.encoder.bundle.manifest.preprocessing)
-        window = context.window(camera)
+        window = None if context is None else context.window(camera)
         last = self._last.get(camera)
-        if last is not None and window.is_duplicate(prepared.thumbnail):
+        if last is not None and window is not None and window.is_duplicate(prepared.thumbnail):
             result = replace(last[0], timings_ms={"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms})
             thumbnail = None
         else:
@@ -170,7 +172,7 @@ class VisionScorer:
             result = self.score_encoded(prepared, encoded)
             self._last[camera] = (result, encoded.embedding)
             thumbnail = prepared.thumbnail
-        state = None if result.p_anomaly is None else window.update(result.p_anomaly, thumbnail)
+        state = None if result.p_anomaly is None or window is None else window.update(result.p_anomaly, thumbnail)
         return result, state
 
     def last_embedding(self, camera: str) -> np.ndarray | None:
