@@ -80,10 +80,13 @@ def test_spearman_and_the_score_rank_gate() -> None:
     patches = patch_features([rng.normal(size=(12, 8, 6, 6))])[0]
     reference = {"embeddings": embeddings, "patches": patches}
     same = score_rank_correlation(reference, {"embeddings": embeddings * 1.01, "patches": patches})
-    assert same == {"knn": pytest.approx(1.0), "patchcore": pytest.approx(1.0)}
+    assert {head: (f.value, f.low) for head, f in same.items()} == {"knn": (1.0, 1.0), "patchcore": (1.0, 1.0)}
     scrambled = {"embeddings": rng.normal(size=(12, 32)),
                  "patches": patch_features([rng.normal(size=(12, 8, 6, 6))])[0]}
-    assert max(score_rank_correlation(reference, scrambled).values()) < 0.9
+    figures = score_rank_correlation(reference, scrambled)
+    assert max(f.value for f in figures.values()) < 0.9
+    assert all(f.low <= f.value <= f.high and f.high - f.low > 0.1 for f in figures.values())  # 12 images: wide
+    assert figures == score_rank_correlation(reference, scrambled)  # seeded: a rerun gives the same interval
 
 
 def test_labelled_auroc_enrolls_half_the_good_images_and_scores_the_rest() -> None:

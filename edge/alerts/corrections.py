@@ -4,8 +4,8 @@ the asset's learned memory, with who/when/why in the alert audit trail, and can 
 The example is the saved frame's embedding (frames are kept for non-ok verdicts) and, for "it was
 OK", its patch features, which join the patch memory the anomaly score comes from
 (``edge.vision.learned_normal``), stored in the same learned memory cloud answers teach
-(``edge.escalation.learning``) under the key ``correction-<verdict id>``; a correction of a verdict without a frame (sensor-only, or an ok
-verdict) is recorded but teaches vision nothing, and the answer says so.
+(``edge.escalation.learning``) under the key ``correction-<verdict id>``; a correction of a verdict
+without a frame (sensor-only, or an ok verdict) is recorded but teaches vision nothing, and the answer says so.
 """
 
 from __future__ import annotations

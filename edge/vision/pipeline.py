@@ -1,7 +1,8 @@
 """One frame through every vision head: preprocess -> encoder -> zero-shot, few-shot, baseline -> calibrated.
 
 ``VisionScorer`` is built once (model loaded and warmed up, profile checked against the bundle)
-and then scores frames; ``score_image`` is the one-shot convenience used by ``edgewatch check``.
+and then scores frames; ``score_image`` is the one-shot convenience. The baseline heads' scores and
+p-value come from ``scoring.BaselineScorer``, the one function every caller uses.
 """
 
 from __future__ import annotations
