@@ -45,7 +45,7 @@ def efficientnet_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in paths[::40]:  # 66 cells of every kind, as a user would calibrate on their own frames
         (calibration / path.name).symlink_to(path)
     out = root / "bundle"
-    # the default gate: the heads rank held-back cells alike in FP32 and INT8
+    # the default gate: the heads rank every calibration cell alike in FP32 and INT8
     assert main(["export", "--model", "efficientnet-lite0", "--out", str(out), "--calibration", str(calibration)]) == 0
     return out
 
