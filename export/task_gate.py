@@ -139,11 +139,6 @@ def labelled_scores(good: dict[str, np.ndarray], defect: dict[str, np.ndarray]) 
             knn_scores(l2_normalise(defect["embeddings"]), memory))
 
 
-def labelled_auroc(good: dict[str, np.ndarray], defect: dict[str, np.ndarray]) -> float:
-    """AUROC of the patch head (k-NN when there are no patches), the first half of ``good`` enrolled."""
-    return auroc(*labelled_scores(good, defect))
-
-
 def auroc_difference(reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray]) -> Figure:
     """INT8 minus FP32 AUROC on the same (good, defect) images, with a paired bootstrap interval
     (good and defective images resampled apart, the same images for both models)."""
