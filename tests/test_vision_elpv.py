@@ -142,7 +142,9 @@ def test_it_was_ok_clears_a_false_alarm_and_a_shifted_copy_until_it_is_undone(
     flagged = ((frame, evidence) for frame, evidence in
                ((f, judge(f)) for f in (_camera_frame(p, p.stem, tmp_path) for p in unsure))
                if evidence.condition is not Condition.OK)
-    frame, alarm = next(flagged)
+    found = next(flagged, None)
+    assert found is not None, "none of 40 unsure cells raised an alarm"
+    frame, alarm = found
     copy = replace(frame, image=_shifted_brighter(frame.image))
     assert judge(copy).condition is not Condition.OK  # the copy raised the same alarm
 
