@@ -71,8 +71,8 @@ CALIBRATION_VIEWS = 4  # per frame: as taken, mirrored, and two overlapping crop
 def write_calibration(frames: list[Path], folder: Path) -> Path:
     """Several views of each frame, as a user's calibration folder holds many frames of one scene.
 
-    The export holds a quarter of them back and needs at least five to rank the heads' scores
-    (its task gate); eight frames alone would leave two.
+    The export's task gate ranks the heads' scores over every calibration image, and the lower end of
+    its interval decides: eight frames alone are too few to show anything.
     """
     from PIL import Image, ImageOps
 
