@@ -152,7 +152,8 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
     check_args = ["--bundle", str(bundles["int8"]), "--profile", str(profiles["int8"]), "--image", str(camera),
                   "--json"]
     check_rss_mb = _edgewatch("check", *check_args)
-    vision_check_rss_mb = run_isolated("vision-check", {"argv": check_args})["rss_mb"]
+    vision_only = {"bundle": str(bundles["int8"]), "profile": str(profiles["int8"]), "image": str(camera)}
+    vision_check_rss_mb = run_isolated("vision-check", vision_only)["rss_mb"]
     sizes = {path: _file_mb(bundles[path], load_bundle(bundles[path], verify=False).manifest.image_model.file)
              for path in bundles}
     sizes["torch"] = checkpoint_mb(checkpoint)
