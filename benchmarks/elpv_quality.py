@@ -73,7 +73,10 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     paths, probabilities = elpv_cells()
     normal_ids = rng.permutation(np.flatnonzero(probabilities == 0))
     defect_ids = rng.permutation(np.flatnonzero(probabilities >= DEFECTIVE_MIN_PROBABILITY))
-    enroll_ids, shot_normal_ids = normal_ids[:normal], normal_ids[:shots]
+    # enrolled in file-name order, as `edgewatch enroll` reads a folder: the profile's memory/calibration
+    # split follows the order, and the figures must be those of the profile a user's enroll builds
+    enroll_ids = np.array(sorted(normal_ids[:normal], key=lambda cell: paths[cell].name))
+    shot_normal_ids = normal_ids[:shots]
     shot_defect_ids = defect_ids[:shots]
     test_normal_ids = normal_ids[normal:normal + test_per_class]
     test_defect_ids = defect_ids[shots:shots + test_per_class]
