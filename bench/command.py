@@ -71,8 +71,8 @@ CALIBRATION_VIEWS = 4  # per frame: as taken, mirrored, and two overlapping crop
 def write_calibration(frames: list[Path], folder: Path) -> Path:
     """Several views of each frame, as a user's calibration folder holds many frames of one scene.
 
-    The export holds a quarter of them back and needs at least five to rank the heads' scores
-    (its task gate); eight frames alone would leave two.
+    The export's task gate ranks the heads' scores over every calibration image, and the lower end of
+    its interval decides: eight frames alone are too few to show anything.
     """
     from PIL import Image, ImageOps
 
@@ -152,7 +152,8 @@ def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path,
     check_args = ["--bundle", str(bundles["int8"]), "--profile", str(profiles["int8"]), "--image", str(camera),
                   "--json"]
     check_rss_mb = _edgewatch("check", *check_args)
-    vision_check_rss_mb = run_isolated("vision-check", {"argv": check_args})["rss_mb"]
+    vision_only = {"bundle": str(bundles["int8"]), "profile": str(profiles["int8"]), "image": str(camera)}
+    vision_check_rss_mb = run_isolated("vision-check", vision_only)["rss_mb"]
     sizes = {path: _file_mb(bundles[path], load_bundle(bundles[path], verify=False).manifest.image_model.file)
              for path in bundles}
     sizes["torch"] = checkpoint_mb(checkpoint)

@@ -188,14 +188,16 @@ def _cli_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vision_check_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """The vision-only ``check`` (no fusion, sensors or escalation imported): the board's vision memory."""
-    from contextlib import redirect_stdout
+    """One frame through the vision heads only (no fusion, sensors or escalation imported): the board's
+    vision memory."""
+    from edge.bundle import load_bundle
+    from edge.vision.encoder import RuntimeOptions
+    from edge.vision.pipeline import score_image
+    from edge.vision.profile import load_profile
 
-    from edge.cli import vision
-    from edge.cli.main import build_parser
-
-    with open(os.devnull, "w") as sink, redirect_stdout(sink):
-        vision.check(build_parser().parse_args(["check", *spec["argv"]]))
+    bundle = load_bundle(Path(spec["bundle"]))
+    score_image(bundle, load_profile(Path(spec["profile"]), bundle), Path(spec["image"]),
+                RuntimeOptions.for_one_frame(None))
     return {}
 
 

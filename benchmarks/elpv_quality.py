@@ -31,22 +31,19 @@ import numpy as np
 
 from bench.image_sets import elpv_cells
 from edge.bundle import load_bundle
-from edge.vision.baseline import knn_scores
 from edge.vision.calibration import (
     DEFAULT_ALTERNATIVE_SHAPE,
-    ConformalScorer,
     PlattMap,
     anomaly_probability,
-    combine_p_values,
     leave_one_out_p_values,
 )
 from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.few_shot import FewShotHead
-from edge.vision.local_scale import scaled_patch_scores
 from edge.vision.pipeline import embed_many
 from edge.vision.preprocess import prepare
 from edge.vision.profile import bundle_fingerprint
+from edge.vision.scoring import BaselineScorer, BaselineScores
 from export.task_gate import auroc
 
 DEFECTIVE_MIN_PROBABILITY = 2 / 3
@@ -76,7 +73,10 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     paths, probabilities = elpv_cells()
     normal_ids = rng.permutation(np.flatnonzero(probabilities == 0))
     defect_ids = rng.permutation(np.flatnonzero(probabilities >= DEFECTIVE_MIN_PROBABILITY))
-    enroll_ids, shot_normal_ids = normal_ids[:normal], normal_ids[:shots]
+    # enrolled in file-name order, as `edgewatch enroll` reads a folder: the profile's memory/calibration
+    # split follows the order, and the figures must be those of the profile a user's enroll builds
+    enroll_ids = np.array(sorted(normal_ids[:normal], key=lambda cell: paths[cell].name))
+    shot_normal_ids = normal_ids[:shots]
     shot_defect_ids = defect_ids[:shots]
     test_normal_ids = normal_ids[normal:normal + test_per_class]
     test_defect_ids = defect_ids[shots:shots + test_per_class]
@@ -100,23 +100,14 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
                                        patch_rows(shot_defect_ids))
     profile = build_profile(bundle_fingerprint(bundle), embeddings[rows(enroll_ids)], patch_rows(enroll_ids),
                             [defect_examples], seed=seed)
-    scorers = {head: ConformalScorer.fit(scores) for head, scores in profile.calibration.items()}
+    scorer = BaselineScorer(profile)  # what `edgewatch check` and the service score frames with
 
-    def head_scores(cells: np.ndarray) -> dict[str, np.ndarray]:
-        scores = {"knn": knn_scores(embeddings[rows(cells)], profile.memory, profile.knn_k)}
-        if profile.patch_memory is not None and patches is not None:
-            scores["patchcore"] = scaled_patch_scores(embeddings[rows(cells)], patches[rows(cells)],
-                                                      profile.patch_memory, profile.local_scale)
-        return scores
+    def baseline(cells: np.ndarray) -> BaselineScores:
+        return scorer.score(embeddings[rows(cells)], patch_rows(cells))
 
-    normal_scores, defect_scores = head_scores(test_normal_ids), head_scores(test_defect_ids)
-
-    def p_values(scores: dict[str, np.ndarray]) -> np.ndarray:
-        count = len(next(iter(scores.values())))
-        return np.array([combine_p_values([scorers[h].p_value(float(s[i])) for h, s in scores.items()])
-                         for i in range(count)])
-
-    normal_p, defect_p = p_values(normal_scores), p_values(defect_scores)
+    normal_baseline, defect_baseline = baseline(test_normal_ids), baseline(test_defect_ids)
+    normal_scores, defect_scores = normal_baseline.heads, defect_baseline.heads
+    normal_p, defect_p = normal_baseline.p_values, defect_baseline.p_values
     results: dict[str, Any] = {
         "bundle": str(bundle_dir),
         "enrolled_normal_cells": len(enroll_ids),
@@ -135,7 +126,7 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     truth = np.concatenate([np.zeros(len(normal_p)), np.ones(len(defect_p))])
     platt = profile.platt
     assert platt is not None  # the labelled defective cells fit it
-    head_p = [scorers[platt.head].p_value(float(s))
+    head_p = [scorer.p_value(platt.head, float(s))
               for s in np.concatenate([normal_scores[platt.head], defect_scores[platt.head]])]
     models = {"labelled_platt": np.array([platt.probability(p) for p in head_p]),
               "unlabelled_tail": np.array([anomaly_probability(p, DEFAULT_ALTERNATIVE_SHAPE, profile.prior)
@@ -147,7 +138,7 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
         for name, p_anomaly in models.items()
     }
     results["p_anomaly"]["platt"] = {"head": platt.head, "slope": platt.slope, "intercept": platt.intercept}
-    pool_p = np.array([scorers[platt.head].p_value(float(s)) for s in head_scores(pool_defect_ids)[platt.head]])
+    pool_p = np.array([scorer.p_value(platt.head, float(s)) for s in baseline(pool_defect_ids).heads[platt.head]])
     errors = []
     for _ in range(label_draws):
         refitted = PlattMap.fit(leave_one_out_p_values(profile.calibration[platt.head]),

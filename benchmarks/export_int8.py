@@ -63,7 +63,7 @@ def main() -> int:
             int8 = tmp / f"{name}.onnx"
             result = quantize.quantize_static(fp32, int8, towers.IMAGE_INPUT, image_set.calibration, args.method,
                                               "transformer", how=RECIPES[name])
-            check = validate.compare(fp32, int8, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, image_set.held_back,
+            check = validate.compare(fp32, int8, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, image_set.every,
                                      validate.Gate())
             fp32_ms, int8_ms, speedup = timed_pairs(
                 *(ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in (fp32, int8)),

@@ -133,7 +133,7 @@ class Quantization(Section):
 
 
 class Validation(Section):
-    """FP32 vs INT8 agreement measured at export time on held-back images."""
+    """FP32 vs INT8 agreement measured at export time on the calibration folder's images."""
 
     images: int = Field(ge=0)
     cosine_mean: float
@@ -145,9 +145,15 @@ class Validation(Section):
         default_factory=dict,
         description="Per baseline head: Spearman rank correlation of FP32 and INT8 leave-one-out anomaly scores.",
     )
+    score_rank_interval: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Per baseline head: the bootstrap interval of that rank correlation (5th, 95th percentile).",
+    )
     auroc_fp32: float | None = Field(
         None, description="AUROC on the labelled validation folder (good/, defect/), FP32.")
     auroc_int8: float | None = Field(None, description="The same AUROC with the INT8 model.")
+    auroc_difference_interval: tuple[float, float] | None = Field(
+        None, description="Paired bootstrap interval of INT8 minus FP32 AUROC (5th, 95th percentile).")
     text_cosine_mean: float | None = Field(
         None, description="Mean FP32/INT8 cosine of the text embeddings of every label prompt (INT8 text model kept)."
     )

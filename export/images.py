@@ -1,4 +1,4 @@
-"""The user's calibration folder -> model-ready tensors, split into calibration and held-back sets.
+"""The user's calibration folder -> model-ready tensors; a quarter is held back from calibration.
 
 Images go through ``edge.vision.preprocess`` with the bundle's own preprocessing, so INT8 is calibrated
 and validated on exactly the tensors the board will compute. Unreadable files are skipped with a
@@ -28,7 +28,8 @@ HOLD_BACK_FRACTION = 0.25  # of the readable images, kept out of calibration to 
 @dataclass(frozen=True)
 class ImageSet:
     calibration: list[np.ndarray]  # each (1, 3, H, W) float32
-    held_back: list[np.ndarray]
+    held_back: list[np.ndarray]  # never calibrated on
+    every: list[np.ndarray]  # all of them, in file-name order: what the accuracy gate scores
     fingerprint: str  # sha256 over the sorted per-file hashes of the images used
     skipped: list[str]
 
@@ -44,17 +45,17 @@ def load_folder(
     pre: Preprocessing,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = iter,
 ) -> ImageSet:
-    """Read every image under ``folder``; every fourth readable one is held back for validation."""
+    """Read every image under ``folder``; every fourth readable one is held back from calibration."""
     tensors, hashes, skipped = _read(folder, pre, progress)
     fingerprint = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
     if len(tensors) < 2:
         log.warning("only one calibration image: INT8 is validated on the image it was calibrated on")
-        return ImageSet(tensors, tensors, fingerprint, skipped)
+        return ImageSet(tensors, tensors, tensors, fingerprint, skipped)
     step = round(1 / HOLD_BACK_FRACTION)
     held = set(range(step - 1, len(tensors), step)) or {len(tensors) - 1}
     calibration = [t for i, t in enumerate(tensors) if i not in held]
     held_back = [t for i, t in enumerate(tensors) if i in held]
-    return ImageSet(calibration, held_back, fingerprint, skipped)
+    return ImageSet(calibration, held_back, tensors, fingerprint, skipped)
 
 
 def _read(folder: Path, pre: Preprocessing, progress: Callable[[Iterable[Path]], Iterable[Path]] = iter,

@@ -104,7 +104,7 @@ def _mb(n: int) -> str:
 
 
 def _describe(v: Validation) -> str:
-    parts = [f"{v.images} held-back images", f"cosine mean {v.cosine_mean:.4f} (min {v.cosine_min:.4f})"]
+    parts = [f"{v.images} images", f"cosine mean {v.cosine_mean:.4f} (min {v.cosine_min:.4f})"]
     if v.top1_agreement is not None:
         what = "top-1" if v.max_probability_shift is not None else "nearest-neighbour"
         parts.append(f"{what} agreement {v.top1_agreement:.1%}")
@@ -112,9 +112,7 @@ def _describe(v: Validation) -> str:
         parts.append(f"max probability shift {v.max_probability_shift:.3f}")
     if v.text_cosine_mean is not None:
         parts.append(f"text cosine {v.text_cosine_mean:.4f}")
-    parts += [f"{head} score rank correlation {value:.3f}" for head, value in v.score_rank_correlation.items()]
-    if v.auroc_int8 is not None and v.auroc_fp32 is not None:
-        parts.append(f"labelled AUROC INT8 {v.auroc_int8:.3f} vs FP32 {v.auroc_fp32:.3f}")
+    parts += validate.task_figures(v)
     return ", ".join(parts) + (" -> passed" if v.passed else " -> FAILED")
 
 
@@ -158,8 +156,7 @@ def run(request: ExportRequest) -> ExportSummary:
         labelled = images.load_labelled(request.validation, pre) if request.validation else None
         clock.lap("load")
         if isinstance(loaded, towers.Towers):
-            sample = np.concatenate((image_set.calibration + image_set.held_back)[:2] if image_set
-                                    else images.synthetic_images(pre, 2))
+            sample = np.concatenate(image_set.every[:2] if image_set else images.synthetic_images(pre, 2))
             onnx.export_module(loaded.image, {towers.IMAGE_INPUT: sample}, loaded.image_outputs, fp32, "image tower")
         clock.lap("export")
         fields = _manifest_fields(checkpoint, loaded, request, mode, image_set)
@@ -179,7 +176,7 @@ def run(request: ExportRequest) -> ExportSummary:
         if mode == "none":
             shutil.copyfile(fp32, image_file)
         else:
-            held_back = image_set.held_back if image_set else images.synthetic_images(pre)
+            gated = image_set.every if image_set else images.synthetic_images(pre)
             if image_set is None:
                 log.warning("no calibration images given: INT8 is validated on synthetic images only")
             how_list = quantize.recipes(family) if mode == "static" else [None]
@@ -200,7 +197,7 @@ def run(request: ExportRequest) -> ExportSummary:
                 fields["quantization"]["ops_excluded"] = result.ops_excluded
                 clock.lap("quantize")
                 validation = validate.compare(
-                    fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, held_back, request.gate,
+                    fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, gated, request.gate,
                     labels=head, patch_output=fields["image_model"]["patch_output"],
                     feature_outputs=tuple(fields["image_model"]["feature_outputs"]), labelled=labelled,
                     progress=_bar(request, "validating", "img"),

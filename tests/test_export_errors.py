@@ -103,7 +103,7 @@ def test_existing_output_is_refused_without_force(tiny_clip: Path, few_images: P
 def test_failed_gate_leaves_no_bundle_and_keeps_the_old_one(tiny_clip: Path, few_images: Path, tmp_path: Path) -> None:
     impossible = Gate(min_cosine=1.01, min_top1=0.0)
     out = tmp_path / "new"
-    with pytest.raises(ExportError, match=r"INT8 failed the accuracy gate on 1 held-back images: cosine mean"
+    with pytest.raises(ExportError, match=r"INT8 failed the accuracy gate on \d+ images: cosine mean"
                                           r".*or --quantize dynamic$"):
         run(ExportRequest(model=str(tiny_clip), out=out, calibration=few_images, gate=impossible, progress=False))
     assert not out.exists()

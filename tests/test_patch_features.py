@@ -7,7 +7,7 @@ import pytest
 
 from edge.vision.baseline import build_patch_memory, greedy_coreset, patch_distances
 from edge.vision.patch_features import local_average, patch_features, resize_maps, token_grid
-from export.task_gate import labelled_auroc, score_rank_correlation, spearman
+from export.task_gate import auroc, labelled_scores, score_rank_correlation, spearman
 
 
 def test_local_average_is_the_window_mean_of_the_cells_that_exist() -> None:
@@ -80,10 +80,13 @@ def test_spearman_and_the_score_rank_gate() -> None:
     patches = patch_features([rng.normal(size=(12, 8, 6, 6))])[0]
     reference = {"embeddings": embeddings, "patches": patches}
     same = score_rank_correlation(reference, {"embeddings": embeddings * 1.01, "patches": patches})
-    assert same == {"knn": pytest.approx(1.0), "patchcore": pytest.approx(1.0)}
+    assert {head: (f.value, f.low) for head, f in same.items()} == {"knn": (1.0, 1.0), "patchcore": (1.0, 1.0)}
     scrambled = {"embeddings": rng.normal(size=(12, 32)),
                  "patches": patch_features([rng.normal(size=(12, 8, 6, 6))])[0]}
-    assert max(score_rank_correlation(reference, scrambled).values()) < 0.9
+    figures = score_rank_correlation(reference, scrambled)
+    assert max(f.value for f in figures.values()) < 0.9
+    assert all(f.low <= f.value <= f.high and f.high - f.low > 0.1 for f in figures.values())  # 12 images: wide
+    assert figures == score_rank_correlation(reference, scrambled)  # seeded: a rerun gives the same interval
 
 
 def test_labelled_auroc_enrolls_half_the_good_images_and_scores_the_rest() -> None:
@@ -94,5 +97,6 @@ def test_labelled_auroc_enrolls_half_the_good_images_and_scores_the_rest() -> No
     defect_maps[:, :, 2, 3] += 3.0  # one foreign cell each
     good = {"embeddings": good_maps.mean(axis=(2, 3)), "patches": patch_features([good_maps])[0]}
     defect = {"embeddings": defect_maps.mean(axis=(2, 3)), "patches": patch_features([defect_maps])[0]}
-    assert labelled_auroc(good, defect) == 1.0
-    assert labelled_auroc(good, {**good, "embeddings": good["embeddings"][5:], "patches": good["patches"][5:]}) < 0.75
+    assert auroc(*labelled_scores(good, defect)) == 1.0
+    same = {**good, "embeddings": good["embeddings"][5:], "patches": good["patches"][5:]}
+    assert auroc(*labelled_scores(good, same)) < 0.75

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,8 @@ import pytest
 from PIL import Image
 
 from edge.bundle import load_bundle
-from edge.cli import vision as commands
-from edge.cli.main import build_parser, main
-from edge.errors import BundleError, EdgewatchError, InputError
+from edge.cli.main import main
+from edge.errors import BundleError, InputError
 from edge.evidence import Condition, EvidenceKind
 from edge.vision.calibration import anomaly_probability
 from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
@@ -48,12 +46,8 @@ def profile_path(scene: Path) -> Path:
 
 
 def vision_check(*argv: str) -> int:
-    """The vision-only check handler (the fused 'edgewatch check' builds on it), with main's error mapping."""
-    try:
-        return commands.check(build_parser().parse_args(["check", *argv]))
-    except EdgewatchError as exc:
-        print(f"edgewatch: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    """``edgewatch check`` (its ``vision`` object is what these tests read)."""
+    return main(["check", *argv])
 
 
 def _check(capsys: pytest.CaptureFixture[str], *args: str) -> dict:

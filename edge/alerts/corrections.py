@@ -1,10 +1,11 @@
 """A verdict marked wrong by a person ("it was ok", "it was <label>") becomes a labelled example in
 the asset's learned memory, with who/when/why in the alert audit trail, and can be undone.
 
-The example is the saved frame's embedding (frames are kept for non-ok verdicts), stored in the
-same learned memory cloud answers teach (``edge.escalation.learning``) under the key
-``correction-<verdict id>``; a correction of a verdict without a frame (sensor-only, or an ok
-verdict) is recorded but teaches vision nothing, and the answer says so.
+The example is the saved frame's embedding (frames are kept for non-ok verdicts) and, for "it was
+OK", its patch features, which join the patch memory the anomaly score comes from
+(``edge.vision.learned_normal``), stored in the same learned memory cloud answers teach
+(``edge.escalation.learning``) under the key ``correction-<verdict id>``; a correction of a verdict
+without a frame (sensor-only, or an ok verdict) is recorded but teaches vision nothing, and the answer says so.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 LABEL = re.compile(r"^[a-z0-9][a-z0-9_ -]{0,39}$")
 SEVERITIES = ("warning", "fault")
 CORRECTION_ACTIONS = ("marked_wrong", "correction_undone")  # the audit entries this module writes
-Embed = Callable[[Path], np.ndarray]  # a saved frame -> its (D,) embedding
+Embed = Callable[[Path], tuple[np.ndarray, np.ndarray | None]]  # a saved frame -> (D,) embedding, (N, C) patches
 
 
 def correction_key(verdict_id: int) -> str:
@@ -94,7 +95,8 @@ class Corrections:
             why = "no vision model is configured"
         else:
             try:
-                example = memory.learn(label, severity, self.embed(stored.frame), key, 1.0, now=self.clock())
+                embedding, patches = self.embed(stored.frame)
+                example = memory.learn(label, severity, embedding, key, 1.0, now=self.clock(), patches=patches)
             except (EdgewatchError, OSError) as exc:
                 raise StorageError(f"verdict {verdict_id}: its frame could not be learned: {exc}") from exc
             example_id = None if example is None else example.id
@@ -141,7 +143,11 @@ class Corrections:
 
 
 def frame_embedder(encoder: ImageEncoder) -> Embed:
-    """Embed a saved frame with the running model, as enrollment does."""
+    """Embed a saved frame with the running model, as enrollment does: its embedding and patch features."""
     from edge.vision.pipeline import embed_many
 
-    return lambda path: embed_many(encoder, [path])[0][0]
+    def embed(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        embeddings, patches = embed_many(encoder, [path])
+        return embeddings[0], None if patches is None else patches[0]
+
+    return embed

@@ -1,4 +1,4 @@
-"""``edgewatch enroll`` and the vision-only ``edgewatch check``."""
+"""``edgewatch enroll``, and the vision part of ``edgewatch check``'s human output."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from pathlib import Path
 from edge.bundle import load_bundle
 from edge.config.root import load_config
 from edge.errors import InputError, UsageError
-from edge.outputs.messages import dumps
-from edge.vision.encoder import ImageEncoder, RuntimeOptions
+from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
-from edge.vision.evidence import Decision, decide, vision_json
-from edge.vision.pipeline import VisionResult, embed_many, score_image
-from edge.vision.profile import bundle_fingerprint, check_replaceable, load_profile, save_profile
+from edge.vision.evidence import Decision
+from edge.vision.pipeline import VisionResult, embed_many
+from edge.vision.profile import bundle_fingerprint, check_replaceable, save_profile
 from edge.vision.roi import parse_roi
 
 log = logging.getLogger(__name__)
@@ -119,17 +118,3 @@ def describe(result: VisionResult, decision: Decision) -> str:
     lines.append(f"timings        {timings}")
     return "\n".join(lines)
 
-
-def check(args: argparse.Namespace) -> int:
-    """Vision-only check: score ``--image`` with every head the bundle and profile provide."""
-    bundle = load_bundle(args.bundle)
-    profile = load_profile(args.profile, bundle) if args.profile else None
-    options = RuntimeOptions.for_one_frame(load_config(args.config).model if args.config else None)
-    if args.sensors or args.escalate:
-        log.warning("this check scores vision only; --sensors and --escalate are ignored")
-    result = score_image(bundle, profile, args.image, options)
-    if args.json:
-        print(dumps({"image": str(args.image), "vision": vision_json(result)}).decode())
-    else:
-        print(describe(result, decide(result)))
-    return 0

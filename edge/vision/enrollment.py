@@ -13,7 +13,7 @@ both heads reached 0.09); without labels ``p_anomaly`` stays a tail probability
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -28,6 +28,7 @@ from edge.vision.calibration import (
 )
 from edge.vision.local_scale import LocalScale, scaled_patch_scores
 from edge.vision.profile import Profile
+from edge.vision.scoring import BaselineScorer
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,12 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
                                                        own_rows=calibration_ids)
 
     scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
-    abnormal = [group for group in labelled if group.severity != "ok"]
+    normal = Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
+                     patch_memory=patch_memory, local_scale=scale, knn_k=k, prior=prior)
+    baseline = BaselineScorer(normal)  # labelled examples are scored as every frame is
     head = PRIMARY_HEAD if PRIMARY_HEAD in calibration else "knn"
-    abnormal_p = [scorers[head].p_value(float(scores[head]))
-                  for group in abnormal for scores in _rows(_baseline(group, memory, patch_memory, scale, k))]
+    abnormal_p = [baseline.p_value(head, float(score)) for group in labelled if group.severity != "ok"
+                  for score in baseline.score(group.embeddings, group.patches).heads[head]]
     platt = None
     if abnormal_p and held_out >= 2:
         platt = PlattMap.fit(leave_one_out_p_values(calibration[head]), np.asarray(abnormal_p), head, prior)
@@ -107,20 +110,5 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
         "p_anomaly": (f"Platt map fitted on {held_out} held-out normal and {len(abnormal_p)} labelled abnormal frames"
                       if platt else "tail probability under the normal model (no labelled abnormal frames)"),
     }
-    return Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
-                   patch_memory=patch_memory, local_scale=scale, knn_k=k, platt=platt, prior=prior, info=info,
-                   **few_shot)  # type: ignore[arg-type]
+    return replace(normal, platt=platt, info=info, **few_shot)  # type: ignore[arg-type]
 
-
-def _baseline(group: LabelledExamples, memory: np.ndarray, patch_memory: np.ndarray | None,
-              scale: LocalScale | None, k: int) -> dict[str, np.ndarray]:
-    scores = {"knn": knn_scores(group.embeddings, memory, k)}
-    if patch_memory is not None and group.patches is not None:
-        scores["patchcore"] = scaled_patch_scores(group.embeddings, group.patches, patch_memory, scale)
-    return scores
-
-
-def _rows(scores: dict[str, np.ndarray]) -> list[dict[str, float]]:
-    """{'knn': (E,), ...} -> one {'knn': s, ...} per example."""
-    count = len(next(iter(scores.values())))
-    return [{head: float(values[i]) for head, values in scores.items()} for i in range(count)]

@@ -1,7 +1,8 @@
 """One frame through every vision head: preprocess -> encoder -> zero-shot, few-shot, baseline -> calibrated.
 
 ``VisionScorer`` is built once (model loaded and warmed up, profile checked against the bundle)
-and then scores frames; ``score_image`` is the one-shot convenience used by ``edgewatch check``.
+and then scores frames; ``score_image`` is the one-shot convenience. The baseline heads' scores and
+p-value come from ``scoring.BaselineScorer``, the one function every caller uses.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.vision.baseline import knn_scores
-from edge.vision.calibration import ConformalScorer, anomaly_probability, combine_p_values
+from edge.vision.calibration import anomaly_probability
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
-from edge.vision.local_scale import scaled_patch_distances
 from edge.vision.preprocess import ImageInput, Prepared, load_rgb, prepare
 from edge.vision.profile import Profile
 from edge.vision.roi import RegionOfInterest, apply_roi
+from edge.vision.scoring import GLOBAL_HEAD, PATCH_HEAD, BaselineScorer
 from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities
 
@@ -74,10 +74,9 @@ class VisionHeads:
         entries = manifest.labels.entries if manifest.labels else []
         self._severities: dict[str, str] = {label.name: label.severity for label in entries}
         self._independent_labels = manifest.labels is not None and manifest.labels.activation == "sigmoid"
-        self._conformal: dict[str, ConformalScorer] = {}
+        self._baseline = None if profile is None else BaselineScorer(profile)
         self._few_shot: FewShotHead | None = None
         if profile is not None:
-            self._conformal = {head: ConformalScorer.fit(scores) for head, scores in profile.calibration.items()}
             self._severities.update(zip(profile.few_shot_names, profile.few_shot_severities, strict=True))
             if profile.few_shot_embeddings is not None and profile.few_shot_label_ids is not None:
                 self._few_shot = FewShotHead.fit(profile.few_shot_embeddings, profile.few_shot_label_ids,
@@ -93,17 +92,20 @@ class VisionHeads:
             labels = {label.name: float(p) for label, p in zip(self._labels.entries, probs, strict=True)}
         few_shot = self._few_shot.probabilities(encoded.embedding) if self._few_shot else {}
         p_value = p_anomaly = anomaly_map = None
-        if self.profile is not None:
-            baseline, anomaly_map = self._baseline_scores(encoded)
-            heads.update(baseline)
-            p_value = combine_p_values([self._conformal[head].p_value(score) for head, score in heads.items()])
+        if self.profile is not None and self._baseline is not None:
+            baseline = self._baseline.score(encoded.embedding[None], None if encoded.patches is None
+                                            else encoded.patches[None])
+            heads.update({head: float(scores[0]) for head, scores in baseline.heads.items()})
+            p_value = float(baseline.p_values[0])
+            if baseline.patch_distances is not None:
+                anomaly_map = baseline.patch_distances[0].reshape(encoded.patch_grid or (1, -1))
             platt = self.profile.platt
-            p_anomaly = (platt.probability(self._conformal[platt.head].p_value(heads[platt.head])) if platt
+            p_anomaly = (platt.probability(self._baseline.p_value(platt.head, heads[platt.head])) if platt
                          else anomaly_probability(p_value, self.profile.alternative_shape, self.profile.prior))
         abnormal_mass = self._abnormal_mass(few_shot or labels, independent=not few_shot and self._independent_labels)
         if abnormal_mass is not None:
             heads["labels_abnormal"] = abnormal_mass
-        anomaly_score = heads.get("patchcore", heads.get("knn", abnormal_mass))
+        anomaly_score = heads.get(PATCH_HEAD, heads.get(GLOBAL_HEAD, abnormal_mass))
         timings = {**(timings_ms or {}), "heads": (time.perf_counter() - start) * 1e3}
         return VisionResult(anomaly_score=anomaly_score, p_value=p_value, p_anomaly=p_anomaly, labels=labels,
                             few_shot=few_shot, severities=dict(self._severities), heads=heads, timings_ms=timings,
@@ -117,18 +119,6 @@ class VisionHeads:
         if not abnormal:
             return 0.0
         return float(max(abnormal) if independent else min(1.0, sum(abnormal)))
-
-    def _baseline_scores(self, encoded: Encoded) -> tuple[dict[str, float], np.ndarray | None]:
-        """The baseline heads' scores, and the patch head's anomaly map when it ran."""
-        assert self.profile is not None
-        scores = {"knn": float(knn_scores(encoded.embedding[None], self.profile.memory, self.profile.knn_k)[0])}
-        if self.profile.patch_memory is None or encoded.patches is None or "patchcore" not in self._conformal:
-            return scores, None
-        distances = scaled_patch_distances(encoded.embedding[None], encoded.patches[None], self.profile.patch_memory,
-                                           self.profile.local_scale)[0]  # (N,)
-        scores["patchcore"] = float(distances.max())
-        grid = encoded.patch_grid or (1, distances.size)
-        return scores, distances.reshape(grid)
 
 
 class VisionScorer:
