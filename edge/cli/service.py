@@ -109,14 +109,16 @@ def install_service(args: argparse.Namespace) -> int:
 
     if not args.dry_run and os.geteuid() != 0:
         raise UsageError("install-service changes /etc and creates a user: run it with sudo (or try --dry-run)")
-    installer = Installer()
+    installer = Installer(config_path=args.config)
     steps = installer.plan()
     if not steps:
         print("edgewatch service already installed: nothing to do")
-        return 0
     for step in steps:
         print(f"{'would ' if args.dry_run else ''}{step.description}")
-    if not args.dry_run:
+    if args.dry_run:
+        for path, content in installer.files().items():
+            print(f"\n# {path}\n{content}", end="")
+    elif steps:
         installer.apply(steps)
         print("done: edit /etc/edgewatch/config.yaml, run 'edgewatch doctor', then 'sudo systemctl start edgewatch'")
     return 0
