@@ -308,7 +308,8 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--base", type=Path, metavar="IMG",
                    help="Your arm64 image (Raspberry Pi OS Lite, a Jetson or Debian/Ubuntu image) to install into; "
                         "default: a minimal Debian system.")
-    b.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to install (comma-separated).")
+    b.add_argument("--extras", help="edgewatch extras to install (comma-separated); default cloud,mqtt and what "
+                   "the config's plug-ins need. A list lacking a needed extra is refused.")
     b.add_argument("--compress", choices=["xz", "zstd"],
                    help="Write IMG.xz or IMG.zst (Raspberry Pi Imager reads both) instead of the raw image.")
     b.add_argument("--serial-autologin", action="store_true",
