@@ -50,7 +50,8 @@ SENSORS: dict[str, Access] = {
     "onewire": Access(),  # sysfs, no device node
     "mqtt": Access(extra="mqtt"),
     "i2c": Access(("char-i2c rw",), ("i2c",), "i2c"),
-    "spi": Access(("char-spi rw",), ("spi",), "spi"),  # spidev registers its nodes as "spi"
+    # spidev registers its nodes as "spi"; no aarch64 wheel on PyPI, so images take apt's python3-spidev
+    "spi": Access(("char-spi rw",), ("spi",)),
     "soundcard": Access(("char-alsa rw",), ("audio",)),  # arecord, from alsa-utils
     "modbus": Access(_SERIAL, ("dialout",), "modbus", when=("transport", "rtu")),
 }
