@@ -13,7 +13,7 @@ import yaml
 
 from edge.cli.main import main
 from edge.config.root import Config
-from edge.errors import ConfigError
+from edge.errors import ConfigError, UsageError
 from edge.sensors.base import list_readers
 from edge.service import hardware
 from edge.service.install import render_unit
@@ -146,3 +146,44 @@ def test_a_reload_needing_a_device_the_unit_lacks_is_refused_naming_the_command(
         reloader.close()
     config["assets"][0]["sensors"] = config["assets"][0]["sensors"][:1]  # the sound card alone is allowed
     assert check_config(write_config(path, config), unit).assets[0].sensors[0].name == "mic"
+
+
+def test_doctor_as_service_runs_under_every_sandbox_setting_of_the_unit(tmp_path: Path) -> None:
+    from edge.service.sandbox import doctor_command
+
+    unit = tmp_path / "edgewatch.service"
+    unit.write_text(render_unit("/opt/ew/bin/edgewatch"))
+    (tmp_path / "edgewatch.service.d").mkdir()
+    (tmp_path / "edgewatch.service.d/devices.conf").write_text(
+        "# the devices\n[Service]\nSupplementaryGroups=audio\nDeviceAllow=char-alsa rw\n")
+    command = doctor_command(unit, Path("/etc/edgewatch/config.yaml"))
+    assert command[:3] == ["systemd-run", "--pipe", "--wait"]
+    assert command[-4:] == ["/opt/ew/bin/edgewatch", "doctor", "--config", "/etc/edgewatch/config.yaml"]
+    properties = [arg.removeprefix("--property=") for arg in command if arg.startswith("--property=")]
+    for setting in ("User=edgewatch", "DevicePolicy=closed", "ProtectSystem=strict", "NoNewPrivileges=yes",
+                    "SystemCallFilter=~@privileged @resources", "SupplementaryGroups=audio",
+                    "DeviceAllow=char-alsa rw"):
+        assert setting in properties
+    assert properties.index("DevicePolicy=closed") < properties.index("DeviceAllow=char-alsa rw")  # drop-in last
+    assert not [p for p in properties if p.split("=")[0] in ("ExecStart", "Type", "WatchdogSec", "Restart")]
+    with pytest.raises(UsageError, match="install-service"):
+        doctor_command(tmp_path / "missing.service", Path("c.yaml"))
+    if not Path("/run/systemd/system").is_dir():  # this host has no systemd: refused, saying why
+        assert main(["doctor", "--as-service", "--config", str(tmp_path / "c.yaml")]) == 2
+
+
+@pytest.mark.parametrize(("detail", "fixed"), [
+    ("PermissionError: [Errno 1] Operation not permitted: '/dev/i2c-1'", True),  # the device cgroup
+    ("sensor bearing: bus error: Permission denied", True),  # a group the unit does not give
+    ("FileNotFoundError: [Errno 2] No such file or directory: '/dev/i2c-1'", False),  # no such bus: wiring
+])
+def test_a_denied_read_names_the_drop_in_line_that_opens_it(detail: str, fixed: bool) -> None:
+    from edge.cli.doctor import Result, denial_fix
+    from edge.sensors.config import I2cSensor
+
+    sensor = I2cSensor.model_validate({"name": "bearing", "type": "i2c", "chip": "tmp117", "quantity": "temperature"})
+    row = denial_fix(Result("sensor press-1/bearing", "FAIL", detail), hardware.SENSORS, sensor,
+                      Path("/etc/edgewatch/config.yaml"))
+    hint = ("opened by the drop-in line(s) DeviceAllow=char-i2c rw, SupplementaryGroups=i2c (devices.conf: "
+            "sudo edgewatch install-service --config /etc/edgewatch/config.yaml)")
+    assert row.status == "FAIL" and row.detail.startswith(detail) and (hint in row.detail) == fixed

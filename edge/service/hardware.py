@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config.root import Config
+from edge.service.sandbox import service_settings
 
 DROPIN_NAME = "devices.conf"  # in edgewatch.service.d/, beside the unit
 
@@ -73,9 +74,9 @@ def parts(config: Config) -> Iterator[tuple[str, Access]]:
         yield f"model.provider {config.model.provider}", PROVIDERS[config.model.provider]
     for asset in config.assets:
         for camera in asset.cameras:
-            yield f"camera {camera.name!r} on asset {asset.id!r}", _scoped(CAMERAS[camera.type], camera)
+            yield f"camera {camera.name!r} on asset {asset.id!r}", access(CAMERAS, camera)
         for sensor in asset.sensors:
-            yield f"sensor {sensor.name!r} on asset {asset.id!r}", _scoped(SENSORS[sensor.type], sensor)
+            yield f"sensor {sensor.name!r} on asset {asset.id!r}", access(SENSORS, sensor)
     if config.outputs.mqtt is not None:
         yield "outputs.mqtt", Access(extra="mqtt")
     if config.escalation.enabled:
@@ -85,7 +86,7 @@ def parts(config: Config) -> Iterator[tuple[str, Access]]:
 
 
 def needs(config: Config) -> Needs:
-    found = [access for _, access in parts(config)]
+    found = [part for _, part in parts(config)]
     return Needs(_union(a.devices for a in found), _union(a.groups for a in found),
                  _union((a.extra,) if a.extra else () for a in found))
 
@@ -106,43 +107,45 @@ def install_command(config_path: Path) -> str:
 
 
 def unit_access(unit: Path) -> tuple[set[str], set[str]]:
-    """DeviceAllow= entries and SupplementaryGroups= of ``unit`` and its ``.d/*.conf`` drop-ins, as systemd
-    merges them (an empty assignment clears the list)."""
+    """DeviceAllow= entries and SupplementaryGroups= of ``unit`` and its drop-ins, as systemd merges them
+    (an empty assignment clears the list)."""
     devices: set[str] = set()
     groups: set[str] = set()
-    files = [unit, *sorted(unit.with_name(unit.name + ".d").glob("*.conf"))]
-    for path in files:
-        if not path.is_file():
+    for key, value in service_settings(unit):
+        target = {"DeviceAllow": devices, "SupplementaryGroups": groups}.get(key)
+        if target is None:
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.strip().partition("=")
-            target = {"DeviceAllow": devices, "SupplementaryGroups": groups}.get(key)
-            if target is None:
-                continue
-            if not value.strip():
-                target.clear()
-            elif key == "DeviceAllow":
-                target.add(" ".join(value.split()))
-            else:
-                target.update(value.split())
+        if not value:
+            target.clear()
+        elif key == "DeviceAllow":
+            target.add(" ".join(value.split()))
+        else:
+            target.update(value.split())
     return devices, groups
 
 
 def denied(config: Config, devices: set[str], groups: set[str]) -> list[str]:
     """One line per configured part needing a device or group the unit does not give, naming what is missing."""
     lines = []
-    for name, access in parts(config):
-        missing = [f"DeviceAllow={d}" for d in access.devices if d not in devices]
-        missing += [f"SupplementaryGroups={g}" for g in access.groups if g not in groups]
+    for name, found in parts(config):
+        missing = [f"DeviceAllow={d}" for d in found.devices if d not in devices]
+        missing += [f"SupplementaryGroups={g}" for g in found.groups if g not in groups]
         if missing:
             lines.append(f"{name} needs {', '.join(missing)}")
     return lines
 
 
-def _scoped(access: Access, section: Any) -> Access:
-    if access.when is None or getattr(section, access.when[0]) == access.when[1]:
-        return access
-    return Access(extra=access.extra)
+def access(table: dict[str, Access], section: Any) -> Access:
+    """What one configured camera or sensor (``section``, with its ``type``) needs."""
+    found = table[section.type]
+    if found.when is None or getattr(section, found.when[0]) == found.when[1]:
+        return found
+    return Access(extra=found.extra)
+
+
+def fix_lines(found: Access) -> list[str]:
+    """The drop-in lines that open what ``found`` needs."""
+    return [f"DeviceAllow={d}" for d in found.devices] + [f"SupplementaryGroups={g}" for g in found.groups]
 
 
 def _union(items: Iterable[Iterable[str]]) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ CONFIG_DIR = Path("etc/edgewatch")
 STATE_DIR = Path("var/lib/edgewatch")
 KEY_FILE = "openai_api_key"  # LoadCredential=openai_api_key:/etc/edgewatch/openai_api_key
 DEFAULT_EXEC = "/opt/edgewatch/bin/edgewatch"
+INSTALLED_UNIT = Path("/") / UNIT_DIR / UNIT_NAME
 
 Runner = Callable[[Sequence[str]], int]  # runs a command, returns its exit status
 

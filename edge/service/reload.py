@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 _WAKE = b"h"  # a SIGHUP
 _QUIT = b"q"  # close()
-INSTALLED_UNIT = Path("/etc/systemd/system/edgewatch.service")
 
 
 def check_config(path: Path, unit: Path | None = None) -> Config:
@@ -32,6 +31,7 @@ def check_config(path: Path, unit: Path | None = None) -> Config:
     under systemd (``unit``: default the installed one), a device or group the unit does not give."""
     from edge.bundle import load_bundle
     from edge.service.hardware import denied, install_command, unit_access
+    from edge.service.install import INSTALLED_UNIT
     from edge.vision.profile import load_profile
 
     config = load_config(path)
