@@ -31,6 +31,10 @@ from edge.service.install import (
 
 log = logging.getLogger(__name__)
 
+# Debian leaves /dev/i2c-* and /dev/spidev* to root alone; Raspberry Pi OS gives them these groups
+UDEV_GROUPS = ("i2c", "spi")
+UDEV_RULES = ('SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"\n'
+              'SUBSYSTEM=="spidev", GROUP="spi", MODE="0660"\n')
 JOURNAL_MAX_USE = "64M"  # persistent journal capped so an SD card never fills with logs
 WHEELHOUSE = Path("var/cache/edgewatch/wheelhouse")  # on the board: reinstall or roll back with --no-index
 
@@ -44,9 +48,10 @@ class Payload:
 
 
 def sysusers_conf(groups: tuple[str, ...]) -> str:
-    """The service user, and the hardware groups its config needs (the drop-in's SupplementaryGroups=)."""
+    """The service user in the hardware groups its config needs (the drop-in's SupplementaryGroups=); the
+    groups the udev rules name exist either way, so a later install-service --config finds them."""
     lines = [f'u {USER} - "edgewatch machine monitoring" /{STATE_DIR} /usr/sbin/nologin']
-    lines += [f"g {group} -" for group in groups]
+    lines += [f"g {group} -" for group in sorted({*groups, *UDEV_GROUPS})]
     lines += [f"m {USER} {group}" for group in groups]
     return "\n".join(lines) + "\n"
 
@@ -104,6 +109,9 @@ def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payloa
     state.mkdir(parents=True, exist_ok=True)
     os.chown(state, account_id(root, "passwd", USER), gid)
     state.chmod(0o750)
+    rules = root / "etc/udev/rules.d/60-edgewatch.rules"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(UDEV_RULES, encoding="utf-8")
     journald = root / "etc/systemd/journald.conf.d/50-edgewatch.conf"
     journald.parent.mkdir(parents=True, exist_ok=True)
     journald.write_text(journald_conf(), encoding="utf-8")
