@@ -211,3 +211,19 @@ def test_emulated_devices_reach_the_verdict_under_the_unit(guest: Guest, rig: No
         guest.sh("sleep 5")
     journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o cat --since -10min")
     assert not DENIED.search(journal), "the unit with the drop-in hit a denial:\n" + journal
+
+
+def test_without_the_drop_in_the_same_devices_are_denied(guest: Guest, rig: None) -> None:
+    since = guest.sh("date +%s").strip()
+    guest.sh(f"mv {DROPIN} /root/devices.conf && systemctl daemon-reload && systemctl restart edgewatch.service")
+    try:
+        assert "video4linux" not in guest.prop("DeviceAllow") and "alsa" not in guest.prop("DeviceAllow")
+        deadline = time.monotonic() + 2 * COMMAND_TIMEOUT_S
+        while not re.search(r"operation not permitted|permission denied",
+                            journal := guest.sh(f"journalctl -u edgewatch.service --no-pager -o cat --since @{since}"),
+                            re.IGNORECASE):
+            assert time.monotonic() < deadline, "no denial without the drop-in:\n" + journal
+            guest.sh("sleep 5")
+        print("journal without the drop-in:\n" + journal)
+    finally:
+        guest.sh(f"mv /root/devices.conf {DROPIN} && systemctl daemon-reload && systemctl restart edgewatch.service")
