@@ -18,6 +18,7 @@ from pathlib import Path
 
 from board import base, disk, inject, rootfs, system, wheelhouse
 from board.host import BuildError
+from edge.config.root import load_config
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ GROW_MARGIN_BYTES = 256 * disk.MIB
 class BuildRequest:
     out: Path  # the .img to write
     payload: inject.Payload
-    extras: str = wheelhouse.DEFAULT_EXTRAS
+    extras: str | None = None  # None: the defaults and what the config needs
     serial_autologin: bool = False
     keep_root: Path | None = None  # also leave the image's root folder here (no base only)
     base: Path | None = None  # the user's arm64 image to install into
@@ -63,12 +64,14 @@ def build(request: BuildRequest) -> Built:
         raise BuildError(f"{out}: the image file name must end in .img")
     if request.base is not None and (request.keep_root or request.serial_autologin):
         raise BuildError("--keep-root and --serial-autologin apply to the image built without --base")
+    extras = wheelhouse.extras_for(load_config(request.payload.config), request.extras)  # refused before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     house = out.with_name(f"{out.stem}.wheelhouse")
     if house.exists():
         shutil.rmtree(house)
     timer = _Timer()
-    built = _on_base(request, house, timer) if request.base is not None else _minimal(request, house, timer)
+    built = (_on_base(request, extras, house, timer) if request.base is not None
+             else _minimal(request, extras, house, timer))
     if request.compress is not None:
         with timer.step("compress"):
             built = replace(built, image=disk.compress(built.image, request.compress), seconds=timer.seconds)
@@ -76,7 +79,7 @@ def build(request: BuildRequest) -> Built:
     return built
 
 
-def _minimal(request: BuildRequest, house: Path, timer: _Timer) -> Built:
+def _minimal(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> Built:
     out = request.out
     work = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
     root = request.keep_root or work / "root"
@@ -87,7 +90,7 @@ def _minimal(request: BuildRequest, house: Path, timer: _Timer) -> Built:
             rootfs.extract(rootfs.cached_tarball(), root)
         target = wheelhouse.target_python(root)
         with timer.step("wheelhouse"):
-            wheels = wheelhouse.build(house, target, request.extras)
+            wheels = wheelhouse.build(house, target, extras)
         with timer.step("install"):
             inject.inject(root, target, wheels, request.payload)
             system.configure(root, request.serial_autologin)
@@ -99,7 +102,7 @@ def _minimal(request: BuildRequest, house: Path, timer: _Timer) -> Built:
     return Built(out, kernel, initrd, house, request.keep_root, timer.seconds)
 
 
-def _on_base(request: BuildRequest, house: Path, timer: _Timer) -> Built:
+def _on_base(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> Built:
     assert request.base is not None
     out = request.out
     with timer.step("copy base"):
@@ -109,7 +112,7 @@ def _on_base(request: BuildRequest, house: Path, timer: _Timer) -> Built:
         with base.mounted_root(out, partition) as root:
             target = wheelhouse.target_python(root)
         with timer.step("wheelhouse"):
-            wheels = wheelhouse.build(house, target, request.extras)
+            wheels = wheelhouse.build(house, target, extras)
         needed = sum(w.stat().st_size for w in wheels) * UNPACKED_PER_WHEEL_BYTE + GROW_MARGIN_BYTES
         needed += sum(disk.tree_bytes(folder) for folder in request.payload.folders)
         with timer.step("install"):

@@ -17,9 +17,10 @@ from pathlib import Path
 from board import venv
 from board.host import BuildError, require, run
 from board.wheelhouse import TargetPython
+from edge.config.root import load_config
+from edge.service.hardware import DROPIN_NAME, needs, render_dropin
 from edge.service.install import (
     CONFIG_DIR,
-    HARDWARE_GROUPS,
     KEY_FILE,
     STATE_DIR,
     UNIT_DIR,
@@ -30,7 +31,10 @@ from edge.service.install import (
 
 log = logging.getLogger(__name__)
 
-USER_GROUPS = (*HARDWARE_GROUPS, "spi", "dialout")  # cameras, I2C/SPI sensors, GPIO, serial Modbus
+# Debian leaves /dev/i2c-* and /dev/spidev* to root alone; Raspberry Pi OS gives them these groups
+UDEV_GROUPS = ("i2c", "spi")
+UDEV_RULES = ('SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"\n'
+              'SUBSYSTEM=="spidev", GROUP="spi", MODE="0660"\n')
 JOURNAL_MAX_USE = "64M"  # persistent journal capped so an SD card never fills with logs
 WHEELHOUSE = Path("var/cache/edgewatch/wheelhouse")  # on the board: reinstall or roll back with --no-index
 
@@ -43,10 +47,12 @@ class Payload:
     folders: tuple[Path, ...] = ()
 
 
-def sysusers_conf() -> str:
+def sysusers_conf(groups: tuple[str, ...]) -> str:
+    """The service user in the hardware groups its config needs (the drop-in's SupplementaryGroups=); the
+    groups the udev rules name exist either way, so a later install-service --config finds them."""
     lines = [f'u {USER} - "edgewatch machine monitoring" /{STATE_DIR} /usr/sbin/nologin']
-    lines += [f"g {group} -" for group in USER_GROUPS]
-    lines += [f"m {USER} {group}" for group in USER_GROUPS]
+    lines += [f"g {group} -" for group in sorted({*groups, *UDEV_GROUPS})]
+    lines += [f"m {USER} {group}" for group in groups]
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +92,8 @@ def _copy_payload(root: Path, payload: Payload, gid: int) -> None:
 def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payload) -> None:
     """Install edgewatch into ``root`` so that it starts as a hardened service on first boot."""
     require("systemd-sysusers", "systemctl")
+    config = load_config(payload.config)
+    groups = needs(config).groups
     venv.create(root, target, wheels)
     house = root / WHEELHOUSE
     house.mkdir(parents=True, exist_ok=True)
@@ -93,7 +101,7 @@ def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payloa
         shutil.copyfile(item, house / item.name)
     sysusers = root / "usr/lib/sysusers.d/edgewatch.conf"
     sysusers.parent.mkdir(parents=True, exist_ok=True)
-    sysusers.write_text(sysusers_conf(), encoding="utf-8")
+    sysusers.write_text(sysusers_conf(groups), encoding="utf-8")
     run(["systemd-sysusers", f"--root={root}", sysusers], "create the edgewatch user and its groups")
     gid = account_id(root, "group", USER)
     _copy_payload(root, payload, gid)
@@ -101,6 +109,9 @@ def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payloa
     state.mkdir(parents=True, exist_ok=True)
     os.chown(state, account_id(root, "passwd", USER), gid)
     state.chmod(0o750)
+    rules = root / "etc/udev/rules.d/60-edgewatch.rules"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(UDEV_RULES, encoding="utf-8")
     journald = root / "etc/systemd/journald.conf.d/50-edgewatch.conf"
     journald.parent.mkdir(parents=True, exist_ok=True)
     journald.write_text(journald_conf(), encoding="utf-8")
@@ -108,6 +119,10 @@ def inject(root: Path, target: TargetPython, wheels: list[Path], payload: Payloa
     unit = root / UNIT_DIR / UNIT_NAME
     unit.parent.mkdir(parents=True, exist_ok=True)
     unit.write_text(render_unit(str(venv.PREFIX / "bin/edgewatch")), encoding="utf-8")
+    dropin = unit.with_name(f"{UNIT_NAME}.d") / DROPIN_NAME
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text(render_dropin(config, Path("/") / CONFIG_DIR / "config.yaml"), encoding="utf-8")
     run(["systemctl", f"--root={root}", "enable", UNIT_NAME], "enable edgewatch.service in the image")
-    log.info("edgewatch installed in %s: %s, user %s in %s", root, venv.PREFIX, USER, ", ".join(USER_GROUPS))
+    log.info("edgewatch installed in %s: %s, user %s in %s", root, venv.PREFIX, USER,
+             ", ".join(groups) or "no hardware group")
 

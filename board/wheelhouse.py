@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from board.host import BuildError, run
+from edge.config.root import Config
+from edge.service.hardware import parts
 from edge.sources.picamera2_import import apt_numpy_version
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,23 @@ def target_python(root: Path) -> TargetPython:
         raise BuildError(f"cannot tell the Python version of {root}: /usr/bin/python3 points at {name!r}")
     major, minor = int(match[1]), int(match[2])
     return TargetPython(major, minor, apt_numpy_version(root))
+
+
+def extras_for(config: Config, requested: str | None) -> str:
+    """The extras an image installs: the defaults and what the config's plug-ins need, or ``requested``
+    as given (``--extras``) when it holds every extra the config needs."""
+    needed: dict[str, list[str]] = {}
+    for part, access in parts(config):
+        if access.extra is not None:
+            needed.setdefault(access.extra, []).append(part)
+    if requested is None:
+        return ",".join(sorted({*DEFAULT_EXTRAS.split(","), *needed}))
+    missing = sorted(set(needed) - set(requested.split(",")))
+    if missing:
+        raise BuildError(f"--extras {requested!r} lacks " + "; ".join(
+            f"'{extra}', which {', '.join(needed[extra])} needs" for extra in missing)
+            + f": add {','.join(missing)} to --extras, or leave --extras out")
+    return requested
 
 
 def download(out: Path, target: TargetPython, requirements: list[str], constraints: Path | None = None) -> None:

@@ -1,5 +1,6 @@
-"""Helpers for service tests: a fake clock that advances when the loop waits, an inline executor, and
-a press asset on the demo bundle's real encoder with a replayed motor temperature."""
+"""Helpers for service tests: a fake clock that advances when the loop waits, an inline executor,
+a press asset on the demo bundle's real encoder with a replayed motor temperature, and a pretend
+system (users, groups, units) for install-service."""
 
 from __future__ import annotations
 
@@ -143,3 +144,37 @@ class ListSink:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeSystem:
+    """Users, groups and enabled units of a pretend machine (we do not add users to this one)."""
+
+    def __init__(self, groups: Sequence[str] = ("video",)) -> None:
+        self.groups = set(groups)
+        self.users: set[str] = set()
+        self.enabled: set[str] = set()
+        self.commands: list[tuple[str, ...]] = []
+
+    def run(self, command: Sequence[str]) -> int:
+        command = tuple(command)
+        self.commands.append(command)
+        match command:
+            case ("getent", "group", name):
+                return 0 if name in self.groups else 2
+            case ("getent", "passwd", name):
+                return 0 if name in self.users else 2
+            case ("groupadd", "--system", name):
+                self.groups.add(name)
+            case ("useradd", *_, name):
+                self.users.add(name)
+                self.groups.add(name)
+            case ("systemctl", "is-enabled", "--quiet", unit):
+                return 0 if unit in self.enabled else 1
+            case ("systemctl", "enable", unit):
+                self.enabled.add(unit)
+            case ("chown", owner, path):
+                user, group = owner.split(":")
+                if (user != "root" and user not in self.users) or group not in self.groups:
+                    return 1
+                assert Path(path).exists()
+        return 0

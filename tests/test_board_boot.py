@@ -1,7 +1,8 @@
 """Boot the arm64 image under qemu-system-aarch64 and watch edgewatch run under a real systemd.
 
 One guest for the module; the tests run in order (start, watchdog, verdicts, stop, kill -9,
-power cut), each leaving the service running for the next. Figures go to the test's output.
+power cut, then kernel-emulated hardware under the unit), each leaving the service running for
+the next. Figures go to the test's output.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ pytestmark = pytest.mark.board
 
 BOOT_TIMEOUT_S = 900.0  # TCG on two shared cores: the kernel, systemd and a first Python start
 COMMAND_TIMEOUT_S = 300.0
+CONFIG = "/etc/edgewatch/config.yaml"
+EDGEWATCH = "/opt/edgewatch/bin/edgewatch"
+DROPIN = "/etc/systemd/system/edgewatch.service.d/devices.conf"
+# Debian's arm64 kernel modules: a V4L2 test-pattern camera and a loopback sound card (it has no i2c-stub)
+RIG_MODULES = ("vivid n_devs=1", "snd-aloop")
+FEEDER = "while :; do aplay -q -D hw:Loopback,0,0 /etc/edgewatch/rig/feed.wav; done"
 DENIED = re.compile(r"permission denied|operation not permitted|EACCES|PermissionError|Traceback|audit",
                     re.IGNORECASE)
 
@@ -88,8 +95,9 @@ def test_service_starts_as_edgewatch_with_its_hardening(guest: Guest) -> None:
     print(f"boot to READY=1 (kernel start to active, guest clock): {ready_s:.1f} s")
     pid = guest.prop("MainPID")
     assert guest.sh(f"stat -c %U /proc/{pid}").strip() == "edgewatch"  # the owner of /proc/PID is its user
-    groups = set(guest.sh("id -nG edgewatch").split())
-    assert {"video", "i2c", "spi", "gpio", "dialout"} <= groups
+    allowed = guest.prop("DeviceAllow")  # the demo uses no device: only ProtectClock's own char-rtc
+    assert guest.prop("DevicePolicy") == "closed" and "video4linux" not in allowed and "alsa" not in allowed
+    assert "devices.conf" in guest.prop("DropInPaths")
     journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o short-monotonic")
     print("journal of a clean start:\n" + journal)
     assert "Started edgewatch.service" in journal or "Started edgewatch" in journal
@@ -155,3 +163,67 @@ def test_power_cut_loses_no_committed_verdict(guest: Guest) -> None:
     assert committed <= guest.api_verdict_ids()
     boots = guest.sh("journalctl --list-boots --no-pager")
     assert len([line for line in boots.splitlines() if re.match(r"\s*-?\d+ ", line)]) >= 2, boots
+
+
+def rig_verdicts(guest: Guest) -> list[dict]:
+    printed = guest.sh(f"runuser -u edgewatch -- {EDGEWATCH} history --config {CONFIG} --asset rig-1 --json")
+    return list(json.loads(printed[printed.index("["):]))
+
+
+def rig_evidence(guest: Guest) -> dict[str, dict]:
+    """The newest evidence of each rig-1 source (the camera's vision evidence, vibration:drive_end)."""
+    newest: dict[str, dict] = {}
+    for verdict in reversed(rig_verdicts(guest)):  # oldest first: newer ones overwrite
+        newest.update({item["source"]: item for item in verdict["evidence"]})
+    return newest
+
+
+@pytest.fixture(scope="module")
+def rig(guest: Guest) -> Iterator[None]:
+    """The emulated devices loaded, the CWRU record playing into the loopback, and the rig-1 asset added to
+    the config with its device drop-in written by install-service."""
+    guest.console.shell("systemctl is-system-running --wait", BOOT_TIMEOUT_S)  # boot messages off the console
+    for module in RIG_MODULES:
+        guest.sh(f"modprobe {module}")
+    guest.sh("udevadm settle")
+    guest.sh(f"systemd-run --unit=rig-feeder sh -c '{FEEDER}'")
+    guest.sh(f"cp /etc/edgewatch/rig/config.yaml {CONFIG}")  # the demo config plus rig-1
+    installed = guest.sh(f"{EDGEWATCH} install-service --config {CONFIG}")
+    print("install-service for the rig:\n" + installed)
+    guest.sh("systemctl restart edgewatch.service")
+    guest.wait_active()
+    yield
+    guest.sh("systemctl stop rig-feeder.service")
+
+
+def test_emulated_devices_reach_the_verdict_under_the_unit(guest: Guest, rig: None) -> None:
+    dropin = guest.sh(f"cat {DROPIN}")
+    for line in ("DeviceAllow=char-video4linux rw", "DeviceAllow=char-alsa rw", "SupplementaryGroups=audio video"):
+        assert line in dropin, dropin
+    deadline = time.monotonic() + 2 * COMMAND_TIMEOUT_S
+    while True:
+        evidence = rig_evidence(guest)
+        vibration = evidence.get("vibration:drive_end", {})
+        camera = [item for item in evidence.values() if item["kind"] == "vision"]
+        if vibration.get("fault_type") == "outer_race" and camera:
+            break
+        assert time.monotonic() < deadline, f"rig-1 evidence after {2 * COMMAND_TIMEOUT_S:.0f} s: {evidence}"
+        guest.sh("sleep 5")
+    journal = guest.sh("journalctl -b -u edgewatch.service --no-pager -o cat --since -10min")
+    assert not DENIED.search(journal), "the unit with the drop-in hit a denial:\n" + journal
+
+
+def test_without_the_drop_in_the_same_devices_are_denied(guest: Guest, rig: None) -> None:
+    since = guest.sh("date +%s").strip()
+    guest.sh(f"mv {DROPIN} /root/devices.conf && systemctl daemon-reload && systemctl restart edgewatch.service")
+    try:
+        assert "video4linux" not in guest.prop("DeviceAllow") and "alsa" not in guest.prop("DeviceAllow")
+        deadline = time.monotonic() + 2 * COMMAND_TIMEOUT_S
+        while not re.search(r"operation not permitted|permission denied",
+                            journal := guest.sh(f"journalctl -u edgewatch.service --no-pager -o cat --since @{since}"),
+                            re.IGNORECASE):
+            assert time.monotonic() < deadline, "no denial without the drop-in:\n" + journal
+            guest.sh("sleep 5")
+        print("journal without the drop-in:\n" + journal)
+    finally:
+        guest.sh(f"mv /root/devices.conf {DROPIN} && systemctl daemon-reload && systemctl restart edgewatch.service")

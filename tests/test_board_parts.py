@@ -83,16 +83,15 @@ def test_apt_numpy_in_the_base_keeps_numpy_out_of_the_venv(tmp_path: Path) -> No
 
 
 def test_the_service_user_is_declared_with_its_hardware_groups() -> None:
-    lines = sysusers_conf().splitlines()
+    lines = sysusers_conf(("audio", "spi")).splitlines()
     assert lines[0].startswith("u edgewatch - ") and lines[0].endswith("/var/lib/edgewatch /usr/sbin/nologin")
-    for group in ("video", "i2c", "spi", "gpio", "dialout"):
-        assert f"g {group} -" in lines and f"m edgewatch {group}" in lines
+    assert lines[1:] == ["g audio -", "g i2c -", "g spi -", "m edgewatch audio", "m edgewatch spi"]
 
 
 def test_image_commands_parse_and_refuse_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["image", "build", "--config", "c.yaml", "--with", "bundles", "--with",
                                       "profiles", "--out", "x.img"])
-    assert args.with_folder == [Path("bundles"), Path("profiles")] and args.extras == "cloud,mqtt"
+    assert args.with_folder == [Path("bundles"), Path("profiles")] and args.extras is None
     assert main(["image", "build", "--config", str(tmp_path / "missing.yaml"), "--out", "x.img"]) == 2
     assert main(["image", "wheelhouse", "--out", str(tmp_path / "w"), "--python", "three"]) == 2
     assert main(["image", "wheelhouse", "--out", str(tmp_path / "w"), "--extras", "export"]) == 1
@@ -111,3 +110,31 @@ def test_compressed_image_unpacks_to_the_same_bytes(tmp_path: Path, how: str, su
     out = compress(image, how)
     assert out.name == "x.img" + suffix and not image.exists()
     assert subprocess.run([*unpack, str(out)], capture_output=True, check=True).stdout == content
+
+
+EXTRAS_CONFIG = """
+model: {bundle: bundle}
+alerts: {notify: ["json://127.0.0.1:9/hook"]}
+assets:
+  - id: press-1
+    cameras: [{name: top, type: v4l2}]
+    sensors: [{name: bearing, type: i2c, chip: tmp117, quantity: temperature, unit: degC}]
+"""
+
+
+def test_image_extras_follow_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from board.host import BuildError
+    from board.wheelhouse import extras_for
+    from edge.config.root import load_config
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(EXTRAS_CONFIG)
+    config = load_config(config_path)
+    assert extras_for(config, None) == "cloud,i2c,mqtt,notify,video"  # the defaults and what the config uses
+    assert extras_for(config, "i2c,notify,video") == "i2c,notify,video"  # --extras overrides
+    with pytest.raises(BuildError, match=r"lacks 'i2c', which sensor 'bearing' on asset 'press-1' needs; "
+                                         r"'video', which camera 'top' on asset 'press-1' needs: add i2c,video"):
+        extras_for(config, "cloud,notify")
+    out = tmp_path / "x.img"
+    assert main(["image", "build", "--config", str(config_path), "--extras", "", "--out", str(out)]) == 1
+    assert "lacks 'i2c'" in capsys.readouterr().err and not out.exists()  # refused before any work

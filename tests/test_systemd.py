@@ -7,7 +7,6 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from edge.cli.main import main
 from edge.config.root import Config
 from edge.errors import UsageError
 from edge.service.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
-from tests.service_support import REPO_ROOT
+from tests.service_support import REPO_ROOT, FakeSystem
 
 UNIT = REPO_ROOT / "systemd" / "edgewatch.service"
 MAX_EXPOSURE = 3.0
@@ -58,10 +57,10 @@ def test_unit_declares_the_service_contract() -> None:
     assert settings["User"] == ["edgewatch"] and settings["StateDirectory"] == ["edgewatch"]
     assert settings["ConfigurationDirectory"] == ["edgewatch"]
     assert settings["LoadCredential"] == ["openai_api_key:/etc/edgewatch/openai_api_key"]
-    assert settings["SupplementaryGroups"] == ["video i2c gpio"]
+    assert "SupplementaryGroups" not in settings  # the device drop-in adds what the config uses
     assert settings["ProtectSystem"] == ["strict"] and settings["ProtectHome"] == ["yes"]
     assert settings["PrivateTmp"] == ["yes"] and settings["NoNewPrivileges"] == ["yes"]
-    assert settings["DevicePolicy"] == ["closed"] and "char-video4linux rw" in settings["DeviceAllow"]
+    assert settings["DevicePolicy"] == ["closed"] and "DeviceAllow" not in settings
     assert settings["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
     assert "@system-service" in settings["SystemCallFilter"]
     assert settings["ExecStart"] == [f"{DEFAULT_EXEC} run --config /etc/edgewatch/config.yaml"]
@@ -87,48 +86,16 @@ def test_security_exposure_is_at_most_3(rendered_unit: Path) -> None:
     assert float(match.group(1)) <= MAX_EXPOSURE
 
 
-class FakeSystem:
-    """Users, groups and enabled units of a pretend machine (we do not add users to this one)."""
-
-    def __init__(self, groups: Sequence[str] = ("video",)) -> None:
-        self.groups = set(groups)
-        self.users: set[str] = set()
-        self.enabled: set[str] = set()
-        self.commands: list[tuple[str, ...]] = []
-
-    def run(self, command: Sequence[str]) -> int:
-        command = tuple(command)
-        self.commands.append(command)
-        match command:
-            case ("getent", "group", name):
-                return 0 if name in self.groups else 2
-            case ("getent", "passwd", name):
-                return 0 if name in self.users else 2
-            case ("groupadd", "--system", name):
-                self.groups.add(name)
-            case ("useradd", *_, name):
-                self.users.add(name)
-                self.groups.add(name)
-            case ("systemctl", "is-enabled", "--quiet", unit):
-                return 0 if unit in self.enabled else 1
-            case ("systemctl", "enable", unit):
-                self.enabled.add(unit)
-            case ("chown", owner, path):
-                user, group = owner.split(":")
-                if (user != "root" and user not in self.users) or group not in self.groups:
-                    return 1
-                assert Path(path).exists()
-        return 0
-
-
 def test_install_service_is_idempotent(tmp_path: Path) -> None:
     system = FakeSystem()
     installer = Installer(root=tmp_path, executable="/opt/ew/bin/edgewatch", run=system.run, site="plant-7")
     steps = installer.plan()
     assert [s.description.split(" ")[0] for s in steps] == [
-        "create", "create", "create", "create", "write", "create", "create", "install", "enable"]
+        "create", "create", "write", "create", "create", "install", "install", "enable"]
     installer.apply(steps)
-    assert system.groups >= {"video", "i2c", "gpio", "edgewatch"} and system.users == {"edgewatch"}
+    assert system.groups == {"video", "edgewatch"} and system.users == {"edgewatch"}  # the skeleton uses no device
+    dropin = (tmp_path / "etc/systemd/system/edgewatch.service.d/devices.conf").read_text()
+    assert "[Service]" in dropin and "DeviceAllow" not in dropin
     assert ("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/edgewatch",
             "--shell", "/usr/sbin/nologin", "edgewatch") in system.commands
     unit = tmp_path / "etc/systemd/system/edgewatch.service"
@@ -140,11 +107,12 @@ def test_install_service_is_idempotent(tmp_path: Path) -> None:
     assert "site: plant-7" in (tmp_path / "etc/edgewatch/config.yaml").read_text()
     assert installer.plan() == []  # second run: nothing left to do
 
-    (tmp_path / "etc/edgewatch/config.yaml").write_text("# mine\n")
+    mine = "# mine\n" + CONFIG_SKELETON.format(site="plant-7")  # read for its devices, never rewritten
+    (tmp_path / "etc/edgewatch/config.yaml").write_text(mine)
     moved = Installer(root=tmp_path, executable="/usr/local/bin/edgewatch", run=system.run)
     assert [s.description.split(" ")[0] for s in moved.plan()] == ["update"]  # only the unit; config kept
     moved.apply(moved.plan())
-    assert (tmp_path / "etc/edgewatch/config.yaml").read_text() == "# mine\n"
+    assert (tmp_path / "etc/edgewatch/config.yaml").read_text() == mine
 
 
 def test_an_install_under_home_is_refused_with_the_fix() -> None:
@@ -164,6 +132,8 @@ def test_dry_run_prints_and_changes_nothing(
     system = FakeSystem()
     monkeypatch.setattr("edge.service.install._run", system.run)  # probes answered by the fake; "/" is only read
     assert main(["install-service", "--dry-run"]) == 0
-    printed = capsys.readouterr().out.splitlines()
-    assert printed and all(line.startswith("would ") for line in printed)
+    steps, files = capsys.readouterr().out.split("\n\n", 1)
+    assert steps and all(line.startswith("would ") for line in steps.splitlines())
+    assert [line for line in files.splitlines() if line.startswith("# /etc/")] == [
+        "# /etc/systemd/system/edgewatch.service", "# /etc/systemd/system/edgewatch.service.d/devices.conf"]
     assert all(c[0] in ("getent", "systemctl") and "enable" not in c for c in system.commands)  # probes only

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -22,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from edge.config.root import Config, load_config
 from edge.errors import EdgewatchError
+from edge.service.hardware import CAMERAS, DROPIN_NAME, SENSORS, Access, access, fix_lines, install_command
 
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
 T = TypeVar("T")
@@ -30,6 +32,7 @@ MIN_FREE_BYTES = 512 * 1024 * 1024
 EARLIEST_PLAUSIBLE_S = 1_767_225_600.0  # 2026-01-01: a board without RTC boots in 1970 until NTP syncs
 CAMERA_TIMEOUT_S = 20.0
 CLOUD_TIMEOUT_S = 10.0
+DENIED = re.compile(r"operation not permitted|permission denied|errno (1|13)\b", re.IGNORECASE)  # EPERM, EACCES
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def run_checks(config_path: Path) -> list[Result]:
         results.append(result)
         encoder = loaded if loaded is not None else encoder
     results += _profile_checks(config, encoder)
-    results += [_camera(asset.id, camera) for asset in config.assets for camera in asset.cameras]
-    results += [_sensor(asset.id, sensor) for asset in config.assets for sensor in asset.sensors]
+    results += [denial_fix(_camera(asset.id, camera), CAMERAS, camera, config_path)
+                for asset in config.assets for camera in asset.cameras]
+    results += [denial_fix(_sensor(asset.id, sensor), SENSORS, sensor, config_path)
+                for asset in config.assets for sensor in asset.sensors]
     results += [_state_dir(config), _clock(), _cloud(config), *_outputs(config), *_notifications(config)]
     return results
 
@@ -74,6 +79,15 @@ def _guard(check: str, action: Callable[[], Result]) -> Result:
         return Result(check, "FAIL", str(exc))
     except Exception as exc:  # doctor reports every failure as a row, whatever raised it
         return Result(check, "FAIL", f"{type(exc).__name__}: {exc}")
+
+
+def denial_fix(result: Result, table: dict[str, Access], part: Any, config_path: Path) -> Result:
+    """A read the device sandbox (or a missing group) refused names the drop-in lines that open it."""
+    found = access(table, part)
+    if result.status != "FAIL" or not found.devices or not DENIED.search(result.detail):
+        return result
+    return Result(result.check, "FAIL", f"{result.detail}; opened by the drop-in line(s) "
+                  f"{', '.join(fix_lines(found))} ({DROPIN_NAME}: sudo {install_command(config_path)})")
 
 
 def _with_timeout(action: Callable[[], T], timeout_s: float, what: str) -> T:

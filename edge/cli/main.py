@@ -182,9 +182,14 @@ def _add_service(sub: argparse._SubParsersAction) -> None:
         "doctor", help="Check config, bundle, cameras, sensors, disk, clock and cloud; print a pass/fail table."
     )
     p.add_argument("--config", type=Path, default=Path("/etc/edgewatch/config.yaml"), help="Config file.")
+    p.add_argument("--as-service", action="store_true",
+                   help="Run the checks under the installed unit's sandbox, as its user (systemd-run; needs root).")
 
-    p = sub.add_parser("install-service", help="Install the systemd unit, user, config skeleton and state folder.")
-    p.add_argument("--dry-run", action="store_true", help="Print what would be done and change nothing.")
+    p = sub.add_parser("install-service", help="Install the systemd unit, its device drop-in, user, config skeleton "
+                       "and state folder.")
+    p.add_argument("--config", type=Path, help="Open the devices this config uses (default the installed config).")
+    p.add_argument("--dry-run", action="store_true", help="Print what would be done, the unit and the drop-in; "
+                   "change nothing.")
 
 
 def _add_demo_bench(sub: argparse._SubParsersAction) -> None:
@@ -275,7 +280,8 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--base", type=Path, metavar="IMG",
                    help="Your arm64 image (Raspberry Pi OS Lite, a Jetson or Debian/Ubuntu image) to install into; "
                         "default: a minimal Debian system.")
-    b.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to install (comma-separated).")
+    b.add_argument("--extras", help="edgewatch extras to install (comma-separated); default cloud,mqtt and what "
+                   "the config's plug-ins need. A list lacking a needed extra is refused.")
     b.add_argument("--compress", choices=["xz", "zstd"],
                    help="Write IMG.xz or IMG.zst (Raspberry Pi Imager reads both) instead of the raw image.")
     b.add_argument("--serial-autologin", action="store_true",

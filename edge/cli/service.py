@@ -99,8 +99,21 @@ def format_history(stored: list[StoredVerdict]) -> str:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    """Exit 0 when nothing failed (warnings allowed), 1 otherwise."""
+    """Exit 0 when nothing failed (warnings allowed), 1 otherwise; ``--as-service``: the same checks
+    under the installed unit's sandbox, through systemd-run (their table passes straight through)."""
     from edge.cli.doctor import doctor as run_doctor
+
+    if args.as_service:
+        import os
+        import subprocess
+        from pathlib import Path
+
+        from edge.service.install import INSTALLED_UNIT
+        from edge.service.sandbox import doctor_command
+
+        if not Path("/run/systemd/system").is_dir() or os.geteuid() != 0:
+            raise UsageError("--as-service starts a transient systemd unit: run it with sudo on a systemd host")
+        return subprocess.run(doctor_command(INSTALLED_UNIT, args.config.absolute()), check=False).returncode
 
     table, healthy = run_doctor(args.config)
     print(table)
@@ -115,14 +128,16 @@ def install_service(args: argparse.Namespace) -> int:
 
     if not args.dry_run and os.geteuid() != 0:
         raise UsageError("install-service changes /etc and creates a user: run it with sudo (or try --dry-run)")
-    installer = Installer()
+    installer = Installer(config_path=args.config)
     steps = installer.plan()
     if not steps:
         print("edgewatch service already installed: nothing to do")
-        return 0
     for step in steps:
         print(f"{'would ' if args.dry_run else ''}{step.description}")
-    if not args.dry_run:
+    if args.dry_run:
+        for path, content in installer.files().items():
+            print(f"\n# {path}\n{content}", end="")
+    elif steps:
         installer.apply(steps)
         print("done: edit /etc/edgewatch/config.yaml, run 'edgewatch doctor', then 'sudo systemctl start edgewatch'")
     return 0

@@ -1,9 +1,11 @@
 """``edgewatch install-service``: the systemd unit, its user, the config skeleton and the state folder.
 
-Idempotent by construction: ``plan`` looks at what is already there and lists only the steps
-still needed, so a second run does nothing and ``--dry-run`` prints exactly what a real run
-would do. An existing config or API key file is never overwritten. Commands go through one
-``Runner`` (``subprocess.run`` by default) so the plan can be exercised without a real system.
+The unit opens no device; a drop-in beside it (``edgewatch.service.d/devices.conf``) opens what the
+config uses (see ``edge/service/hardware.py``). Idempotent by construction: ``plan`` looks at what is
+already there and lists only the steps still needed, so a second run does nothing and ``--dry-run``
+prints exactly what a real run would do. An existing config or API key file is never overwritten.
+Commands go through one ``Runner`` (``subprocess.run`` by default) so the plan can be exercised
+without a real system.
 """
 
 from __future__ import annotations
@@ -17,19 +19,23 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
+from edge.config.root import Config, load_config
 from edge.errors import StorageError, UsageError
 from edge.files import write_atomically
+from edge.service.hardware import DROPIN_NAME, needs, render_dropin
 
 log = logging.getLogger(__name__)
 
 USER = "edgewatch"
-HARDWARE_GROUPS = ("video", "i2c", "gpio")  # the unit's SupplementaryGroups= must all exist
 UNIT_NAME = "edgewatch.service"
 UNIT_DIR = Path("etc/systemd/system")
 CONFIG_DIR = Path("etc/edgewatch")
 STATE_DIR = Path("var/lib/edgewatch")
 KEY_FILE = "openai_api_key"  # LoadCredential=openai_api_key:/etc/edgewatch/openai_api_key
 DEFAULT_EXEC = "/opt/edgewatch/bin/edgewatch"
+INSTALLED_UNIT = Path("/") / UNIT_DIR / UNIT_NAME
 
 Runner = Callable[[Sequence[str]], int]  # runs a command, returns its exit status
 
@@ -80,6 +86,7 @@ class Installer:
     executable: str = field(default_factory=lambda: default_executable())
     run: Runner = field(default_factory=lambda: _run)
     site: str = "edgewatch"
+    config_path: Path | None = None  # whose devices the drop-in opens; default the installed config
 
     def plan(self) -> list[Step]:
         hidden = Path(self.executable).parts[1:2]
@@ -90,8 +97,9 @@ class Installer:
                 "--system-site-packages /opt/edgewatch && sudo /opt/edgewatch/bin/pip install edgewatch', "
                 "then run /opt/edgewatch/bin/edgewatch install-service"
             )
+        config_path, loaded = self.config()
         steps: list[Step] = []
-        for group in HARDWARE_GROUPS:
+        for group in needs(loaded).groups:  # SupplementaryGroups= naming a missing group stops the unit
             if self.run(("getent", "group", group)) != 0:
                 steps.append(Step(f"create system group {group}", (("groupadd", "--system", group),)))
         if self.run(("getent", "passwd", USER)) != 0:
@@ -115,17 +123,35 @@ class Installer:
         if not state.is_dir():
             steps.append(Step(f"create {state} ({USER}:{USER}, 0750)", (("chown", f"{USER}:{USER}", str(state)),),
                               make_dir=state, mode=0o750))
-        unit = self.root / UNIT_DIR / UNIT_NAME
-        wanted = render_unit(self.executable)
-        if not unit.exists() or unit.read_text(encoding="utf-8") != wanted:
-            steps.append(Step(f"{'update' if unit.exists() else 'install'} {unit} (ExecStart={self.executable})",
-                              (("systemctl", "daemon-reload"),), write=unit, content=wanted, mode=0o644))
+        whats = (f"ExecStart={self.executable}", f"the devices {config_path} uses")
+        for (path, wanted), what in zip(self.files().items(), whats, strict=True):
+            if not path.exists() or path.read_text(encoding="utf-8") != wanted:
+                steps.append(Step(f"{'update' if path.exists() else 'install'} {path} ({what})",
+                                  (("systemctl", "daemon-reload"),), write=path, content=wanted, mode=0o644))
         if self.run(("systemctl", "is-enabled", "--quiet", UNIT_NAME)) != 0:
             steps.append(Step(f"enable {UNIT_NAME} at boot", (("systemctl", "enable", UNIT_NAME),)))
         return steps
 
+    def files(self) -> dict[Path, str]:
+        """The unit and its device drop-in, as this install writes them."""
+        config_path, config = self.config()
+        unit_dir = self.root / UNIT_DIR
+        return {unit_dir / UNIT_NAME: render_unit(self.executable),
+                unit_dir / f"{UNIT_NAME}.d" / DROPIN_NAME: render_dropin(config, config_path)}
+
+    def config(self) -> tuple[Path, Config]:
+        """The config whose devices the drop-in opens: --config, else the installed one, else the skeleton."""
+        installed = Path("/") / CONFIG_DIR / "config.yaml"
+        if self.config_path is not None:
+            return self.config_path.absolute(), load_config(self.config_path)
+        if (self.root / CONFIG_DIR / "config.yaml").is_file():
+            return installed, load_config(self.root / CONFIG_DIR / "config.yaml")
+        return installed, Config.model_validate(yaml.safe_load(CONFIG_SKELETON.format(site=self.site)))
+
     def apply(self, steps: Sequence[Step]) -> None:
         for step in steps:
+            if step.write is not None:
+                step.write.parent.mkdir(parents=True, exist_ok=True)
             if step.make_dir is not None:
                 step.make_dir.mkdir(parents=True, exist_ok=True)
                 step.make_dir.chmod(step.mode)

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from edge.config.root import Config, load_config
-from edge.errors import EdgewatchError
+from edge.errors import ConfigError, EdgewatchError
 from edge.service.loop import Service
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,13 @@ _WAKE = b"h"  # a SIGHUP
 _QUIT = b"q"  # close()
 
 
-def check_config(path: Path) -> Config:
-    """Load the config and everything a rebuild would refuse: notify URLs, bundle hashes and each asset's
-    profile."""
+def check_config(path: Path, unit: Path | None = None) -> Config:
+    """Load the config and everything a rebuild would refuse: notify URLs, bundle hashes, each asset's
+    profile and, under systemd (``unit``: default the installed one), a device or group the unit does
+    not give."""
     from edge.bundle import load_bundle
+    from edge.service.hardware import denied, install_command, unit_access
+    from edge.service.install import INSTALLED_UNIT
     from edge.vision.profile import load_profile
 
     config = load_config(path)
@@ -37,6 +40,12 @@ def check_config(path: Path) -> Config:
         from edge.alerts.notifier import check_urls
 
         check_urls([url.get_secret_value() for url in config.alerts.notify])
+    unit = unit or (INSTALLED_UNIT if "INVOCATION_ID" in os.environ else None)
+    if unit is not None and unit.is_file():
+        missing = denied(config, *unit_access(unit))
+        if missing:
+            raise ConfigError(f"{path}: {'; '.join(missing)}, which {unit.name} does not allow: run "
+                              f"'sudo {install_command(path)}', then 'sudo systemctl restart {unit.name}'")
     bundle = (load_bundle(config.model.bundle, verify=True, trusted_keys=config.model.trusted_keys)
               if config.model is not None else None)
     for asset in config.assets:
