@@ -94,8 +94,8 @@ def checks(match: bearings.DefectMatch, found: Impulsiveness) -> list[Check]:
                                       + ("as strong as the line: a shaft-spaced comb, not a stationary outer race)"
                                          if comb else "a stationary outer race: none, or weaker than the line)")))
     if match.line_hidden:
-        result.append(Check(False, f"{bearings.symbol(match.fault_type)} sits on a shaft or supply line and no harmonic "
-                                   "clears it: the pattern shows only in its sidebands"))
+        result.append(Check(False, f"{bearings.symbol(match.fault_type)} sits on a shaft or supply line and no "
+                                   "harmonic clears it: the pattern shows only in its sidebands"))
     result.append(Check(found.impulsive, (
         f"demodulated band {found.band.low_hz:.0f}-{found.band.high_hz:.0f} Hz: spectral kurtosis "
         f"{found.spectral_kurtosis:.1f} (impacts >= {MIN_SPECTRAL_KURTOSIS:g}), kurtosis {found.kurtosis:.1f} "
