@@ -45,7 +45,7 @@ def test_healthy_and_loose_rigs_get_no_fault_and_at_most_one_warning_in_ten() ->
 def test_race_faults_on_varied_rigs_are_named() -> None:
     """Impacts 6-12 x the RMS of everything else in the band they ring. Measured on these 20 rigs:
     39 of 40 named (and all 40 healthy and loose bursts above `ok`); on the benchmark's 100 rigs
-    95.5 % (seeds 0-99), 91.5 % on seeds 1000-1099. The misses are defect lines within a bin and a
+    95.5 % (seeds 0-99), 93 % on seeds 1000-1099. The misses are defect lines within a bin and a
     half of a shaft or half-order harmonic in every harmonic, and impacts buried under a
     structural resonance."""
     named = []

@@ -252,8 +252,9 @@ def match_defects(
         # a masked first line leaves the defect frequency open: the first clear harmonic is searched
         # in the widened window and fixes it for the rest
         base_hz = None if fundamental.masked else fundamental.freq_hz
-        # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
-        for k in range(2, n_harmonics + 3):
+        # a harmonic masked by a shaft or supply line is replaced by the next one (up to four): a
+        # defect line k x delta off a shaft or supply multiple clears the mask from some k on
+        for k in range(2, n_harmonics + 5):
             if sum(not line.masked for line in harmonics) >= n_harmonics:
                 break
             if base_hz is None:
