@@ -135,3 +135,14 @@ def test_the_sensor_learns_the_normal_from_ok_bursts_and_judges_against_it(caplo
         fresh = SensorAnalyzer([_sensor()], state={**state, "de/defect_lines": {"count": "many"}})
     assert "saved defect-line normal unusable" in caplog.text
     assert fresh.state_dict()["de/defect_lines"]["count"] == 0
+
+
+def test_a_sensor_without_a_baseline_judges_no_family_against_a_normal() -> None:
+    config = sensor_config(BURST, rate_hz=int(RIG.fs_hz), analytics={"baseline": {"enabled": False, "warmup": 2}},
+                           vibration={"rpm": RIG.nominal_shaft_hz * 60.0, "bearing": RIG.bearing})
+    analyzer = SensorAnalyzer([config])
+    for i in range(2):
+        analyzer.analyse(_reading(rig_burst(RIG, seed=30 + i), float(i)))
+    fault = analyzer.analyse(_reading(rig_burst(RIG, fault=bearings.OUTER_RACE, severity=SEVERITY, seed=200), 5.0))
+    assert fault.fault_type == bearings.OUTER_RACE and "family_over_normal_db" not in fault.values
+    assert analyzer.state_dict()["de/defect_lines"]["count"] == 0

@@ -141,7 +141,7 @@ class SensorAnalyzer:
                 found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits, speed_range,
                                            self._measured_shaft_hz(config, statuses))
                 found = fixed_lines.discount(found, self.lines[config.name], reading.timestamp)
-                found = self._against_family_normal(config.name, found)
+                found = self._against_family_normal(config, found)
                 found = self._against_baseline(config, found, reading.timestamp)
                 return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
@@ -160,12 +160,16 @@ class SensorAnalyzer:
         rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
         return levels.against_normal(found, states, rules, timestamp)
 
-    def _against_family_normal(self, sensor: str, found: diagnosis.VibrationDiagnosis) -> diagnosis.VibrationDiagnosis:
-        """Judged against the defect lines' normal, which learns (like the levels) only from bursts
-        judged ok: a fault seen while it learns never becomes normal."""
-        judged = family_normal.against_normal(found, self.families[sensor])
+    def _against_family_normal(
+        self, config: SensorBase, found: diagnosis.VibrationDiagnosis
+    ) -> diagnosis.VibrationDiagnosis:
+        """Judged against the defect lines' normal (when the baseline is enabled), which learns,
+        like the levels, only from bursts judged ok: a fault seen while it learns never becomes normal."""
+        if not config.analytics.baseline.enabled:
+            return found
+        judged = family_normal.against_normal(found, self.families[config.name])
         if judged.condition is Condition.OK:
-            self.families[sensor].learn(judged)
+            self.families[config.name].learn(judged)
         return judged
 
     def _measured_shaft_hz(self, config: SensorBase, statuses: Mapping[str, SensorStatus] | None) -> float | None:
