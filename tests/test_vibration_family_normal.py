@@ -9,7 +9,9 @@ the same level (the machine always struck there) it is no new fault.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from bench.healthy_signals import draw_rig, rig_burst
 from edge.analytics import bearings, diagnosis, family_normal, iso
 from edge.analytics.family_normal import NEW_FAULT_DB, SAME_AS_NORMAL_DB, FamilyNormal
+from edge.cli.main import main
 from edge.evidence import Condition
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
@@ -146,3 +149,23 @@ def test_a_sensor_without_a_baseline_judges_no_family_against_a_normal() -> None
     fault = analyzer.analyse(_reading(rig_burst(RIG, fault=bearings.OUTER_RACE, severity=SEVERITY, seed=200), 5.0))
     assert fault.fault_type == bearings.OUTER_RACE and "family_over_normal_db" not in fault.values
     assert analyzer.state_dict()["de/defect_lines"]["count"] == 0
+
+
+def test_the_command_line_reference_holds_the_normal_defect_lines(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``--reference``: a healthy recording of the rig leaves the fault standing, margin stated; a
+    reference that already carried the same strikes makes it no new fault."""
+    for name, fault, seed in (("healthy", None, 1), ("struck", bearings.OUTER_RACE, 2),
+                              ("now", bearings.OUTER_RACE, 3)):
+        np.save(tmp_path / f"{name}.npy", rig_burst(RIG, 4.0, fault=fault, severity=SEVERITY, seed=seed))
+    args = ["vibration", "analyze", str(tmp_path / "now.npy"), "--fs", str(RIG.fs_hz), "--rpm",
+            str(RIG.nominal_shaft_hz * 60.0), "--bearing", RIG.bearing, "--json"]
+    assert main([*args, "--reference", str(tmp_path / "healthy.npy")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["condition"], out["fault_type"]) == ("fault", bearings.OUTER_RACE)
+    assert out["family_over_normal_db"] >= NEW_FAULT_DB
+    assert any(f"stands {out['family_over_normal_db']:+.1f} dB above the same lines" in r for r in out["reasons"])
+    assert main([*args, "--reference", str(tmp_path / "struck.npy")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["family_over_normal_db"]) < SAME_AS_NORMAL_DB
+    assert (out["condition"], out["fault_type"]) == ("ok", None), out["reasons"]
