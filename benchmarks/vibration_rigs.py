@@ -7,9 +7,10 @@ mains at 50 or 60 Hz, and mechanical looseness (1x harmonics with half orders, a
 per turn) on half of them. The same rigs run healthy, loose (looseness forced on), with an
 outer-race defect and with an inner-race defect (impacts ``--severity`` x the RMS of everything
 else in the band they ring), one 2 s burst each. The baseline in the same run is white noise of
-each rig's level, which must read ``ok`` too.
+each rig's level, which must read ``ok`` too. ``--normal`` also judges every burst against a
+defect-line normal learned from two other healthy bursts of its rig (``family_normal``).
 
-    python benchmarks/vibration_rigs.py [--rigs 60] [--seed 0] [--severity 6,12]
+    python benchmarks/vibration_rigs.py [--rigs 60] [--seed 0] [--severity 6,12] [--normal]
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import time
 
 import numpy as np
 
-from bench.healthy_signals import draw_rig, rig_burst
-from edge.analytics import bearings, diagnosis, iso
+from bench.healthy_signals import Rig, draw_rig, rig_burst
+from edge.analytics import bearings, diagnosis, family_normal, iso
 
 CASES = ("noise", "healthy", "loose", bearings.OUTER_RACE, bearings.INNER_RACE)
 HEALTHY = ("noise", "healthy", "loose")
@@ -34,6 +35,7 @@ def main() -> int:
     parser.add_argument("--severity", default="6,12", help="Impact height range, in units of the noise level.")
     parser.add_argument("--seconds", type=float, default=2.0, help="Burst length.")
     parser.add_argument("--verbose", action="store_true", help="Print every burst that is not as expected.")
+    parser.add_argument("--normal", action="store_true", help="Judge against each rig's learned defect-line normal.")
     args = parser.parse_args()
     low, high = (float(v) for v in args.severity.split(","))
     limits = iso.ZoneLimits.for_machine()
@@ -41,6 +43,7 @@ def main() -> int:
     started = time.perf_counter()
     for seed in range(args.seed, args.seed + args.rigs):
         tight, loose = draw_rig(seed), draw_rig(seed, looseness=True)
+        normals = {rig: _normal(rig, args.seconds, seed, limits) for rig in (tight, loose)} if args.normal else {}
         severity = float(np.random.default_rng(seed).uniform(low, high))
         for case in CASES:
             rig = loose if case == "loose" else tight
@@ -50,6 +53,8 @@ def main() -> int:
                 fault = None if case in HEALTHY else case
                 burst = rig_burst(rig, args.seconds, fault=fault, severity=severity, seed=seed)
             result = diagnosis.diagnose(burst, rig.fs_hz, rig.nominal_shaft_hz, bearings.bearing(rig.bearing), limits)
+            if args.normal:
+                result = family_normal.against_normal(result, normals[rig])
             named = result.fault_type == case
             outcome = result.condition.value if case in HEALTHY else (
                 f"{result.condition.value} named" if named else f"{result.condition.value} {result.fault_type or '-'}")
@@ -70,6 +75,15 @@ def main() -> int:
           f"{2 * args.rigs} ({named / (2 * args.rigs):.0%}; {races['fault named']} as fault); "
           f"{elapsed_s / (len(CASES) * args.rigs):.2f} s per burst")
     return 0
+
+
+def _normal(rig: Rig, seconds: float, seed: int, limits: iso.ZoneLimits) -> family_normal.FamilyNormal:
+    """The rig's defect lines as two healthy bursts (other seeds than the judged ones) show them."""
+    normal = family_normal.FamilyNormal(warmup=2)
+    for other in (seed + 100_000, seed + 200_000):
+        burst = rig_burst(rig, seconds, seed=other)
+        normal.learn(diagnosis.diagnose(burst, rig.fs_hz, rig.nominal_shaft_hz, bearings.bearing(rig.bearing), limits))
+    return normal
 
 
 if __name__ == "__main__":

@@ -160,3 +160,21 @@ def test_a_sensor_too_slow_for_the_bearing_band_trends_velocity_only() -> None:
     assert "velocity_baseline_z" in evidence.values
     assert analyzer.state_dict()["de/bearing_band"]["baseline"]["count"] == 0
     assert analyzer.state_dict()["de"]["baseline"]["count"] == 4
+
+
+@pytest.mark.parametrize("name", ["IR007_0", "OR007_centered_at_6_0", "OR021_centered_at_6_0"])
+def test_cli_reference_race_faults_stand_clear_of_the_normal_defect_lines(
+    cwru_records: CwruRecords, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The healthy record's envelope holds the defect lines 0-4 dB above its floor; the race
+    faults' families stand 13-18 dB above those same lines, so they stay faults, margin stated."""
+    healthy, faulty = (record_npy(cwru_records[record], tmp_path) for record in ("normal_0", name))
+    reference = ["--reference", str(healthy), "--reference-fs", "48000", "--json"]
+    assert main(_analyze(faulty, 12000, *reference)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["condition"] == "fault" and out["fault_type"] in ("inner_race", "outer_race")
+    assert out["family_over_normal_db"] >= 10.0
+    stated = [r for r in out["reasons"] if "above the same lines in this machine's learned normal" in r]
+    assert stated and f"{out['family_over_normal_db']:+.1f} dB" in stated[0] and "(normal " in stated[0]
+
+

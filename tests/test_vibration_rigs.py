@@ -44,9 +44,10 @@ def test_healthy_and_loose_rigs_get_no_fault_and_at_most_one_warning_in_ten() ->
 
 def test_race_faults_on_varied_rigs_are_named() -> None:
     """Impacts 6-12 x the RMS of everything else in the band they ring. Measured on these 20 rigs:
-    37 of 40 named (and all 40 healthy and loose bursts above `ok`); on the benchmark's 100 rigs
-    92 %. The misses are defect lines within a bin and a half of a shaft, half-order or mains
-    harmonic in every harmonic, and impacts buried under a structural resonance."""
+    39 of 40 named (and all 40 healthy and loose bursts above `ok`); on the benchmark's 100 rigs
+    95.5 % (seeds 0-99), 93 % on seeds 1000-1099. The misses are defect lines within a bin and a
+    half of a shaft or half-order harmonic in every harmonic, and impacts buried under a
+    structural resonance."""
     named = []
     for seed in RIGS:
         rig = draw_rig(seed)
@@ -54,7 +55,7 @@ def test_race_faults_on_varied_rigs_are_named() -> None:
         for fault in (bearings.OUTER_RACE, bearings.INNER_RACE):
             result = _diagnose(rig, rig_burst(rig, fault=fault, severity=severity, seed=seed))
             named.append(result.fault_type == fault)
-    assert sum(named) >= 0.9 * len(named), named
+    assert sum(named) >= 0.95 * len(named), named
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,6 +112,33 @@ def test_a_defect_whose_first_line_sits_on_a_shaft_harmonic_is_named_by_its_othe
     outer = _outer(freqs_hz, amplitude, shaft_hz, orders)
     assert outer.harmonics[0].masked and outer.harmonics[1].masked and not outer.family[0].masked
     assert outer.family_lines >= 3
+
+
+@given(line_hz=st.sampled_from(bearings.MAINS_HZ), k=st.integers(1, 12))
+def test_supply_lines_are_masked_at_multiples_of_twice_the_line_frequency(line_hz: float, k: int) -> None:
+    """The magnetic pull goes as the current squared: 2 x line and its multiples are electrical,
+    odd multiples of the line frequency stay open to a defect (the shaft here is above them all)."""
+    shaft_hz, df_hz = 997.0, 0.5
+    masked = bearings.not_bearing_line(np.array([k * line_hz, k * line_hz + 0.6]), shaft_hz, df_hz, (line_hz,))
+    assert list(masked) == [k % 2 == 0] * 2
+
+
+def test_an_inner_race_whose_line_sits_on_a_supply_line_is_named_from_its_sidebands() -> None:
+    """Each rig's speed set so that BPFI falls on 2 x line: its lines are the supply's, but its +-1x
+    sidebands are not. Named so on 4 of these 6 rigs, each a warning at most; the healthy rigs at
+    that speed stay ok."""
+    named = 0
+    for seed in range(200, 206):
+        rig = draw_rig(seed, looseness=False)
+        rig = dataclasses.replace(rig, shaft_hz=2 * rig.mains_hz / bearings.bearing(rig.bearing).bpfi, rpm_error=0.0)
+        result = _diagnose(rig, rig_burst(rig, fault=bearings.INNER_RACE, severity=9.0, seed=seed))
+        assert result.condition is not Condition.FAULT, result.reasons
+        if result.fault_type == bearings.INNER_RACE:
+            named += 1
+            assert any("no harmonic clears it: the pattern shows only in its sidebands" in r for r in result.reasons)
+            assert any("is hidden under a shaft or supply line" in r for r in result.reasons)
+        assert _diagnose(rig, rig_burst(rig, seed=seed)).condition is Condition.OK
+    assert named >= 4
 
 
 def _match(fault_type: str, family_db: tuple[float, ...], sidebands_db: tuple[float, float]) -> bearings.DefectMatch:

@@ -104,8 +104,10 @@ def bearing(name: str) -> DefectOrders:
 
 LINE_DB = 6.0  # a line this far above the local floor counts as present
 SPEED_TOLERANCE = 0.02  # relative: shaft-speed error plus bearing slip (1-2 %)
-# Supply frequencies: their lines and harmonics (magnetic forces at 2 x line, rectifiers) show in
-# any motor's envelope and do not follow the shaft, so they are never bearing lines.
+# Supply frequencies: they do not follow the shaft. A motor's magnetic pull goes as the current
+# squared, so it modulates the vibration at 2 x line frequency and its harmonics (a rectifier's
+# ripple at 6 x line among them): the envelope's electrical lines sit at multiples of 2 x line,
+# which are never bearing lines; odd multiples of the line frequency stay open to a defect.
 MAINS_HZ = (50.0, 60.0)
 # A train of short impacts puts harmonics of nearly equal strength in the squared envelope; a
 # smooth modulation (a flow pulsation, a neighbour's blade pass riding on noise) puts its 2nd
@@ -148,6 +150,11 @@ class DefectMatch:
     @property
     def family_lines(self) -> int:
         return len(self.family)
+
+    @property
+    def line_hidden(self) -> bool:
+        """The pattern stands on sidebands alone: its defect line sits on a shaft or supply line."""
+        return bool(self.family) and self.family[0] not in self.harmonics
 
     @property
     def shaft_sidebands(self) -> tuple[Line, ...]:
@@ -245,8 +252,9 @@ def match_defects(
         # a masked first line leaves the defect frequency open: the first clear harmonic is searched
         # in the widened window and fixes it for the rest
         base_hz = None if fundamental.masked else fundamental.freq_hz
-        # a harmonic masked by a shaft or mains line is replaced by the next one (up to two)
-        for k in range(2, n_harmonics + 3):
+        # a harmonic masked by a shaft or supply line is replaced by the next one (up to four): a
+        # defect line k x delta off a shaft or supply multiple clears the mask from some k on
+        for k in range(2, n_harmonics + 5):
             if sum(not line.masked for line in harmonics) >= n_harmonics:
                 break
             if base_hz is None:
@@ -269,7 +277,13 @@ def match_defects(
         # sidebands alone are too easily shaft or electrical lines. A first line on a shaft or
         # mains harmonic hands over to its 2nd: a defect 1 bin off 3 x shaft is 2 bins off at 2 x
         # the defect frequency, where a shaft line's own harmonic would sit on 6 x shaft again.
-        if harmonics[0].masked:
+        clear_sidebands = [line for line in sidebands if line.present] if fault_type != OUTER_RACE else []
+        if harmonics[0].masked and not any(line.present for line in harmonics) and clear_sidebands:
+            # the defect line sits on a shaft or supply line and no harmonic clears it: the
+            # sidebands, which do not sit there, are all that shows of a modulated pattern
+            # (``confirm`` holds such a pattern at warning)
+            anchor = max(clear_sidebands, key=lambda line: line.above_floor_db)
+        elif harmonics[0].masked:
             anchor = next((line for line in harmonics if not line.masked), harmonics[0])
         elif harmonics[0].present or fault_type != ROLLING_ELEMENT:
             anchor = harmonics[0]
@@ -277,7 +291,9 @@ def match_defects(
             anchor = harmonics[1]
         family = [line for line in counted if line is not anchor and line.present
                   and (line in sidebands or line.above_floor_db >= anchor.above_floor_db - IMPACT_SPAN_DB)]
-        if len(family) == 1 and family[0] in harmonics:  # a pair: the weakest evidence, held closest
+        # a pair of lines at 1x and 2x the anchor is what a smooth modulation makes: the weakest
+        # evidence, held closest (a harmonic further up, past masked ones, is none of that)
+        if len(family) == 1 and family[0] in harmonics and family[0].freq_hz < 2.5 * anchor.freq_hz:
             family = [line for line in family if line.above_floor_db >= anchor.above_floor_db - PAIR_SPAN_DB]
         found = anchor.present and bool(family)
         score = sum(line.above_floor_db for line in present) if found else 0.0
@@ -288,10 +304,10 @@ def match_defects(
 
 def not_bearing_line(freqs_hz: np.ndarray, shaft_hz: float, df_hz: float, mains_hz: tuple[float, ...],
                      half_orders: bool = False) -> np.ndarray:
-    """True where a frequency sits on a shaft or a mains harmonic (within 1.5 bins), and with
-    ``half_orders`` on any multiple of half the shaft speed too."""
+    """True where a frequency sits on a shaft harmonic or a multiple of twice a mains frequency
+    (within 1.5 bins), and with ``half_orders`` on any multiple of half the shaft speed too."""
     excluded = np.zeros(freqs_hz.shape, dtype=bool)
-    for base_hz in (shaft_hz / 2.0 if half_orders else shaft_hz, *mains_hz):
+    for base_hz in (shaft_hz / 2.0 if half_orders else shaft_hz, *(2.0 * line_hz for line_hz in mains_hz)):
         order = np.round(freqs_hz / base_hz)
         excluded |= (order >= 1) & (np.abs(freqs_hz - order * base_hz) <= 1.5 * df_hz)
     return excluded

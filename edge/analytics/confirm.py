@@ -14,6 +14,9 @@ gives its figures (margins in dB) in the reasons:
   (imbalance: CWRU's OR021 shows them 2 dB under BPFO). Sidebands as strong as the line they
   flank are 100 % modulation: the lines are a comb spaced at the shaft speed (looseness, a rub, a
   coupling) with BPFO among them, not a race defect;
+- **a visible defect line**: when the defect line sits on a shaft or supply line and no harmonic
+  clears it, an inner race still shows its +-1x sidebands, but the line itself cannot be told from the
+  machine's own: such a pattern is a warning, never a fault;
 - **impulsiveness**: a defect strikes, so the demodulated band must be impulsive on both counts,
   spectral kurtosis (Gaussian noise: 0) and kurtosis (Gaussian: 3), each beyond what noise
   reaches by chance: over 54 white-noise bursts of 0.16-6 s at 8-25.6 kHz the kurtogram band's
@@ -90,6 +93,9 @@ def checks(match: bearings.DefectMatch, found: Impulsiveness) -> list[Check]:
         result.append(Check(not comb, f"+-1x shaft sidebands: {described} against {anchor_db:.1f} dB at BPFO ("
                                       + ("as strong as the line: a shaft-spaced comb, not a stationary outer race)"
                                          if comb else "a stationary outer race: none, or weaker than the line)")))
+    if match.line_hidden:
+        result.append(Check(False, f"{bearings.symbol(match.fault_type)} sits on a shaft or supply line and no "
+                                   "harmonic clears it: the pattern shows only in its sidebands"))
     result.append(Check(found.impulsive, (
         f"demodulated band {found.band.low_hz:.0f}-{found.band.high_hz:.0f} Hz: spectral kurtosis "
         f"{found.spectral_kurtosis:.1f} (impacts >= {MIN_SPECTRAL_KURTOSIS:g}), kurtosis {found.kurtosis:.1f} "

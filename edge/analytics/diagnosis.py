@@ -249,6 +249,9 @@ def _describe(match: bearings.DefectMatch) -> str:
              and (line in match.harmonics or match.fault_type != bearings.OUTER_RACE)]
     also = f"; also {', '.join(f'{line.label} {line.above_floor_db:.1f} dB' for line in extra)}" if extra else ""
     name = match.fault_type.replace("_", "-")
+    if match.line_hidden:
+        return (f"{bearings.symbol(match.fault_type)} at {f.freq_hz:.1f} Hz = {f.order:.2f} x shaft is hidden under a "
+                f"shaft or supply line ({match.spectrum}){also}: {name} defect (pattern score {match.score_db:.1f} dB)")
     return (
         f"envelope peak at {f.freq_hz:.1f} Hz = {f.order:.2f} x shaft, {f.above_floor_db:.1f} dB above floor "
         f"({match.spectrum}){also}: {name} defect (pattern score {match.score_db:.1f} dB)"

@@ -1,12 +1,12 @@
 """Which supply frequency, 50 or 60 Hz, a burst shows: the one whose lines stand out.
 
-Lines at mains harmonics do not follow the shaft and are never taken for bearing lines. Both
-families together mask a good part of the envelope spectrum (with 1.5 Hz bins, every 50 and
-60 Hz harmonic +-2.25 Hz: about 16 % of it), so a defect line near 120 Hz on a 50 Hz grid would
-be lost for nothing. A motor shows its supply in the acceleration spectrum, at the line frequency
-and, from the magnetic forces, at twice it; when exactly one of the two families stands out,
-only that one is masked. When neither or both do, both are (a defect line may not be taken for
-an electrical one).
+The supply's lines in the envelope (multiples of twice the line frequency, ``bearings.MAINS_HZ``)
+do not follow the shaft and are never taken for bearing lines. Both families together mask a good
+part of the envelope spectrum (with 1.5 Hz bins, every multiple of 100 and 120 Hz +-2.25 Hz: about
+8 % of it), so a defect line near 120 Hz on a 50 Hz grid would be lost for nothing. A motor shows
+its supply in the acceleration spectrum, at the line frequency and, from the magnetic forces, at
+twice it; when exactly one of the two families stands out, only that one is masked. When
+neither or both do, both are (a defect line may not be taken for an electrical one).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.analytics import bearings, diagnosis, iso, levels, vibration
+from edge.analytics import bearings, diagnosis, family_normal, iso, levels, vibration
 from edge.analytics.scalar_rules import ScalarRules, ScalarState
 from edge.errors import InputError, UsageError
 from edge.evidence import Condition
@@ -63,9 +63,9 @@ def analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from exc
     if args.reference is not None:
-        states, rules = learn_reference(args.reference, args.reference_fs or args.fs, fs_hz,
-                                        args.rpm / 60.0, orders, limits)
-        result = levels.against_normal(result, states, rules, 0.0)
+        states, rules, family = learn_reference(args.reference, args.reference_fs or args.fs, fs_hz,
+                                                args.rpm / 60.0, orders, limits)
+        result = levels.against_normal(family_normal.against_normal(result, family), states, rules, 0.0)
     if args.json:
         print(dumps(result.to_dict()).decode())
         return 0
@@ -86,9 +86,11 @@ def learn_reference(
     shaft_hz: float,
     orders: bearings.DefectOrders | None,
     limits: iso.ZoneLimits,
-) -> tuple[dict[str, ScalarState], dict[str, ScalarRules]]:
+) -> tuple[dict[str, ScalarState], dict[str, ScalarRules], family_normal.FamilyNormal]:
     """The levels' normal learned from 1 s bursts of a healthy recording of the same machine,
-    brought to the analysed recording's sample rate so both bearing bands span the same Hz."""
+    brought to the analysed recording's sample rate so both bearing bands span the same Hz, and
+    the defect lines' normal from the whole recording (its envelope spectrum as finely resolved
+    as the analysed one's)."""
     reference, reference_fs_hz = load_recording(path, reference_fs_hz)
     if reference_fs_hz < fs_hz:
         raise UsageError(f"reference {path.name} is sampled at {reference_fs_hz:g} Hz, below the recording's "
@@ -110,4 +112,6 @@ def learn_reference(
     states = {name: ScalarState.for_rules(rule) for name, rule in rules.items()}
     for samples in bursts:  # each is normal, whatever its own verdict: no judging, unlike the service
         levels.learn(states, diagnosis.diagnose(samples, fs_hz, None, None, limits).severity)
-    return states, rules
+    family = family_normal.FamilyNormal()
+    family.learn(healthy)
+    return states, rules, family

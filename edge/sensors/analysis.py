@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edge.analytics import bearings, diagnosis, fixed_lines, iso, levels, speed
+from edge.analytics import bearings, diagnosis, family_normal, fixed_lines, iso, levels, speed
 from edge.analytics.scalar_rules import ScalarRules, ScalarState, assess
 from edge.analytics.to_evidence import health_evidence, scalar_evidence, vibration_evidence
-from edge.evidence import Evidence, EvidenceKind
+from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.sensors import health
 from edge.sensors.base import Reading
 from edge.sensors.config import SensorBase
@@ -57,6 +57,11 @@ def lines_channel(sensor: str) -> str:
     return f"{sensor}/envelope_lines"
 
 
+def family_channel(sensor: str) -> str:
+    """Key of a vibration sensor's learned defect-line normal in the saved state."""
+    return f"{sensor}/defect_lines"
+
+
 def scalar_rules(config: SensorBase, level_unit: str | None = None) -> ScalarRules:
     """Rules for a scalar channel; ``level_unit``: only the learned baseline, for one of a
     vibration sensor's levels (its limits and valid range are about the raw samples in g)."""
@@ -80,6 +85,7 @@ class SensorAnalyzer:
         self.configs = {config.name: config for config in sensors}
         self.states: dict[str, ScalarState] = {}
         self.lines: dict[str, fixed_lines.LineMemory] = {}  # vibration sensor -> envelope lines per speed
+        self.families: dict[str, family_normal.FamilyNormal] = {}  # vibration sensor -> its defect lines' normal
         # the check loop may see the same reading twice: judge (and learn from) it only once
         self._last: dict[str, tuple[float, Evidence]] = {}
         for config in sensors:
@@ -88,6 +94,7 @@ class SensorAnalyzer:
                         if config.quantity == "vibration" else [(config.name, scalar_rules(config))])
             if config.quantity == "vibration":
                 self.lines[config.name] = self._saved_lines(config.name, (state or {}).get(lines_channel(config.name)))
+                self.families[config.name] = self._saved_family(config, (state or {}).get(family_channel(config.name)))
             for channel, rules in channels:
                 saved = (state or {}).get(channel)
                 try:
@@ -134,6 +141,7 @@ class SensorAnalyzer:
                 found = diagnosis.diagnose(reading.samples, reading.rate_hz, shaft_hz, orders, limits, speed_range,
                                            self._measured_shaft_hz(config, statuses))
                 found = fixed_lines.discount(found, self.lines[config.name], reading.timestamp)
+                found = self._against_family_normal(config, found)
                 found = self._against_baseline(config, found, reading.timestamp)
                 return vibration_evidence(source, found, reading.timestamp)
             if reading.value is None:
@@ -151,6 +159,18 @@ class SensorAnalyzer:
         states = {level.name: self.states[level_channel(config.name, level)] for level in levels.LEVELS}
         rules = {level.name: scalar_rules(config, level.unit) for level in levels.LEVELS}
         return levels.against_normal(found, states, rules, timestamp)
+
+    def _against_family_normal(
+        self, config: SensorBase, found: diagnosis.VibrationDiagnosis
+    ) -> diagnosis.VibrationDiagnosis:
+        """Judged against the defect lines' normal (when the baseline is enabled), which learns,
+        like the levels, only from bursts judged ok: a fault seen while it learns never becomes normal."""
+        if not config.analytics.baseline.enabled:
+            return found
+        judged = family_normal.against_normal(found, self.families[config.name])
+        if judged.condition is Condition.OK:
+            self.families[config.name].learn(judged)
+        return judged
 
     def _measured_shaft_hz(self, config: SensorBase, statuses: Mapping[str, SensorStatus] | None) -> float | None:
         """The speed channel's reading in Hz, or None (then the speed is estimated from the burst).
@@ -191,7 +211,17 @@ class SensorAnalyzer:
             log.warning("sensor %s: saved envelope lines unusable (%s); learning again", sensor, exc)
             return fixed_lines.LineMemory()
 
+    def _saved_family(self, config: SensorBase, saved: Any) -> family_normal.FamilyNormal:
+        learning = config.analytics.baseline
+        fresh = family_normal.FamilyNormal(warmup=learning.warmup, alpha=learning.alpha)
+        try:
+            return family_normal.FamilyNormal.from_dict(saved) if saved is not None else fresh
+        except ValueError as exc:
+            log.warning("sensor %s: saved defect-line normal unusable (%s); learning again", config.name, exc)
+            return fresh
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable learned state, keyed by sensor name (pass back to the constructor)."""
         return {**{name: state.to_dict() for name, state in self.states.items()},
-                **{lines_channel(name): memory.to_dict() for name, memory in self.lines.items()}}
+                **{lines_channel(name): memory.to_dict() for name, memory in self.lines.items()},
+                **{family_channel(name): normal.to_dict() for name, normal in self.families.items()}}
