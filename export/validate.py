@@ -35,14 +35,18 @@ log = logging.getLogger(__name__)
 
 _BATCH = 8
 _MIN_RANKED_IMAGES = 5  # fewer images give no rank correlation worth gating on
+RANK_INTERVAL_SLACK = 0.05  # how far below --min-rank-correlation the interval's lower end may reach
 
 
 @dataclass(frozen=True)
 class Gate:
     min_cosine: float = 0.98  # mean FP32/INT8 embedding cosine
     min_top1: float = 0.97  # fraction of images whose top-1 decision agrees
-    # lower bound (task_gate.CONFIDENCE) of the Spearman of each baseline head's FP32 and INT8 scores
-    min_rank_correlation: float = 0.90
+    # Spearman of each baseline head's FP32 and INT8 scores: the figure must reach it, and its lower
+    # bound (task_gate.CONFIDENCE) must reach it less RANK_INTERVAL_SLACK. The figure keeps INT8 as
+    # faithful as the task needs (the demo's 100 cells: INT8 at 0.949 misses 2-4 more of 60 checks than
+    # weight-only); the bound keeps a small folder from passing by luck.
+    min_rank_correlation: float = 0.95
     # with a labelled validation folder: FP32 AUROC minus INT8 AUROC, at the interval's upper end
     max_auroc_drop: float = 0.01
 
@@ -53,8 +57,9 @@ class Gate:
         if image_only and labelled:
             return task
         if image_only:
-            return {"score_rank_correlation_low": self.min_rank_correlation} if ranked else {
-                "cosine_mean": self.min_cosine}
+            return {"score_rank_correlation": self.min_rank_correlation,
+                    "score_rank_correlation_low": round(self.min_rank_correlation - RANK_INTERVAL_SLACK, 3),
+                    } if ranked else {"cosine_mean": self.min_cosine}
         return {"cosine_mean": self.min_cosine, "top1_agreement": self.min_top1, **task}
 
 
@@ -145,6 +150,7 @@ def compare(
             task[name] = labelled_scores(*sides)
     difference = auroc_difference(task["fp32"], task["int8"]) if task else None
     figures = {"cosine_mean": cosine_mean, "top1_agreement": 1.0 if top1 is None else top1,
+               "score_rank_correlation": min((f.value for f in ranks.values()), default=1.0),
                "score_rank_correlation_low": min((f.low for f in ranks.values()), default=1.0),
                "auroc_difference_low": 0.0 if difference is None else difference.low}
     thresholds = gate.thresholds(image_only, bool(ranks), labelled is not None)
