@@ -116,7 +116,7 @@ def _measure(spec_by_path: dict[str, tuple[str, dict[str, Any]]], count: int) ->
 def bench_model(model: BenchModel, work: Path, frames: list[Path], camera: Path, count: int,
                 calibration: Path, tiny: bool = False) -> dict[str, Any]:
     """Export every variant, enroll each, then time every path in its own fresh processes."""
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
 
     folder = work / (f"{model.name}-tiny" if tiny else model.name)
     checkpoint = model.checkpoint(folder / "checkpoint", tiny)

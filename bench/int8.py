@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.image_sets import elpv_images, write_real_images
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.vision.preprocess import prepare
 
 # ELPV cells: every ELPV_STEP-th for evaluation (at most ELPV_EVAL); calibration starts 3 further on

@@ -3,8 +3,8 @@ the outputs, and for the outputs tests that check what consumers receive."""
 
 from __future__ import annotations
 
-from edge.config.root import AssetConfig
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.settings import AssetConfig
 
 
 def asset(asset_id: str = "press-1", name: str = "Hydraulic press 1") -> AssetConfig:

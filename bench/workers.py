@@ -48,7 +48,7 @@ def run_isolated(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _onnx_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """The board's path: VisionScorer on the INT8 (or FP32) bundle."""
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.vision.pipeline import VisionScorer
     from edge.vision.profile import load_profile
 
@@ -66,7 +66,7 @@ def _torch_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from PIL import Image
 
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.vision.encoder import Encoded
     from edge.vision.patch_features import patch_features
     from edge.vision.pipeline import VisionHeads
@@ -126,7 +126,7 @@ def _camera_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """A 12 MP JPEG to a score on the INT8 path, and the full-decode-and-resize cost it avoids."""
     from PIL import Image
 
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.vision.pipeline import VisionScorer
     from edge.vision.profile import load_profile
 
@@ -190,7 +190,7 @@ def _cli_worker(spec: dict[str, Any]) -> dict[str, Any]:
 def _vision_check_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One frame through the vision heads only (no fusion, sensors or escalation imported): the board's
     vision memory."""
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.vision.encoder import RuntimeOptions
     from edge.vision.pipeline import score_image
     from edge.vision.profile import load_profile

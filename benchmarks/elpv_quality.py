@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.image_sets import elpv_cells
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.vision.calibration import (
     DEFAULT_ALTERNATIVE_SHAPE,
     PlattMap,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from edge.fusion.fuse import fuse
 from PIL import Image
 
 from edge.escalation.client import CloudClient
@@ -27,7 +28,7 @@ from edge.escalation.images import prepare
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.request import build_request
 from edge.evidence import Condition, Evidence, EvidenceKind
-from edge.fusion import FusionConfig, fuse
+from edge.fusion.config import FusionConfig
 
 EVIDENCE = [
     Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.6, reasons=("vision: 'normal' p=0.60",)),

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.image_sets import elpv_cells, write_real_images
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.enrollment import build_profile
 from edge.vision.pipeline import VisionScorer, embed_many

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from edge.config.root import load_config
 from edge.service.wiring import build_service
+from edge.settings import load_config
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
 

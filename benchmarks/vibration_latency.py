@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edge.fusion.fuse import fuse
 from pydantic import TypeAdapter
 
 from bench.healthy_signals import healthy_burst
-from edge.fusion import FusionConfig, fuse
+from edge.fusion.config import FusionConfig
 from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import Reading, build_reader
+from edge.sensors.base import Reading
 from edge.sensors.config import SensorConfig
+from edge.sensors.plugins import build_reader
 
 SENSOR = TypeAdapter(SensorConfig)
 SHAPES = ((12800, 1.0), (25600, 1.0), (48000, 1.0), (96000, 0.5))

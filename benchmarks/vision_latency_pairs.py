@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.command import write_frames
 from bench.int8 import timed_pairs
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.pipeline import VisionScorer
 from edge.vision.preprocess import prepare

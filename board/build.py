@@ -18,7 +18,7 @@ from pathlib import Path
 
 from board import base, disk, inject, rootfs, system, wheelhouse
 from board.host import BuildError
-from edge.config.root import load_config
+from edge.settings import load_config
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from board import venv
 from board.host import BuildError, require, run
 from board.wheelhouse import TargetPython
-from edge.config.root import load_config
 from edge.service.hardware import DROPIN_NAME, needs, render_dropin
 from edge.service.install import (
     CONFIG_DIR,
@@ -28,6 +27,7 @@ from edge.service.install import (
     USER,
     render_unit,
 )
+from edge.settings import load_config
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from board.host import BuildError, run
-from edge.config.root import Config
 from edge.service.hardware import parts
+from edge.settings import Config
 from edge.sources.picamera2_import import apt_numpy_version
 
 log = logging.getLogger(__name__)

@@ -58,3 +58,7 @@ class CloudError(EdgewatchError):
 
 class StorageError(EdgewatchError):
     pass
+
+
+class ActionRefused(EdgewatchError):
+    """A person's action that does not apply now (nothing to acknowledge, not in maintenance...)."""

@@ -2,12 +2,15 @@
 
 Pure data (frozen dataclasses), no I/O; every stage speaks these types. Their wire form is
 ``to_dict``/``from_dict`` (plain JSON types: what the history stores, MQTT and the HTTP API send
-and ``edgewatch check --json`` prints); ``jsonable`` is the one numpy -> JSON conversion.
+and ``edgewatch check --json`` prints); ``jsonable`` is the one numpy -> JSON conversion, ``dumps``
+the one strict JSON encoding and ``iso_time`` the one timestamp form consumers see.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,3 +154,12 @@ def jsonable(value: Any, finite: bool = False) -> Any:
     if finite and isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def dumps(value: Any) -> bytes:
+    """Strict JSON for consumers (Home Assistant, browsers): numpy -> Python, NaN/inf -> null."""
+    return json.dumps(jsonable(value, finite=True), separators=(",", ":"), allow_nan=False).encode()
+
+
+def iso_time(timestamp_s: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc).isoformat(timespec="seconds")

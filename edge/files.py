@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from edge.errors import EdgewatchError
-
 
 def write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object], mode: int | None = None) -> None:
     """Replace ``path`` with ``content`` (bytes, or a function that writes to the open file) so that a
@@ -45,10 +43,11 @@ def write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object], 
         os.close(folder)
 
 
-def read_bounded(path: Path, limit_bytes: int, what: str, error: type[EdgewatchError], hint: str) -> bytes:
+def read_bounded(path: Path, limit_bytes: int, what: str, error: type[Exception], hint: str) -> bytes:
     """The bytes of ``path`` (``what``: 'config file', 'trusted key', ...), refusing a file larger than
     ``limit_bytes`` before parsing it (parsed JSON or YAML takes ten times its size); ``hint`` tells
-    the person what to do about a large one. Only a regular file is read: a FIFO would block the reader
+    the person what to do about a large one (the caller names its own error: a config or a bundle error).
+    Only a regular file is read: a FIFO would block the reader
     and a device such as /dev/zero never ends. Every failure is an ``error`` naming the file."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open either

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import FORMAT_VERSION, MANIFEST_NAME, FileEntry, Manifest, sha256_file, write_manifest
+from edge.bundle.load import sha256_file, write_manifest
+from edge.bundle.manifest import FORMAT_VERSION, MANIFEST_NAME, FileEntry, Manifest
 from edge.errors import ExportError
 
 

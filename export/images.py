@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Preprocessing, sha256_file
+from edge.bundle.load import sha256_file
+from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError, InputError
 from edge.vision.preprocess import prepare
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from edge.bundle import Label
+from edge.bundle.manifest import Label
 from edge.config.loader import load_model
 from edge.config.section import Section
 from export.towers import TextSide

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError, UsageError
 from export.towers import EMBEDDING_OUTPUT, IMAGE_INPUT
 

@@ -18,7 +18,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from edge.bundle import Label, Labels, Manifest, Validation, recipe_note
+from edge.bundle.load import recipe_note
+from edge.bundle.manifest import Label, Labels, Manifest, Validation
 from edge.errors import ExportError, UsageError
 from edge.vision.encoder import l2_normalise
 from export import images, onnx, own_onnx, quantize, towers, validate

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError, UsageError
 from export.sources import Checkpoint
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge.bundle import sha256_file
+from edge.bundle.load import sha256_file
 from edge.errors import ExportError
 
 log = logging.getLogger(__name__)

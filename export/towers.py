@@ -32,7 +32,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError
 from export import processor
 from export.sources import Checkpoint

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Labels, Validation
+from edge.bundle.manifest import Labels, Validation
 from edge.errors import ExportError
 from edge.vision.encoder import l2_normalise
 from edge.vision.patch_features import patch_features

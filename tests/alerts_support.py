@@ -16,15 +16,15 @@ import numpy as np
 
 from bench.samples import asset, verdict
 from edge.alerts.config import AlertsSettings
-from edge.alerts.corrections import Corrections, frame_embedder
 from edge.alerts.lifecycle import AlertBook
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.store.alerts import AlertStore
 from edge.store.history import History
+from edge.vision.corrections import Corrections, frame_embedder
 from edge.vision.encoder import ImageEncoder
 from tests.bundle_factory import make_bundle
 

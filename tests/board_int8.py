@@ -73,7 +73,7 @@ def write_conv_onnx(path: Path, seed: int = 0) -> None:
 
 def make_int8_bundle(out: Path, frames: list[Path], work: Path) -> Path:
     """Quantize the conv model statically on ``frames`` and write it as a verified bundle."""
-    from edge.bundle import Preprocessing
+    from edge.bundle.manifest import Preprocessing
     from edge.vision.preprocess import prepare
     from export.quantize import REDUCED_RANGE_WEIGHTS, quantize_static
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from edge.fusion.fuse import FusionResult, fuse
 from PIL import Image
 
 from edge.escalation.config import EscalationConfig
 from edge.evidence import Condition, Evidence, EvidenceKind
-from edge.fusion import FusionConfig, FusionResult, fuse
+from edge.fusion.config import FusionConfig
 
 
 def camera_image(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:

@@ -55,7 +55,7 @@ def cloud() -> Iterator[LocalCloudServer]:
 @pytest.fixture(scope="session")
 def encoder() -> ImageEncoder:
     """The demo bundle's real INT8 encoder, loaded once: the service tests check with it."""
-    from edge.bundle import load_bundle  # here, so that collecting the other tests loads no model runtime
+    from edge.bundle.load import load_bundle  # here, so that collecting the other tests loads no model runtime
     from edge.vision.encoder import ImageEncoder
 
     return ImageEncoder.load(load_bundle(REPO_ROOT / "examples" / "demo" / "bundle", verify=True))

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import MANIFEST_NAME
-from edge.signing import generate_key, load_private_key, sign_manifest
+from edge.bundle.manifest import MANIFEST_NAME
+from edge.bundle.signing import generate_key, load_private_key, sign_manifest
 from tests.service_support import DEMO_DIR
 
 DEMO_BUNDLE = DEMO_DIR / "bundle"

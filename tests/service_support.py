@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 
 from edge.evidence import Verdict
-from edge.fusion import FusionConfig, FusionRule, PersistenceConfig
+from edge.frames.frame import Frame
+from edge.fusion.config import FusionConfig, FusionRule, PersistenceConfig
 from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import build_reader
 from edge.sensors.config import ReplaySensor
+from edge.sensors.plugins import build_reader
 from edge.sensors.poller import SensorPoller
 from edge.service.stages import Asset
 from edge.service.wiring import CameraVision, FusionWithPersistence, PolledSensors
-from edge.sources import Reconnecting, make_camera
-from edge.sources.base import Frame
+from edge.sources.base import Reconnecting
 from edge.sources.config import FolderCamera
 from edge.sources.health import FrameHealth
+from edge.sources.plugins import make_camera
 from edge.vision.encoder import ImageEncoder
 from edge.vision.pipeline import VisionScorer
 

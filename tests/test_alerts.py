@@ -10,9 +10,9 @@ import pytest
 from bench.samples import verdict
 from edge.alerts.config import AlertsSettings, MaintenanceWindow
 from edge.alerts.headline import headline
-from edge.alerts.lifecycle import ActionRefused, AlertBook
+from edge.alerts.lifecycle import AlertBook
 from edge.alerts.schedule import scheduled_window
-from edge.errors import StorageError
+from edge.errors import ActionRefused, StorageError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.store.alerts import AlertStore
 from edge.store.notifications import NotificationQueue

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.alerts.build import open_book
 from edge.cli.main import main
-from edge.config.root import load_config
+from edge.service.alerts import open_book
+from edge.settings import load_config
 from edge.store.history import History
 from tests.alerts_support import bearing_fault
 

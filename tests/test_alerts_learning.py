@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.escalation.config import LearningConfig
-from edge.escalation.learning import LearnedMemory
+from edge.vision.config import LearningConfig
 from edge.vision.enrollment import NORMAL_NAME
+from edge.vision.learning import LearnedMemory
 from edge.vision.profile import Profile
 
 

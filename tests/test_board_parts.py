@@ -125,7 +125,7 @@ assets:
 def test_image_extras_follow_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from board.host import BuildError
     from board.wheelhouse import extras_for
-    from edge.config.root import load_config
+    from edge.settings import load_config
 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(EXTRAS_CONFIG)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from edge.bundle import MANIFEST_NAME, load_bundle
+from edge.bundle.load import load_bundle
+from edge.bundle.manifest import MANIFEST_NAME
 from edge.cli.main import main
 from edge.errors import BundleError, ExportError
 from export.bundle import staged_bundle

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import edge.bundle
-from edge.bundle import Manifest, load_bundle
-from edge.bundle_files import read_member
+import edge.bundle.load
+from edge.bundle.files import read_member
+from edge.bundle.load import load_bundle
+from edge.bundle.manifest import Manifest
+from edge.bundle.signing import PASSPHRASE_ENV
 from edge.cli.main import main
 from edge.errors import BundleError
-from edge.signing import PASSPHRASE_ENV
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from tests.bundle_factory import make_bundle, write_tiny_onnx
 
@@ -93,7 +94,7 @@ def test_a_model_swapped_right_after_verification_is_never_loaded(
     options = RuntimeOptions(threads=1)
     expected = _embedding(ImageEncoder.load(load_bundle(bundle_dir, trusted_keys=[trusted]), options))
     verified, swapped = threading.Event(), threading.Event()
-    verify_files = edge.bundle.verify_files
+    verify_files = edge.bundle.load.verify_files
 
     def verify_then_let_the_swap_happen(root: Path, manifest: Manifest) -> None:
         verify_files(root, manifest)
@@ -109,7 +110,7 @@ def test_a_model_swapped_right_after_verification_is_never_loaded(
             os.replace(bundle_dir / ".swap", bundle_dir / "image.onnx")
             swapped.set()
 
-    monkeypatch.setattr(edge.bundle, "verify_files", verify_then_let_the_swap_happen)
+    monkeypatch.setattr(edge.bundle.load, "verify_files", verify_then_let_the_swap_happen)
     thread = threading.Thread(target=swapper, daemon=True)
     thread.start()
     loaded_tampered = refused = 0

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge import signing
-from edge.bundle import MANIFEST_NAME, load_bundle
+from edge.bundle import signing
+from edge.bundle.load import load_bundle
+from edge.bundle.manifest import MANIFEST_NAME
+from edge.bundle.signing import PASSPHRASE_ENV, SIGNATURE_NAME
 from edge.cli.main import main
 from edge.errors import BundleError, UsageError
-from edge.signing import PASSPHRASE_ENV, SIGNATURE_NAME
 from edge.vision.labels import remove_label
 from tests.bundle_factory import make_bundle
 
@@ -155,8 +156,8 @@ def test_signing_refuses_a_damaged_bundle(bundle_dir: Path, keys: dict[str, Path
 def test_the_service_and_check_refuse_an_unsigned_bundle_at_start(bundle_dir: Path, keys: dict[str, Path],
                                                                   tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from edge.config.root import load_config
     from edge.service.wiring import build_service
+    from edge.settings import load_config
 
     (tmp_path / "temp.csv").write_text("temp_c\n40\n")
     config_path = tmp_path / "edgewatch.yaml"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge.cli.main import main
-from edge.config.root import load_config
 from edge.errors import ConfigError
+from edge.settings import load_config
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "examples" / "edgewatch.yaml"

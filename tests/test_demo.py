@@ -14,14 +14,14 @@ from PIL import Image
 from edge import cwru
 from edge.analytics import bearings, diagnosis, iso
 from edge.cli.main import build_parser
-from edge.config.root import load_config
 from edge.demo import data, run, text
 from edge.errors import InputError
 from edge.evaluation import figures, replay
 from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.sources.base import Frame
+from edge.frames.frame import Frame
+from edge.settings import load_config
 from edge.sources.config import CameraHealthSettings
 from edge.sources.health import FrameHealth
 from edge.store.history import History

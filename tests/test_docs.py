@@ -16,9 +16,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from edge.bundle import Label
+from edge.bundle.manifest import Label
 from edge.cli.main import build_parser
-from edge.config.root import Config
+from edge.settings import Config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _BLOCK = re.compile(r"```(?P<lang>yaml|sh)\n(?P<body>.*?)```", re.DOTALL)

@@ -6,18 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edge.fusion.fuse import fuse
 from PIL import Image
 
 from edge.escalation.breaker import BreakerState, CircuitBreaker
 from edge.escalation.client import CloudClient
-from edge.escalation.config import BreakerConfig, EscalationConfig, LearningConfig
+from edge.escalation.config import BreakerConfig, EscalationConfig
 from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.images import prepare
-from edge.escalation.learning import LearnedMemory
 from edge.escalation.local_server import Fault, LocalCloudServer
 from edge.evidence import Condition, Evidence, EvidenceKind
-from edge.fusion import FusionConfig, fuse
-from edge.sources.base import Frame
+from edge.frames.frame import Frame
+from edge.fusion.config import FusionConfig
+from edge.vision.config import LearningConfig
+from edge.vision.learning import LearnedMemory
 from edge.vision.profile import Profile
 from tests.cloud_helpers import camera_image, config_for, sure_ok, unsure
 from tests.waiting import wait_until

@@ -57,7 +57,7 @@ def test_images_sent_meet_the_providers_size_and_format_limits(tmp_path: Path, k
     import base64
     import io
 
-    from edge.sources.decode import open_frame
+    from edge.frames.decode import open_frame
 
     rng = np.random.default_rng(1)
     path = tmp_path / kind

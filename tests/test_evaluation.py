@@ -24,8 +24,8 @@ from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import load_labels, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.fusion import FailureMode, FusionConfig
-from edge.sources.decode import open_frame
+from edge.frames.decode import open_frame
+from edge.fusion.config import FailureMode, FusionConfig
 from edge.store.history import History
 from tests.cloud_helpers import config_for
 
@@ -239,7 +239,7 @@ def recorded_run(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_collect_asks_the_oracle_about_every_check(recorded_run: tuple[Path, Path]) -> None:
-    from edge.config.root import load_config
+    from edge.settings import load_config
 
     config, labels = recorded_run
     result = figures.evaluate(replay.collect(load_config(config), load_labels(labels)))

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.main import main
 from edge.vision.preprocess import prepare
 from tests.bundle_factory import panel_frame

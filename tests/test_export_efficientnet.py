@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.image_sets import elpv_cells, write_real_images
-from edge.bundle import describe, load_bundle
+from edge.bundle.load import describe, load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.preprocess import prepare
 from export import towers

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.errors import ConfigError, ExportError, UsageError
 from edge.vision.preprocess import prepare
 from export import images, sources

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.main import main
 from edge.errors import UsageError
 from edge.vision.encoder import RuntimeOptions

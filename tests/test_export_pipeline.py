@@ -12,7 +12,7 @@ import torch
 
 from bench.checkpoints import build_tiny_siglip
 from bench.image_sets import write_real_images
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.main import main
 from edge.vision.preprocess import prepare
 from export import towers

@@ -47,7 +47,7 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
 
 
 def _exported_names() -> set[str]:
-    metrics = Metrics(["press"], {"press": 60.0})
+    metrics = Metrics({"press": 60.0})
     metrics.watch_escalation(lambda: True, lambda: {"hour": 0.5, "day": 0.1})
     metrics.watch_rollbacks(lambda: 0)
     metrics.observe_store("press", time.time(), None)

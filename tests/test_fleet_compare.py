@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.errors import InputError
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fleet.compare import agreement, enroll

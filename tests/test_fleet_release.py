@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from bench.ports import free_port
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
+from edge.bundle.signing import load_trusted_keys
 from edge.errors import BundleError, UsageError
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
 from edge.fleet.release import desired_message, pack_release, unpack_release, verify_desired
-from edge.signing import load_trusted_keys
 from tests.fleet_support import key_pair, release_folder, serving
 
 
@@ -121,8 +121,8 @@ def test_switching_replaces_current_in_one_step(signed: tuple[Any, Path, Path], 
 def test_a_switch_whose_health_check_never_finished_is_undone_at_start(signed: tuple[Any, Path, Path],
                                                                        tmp_path: Path) -> None:
     """A power cut while 2.0 was being checked: the agent points back at 1.0 before the service is built."""
-    from edge.config.root import Config
     from edge.fleet.agent import Agent
+    from edge.settings import Config
 
     _, public, bundle = signed
     state = tmp_path / "state"

@@ -18,13 +18,13 @@ import pytest
 
 from bench.mosquitto import Mosquitto
 from bench.ports import free_port
+from edge.broker import make_client
 from edge.fleet import link
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import desired_message, pack_release
 from edge.fleet.rollout import TERMINAL
 from edge.outputs.config import MqttSettings
-from edge.outputs.mqtt_client import make_client
 from tests.fleet_support import key_pair, release_folder, serving
 from tests.service_support import DEMO_DIR
 
@@ -254,7 +254,7 @@ def test_a_tampered_bundle_and_a_foreign_signature_are_refused(fleet: Fleet, wat
 
 
 def _private(fleet: Fleet) -> Any:
-    from edge.signing import load_private_key
+    from edge.bundle.signing import load_private_key
 
     return load_private_key(fleet.key)
 

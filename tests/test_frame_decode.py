@@ -1,4 +1,4 @@
-"""The one frame decoder (edge/sources/decode.py): 16-bit frames keep their contrast and an oversized
+"""The one frame decoder (edge/frames/decode.py): 16-bit frames keep their contrast and an oversized
 image is refused from its header, for folder and HTTP cameras alike."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from edge.errors import InputError, SourceError
-from edge.sources import make_camera
-from edge.sources.base import Frame
+from edge.frames.decode import MAX_DECODED_PIXELS, decode_frame
+from edge.frames.frame import Frame
 from edge.sources.config import CameraHealthSettings, FolderCamera, HttpSnapshotCamera
-from edge.sources.decode import MAX_DECODED_PIXELS, decode_frame
 from edge.sources.health import FrameHealth, sharpness, thumbnail
+from edge.sources.plugins import make_camera
 
 
 def textured_grey(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from edge.fusion.fuse import fuse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.evidence import Condition, Evidence, EvidenceKind
-from edge.fusion import FailureMode, FusionConfig, FusionRule, Persistence, PersistenceConfig, fuse
+from edge.fusion.config import FailureMode, FusionConfig, FusionRule, PersistenceConfig
+from edge.fusion.persistence import Persistence
 
 OK, WARNING, FAULT = Condition.OK, Condition.WARNING, Condition.FAULT
 

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edge.config.root import Config, load_config
 from edge.errors import ConfigError, InputError
+from edge.frames.decode import MAX_DECODED_PIXELS, decode_frame
 from edge.sensors import snapshot_file
-from edge.sources.decode import MAX_DECODED_PIXELS, decode_frame
+from edge.settings import Config, load_config
 from tests.conftest import REPO_ROOT
 
 MAX_PEAK_BYTES = 200 * 2**20

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import Label, load_bundle
+from edge.bundle.load import load_bundle
+from edge.bundle.manifest import Label
 from edge.cli.main import main
 from edge.errors import BundleError, InputError
 from edge.vision.labels import add_label, default_prompts, remove_label

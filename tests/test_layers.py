@@ -8,6 +8,8 @@ under ``TYPE_CHECKING``. edge/ never imports the workstation packages (export/, 
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +17,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module belongs to the layer of the longest prefix naming it ("edge" itself, the
-# package with the version, names only itself).
+# package with the version, names only itself). The stages are ordered among themselves: one may use
+# a stage below it (escalation learns into vision's memory), never one beside or above it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core types", ("edge", "edge.errors", "edge.evidence", "edge.files", "edge.logs")),
-    ("config plumbing", ("edge.config", "edge.config.section", "edge.config.loader")),
-    ("pure stages", ("edge.analytics", "edge.fusion", "edge.bundle", "edge.bundle_files", "edge.signing", "edge.vision",
-                     "edge.sources.decode")),  # frame bytes -> pixels: pure, below every camera and the model
-    # each package's config section, and the whole config that composes them
-    ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",
-                         "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.fleet.config",
-                         "edge.config.root")),
-    ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs",
-             "edge.fleet")),
+    ("core types", ("edge", "edge.errors", "edge.evidence", "edge.files", "edge.plugins")),
+    ("config plumbing", ("edge.config", "edge.logs")),
+    ("pure analytics", ("edge.analytics", "edge.fusion", "edge.cwru")),
+    ("shared nouns", ("edge.frames", "edge.bundle", "edge.broker", "edge.store")),
+    ("sensors", ("edge.sensors",)),
+    ("sources", ("edge.sources",)),
+    ("vision", ("edge.vision",)),
+    ("alerts", ("edge.alerts",)),
+    ("escalation", ("edge.escalation",)),
+    ("outputs", ("edge.outputs",)),
+    ("fleet", ("edge.fleet",)),
+    ("the whole config", ("edge.settings",)),
     ("service", ("edge.service",)),
-    # edge.cwru: the real records the demo replays (and the tests read)
-    ("entry points", ("edge.cli", "edge.demo", "edge.cwru", "edge.evaluation", "edge.__main__")),
+    ("evaluation", ("edge.evaluation",)),
+    ("demo", ("edge.demo",)),
+    ("entry points", ("edge.cli", "edge.__main__")),
 )
 FORBIDDEN_TOP = ("export", "bench", "board", "benchmarks", "tests")
 
@@ -51,13 +57,37 @@ def layer_of(module: str) -> int:
     return found
 
 
+# "module:attribute" in a plug-in registry (edge.plugins), and the literal argument of import_module
+REGISTRY_ENTRY = re.compile(r"^(edge(?:\.\w+)+):\w+$")
+
+
+def _is_import_module(node: ast.Call) -> bool:
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    return name in ("import_module", "__import__")
+
+
+def _loaded_by_name(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Imports made at run time from a string: registry entries and import_module("edge....")."""
+    for node in ast.walk(tree):
+        literal = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+        entry = REGISTRY_ENTRY.match(literal)
+        if entry is not None:
+            yield node.lineno, entry.group(1)
+        elif isinstance(node, ast.Call) and _is_import_module(node) and node.args:
+            target = node.args[0]
+            if isinstance(target, ast.Constant) and isinstance(target.value, str):
+                yield node.lineno, target.value
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
-    """(line, absolute module) for every import in the file, relative ones resolved."""
+    """(line, absolute module) for every import in the file, relative ones resolved, and every module
+    it loads by name (plug-in registries, import_module with a literal)."""
     package = _module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[int, str]] = list(_loaded_by_name(tree))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -93,13 +123,66 @@ def test_no_import_reaches_up(path: Path) -> None:
 
 
 def test_the_check_sees_violations() -> None:
-    """The rule itself: a fusion module importing the service would be caught."""
+    """The rule itself: a fusion module importing the service would be caught, and so would a stage
+    importing a sibling above it or the whole config."""
     assert layer_of("edge.fusion") < layer_of("edge.service.loop")
-    assert layer_of("edge.sensors.config") < layer_of("edge.sensors.poller")
-    assert layer_of("edge.analytics.vibration") < layer_of("edge.config.root") < layer_of("edge.outputs.mqtt")
+    assert layer_of("edge.sensors.config") < layer_of("edge.settings") < layer_of("edge.service.wiring")
+    assert layer_of("edge.vision.pipeline") < layer_of("edge.escalation.escalator") < layer_of("edge.outputs.mqtt")
+    assert layer_of("edge.outputs.http_api") < layer_of("edge.settings")
     assert layer_of("edge.service.wiring") < layer_of("edge.cli.main")
     with pytest.raises(LookupError, match="no layer"):
         layer_of("lonely")
+
+
+def test_registry_strings_and_import_module_count_as_imports(tmp_path: Path) -> None:
+    source = tmp_path / "plugin_user.py"
+    source.write_text('import importlib\nREGISTRY = {"x": "edge.service.loop:Service"}\n'
+                      'importlib.import_module("edge.cli.main")\ndoc = "edge.service.loop is not an import"\n')
+    found = {target for _, target in _loaded_by_name(ast.parse(source.read_text(encoding="utf-8")))}
+    assert {"edge.service.loop", "edge.cli.main"} <= found and "edge.service.loop is not an import" not in found
+    loaded = {target for _, target in imports_of(ROOT / "edge/sources/plugins.py")}
+    assert "edge.sources.folder" in loaded and "edge.sources.picamera2" in loaded
+
+
+def _node(module: str) -> str:
+    """A package (edge/<name>/) or a loose module (edge/<name>.py): the unit the house is drawn in."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "edge"
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in EDGE_FILES:
+        source = _node(_module_name(path))
+        if source == "edge":
+            continue
+        targets = graph.setdefault(source, set())
+        targets |= {_node(target) for _, target in imports_of(path)
+                    if target.split(".")[0] == "edge" and _node(target) not in ("edge", source)}
+    return graph
+
+
+def floors(graph: dict[str, set[str]]) -> dict[str, int]:
+    """Each package's floor: one above the highest it imports (a circle never settles: LookupError)."""
+    floor: dict[str, int] = {}
+
+    def settle(node: str, path: tuple[str, ...]) -> int:
+        if node in path:
+            raise LookupError("packages import each other in a circle: " + " -> ".join((*path, node)))
+        if node not in floor:
+            floor[node] = 1 + max((settle(target, (*path, node)) for target in graph.get(node, ())), default=0)
+        return floor[node]
+
+    for node in graph:
+        settle(node, ())
+    return floor
+
+
+def test_packages_stand_in_at_most_ten_floors_without_a_circle() -> None:
+    """The stages are siblings wired by the service: no package reaches back into one that uses it."""
+    floor = floors(package_graph())
+    assert max(floor.values()) <= 10, sorted(floor.items(), key=lambda item: item[1])
+    assert floor["config"] <= 2, "the config plumbing must stay on the ground floor"
 
 
 WORKSTATION_FILES = sorted(p for folder in ("bench", "export", "benchmarks") for p in (ROOT / folder).rglob("*.py"))

@@ -19,7 +19,7 @@ import yaml
 
 from bench.mosquitto import Mosquitto
 from edge.escalation.local_server import LocalCloudServer
-from edge.service.config import ServiceSettings
+from edge.settings import ServiceSettings
 from tests.conftest import REPO_ROOT, start_broker
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.samples import asset, verdict
-from edge.config.root import Config
 from edge.errors import ConfigError
-from edge.outputs.build import build_outputs
+from edge.service.outputs import build_outputs
+from edge.settings import Config
 from edge.store.history import History
 from tests.outputs_support import Listener
 

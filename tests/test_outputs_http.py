@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from bench.samples import asset, verdict
-from edge.config.root import Config
 from edge.evidence import Condition
 from edge.outputs.config import HttpSettings
 from edge.outputs.http_api import ROUTES, HttpApi
 from edge.outputs.metrics import Metrics
+from edge.settings import Config
 from edge.store.history import History
 from tests.http_support import OPENAPI, check_against_openapi, request
 
@@ -48,7 +48,7 @@ def fill(history: History, metrics: Metrics) -> None:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpApi]:
     """One server for the module: every test here only reads."""
     history = History(tmp_path_factory.mktemp("http") / "history.sqlite3")
-    metrics = Metrics(["press-1", "pump-2"])
+    metrics = Metrics({"press-1": 60.0, "pump-2": 60.0})
     fill(history, metrics)
     server = HttpApi(HttpSettings(port=0), history, metrics, [asset(), asset("pump-2", "Pump 2")], site="plant-a")
     with server:

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.samples import asset, verdict
-from edge.evidence import Condition, Evidence, EvidenceKind
+from edge.evidence import Condition, Evidence, EvidenceKind, dumps
 from edge.outputs.homeassistant import ASSET_ENTITIES, UNIT_SUFFIXES, Discovery, feature_entity
-from edge.outputs.messages import COMMANDS, Topics, dumps, sensor_features, verdict_messages
+from edge.outputs.messages import COMMANDS, Topics, sensor_features, verdict_messages
 from edge.outputs.metrics import Metrics
 
 TOPICS = Topics("edgewatch/plant3", "edgewatch-line2")
@@ -87,7 +87,7 @@ def test_discovery_topics_and_ids_are_unique_per_asset_and_prefix() -> None:
 
 
 def test_metrics_follow_the_evidence_health() -> None:
-    metrics = Metrics(["press-1"])
+    metrics = Metrics({"press-1": 60.0})
     base = verdict(condition=Condition.FAULT, escalated=True)
     dark = Evidence("camera:top", EvidenceKind.CAMERA_HEALTH, None, 0.0, ("frame is black",))
     stale = Evidence("vibration:drive_end", EvidenceKind.SENSOR_HEALTH, None, 0.9, ("sensor unhealthy: stale",))

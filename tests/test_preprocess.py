@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.errors import InputError
 from edge.vision.preprocess import load_rgb, prepare
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from edge.errors import InputError
-from edge.vision.roi import RegionOfInterest, apply_roi, parse_roi
+from edge.frames.roi import RegionOfInterest, apply_roi, parse_roi
 
 
 def test_rect_crops_the_fraction_of_the_frame() -> None:

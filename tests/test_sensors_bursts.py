@@ -22,7 +22,8 @@ from edge.errors import SensorError
 from edge.evidence import EvidenceKind
 from edge.sensors import health
 from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import Reading, build_reader
+from edge.sensors.base import Reading
+from edge.sensors.plugins import build_reader
 from edge.sensors.soundcard import capture_defect
 from edge.sensors.spi import SpiReader
 from tests.sensors_support import sensor_config

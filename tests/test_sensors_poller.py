@@ -245,8 +245,8 @@ def test_vibration_without_settings_is_judged_on_level_alone() -> None:
      "vibration: {rpm: 1480, speed_sensor: tacho}}", "speed_sensor 'tacho' is not another sensor of this asset"),
 ])
 def test_config_refuses_an_unknown_companion_sensor(tmp_path: Path, sensor_yaml: str, message: str) -> None:
-    from edge.config.root import load_config
     from edge.errors import ConfigError
+    from edge.settings import load_config
 
     path = tmp_path / "config.yaml"
     path.write_text(f"""

@@ -19,10 +19,10 @@ import pytest
 
 from bench.ports import free_port, listening
 from edge.errors import ConfigError, InputError, SensorError
-from edge.sensors.base import build_reader, list_readers
 from edge.sensors.config import SensorConfig
 from edge.sensors.i2c import I2cReader
 from edge.sensors.modbus import decode_registers
+from edge.sensors.plugins import PLUGINS, build_reader
 from tests.sensors_support import sensor_config
 from tests.waiting import wait_until
 
@@ -33,7 +33,7 @@ def sensor(**fields: Any) -> Any:
 
 def test_every_registered_reader_has_a_config_type() -> None:
     union_types = {model.model_fields["type"].annotation.__args__[0] for model in SensorConfig.__origin__.__args__}
-    assert set(list_readers()) == union_types
+    assert set(PLUGINS) == union_types
 
 
 # --- replay ---------------------------------------------------------------------------------

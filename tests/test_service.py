@@ -19,15 +19,17 @@ import pytest
 
 from edge.errors import SourceError
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.fusion import FusionConfig
-from edge.service.config import ServiceSettings, TriggerRule
+from edge.frames.frame import Frame
+from edge.fusion.config import FusionConfig
+from edge.sensors.config import TriggerRule
+from edge.sensors.triggers import TriggerWatch
 from edge.service.loop import Service
 from edge.service.stages import Asset
-from edge.service.triggers import TriggerWatch
 from edge.service.wiring import FusionWithPersistence
-from edge.sources import Reconnecting, make_camera
-from edge.sources.base import CameraHealth, Frame
+from edge.settings import ServiceSettings
+from edge.sources.base import CameraHealth, Reconnecting
 from edge.sources.config import FolderCamera
+from edge.sources.plugins import make_camera
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder
 from tests.service_support import (
@@ -319,7 +321,7 @@ def test_while_nothing_can_be_stored_health_is_degraded_and_the_stalled_metric_s
     from edge.outputs.metrics import Metrics
 
     clock = FakeClock()
-    metrics = Metrics(["fan"])
+    metrics = Metrics({"fan": 60.0})
     history = History(tmp_path / "h.sqlite3")
     (tmp_path / "fan").mkdir()
     asset = sensor_only("fan", tmp_path, INTERVAL_S)

@@ -102,8 +102,8 @@ def test_doctor_checks_the_bundle_signature_against_trusted_keys(demo_copy: Path
 
 def test_doctor_checks_notification_targets_and_a_stuck_queue(demo_copy: Path) -> None:
     from bench.samples import verdict
-    from edge.alerts.build import open_book
-    from edge.config.root import load_config
+    from edge.service.alerts import open_book
+    from edge.settings import load_config
 
     edit(demo_copy, {"alerts": {"notify": ["json://127.0.0.1:9/hook", "nosuch://secret@host"]}})
     row = {r.check: r for r in run_checks(demo_copy)}["notifications"]

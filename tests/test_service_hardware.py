@@ -12,17 +12,17 @@ import pytest
 import yaml
 
 from edge.cli.main import main
-from edge.config.root import Config
 from edge.errors import ConfigError, UsageError
-from edge.sensors.base import list_readers
+from edge.sensors.plugins import PLUGINS as SENSOR_PLUGINS
 from edge.service import hardware
 from edge.service.install import render_unit
 from edge.service.reload import Reloader, check_config
-from edge.sources import PLUGINS
+from edge.settings import Config
+from edge.sources.plugins import PLUGINS
 from edge.vision.config import Provider
 from tests.service_support import FakeSystem
 
-ENTRIES = ([(hardware.CAMERAS, name) for name in PLUGINS] + [(hardware.SENSORS, name) for name in list_readers()]
+ENTRIES = ([(hardware.CAMERAS, name) for name in PLUGINS] + [(hardware.SENSORS, name) for name in SENSOR_PLUGINS]
            + [(hardware.PROVIDERS, name) for name in typing.get_args(Provider)])
 # DeviceAllow= takes a /dev path or char-/block- and a name from /proc/devices, then r, w and/or m
 DEVICE_ALLOW = re.compile(r"^(/dev/[\w./-]+|char-[\w-]+) r?w?m?$")
@@ -58,7 +58,7 @@ def test_every_plugin_has_an_entry_with_valid_device_classes(table: dict[str, ha
 
 
 def test_the_tables_name_only_registered_plugins() -> None:
-    assert set(hardware.CAMERAS) == set(PLUGINS) and set(hardware.SENSORS) == set(list_readers())
+    assert set(hardware.CAMERAS) == set(PLUGINS) and set(hardware.SENSORS) == set(SENSOR_PLUGINS)
     assert set(hardware.PROVIDERS) == set(typing.get_args(Provider))
 
 

@@ -157,10 +157,10 @@ def test_a_checked_config_that_cannot_start_falls_back_to_the_running_one(
     """The check cannot know a port is taken: the new service fails to start and the previous config runs again."""
     import threading
 
-    from edge.config.root import Config, load_config
     from edge.service.loop import Service
     from edge.service.reload import serve
     from edge.service.wiring import build_service
+    from edge.settings import Config, load_config
 
     def write(path: Path, port: int) -> None:
         path.write_text(f"""

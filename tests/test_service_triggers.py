@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from edge.sensors.base import Reading
-from edge.service.config import TriggerRule
-from edge.service.triggers import TriggerWatch, level
+from edge.sensors.config import TriggerRule
+from edge.sensors.triggers import TriggerWatch, level
 
 
 def scalar(value: float, timestamp: float) -> Reading:

@@ -18,15 +18,16 @@ import pytest
 import yaml
 
 from bench.ports import free_port
-from edge.config.root import load_config
 from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.outbox import Outbox
 from edge.evidence import EvidenceKind
 from edge.outputs.metrics import Metrics
 from edge.service.loop import Service
-from edge.service.wiring import STATE_FILE, build_service
+from edge.service.wiring import build_service
+from edge.settings import load_config
 from edge.store import anomaly_maps
 from edge.store.history import History
+from edge.store.layout import StateFolder
 from tests.outputs_support import Listener
 from tests.service_support import DEMO_CONFIG
 from tests.waiting import wait_until
@@ -107,7 +108,7 @@ def test_the_http_api_serves_what_the_loop_stored(fast_demo: Path, monkeypatch: 
     assert not runner.is_alive()
     items = listed["verdicts"] if isinstance(listed, dict) else listed
     assert items and {item["asset"] for item in items} <= {"press-1", "pump-1"}
-    saved = json.loads((config.state_dir / STATE_FILE).read_text())  # learned state saved on exit
+    saved = json.loads(config.state.service_state.read_text())  # learned state saved on exit
     assert set(saved) == {"press-1", "pump-1"} and "persistence" in saved["press-1"]
 
 
@@ -202,9 +203,10 @@ def test_state_file_leaves_no_partial_copies(tmp_path: Path) -> None:
     from edge.errors import StorageError
     from edge.service.wiring import StateFile
 
-    (tmp_path / f".{STATE_FILE}.k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
+    saved = StateFolder(tmp_path).service_state
+    (tmp_path / f".{saved.name}.k3j2.partial").write_text('{"half": ')  # what a killed save leaves behind
     (tmp_path / "other.partial").write_text("not ours")
-    state = StateFile(tmp_path / STATE_FILE)
+    state = StateFile(saved)
     assert state.load() == {}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["other.partial"]
     state.savers["pump"] = lambda: {"reported": "ok"}

@@ -19,7 +19,9 @@ from PIL import Image, ImageFilter
 
 from edge.errors import SourceError
 from edge.evidence import EvidenceKind
-from edge.sources import Frame, Reconnecting, make_camera
+from edge.frames.decode import MAX_IMAGE_BYTES
+from edge.frames.frame import Frame
+from edge.sources.base import Reconnecting
 from edge.sources.config import (
     CameraHealthSettings,
     FolderCamera,
@@ -28,9 +30,9 @@ from edge.sources.config import (
     RtspCamera,
     V4l2Camera,
 )
-from edge.sources.decode import MAX_IMAGE_BYTES
 from edge.sources.health import FrameHealth, sharpness, thumbnail
 from edge.sources.picamera2 import yuv420_to_rgb
+from edge.sources.plugins import make_camera
 
 
 def textured(seed: int, size: tuple[int, int] = (120, 160)) -> np.ndarray:

@@ -11,9 +11,10 @@ import pytest
 
 from bench.rtsp_server import RtspServer
 from edge.errors import SourceError
-from edge.sources import Reconnecting, make_camera
+from edge.sources.base import Reconnecting
 from edge.sources.config import RtspCamera
 from edge.sources.health import unavailable
+from edge.sources.plugins import make_camera
 
 TIMEOUT_S = 3.0
 

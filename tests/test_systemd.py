@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from edge.cli.main import main
-from edge.config.root import Config
 from edge.errors import UsageError
 from edge.service.install import CONFIG_SKELETON, DEFAULT_EXEC, Installer, render_unit
+from edge.settings import Config
 from tests.service_support import REPO_ROOT, FakeSystem
 
 UNIT = REPO_ROOT / "systemd" / "edgewatch.service"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.main import main
 from edge.errors import BundleError, InputError
 from edge.evidence import Condition, EvidenceKind

@@ -12,20 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edge.fusion.fuse import fuse
 
 from bench.image_sets import elpv_cells
 from benchmarks.elpv_quality import auroc, evaluate
-from edge.alerts.corrections import Corrections, frame_embedder
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.main import main
 from edge.evidence import Condition, Evidence
-from edge.fusion import FusionConfig, fuse
+from edge.frames.frame import Frame
+from edge.fusion.config import FusionConfig
 from edge.service.wiring import CameraVision
-from edge.sources import make_camera
-from edge.sources.base import Frame
 from edge.sources.config import FolderCamera
+from edge.sources.plugins import make_camera
 from edge.store.alerts import AlertStore
 from edge.store.history import History
+from edge.vision.corrections import Corrections, frame_embedder
 from edge.vision.encoder import ImageEncoder
 from edge.vision.learned_normal import PATCHES_PER_FRAME
 from edge.vision.pipeline import VisionScorer, embed_many

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.elpv_quality import expected_calibration_error
-from edge.bundle import Labels
+from edge.bundle.manifest import Labels
 from edge.vision.baseline import build_patch_memory, greedy_coreset, knn_scores, patch_scores
 from edge.vision.calibration import (
     ConformalScorer,

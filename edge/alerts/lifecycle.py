@@ -20,9 +20,8 @@ from typing import Any, TypeVar, cast
 from edge.alerts.config import AlertsSettings
 from edge.alerts.headline import headline
 from edge.alerts.schedule import scheduled_window
-from edge.errors import EdgewatchError
-from edge.evidence import Condition, Verdict
-from edge.outputs.messages import iso_time
+from edge.errors import ActionRefused
+from edge.evidence import Condition, Verdict, iso_time
 from edge.store.alerts import Alert, AlertStore, Mode, Notice
 
 log = logging.getLogger(__name__)
@@ -47,10 +46,6 @@ def _serialised(method: F) -> F:
 def _priority(condition: Condition) -> int:
     """Notification order: a fault (2) before a warning (1) before the rest, cleared and what people did (0)."""
     return condition.rank
-
-
-class ActionRefused(EdgewatchError):
-    """A person's action that does not apply now (nothing to acknowledge, not in maintenance...)."""
 
 
 class AlertBook:

@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass
 
 from edge.alerts.fields import MAX_TEXT, FieldError, json_object, only, seconds, switch, text
-from edge.alerts.lifecycle import ActionRefused, AlertBook
+from edge.alerts.lifecycle import AlertBook
+from edge.errors import ActionRefused
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.logs import escape_controls
+from edge.store.layout import open_history
 
 DEFAULT_CONFIG = Path("/etc/edgewatch/config.yaml")
 
@@ -54,8 +55,8 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
 
 
 def alerts(args: argparse.Namespace) -> int:
-    from edge.alerts.build import open_book
-    from edge.config.root import load_config
+    from edge.service.alerts import open_book
+    from edge.settings import load_config
 
     config = load_config(args.config)
     book = open_book(config)
@@ -80,10 +81,10 @@ def alerts(args: argparse.Namespace) -> int:
 
 
 def _correct(book: Any, config: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from edge.alerts.build import build_corrections
-    from edge.service.wiring import load_encoder, open_history
+    from edge.service.alerts import build_corrections
+    from edge.service.wiring import load_encoder
 
-    history = open_history(config)
+    history = open_history(config.state, config.history)
     try:
         encoder = load_encoder(config) if args.alerts_command == "correct" else None
         corrections = build_corrections(config, history, book.store, encoder)

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from edge.cli.check import _asset as asset_in
-from edge.config.root import load_config
 from edge.errors import InputError, UsageError
-from edge.sources.capture import cameras_of, capture
+from edge.settings import AssetConfig, load_config
+from edge.sources.capture import capture
+from edge.sources.config import CameraBase
+
+
+def cameras_of(asset: AssetConfig, name: str | None = None) -> Sequence[CameraBase]:
+    """The asset's cameras, or the one called ``name``."""
+    if not asset.cameras:
+        raise InputError(f"asset {asset.id} has no camera to capture from")
+    if name is None:
+        return asset.cameras
+    chosen = [camera for camera in asset.cameras if camera.name == name]
+    if not chosen:
+        known = ", ".join(camera.name for camera in asset.cameras)
+        raise InputError(f"asset {asset.id} has no camera '{name}' (it has: {known})")
+    return chosen
 
 
 def capture_frames(config_path: Path, asset_id: str | None, camera: str | None, count: int, every_s: float,

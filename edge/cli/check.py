@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.cli.vision import describe as describe_vision
-from edge.config.root import AssetConfig, Config, load_config
 from edge.errors import UsageError
 from edge.escalation.config import EscalationConfig
-from edge.evidence import Evidence, Verdict
-from edge.fusion import FusionConfig, FusionResult, fuse
-from edge.outputs.messages import dumps
-from edge.sources.base import Frame, downscale
+from edge.evidence import Evidence, Verdict, dumps
+from edge.frames.decode import decode_frame
+from edge.frames.frame import Frame, downscale
+from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import FusionResult, fuse
+from edge.settings import AssetConfig, Config, load_config
 from edge.sources.config import CameraBase, CameraHealthSettings
-from edge.sources.decode import decode_frame
 from edge.sources.health import FrameHealth
 from edge.vision.encoder import RuntimeOptions
 from edge.vision.evidence import decide, to_evidence, vision_json

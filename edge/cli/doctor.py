@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from edge.config.root import Config, load_config
 from edge.errors import EdgewatchError
 from edge.service.hardware import CAMERAS, DROPIN_NAME, SENSORS, Access, access, fix_lines, install_command
+from edge.settings import Config, load_config
 
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
 T = TypeVar("T")
@@ -105,7 +105,7 @@ def _model_checks(config: Config) -> Iterator[tuple[Result, Any]]:
     if config.model is None:
         yield Result("model", "SKIP", "no model configured (sensor-only)"), None
         return
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.vision.encoder import ImageEncoder, RuntimeOptions, choose_providers
 
     try:
@@ -155,8 +155,8 @@ def _profile_checks(config: Config, encoder: Any) -> list[Result]:
 
 
 def _camera(asset_id: str, camera: Any) -> Result:
-    from edge.sources import make_camera
     from edge.sources.health import FrameHealth, sharpness, thumbnail
+    from edge.sources.plugins import make_camera
 
     check = f"camera {asset_id}/{camera.name}"
 
@@ -177,7 +177,7 @@ def _camera(asset_id: str, camera: Any) -> Result:
 
 def _sensor(asset_id: str, sensor: Any) -> Result:
     from edge.sensors import health
-    from edge.sensors.base import build_reader
+    from edge.sensors.plugins import build_reader
 
     check = f"sensor {asset_id}/{sensor.name}"
 
@@ -292,11 +292,10 @@ def _notifications(config: Config) -> list[Result]:
 
 
 def _oldest_pending_s(config: Config) -> float | None:
-    from edge.alerts.build import ALERTS_FILE
     from edge.store.alerts import AlertStore
     from edge.store.notifications import NotificationQueue
 
-    path = config.state_dir / ALERTS_FILE
+    path = config.state.alerts
     if not path.exists():
         return None
     with AlertStore(path) as store:

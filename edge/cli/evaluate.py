@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from edge.config.root import load_config
 from edge.errors import UsageError
 from edge.evaluation import figures, replay, report, whatif
 from edge.evaluation.labels import load_labels
+from edge.settings import load_config
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -43,11 +43,11 @@ def targets(args: argparse.Namespace) -> int:
 
 
 def install(args: argparse.Namespace) -> int:
-    from edge.bundle import load_bundle
-    from edge.config.root import load_config
+    from edge.bundle.load import load_bundle
     from edge.errors import UsageError
     from edge.fleet.layout import Layout
     from edge.fleet.release import check_version
+    from edge.settings import load_config
 
     config = load_config(args.config)
     if config.model is None:

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from edge import __version__
-from edge.bundle import describe, load_bundle
-from edge.config.root import load_config
+from edge.bundle.load import describe, load_bundle
+from edge.settings import load_config
 
 
 def version(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def bundle_verify(args: argparse.Namespace) -> int:
 
 
 def bundle_keygen(args: argparse.Namespace) -> int:
-    from edge import signing
+    from edge.bundle import signing
 
     key_id = signing.generate_key(args.key)
     print(f"{args.key}: signing key {key_id} (keep it off the boards); public key {args.key}.pub "
@@ -49,8 +49,8 @@ def bundle_keygen(args: argparse.Namespace) -> int:
 
 def bundle_sign(args: argparse.Namespace) -> int:
     """Sign after checking every hash, so a signature never vouches for a damaged bundle."""
-    from edge import signing
-    from edge.bundle import read_manifest, read_manifest_bytes, verify_files
+    from edge.bundle import signing
+    from edge.bundle.load import read_manifest, read_manifest_bytes, verify_files
 
     private_key = signing.load_private_key(args.key)
     data = read_manifest_bytes(args.bundle)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from edge.bundle import Label, load_bundle
+from edge.bundle.load import load_bundle
+from edge.bundle.manifest import Label
 from edge.errors import UsageError
 from edge.vision.labels import add_label, default_prompts, remove_label
 

@@ -10,21 +10,21 @@ import time
 from datetime import datetime, timezone
 from types import FrameType
 
-from edge.config.root import load_config
 from edge.errors import UsageError
 from edge.logs import escape_controls, setup_logging
+from edge.settings import load_config
 from edge.store.history import History, StoredVerdict, parse_since
 
 
 def run(args: argparse.Namespace) -> int:
     """The service: SIGTERM or SIGINT stop it gracefully (running checks finish), exit 0; SIGHUP
     reloads the config, bundle and profiles (a config that fails its checks is refused)."""
-    from edge.config.root import Config
     from edge.fleet.agent import start_agent
     from edge.service.loop import Service
     from edge.service.reload import Reloader, serve
     from edge.service.sdnotify import Notifier
     from edge.service.wiring import build_service
+    from edge.settings import Config
 
     config = load_config(args.config)
     setup_logging(config.log_level)
@@ -70,12 +70,12 @@ def history(args: argparse.Namespace) -> int:
         since = None if args.since is None else parse_since(args.since, time.time())
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from exc
-    path = config.state_dir / "history.sqlite3"
+    path = config.state.history
     if not path.exists():
         print(f"edgewatch: no history yet at {path}", file=sys.stderr)
         stored: list[StoredVerdict] = []
     else:
-        with History(path, config.state_dir / "frames") as store:
+        with History(path, config.state.frames) as store:
             stored = store.verdicts(asset=args.asset, since=since, limit=args.limit)
     if args.json:
         print(json.dumps([item.to_dict() for item in stored], indent=2))

@@ -11,8 +11,7 @@ import numpy as np
 from edge.analytics import bearings, diagnosis, family_normal, iso, levels, vibration
 from edge.analytics.scalar_rules import ScalarRules, ScalarState
 from edge.errors import InputError, UsageError
-from edge.evidence import Condition
-from edge.outputs.messages import dumps
+from edge.evidence import Condition, dumps
 from edge.sensors.replay import load_values
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,15 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.bundle import load_bundle
-from edge.config.root import load_config
+from edge.bundle.load import load_bundle
 from edge.errors import InputError, UsageError
+from edge.frames.roi import parse_roi
+from edge.settings import load_config
 from edge.vision.encoder import ImageEncoder
 from edge.vision.enrollment import LabelledExamples, build_profile
 from edge.vision.evidence import Decision
 from edge.vision.pipeline import VisionResult, embed_many
 from edge.vision.profile import bundle_fingerprint, check_replaceable, save_profile
-from edge.vision.roi import parse_roi
 
 log = logging.getLogger(__name__)
 

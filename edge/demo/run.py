@@ -25,8 +25,7 @@ import numpy as np
 import yaml
 
 from edge import cwru
-from edge.bundle import load_bundle
-from edge.config.root import load_config
+from edge.bundle.load import load_bundle
 from edge.demo.data import LABELS_FILE, DemoData, DemoMachine, StreamItem, prepare
 from edge.errors import BundleError, EdgewatchError, StorageError
 from edge.escalation.local_server import LocalCloudServer
@@ -34,7 +33,9 @@ from edge.evaluation import figures, replay, report
 from edge.evaluation.figures import Report
 from edge.evaluation.labels import load_labels
 from edge.evidence import EvidenceKind
+from edge.settings import load_config
 from edge.store.history import StoredVerdict
+from edge.store.layout import StateFolder, open_history
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class DemoResult:
             "vibration_source": self.data.vibration_source,
             "bundle": str(self.bundle),
             "config": str(self.config),
-            "history": str(self.state_dir / "history.sqlite3"),
+            "history": str(StateFolder(self.state_dir).history),
             "status_page": f"{self.http_url}/",
             "metrics": f"{self.http_url}/metrics",
             "wall_s": round(self.wall_s, 1),
@@ -308,9 +309,9 @@ def write_config(path: Path, data: DemoData, bundle: Path, profile: Path, state_
 
 def score_verdicts(config_path: Path, data: DemoData) -> list[CheckRow]:
     """Pair each stored verdict with the frame it judged: a machine's checks replay its frames in order."""
-    from edge.service.wiring import open_history
 
-    with open_history(load_config(config_path)) as history:
+    config = load_config(config_path)
+    with open_history(config.state, config.history) as history:
         rows = []
         for machine in data.machines:
             stored = sorted(history.verdicts(asset=machine.asset_id, limit=10_000), key=lambda s: s.id)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge.config.section import Section
+from edge.vision.config import LearningConfig
 
 
 class ModelPricing(Section):
@@ -43,12 +44,6 @@ class BreakerConfig(Section):
 class OutboxConfig(Section):
     max_pending: int = Field(500, ge=1, description="Queued escalations kept while offline; the oldest go first.")
     keep_done: int = Field(2000, ge=0, description="Finished escalations kept for cool-down and audit.")
-
-
-class LearningConfig(Section):
-    enabled: bool = Field(False, description="Add confident cloud answers to the asset's few-shot memory.")
-    min_confidence: float = Field(0.9, ge=0, le=1, description="Only cloud answers at least this confident teach.")
-    max_examples_per_label: int = Field(20, ge=1, description="Oldest learned examples are dropped beyond this.")
 
 
 class PolicyConfig(Section):

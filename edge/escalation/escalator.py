@@ -24,16 +24,18 @@ from edge.escalation.budget import Budget
 from edge.escalation.client import CloudClient, CloudReply, CloudUnavailable
 from edge.escalation.config import EscalationConfig
 from edge.escalation.images import PreparedImage, difference_hash, prepare
-from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import Outbox, OutboxItem
 from edge.escalation.policy import decide
 from edge.escalation.request import CloudRequest, build_request
 from edge.escalation.window import FrameWindow, WindowFrame, caption, fit
 from edge.evidence import Condition, Verdict
-from edge.fusion import FusionConfig, FusionResult
+from edge.frames.frame import Frame
+from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import FusionResult
 from edge.logs import FailureLog
-from edge.sources.base import Frame
+from edge.store.layout import StateFolder
 from edge.vision.enrollment import NORMAL_NAME
+from edge.vision.learning import LearnedMemory
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ class Escalator:
         the circuit breaker's cool-down (tests inject both)."""
         self.config = config
         self._state_dir = state_dir
-        self.outbox = Outbox(state_dir / "outbox.sqlite", config.outbox)
+        self.outbox = Outbox(StateFolder(state_dir).outbox, config.outbox)
         self.budget = Budget(config.budget, config.model_pricing, self.outbox, clock)
         self.breaker = CircuitBreaker(config.breaker, monotonic)
         self._client = client
@@ -141,7 +143,7 @@ class Escalator:
         return self._client
 
     def memory(self, asset_id: str) -> LearnedMemory:
-        return LearnedMemory(self._state_dir / "learned", asset_id, self.config.learning)
+        return LearnedMemory(StateFolder(self._state_dir).learned, asset_id, self.config.learning)
 
     def consider(
         self,

@@ -18,7 +18,8 @@ from edge.escalation.config import PolicyConfig
 from edge.escalation.images import hamming_bits
 from edge.escalation.outbox import PastEscalation
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
-from edge.fusion import FusionConfig, fuse, trusted_opinions
+from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse, trusted_opinions
 
 _SENSOR_KINDS = frozenset({EvidenceKind.VIBRATION, EvidenceKind.THERMAL, EvidenceKind.SENSOR})
 _FRAME_TRIGGERS = frozenset({"unsure_camera", "novel"})  # new with each frame, see the module doc

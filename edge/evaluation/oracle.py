@@ -26,7 +26,7 @@ from PIL import Image
 from edge.errors import InputError
 from edge.escalation.local_server import RecordedRequest
 from edge.evidence import Condition
-from edge.sources.decode import open_frame
+from edge.frames.decode import open_frame
 
 log = logging.getLogger(__name__)
 

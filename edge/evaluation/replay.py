@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from edge.config.root import AssetConfig, Config
 from edge.errors import CloudError, InputError
 from edge.escalation.budget import price
 from edge.escalation.client import CloudClient
@@ -28,9 +27,11 @@ from edge.evaluation.figures import CheckOutcome
 from edge.evaluation.labels import Labels, Truth, truth_of_check
 from edge.evaluation.oracle import Oracle, labelled_frames
 from edge.evidence import Condition, Verdict
-from edge.fusion import fuse
+from edge.frames.decode import open_frame
+from edge.fusion.fuse import fuse
+from edge.settings import AssetConfig, Config
 from edge.sources.config import FolderCamera
-from edge.sources.decode import open_frame
+from edge.store.layout import open_history
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
             progress: Callable[[str], None] = log.info) -> list[CheckOutcome]:
     """One outcome per stored verdict of every labelled asset, in check order. With ``policy``, which
     checks were escalated is decided again by it (edge/evaluation/whatif.py), not read from the run."""
-    from edge.service.wiring import open_history
 
     assets = {asset.id: asset for asset in config.assets}
     unknown = sorted(set(labels.assets) - set(assets))
@@ -70,12 +70,12 @@ def collect(config: Config, labels: Labels, *, error_rate: float = 0.0, seed: in
     missing = sorted(set(models) - set(config.escalation.pricing))
     if missing:
         raise InputError(f"no pricing for {', '.join(missing)}: add them under 'escalation.pricing'")
-    if not (config.state_dir / "history.sqlite3").is_file():  # opening it would create an empty one
+    if not config.state.history.is_file():  # opening it would create an empty one
         raise InputError(f"no history in {config.state_dir}: run 'edgewatch run' on the recordings first")
     folders = {asset_id: camera_folder(assets[asset_id]) for asset_id in labels.assets}
     oracle = oracle_for(labels, folders, error_rate=error_rate, seed=seed)
 
-    with open_history(config) as history:
+    with open_history(config.state, config.history) as history:
         stored = {asset_id: sorted(history.verdicts(asset=asset_id, limit=1_000_000), key=lambda s: s.id)
                   for asset_id in labels.assets}
     checks = [(asset_id, truth_of_check(labels.assets[asset_id], folders[asset_id], index), entry.verdict)

@@ -21,7 +21,7 @@ from edge.escalation.config import PolicyConfig
 from edge.escalation.outbox import PastEscalation
 from edge.escalation.policy import Decision, decide
 from edge.evidence import Verdict
-from edge.fusion import FusionConfig
+from edge.fusion.config import FusionConfig
 
 
 @dataclass(frozen=True)

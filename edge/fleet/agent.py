@@ -24,18 +24,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import Bundle, load_bundle
-from edge.config.root import Config
+from edge.broker import make_client
+from edge.bundle.load import Bundle, load_bundle
+from edge.bundle.signing import load_trusted_keys
 from edge.errors import EdgewatchError, InputError, StorageError
 from edge.evidence import EvidenceKind
 from edge.fleet import link
+from edge.fleet.board import BoardConfig
 from edge.fleet.compare import agreement, enroll
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import Desired, unpack_release, verify_desired
-from edge.outputs.mqtt_client import make_client
-from edge.signing import load_trusted_keys
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.pipeline import VisionScorer
@@ -50,7 +50,7 @@ TERMINAL = ("healthy", "refused", "rolled_back")
 class Agent:
     """One per ``edgewatch run`` with ``fleet.enabled``; ``reload`` is the service's checked reload."""
 
-    def __init__(self, config: Config, reload: Callable[[], bool]) -> None:
+    def __init__(self, config: BoardConfig, reload: Callable[[], bool]) -> None:
         assert config.outputs.mqtt is not None and config.model is not None and config.fleet.board is not None
         self.config = config
         self.settings = config.fleet
@@ -277,7 +277,7 @@ class Agent:
                 return f"the service did not start again within {self.settings.health_window_s:.0f} s"
         since = self._started_at
         waiting = {asset.id: bool(asset.cameras) for asset in self.config.assets}
-        history = History(self.config.state_dir / "history.sqlite3")
+        history = History(self.config.state.history)
         try:
             while waiting and not self._stop.is_set():
                 if self._start_failed.is_set():
@@ -330,6 +330,6 @@ def _claimed_version(payload: bytes) -> str | None:
     return version if isinstance(version, str) and len(version) <= 64 else None
 
 
-def start_agent(config: Config, reload: Callable[[], bool]) -> Agent | None:
+def start_agent(config: BoardConfig, reload: Callable[[], bool]) -> Agent | None:
     """The agent when ``fleet.enabled``, connecting in the background; None otherwise."""
     return Agent(config, reload).start() if config.fleet.enabled else None

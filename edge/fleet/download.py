@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from edge.bundle import sha256_file
+from edge.bundle.load import sha256_file
 from edge.errors import BundleError
 from edge.fleet.release import Desired
 

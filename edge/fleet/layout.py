@@ -23,10 +23,10 @@ from pathlib import Path
 
 from edge.errors import StorageError
 from edge.files import write_atomically
+from edge.store.layout import StateFolder
 
 log = logging.getLogger(__name__)
 
-FLEET_DIR = "fleet"
 CURRENT = "current"
 STATE_NAME = "agent.json"
 MAX_SETTLED = 20
@@ -48,7 +48,7 @@ class AgentState:
 
 class Layout:
     def __init__(self, state_dir: Path) -> None:
-        self.root = state_dir / FLEET_DIR
+        self.root = StateFolder(state_dir).fleet
         self.releases = self.root / "releases"
         self.current = self.root / CURRENT
         self.state_path = self.root / STATE_NAME

@@ -1,5 +1,5 @@
 """Topics of the fleet. The board agent and ``edgewatch fleet rollout`` each open their own connection
-(``edge.outputs.mqtt_client``), so a rollout never waits behind the verdict queue and the verdict sink
+(``edge.broker``), so a rollout never waits behind the verdict queue and the verdict sink
 stays unaware of fleets.
 """
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config.root import Config
 from edge.evidence import Condition, Evidence
 from edge.files import write_atomically
+from edge.fleet.config import FleetSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,9 @@ class NormalFrames:
             log.warning("fleet: normal frame not kept in %s: %s", self.folder, exc)
 
 
-def normal_keeper(config: Config, asset_id: str) -> KeepFrame | None:
+def normal_keeper(fleet: FleetSettings, state_dir: Path, asset_id: str) -> KeepFrame | None:
     """The vision stage's hook on a fleet board (``fleet.keep_normal_frames``); None otherwise."""
-    fleet = config.fleet
     if not fleet.enabled or fleet.keep_normal_frames == 0:
         return None
-    return NormalFrames(normal_folder(config.state_dir, asset_id), fleet.keep_normal_frames,
+    return NormalFrames(normal_folder(state_dir, asset_id), fleet.keep_normal_frames,
                         fleet.keep_min_confidence, fleet.keep_interval_s).keep

@@ -3,7 +3,7 @@ that points boards at it.
 
 The tar is byte-identical for the same bundle (sorted names, zero times and owners), so its sha256
 names the release. The desired-state message (``version``, ``url``, ``sha256``, ``size``) is signed
-with the bundle keys (``edge.signing``) over its canonical JSON: whoever can publish on the broker
+with the bundle keys (``edge.bundle.signing``) over its canonical JSON: whoever can publish on the broker
 still cannot move a board to a URL or hash of their choosing. Unpacking refuses absolute paths,
 ``..``, links and anything but plain files and folders, whatever the archive claims.
 """
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edge.bundle.signing import ALGORITHM, TrustedKey, key_id
 from edge.errors import BundleError, UsageError
-from edge.signing import ALGORITHM, TrustedKey, key_id
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 TOP = "bundle"  # every member of a release lives under bundle/

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.broker import BrokerSettings, make_client
+from edge.bundle.signing import load_private_key
 from edge.errors import UsageError
 from edge.fleet import link
 from edge.fleet.release import desired_message, pack_release
 from edge.fleet.targets import Inventory
 from edge.logs import escape_controls
-from edge.outputs.config import MqttSettings
-from edge.outputs.mqtt_client import make_client
-from edge.signing import load_private_key
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class Release:
 class Reports:
     """The boards' retained ``reported`` messages, newest per board, as they arrive."""
 
-    def __init__(self, settings: MqttSettings, client_id: str) -> None:
+    def __init__(self, settings: BrokerSettings, client_id: str) -> None:
         self.prefix = settings.topic_prefix
         self.latest: dict[str, dict[str, Any]] = {}
         self._changed = threading.Condition()

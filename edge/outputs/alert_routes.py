@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from edge.alerts.fields import seconds, text, who
 from edge.alerts.headline import headline
+from edge.evidence import dumps
 from edge.outputs.http_types import Problem, Response
-from edge.outputs.messages import dumps
 
 if TYPE_CHECKING:
-    from edge.alerts.corrections import Corrections
     from edge.alerts.lifecycle import AlertBook
-    from edge.config.root import AssetConfig
+    from edge.outputs.assets import DescribedAsset
     from edge.store.history import History
+    from edge.vision.corrections import Corrections
 
 class AlertRoutes:
     alerts: AlertBook | None
     corrections: Corrections | None
     history: History
 
-    _asset: Callable[[str], AssetConfig]  # HttpApi's lookup: 404 for an unknown asset
+    _asset: Callable[[str], DescribedAsset]  # HttpApi's lookup: 404 for an unknown asset
 
     def _book(self) -> AlertBook:
         if self.alerts is None:

@@ -7,56 +7,27 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge.config.section import ConfigPath, Section
+from edge.broker import TOPIC_PREFIX, BrokerSettings
+from edge.config.section import Section
 
-# A topic level may not hold these; the prefixes are joined with '/' to the asset id.
 MIN_TOKEN_CHARS = 16
-_TOPIC_PREFIX = r"^[^#+/\s]+(/[^#+/\s]+)*$"
-
-
-class MqttTls(Section):
-    ca_file: ConfigPath | None = Field(None, description="CA that signed the broker's certificate; none: system CAs.")
-    cert_file: ConfigPath | None = Field(None, description="Client certificate (PEM) for certificate authentication.")
-    key_file: ConfigPath | None = Field(None, description="Private key (PEM) of cert_file.")
-    insecure: bool = Field(
-        False, description="Skip the broker hostname check (test brokers with self-signed certificates only)."
-    )
-
-    @model_validator(mode="after")
-    def _cert_and_key(self) -> MqttTls:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("tls.cert_file and tls.key_file go together: give both or neither")
-        return self
 
 
 MqttCommand = Literal["check", "escalate", "acknowledge", "snooze", "maintenance"]
 
 
-class MqttSettings(Section):
-    host: str = Field(min_length=1, description="Broker host name or address.")
-    port: int | None = Field(None, ge=1, le=65535, description="Broker port; default 8883 with tls, else 1883.")
-    tls: MqttTls | None = Field(None, description="Connect over TLS; {} uses the system CAs.")
-    username: str | None = Field(None, description="Broker user name.")
-    password: SecretStr | None = Field(None, description="Broker password; use ${ENV} substitution.")
+class MqttSettings(BrokerSettings):
+    """The broker connection, plus what the verdicts, Home Assistant discovery and commands use."""
+
     client_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]+$", description="MQTT client id, unique per broker; default 'edgewatch-<site>'."
     )
-    topic_prefix: str = Field(
-        "edgewatch", pattern=_TOPIC_PREFIX, description="Topics are <topic_prefix>/<asset>/verdict, .../state, ..."
-    )
     discovery_prefix: str | None = Field(
-        "homeassistant", pattern=_TOPIC_PREFIX, description="Home Assistant discovery prefix; null: no discovery."
+        "homeassistant", pattern=TOPIC_PREFIX, description="Home Assistant discovery prefix; null: no discovery."
     )
-    keepalive_s: int = Field(60, ge=5, le=65535, description="MQTT keepalive; the last will goes 1.5x after silence.")
     qos: int = Field(1, ge=0, le=1, description="QoS of verdict and state messages (1: at least once).")
     buffer_size: int = Field(
         1000, ge=1, description="Verdict messages kept while the broker is away; the oldest go first when full."
-    )
-    reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay; doubles after each failure.")
-    reconnect_max_s: float = Field(120.0, gt=0, description="Longest reconnect delay.")
-    protocol: Literal["5", "3.1.1"] = Field(
-        "5", description="MQTT version; '5' lets the board tell a retained command delivered live from a fresh "
-                         "one (retain-as-published); '3.1.1' only for brokers without MQTT 5."
     )
     commands: list[MqttCommand] = Field(
         default_factory=list,
@@ -67,29 +38,12 @@ class MqttSettings(Section):
         6, ge=1, le=600, description="Per asset and command: more within a minute are ignored (one log line)."
     )
 
-    @field_validator("protocol", mode="before")
-    @classmethod
-    def _version_as_text(cls, version: object) -> object:
-        return str(version) if isinstance(version, (int, float)) else version  # YAML reads 5 as a number
-
     @field_validator("commands", mode="before")
     @classmethod
     def _known_commands(cls, commands: object) -> object:
         if isinstance(commands, list) and "ack" in commands:
             raise ValueError("'ack' is not a command name: did you mean 'acknowledge'?")
         return commands
-
-    @model_validator(mode="after")
-    def _delays_ordered(self) -> MqttSettings:
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
-        if self.password is not None and self.username is None:
-            raise ValueError("a password needs a username")
-        return self
-
-    @property
-    def effective_port(self) -> int:
-        return self.port if self.port is not None else (8883 if self.tls is not None else 1883)
 
 
 class HttpSettings(Section):

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge import __version__
-from edge.config.root import AssetConfig
-from edge.outputs.messages import Message, Topics, dumps
+from edge.evidence import dumps
+from edge.outputs.assets import DescribedAsset
+from edge.outputs.messages import Message, Topics
 
 HA_STATUS_SUFFIX = "status"  # <discovery_prefix>/status carries 'online' when HA (re)starts
 
@@ -122,14 +123,14 @@ class Discovery:
     def status_topic(self) -> str:
         return f"{self.discovery_prefix}/{HA_STATUS_SUFFIX}"
 
-    def node_id(self, asset: AssetConfig) -> str:
+    def node_id(self, asset: DescribedAsset) -> str:
         # Unique exactly when the asset's topics are: two boards sharing prefix and asset id collide anyway.
         return _slug(f"{self.topics.prefix}_{asset.id}")
 
-    def topic(self, asset: AssetConfig, entity: EntityDescription) -> str:
+    def topic(self, asset: DescribedAsset, entity: EntityDescription) -> str:
         return f"{self.discovery_prefix}/{entity.component}/{self.node_id(asset)}/{_slug(entity.key)}/config"
 
-    def config(self, asset: AssetConfig, entity: EntityDescription) -> dict[str, Any]:
+    def config(self, asset: DescribedAsset, entity: EntityDescription) -> dict[str, Any]:
         """The discovery payload of one entity (full key names, not HA's abbreviations)."""
         node = self.node_id(asset)
         payload: dict[str, Any] = {
@@ -170,7 +171,7 @@ class Discovery:
         payload.update({key: value for key, value in optional.items() if value is not None})
         return payload
 
-    def messages(self, asset: AssetConfig, features: Iterable[tuple[str, str]] = (),
+    def messages(self, asset: DescribedAsset, features: Iterable[tuple[str, str]] = (),
                  alerts: bool = False, commands: Collection[str] = ()) -> list[Message]:
         """Retained discovery messages for the asset's fixed entities (and its alert ones) and the
         given (sensor, feature)s; buttons and switches only for the ``commands`` the board obeys."""

@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any
 from edge import __version__
 from edge.alerts.fields import FieldError, json_object
 from edge.alerts.headline import headline
-from edge.alerts.lifecycle import ActionRefused
-from edge.config.root import AssetConfig
-from edge.errors import ConfigError, StorageError
+from edge.errors import ActionRefused, ConfigError, StorageError
+from edge.evidence import dumps
 from edge.outputs.alert_routes import AlertRoutes
+from edge.outputs.assets import DescribedAsset
 from edge.outputs.config import HttpSettings, is_loopback
 from edge.outputs.http_handler import RequestHandler
 from edge.outputs.http_types import Problem, Response
-from edge.outputs.messages import dumps, state_payload
+from edge.outputs.messages import state_payload
 from edge.outputs.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.outputs.metrics import Metrics
 from edge.store import anomaly_maps
@@ -50,8 +50,8 @@ from edge.store.history import History, StoredVerdict, parse_since
 from edge.store.trends import Trends
 
 if TYPE_CHECKING:
-    from edge.alerts.corrections import Corrections
     from edge.alerts.lifecycle import AlertBook
+    from edge.vision.corrections import Corrections
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class HttpApi(AlertRoutes):
     """``HttpApi(settings, history, metrics, assets).start()`` ... ``stop()``."""
 
     def __init__(
-        self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[AssetConfig],
+        self, settings: HttpSettings, history: History, metrics: Metrics, assets: Sequence[DescribedAsset],
         *, site: str = "edgewatch", alerts: AlertBook | None = None, corrections: Corrections | None = None,
         monotonic: Callable[[], float] = time.monotonic, trends: Trends | None = None,
     ) -> None:
@@ -225,7 +225,7 @@ class HttpApi(AlertRoutes):
         if self._token is None:
             _loopback_host(host)
 
-    def _asset(self, asset_id: str) -> AssetConfig:
+    def _asset(self, asset_id: str) -> DescribedAsset:
         asset_id = urllib.parse.unquote(asset_id)
         if asset_id not in self.assets:
             raise Problem(404, f"no asset {asset_id!r}; known: {', '.join(sorted(self.assets))}")

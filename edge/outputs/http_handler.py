@@ -12,8 +12,8 @@ import logging
 from typing import Any, Protocol
 
 from edge import __version__
+from edge.evidence import dumps
 from edge.outputs.http_types import Response
-from edge.outputs.messages import dumps
 
 log = logging.getLogger(__name__)
 

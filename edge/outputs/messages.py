@@ -22,14 +22,12 @@ board topics never collide with an asset.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge.evidence import Condition, EvidenceKind, Verdict, jsonable
+from edge.evidence import Condition, EvidenceKind, Verdict, dumps, iso_time
 
 COMMANDS = ("check", "escalate")
 ALERT_COMMANDS = ("acknowledge", "snooze", "maintenance")
@@ -84,15 +82,6 @@ class Topics:
         if len(parts) != 3 or parts[2] != "set" or parts[1] not in COMMANDS + ALERT_COMMANDS:
             return None
         return parts[0], parts[1]
-
-
-def dumps(value: Any) -> bytes:
-    """Strict JSON for consumers (Home Assistant, browsers): numpy -> Python, NaN/inf -> null."""
-    return json.dumps(jsonable(value, finite=True), separators=(",", ":"), allow_nan=False).encode()
-
-
-def iso_time(timestamp_s: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def state_payload(verdict: Verdict) -> dict[str, Any]:

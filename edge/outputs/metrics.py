@@ -19,7 +19,7 @@ import functools
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -38,9 +38,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self, asset_ids: Iterable[str] = (), check_intervals_s: Mapping[str, float] | None = None) -> None:
-        """``check_intervals_s`` (asset id -> seconds between checks) lets an alert rule tell a silent
-        asset from one that checks rarely."""
+    def __init__(self, check_intervals_s: Mapping[str, float] | None = None) -> None:
+        """``check_intervals_s``: asset id -> seconds between checks, for every asset watched (an alert
+        rule tells a silent asset from one that checks rarely by it)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.check_seconds = Histogram(
@@ -99,7 +99,7 @@ class Metrics:
               "scrape time for skew.", registry=r).set_function(time.time)
         Info("edgewatch_build", "Version of edgewatch and the Python it runs on.", registry=r).info(
             {"version": __version__, "python": platform.python_version()})
-        for asset in asset_ids:  # series exist at 0 from the start, so rate() sees the first verdict
+        for asset in check_intervals_s or {}:  # series exist at 0 from the start, so rate() sees the first verdict
             for condition in Condition:
                 self.verdicts.labels(asset=asset, verdict=condition.value)
             self.escalations.labels(asset=asset)

@@ -27,8 +27,9 @@ from typing import Any
 
 from edge.alerts import mqtt_commands
 from edge.alerts.fields import FieldError
-from edge.config.root import AssetConfig
+from edge.broker import make_client
 from edge.evidence import Verdict
+from edge.outputs.assets import DescribedAsset
 from edge.outputs.config import MqttSettings
 from edge.outputs.homeassistant import Discovery
 from edge.outputs.messages import (
@@ -40,7 +41,6 @@ from edge.outputs.messages import (
     sensor_features,
     verdict_messages,
 )
-from edge.outputs.mqtt_client import make_client
 from edge.outputs.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class MqttSink:
     def __init__(
         self,
         settings: MqttSettings,
-        assets: Sequence[AssetConfig],
+        assets: Sequence[DescribedAsset],
         on_command: CommandCallback,
         *,
         site: str = "edgewatch",
@@ -192,7 +192,7 @@ class MqttSink:
             if self._connected.is_set():
                 self._send([message])
 
-    def _discovery_messages(self, asset: AssetConfig) -> list[Message]:
+    def _discovery_messages(self, asset: DescribedAsset) -> list[Message]:
         return [] if self.discovery is None else self.discovery.messages(
             asset, self._features[asset.id], alerts=self.on_alert is not None, commands=self._commands)
 

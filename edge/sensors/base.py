@@ -1,7 +1,7 @@
 """The reader contract: ``read()`` returns one timestamped Reading or raises SensorError.
 
-Readers are plug-ins chosen by the config's ``type``; each lives in its own module and is
-imported only when a config uses it, so hardware libraries stay optional extras.
+Readers are plug-ins chosen by the config's ``type`` (``edge.sensors.plugins``); each lives in its
+own module and is imported only when a config uses it, so hardware libraries stay optional extras.
 """
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from edge.errors import ConfigError, SensorError
-from edge.sensors.config import SensorBase, SensorConfig
+from edge.sensors.config import SensorBase
 
 
 @dataclass(frozen=True)
@@ -43,29 +42,6 @@ class Reader(Protocol):
     def read(self) -> Reading: ...
 
     def close(self) -> None: ...
-
-
-_READERS: dict[str, str] = {
-    "replay": "edge.sensors.replay:ReplayReader",
-    "command": "edge.sensors.command:CommandReader",
-    "i2c": "edge.sensors.i2c:I2cReader",
-    "onewire": "edge.sensors.onewire:OneWireReader",
-    "modbus": "edge.sensors.modbus:ModbusReader",
-    "mqtt": "edge.sensors.mqtt:MqttReader",
-    "soundcard": "edge.sensors.soundcard:SoundCardReader",
-    "spi": "edge.sensors.spi:SpiReader",
-}
-
-
-def list_readers() -> list[str]:
-    return sorted(_READERS)
-
-
-def build_reader(config: SensorConfig) -> Reader:
-    """The reader for one sensor config; a missing optional library is a ConfigError naming the extra."""
-    module_name, class_name = _READERS[config.type].split(":")
-    factory: Callable[[Any], Reader] = getattr(importlib.import_module(module_name), class_name)
-    return factory(config)
 
 
 def require(module: str, extra: str) -> Any:

@@ -238,3 +238,21 @@ SensorConfig = Annotated[
     | SpiSensor,
     Field(discriminator="type"),
 ]
+
+
+class TriggerRule(Section):
+    """'Check this asset now' when a sensor reading spikes or jumps (a frame is grabbed at once)."""
+
+    sensor: str = Field(min_length=1, description="Name of a sensor of this asset.")
+    above: float | None = Field(
+        None, description="Trigger when the reading (RMS for a vibration burst) is above this."
+    )
+    jump: float | None = Field(
+        None, gt=0, description="Trigger when the reading changed by more than this since the previous one."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_test(self) -> TriggerRule:
+        if self.above is None and self.jump is None:
+            raise ValueError("a trigger needs 'above' or 'jump'")
+        return self

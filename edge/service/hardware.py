@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.config.root import Config
 from edge.service.sandbox import service_settings
+from edge.settings import Config
 
 DROPIN_NAME = "devices.conf"  # in edgewatch.service.d/, beside the unit
 

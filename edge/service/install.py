@@ -21,10 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from edge.config.root import Config, load_config
 from edge.errors import StorageError, UsageError
 from edge.files import write_atomically
 from edge.service.hardware import DROPIN_NAME, needs, render_dropin
+from edge.settings import Config, load_config
 
 log = logging.getLogger(__name__)
 

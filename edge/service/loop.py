@@ -19,6 +19,7 @@ outbox's worker, so neither can hold up a check.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -29,12 +30,12 @@ import numpy as np
 
 from edge.errors import EdgewatchError, SourceError
 from edge.evidence import Evidence, Verdict
+from edge.frames.frame import Frame
 from edge.logs import FailureLog
 from edge.outputs.base import VerdictSink
-from edge.service.config import ServiceSettings
 from edge.service.sdnotify import Notifier
 from edge.service.stages import AlertGate, Asset, Clock, Escalator, SystemClock
-from edge.sources.base import Frame
+from edge.settings import ServiceSettings
 from edge.sources.health import unavailable
 from edge.store.history import History
 
@@ -78,7 +79,7 @@ class Service:
         executor: concurrent.futures.Executor | None = None,
         max_checks: int | None = None,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
-        closers: Sequence[Callable[[], None]] = (),
+        resources: contextlib.ExitStack | None = None,
         observe_check: Callable[[str, float], None] | None = None,
         observe_store: Callable[[str, float, str | None], None] = lambda asset_id, timestamp_s, error: None,
         alerts: AlertGate | None = None,
@@ -92,7 +93,8 @@ class Service:
         workers = self.settings.workers or max(1, len(assets))
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="check")
         self.max_checks = max_checks
-        self._closers = tuple(closers)
+        # closed in reverse start order at shutdown; by default what the loop is handed
+        self._resources = resources if resources is not None else _owned(assets, escalator, self.sinks)
         # retention, saving learned state: short jobs run in the main loop between checks
         start = self.clock.monotonic()
         self._periodic = [_Job(interval_s, job, start + interval_s) for interval_s, job in periodic]
@@ -250,19 +252,9 @@ class Service:
                 log.warning("%d check(s) did not finish in time; their verdicts are lost", len(unfinished))
         self._reap(self.clock.monotonic())
         self._executor.shutdown(wait=False, cancel_futures=True)
-        for schedule in self._schedules:
-            for camera in schedule.asset.cameras:
-                _quietly(camera.close, f"camera {camera.name}")
-            if schedule.asset.sensors is not None:
-                _quietly(schedule.asset.sensors.close, f"sensors of {schedule.asset.id}")
-        if self.escalator is not None:
-            _quietly(self.escalator.close, "escalation")
-        for sink in self.sinks:
-            _quietly(sink.close, type(sink).__name__)
         for job in self._periodic:
             _quietly(job.run, "final maintenance")
-        for closer in self._closers:
-            _quietly(closer, "shutdown")
+        self._resources.close()
         log.info("service stopped: %d check(s) done, %d failed", self.completed_checks, self.failed_checks)
 
     # -- one check (worker thread) -----------------------------------------------------------------
@@ -343,6 +335,26 @@ class Service:
         assert verdict.escalation is not None
         with self._failures.attempt(f"asset {verdict.asset_id}: escalation decision not stored"):
             self.history.set_escalation(verdict_id, verdict.escalation, verdict.escalated)
+
+
+def own(resources: contextlib.ExitStack, close: Callable[[], object], what: str) -> None:
+    """Close ``what`` when ``resources`` unwinds; a failing close is logged and the others still run."""
+    resources.callback(_quietly, close, what)
+
+
+def _owned(assets: Sequence[Asset], escalator: Escalator | None, sinks: Sequence[VerdictSink]) -> contextlib.ExitStack:
+    """What a loop built by hand runs, in start order: outputs, escalation, then each asset's devices."""
+    resources = contextlib.ExitStack()
+    for sink in sinks:
+        own(resources, sink.close, type(sink).__name__)
+    if escalator is not None:
+        own(resources, escalator.close, "escalation")
+    for asset in assets:
+        for camera in asset.cameras:
+            own(resources, camera.close, f"camera {camera.name}")
+        if asset.sensors is not None:
+            own(resources, asset.sensors.close, f"sensors of {asset.id}")
+    return resources
 
 
 def _quietly(close: Callable[[], object], what: str) -> None:

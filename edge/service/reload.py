@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from edge.config.root import Config, load_config
 from edge.errors import ConfigError, EdgewatchError
 from edge.service.loop import Service
+from edge.settings import Config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def check_config(path: Path, unit: Path | None = None) -> Config:
     """Load the config and everything a rebuild would refuse: notify URLs, bundle hashes, each asset's
     profile and, under systemd (``unit``: default the installed one), a device or group the unit does
     not give."""
-    from edge.bundle import load_bundle
+    from edge.bundle.load import load_bundle
     from edge.service.hardware import denied, install_command, unit_access
     from edge.service.install import INSTALLED_UNIT
     from edge.vision.profile import load_profile

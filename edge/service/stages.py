@@ -15,9 +15,10 @@ from typing import Protocol
 import numpy as np
 
 from edge.evidence import Evidence, Verdict
+from edge.frames.frame import Frame
 from edge.sensors.base import Reading
-from edge.service.triggers import TriggerWatch
-from edge.sources.base import CameraHealth, Frame
+from edge.sensors.triggers import TriggerWatch
+from edge.sources.base import CameraHealth
 from edge.sources.health import FrameHealth
 
 
@@ -45,7 +46,7 @@ class SystemClock:
 # -- the seams: each stage is one narrow call ---------------------------------------------------
 
 class FrameGrabber(Protocol):
-    """A camera as the loop sees it (``edge.sources.Reconnecting``): grab never blocks for long."""
+    """A camera as the loop sees it (``edge.sources.base.Reconnecting``): grab never blocks for long."""
 
     name: str
 

@@ -6,6 +6,7 @@ fusion (edge.fusion), escalation (edge.escalation) and outputs (edge.outputs) do
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -16,41 +17,47 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle, load_bundle
-from edge.config.root import AssetConfig, Config
+from edge.bundle.load import Bundle, load_bundle
 from edge.errors import StorageError
 from edge.escalation.breaker import BreakerState
-from edge.escalation.config import LearningConfig
 from edge.escalation.escalator import AssetInfo, Escalator
-from edge.escalation.learning import LearnedMemory
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Condition, Evidence, Verdict
 from edge.files import write_atomically
 from edge.fleet.layout import rollback_count
 from edge.fleet.normal import KeepFrame, normal_keeper
-from edge.fusion import FusionConfig, Persistence, fuse
+from edge.frames.frame import Frame
+from edge.frames.roi import RegionOfInterest, apply_roi
+from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
+from edge.fusion.persistence import Persistence
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
-from edge.sensors.base import Reading, build_reader
+from edge.sensors.base import Reading
+from edge.sensors.plugins import build_reader
 from edge.sensors.poller import SensorPoller
-from edge.service.loop import Service
+from edge.sensors.triggers import TriggerWatch
+from edge.service.alerts import build_alerts, build_corrections
+from edge.service.loop import Service, own
+from edge.service.outputs import build_outputs
 from edge.service.sdnotify import Notifier
 from edge.service.stages import Asset, Clock, SystemClock
-from edge.service.triggers import TriggerWatch
-from edge.sources import Reconnecting, make_camera
-from edge.sources.base import Frame
+from edge.settings import AssetConfig, Config
+from edge.sources.base import Reconnecting
 from edge.sources.health import FrameHealth
-from edge.store.history import History, Retention
+from edge.sources.plugins import make_camera
+from edge.store.history import History
+from edge.store.layout import open_history
+from edge.vision.config import LearningConfig
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.evidence import to_evidence
+from edge.vision.learning import LearnedMemory
 from edge.vision.pipeline import VisionScorer
 from edge.vision.profile import Profile, load_profile
-from edge.vision.roi import RegionOfInterest, apply_roi
 from edge.vision.temporal import TemporalContext
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "service-state.json"
 STATE_SAVE_INTERVAL_S = 300.0
 ALERT_REFRESH_INTERVAL_S = 30.0  # snoozes and maintenance windows that end or begin reach MQTT within this
 
@@ -171,18 +178,6 @@ class StateFile:
                 log.warning("cannot remove %s: %s", leftover, exc)
 
 
-def open_history(config: Config) -> History:
-    settings = config.history
-    retention = Retention(
-        max_age_s=settings.max_age_days * 86400.0,
-        max_db_bytes=int(settings.max_db_mb * 1024 * 1024),
-        max_frames_bytes=int(settings.max_frames_mb * 1024 * 1024),
-        frame_max_px=settings.frame_max_px,
-        jpeg_quality=settings.jpeg_quality,
-    )
-    return History(config.state_dir / "history.sqlite3", config.state_dir / "frames", retention)
-
-
 def load_encoder(config: Config) -> ImageEncoder | None:
     """The image model, verified against its manifest's hashes and warmed up (None: sensor-only)."""
     if config.model is None:
@@ -290,65 +285,61 @@ def build_escalator(config: Config, history: History, metrics: Metrics,
 
 def build_service(config: Config, *, max_checks: int | None = None, clock: Clock | None = None,
                   notifier: Notifier | None = None) -> Service:
-    """Everything ``edgewatch run`` starts, in order: history, outputs, model (loaded before READY=1),
-    assets, escalation. Whatever was started is closed again if a later step fails."""
-    from edge.alerts.build import LEARNED_DIR, build_alerts, build_corrections
-    from edge.outputs.build import build_outputs
-
+    """Everything ``edgewatch run`` starts, in order: history, alerts, outputs, escalation, model
+    (loaded before READY=1), assets. The service closes them in the reverse order when it stops;
+    whatever was started is closed the same way if a later step fails."""
     clock = clock or SystemClock()
-    history = open_history(config)
-    started: list[Callable[[], None]] = [history.close]
-    built: list[Asset] = []
     requests: list[Service] = []  # the service, once built, for MQTT commands
-    try:
-        def on_command(asset_id: str, command: str) -> None:
-            if requests:
-                requests[0].request_check(asset_id, f"MQTT command '{command}'", escalate=command == "escalate")
 
+    def on_command(asset_id: str, command: str) -> None:
+        if requests:
+            requests[0].request_check(asset_id, f"MQTT command '{command}'", escalate=command == "escalate")
+
+    with contextlib.ExitStack() as resources:
+        history = open_history(config.state, config.history)
+        own(resources, history.close, "history")
         alerts = build_alerts(config)
-        started.insert(0, alerts.close)
+        own(resources, alerts.close, "alerts")
         outputs = build_outputs(config, history, on_command, alerts.book).start()
-        started.insert(0, outputs.close)
+        own(resources, outputs.close, "outputs")  # the HTTP API reads history: it stops before history closes
         alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
         outputs.metrics.watch_rollbacks(functools.partial(rollback_count, config.state_dir))
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:
-            started.insert(0, escalator.close)
+            own(resources, escalator.close, "escalation")
         encoder = load_encoder(config)
-        state = StateFile(config.state_dir / STATE_FILE)
+        state = StateFile(config.state.service_state)
         saved = state.load()
+        built: list[Asset] = []
         for asset in config.assets:
-            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator,
-                                     normal_keeper(config, asset.id), relearn, config.state_dir / LEARNED_DIR))
-            started[:0] = [camera.close for camera in built[-1].cameras]
+            keep = normal_keeper(config.fleet, config.state_dir, asset.id)
+            built.append(build_asset(asset, encoder, saved.get(asset.id, {}), state, clock, escalator, keep, relearn,
+                                     config.state.learned))
+            for camera in built[-1].cameras:
+                own(resources, camera.close, f"camera {camera.name}")
             if built[-1].sensors is not None:
-                started.insert(0, built[-1].sensors.close)
+                own(resources, built[-1].sensors.close, f"sensors of {asset.id}")
         if outputs.http is not None:
             outputs.http.corrections = build_corrections(config, history, alerts.store, encoder, relearn)
-    except BaseException:
-        for close in started:
-            close()
-        raise
-    service = Service(
-        built,
-        history,
-        sinks=outputs.sinks,
-        escalator=escalator,
-        notifier=notifier or Notifier.from_environment(),
-        settings=config.service,
-        clock=clock,
-        max_checks=max_checks,
-        periodic=[
-            (config.history.prune_interval_s, history.prune),
-            (STATE_SAVE_INTERVAL_S, state.save),
-            (ALERT_REFRESH_INTERVAL_S, alerts.book.refresh),
-        ],
-        # the HTTP API reads history, so it stops before history closes; sinks are closed by the service
-        closers=[*([outputs.http.stop] if outputs.http is not None else []), alerts.close, history.close],
-        observe_check=outputs.metrics.observe_check,
-        observe_store=outputs.metrics.observe_store,
-        alerts=alerts.book,
-    )
+        service = Service(
+            built,
+            history,
+            sinks=outputs.sinks,
+            escalator=escalator,
+            notifier=notifier or Notifier.from_environment(),
+            settings=config.service,
+            clock=clock,
+            max_checks=max_checks,
+            periodic=[
+                (config.history.prune_interval_s, history.prune),
+                (STATE_SAVE_INTERVAL_S, state.save),
+                (ALERT_REFRESH_INTERVAL_S, alerts.book.refresh),
+            ],
+            resources=resources.pop_all(),
+            observe_check=outputs.metrics.observe_check,
+            observe_store=outputs.metrics.observe_store,
+            alerts=alerts.book,
+        )
     requests.append(service)
     return service

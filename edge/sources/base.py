@@ -17,18 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import InputError, SourceError
+from edge.frames.frame import Frame, downscale
 from edge.sources.config import CameraBase
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One camera frame: ``image`` is (H, W, 3) uint8 RGB; ``timestamp`` is unix seconds."""
-
-    image: np.ndarray
-    timestamp: float
-    camera: str
 
 
 @dataclass(frozen=True)
@@ -191,22 +183,10 @@ def _as_rgb(image: np.ndarray, camera: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def downscale(image: np.ndarray, max_px: int) -> np.ndarray:
-    """Shrink (H, W, 3) so its long side is at most ``max_px``; smaller images pass unchanged."""
-    height, width = image.shape[:2]
-    if max(height, width) <= max_px:
-        return image
-    from PIL import Image
-
-    scale = max_px / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-
-
 def decode_image(data: bytes, max_px: int, what: str) -> np.ndarray:
     """JPEG/PNG/WEBP bytes -> (H, W, 3) uint8 RGB through the one frame decoder, as a SourceError when
     unreadable or too large (the service turns it into camera evidence saying why)."""
-    from edge.sources.decode import decode_frame
+    from edge.frames.decode import decode_frame
 
     try:
         return decode_frame(data, what, max_px)

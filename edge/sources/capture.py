@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from edge.config.root import AssetConfig
 from edge.errors import InputError, SourceError, StorageError
 from edge.files import write_atomically
-from edge.sources import make_camera
 from edge.sources.config import CameraBase
 from edge.sources.health import FrameHealth
+from edge.sources.plugins import make_camera
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +33,6 @@ class CaptureReport:
 
     saved: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-def cameras_of(asset: AssetConfig, name: str | None = None) -> Sequence[CameraBase]:
-    """The asset's cameras, or the one called ``name``."""
-    if not asset.cameras:
-        raise InputError(f"asset {asset.id} has no camera to capture from")
-    if name is None:
-        return asset.cameras
-    chosen = [camera for camera in asset.cameras if camera.name == name]
-    if not chosen:
-        known = ", ".join(camera.name for camera in asset.cameras)
-        raise InputError(f"asset {asset.id} has no camera '{name}' (it has: {known})")
-    return chosen
 
 
 def capture(

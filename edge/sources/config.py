@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from edge.config.section import ConfigPath, Section
-from edge.vision.roi import RegionOfInterest
+from edge.frames.roi import RegionOfInterest
 
 
 class CameraHealthSettings(Section):

@@ -9,9 +9,9 @@ import numpy as np
 
 from edge.errors import SourceError
 from edge.files import read_bounded
+from edge.frames.decode import MAX_IMAGE_BYTES
 from edge.sources.base import Camera, decode_image
 from edge.sources.config import FolderCamera
-from edge.sources.decode import MAX_IMAGE_BYTES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 

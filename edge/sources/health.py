@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 
 from edge.evidence import Evidence, EvidenceKind
-from edge.sources.base import Frame
+from edge.frames.frame import Frame
 from edge.sources.config import CameraHealthSettings
 
 THUMBNAIL_PX = 128

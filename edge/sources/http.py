@@ -12,9 +12,9 @@ import urllib.request
 import numpy as np
 
 from edge.errors import SourceError
+from edge.frames.decode import MAX_IMAGE_BYTES
 from edge.sources.base import Camera, decode_image
 from edge.sources.config import HttpSnapshotCamera
-from edge.sources.decode import MAX_IMAGE_BYTES
 
 
 class HttpSnapshotSource(Camera):

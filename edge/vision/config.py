@@ -39,3 +39,9 @@ class ModelSettings(Section):
         False, description="Let idle onnxruntime threads spin between operators: a little faster per frame, but "
                            "they keep burning CPU after each frame (benchmarks/thread_spinning.py measures both)."
     )
+
+
+class LearningConfig(Section):
+    enabled: bool = Field(False, description="Add confident cloud answers to the asset's few-shot memory.")
+    min_confidence: float = Field(0.9, ge=0, le=1, description="Only cloud answers at least this confident teach.")
+    max_examples_per_label: int = Field(20, ge=1, description="Oldest learned examples are dropped beyond this.")

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
+from edge.bundle.load import Bundle
 from edge.errors import BundleError, InputError
+from edge.store.layout import StateFolder
 from edge.vision import cpu
 from edge.vision.config import GraphOptimization, ModelSettings, Provider
 from edge.vision.patch_features import patch_features, token_grid
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 _ORT_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
                   "cpu": "CPUExecutionProvider"}
 _AUTO_ORDER = ("tensorrt", "cuda", "cpu")
-ENGINE_CACHE = "tensorrt"  # folder under the state folder
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class RuntimeOptions:
 
     @classmethod
     def from_settings(cls, settings: ModelSettings, state_dir: Path | None = None) -> RuntimeOptions:
-        cache = state_dir / ENGINE_CACHE if state_dir is not None and settings.tensorrt_engine_cache else None
+        keep = state_dir is not None and settings.tensorrt_engine_cache
+        cache = StateFolder(state_dir).engine_cache if state_dir is not None and keep else None
         return cls(threads=settings.threads, provider=settings.provider, memory_arena=settings.memory_arena,
                    graph_optimization=settings.graph_optimization, spin_threads=settings.spin_threads,
                    tensorrt_fp16=settings.tensorrt_fp16, engine_cache_dir=cache)

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from edge import signing
-from edge.bundle import MANIFEST_NAME, Bundle, FileEntry, Label, Labels, Manifest, load_bundle, write_manifest
+from edge.bundle import signing
+from edge.bundle.load import Bundle, load_bundle, write_manifest
+from edge.bundle.manifest import MANIFEST_NAME, FileEntry, Label, Labels, Manifest
 from edge.errors import InputError, StorageError, UsageError
 from edge.files import write_atomically
 from edge.vision.text import TextEncoder

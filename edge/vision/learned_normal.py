@@ -11,7 +11,7 @@ score against the memory without it (its out-of-fold score, as every enrolled fr
 like it are judged on its scale; and its embedding joins the global k-NN memory.
 
 Nothing is written: the enrolled profile stays as enrolled, and undoing a correction is merging
-without it (``edge.escalation.learning``).
+without it (``edge.vision.learning``).
 """
 
 from __future__ import annotations

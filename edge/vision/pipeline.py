@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
+from edge.bundle.load import Bundle
+from edge.frames.roi import RegionOfInterest, apply_roi
 from edge.vision.calibration import anomaly_probability
 from edge.vision.encoder import Encoded, ImageEncoder, RuntimeOptions
 from edge.vision.few_shot import FewShotHead
 from edge.vision.preprocess import ImageInput, Prepared, load_rgb, prepare
 from edge.vision.profile import Profile
-from edge.vision.roi import RegionOfInterest, apply_roi
 from edge.vision.scoring import GLOBAL_HEAD, PATCH_HEAD, BaselineScorer
 from edge.vision.temporal import TemporalContext, TemporalState
 from edge.vision.zero_shot import label_probabilities

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge.bundle import Preprocessing
+from edge.bundle.manifest import Preprocessing
 from edge.errors import InputError
-from edge.sources.decode import open_frame, sixteen_to_eight_bit, to_rgb, upright
+from edge.frames.decode import open_frame, sixteen_to_eight_bit, to_rgb, upright
 
 log = logging.getLogger(__name__)
 

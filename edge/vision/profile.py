@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
+from edge.bundle.load import Bundle
 from edge.errors import InputError, StorageError, UsageError
 from edge.files import write_atomically
 from edge.vision.calibration import PlattMap

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle
+from edge.bundle.load import Bundle
 from edge.errors import BundleError, InputError
 from edge.vision.encoder import l2_normalise
 

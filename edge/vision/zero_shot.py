@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.bundle import Labels
+from edge.bundle.manifest import Labels
 from edge.vision.encoder import softmax
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.demo.data import SAMPLE_RATE_HZ, synthesize_recording
 from edge.vision.preprocess import prepare
 from edge.vision.encoder import ImageEncoder

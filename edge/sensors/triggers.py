@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edge.sensors.base import Reading
-from edge.service.config import TriggerRule
+from edge.sensors.config import TriggerRule
 
 
 def level(reading: Reading) -> float | None:

@@ -4,7 +4,7 @@ the asset's learned memory, with who/when/why in the alert audit trail, and can 
 The example is the saved frame's embedding (frames are kept for non-ok verdicts) and, for "it was
 OK", its patch features, which join the patch memory the anomaly score comes from
 (``edge.vision.learned_normal``), stored in the same learned memory cloud answers teach
-(``edge.escalation.learning``) under the key ``correction-<verdict id>``; a correction of a verdict
+(``edge.vision.learning``) under the key ``correction-<verdict id>``; a correction of a verdict
 without a frame (sensor-only, or an ok verdict) is recorded but teaches vision nothing, and the answer says so.
 """
 
@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.alerts.lifecycle import ActionRefused
-from edge.errors import EdgewatchError, StorageError
-from edge.escalation.config import LearningConfig
-from edge.escalation.learning import LearnedMemory
+from edge.errors import ActionRefused, EdgewatchError, StorageError
 from edge.store.alerts import AlertStore, Event
 from edge.store.history import History
+from edge.vision.config import LearningConfig
 from edge.vision.enrollment import NORMAL_NAME
+from edge.vision.learning import LearnedMemory
 
 if TYPE_CHECKING:
     from edge.vision.encoder import ImageEncoder

@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass
 
 from edge.alerts.lifecycle import AlertBook
-from edge.config.root import Config
 from edge.outputs.base import VerdictSink
 from edge.outputs.http_api import HttpApi
 from edge.outputs.metrics import Metrics
 from edge.outputs.mqtt import CommandCallback, MqttSink
+from edge.settings import Config
 from edge.store.history import History
 from edge.store.trends import Trends
 
@@ -45,6 +45,7 @@ class Outputs:
             self.mqtt.close()
         if self.http is not None:
             self.http.stop()
+        self.trends.close()
 
 
 def build_outputs(config: Config, history: History, on_command: CommandCallback,
@@ -55,8 +56,8 @@ def build_outputs(config: Config, history: History, on_command: CommandCallback,
 
     settings = config.outputs
     intervals_s = {asset.id: asset.check_interval_s for asset in config.assets}
-    metrics = Metrics(intervals_s, intervals_s)
-    trends = Trends(config.state_dir / "trends.sqlite3")
+    metrics = Metrics(intervals_s)
+    trends = Trends(config.state.trends)
     on_alert = None if alerts is None else functools.partial(mqtt_commands.apply, alerts)
     mqtt = None if settings.mqtt is None else MqttSink(settings.mqtt, config.assets, on_command, site=config.site,
                                                       on_alert=on_alert)

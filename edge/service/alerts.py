@@ -6,20 +6,16 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edge.alerts.corrections import Corrections, frame_embedder
 from edge.alerts.lifecycle import AlertBook
 from edge.alerts.notifier import Notifier, target_id
-from edge.config.root import Config
+from edge.settings import Config
 from edge.store.alerts import AlertStore, Retention
 from edge.store.history import History
 from edge.store.notifications import NotificationQueue
+from edge.vision.corrections import Corrections, frame_embedder
 from edge.vision.encoder import ImageEncoder
 
 log = logging.getLogger(__name__)
-
-ALERTS_FILE = "alerts.sqlite3"
-LEARNED_DIR = "learned"
-
 
 @dataclass
 class AlertParts:
@@ -48,7 +44,7 @@ def open_book(config: Config) -> AlertBook:
     """The alert lifecycle on ``<state_dir>/alerts.sqlite3`` (also what the CLI opens)."""
     urls = [url.get_secret_value() for url in config.alerts.notify]
     retention = Retention(events=config.alerts.keep_events, notifications=config.alerts.keep_notifications)
-    return AlertBook(AlertStore(config.state_dir / ALERTS_FILE, retention), config.alerts,
+    return AlertBook(AlertStore(config.state.alerts, retention), config.alerts,
                      {asset.id: asset.name for asset in config.assets}, [target_id(url) for url in urls],
                      site=config.site)
 
@@ -68,5 +64,5 @@ def build_corrections(config: Config, history: History, store: AlertStore, encod
         if again is not None:
             again()
 
-    return Corrections(history, store, config.state_dir / LEARNED_DIR,
+    return Corrections(history, store, config.state.learned,
                        None if encoder is None else frame_embedder(encoder), config.escalation.learning, reload)

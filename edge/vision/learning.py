@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import StorageError
-from edge.escalation.config import LearningConfig
 from edge.files import write_atomically
+from edge.vision.config import LearningConfig
 from edge.vision.encoder import l2_normalise
 from edge.vision.enrollment import NORMAL_NAME
 from edge.vision.learned_normal import add_normal_frames

@@ -35,121 +35,14 @@ Rules always win: a matching rule raises the condition to at least its ``then`` 
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
 
-from pydantic import Field, model_validator
-
-from edge.config.section import Section, require_unique
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.fusion.config import HEALTH_KINDS, FusionConfig
 
-_HEALTH_KINDS = frozenset({EvidenceKind.CAMERA_HEALTH, EvidenceKind.SENSOR_HEALTH})
-VotingKind = Literal["vision", "vibration", "thermal", "sensor"]
-_VOTING_KINDS: tuple[VotingKind, ...] = ("vision", "vibration", "thermal", "sensor")
 _MAX_CONFIDENCE = 0.999  # keeps logit finite: no single opinion is certain
-
-
-class FusionRule(Section):
-    """'When this evidence says this, the verdict is at least that', whatever the rest says."""
-
-    name: str = Field(min_length=1, description="Shown in the verdict's reasons.")
-    kind: Literal["vision", "vibration", "thermal", "sensor"] | None = Field(
-        None, description="Only evidence of this kind matches."
-    )
-    source: str = Field("*", description="Glob on the evidence source, e.g. 'vibration:*'.")
-    condition_at_least: Literal["warning", "fault"] | None = Field(
-        None, description="The evidence's own condition must be at least this."
-    )
-    value: str | None = Field(None, description="Key in the evidence's values to compare, e.g. 'zone'.")
-    equals: str | float | None = Field(None, description="Match when values[value] equals this.")
-    above: float | None = Field(None, description="Match when values[value] is above this.")
-    min_confidence: float = Field(0.0, ge=0, le=1, description="Ignore evidence less confident than this.")
-    then: Literal["warning", "fault"] = Field(description="The least severe verdict when the rule matches.")
-
-    @model_validator(mode="after")
-    def _has_test(self) -> FusionRule:
-        if self.value is None and (self.equals is not None or self.above is not None):
-            raise ValueError("'equals'/'above' need 'value' naming the evidence value to compare")
-        if self.value is not None and (self.equals is None) == (self.above is None):
-            raise ValueError("with 'value', give exactly one of 'equals' or 'above'")
-        if self.value is None and self.condition_at_least is None:
-            raise ValueError("a rule needs 'condition_at_least' or 'value' with 'equals'/'above'")
-        return self
-
-    def matches(self, evidence: Evidence) -> bool:
-        if evidence.condition is None or evidence.kind in _HEALTH_KINDS:
-            return False
-        if self.kind is not None and evidence.kind.value != self.kind:
-            return False
-        if not fnmatch.fnmatchcase(evidence.source, self.source) or evidence.confidence < self.min_confidence:
-            return False
-        if self.condition_at_least is not None and evidence.condition.rank < Condition(self.condition_at_least).rank:
-            return False
-        if self.value is None:
-            return True
-        found = evidence.values.get(self.value)
-        if self.equals is not None:
-            return found is not None and str(found) == str(self.equals)
-        return isinstance(found, (int, float)) and math.isfinite(found) and found > (self.above or 0.0)
-
-
-def _default_rules() -> list[FusionRule]:
-    return [
-        FusionRule(name="vibration zone D", kind="vibration", value="zone", equals="D", then="fault"),
-    ]
-
-
-class PersistenceConfig(Section):
-    raise_after: int = Field(3, ge=1, description="Consecutive checks at a worse condition before it is raised "
-                                 "(a matching rule raises at once).")
-    clear_after: int = Field(5, ge=1, description="Consecutive better checks before a raised condition clears.")
-
-
-class FailureMode(Section):
-    """Evidence kinds that watch the same way of failing: they pool; other modes cannot outvote them."""
-
-    name: str = Field(min_length=1, description="What fails, e.g. 'surface' or 'bearing'.")
-    kinds: list[VotingKind] = Field(min_length=1, description="Evidence kinds that watch this failure mode.")
-
-
-class FusionConfig(Section):
-    """Per-asset fusion settings (the asset's ``fusion:`` section)."""
-
-    counts: list[VotingKind] = Field(
-        default_factory=lambda: list(_VOTING_KINDS), description="Evidence kinds that vote on the verdict."
-    )
-    weights: dict[str, float] = Field(
-        default_factory=dict,
-        description="Weight per evidence kind ('vibration') or exact source ('vibration:drive_end'); default 1.",
-    )
-    prior_abnormal: float = Field(0.5, gt=0, lt=1, description="P(warning or fault) before any evidence "
-                                  "(of each failure mode, with modes).")
-    fault_threshold: float = Field(0.5, gt=0, lt=1, description="P(fault) at or above which the verdict is fault.")
-    warning_threshold: float = Field(0.5, gt=0, lt=1, description="P(abnormal) at or above which it is warning.")
-    rules: list[FusionRule] = Field(default_factory=_default_rules, description="Rules that always win.")
-    modes: list[FailureMode] = Field(default_factory=list, description="Failure modes watched by different "
-                                     "evidence kinds, judged apart (kinds not listed pool in one more mode); "
-                                     "empty: all kinds pool.")
-    persistence: PersistenceConfig = Field(default_factory=PersistenceConfig, description="Raise/clear hysteresis.")
-
-    @model_validator(mode="after")
-    def _weights_valid(self) -> FusionConfig:
-        bad = sorted(key for key, weight in self.weights.items() if not (math.isfinite(weight) and weight >= 0))
-        if bad:
-            raise ValueError(f"weights must be finite and >= 0: {', '.join(bad)}")
-        require_unique([mode.name for mode in self.modes], "failure mode names")
-        require_unique([kind for mode in self.modes for kind in mode.kinds], "kinds in failure modes (one mode each)")
-        return self
-
-    def mode_of(self, evidence: Evidence) -> str:
-        """The failure mode an opinion speaks for ('' = the mode of every kind not listed)."""
-        return next((mode.name for mode in self.modes if evidence.kind.value in mode.kinds), "")
-
-    def weight(self, evidence: Evidence) -> float:
-        return self.weights.get(evidence.source, self.weights.get(evidence.kind.value, 1.0))
 
 
 @dataclass(frozen=True)
@@ -205,13 +98,13 @@ def _device(evidence: Evidence) -> tuple[str, str]:
 
 
 def _broken_devices(evidence: Sequence[Evidence]) -> set[tuple[str, str]]:
-    return {_device(e) for e in evidence if e.kind in _HEALTH_KINDS and e.condition is not Condition.OK}
+    return {_device(e) for e in evidence if e.kind in HEALTH_KINDS and e.condition is not Condition.OK}
 
 
 def trusted_opinions(evidence: Sequence[Evidence]) -> list[Evidence]:
     """Opinions about the machine from cameras and sensors that are healthy this check."""
     broken = _broken_devices(evidence)
-    return [e for e in evidence if e.kind not in _HEALTH_KINDS and e.condition is not None
+    return [e for e in evidence if e.kind not in HEALTH_KINDS and e.condition is not None
             and _device(e) not in broken]
 
 
@@ -242,7 +135,7 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     counted = {EvidenceKind(kind) for kind in config.counts}
     # a camera/sensor whose health evidence is bad: its own opinion is not trusted this check
     broken = _broken_devices(evidence)
-    opinions = {_device(e) for e in evidence if e.kind not in _HEALTH_KINDS}
+    opinions = {_device(e) for e in evidence if e.kind not in HEALTH_KINDS}
 
     pooled: dict[str, tuple[float, float]] = {}  # failure mode -> (abnormal, fault-vs-warning) log-odds
     healthy: dict[str | None, float] = {}  # voting weight per failure mode (None: unknown) ...
@@ -251,7 +144,7 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     silenced: list[Evidence] = []
     for item in evidence:
         weight = config.weight(item)
-        if item.kind in _HEALTH_KINDS:
+        if item.kind in HEALTH_KINDS:
             if item.condition is not Condition.OK:
                 # counted once per device: through its silenced opinion when there is one
                 mode = _health_mode(config, item)
@@ -321,75 +214,3 @@ def fuse(asset_id: str, evidence: list[Evidence], config: FusionConfig, timestam
     return FusionResult(
         verdict=verdict, p_ok=p_ok, p_warning=p_warning, p_fault=p_fault, coverage=coverage, rule_floor=floor
     )
-
-
-@dataclass
-class Persistence:
-    """Hysteresis between pointwise results and the reported condition of one asset.
-
-    A worse condition is raised only after ``raise_after`` consecutive checks at least that bad;
-    a raised condition clears only after ``clear_after`` consecutive checks better than it, and
-    then drops to the worst condition seen during those checks.
-
-    The wait before raising is for the pooled evidence, whose single checks can be noise. A rule
-    always wins, so its floor (``FusionResult.rule_floor``) is raised in the check it fires; once
-    raised it clears like any other condition, so a reading hovering at a rule's edge does not
-    flap the alarm.
-    """
-
-    config: PersistenceConfig
-    reported: Condition = Condition.OK
-    _history: list[Condition] = field(default_factory=list)
-
-    def update(self, result: FusionResult) -> Verdict:
-        raw = result.verdict.condition
-        keep = max(self.config.raise_after, self.config.clear_after)
-        self._history = [*self._history, raw][-keep:]
-        previous = self.reported
-
-        for level in (Condition.FAULT, Condition.WARNING):
-            recent = self._history[-self.config.raise_after:]
-            if level.rank > self.reported.rank and len(recent) == self.config.raise_after and all(
-                c.rank >= level.rank for c in recent
-            ):
-                self.reported = level
-                break
-        else:
-            recent = self._history[-self.config.clear_after:]
-            if len(recent) == self.config.clear_after and all(c.rank < self.reported.rank for c in recent):
-                self.reported = Condition.worst(recent)
-        by_rule = result.rule_floor.rank > self.reported.rank
-        if by_rule:
-            self.reported = result.rule_floor
-
-        if self.reported is raw and previous is raw:
-            return result.verdict
-        note = self._note(raw, previous, by_rule)
-        confidence = result.probability(self.reported) * result.coverage
-        if self.reported is raw:
-            confidence = result.verdict.confidence
-        return replace(
-            result.verdict,
-            condition=self.reported,
-            confidence=round(confidence, 4),
-            reasons=(*result.verdict.reasons, note),
-        )
-
-    def _note(self, raw: Condition, previous: Condition, by_rule: bool) -> str:
-        if by_rule and self.reported.rank > previous.rank:
-            return f"{self.reported.value} raised at once: a rule matched"
-        if self.reported.rank > previous.rank:
-            return f"{self.reported.value} raised: seen in {self.config.raise_after} consecutive checks"
-        if self.reported.rank < previous.rank:
-            return f"{previous.value} cleared to {self.reported.value} after {self.config.clear_after} better checks"
-        if raw.rank > self.reported.rank:
-            streak = 0
-            for c in reversed(self._history):
-                if c.rank < raw.rank:
-                    break
-                streak += 1
-            return f"{raw.value} seen {streak} of {self.config.raise_after} checks needed; still {self.reported.value}"
-        return f"{raw.value} not yet for {self.config.clear_after} checks; still {self.reported.value}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reported": self.reported.value, "history": [c.value for c in self._history]}

@@ -1,4 +1,7 @@
-"""The edgewatch config file: typed settings for the model, every asset, escalation and outputs."""
+"""The edgewatch config file: every stage's section composed into ``Config`` and ``AssetConfig``.
+
+The sections know nothing of each other or of this file; only the service, the CLI, evaluation and
+the demo read the whole config, and they hand each stage its own section."""
 
 from __future__ import annotations
 
@@ -12,12 +15,28 @@ from edge.config.loader import load_model
 from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
 from edge.fleet.config import FleetSettings
-from edge.fusion import FusionConfig
+from edge.fusion.config import FusionConfig
 from edge.outputs.config import OutputsSettings
-from edge.sensors.config import SensorConfig
-from edge.service.config import HistorySettings, ServiceSettings, TriggerRule
+from edge.sensors.config import SensorConfig, TriggerRule
 from edge.sources.config import CameraConfig
+from edge.store.config import HistorySettings
+from edge.store.layout import StateFolder
 from edge.vision.config import ModelSettings
+
+
+class ServiceSettings(Section):
+    """Limits that keep the loop responsive and its memory flat."""
+
+    workers: int = Field(
+        0, ge=0, description="Checks run at the same time; 0 = one per asset (a hung camera blocks only its asset)."
+    )
+    stall_after_s: float = Field(
+        300.0, gt=0, description="A check running longer than this stops the systemd watchdog pings (restart)."
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM, how long running checks may take to finish before exit."
+    )
+    status_interval_s: float = Field(30.0, gt=0, description="How often the systemd STATUS= line is refreshed.")
 
 
 class AssetConfig(Section):
@@ -82,6 +101,11 @@ class Config(Section):
     fleet: FleetSettings = Field(
         default_factory=FleetSettings, description="Model rollouts to a fleet of boards (off by default)."
     )
+
+    @property
+    def state(self) -> StateFolder:
+        """The files under ``state_dir``."""
+        return StateFolder(self.state_dir)
 
     @model_validator(mode="after")
     def _unique_assets(self) -> Config:
