@@ -176,9 +176,6 @@ class ThreadForHungExecutor(InlineExecutor):
         return future
 
 
-
-
-
 def test_a_hung_camera_stalls_only_its_asset_and_stops_the_watchdog(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -249,9 +246,6 @@ class BrokenSink:
 
     def close(self) -> None:
         self.closed = True
-
-
-
 
 
 def test_outputs_and_escalation_get_every_verdict_and_are_closed(

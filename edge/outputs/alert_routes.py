@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from edge.store.history import History
     from edge.vision.corrections import Corrections
 
+
 class AlertRoutes:
     alerts: AlertBook | None
     corrections: Corrections | None

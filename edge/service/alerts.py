@@ -17,6 +17,7 @@ from edge.vision.encoder import ImageEncoder
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class AlertParts:
     store: AlertStore
