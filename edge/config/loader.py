@@ -191,12 +191,23 @@ def load_yaml(path: Path) -> Any:
 
 def load_model(path: Path, model: type[ModelT]) -> ModelT:
     """Read ``path`` and validate it as ``model``; every problem becomes one ConfigError."""
+    return validate_model(load_mapping(path), model, path)
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``, not validated yet (an empty file is an empty mapping)."""
     data = load_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def validate_model(data: dict[str, Any], model: type[ModelT], path: Path, source: str | None = None) -> ModelT:
+    """``data`` read from ``path`` (relative paths in it are taken from its folder) validated as ``model``;
+    ``source`` names it in errors when it is more than that file."""
     try:
         return model.model_validate(data, context={"config_dir": path.parent.resolve()})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, model, str(path))) from exc
+        raise ConfigError(describe_validation_error(exc, model, source or str(path))) from exc

@@ -2,7 +2,7 @@
 
 ::
 
-    pack + sign the release into --publish-dir (served at --base-url)
+    pack (bundle + config overrides) and sign, with a new serial, into --publish-dir (served at --base-url)
       -> desired on <prefix>/_fleet/boards/<canary>/desired -> wait: canary healthy on it?
          no  -> clear the canary's override; the group stays on its release; exit 1
          yes -> desired on <prefix>/_fleet/<group>/desired, clear the override
@@ -22,6 +22,7 @@ from typing import Any
 
 from edge.errors import UsageError
 from edge.fleet import link
+from edge.fleet.overrides import read_overrides
 from edge.fleet.release import desired_message, pack_release
 from edge.fleet.targets import Inventory
 from edge.logs import escape_controls
@@ -42,6 +43,7 @@ class Release:
     key: Path
     publish_dir: Path
     base_url: str
+    overrides: Path | None = None  # config overrides carried with the bundle (edge.fleet.overrides)
 
 
 class Reports:
@@ -111,12 +113,19 @@ def group_boards(inventory: Inventory, group: str) -> list[str]:
     return boards
 
 
+def new_serial() -> int:
+    """The publish time in milliseconds: higher than every earlier publish from a clock that is right, and
+    needing no counter kept on the workstation (two operators, a reinstalled laptop)."""
+    return time.time_ns() // 1_000_000
+
+
 def publish_release(release: Release) -> tuple[Path, bytes]:
     """Pack and sign the release into the publish folder; return the archive and its desired state."""
     key = load_private_key(release.key)
-    archive = pack_release(release.bundle, release.version, release.publish_dir)
+    overrides = read_overrides(release.overrides) if release.overrides is not None else None
+    archive = pack_release(release.bundle, release.version, release.publish_dir, overrides)
     url = f"{release.base_url.rstrip('/')}/{archive.name}"
-    return archive, desired_message(release.version, url, archive, key)
+    return archive, desired_message(release.version, url, archive, key, new_serial())
 
 
 def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence[str], group: str, canary: str,
