@@ -35,7 +35,7 @@ from edge.fleet.compare import agreement, enroll
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
-from edge.fleet.release import Desired, unpack_release, verify_desired
+from edge.fleet.release import Desired, claimed, unpack_release, verify_desired
 from edge.outputs.mqtt_client import make_client
 from edge.signing import load_trusted_keys
 from edge.store.history import History
@@ -74,7 +74,9 @@ class Agent:
         self._started = threading.Event()
         self._started_at = 0.0
         self._switched_from: str | None = None  # the release to go back to while a switch is being checked
-        self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "reason": None}
+        self._message_serial: int | None = None  # of the desired state being followed
+        self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "desired_serial": None,
+                                        "reason": None}
         self._agreement: dict[str, Any] = {}  # asset id -> old and new model on its kept frames
         self._client = make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
         self._client.on_connect = self._on_connect
@@ -152,10 +154,11 @@ class Agent:
                 log.exception("fleet: following the desired state failed")
 
     def _follow(self, payload: bytes) -> None:
+        version, self._message_serial = claimed(payload)  # reports name the message they answer
         try:
             desired = verify_desired(payload, self.trusted)
         except EdgewatchError as exc:
-            self._set("refused", _claimed_version(payload), str(exc))
+            self._set("refused", version, str(exc))
             return
         if desired.serial < self.state.serial and desired.version != self.state.running:
             self._set("refused", desired.version, f"serial {desired.serial} is below {self.state.serial}, the "
@@ -166,7 +169,8 @@ class Agent:
             self.state.serial = desired.serial
             self.layout.save(self.state)
         if desired.version == self.state.running:
-            if self._report["state"] not in TERMINAL or self._report["desired"] != desired.version:
+            if self._report["state"] not in TERMINAL or self._report["desired"] != desired.version \
+                    or self._report["desired_serial"] != desired.serial:
                 self._set("healthy", desired.version, None)
         elif desired.sha256 not in self.state.settled:
             self._apply(desired)
@@ -323,7 +327,8 @@ class Agent:
     def _set(self, state: str, desired: str | None, reason: str | None) -> None:
         log.info("fleet: %s %s%s", state, desired, f": {reason}" if reason else "")
         with self._lock:
-            self._report = {"state": state, "desired": desired, "reason": reason}
+            self._report = {"state": state, "desired": desired, "desired_serial": self._message_serial,
+                            "reason": reason}
         self._publish()
 
     def _publish(self) -> None:
@@ -333,15 +338,6 @@ class Agent:
                         "serial": self.state.serial, "agreement": self._agreement, "at": time.time()}
         self._client.publish(link.reported(self.mqtt.topic_prefix, self.board), json.dumps(document),
                              qos=1, retain=True)
-
-
-def _claimed_version(payload: bytes) -> str | None:
-    """The version an unverified message names, only to say which one was refused."""
-    try:
-        version = json.loads(payload.decode("utf-8")).get("version")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) and len(version) <= 64 else None
 
 
 def start_agent(config: Config, reload: Callable[[], bool], check: Callable[[Path], object]) -> Agent | None:

@@ -149,6 +149,19 @@ def verify_desired(payload: bytes, trusted: Sequence[TrustedKey]) -> Desired:
     return Desired(version, url, sha256, size, serial, signed_by)
 
 
+def claimed(payload: bytes) -> tuple[str | None, int | None]:
+    """The version and serial an unverified message names, only to say which message a report answers."""
+    try:
+        document = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    version, serial = document.get("version"), document.get("serial")
+    return (version if isinstance(version, str) and len(version) <= 64 else None,
+            serial if type(serial) is int else None)
+
+
 def unpack_release(archive: Path, dest: Path) -> Path:
     """Extract ``archive`` into ``dest`` (which must not exist yet); return ``dest/bundle`` (its config
     overrides, if any, are ``dest/overrides.yaml``)."""
