@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,11 @@ def test_the_workstation_checks_the_file_before_packing(tmp_path: Path) -> None:
     bad.write_text("state_dir: /\n")
     with pytest.raises(ConfigError, match="'state_dir' may not be set"):
         read_overrides(bad)
+
+
+def test_the_overrides_shown_in_the_docs_apply(board: Path) -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "fleet.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```yaml\n(# overrides.yaml\n.*?)```", docs, re.DOTALL)
+    assert snippet is not None, "docs/fleet.md shows no overrides.yaml"
+    config = load_config(board, _release(board, "2.0", snippet[1]))
+    assert config.assets[0].fusion.fault_threshold == 0.7 and config.escalation.budget.max_usd_per_day == 1.0

@@ -69,8 +69,7 @@ def apply_overrides(config: dict[str, Any], release: Path) -> dict[str, Any]:
     path = release / OVERRIDES_NAME
     if not path.is_file():
         return config
-    overrides = parse_overrides(read_bounded(path, MAX_OVERRIDES_BYTES, "config overrides", ConfigError,
-                                             "is it an overrides.yaml?"), str(path))
+    overrides = parse_overrides(read_overrides(path), str(path))
     merged = copy.deepcopy(config)
     for key, value in overrides.items():
         if key == "assets":
