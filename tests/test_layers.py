@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # each package's config section, and the whole config that composes them
     ("config sections", ("edge.sources.config", "edge.sensors.config", "edge.escalation.config",
                          "edge.outputs.config", "edge.service.config", "edge.alerts.config", "edge.fleet.config",
+                         "edge.fleet.overrides",  # the keys a release may override, laid over by edge.config.root
                          "edge.config.root")),
     ("I/O", ("edge.sources", "edge.sensors", "edge.store", "edge.escalation", "edge.alerts", "edge.outputs",
              "edge.fleet")),

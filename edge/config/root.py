@@ -11,8 +11,7 @@ from edge.alerts.config import AlertsSettings
 from edge.config.loader import load_mapping, load_model, validate_model
 from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
-from edge.fleet.config import FleetSettings
-from edge.fleet.layout import Layout
+from edge.fleet.config import FleetSettings, current_release
 from edge.fleet.overrides import OVERRIDES_NAME, apply_overrides
 from edge.fusion import FusionConfig
 from edge.outputs.config import OutputsSettings
@@ -107,7 +106,7 @@ def load_config(path: Path, release: Path | None = None) -> Config:
     config = load_model(path, Config)
     if release is None and not config.fleet.enabled:
         return config
-    release = release or Layout(config.state_dir).current
+    release = release or current_release(config.state_dir)
     if not (release / OVERRIDES_NAME).is_file():
         return config
     return validate_model(apply_overrides(load_mapping(path), release), Config, path,

@@ -24,11 +24,10 @@ from pathlib import Path
 
 from edge.errors import StorageError
 from edge.files import write_atomically
+from edge.fleet.config import CURRENT, FLEET_DIR, current_release
 
 log = logging.getLogger(__name__)
 
-FLEET_DIR = "fleet"
-CURRENT = "current"
 STATE_NAME = "agent.json"
 MAX_SETTLED = 20
 
@@ -53,7 +52,7 @@ class Layout:
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / FLEET_DIR
         self.releases = self.root / "releases"
-        self.current = self.root / CURRENT
+        self.current = current_release(state_dir)
         self.state_path = self.root / STATE_NAME
 
     def release(self, version: str) -> Path:
