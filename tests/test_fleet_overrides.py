@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel
 
-from edge.config.root import load_config
+from edge.config.root import Config, load_config
 from edge.errors import ConfigError
 from edge.fleet.layout import Layout
-from edge.fleet.overrides import parse_overrides, read_overrides
+from edge.fleet.overrides import ALLOWED, ASSET, parse_overrides, read_overrides
 
 BOARD = """
 state_dir: {state}
@@ -87,6 +89,27 @@ def test_another_release_is_checked_before_the_switch_and_a_release_without_over
 def test_keys_a_release_may_not_set_are_refused_by_name(overrides: str, named: str) -> None:
     with pytest.raises(ConfigError, match=f"{named} may not be set by a release"):
         parse_overrides(overrides.encode(), "overrides.yaml")
+
+
+@pytest.mark.parametrize("allowed", ALLOWED)
+def test_every_allowed_key_is_a_key_of_the_config(allowed: str) -> None:
+    model: Any = Config
+    for part in allowed.split("."):
+        if part == ASSET:  # one item of the list of assets
+            continue
+        assert isinstance(model, type) and issubclass(model, BaseModel), f"{allowed}: '{part}' below a value"
+        assert part in model.model_fields, f"{allowed}: {model.__name__} has no '{part}'"
+        annotation = model.model_fields[part].annotation
+        model = (get_args(annotation) or (annotation,))[0]  # list[AssetConfig] -> AssetConfig
+
+
+def test_aliases_and_repeated_keys_are_refused() -> None:
+    bomb = "a: &a [1, 1, 1]\nb: &b [*a, *a, *a]\nlog_level: *b\n"
+    with pytest.raises(ConfigError, match="aliases"):
+        parse_overrides(bomb.encode(), "overrides.yaml")
+    with pytest.raises(ConfigError, match="duplicate key 'assets'"):
+        parse_overrides(b"assets: {press-1: {check_interval_s: 5}}\nassets: {press-2: {check_interval_s: 5}}\n",
+                        "overrides.yaml")
 
 
 def test_an_unknown_asset_or_a_non_mapping_is_refused(board: Path) -> None:

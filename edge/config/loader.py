@@ -171,6 +171,11 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML parsed safely, refusing a key given twice in one mapping; no ``${ENV}`` substitution."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def load_yaml(path: Path) -> Any:
     """Parse a config file with a strict SafeLoader (no duplicate keys), bounded in size, depth and expansion."""
     data = read_bounded(path, MAX_CONFIG_BYTES, "config file", ConfigError, "is it a config file?")
@@ -179,7 +184,7 @@ def load_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
     try:
-        return substitute_env(yaml.load(text, Loader=_StrictLoader), str(path))
+        return substitute_env(parse_yaml(text), str(path))
     except RecursionError as exc:
         raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from exc
     except yaml.YAMLError as exc:

@@ -18,7 +18,7 @@ not be able to: read or send secrets (broker and cloud credentials, notification
 that carry passwords), write outside the state folder (``state_dir``, profile and bundle paths),
 change whom the board trusts (``model.trusted_keys``), or cut itself off from the fleet (``fleet``,
 ``outputs``). The YAML is parsed without ``${ENV}`` substitution: a release never reads the
-board's environment.
+board's environment, and refuses aliases (a small file must not expand into a large config).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from edge.config.loader import parse_yaml
 from edge.errors import ConfigError
 from edge.files import read_bounded
 
@@ -48,7 +49,11 @@ ALLOWED = (
 def parse_overrides(data: bytes, source: str) -> dict[str, Any]:
     """The overrides in ``data`` once every key is allowed; a ConfigError names the first that is not."""
     try:
-        document = yaml.safe_load(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise ConfigError(f"{source}: anchors and aliases (*name) are not allowed in config overrides; "
+                              "write each value out")
+        document = parse_yaml(text)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{source}: not readable as YAML: {exc}") from exc
     if not isinstance(document, dict) or not document:
