@@ -11,10 +11,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge.alerts.config import AlertsSettings
-from edge.config.loader import load_model
+from edge.config.loader import load_mapping, load_model, validate_model
 from edge.config.section import ConfigPath, Section, require_unique
 from edge.escalation.config import EscalationConfig
-from edge.fleet.config import FleetSettings
+from edge.fleet.config import FleetSettings, current_release
+from edge.fleet.overrides import OVERRIDES_NAME, apply_overrides
 from edge.fusion.config import FusionConfig
 from edge.outputs.config import OutputsSettings
 from edge.sensors.config import SensorConfig, TriggerRule
@@ -121,6 +122,16 @@ class Config(Section):
         return self
 
 
-def load_config(path: Path) -> Config:
-    """Load and validate an edgewatch YAML config (raises ConfigError naming the key at fault)."""
-    return load_model(path, Config)
+def load_config(path: Path, release: Path | None = None) -> Config:
+    """Load and validate an edgewatch YAML config (raises ConfigError naming the key at fault).
+
+    With ``fleet.enabled``, the config overrides of the running release (``<state_dir>/fleet/current``)
+    are laid over the file; ``release`` names another release folder to check before switching to it."""
+    config = load_model(path, Config)
+    if release is None and not config.fleet.enabled:
+        return config
+    release = release or current_release(config.state_dir)
+    if not (release / OVERRIDES_NAME).is_file():
+        return config
+    return validate_model(apply_overrides(load_mapping(path), release), Config, path,
+                          f"{path} with {release / OVERRIDES_NAME}")

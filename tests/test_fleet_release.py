@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import shutil
@@ -13,7 +15,7 @@ import pytest
 
 from bench.ports import free_port
 from edge.bundle.load import load_bundle
-from edge.bundle.signing import load_trusted_keys
+from edge.bundle.signing import key_id, load_trusted_keys
 from edge.errors import BundleError, UsageError
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
@@ -49,20 +51,53 @@ def test_the_desired_state_verifies_only_unchanged_and_from_a_trusted_key(signed
                                                                         tmp_path: Path) -> None:
     key, public, bundle = signed
     archive = pack_release(bundle, "2.0", tmp_path / "out")
-    message = desired_message("2.0", "http://127.0.0.1:9/edgewatch-2.0.tar", archive, key)
+    message = desired_message("2.0", "http://127.0.0.1:9/edgewatch-2.0.tar", archive, key, serial=7)
     trusted = load_trusted_keys([public])
     desired = verify_desired(message, trusted)
-    assert (desired.version, desired.size) == ("2.0", archive.stat().st_size)
+    assert (desired.version, desired.size, desired.serial) == ("2.0", archive.stat().st_size, 7)
 
     moved = json.loads(message)
     moved["url"] = "http://127.0.0.1:9/elsewhere.tar"
     with pytest.raises(BundleError, match="does not match its fields"):
         verify_desired(json.dumps(moved).encode(), trusted)
+    raised = {**json.loads(message), "serial": 10**15}  # a replay made to look new
+    with pytest.raises(BundleError, match="does not match its fields"):
+        verify_desired(json.dumps(raised).encode(), trusted)
     other, _ = key_pair(tmp_path / "other.key")
     with pytest.raises(BundleError, match="not trusted here"):
-        verify_desired(desired_message("2.0", desired.url, archive, other), trusted)
+        verify_desired(desired_message("2.0", desired.url, archive, other, serial=8), trusted)
     with pytest.raises(BundleError, match="malformed"):
         verify_desired(json.dumps({**moved, "url": "file:///etc/passwd"}).encode(), trusted)
+    with pytest.raises(BundleError, match="malformed"):
+        verify_desired(json.dumps({**moved, "serial": "8"}).encode(), trusted)
+
+
+def test_a_desired_state_without_a_serial_is_refused_naming_the_upgrade(signed: tuple[Any, Path, Path],
+                                                                       tmp_path: Path) -> None:
+    """What a workstation without replay protection published (signed over the four old fields)."""
+    key, public, bundle = signed
+    archive = pack_release(bundle, "2.0", tmp_path / "out")
+    fields = {"version": "2.0", "url": "http://127.0.0.1:9/a.tar", "size": archive.stat().st_size,
+              "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}
+    value = key.sign(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
+    old = {**fields, "signature": {"algorithm": "ed25519", "key_id": key_id(key.public_key()),
+                                   "value": base64.b64encode(value).decode()}}
+    with pytest.raises(BundleError, match=r"no serial.*upgrade edgewatch on the workstation.*fleet rollout"):
+        verify_desired(json.dumps(old).encode(), load_trusted_keys([public]))
+
+
+def test_a_release_carries_its_config_overrides_beside_the_bundle(signed: tuple[Any, Path, Path],
+                                                                 tmp_path: Path) -> None:
+    _, public, bundle = signed
+    overrides = b"assets: {press-1: {check_interval_s: 5}}\n"
+    plain = pack_release(bundle, "2.0", tmp_path / "a").read_bytes()
+    carried = pack_release(bundle, "2.0", tmp_path / "b", overrides).read_bytes()
+    assert plain != carried  # the signed sha256 covers the overrides too
+    root = unpack_release(tmp_path / "b" / "edgewatch-2.0.tar", tmp_path / "unpacked")
+    assert (root.parent / "overrides.yaml").read_bytes() == overrides
+    assert load_bundle(root, verify=True, trusted_keys=[public])
+    plain_root = unpack_release(tmp_path / "a" / "edgewatch-2.0.tar", tmp_path / "plain")
+    assert not (plain_root.parent / "overrides.yaml").exists()
 
 
 @pytest.mark.parametrize("name, kind", [("../escape", tarfile.REGTYPE), ("/abs", tarfile.REGTYPE),
@@ -85,7 +120,7 @@ def test_download_checks_the_signed_hash_and_size(signed: tuple[Any, Path, Path]
     archive = pack_release(bundle, "2.0", served)
     trusted = load_trusted_keys([public])
     with serving(served) as base:
-        desired = verify_desired(desired_message("2.0", f"{base}/{archive.name}", archive, key), trusted)
+        desired = verify_desired(desired_message("2.0", f"{base}/{archive.name}", archive, key, serial=1), trusted)
         download(desired, tmp_path / "got.tar", timeout_s=5, attempts=1)
         assert (tmp_path / "got.tar").read_bytes() == archive.read_bytes()
         # a partial file from an interrupted try: this server ignores Range, so the whole file comes again
@@ -135,7 +170,7 @@ def test_a_switch_whose_health_check_never_finished_is_undone_at_start(signed: t
         "assets": [{"id": "press-1", "cameras": [{"name": "panel", "type": "folder", "path": str(tmp_path)}]}],
         "outputs": {"mqtt": {"host": "127.0.0.1", "port": free_port()}},  # nothing listens: it retries quietly
         "fleet": {"enabled": True, "board": "b1"}})
-    agent = Agent(config, reload=lambda: True).start()
+    agent = Agent(config, reload=lambda: True, check=lambda release: None).start()
     try:
         assert layout.running_version() == "1.0"
     finally:

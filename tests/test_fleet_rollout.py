@@ -1,5 +1,6 @@
 """A fleet rollout end to end: a real mosquitto, a real HTTP server on 127.0.0.1 and three real
-``edgewatch run`` processes on the demo bundle, driven by ``edgewatch fleet rollout``."""
+``edgewatch run`` processes on the demo bundle, driven by ``edgewatch fleet rollout``. The tests run
+in order on one fleet: each starts where the one before left the boards."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from edge.fleet import link
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
 from edge.fleet.release import desired_message, pack_release
-from edge.fleet.rollout import TERMINAL
+from edge.fleet.rollout import TERMINAL, new_serial
 from edge.outputs.config import MqttSettings
 from tests.fleet_support import key_pair, release_folder, serving
 from tests.service_support import DEMO_DIR
@@ -102,8 +103,15 @@ class Fleet:
     base_url: str
     key: Path
     public: Path
+    first_message: bytes = b""  # the signed desired state of 1.0 the group started on
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     http_ports: dict[str, int] = field(default_factory=dict)
+
+    def start(self, board: str) -> None:
+        with (self.root / board / "stderr.log").open("ab") as log:
+            self.processes[board] = subprocess.Popen(
+                [sys.executable, "-m", "edge", "run", "--config", str(self.root / board / "edgewatch.yaml")],
+                stderr=log, stdout=subprocess.DEVNULL)
 
     def state(self, board: str) -> Path:
         return self.root / board / "state"
@@ -115,13 +123,17 @@ class Fleet:
         for board, process in self.processes.items():
             assert process.poll() is None, f"{board} exited:\n{self.log(board)[-3000:]}"
 
-    def rollout(self, bundle: Path, version: str) -> subprocess.CompletedProcess[str]:
+    def rollout(self, bundle: Path, version: str, overrides: str | None = None) -> subprocess.CompletedProcess[str]:
+        extra: list[str] = []
+        if overrides is not None:
+            (self.root / f"overrides-{version}.yaml").write_text(overrides)
+            extra = ["--config-overrides", str(self.root / f"overrides-{version}.yaml")]
         return subprocess.run(
             [sys.executable, "-m", "edge", "fleet", "rollout", "--bundle", str(bundle), "--version", version,
              "--key", str(self.key), "--publish-dir", str(self.root / "www"), "--base-url", self.base_url,
              "--inventory", str(self.root / "inventory.yaml"), "--group", GROUP, "--mqtt",
-             str(self.root / "mqtt.yaml"), "--canary-timeout-s", str(WAIT_S), "--group-timeout-s", str(WAIT_S)],
-            capture_output=True, text=True, timeout=3 * WAIT_S)
+             str(self.root / "mqtt.yaml"), "--canary-timeout-s", str(WAIT_S), "--group-timeout-s", str(WAIT_S),
+             *extra], capture_output=True, text=True, timeout=3 * WAIT_S)
 
     def metric(self, board: str, name: str) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_ports[board]}/metrics", timeout=5) as response:
@@ -146,8 +158,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         watcher = Watcher(broker)
         try:
             archive = pack_release(first, "1.0", root / "www")  # what the group runs: its desired state
-            watcher.client.publish(link.group_desired("edgewatch", GROUP),
-                                   desired_message("1.0", f"{base_url}/{archive.name}", archive, key),
+            boards.first_message = desired_message("1.0", f"{base_url}/{archive.name}", archive, key, new_serial())
+            watcher.client.publish(link.group_desired("edgewatch", GROUP), boards.first_message,
                                    qos=1, retain=True).wait_for_publish(5)
             for board in BOARDS:
                 state = boards.state(board)
@@ -159,10 +171,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                                                 # the canary loads no new model before the switch: a broken
                                                 # one reaches its health check
                                                 agreement_frames=0 if board == "b1" else 4))
-                with (root / board / "stderr.log").open("wb") as log:
-                    boards.processes[board] = subprocess.Popen(
-                        [sys.executable, "-m", "edge", "run", "--config", str(config)], stderr=log,
-                        stdout=subprocess.DEVNULL)
+                boards.start(board)
             watcher.until("every board reporting 1.0 and keeping normal frames", lambda: all(
                 any(r["running"] == "1.0" for r in watcher.of(board))
                 and len(kept_frames(normal_folder(boards.state(board), "press-1"))) >= 4 for board in BOARDS), boards)
@@ -244,13 +253,92 @@ def test_a_tampered_bundle_and_a_foreign_signature_are_refused(fleet: Fleet, wat
     other = key_pair(fleet.root / "stranger.key")[0]
     archive = pack_release(fleet.root / "v1", "5.0", fleet.root / "www")
     watcher.client.publish(link.board_desired("edgewatch", "b3"),
-                           desired_message("5.0", f"{fleet.base_url}/{archive.name}", archive, other),
+                           desired_message("5.0", f"{fleet.base_url}/{archive.name}", archive, other, new_serial()),
                            qos=1, retain=True).wait_for_publish(5)
     refused = watcher.settled("b3", "5.0", fleet)
     assert refused["state"] == "refused" and "not trusted here" in refused["reason"]
     watcher.client.publish(link.board_desired("edgewatch", "b3"), b"", qos=1, retain=True).wait_for_publish(5)
     assert {board: Layout(fleet.state(board)).running_version() for board in BOARDS} == running
     assert all(r["state"] not in ("downloading", "switching") for r in watcher.of("b3") if r["desired"] == "5.0")
+
+
+def test_a_replayed_older_message_is_refused_across_a_restart_and_a_deliberate_rollback_lands(
+        fleet: Fleet, watcher: Watcher) -> None:
+    """A stranger re-publishes the group's first signed message (1.0), retained, on the group's topic: every
+    board refuses it, b3 again after a restart; the operator's rollback to 1.0 is a new message that every
+    board takes, though each last reported 'refused' on 1.0."""
+    running = Layout(fleet.state("b3")).running_version()
+    assert running != "1.0"
+    highest = Layout(fleet.state("b3")).load().serial
+    old_serial = json.loads(fleet.first_message)["serial"]
+    watcher.client.publish(link.group_desired("edgewatch", GROUP), fleet.first_message, qos=1,
+                           retain=True).wait_for_publish(5)
+    for board in BOARDS:
+        refused = watcher.settled(board, "1.0", fleet)
+        assert (refused["state"], refused["running"], refused["desired_serial"]) == ("refused", running, old_serial)
+        assert "an older message replayed" in refused["reason"] and "--version 1.0" in refused["reason"]
+    assert watcher.settled("b3", "1.0", fleet)["serial"] == highest
+
+    fleet.processes["b3"].terminate()
+    fleet.processes["b3"].wait(timeout=30)
+    restarted_at = time.time()
+    fleet.start("b3")  # the replay is still retained: the broker hands it over again
+    watcher.until("b3 refusing the replay again after its restart", lambda: any(
+        r["at"] > restarted_at and r["desired"] == "1.0" and r["state"] == "refused" for r in watcher.of("b3")),
+        fleet)
+    for board in BOARDS:
+        assert Layout(fleet.state(board)).running_version() == running
+        assert all(r["state"] not in ("downloading", "switching") for r in watcher.of(board) if r["desired"] == "1.0")
+
+    done = fleet.rollout(fleet.root / "v1", "1.0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for board in BOARDS:
+        watcher.until(f"{board} healthy on the new 1.0 message", lambda board=board: any(
+            r["desired"] == "1.0" and r["state"] == "healthy" and r["desired_serial"] > highest
+            for r in watcher.of(board)), fleet)
+        assert Layout(fleet.state(board)).running_version() == "1.0"
+
+
+def test_config_rollouts_land_are_refused_by_the_schema_or_roll_back_on_the_health_check(
+        fleet: Fleet, watcher: Watcher) -> None:
+    """The same bundle with config overrides: one that lands on the group, one the schema refuses before
+    the switch, one that passes the schema but leaves no verdict within the health window."""
+    interval = 'edgewatch_check_interval_seconds{asset="press-1"}'
+    bundle = fleet.root / "v1"
+    done = fleet.rollout(bundle, "1.0-c1", "assets: {press-1: {check_interval_s: 2}}\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for board in BOARDS:
+        assert watcher.settled(board, "1.0-c1", fleet)["state"] == "healthy"
+        assert fleet.metric(board, interval) == 2.0  # the service runs on the overridden config
+        assert (fleet.state(board) / "fleet" / "current" / "overrides.yaml").is_file()
+
+    rollbacks = Layout(fleet.state("b1")).load().rollbacks
+    done = fleet.rollout(bundle, "1.0-c2", "assets: {press-1: {fusion: {fault_threshold: 1.5}}}\n")
+    assert done.returncode == 1
+    canary = watcher.settled("b1", "1.0-c2", fleet)
+    assert canary["state"] == "refused" and "fusion.fault_threshold" in canary["reason"]
+    assert [r["state"] for r in watcher.of("b1") if r["desired"] == "1.0-c2"] == [
+        "downloading", "verifying", "refused"]  # never switched
+    assert not Layout(fleet.state("b1")).release("1.0-c2").exists()
+    assert fleet.metric("b1", interval) == 2.0
+
+    done = fleet.rollout(bundle, "1.0-c3", "assets: {press-1: {check_interval_s: 3600}}\n")
+    assert done.returncode == 1
+    canary = watcher.settled("b1", "1.0-c3", fleet)
+    assert (canary["state"], canary["running"], canary["rollbacks"]) == ("rolled_back", "1.0-c1", rollbacks + 1)
+    assert "no verdict with a scored frame within 40 s" in canary["reason"]
+    assert Layout(fleet.state("b1")).running_version() == "1.0-c1"
+    watcher.until("b1 checking every 2 s again", lambda: _serving(fleet, "b1", interval) == 2.0, fleet)
+    for board in ("b2", "b3"):  # the group never saw either
+        assert all(r["desired"] not in ("1.0-c2", "1.0-c3") for r in watcher.of(board))
+
+
+def _serving(fleet: Fleet, board: str, name: str) -> float | None:
+    """The metric, or None while the service is being built again after a reload."""
+    try:
+        return fleet.metric(board, name)
+    except OSError:
+        return None
 
 
 def _private(fleet: Fleet) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("fleet", help="Many boards: Prometheus targets, model rollouts with a canary.")
+    p = sub.add_parser("fleet", help="Many boards: Prometheus targets, model and config rollouts with a canary.")
     fsub = p.add_subparsers(dest="fleet_command", metavar="COMMAND", required=True, parser_class=parser_class)
     t = fsub.add_parser("targets", help="Write Prometheus file_sd targets (board and group labels) from an inventory.")
     t.add_argument("--inventory", type=Path, required=True, help="YAML inventory of boards (docs/fleet.md).")
@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     i.add_argument("--version", required=True, help="Its version, as later rollouts name it.")
     r = fsub.add_parser("rollout", help="Publish a release to one canary board, then to its group (docs/fleet.md).")
     r.add_argument("--bundle", type=Path, required=True, help="Bundle folder to release (signed or not).")
+    r.add_argument("--config-overrides", type=Path,
+                   help="YAML of config keys the boards take from this release (thresholds, intervals, fusion, "
+                        "escalation budget; docs/fleet.md); without it a release carries none.")
     r.add_argument("--version", required=True, help="Release version: letters, digits, '.', '_', '+', '-'.")
     r.add_argument("--key", type=Path, required=True, help="Ed25519 private key (edgewatch bundle keygen).")
     r.add_argument("--publish-dir", type=Path, required=True, help="Folder your HTTP(S) server serves.")
@@ -71,7 +74,7 @@ def rollout(args: argparse.Namespace) -> int:
     canary = args.canary or boards[0]
     if canary not in boards:
         raise UsageError(f"--canary {canary} is not in group '{args.group}' ({', '.join(boards)})")
-    release = Release(args.bundle, args.version, args.key, args.publish_dir, args.base_url)
+    release = Release(args.bundle, args.version, args.key, args.publish_dir, args.base_url, args.config_overrides)
     archive, message = publish_release(release)
     print(f"release {args.version}: {archive}")
     reports = Reports(load_model(args.mqtt, MqttSettings), f"edgewatch-rollout-{args.version}")

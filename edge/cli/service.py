@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
             current[0].request_stop()
 
     reloader = Reloader(args.config)
-    agent = start_agent(config, reloader.reload)
+    agent = start_agent(config, reloader.reload, functools.partial(load_config, args.config))
+    if agent is not None:  # it may have undone a switch a power cut interrupted: the overrides go back too
+        config = load_config(args.config)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reloader.on_signal)

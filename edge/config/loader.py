@@ -171,6 +171,11 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML parsed safely, refusing a key given twice in one mapping; no ``${ENV}`` substitution."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def load_yaml(path: Path) -> Any:
     """Parse a config file with a strict SafeLoader (no duplicate keys), bounded in size, depth and expansion."""
     data = read_bounded(path, MAX_CONFIG_BYTES, "config file", ConfigError, "is it a config file?")
@@ -179,7 +184,7 @@ def load_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
     try:
-        return substitute_env(yaml.load(text, Loader=_StrictLoader), str(path))
+        return substitute_env(parse_yaml(text), str(path))
     except RecursionError as exc:
         raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from exc
     except yaml.YAMLError as exc:
@@ -191,12 +196,23 @@ def load_yaml(path: Path) -> Any:
 
 def load_model(path: Path, model: type[ModelT]) -> ModelT:
     """Read ``path`` and validate it as ``model``; every problem becomes one ConfigError."""
+    return validate_model(load_mapping(path), model, path)
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``, not validated yet (an empty file is an empty mapping)."""
     data = load_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def validate_model(data: dict[str, Any], model: type[ModelT], path: Path, source: str | None = None) -> ModelT:
+    """``data`` read from ``path`` (relative paths in it are taken from its folder) validated as ``model``;
+    ``source`` names it in errors when it is more than that file."""
     try:
         return model.model_validate(data, context={"config_dir": path.parent.resolve()})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, model, str(path))) from exc
+        raise ConfigError(describe_validation_error(exc, model, source or str(path))) from exc

@@ -2,15 +2,17 @@
 
 ::
 
-    desired (retained, group or board override) -> verify signature -> download (size, sha256)
-      -> unpack -> load_bundle(verify) -> profiles (carried or enrolled from kept normal frames)
+    desired (retained, group or board override) -> verify signature -> serial not below the highest
+      accepted (else refused: a replay) -> download (size, sha256) -> unpack -> load_bundle(verify)
+      -> the config with the release's overrides validated (``check``) -> profiles (carried or enrolled)
       -> agreement of old and new model on those frames -> switch ``current`` -> reload -> health window
       -> healthy | rolled_back (switched back and reloaded by itself)
 
 Each step is reported, retained, on ``<prefix>/_boards/<board>/reported``. A release that was refused
 or rolled back is not tried again until a different one is published. The agent outlives the
 service it reloads: ``serve`` calls ``on_start_failed`` when the new release cannot even start, and
-the agent points ``current`` back before the previous config is built again.
+the agent points ``current`` back before the previous config is built again. The highest serial is
+saved before anything else happens, so a restart still refuses a replayed older message.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from edge.fleet.compare import agreement, enroll
 from edge.fleet.download import download
 from edge.fleet.layout import Layout
 from edge.fleet.normal import kept_frames, normal_folder
-from edge.fleet.release import Desired, unpack_release, verify_desired
+from edge.fleet.release import Desired, claimed, unpack_release, verify_desired
 from edge.store.history import History
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.pipeline import VisionScorer
@@ -50,13 +52,15 @@ TERMINAL = ("healthy", "refused", "rolled_back")
 class Agent:
     """One per ``edgewatch run`` with ``fleet.enabled``; ``reload`` is the service's checked reload."""
 
-    def __init__(self, config: BoardConfig, reload: Callable[[], bool]) -> None:
+    def __init__(self, config: BoardConfig, reload: Callable[[], bool], check: Callable[[Path], object]) -> None:
+        """``check(release_folder)`` validates the config as it would be with that release's overrides."""
         assert config.outputs.mqtt is not None and config.model is not None and config.fleet.board is not None
         self.config = config
         self.settings = config.fleet
         self.board = config.fleet.board
         self.mqtt = config.outputs.mqtt
         self.reload = reload
+        self.check = check
         self.layout = Layout(config.state_dir)
         self.trusted = load_trusted_keys(config.model.trusted_keys)
         self.state = self.layout.load()
@@ -70,7 +74,9 @@ class Agent:
         self._started = threading.Event()
         self._started_at = 0.0
         self._switched_from: str | None = None  # the release to go back to while a switch is being checked
-        self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "reason": None}
+        self._message_serial: int | None = None  # of the desired state being followed
+        self._report: dict[str, Any] = {"state": "healthy", "desired": self.state.running, "desired_serial": None,
+                                        "reason": None}
         self._agreement: dict[str, Any] = {}  # asset id -> old and new model on its kept frames
         self._client = make_client(self.mqtt, f"edgewatch-fleet-{self.board}")
         self._client.on_connect = self._on_connect
@@ -148,13 +154,23 @@ class Agent:
                 log.exception("fleet: following the desired state failed")
 
     def _follow(self, payload: bytes) -> None:
+        version, self._message_serial = claimed(payload)  # reports name the message they answer
         try:
             desired = verify_desired(payload, self.trusted)
         except EdgewatchError as exc:
-            self._set("refused", _claimed_version(payload), str(exc))
+            self._set("refused", version, str(exc))
             return
+        if desired.serial < self.state.serial and desired.version != self.state.running:
+            self._set("refused", desired.version, f"serial {desired.serial} is below {self.state.serial}, the "
+                      "highest this board accepted: an older message replayed; to go back to this version, "
+                      f"publish it anew with 'edgewatch fleet rollout --version {desired.version}'")
+            return
+        if desired.serial > self.state.serial:
+            self.state.serial = desired.serial
+            self.layout.save(self.state)
         if desired.version == self.state.running:
-            if self._report["state"] not in TERMINAL or self._report["desired"] != desired.version:
+            if self._report["state"] not in TERMINAL or self._report["desired"] != desired.version \
+                    or self._report["desired_serial"] != desired.serial:
                 self._set("healthy", desired.version, None)
         elif desired.sha256 not in self.state.settled:
             self._apply(desired)
@@ -207,7 +223,9 @@ class Agent:
         finally:
             archive.unlink(missing_ok=True)
         assert self.config.model is not None
-        return load_bundle(root, verify=True, trusted_keys=self.config.model.trusted_keys)
+        bundle = load_bundle(root, verify=True, trusted_keys=self.config.model.trusted_keys)
+        self.check(folder)
+        return bundle
 
     def _enroll_and_compare(self, bundle: Bundle, folder: Path) -> dict[str, Any]:
         """Each asset's profile for the new bundle (copied when it fits, else enrolled from the kept normal
@@ -309,27 +327,19 @@ class Agent:
     def _set(self, state: str, desired: str | None, reason: str | None) -> None:
         log.info("fleet: %s %s%s", state, desired, f": {reason}" if reason else "")
         with self._lock:
-            self._report = {"state": state, "desired": desired, "reason": reason}
+            self._report = {"state": state, "desired": desired, "desired_serial": self._message_serial,
+                            "reason": reason}
         self._publish()
 
     def _publish(self) -> None:
         with self._lock:
             document = {"board": self.board, "group": self.settings.group, "running": self.state.running,
                         "previous": self.state.previous, "rollbacks": self.state.rollbacks, **self._report,
-                        "agreement": self._agreement, "at": time.time()}
+                        "serial": self.state.serial, "agreement": self._agreement, "at": time.time()}
         self._client.publish(link.reported(self.mqtt.topic_prefix, self.board), json.dumps(document),
                              qos=1, retain=True)
 
 
-def _claimed_version(payload: bytes) -> str | None:
-    """The version an unverified message names, only to say which one was refused."""
-    try:
-        version = json.loads(payload.decode("utf-8")).get("version")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) and len(version) <= 64 else None
-
-
-def start_agent(config: BoardConfig, reload: Callable[[], bool]) -> Agent | None:
+def start_agent(config: BoardConfig, reload: Callable[[], bool], check: Callable[[Path], object]) -> Agent | None:
     """The agent when ``fleet.enabled``, connecting in the background; None otherwise."""
-    return Agent(config, reload).start() if config.fleet.enabled else None
+    return Agent(config, reload, check).start() if config.fleet.enabled else None

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from edge.config.section import Section
+from edge.store.layout import StateFolder
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"  # the inventory's board and group names (edge.fleet.targets)
+CURRENT = "current"
+
+
+def current_release(state_dir: Path) -> Path:
+    """The link to the release that runs: its bundle, profiles and config overrides."""
+    return StateFolder(state_dir).fleet / CURRENT
 
 
 class FleetSettings(Section):

@@ -5,8 +5,9 @@
     <state_dir>/fleet/
       releases/<version>/bundle/     the unpacked, verified bundle
       releases/<version>/profiles/   each asset's profile for that bundle (when the config has one)
+      releases/<version>/overrides.yaml  config overrides of that release, if any (edge.fleet.overrides)
       current -> releases/<version>  what the config points at (model.bundle: .../fleet/current/bundle)
-      agent.json                     running and previous version, rollbacks so far
+      agent.json                     running and previous version, rollbacks so far, highest serial
 
 ``current`` is a relative symlink replaced by ``rename``: a reader (a reload, a restart after a
 power cut) sees the old release or the new one, bundle and profiles together, never a mix.
@@ -23,24 +24,26 @@ from pathlib import Path
 
 from edge.errors import StorageError
 from edge.files import write_atomically
+from edge.fleet.config import CURRENT, current_release
 from edge.store.layout import StateFolder
 
 log = logging.getLogger(__name__)
 
-CURRENT = "current"
 STATE_NAME = "agent.json"
 MAX_SETTLED = 20
 
 
 @dataclass
 class AgentState:
-    """What survives a restart: the version running, the one to go back to, how often that happened, and
-    the sha256 of releases refused or rolled back here (not tried again until another is published)."""
+    """What survives a restart: the version running, the one to go back to, how often that happened, the
+    sha256 of releases refused or rolled back here (not tried again until another is published), and
+    the highest serial of a desired state accepted here (an older one is a replay)."""
 
     running: str | None = None
     previous: str | None = None
     rollbacks: int = 0
     settled: list[str] = field(default_factory=list)
+    serial: int = 0
 
     def settle(self, sha256: str) -> None:
         self.settled = [*self.settled[-(MAX_SETTLED - 1):], sha256]
@@ -50,7 +53,7 @@ class Layout:
     def __init__(self, state_dir: Path) -> None:
         self.root = StateFolder(state_dir).fleet
         self.releases = self.root / "releases"
-        self.current = self.root / CURRENT
+        self.current = current_release(state_dir)
         self.state_path = self.root / STATE_NAME
 
     def release(self, version: str) -> Path:

@@ -1,11 +1,14 @@
 """A release: a bundle folder packed as a deterministic tar, and the signed desired-state message
 that points boards at it.
 
-The tar is byte-identical for the same bundle (sorted names, zero times and owners), so its sha256
-names the release. The desired-state message (``version``, ``url``, ``sha256``, ``size``) is signed
-with the bundle keys (``edge.bundle.signing``) over its canonical JSON: whoever can publish on the broker
-still cannot move a board to a URL or hash of their choosing. Unpacking refuses absolute paths,
-``..``, links and anything but plain files and folders, whatever the archive claims.
+The tar holds ``bundle/`` and, for a config rollout, ``overrides.yaml`` (``edge.fleet.overrides``);
+it is byte-identical for the same inputs (sorted names, zero times and owners), so its sha256 names
+the release, overrides included. The desired-state message (``version``, ``url``, ``sha256``,
+``size``, ``serial``) is signed with the bundle keys (``edge.bundle.signing``) over its canonical JSON:
+whoever can publish on the broker still cannot move a board to a URL or hash of their choosing, and
+``serial`` (raised with every publish) lets a board refuse an older signed message replayed to it.
+Unpacking refuses absolute paths, ``..``, links and anything but plain files and folders, whatever
+the archive claims.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Any
 
 from edge.bundle.signing import ALGORITHM, TrustedKey, key_id
 from edge.errors import BundleError, UsageError
+from edge.fleet.overrides import OVERRIDES_NAME
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-TOP = "bundle"  # every member of a release lives under bundle/
+TOP = "bundle"  # every member of a release lives under bundle/, but for the overrides beside it
 MAX_MESSAGE_BYTES = 4096
-_SIGNED_FIELDS = ("version", "url", "sha256", "size")
+_SIGNED_FIELDS = ("version", "url", "sha256", "size", "serial")
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,8 @@ class Desired:
     url: str
     sha256: str
     size: int
+    serial: int
     key_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "url": self.url, "sha256": self.sha256, "size": self.size}
 
 
 def check_version(version: str) -> str:
@@ -52,8 +54,9 @@ def check_version(version: str) -> str:
     return version
 
 
-def pack_release(bundle: Path, version: str, out_dir: Path) -> Path:
-    """Write ``<out_dir>/edgewatch-<version>.tar`` from a bundle folder; links inside it are refused."""
+def pack_release(bundle: Path, version: str, out_dir: Path, overrides: bytes | None = None) -> Path:
+    """Write ``<out_dir>/edgewatch-<version>.tar`` from a bundle folder (links inside it are refused) and
+    the config overrides, already checked (``edge.fleet.overrides.read_overrides``), if any."""
     check_version(version)
     if not (bundle / "manifest.json").is_file():
         raise UsageError(f"{bundle} is not a bundle folder (no manifest.json)")
@@ -69,6 +72,8 @@ def pack_release(bundle: Path, version: str, out_dir: Path) -> Path:
             else:
                 data = path.read_bytes()
                 tar.addfile(_member(name, size=len(data)), io.BytesIO(data))
+        if overrides is not None:
+            tar.addfile(_member(OVERRIDES_NAME, size=len(overrides)), io.BytesIO(overrides))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"edgewatch-{version}.tar"
     target.write_bytes(buffer.getvalue())
@@ -92,11 +97,12 @@ def canonical(fields: dict[str, Any]) -> bytes:
                       separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def desired_message(version: str, url: str, archive: Path, private_key: Any) -> bytes:
-    """The signed desired-state message for the release ``archive`` served at ``url``."""
+def desired_message(version: str, url: str, archive: Path, private_key: Any, serial: int) -> bytes:
+    """The signed desired-state message for the release ``archive`` served at ``url``; ``serial`` must be
+    higher than that of every message published before (``edge.fleet.rollout.new_serial``)."""
     data = archive.read_bytes()
     fields: dict[str, Any] = {"version": check_version(version), "url": url,
-                              "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                              "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "serial": serial}
     signature = {"algorithm": ALGORITHM, "key_id": key_id(private_key.public_key()),
                  "value": base64.b64encode(private_key.sign(canonical(fields))).decode("ascii")}
     return json.dumps({**fields, "signature": signature}).encode("utf-8")
@@ -112,12 +118,19 @@ def verify_desired(payload: bytes, trusted: Sequence[TrustedKey]) -> Desired:
         document = json.loads(payload.decode("utf-8"))
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
-        version, url, sha256, size = (document[name] for name in _SIGNED_FIELDS)
+        if "serial" not in document:
+            raise BundleError(f"desired state for {str(document.get('version'))[:64]!r} has no serial, so a replay "
+                              "of it cannot be told apart: it was published by an edgewatch without replay "
+                              "protection; upgrade edgewatch on the workstation and publish it again with "
+                              "'edgewatch fleet rollout'")
+        version, url, sha256, size, serial = (document[name] for name in _SIGNED_FIELDS)
         signature = document["signature"]
         if not (isinstance(version, str) and VERSION.match(version) and isinstance(url, str)
                 and url.startswith(("http://", "https://")) and isinstance(sha256, str)
-                and re.fullmatch(r"[0-9a-f]{64}", sha256) and isinstance(size, int) and size > 0):
-            raise ValueError("version, url (http/https), sha256 (64 hex digits) or size (bytes) is malformed")
+                and re.fullmatch(r"[0-9a-f]{64}", sha256) and isinstance(size, int) and size > 0
+                and type(serial) is int and serial >= 0):
+            raise ValueError("version, url (http/https), sha256 (64 hex digits), size (bytes) or serial "
+                             "(a whole number) is malformed")
         if not isinstance(signature, dict) or signature.get("algorithm") != ALGORITHM:
             raise ValueError(f"signature must be an object with algorithm '{ALGORITHM}'")
         signed_by = str(signature["key_id"])
@@ -133,16 +146,32 @@ def verify_desired(payload: bytes, trusted: Sequence[TrustedKey]) -> Desired:
     except InvalidSignature as exc:
         raise BundleError(f"desired state for {version}: the signature does not match its fields "
                           "(changed after signing, or forged)") from exc
-    return Desired(version, url, sha256, size, signed_by)
+    return Desired(version, url, sha256, size, serial, signed_by)
+
+
+def claimed(payload: bytes) -> tuple[str | None, int | None]:
+    """The version and serial an unverified message names, only to say which message a report answers."""
+    try:
+        document = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    version, serial = document.get("version"), document.get("serial")
+    return (version if isinstance(version, str) and len(version) <= 64 else None,
+            serial if type(serial) is int else None)
 
 
 def unpack_release(archive: Path, dest: Path) -> Path:
-    """Extract ``archive`` into ``dest`` (which must not exist yet); return ``dest/bundle``."""
+    """Extract ``archive`` into ``dest`` (which must not exist yet); return ``dest/bundle`` (its config
+    overrides, if any, are ``dest/overrides.yaml``)."""
     try:
         with tarfile.open(archive, mode="r:") as tar:
             members = tar.getmembers()
             for member in members:
                 parts = PurePosixPath(member.name).parts
+                if member.name == OVERRIDES_NAME and member.isfile():
+                    continue
                 if member.name.startswith("/") or ".." in parts or not parts or parts[0] != TOP:
                     raise BundleError(f"release {archive.name}: member {member.name!r} is outside {TOP}/")
                 if not (member.isfile() or member.isdir()):

@@ -2,7 +2,7 @@
 
 ::
 
-    pack + sign the release into --publish-dir (served at --base-url)
+    pack (bundle + config overrides) and sign, with a new serial, into --publish-dir (served at --base-url)
       -> desired on <prefix>/_fleet/boards/<canary>/desired -> wait: canary healthy on it?
          no  -> clear the canary's override; the group stays on its release; exit 1
          yes -> desired on <prefix>/_fleet/<group>/desired, clear the override
@@ -24,6 +24,7 @@ from edge.broker import BrokerSettings, make_client
 from edge.bundle.signing import load_private_key
 from edge.errors import UsageError
 from edge.fleet import link
+from edge.fleet.overrides import read_overrides
 from edge.fleet.release import desired_message, pack_release
 from edge.fleet.targets import Inventory
 from edge.logs import escape_controls
@@ -41,6 +42,7 @@ class Release:
     key: Path
     publish_dir: Path
     base_url: str
+    overrides: Path | None = None  # config overrides carried with the bundle (edge.fleet.overrides)
 
 
 class Reports:
@@ -81,17 +83,20 @@ class Reports:
         """Retained, QoS 1, and waited for: the next step may depend on the broker holding it."""
         self.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(CONNECT_TIMEOUT_S)
 
-    def settled(self, board: str, version: str) -> dict[str, Any] | None:
+    def settled(self, board: str, version: str, serial: int) -> dict[str, Any] | None:
+        """The board's final report on the message of ``serial`` (an earlier one on the same version, say
+        a replay refused, is not an answer to this one)."""
         report = self.latest.get(board)
-        if report is not None and report.get("desired") == version and report.get("state") in TERMINAL:
+        if (report is not None and report.get("desired") == version and report.get("desired_serial") == serial
+                and report.get("state") in TERMINAL):
             return report
         return None
 
-    def wait(self, boards: Sequence[str], version: str, timeout_s: float) -> bool:
-        """True when every board reported a final state on ``version`` within ``timeout_s``."""
+    def wait(self, boards: Sequence[str], version: str, serial: int, timeout_s: float) -> bool:
+        """True when every board reported a final state on that message within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while not all(self.settled(board, version) for board in boards):
+            while not all(self.settled(board, version, serial) for board in boards):
                 left_s = deadline - time.monotonic()
                 if left_s <= 0:
                     return False
@@ -110,12 +115,19 @@ def group_boards(inventory: Inventory, group: str) -> list[str]:
     return boards
 
 
+def new_serial() -> int:
+    """The publish time in milliseconds: higher than every earlier publish from a clock that is right, and
+    needing no counter kept on the workstation (two operators, a reinstalled laptop)."""
+    return time.time_ns() // 1_000_000
+
+
 def publish_release(release: Release) -> tuple[Path, bytes]:
     """Pack and sign the release into the publish folder; return the archive and its desired state."""
     key = load_private_key(release.key)
-    archive = pack_release(release.bundle, release.version, release.publish_dir)
+    overrides = read_overrides(release.overrides) if release.overrides is not None else None
+    archive = pack_release(release.bundle, release.version, release.publish_dir, overrides)
     url = f"{release.base_url.rstrip('/')}/{archive.name}"
-    return archive, desired_message(release.version, url, archive, key)
+    return archive, desired_message(release.version, url, archive, key, new_serial())
 
 
 def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence[str], group: str, canary: str,
@@ -123,10 +135,11 @@ def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence
     """Canary, then group (see the module docstring): whether every board is healthy on the release, and
     what each board had reported when the rollout ended or stopped."""
     prefix = reports.prefix
+    serial = json.loads(message)["serial"]
     log.info("rollout %s: canary %s", release.version, canary)
     reports.publish(link.board_desired(prefix, canary), message)
-    canary_ok = reports.wait([canary], release.version, canary_timeout_s)
-    report = reports.settled(canary, release.version)
+    canary_ok = reports.wait([canary], release.version, serial, canary_timeout_s)
+    report = reports.settled(canary, release.version, serial)
     if not canary_ok or report is None or report["state"] != "healthy":
         seen = dict(reports.latest)  # before the canary, following its group again, reports on that
         reports.publish(link.board_desired(prefix, canary), b"")
@@ -136,8 +149,8 @@ def rollout(release: Release, message: bytes, reports: Reports, boards: Sequence
     log.info("rollout %s: canary healthy, now group %s (%d boards)", release.version, group, len(boards))
     reports.publish(link.group_desired(prefix, group), message)
     reports.publish(link.board_desired(prefix, canary), b"")  # after the group's: it never sees the old one
-    reports.wait(boards, release.version, group_timeout_s)
-    ok = all((reports.settled(board, release.version) or {}).get("state") == "healthy" for board in boards)
+    reports.wait(boards, release.version, serial, group_timeout_s)
+    ok = all((reports.settled(board, release.version, serial) or {}).get("state") == "healthy" for board in boards)
     return ok, dict(reports.latest)
 
 
