@@ -51,6 +51,6 @@ def test_a_profile_is_current_only_with_its_stamp(tmp_path: Path) -> None:
 
 
 def test_unreadable_inputs_are_a_clear_error(tmp_path: Path) -> None:
-    bundle, normal, examples = _inputs(tmp_path)
+    bundle, normal, _ = _inputs(tmp_path)
     with pytest.raises(StorageError, match="enroll inputs"):
         stages.inputs_digest(bundle, (normal, tmp_path / "missing"), ["enroll"])
