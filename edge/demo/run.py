@@ -195,7 +195,7 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
                  f"--max-checks {checks}")
         _fresh_state(state_dir)
         stages.edgewatch(["run", "--config", str(config), "--max-checks", str(checks)], progress,
-                   env={API_KEY_ENV: "local-demo"})
+                         env={API_KEY_ENV: "local-demo"})
         progress(f"      the cloud answered {len(cloud.completions())} request(s)")
     progress("[6/7] scoring the stored verdicts against the dataset labels")
     rows = score_verdicts(config, data)
