@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from edge.fusion.fuse import fuse
 from PIL import Image
 
 from edge.escalation.client import CloudClient
@@ -29,6 +28,7 @@ from edge.escalation.local_server import LocalCloudServer
 from edge.escalation.request import build_request
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
 
 EVIDENCE = [
     Evidence("vision:top", EvidenceKind.VISION, Condition.OK, 0.6, reasons=("vision: 'normal' p=0.60",)),

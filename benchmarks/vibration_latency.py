@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edge.fusion.fuse import fuse
 from pydantic import TypeAdapter
 
 from bench.healthy_signals import healthy_burst
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
 from edge.sensors.config import SensorConfig

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from edge.fusion.fuse import FusionResult, fuse
 from PIL import Image
 
 from edge.escalation.config import EscalationConfig
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import FusionResult, fuse
 
 
 def camera_image(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:

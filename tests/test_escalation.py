@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge.fusion.fuse import fuse
 from PIL import Image
 
 from edge.escalation.breaker import BreakerState, CircuitBreaker
@@ -18,6 +17,7 @@ from edge.escalation.local_server import Fault, LocalCloudServer
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.frames.frame import Frame
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
 from edge.vision.config import LearningConfig
 from edge.vision.learning import LearnedMemory
 from edge.vision.profile import Profile

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edge.fusion.fuse import fuse
-
 from edge.escalation.config import PolicyConfig
 from edge.escalation.outbox import PastEscalation
 from edge.escalation.policy import VisionNovelty, decide
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
 from tests.cloud_helpers import sure_ok, unsure
 
 POLICY = PolicyConfig()

