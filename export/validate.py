@@ -26,7 +26,7 @@ import numpy as np
 from edge.bundle import Labels, Validation
 from edge.errors import ExportError
 from edge.vision.encoder import l2_normalise
-from edge.vision.patch_features import patch_features
+from edge.vision.patch_features import NEIGHBOURHOOD_PX, patch_features
 from edge.vision.zero_shot import label_probabilities
 from export.images import LabelledSet
 from export.task_gate import Figure, auroc, auroc_difference, labelled_scores, score_rank_correlation
@@ -112,6 +112,7 @@ def compare(
     labels: LabelHead | None = None,
     patch_output: str | None = None,
     feature_outputs: tuple[str, ...] = (),
+    neighbourhood_px: int = NEIGHBOURHOOD_PX,
     progress: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
     labelled: LabelledSet | None = None,
 ) -> Validation:
@@ -135,8 +136,8 @@ def compare(
         top1 = _neighbour_agreement(reference[0], candidate[0])
     ranks: dict[str, Figure] = {}
     if len(images) >= _MIN_RANKED_IMAGES:
-        ranks = score_rank_correlation(_head_inputs(reference, bool(feature_outputs)),
-                                       _head_inputs(candidate, bool(feature_outputs)))
+        ranks = score_rank_correlation(_head_inputs(reference, bool(feature_outputs), neighbourhood_px),
+                                       _head_inputs(candidate, bool(feature_outputs), neighbourhood_px))
     cosine_mean = float(cosine.mean())
     image_only = labels is None
     if image_only and not ranks and labelled is None:
@@ -145,7 +146,7 @@ def compare(
     task: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if labelled is not None:
         for name, model in (("fp32", fp32), ("int8", int8)):
-            sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs))
+            sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs), neighbourhood_px)
                      for side in (labelled.good, labelled.defect)]
             task[name] = labelled_scores(*sides)
     difference = auroc_difference(task["fp32"], task["int8"]) if task else None
@@ -164,11 +165,11 @@ def compare(
     )
 
 
-def _head_inputs(outputs: list[np.ndarray], feature_maps: bool) -> dict[str, np.ndarray]:
+def _head_inputs(outputs: list[np.ndarray], feature_maps: bool, neighbourhood_px: int) -> dict[str, np.ndarray]:
     """Raw model outputs [embeds, patches or maps...] -> what the baseline heads read, as the board builds it."""
     inputs = {"embeddings": outputs[0]}
     if feature_maps:
-        inputs["patches"] = patch_features(outputs[1:])[0]
+        inputs["patches"] = patch_features(outputs[1:], neighbourhood_px)[0]
     elif len(outputs) > 1:
         inputs["patches"] = l2_normalise(outputs[1])
     return inputs
