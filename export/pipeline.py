@@ -201,6 +201,7 @@ def run(request: ExportRequest) -> ExportSummary:
                     labels=head, patch_output=fields["image_model"]["patch_output"],
                     feature_outputs=tuple(fields["image_model"]["feature_outputs"]), labelled=labelled,
                     neighbourhood_px=fields["image_model"]["patch_neighbourhood_px"],
+                    top_share=fields["image_model"]["patch_top_share"],
                     progress=_bar(request, "validating", "img"),
                 )
                 clock.lap("validate")

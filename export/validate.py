@@ -113,10 +113,12 @@ def compare(
     patch_output: str | None = None,
     feature_outputs: tuple[str, ...] = (),
     neighbourhood_px: int = NEIGHBOURHOOD_PX,
+    top_share: float = 0.0,
     progress: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
     labelled: LabelledSet | None = None,
 ) -> Validation:
-    """Measure INT8 against FP32 on ``images`` (every calibration image) and decide the gate."""
+    """Measure INT8 against FP32 on ``images`` (every calibration image), the patch head scored as the bundle
+    will score it (``neighbourhood_px``, ``top_share``), and decide the gate."""
     if not images:
         raise ExportError("no images to validate INT8 against FP32")
     patch_names = list(feature_outputs) or ([patch_output] if patch_output else [])
@@ -137,7 +139,7 @@ def compare(
     ranks: dict[str, Figure] = {}
     if len(images) >= _MIN_RANKED_IMAGES:
         ranks = score_rank_correlation(_head_inputs(reference, bool(feature_outputs), neighbourhood_px),
-                                       _head_inputs(candidate, bool(feature_outputs), neighbourhood_px))
+                                       _head_inputs(candidate, bool(feature_outputs), neighbourhood_px), top_share)
     cosine_mean = float(cosine.mean())
     image_only = labels is None
     if image_only and not ranks and labelled is None:
@@ -148,7 +150,7 @@ def compare(
         for name, model in (("fp32", fp32), ("int8", int8)):
             sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs), neighbourhood_px)
                      for side in (labelled.good, labelled.defect)]
-            task[name] = labelled_scores(*sides)
+            task[name] = labelled_scores(*sides, top_share=top_share)
     difference = auroc_difference(task["fp32"], task["int8"]) if task else None
     figures = {"cosine_mean": cosine_mean, "top1_agreement": 1.0 if top1 is None else top1,
                "score_rank_correlation": min((f.value for f in ranks.values()), default=1.0),
