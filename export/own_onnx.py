@@ -77,9 +77,9 @@ class OwnModel:
 def patch_scoring(model: object) -> dict[str, int | float]:
     """How the board scores the patches of ``model`` (manifest ``image_model`` fields).
 
-    ViT tokens are scored as they are (no 3 x 3 average) by the mean of the worst 1 % of patches,
-    CNN maps with the 3 x 3 average by the worst patch: on ELPV, cross-validated over enrollment
-    seeds, each is the better choice for its kind (docs/performance.md, "Model choice").
+    ViT tokens are scored by the mean of the worst 1 % of patches, CNN maps by the worst patch; on
+    ELPV through ``check`` the settings were within the noise of each other, and only the worst 1 %
+    kept the ViT's INT8 patch scores within the gate (docs/performance.md, "Model choice").
     """
     tokens = isinstance(model, OwnModel) and model.family == "transformer"
     return {"patch_neighbourhood_px": TOKEN_NEIGHBOURHOOD_PX if tokens else NEIGHBOURHOOD_PX,
