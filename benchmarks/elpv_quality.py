@@ -99,7 +99,7 @@ def evaluate(bundle_dir: Path, normal: int = 200, shots: int = 10, test_per_clas
     defect_examples = LabelledExamples("defect", "fault", embeddings[rows(shot_defect_ids)],
                                        patch_rows(shot_defect_ids))
     profile = build_profile(bundle_fingerprint(bundle), embeddings[rows(enroll_ids)], patch_rows(enroll_ids),
-                            [defect_examples], seed=seed)
+                            [defect_examples], seed=seed, top_share=bundle.manifest.image_model.patch_top_share)
     scorer = BaselineScorer(profile)  # what `edgewatch check` and the service score frames with
 
     def baseline(cells: np.ndarray) -> BaselineScores:

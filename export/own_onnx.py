@@ -26,6 +26,7 @@ import numpy as np
 
 from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError, UsageError
+from edge.vision.patch_features import NEIGHBOURHOOD_PX
 from export.towers import EMBEDDING_OUTPUT, IMAGE_INPUT
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # ImageNet statistics: what timm, torchvision and DINOv2 backbones are trained with
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+TOKEN_NEIGHBOURHOOD_PX = 1  # see patch_scoring
+TOKEN_TOP_SHARE = 0.01
 PREFIX_TOKENS = (1, 5)  # before the patch tokens: the class token, and 4 registers in DINOv2-with-registers
 _MIN_OPSET = 13  # the added Slice/Gather/Reshape take their axes as inputs from opset 13
 
@@ -69,6 +72,18 @@ class OwnModel:
     @property
     def outputs(self) -> tuple[str, ...]:
         return (EMBEDDING_OUTPUT, *(feature_output(i) for i in range(len(self.features))))
+
+
+def patch_scoring(model: object) -> dict[str, int | float]:
+    """How the board scores the patches of ``model`` (manifest ``image_model`` fields).
+
+    ViT tokens are scored by the mean of the worst 1 % of patches, CNN maps by the worst patch; on
+    ELPV through ``check`` the settings were within the noise of each other, and only the worst 1 %
+    kept the ViT's INT8 patch scores within the gate (docs/performance.md, "Model choice").
+    """
+    tokens = isinstance(model, OwnModel) and model.family == "transformer"
+    return {"patch_neighbourhood_px": TOKEN_NEIGHBOURHOOD_PX if tokens else NEIGHBOURHOOD_PX,
+            "patch_top_share": TOKEN_TOP_SHARE if tokens else 0.0}
 
 
 def parse_features(text: str) -> list[str]:

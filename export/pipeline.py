@@ -201,6 +201,8 @@ def run(request: ExportRequest) -> ExportSummary:
                     fp32, image_file, towers.IMAGE_INPUT, towers.EMBEDDING_OUTPUT, gated, request.gate,
                     labels=head, patch_output=fields["image_model"]["patch_output"],
                     feature_outputs=tuple(fields["image_model"]["feature_outputs"]), labelled=labelled,
+                    neighbourhood_px=fields["image_model"]["patch_neighbourhood_px"],
+                    top_share=fields["image_model"]["patch_top_share"],
                     progress=_bar(request, "validating", "img"),
                 )
                 clock.lap("validate")
@@ -283,6 +285,7 @@ def _manifest_fields(checkpoint: Checkpoint, loaded: towers.Towers | own_onnx.Ow
             "patch_output": towers.PATCH_OUTPUT if towers.PATCH_OUTPUT in outputs else None,
             "feature_outputs": [name for name in outputs if name.startswith(towers.FEATURE_PREFIX)],
             "logits_output": towers.LOGITS_OUTPUT if towers.LOGITS_OUTPUT in outputs else None,
+            **own_onnx.patch_scoring(loaded),
         },
         "quantization": {
             "mode": mode,

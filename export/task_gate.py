@@ -98,8 +98,10 @@ def leave_one_out_knn(embeddings: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
     return np.array([knn_scores(unit[i:i + 1], np.delete(unit, i, axis=0), k)[0] for i in range(len(unit))])
 
 
-def leave_one_out_patches(patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES) -> np.ndarray:
-    """(B, N, C) unit patch features -> (B,) worst-patch distance of each image to the others' patches.
+def leave_one_out_patches(patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES,
+                          top_share: float = 0.0) -> np.ndarray:
+    """(B, N, C) unit patch features -> (B,) patch score of each image against the others' patches, as
+    the board scores a frame (``top_share``: the bundle's ``patch_top_share``, ``baseline.frame_scores``).
 
     The memory is at most ``max_patches`` of all patches, as the board's is: a seeded sample whose
     rows depend only on the shape, so FP32 and INT8 are scored against the same images' patches, and
@@ -111,29 +113,32 @@ def leave_one_out_patches(patches: np.ndarray, max_patches: int = DEFAULT_MAX_PA
     if len(rows) > max_patches:
         rows = np.sort(np.random.default_rng(SEED).choice(len(flat), max_patches, replace=False))
     owner = rows // tokens  # (M,) the image each memory row comes from
-    return np.array([patch_scores(patches[i:i + 1], flat[rows[owner != i]])[0] for i in range(images)])
+    return np.array([patch_scores(patches[i:i + 1], flat[rows[owner != i]], top_share)[0] for i in range(images)])
 
 
-def score_rank_correlation(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict[str, Figure]:
+def score_rank_correlation(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                           top_share: float = 0.0) -> dict[str, Figure]:
     """Per head ('knn', 'patchcore'): Spearman of the FP32 and INT8 leave-one-out scores, with its interval.
 
     ``reference``/``candidate`` hold 'embeddings' (B, D) and, when the bundle has them, 'patches' (B, N, C).
     """
     pairs = {"knn": (leave_one_out_knn(reference["embeddings"]), leave_one_out_knn(candidate["embeddings"]))}
     if "patches" in reference and "patches" in candidate:
-        pairs["patchcore"] = (leave_one_out_patches(reference["patches"]),
-                              leave_one_out_patches(candidate["patches"]))
+        pairs["patchcore"] = (leave_one_out_patches(reference["patches"], top_share=top_share),
+                              leave_one_out_patches(candidate["patches"], top_share=top_share))
     return {head: bootstrap(lambda rows, a=fp32, b=int8: spearman(a[rows], b[rows]), (len(fp32),))
             for head, (fp32, int8) in pairs.items()}
 
 
-def labelled_scores(good: dict[str, np.ndarray], defect: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def labelled_scores(good: dict[str, np.ndarray], defect: dict[str, np.ndarray],
+                    top_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the patch head (k-NN when there are no patches), the first half of ``good`` enrolled:
     (good images not enrolled, defective images)."""
     half = len(good["embeddings"]) // 2
     if "patches" in good and "patches" in defect:
         memory = good["patches"][:half].reshape(-1, good["patches"].shape[-1])
-        return patch_scores(good["patches"][half:], memory), patch_scores(defect["patches"], memory)
+        return (patch_scores(good["patches"][half:], memory, top_share),
+                patch_scores(defect["patches"], memory, top_share))
     memory = l2_normalise(good["embeddings"][:half])
     return (knn_scores(l2_normalise(good["embeddings"][half:]), memory),
             knn_scores(l2_normalise(defect["embeddings"]), memory))

@@ -26,7 +26,7 @@ import numpy as np
 from edge.bundle.manifest import Labels, Validation
 from edge.errors import ExportError
 from edge.vision.encoder import l2_normalise
-from edge.vision.patch_features import patch_features
+from edge.vision.patch_features import NEIGHBOURHOOD_PX, patch_features
 from edge.vision.zero_shot import label_probabilities
 from export.images import LabelledSet
 from export.task_gate import Figure, auroc, auroc_difference, labelled_scores, score_rank_correlation
@@ -112,10 +112,13 @@ def compare(
     labels: LabelHead | None = None,
     patch_output: str | None = None,
     feature_outputs: tuple[str, ...] = (),
+    neighbourhood_px: int = NEIGHBOURHOOD_PX,
+    top_share: float = 0.0,
     progress: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
     labelled: LabelledSet | None = None,
 ) -> Validation:
-    """Measure INT8 against FP32 on ``images`` (every calibration image) and decide the gate."""
+    """Measure INT8 against FP32 on ``images`` (every calibration image), the patch head scored as the bundle
+    will score it (``neighbourhood_px``, ``top_share``), and decide the gate."""
     if not images:
         raise ExportError("no images to validate INT8 against FP32")
     patch_names = list(feature_outputs) or ([patch_output] if patch_output else [])
@@ -135,8 +138,8 @@ def compare(
         top1 = _neighbour_agreement(reference[0], candidate[0])
     ranks: dict[str, Figure] = {}
     if len(images) >= _MIN_RANKED_IMAGES:
-        ranks = score_rank_correlation(_head_inputs(reference, bool(feature_outputs)),
-                                       _head_inputs(candidate, bool(feature_outputs)))
+        ranks = score_rank_correlation(_head_inputs(reference, bool(feature_outputs), neighbourhood_px),
+                                       _head_inputs(candidate, bool(feature_outputs), neighbourhood_px), top_share)
     cosine_mean = float(cosine.mean())
     image_only = labels is None
     if image_only and not ranks and labelled is None:
@@ -145,9 +148,9 @@ def compare(
     task: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if labelled is not None:
         for name, model in (("fp32", fp32), ("int8", int8)):
-            sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs))
+            sides = [_head_inputs(run_onnx(model, input_name, outputs, side), bool(feature_outputs), neighbourhood_px)
                      for side in (labelled.good, labelled.defect)]
-            task[name] = labelled_scores(*sides)
+            task[name] = labelled_scores(*sides, top_share=top_share)
     difference = auroc_difference(task["fp32"], task["int8"]) if task else None
     figures = {"cosine_mean": cosine_mean, "top1_agreement": 1.0 if top1 is None else top1,
                "score_rank_correlation": min((f.value for f in ranks.values()), default=1.0),
@@ -164,11 +167,11 @@ def compare(
     )
 
 
-def _head_inputs(outputs: list[np.ndarray], feature_maps: bool) -> dict[str, np.ndarray]:
+def _head_inputs(outputs: list[np.ndarray], feature_maps: bool, neighbourhood_px: int) -> dict[str, np.ndarray]:
     """Raw model outputs [embeds, patches or maps...] -> what the baseline heads read, as the board builds it."""
     inputs = {"embeddings": outputs[0]}
     if feature_maps:
-        inputs["patches"] = patch_features(outputs[1:])[0]
+        inputs["patches"] = patch_features(outputs[1:], neighbourhood_px)[0]
     elif len(outputs) > 1:
         inputs["patches"] = l2_normalise(outputs[1])
     return inputs

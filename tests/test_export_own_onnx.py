@@ -91,6 +91,9 @@ def test_the_bundle_holds_the_token_grid_and_the_class_token(scene: Path) -> Non
     assert m.preprocessing.input_size == (INPUT_PX, INPUT_PX)
     assert m.preprocessing.mean == pytest.approx((0.485, 0.456, 0.406))
     assert m.quantization.mode == "static" and m.validation is not None and m.validation.passed
+    # tokens are scored as they are, by their worst 1 %; enrollment calibrates with the same share
+    assert (m.image_model.patch_neighbourhood_px, m.image_model.patch_top_share) == (1, 0.01)
+    assert load_profile(scene / "profile.npz", bundle).patch_top_share == 0.01
     pixels = np.random.default_rng(2).normal(size=(2, 3, INPUT_PX, INPUT_PX)).astype(np.float32)
     # the FP32 original, run to the token block: what the bundle's outputs must be laid out from
     tokens = _run_original(scene / "tiny.onnx", pixels, BLOCK)  # (2, 17, 8)
@@ -140,6 +143,14 @@ def test_a_cnn_map_and_tokens_together(tmp_path: Path) -> None:
     session = ort.InferenceSession(str(summary.bundle / m.image_model.file))
     stem, block = session.run(["features_0", "features_1"], {"pixel_values": np.zeros((1, 3, 32, 32), np.float32)})
     assert stem.shape == block.shape == (1, WIDTH, 4, 4)
+
+
+def test_a_cnn_map_alone_keeps_the_local_average_and_the_worst_patch(tmp_path: Path) -> None:
+    model = _tiny_backbone(tmp_path / "tiny.onnx")
+    summary = run(ExportRequest(model=None, onnx=model, features=(STEM,), out=tmp_path / "b", quantize="none",
+                                progress=False))
+    image_model = summary.manifest.image_model
+    assert (image_model.patch_neighbourhood_px, image_model.patch_top_share) == (3, 0.0)
 
 
 def test_a_dynamic_input_needs_an_input_size(tmp_path: Path) -> None:

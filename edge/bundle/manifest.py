@@ -66,6 +66,14 @@ class ImageModel(Section):
         description="Outputs holding (B, C, H, W) mid-level feature maps (CNNs), fine to coarse; the board "
                     "averages each locally and joins them on one grid as the patch features.",
     )
+    patch_neighbourhood_px: int = Field(
+        3, ge=1, le=7,
+        description="Side of the local average over each feature map, in cells (1: none); chosen at export.",
+    )
+    patch_top_share: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="The patch head's frame score: mean of this share of the worst patches (0: the worst one).",
+    )
     logits_output: str | None = Field(
         None,
         description="Output holding (B, K) classifier logits (image-only backbones that keep their ImageNet head).",

@@ -43,7 +43,8 @@ def enroll(encoder: ImageEncoder, frames: list[Path], out: Path, asset_id: str) 
                          f"normal frames are kept to enroll again (at least {MIN_NORMAL_FRAMES}); let it run "
                          "longer on the current release, or enroll it for the new bundle by hand")
     embeddings, patches = embed_many(encoder, frames)
-    profile = build_profile(bundle_fingerprint(encoder.bundle), embeddings, patches)
+    profile = build_profile(bundle_fingerprint(encoder.bundle), embeddings, patches,
+                            top_share=encoder.bundle.manifest.image_model.patch_top_share)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_profile(profile, out)
     log.info("fleet: asset %s enrolled for %s from %d kept frames", asset_id, encoder.bundle.root, len(frames))

@@ -222,7 +222,8 @@ class ImageEncoder:
         model = self.bundle.manifest.image_model
         if model.feature_outputs:
             maps = results[-len(model.feature_outputs):]  # [(B, C_i, H_i, W_i), ...]
-            patches, self.patch_grid = patch_features([np.asarray(m, dtype=np.float32) for m in maps])
+            patches, self.patch_grid = patch_features([np.asarray(m, dtype=np.float32) for m in maps],
+                                                       model.patch_neighbourhood_px)
         elif model.patch_output:
             patches = l2_normalise(np.asarray(results[1], dtype=np.float32))
             self.patch_grid = token_grid(patches.shape[1], self.bundle.manifest.preprocessing.input_size)

@@ -50,8 +50,12 @@ class LabelledExamples:
 def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patches: np.ndarray | None,
                   labelled: list[LabelledExamples] | None = None, calibration_fraction: float = CALIBRATION_FRACTION,
                   k: int = DEFAULT_K, max_patches: int = DEFAULT_MAX_PATCHES, seed: int = 0,
-                  prior: float = DEFAULT_PRIOR) -> Profile:
-    """Split, build memories, calibrate every baseline head, fit the few-shot and anomaly models."""
+                  prior: float = DEFAULT_PRIOR, top_share: float = 0.0) -> Profile:
+    """Split, build memories, calibrate every baseline head, fit the few-shot and anomaly models.
+
+    ``top_share`` is how the patch head turns patch distances into a frame score (the bundle's
+    ``image_model.patch_top_share``, ``baseline.frame_scores``).
+    """
     labelled = labelled or []
     frames = normal_embeddings.shape[0]
     if frames < MIN_NORMAL_FRAMES:
@@ -68,14 +72,14 @@ def build_profile(fingerprint: str, normal_embeddings: np.ndarray, normal_patche
     scale: LocalScale | None = None
     if normal_patches is not None:
         patch_memory = build_patch_memory(normal_patches[memory_ids], max_patches)
-        scale = LocalScale.fit(normal_embeddings, normal_patches, max_patches, seed)
+        scale = LocalScale.fit(normal_embeddings, normal_patches, max_patches, seed, top_share)
         calibration["patchcore"] = scaled_patch_scores(normal_embeddings[calibration_ids],
                                                        normal_patches[calibration_ids], patch_memory, scale,
-                                                       own_rows=calibration_ids)
+                                                       own_rows=calibration_ids, top_share=top_share)
 
     scorers = {head: ConformalScorer.fit(scores) for head, scores in calibration.items()}
     normal = Profile(bundle_fingerprint=fingerprint, memory=memory, calibration=calibration,
-                     patch_memory=patch_memory, local_scale=scale, knn_k=k, prior=prior)
+                     patch_memory=patch_memory, local_scale=scale, patch_top_share=top_share, knn_k=k, prior=prior)
     baseline = BaselineScorer(normal)  # labelled examples are scored as every frame is
     head = PRIMARY_HEAD if PRIMARY_HEAD in calibration else "knn"
     abnormal_p = [baseline.p_value(head, float(score)) for group in labelled if group.severity != "ok"

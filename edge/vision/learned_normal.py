@@ -61,7 +61,8 @@ def add_normal_frames(profile: Profile, embeddings: np.ndarray, patches: list[np
         frame_patches = np.asarray(frame_patches, dtype=np.float32)
         radius = COVERED * typical * (1.0 if scale is None else float(scale.of(embedding[None])[0]))
         if scale is not None:
-            score = patch_scores(frame_patches[None], patch_memory)  # (1,) out of fold: the memory without it
+            # (1,) out of fold: the memory without it
+            score = patch_scores(frame_patches[None], patch_memory, profile.patch_top_share)
             scale = LocalScale(np.vstack([scale.embeddings, embedding[None]]).astype(np.float32),
                                np.concatenate([scale.scores, score]), scale.neighbours)
         picks = continue_coreset(patch_memory, frame_patches, PATCHES_PER_FRAME, radius)

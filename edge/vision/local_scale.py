@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.vision.baseline import DEFAULT_MAX_PATCHES, greedy_coreset, patch_distances, patch_scores
+from edge.vision.baseline import DEFAULT_MAX_PATCHES, frame_scores, greedy_coreset, patch_distances, patch_scores
 
 NEIGHBOUR_SHARE = 0.4  # of the enrolled frames: enough to average out one frame's luck, few enough to stay local
 FOLDS = 4
@@ -41,8 +41,9 @@ class LocalScale:
 
     @classmethod
     def fit(cls, embeddings: np.ndarray, patches: np.ndarray, max_patches: int = DEFAULT_MAX_PATCHES,
-            seed: int = 0) -> LocalScale:
-        """(R, D) embeddings and (R, N, C) patch features of normal frames (R >= 2) -> their scale."""
+            seed: int = 0, top_share: float = 0.0) -> LocalScale:
+        """(R, D) embeddings and (R, N, C) patch features of normal frames (R >= 2) -> their scale, in
+        the units of the frame score the profile uses (``top_share``, see ``baseline.frame_scores``)."""
         frames = embeddings.shape[0]
         if frames < 2:
             raise ValueError("a local scale needs at least two normal frames")
@@ -54,7 +55,8 @@ class LocalScale:
             keep = max(max_patches, round(CANDIDATE_SHARE * len(candidates)))
             if keep < len(candidates):
                 candidates = candidates[rng.choice(len(candidates), keep, replace=False)]
-            scores[fold] = patch_scores(patches[fold], candidates[greedy_coreset(candidates, max_patches, seed)])
+            memory = candidates[greedy_coreset(candidates, max_patches, seed)]
+            scores[fold] = patch_scores(patches[fold], memory, top_share)
         neighbours = max(1, min(frames - 1, round(NEIGHBOUR_SHARE * frames)))
         return cls(embeddings.astype(np.float32), scores, neighbours)
 
@@ -76,7 +78,7 @@ def scaled_patch_distances(embeddings: np.ndarray, patches: np.ndarray, patch_me
                            scale: LocalScale | None, own_rows: np.ndarray | None = None) -> np.ndarray:
     """(Q, N) every patch's distance to normal, in units of the frame's local scale when there is one.
 
-    The row's maximum is the patch head's score; the row, on the patch grid, the anomaly map.
+    The row's worst patches give the patch head's score; the row, on the patch grid, the anomaly map.
     """
     distances = patch_distances(patches, patch_memory)
     if scale is None:  # a profile enrolled before the local scale existed: raw distances, as calibrated
@@ -85,7 +87,7 @@ def scaled_patch_distances(embeddings: np.ndarray, patches: np.ndarray, patch_me
 
 
 def scaled_patch_scores(embeddings: np.ndarray, patches: np.ndarray, patch_memory: np.ndarray,
-                        scale: LocalScale | None, own_rows: np.ndarray | None = None) -> np.ndarray:
-    """(Q,) the patch head's score of each frame: its most unusual patch, on the local scale."""
-    distances = scaled_patch_distances(embeddings, patches, patch_memory, scale, own_rows)
-    return np.asarray(distances.max(axis=1), dtype=np.float64)
+                        scale: LocalScale | None, own_rows: np.ndarray | None = None,
+                        top_share: float = 0.0) -> np.ndarray:
+    """(Q,) the patch head's score of each frame: its most unusual patches, on the local scale."""
+    return frame_scores(scaled_patch_distances(embeddings, patches, patch_memory, scale, own_rows), top_share)

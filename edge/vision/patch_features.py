@@ -66,15 +66,18 @@ def _unit(maps: np.ndarray) -> np.ndarray:
     return maps / np.maximum(np.linalg.norm(maps, axis=1, keepdims=True), 1e-12)
 
 
-def patch_features(maps: list[np.ndarray]) -> tuple[np.ndarray, tuple[int, int]]:
+def patch_features(maps: list[np.ndarray],
+                   neighbourhood_px: int = NEIGHBOURHOOD_PX) -> tuple[np.ndarray, tuple[int, int]]:
     """Feature maps [(B, C_i, H_i, W_i), ...] -> ((B, H*W, sum C_i) unit patch features, (H, W)).
 
     The grid is the finest map's, so a defect is located as precisely as the model allows.
+    ``neighbourhood_px`` is the bundle's ``image_model.patch_neighbourhood_px`` (1: no average).
     """
     if not maps:
         raise ValueError("no feature maps to build patch features from")
     grid = max((m.shape[2], m.shape[3]) for m in maps)
-    parts = [_unit(resize_maps(local_average(np.asarray(m, dtype=np.float32)), grid)) for m in maps]
+    parts = [_unit(resize_maps(local_average(np.asarray(m, dtype=np.float32), neighbourhood_px), grid))
+             for m in maps]
     joined = _unit(np.concatenate(parts, axis=1))  # (B, C, H, W)
     batch, channels = joined.shape[:2]
     return np.ascontiguousarray(joined.reshape(batch, channels, -1).transpose(0, 2, 1)), grid

@@ -47,6 +47,7 @@ class Profile:
     calibration: dict[str, np.ndarray]  # head name -> (n,) scores of held-out normal frames
     patch_memory: np.ndarray | None = None  # (P, C) float32 coreset of normal patch tokens
     local_scale: LocalScale | None = None  # what the patch head's distances are divided by (None: raw)
+    patch_top_share: float = 0.0  # frame score: mean of the worst share of patches (0: the worst one)
     few_shot_names: tuple[str, ...] = ()
     few_shot_severities: tuple[str, ...] = ()
     few_shot_embeddings: np.ndarray | None = None  # (E, D) float32
@@ -79,6 +80,7 @@ class Profile:
             "few_shot_severities": list(self.few_shot_severities),
             "knn_k": self.knn_k,
             "scale_neighbours": None if self.local_scale is None else self.local_scale.neighbours,
+            "patch_top_share": self.patch_top_share,
             "alternative_shape": self.alternative_shape,
             "platt": None if self.platt is None else {"slope": self.platt.slope, "intercept": self.platt.intercept,
                                                       "head": self.platt.head},
@@ -147,6 +149,7 @@ def load_profile(path: Path, bundle: Bundle | None = None) -> Profile:
             calibration={head: arrays[f"calibration_{head}"].astype(np.float64) for head in meta["heads"]},
             patch_memory=arrays.get("patch_memory"),
             local_scale=_local_scale(arrays, meta.get("scale_neighbours"), path),
+            patch_top_share=_top_share(meta.get("patch_top_share", 0.0), path),
             few_shot_names=tuple(meta["few_shot_names"]),
             few_shot_severities=tuple(meta["few_shot_severities"]),
             few_shot_embeddings=arrays.get("few_shot_embeddings"),
@@ -171,6 +174,13 @@ def _local_scale(arrays: dict[str, np.ndarray], neighbours: Any, path: Path) -> 
             or not np.isfinite(scores).all() or (scores < 0).any()):
         raise InputError(f"profile {path} has an invalid patch-head scale; re-run 'edgewatch enroll'")
     return LocalScale(embeddings.astype(np.float32, copy=False), scores.astype(np.float64), neighbours)
+
+
+def _top_share(stored: Any, path: Path) -> float:
+    """The stored frame-score share of patches, checked (absent in profiles enrolled before it: the worst one)."""
+    if isinstance(stored, bool) or not isinstance(stored, (int, float)) or not 0.0 <= stored < 1.0:
+        raise InputError(f"profile {path} has an invalid patch_top_share {stored!r}; re-run 'edgewatch enroll'")
+    return float(stored)
 
 
 def _platt_map(stored: Any, heads: list[str], path: Path) -> PlattMap | None:

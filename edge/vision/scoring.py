@@ -4,8 +4,9 @@
 reads what the service stored) and the benchmarks all call ``BaselineScorer.score``, so a figure a
 benchmark reports for a set of frames is what ``check --json`` prints for the same frames and profile.
 
-The heads: global k-NN on the embedding and, when the bundle has patch features, the worst patch's
-distance to the patch memory on the frame's local scale (``local_scale``). Each head's score becomes a
+The heads: global k-NN on the embedding and, when the bundle has patch features, the worst patches'
+distance to the patch memory on the frame's local scale (``local_scale``; the mean of the profile's
+``patch_top_share`` of patches, ``baseline.frame_scores``). Each head's score becomes a
 conformal p-value against the profile's held-out normal scores; the heads' p-values are combined
 (Bonferroni) into the frame's one p-value. The anomaly score is the patch head's (k-NN without patches).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.vision.baseline import knn_scores
+from edge.vision.baseline import frame_scores, knn_scores
 from edge.vision.calibration import ConformalScorer, combine_p_values
 from edge.vision.local_scale import scaled_patch_distances
 from edge.vision.profile import Profile
@@ -53,7 +54,7 @@ class BaselineScorer:
         distances = None
         if profile.patch_memory is not None and patches is not None and PATCH_HEAD in self.conformal:
             distances = scaled_patch_distances(embeddings, patches, profile.patch_memory, profile.local_scale)
-            heads[PATCH_HEAD] = np.asarray(distances.max(axis=1), dtype=np.float64)
+            heads[PATCH_HEAD] = frame_scores(distances, profile.patch_top_share)
         p_values = np.array([combine_p_values([self.conformal[head].p_value(float(scores[row]))
                                                for head, scores in heads.items()])
                              for row in range(len(embeddings))])
