@@ -83,3 +83,11 @@ def test_loop_cli_and_benchmark_give_the_same_p_value(elpv: tuple[Path, Path, li
         found.append(loop)
     assert all(0.0 < p <= 1.0 for p in found)
     assert len(set(found)) > 1  # the cells are told apart: the agreement is not that of a constant
+
+
+def test_bench_vision_memory_step_runs_the_checks_vision_stage(elpv: tuple[Path, Path, list[Path]]) -> None:
+    from bench.workers import run_isolated
+
+    bundle, profile, cells = elpv
+    measured = run_isolated("vision-check", {"bundle": str(bundle), "profile": str(profile), "image": str(cells[0])})
+    assert set(measured) == {"rss_mb"} and measured["rss_mb"] > 0

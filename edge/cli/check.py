@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from edge.sources.base import CameraHealth, Frame
     from edge.sources.config import CameraBase
     from edge.vision.evidence import Decision
-    from edge.vision.pipeline import VisionResult
+    from edge.vision.pipeline import VisionResult, VisionScorer
     from edge.vision.profile import Profile
 
 _DEFAULT_ASSET = "asset"
@@ -172,7 +172,7 @@ def _one_image(args: argparse.Namespace, config: Config | None, asset: AssetConf
                now: float) -> tuple[Asset, CameraVision, FusionWithPersistence]:
     """The asset of this one check: the image as its (first) camera, the snapshot as its sensors."""
     from edge.fusion import FusionConfig
-    from edge.service.cameras import build_frame_health, build_vision
+    from edge.service.cameras import build_frame_health
     from edge.service.fusion_stage import FusionWithPersistence
     from edge.service.stages import Asset
     from edge.sources.config import CameraBase
@@ -183,12 +183,21 @@ def _one_image(args: argparse.Namespace, config: Config | None, asset: AssetConf
     # the model loads before the frame is decoded: decoding first fragments the heap under
     # onnxruntime's allocations (+30 MB peak RSS for ViT-B/32)
     scorer = VisionScorer.load(bundle, profile, RuntimeOptions.for_one_frame(config.model if config else None))
-    vision = build_vision(scorer, [camera], one_frame=True)
+    grabber, vision = image_camera(args.image, camera, scorer, now)
     fusion = FusionWithPersistence(asset_id, asset.fusion if asset else FusionConfig(), hysteresis=False)
     sensors = SnapshotSensors(args.sensors, asset.sensors if asset else (), now) if args.sensors else None
-    one = Asset(id=asset_id, check_interval_s=0.0, fusion=fusion, cameras=[ImageFile(args.image, camera, now)],
+    one = Asset(id=asset_id, check_interval_s=0.0, fusion=fusion, cameras=[grabber],
                 frame_health=build_frame_health([camera]), vision=vision, sensors=sensors)
     return one, vision, fusion
+
+
+def image_camera(image: Path, camera: CameraBase, scorer: VisionScorer,
+                 now: float) -> tuple[ImageFile, CameraVision]:
+    """The image as ``camera`` would deliver it, and the service's vision stage judging it alone
+    (there are no earlier frames to smooth over)."""
+    from edge.service.cameras import build_vision
+
+    return ImageFile(image, camera, now), build_vision(scorer, [camera], one_frame=True)
 
 
 def describe_vision(result: VisionResult, decision: Decision) -> str:
