@@ -136,7 +136,7 @@ def check(args: argparse.Namespace) -> int:
         if escalator is not None and profile is not None and escalation.learning.enabled:
             profile = escalator.memory(asset_id).merge_into(profile)
         one, vision, fusion = _one_image(args, config, asset, asset_id, bundle, profile, now)
-        found = assess(one, now)
+        found = assess(one, time.time)
         fused = fusion.last
         assert fused is not None  # assess fused the evidence
         if escalator is not None:

@@ -10,6 +10,7 @@ running service gets the same p-value from the same stages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,17 +36,19 @@ class Assessment:
         return self.vision.last_embedding(self.frames[0].camera) if self.vision is not None and self.frames else None
 
 
-def assess(asset: Asset, now: float, learn: bool = True) -> Assessment:
-    """Judge ``asset`` once at wall time ``now``. ``learn=False`` (planned maintenance) keeps the
-    sensors' learned baselines as they were. A camera that cannot deliver becomes evidence saying
-    why; an unfit frame (black, blurred, frozen) is not scored, as it would say nothing true."""
+def assess(asset: Asset, wall_clock: Callable[[], float], learn: bool = True) -> Assessment:
+    """Judge ``asset`` once; ``wall_clock`` stamps what happens when it happens (the verdict when it
+    is fused, so frame-to-verdict latency is what the check took). ``learn=False`` (planned
+    maintenance) keeps the sensors' learned baselines as they were. A camera that cannot deliver
+    becomes evidence saying why; an unfit frame (black, blurred, frozen) is not scored, as it would
+    say nothing true."""
     evidence: list[Evidence] = []
     frames: list[tuple[int, Frame]] = []  # (severity rank of what the frame showed, frame); -1: unfit
     for camera in asset.cameras:
         try:
             frame = camera.grab()
         except SourceError as exc:
-            evidence.append(unavailable(camera.name, str(exc), now))
+            evidence.append(unavailable(camera.name, str(exc), wall_clock()))
             continue
         health = asset.frame_health.get(camera.name)
         problem = health.check(frame) if health is not None else None
@@ -59,7 +62,7 @@ def assess(asset: Asset, now: float, learn: bool = True) -> Assessment:
         frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
     if asset.sensors is not None:
         evidence.extend(asset.sensors.evidence(learn=learn))
-    verdict = asset.fusion(evidence, now)
+    verdict = asset.fusion(evidence, wall_clock())
     ranked = tuple(frame for _, frame in sorted(frames, key=lambda item: -item[0]))
     scored = bool(frames) and max(rank for rank, _ in frames) >= 0  # the top frame was scored, not unfit
     anomaly_map = asset.vision.last_anomaly_map(ranked[0].camera) if asset.vision is not None and scored else None

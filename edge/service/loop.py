@@ -280,7 +280,7 @@ class Service:
 
     def _check(self, asset: Asset, reason: str, escalate: bool) -> int | None:
         quiet = self._quiet(asset.id)  # planned maintenance: no alerts, no escalation, no learning
-        found = assess(asset, self.clock.time(), learn=not quiet)
+        found = assess(asset, self.clock.time, learn=not quiet)
         verdict = found.verdict
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
