@@ -4,6 +4,11 @@ A fresh process per step makes its peak RSS (VmHWM) and its load time its own, u
 another path loaded earlier. ``python -m bench.workers KIND SPEC_JSON`` runs one step and
 prints its result as one JSON line; this module imports nothing heavy at import time, so a step's
 memory is what the step itself loads.
+
+The vision-only memory step runs ``edgewatch check``'s own image camera and vision stage
+(``edge.cli.check.image_camera``), the stage the service builds too. The timing steps call the
+``VisionScorer`` inside that stage directly: they split each frame's time into decode, preprocess,
+inference and heads, which the stage's evidence does not carry, over many frames of one model.
 """
 
 from __future__ import annotations
@@ -188,16 +193,19 @@ def _cli_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vision_check_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """One frame through the vision heads only (no fusion, sensors or escalation imported): the board's
-    vision memory."""
+    """One frame through ``edgewatch check``'s vision stage only (no fusion, sensors or escalation
+    imported): the board's vision memory. The same image camera and vision stage the check builds."""
     from edge.bundle.load import load_bundle
+    from edge.cli.check import image_camera
+    from edge.sources.config import CameraBase
     from edge.vision.encoder import RuntimeOptions
-    from edge.vision.pipeline import score_image
+    from edge.vision.pipeline import VisionScorer
     from edge.vision.profile import load_profile
 
     bundle = load_bundle(Path(spec["bundle"]))
-    score_image(bundle, load_profile(Path(spec["profile"]), bundle), Path(spec["image"]),
-                RuntimeOptions.for_one_frame(None))
+    scorer = VisionScorer.load(bundle, load_profile(Path(spec["profile"]), bundle), RuntimeOptions.for_one_frame(None))
+    camera, vision = image_camera(Path(spec["image"]), CameraBase(name="camera"), scorer, time.time())
+    vision(camera.grab())
     return {}
 
 

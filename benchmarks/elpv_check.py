@@ -6,6 +6,10 @@ share of defective cells detected at 1 % and 5 % false alarms, and the model's m
 time per check. Cells are drawn with ``--seed`` as in ``benchmarks/elpv_quality.py``; the model
 table in docs/performance.md comes from this script.
 
+Each cell is scored by ``edgewatch check`` itself, in this process (``check_cell``), so by the one
+check path the service runs too (``edge.service.check.assess``): a cell gets here the p-value the
+service would give it (tests/test_check_path.py holds the three to it).
+
     python benchmarks/elpv_check.py --bundle bundles/vit-s-int8 [--normal 200] [--test-per-class 60]
 """
 
@@ -36,7 +40,8 @@ def _link(folder: Path, paths: list[Path]) -> Path:
     return folder
 
 
-def _check(bundle: Path, profile: Path, image: Path) -> dict[str, Any]:
+def check_cell(bundle: Path, profile: Path, image: Path) -> dict[str, Any]:
+    """The ``vision`` object of ``edgewatch check --json`` for one cell."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = edgewatch(["check", "--bundle", str(bundle), "--profile", str(profile), "--image", str(image), "--json"])
@@ -59,7 +64,7 @@ def evaluate(bundle: Path, normal: int = 200, test_per_class: int = 60, seed: in
         if edgewatch(["enroll", "--bundle", str(bundle), "--normal", str(enroll), "--out", str(profile)]) != 0:
             raise RuntimeError("edgewatch enroll failed")
         enroll_s = time.perf_counter() - start
-        results = {kind: [_check(bundle, profile, paths[i]) for i in ids] for kind, ids in tests.items()}
+        results = {kind: [check_cell(bundle, profile, paths[i]) for i in ids] for kind, ids in tests.items()}
     score = {kind: np.array([r["anomaly_score"] for r in rows]) for kind, rows in results.items()}
     p_value = {kind: np.array([r["p_value"] for r in rows]) for kind, rows in results.items()}
     inference = [r["timings_ms"]["inference"] for rows in results.values() for r in rows]

@@ -15,6 +15,9 @@ and the median of the per-round ratios to the first size (224 px by default), pl
 and what the export shipped (plain INT8, or weight-only INT8 when plain INT8 missed the gate).
 
     python benchmarks/input_size_cost.py [--sizes 224,320,448] [--bundles DIR] [--rounds 30] [--threads 1]
+
+Frames are scored by ``VisionScorer``, the scorer inside the service's vision stage, not by a whole
+check: the figures are the model's and the heads' share of a frame, which only its timings split.
 """
 
 from __future__ import annotations

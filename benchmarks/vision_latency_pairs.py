@@ -11,6 +11,8 @@ a pair run back to back in one process: a burst of load hits both. Two pairings:
         [--pairs 100] [--repeats 3]
 
 ``--repeats`` runs everything that many times and reports the median of the runs' medians.
+Frames are scored by ``VisionScorer``, the scorer inside the service's vision stage, not by a whole
+check: only its timings split a frame into decode, preprocess, inference and heads.
 """
 
 from __future__ import annotations

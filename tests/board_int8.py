@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
 from edge.vision.preprocess import prepare
 

@@ -10,13 +10,11 @@ import argparse
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
+from edge.cli.options import add_config, handles
 from edge.logs import escape_controls
 from edge.store.layout import open_history
-
-DEFAULT_CONFIG = Path("/etc/edgewatch/config.yaml")
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -25,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
 
     def command(name: str, help_text: str, who: bool = True) -> argparse.ArgumentParser:
         a = asub.add_parser(name, help=help_text)
-        a.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="Config file (for the state folder).")
+        add_config(a, "Config file (for the state folder).", installed=True)
+        handles(a, "edge.cli.alerts:alerts")
         if who:
             a.add_argument("--by", required=True, help="Who does it (kept in the audit trail).")
             a.add_argument("--note", help="Why, or what was done.")

@@ -1,62 +1,125 @@
 """``edgewatch check``: one image (and a sensors snapshot) -> fused verdict, escalated when the policy says so.
 
-The same stages as the service, once: vision heads and camera health, sensor analytics, fusion,
-escalation policy and, when enabled, the cloud model — so a user can try a config by hand.
+The service's own check, once: an ``Asset`` for the one image, built with the service's builders
+(vision stage, frame health, fusion), is judged by ``edge.service.check.assess`` as the loop judges
+a camera frame, then escalated at once (``Escalator.consider``) instead of queued, so a user trying
+a config by hand gets the p-value the running service would. Differences a lone check needs: the
+frame is judged alone (no earlier frames to smooth over) and the verdict is not held back by
+hysteresis (no earlier checks to wait for).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import time
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image
+from edge.cli.options import add_config, choose_asset, handles
 
-from edge.bundle.load import load_bundle
-from edge.cli.vision import describe as describe_vision
-from edge.errors import UsageError
-from edge.escalation.config import EscalationConfig
-from edge.evidence import Evidence, Verdict, dumps
-from edge.frames.decode import decode_frame
-from edge.frames.frame import Frame, downscale
-from edge.fusion.config import FusionConfig
-from edge.fusion.fuse import FusionResult, fuse
-from edge.settings import AssetConfig, Config, load_config
-from edge.sources.config import CameraBase, CameraHealthSettings
-from edge.sources.health import FrameHealth
-from edge.vision.encoder import RuntimeOptions
-from edge.vision.evidence import decide, to_evidence, vision_json
-from edge.vision.pipeline import VisionResult, VisionScorer
-from edge.vision.profile import Profile, load_profile
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from edge.bundle.load import Bundle
+    from edge.evidence import Evidence, Verdict
+    from edge.frames.frame import Frame
+    from edge.fusion.fuse import FusionResult
+    from edge.sensors.base import Reading
+    from edge.sensors.config import SensorBase
+    from edge.service.cameras import CameraVision
+    from edge.service.fusion_stage import FusionWithPersistence
+    from edge.service.stages import Asset
+    from edge.settings import AssetConfig, Config
+    from edge.sources.base import CameraHealth
+    from edge.sources.config import CameraBase
+    from edge.vision.evidence import Decision
+    from edge.vision.pipeline import VisionResult, VisionScorer
+    from edge.vision.profile import Profile
 
 _DEFAULT_ASSET = "asset"
-DEFAULT_RESIZE_MAX_PX: int = CameraBase.model_fields["resize_max_px"].default
+_DEFAULT_CAMERA = "camera"
 
 
-def _asset(config: Config | None, asset_id: str | None) -> AssetConfig | None:
-    if config is None:
-        if asset_id is not None:
-            raise UsageError("--asset needs --config (the file that defines the asset)")
-        return None
-    if asset_id is None:
-        if len(config.assets) == 1:
-            return config.assets[0]
-        ids = ", ".join(asset.id for asset in config.assets)
-        raise UsageError(f"the config has several assets: choose one with --asset ({ids})")
-    for asset in config.assets:
-        if asset.id == asset_id:
-            return asset
-    ids = ", ".join(asset.id for asset in config.assets)
-    raise UsageError(f"no asset '{asset_id}' in {config.site} config (assets: {ids})")
+def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check",
+        help="Score one image (and sensor readings) and print the verdict.",
+        description="Run every vision head on one image, fuse with sensor readings when given, "
+        "and escalate to the cloud model when the policy says so (or --escalate).",
+    )
+    p.add_argument("--bundle", required=True, type=Path, help="Model bundle folder.")
+    p.add_argument("--profile", type=Path, help="Asset profile from 'edgewatch enroll'.")
+    p.add_argument("--image", required=True, type=Path, help="Image file to score.")
+    p.add_argument("--sensors", type=Path, help="Sensor readings JSON (see docs/sensors-json.md).")
+    add_config(p, "Config file for fusion and escalation settings.")
+    p.add_argument("--asset", help="Asset id in --config whose settings apply.")
+    p.add_argument("--escalate", action="store_true", help="Ask the cloud model whatever the local confidence.")
+    p.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
+    handles(p, "edge.cli.check:check")
+
+
+class ImageFile:
+    """A camera that shows one image file, decoded as cameras decode a frame (the frame decoder, the
+    camera's ``resize_max_px``). An unreadable file is the user's input error, not a camera outage."""
+
+    def __init__(self, path: Path, camera: CameraBase, timestamp: float) -> None:
+        self.name = camera.name
+        self.path = path
+        self.max_px = camera.resize_max_px
+        self.timestamp = timestamp
+        self._grabbed = False
+
+    def grab(self) -> Frame:
+        from edge.frames.decode import decode_frame
+        from edge.frames.frame import Frame, downscale
+
+        pixels = downscale(decode_frame(self.path, str(self.path), self.max_px), self.max_px)  # (H, W, 3) uint8
+        self._grabbed = True
+        return Frame(pixels, self.timestamp, self.name)
+
+    def health(self) -> CameraHealth:
+        from edge.sources.base import CameraHealth
+
+        frames = int(self._grabbed)
+        return CameraHealth(self.name, True, frames, 0, self.timestamp if frames else None, None)
+
+    def close(self) -> None:
+        """Nothing stays open: the file is read whole on grab."""
+
+
+class SnapshotSensors:
+    """The sensor stage of a one-off check: the readings of a sensors JSON file, judged once."""
+
+    def __init__(self, path: Path, configured: Sequence[SensorBase], timestamp: float) -> None:
+        self.path = path
+        self.configured = configured
+        self.timestamp = timestamp
+
+    def readings(self) -> Mapping[str, Reading | None]:
+        """Only trigger watches read these, and a one-off check has none: it is running already."""
+        return {}
+
+    def evidence(self, learn: bool = True) -> list[Evidence]:
+        """Judged against the configured sensors' settings; a snapshot has no baseline to learn into."""
+        from edge.sensors import snapshot_file  # scipy's signal stack (~60 MB) only when there are readings
+
+        return snapshot_file.evidence(self.path, self.configured, self.timestamp)
+
+    def close(self) -> None:
+        """Nothing stays open: the file is read whole when judged."""
 
 
 def check(args: argparse.Namespace) -> int:
+    import time
+
+    from edge.bundle.load import load_bundle
+    from edge.escalation.config import EscalationConfig
+    from edge.evidence import dumps
+    from edge.service.check import assess
+    from edge.settings import load_config
+    from edge.vision.evidence import decide, vision_json
+    from edge.vision.profile import load_profile
+
     config = load_config(args.config) if args.config else None
-    asset = _asset(config, args.asset)
+    asset = choose_asset(config, args.asset)
     asset_id = asset.id if asset else _DEFAULT_ASSET
     escalation = config.escalation if config else EscalationConfig()
     now = time.time()
@@ -73,57 +136,91 @@ def check(args: argparse.Namespace) -> int:
     try:
         if escalator is not None and profile is not None and escalation.learning.enabled:
             profile = escalator.memory(asset_id).merge_into(profile)
-        fused, vision, embedding, image = _fuse(args, config, asset, asset_id, bundle, profile, now)
+        one, vision, fusion = _one_image(args, config, asset, asset_id, bundle, profile, now)
+        found = assess(one, time.time)
+        fused = fusion.last
+        assert fused is not None  # assess fused the evidence
         if escalator is not None:
-            verdict = escalator.consider(fused, frames=[image], on_demand=args.escalate, embedding=embedding)
+            from PIL import Image
+
+            images = [Image.fromarray(frame.image) for frame in found.frames]  # as the camera decoded it
+            verdict = escalator.consider(fused, frames=images, on_demand=args.escalate, embedding=found.embedding())
         elif args.escalate:
             from edge.escalation.escalator import apply_answer
 
             why = "escalation is off: enable it in the config's 'escalation' section and pass --config"
-            verdict = apply_answer(fused.verdict, {"status": "disabled", "why": why})
+            verdict = apply_answer(found.verdict, {"status": "disabled", "why": why})
         else:
-            verdict = fused.verdict
+            verdict = found.verdict
     finally:
         if escalator is not None:
             escalator.close()
 
-    vision_document = vision_json(vision)
+    seen = vision.last_result(one.cameras[0].name)  # None: the frame was unfit, so it was not scored
     document = {**verdict.to_dict(), "probabilities": fused.probabilities(), "coverage": round(fused.coverage, 4),
-                "image": str(args.image), "vision": vision_document}
+                "image": str(args.image), "vision": vision_json(seen) if seen is not None else None}
     if args.json:
         print(dumps(document).decode())  # strict JSON: NaN and infinity are null
     else:
-        print(describe_vision(vision, decide(vision)))
+        if seen is not None:
+            print(describe_vision(seen, decide(seen)))
         print(describe(verdict, fused))
     return 0
 
 
-def _fuse(args: argparse.Namespace, config: Config | None, asset: AssetConfig | None, asset_id: str,
-          bundle: Any, profile: Profile | None, now: float) -> tuple[FusionResult, VisionResult, np.ndarray, Any]:
-    """Vision (plus camera health) and sensor evidence for this one check, fused."""
-    options = RuntimeOptions.for_one_frame(config.model if config else None)
-    camera = asset.cameras[0] if asset and asset.cameras else None
-    camera_name = camera.name if camera else "camera"
-    scorer = VisionScorer.load(bundle, profile, options)
-    prepared, encoded = scorer.embed(args.image)
-    result = scorer.score_encoded(prepared, encoded)
-    evidence: list[Evidence] = [to_evidence(result, camera_name, now)]
-    # The frame for camera health and the cloud is opened only now: decoding it before the model
-    # loads fragments the heap under onnxruntime's allocations (+30 MB peak RSS for ViT-B/32).
-    # Decoded as the service's cameras decode a frame: the same decoder, cap and downscaling.
-    max_px = camera.resize_max_px if camera else DEFAULT_RESIZE_MAX_PX
-    pixels = downscale(decode_frame(args.image, str(args.image), max_px), max_px)  # (H, W, 3) uint8
-    health = FrameHealth(camera_name, camera.health if camera else CameraHealthSettings())
-    unfit = health.check(Frame(pixels, now, camera_name))
-    image = Image.fromarray(pixels)
-    if unfit is not None:
-        evidence.append(unfit)
-    if args.sensors:
-        from edge.sensors import snapshot_file  # scipy's signal stack (~60 MB) only when there are sensor readings
+def _one_image(args: argparse.Namespace, config: Config | None, asset: AssetConfig | None, asset_id: str,
+               bundle: Bundle, profile: Profile | None,
+               now: float) -> tuple[Asset, CameraVision, FusionWithPersistence]:
+    """The asset of this one check: the image as its (first) camera, the snapshot as its sensors."""
+    from edge.fusion.config import FusionConfig
+    from edge.service.cameras import build_frame_health
+    from edge.service.fusion_stage import FusionWithPersistence
+    from edge.service.stages import Asset
+    from edge.sources.config import CameraBase
+    from edge.vision.encoder import RuntimeOptions
+    from edge.vision.pipeline import VisionScorer
 
-        evidence += snapshot_file.evidence(args.sensors, asset.sensors if asset else (), now)
-    fusion = asset.fusion if asset else FusionConfig()
-    return fuse(asset_id, evidence, fusion, now), result, encoded.embedding, image
+    camera = asset.cameras[0] if asset and asset.cameras else CameraBase(name=_DEFAULT_CAMERA)
+    # the model loads before the frame is decoded: decoding first fragments the heap under
+    # onnxruntime's allocations (+30 MB peak RSS for ViT-B/32)
+    scorer = VisionScorer.load(bundle, profile, RuntimeOptions.for_one_frame(config.model if config else None))
+    grabber, vision = image_camera(args.image, camera, scorer, now)
+    fusion = FusionWithPersistence(asset_id, asset.fusion if asset else FusionConfig(), hysteresis=False)
+    sensors = SnapshotSensors(args.sensors, asset.sensors if asset else (), now) if args.sensors else None
+    one = Asset(id=asset_id, check_interval_s=0.0, fusion=fusion, cameras=[grabber],
+                frame_health=build_frame_health([camera]), vision=vision, sensors=sensors)
+    return one, vision, fusion
+
+
+def image_camera(image: Path, camera: CameraBase, scorer: VisionScorer,
+                 now: float) -> tuple[ImageFile, CameraVision]:
+    """The image as ``camera`` would deliver it, and the service's vision stage judging it alone
+    (there are no earlier frames to smooth over)."""
+    from edge.service.cameras import build_vision
+
+    return ImageFile(image, camera, now), build_vision(scorer, [camera], one_frame=True)
+
+
+def describe_vision(result: VisionResult, decision: Decision) -> str:
+    """The vision part of the human output: every head, then the calibrated decision."""
+    lines = []
+    if result.anomaly_score is not None:
+        lines.append(f"anomaly score  {result.anomaly_score:.4f}")
+    for head, value in result.heads.items():
+        lines.append(f"  {head:<16}{value:.4f}")
+    if result.p_anomaly is not None:
+        lines.append(f"p_anomaly      {result.p_anomaly:.3f} (p-value {result.p_value:.3g})")
+    for title, probabilities in (("zero-shot", result.labels), ("few-shot", result.few_shot)):
+        if probabilities:
+            lines.append(f"{title}:")
+            for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
+                lines.append(f"  {name:<24}{p:.3f}")
+    condition = decision.condition.value if decision.condition else "no opinion"
+    lines.append(f"vision verdict {condition} (confidence {decision.confidence:.2f})")
+    lines += [f"  - {reason}" for reason in decision.reasons]
+    timings = ", ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items())
+    lines.append(f"timings        {timings}")
+    return "\n".join(lines)
 
 
 def describe(verdict: Verdict, fused: FusionResult) -> str:
@@ -134,3 +231,4 @@ def describe(verdict: Verdict, fused: FusionResult) -> str:
              f"evidence coverage {fused.coverage:.0%})"]
     lines += [f"  - {reason}" for reason in verdict.reasons]
     return "\n".join(lines)
+

@@ -1,9 +1,12 @@
-"""Arguments of ``edgewatch export`` (argparse only: the export itself is imported when it runs)."""
+"""Arguments of ``edgewatch export`` (argparse only: the export, in the workstation package ``export/``,
+is imported when it runs)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from edge.cli.options import handles
 
 
 def _triple(text: str) -> tuple[float, float, float]:
@@ -17,7 +20,7 @@ def _triple(text: str) -> tuple[float, float, float]:
     return values
 
 
-def add_export(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
         help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
@@ -63,3 +66,4 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         "--with-text-model", action="store_true", help="Keep the INT8 text encoder so labels can be added on the board."
     )
     p.add_argument("--force", action="store_true", help="Replace an existing output folder.")
+    handles(p, "export.command:export_command")

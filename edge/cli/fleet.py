@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge.cli.options import add_config, handles
+
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fleet", help="Many boards: Prometheus targets, model and config rollouts with a canary.")
@@ -14,10 +16,12 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     t.add_argument("--inventory", type=Path, required=True, help="YAML inventory of boards (docs/fleet.md).")
     t.add_argument("--out", type=Path, required=True,
                    help="file_sd JSON file to write (replaced atomically; Prometheus re-reads it).")
+    handles(t, "edge.cli.fleet:targets")
     i = fsub.add_parser("install", help="On a board: install its first release under <state_dir>/fleet.")
-    i.add_argument("--config", type=Path, required=True, help="The board's config (fleet section on).")
+    add_config(i, "The board's config (fleet section on).", required=True)
     i.add_argument("--bundle", type=Path, required=True, help="Bundle folder of the first release.")
     i.add_argument("--version", required=True, help="Its version, as later rollouts name it.")
+    handles(i, "edge.cli.fleet:install")
     r = fsub.add_parser("rollout", help="Publish a release to one canary board, then to its group (docs/fleet.md).")
     r.add_argument("--bundle", type=Path, required=True, help="Bundle folder to release (signed or not).")
     r.add_argument("--config-overrides", type=Path,
@@ -34,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
                    help="YAML with the broker settings, as the boards' outputs.mqtt (host, port, tls, username, ...).")
     r.add_argument("--canary-timeout-s", type=float, default=600.0, help="How long the canary may take.")
     r.add_argument("--group-timeout-s", type=float, default=1800.0, help="How long the rest of the group may take.")
+    handles(r, "edge.cli.fleet:rollout")
 
 
 def targets(args: argparse.Namespace) -> int:

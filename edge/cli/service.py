@@ -9,12 +9,51 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from edge.cli.options import DEFAULT_CONFIG, add_config, handles
 from edge.errors import UsageError
 from edge.logs import escape_controls, setup_logging
-from edge.settings import load_config
-from edge.store.history import History, StoredVerdict, parse_since
+
+if TYPE_CHECKING:
+    from edge.store.history import StoredVerdict
+
+
+def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="Run the monitoring service (what systemd starts).",
+        description="Grab frames, read sensors, score, fuse, escalate and publish for every asset "
+        "in the config until SIGTERM.",
+    )
+    add_config(p, required=True)
+    p.add_argument("--max-checks", type=int, help="Stop after this many checks in total (testing, demos).")
+    handles(p, "edge.cli.service:run")
+
+    p = sub.add_parser("history", help="Read stored verdicts.")
+    add_config(p, "Config file (for the state folder).", installed=True)
+    p.add_argument("--asset", help="Only this asset.")
+    p.add_argument("--since", help="ISO time or a duration such as 2h, 3d.")
+    p.add_argument("--limit", type=int, default=100, help="At most this many verdicts, newest first.")
+    p.add_argument("--json", action="store_true", help="Print a JSON array on stdout.")
+    handles(p, "edge.cli.service:history")
+
+    p = sub.add_parser(
+        "doctor", help="Check config, bundle, cameras, sensors, disk, clock and cloud; print a pass/fail table."
+    )
+    add_config(p, installed=True)
+    p.add_argument("--as-service", action="store_true",
+                   help="Run the checks under the installed unit's sandbox, as its user (systemd-run; needs root).")
+    handles(p, "edge.cli.service:doctor")
+
+    p = sub.add_parser("install-service", help="Install the systemd unit, its device drop-in, user, config skeleton "
+                       "and state folder.")
+    add_config(p, "Open the devices this config uses (default the installed config).")
+    p.add_argument("--dry-run", action="store_true", help="Print what would be done, the unit and the drop-in; "
+                   "change nothing.")
+    handles(p, "edge.cli.service:install_service")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.service.reload import Reloader, serve
     from edge.service.sdnotify import Notifier
     from edge.service.wiring import build_service
-    from edge.settings import Config
+    from edge.settings import Config, load_config
 
     config = load_config(args.config)
     setup_logging(config.log_level)
@@ -66,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
+    from edge.settings import load_config
+    from edge.store.history import History, parse_since
+
     config = load_config(args.config)
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -109,7 +151,6 @@ def doctor(args: argparse.Namespace) -> int:
     if args.as_service:
         import os
         import subprocess
-        from pathlib import Path
 
         from edge.service.install import INSTALLED_UNIT
         from edge.service.sandbox import doctor_command
@@ -142,5 +183,5 @@ def install_service(args: argparse.Namespace) -> int:
             print(f"\n# {path}\n{content}", end="")
     elif steps:
         installer.apply(steps)
-        print("done: edit /etc/edgewatch/config.yaml, run 'edgewatch doctor', then 'sudo systemctl start edgewatch'")
+        print(f"done: edit {DEFAULT_CONFIG}, run 'edgewatch doctor', then 'sudo systemctl start edgewatch'")
     return 0

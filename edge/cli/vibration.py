@@ -5,22 +5,57 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from edge.analytics import bearings, diagnosis, family_normal, iso, levels, vibration
-from edge.analytics.scalar_rules import ScalarRules, ScalarState
+from edge.cli.options import handles
 from edge.errors import InputError, UsageError
-from edge.evidence import Condition, dumps
-from edge.sensors.replay import load_values
+
+if TYPE_CHECKING:  # numpy and scipy's signal stack load only when a recording is analysed
+    import numpy as np
+
+    from edge.analytics import bearings, family_normal, iso
+    from edge.analytics.scalar_rules import ScalarRules, ScalarState
 
 log = logging.getLogger(__name__)
 
 MIN_REFERENCE_BURSTS = 3  # 1 s bursts of the healthy recording the normal is learned from
 
 
+def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("vibration", help="Vibration analytics on recordings.")
+    vsub = p.add_subparsers(dest="vibration_command", metavar="COMMAND", required=True, parser_class=parser_class)
+    a = vsub.add_parser(
+        "analyze",
+        help="Analyse one accelerometer recording (npy, csv, wav).",
+        description="Velocity RMS and ISO zone, envelope analysis and bearing defect frequencies.",
+    )
+    a.add_argument("file", type=Path, help="Recording in g (npy, csv or wav).")
+    a.add_argument("--fs", type=float, help="Sample rate in Hz (required unless the file carries it).")
+    a.add_argument("--rpm", type=float, required=True, help="Nominal shaft speed in rpm.")
+    a.add_argument("--rpm-range", type=float, default=0.08, metavar="FRACTION",
+                   help="Find the true speed from the signal within this fraction of --rpm (0: --rpm is exact).")
+    a.add_argument("--measured-rpm", type=float, metavar="RPM", help="Shaft speed from a tachometer or VFD.")
+    group = a.add_mutually_exclusive_group()
+    group.add_argument("--bearing", help="Bearing from the built-in catalogue, e.g. 6205.")
+    group.add_argument("--multiples", help="Defect frequencies as multiples of shaft speed: BPFO,BPFI,BSF,FTF.")
+    a.add_argument("--machine-group", choices=["1", "2"], default="2", help="ISO 10816-3 machine group.")
+    a.add_argument("--foundation", choices=["rigid", "flexible"], default="rigid")
+    a.add_argument("--reference", type=Path, metavar="HEALTHY",
+                   help="A recording of the same machine in good order (same sensor and speed, at least 3 s): "
+                        "velocity and bearing-band acceleration are judged against it, as the service judges "
+                        "against its learned normal.")
+    a.add_argument("--reference-fs", type=float, metavar="HZ",
+                   help="Sample rate of --reference when it differs from --fs (it is resampled down).")
+    a.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
+    handles(a, "edge.cli.vibration:analyze")
+
+
 def load_recording(path: Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
     """Samples in g and the sample rate; a WAV file carries its rate, npy/csv need --fs."""
+    import numpy as np
+
+    from edge.sensors.replay import load_values
+
     if not path.is_file():
         raise InputError(f"recording {path} does not exist")
     if path.suffix.lower() == ".wav":
@@ -43,6 +78,9 @@ def load_recording(path: Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
 
 
 def analyze(args: argparse.Namespace) -> int:
+    from edge.analytics import bearings, diagnosis, family_normal, iso, levels
+    from edge.evidence import dumps
+
     samples, fs_hz = load_recording(args.file, args.fs)
     if args.rpm <= 0:
         raise UsageError(f"--rpm must be positive, got {args.rpm:g}")
@@ -90,6 +128,10 @@ def learn_reference(
     brought to the analysed recording's sample rate so both bearing bands span the same Hz, and
     the defect lines' normal from the whole recording (its envelope spectrum as finely resolved
     as the analysed one's)."""
+    from edge.analytics import diagnosis, family_normal, levels, vibration
+    from edge.analytics.scalar_rules import ScalarState
+    from edge.evidence import Condition
+
     reference, reference_fs_hz = load_recording(path, reference_fs_hz)
     if reference_fs_hz < fs_hz:
         raise UsageError(f"reference {path.name} is sampled at {reference_fs_hz:g} Hz, below the recording's "

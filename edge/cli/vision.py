@@ -1,4 +1,4 @@
-"""``edgewatch enroll``, and the vision part of ``edgewatch check``'s human output."""
+"""``edgewatch enroll``: an asset profile from normal frames (optionally captured first) and labelled examples."""
 
 from __future__ import annotations
 
@@ -8,20 +8,48 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.bundle.load import load_bundle
+from edge.cli.options import add_config, handles
 from edge.errors import InputError, UsageError
-from edge.frames.roi import parse_roi
-from edge.settings import load_config
-from edge.vision.encoder import ImageEncoder
-from edge.vision.enrollment import LabelledExamples, build_profile
-from edge.vision.evidence import Decision
-from edge.vision.pipeline import VisionResult, embed_many
-from edge.vision.profile import bundle_fingerprint, check_replaceable, save_profile
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 _LABEL_ARG = re.compile(r"^(?P<name>[^:=]+)(?::(?P<severity>ok|warning|fault))?=(?P<folder>.+)$")
+
+
+def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "enroll",
+        help="Build an asset profile from normal frames and labelled examples.",
+        description="Embed frames of the machine in good condition (normal baseline) and optional "
+        "labelled examples (few-shot), calibrate thresholds, and write a profile file atomically.",
+    )
+    p.add_argument("--bundle", type=Path, help="Model bundle folder (default: the model in --config).")
+    p.add_argument("--normal", required=True, type=Path, help="Folder of frames of the machine in good condition "
+                   "(with --capture: an empty folder the captured frames are saved to).")
+    add_config(p, "Config file: the bundle and, with --capture, the asset's cameras.")
+    p.add_argument("--asset", help="Asset id in --config whose cameras --capture uses.")
+    p.add_argument("--camera", help="Only this camera of the asset (default: all of them).")
+    p.add_argument("--capture", type=int, metavar="N",
+                   help="First capture N fit frames per camera from the configured camera(s) into --normal.")
+    p.add_argument("--every", type=float, default=1.0, metavar="S", help="Seconds between captured frames.")
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                   help="Labelled examples for few-shot scoring (repeatable); NAME:SEVERITY=DIR sets "
+                   "ok|warning|fault (default: the bundle label's severity, else warning).")
+    p.add_argument("--out", required=True, type=Path, help="Profile file to write.")
+    p.add_argument("--force", action="store_true", help="Replace --out if it is a profile (other files never).")
+    p.add_argument("--roi", metavar="REGION",
+                   help="Judge only this part of each frame, as the camera's 'roi' does: 'left,top,right,bottom' "
+                        "or polygon corners 'x,y x,y x,y ...', in fractions of the frame.")
+    p.add_argument(
+        "--anomaly-prior",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="Share of frames expected to be anomalous, in (0, 1): the prior behind p_anomaly. "
+        "Lower it for a machine that is rarely abnormal (fewer false alarms, later detection).",
+    )
+    handles(p, "edge.cli.vision:enroll")
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -45,6 +73,13 @@ def parse_label(argument: str, known: Mapping[str, str]) -> tuple[str, str, Path
 
 
 def enroll(args: argparse.Namespace) -> int:
+    from edge.bundle.load import load_bundle
+    from edge.frames.roi import parse_roi
+    from edge.vision.encoder import ImageEncoder
+    from edge.vision.enrollment import LabelledExamples, build_profile
+    from edge.vision.pipeline import embed_many
+    from edge.vision.profile import bundle_fingerprint, check_replaceable, save_profile
+
     if not 0.0 < args.anomaly_prior < 1.0:
         raise UsageError(f"--anomaly-prior must be between 0 and 1 (exclusive), got {args.anomaly_prior}")
     check_replaceable(args.out, args.force)  # before the work, so a refused --out costs nothing
@@ -63,7 +98,7 @@ def enroll(args: argparse.Namespace) -> int:
         embeddings, patches = embed_many(encoder, image_files(folder), roi=roi)
         labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
     profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled,
-                            prior=args.anomaly_prior, top_share=bundle.manifest.image_model.patch_top_share)
+                            prior=args.anomaly_prior)
     check_replaceable(args.out, args.force)  # again: the file may have appeared while enrolling
     save_profile(profile, args.out)
     info = profile.info
@@ -77,6 +112,8 @@ def enroll(args: argparse.Namespace) -> int:
 
 
 def _enrol_bundle(args: argparse.Namespace) -> Path:
+    from edge.settings import load_config
+
     if args.bundle is not None:
         return Path(args.bundle)
     config = load_config(args.config) if args.config is not None else None
@@ -95,26 +132,3 @@ def _capture_normal(args: argparse.Namespace) -> None:
         raise UsageError(f"--normal {args.normal} already holds images: capture into an empty folder, or enrol "
                          "from it without --capture")
     capture_frames(args.config, args.asset, args.camera, args.capture, args.every, args.normal)
-
-
-def describe(result: VisionResult, decision: Decision) -> str:
-    """Human output of ``check``: every head, then the calibrated decision."""
-    lines = []
-    if result.anomaly_score is not None:
-        lines.append(f"anomaly score  {result.anomaly_score:.4f}")
-    for head, value in result.heads.items():
-        lines.append(f"  {head:<16}{value:.4f}")
-    if result.p_anomaly is not None:
-        lines.append(f"p_anomaly      {result.p_anomaly:.3f} (p-value {result.p_value:.3g})")
-    for title, probabilities in (("zero-shot", result.labels), ("few-shot", result.few_shot)):
-        if probabilities:
-            lines.append(f"{title}:")
-            for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
-                lines.append(f"  {name:<24}{p:.3f}")
-    condition = decision.condition.value if decision.condition else "no opinion"
-    lines.append(f"vision verdict {condition} (confidence {decision.confidence:.2f})")
-    lines += [f"  - {reason}" for reason in decision.reasons]
-    timings = ", ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items())
-    lines.append(f"timings        {timings}")
-    return "\n".join(lines)
-

@@ -2,6 +2,7 @@
 
 Wiring only. Every judgement comes from the stages an ``Asset`` is given (vision, sensor analytics,
 fusion, escalation policy); ``edge/service/wiring.py`` builds them from the config, tests hand in their own.
+One check up to its verdict is ``edge.service.check.assess``, the same path ``edgewatch check`` takes.
 
     main thread                       worker threads (at most one check per asset)
     -----------                       ---------------------------------------------
@@ -28,15 +29,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edge.errors import EdgewatchError, SourceError
-from edge.evidence import Evidence, Verdict
+from edge.errors import EdgewatchError
+from edge.evidence import Verdict
 from edge.frames.frame import Frame
 from edge.logs import FailureLog
 from edge.outputs.base import VerdictSink
+from edge.service.check import assess
 from edge.service.sdnotify import Notifier
 from edge.service.stages import AlertGate, Asset, Clock, Escalator, SystemClock
 from edge.settings import ServiceSettings
-from edge.sources.health import unavailable
 from edge.store.history import History
 
 log = logging.getLogger(__name__)
@@ -270,37 +271,14 @@ class Service:
                 self._observe_check(asset.id, time.perf_counter() - started)
 
     def _check(self, asset: Asset, reason: str, escalate: bool) -> int | None:
-        evidence: list[Evidence] = []
-        frames: list[tuple[int, Frame]] = []  # (severity rank of what the frame showed, frame)
-        for camera in asset.cameras:
-            try:
-                frame = camera.grab()
-            except SourceError as exc:
-                evidence.append(unavailable(camera.name, str(exc), self.clock.time()))
-                continue
-            health = asset.frame_health.get(camera.name)
-            problem = health.check(frame) if health is not None else None
-            if problem is not None:
-                evidence.append(problem)  # an unfit frame is not scored: it would say nothing true
-                frames.append((-1, frame))
-                continue
-            seen = asset.vision(frame) if asset.vision is not None else None
-            if seen is not None:
-                evidence.append(seen)
-            frames.append((seen.condition.rank if seen is not None and seen.condition is not None else 0, frame))
         quiet = self._quiet(asset.id)  # planned maintenance: no alerts, no escalation, no learning
-        if asset.sensors is not None:
-            evidence.extend(asset.sensors.evidence(learn=not quiet))
-        verdict = asset.fusion(evidence, self.clock.time())
+        found = assess(asset, self.clock.time, learn=not quiet)
+        verdict = found.verdict
         if reason != "scheduled":
             verdict = replace(verdict, reasons=(*verdict.reasons, f"check {reason}"))
-        ranked = [frame for _, frame in sorted(frames, key=lambda item: -item[0])]  # most telling first
-        scored = bool(frames) and max(rank for rank, _ in frames) >= 0  # the top frame was scored, not unfit
-        anomaly_map = asset.vision.last_anomaly_map(ranked[0].camera) if asset.vision and scored else None
-        verdict_id = self._store(verdict, ranked[0] if ranked else None, anomaly_map)
+        verdict_id = self._store(verdict, found.frames[0] if found.frames else None, found.anomaly_map)
         if self.escalator is not None and verdict_id is not None and not quiet:
-            embedding = asset.vision.last_embedding(ranked[0].camera) if asset.vision and ranked else None
-            verdict = self.escalator.submit(verdict_id, verdict, ranked, embedding, on_demand=escalate)
+            verdict = self.escalator.submit(verdict_id, verdict, found.frames, found.embedding(), on_demand=escalate)
             if verdict.escalation is not None:
                 self._note_escalation(verdict_id, verdict)
         if self.alerts is not None:  # the verdict is stored and published all the same

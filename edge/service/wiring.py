@@ -15,22 +15,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge.bundle.load import Bundle, load_bundle
 from edge.errors import StorageError
 from edge.escalation.breaker import BreakerState
 from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.outbox import OutboxItem
-from edge.evidence import Condition, Evidence, Verdict
+from edge.evidence import Evidence
 from edge.files import write_atomically
 from edge.fleet.layout import rollback_count
 from edge.fleet.normal import KeepFrame, normal_keeper
-from edge.frames.frame import Frame
-from edge.frames.roi import RegionOfInterest, apply_roi
-from edge.fusion.config import FusionConfig
-from edge.fusion.fuse import fuse
-from edge.fusion.persistence import Persistence
 from edge.outputs.metrics import Metrics
 from edge.sensors.analysis import SensorAnalyzer
 from edge.sensors.base import Reading
@@ -38,66 +31,27 @@ from edge.sensors.plugins import build_reader
 from edge.sensors.poller import SensorPoller
 from edge.sensors.triggers import TriggerWatch
 from edge.service.alerts import build_alerts, build_corrections
+from edge.service.cameras import CameraVision, build_frame_health, build_vision
+from edge.service.fusion_stage import FusionWithPersistence
 from edge.service.loop import Service, own
 from edge.service.outputs import build_outputs
 from edge.service.sdnotify import Notifier
 from edge.service.stages import Asset, Clock, SystemClock
 from edge.settings import AssetConfig, Config
 from edge.sources.base import Reconnecting
-from edge.sources.health import FrameHealth
 from edge.sources.plugins import make_camera
 from edge.store.history import History
 from edge.store.layout import open_history
 from edge.vision.config import LearningConfig
 from edge.vision.encoder import ImageEncoder, RuntimeOptions
-from edge.vision.evidence import to_evidence
 from edge.vision.learning import LearnedMemory
 from edge.vision.pipeline import VisionScorer
 from edge.vision.profile import Profile, load_profile
-from edge.vision.temporal import TemporalContext
 
 log = logging.getLogger(__name__)
 
 STATE_SAVE_INTERVAL_S = 300.0
 ALERT_REFRESH_INTERVAL_S = 30.0  # snoozes and maintenance windows that end or begin reach MQTT within this
-
-
-class CameraVision:
-    """The vision stage of one asset: ``VisionScorer.score_frame`` per camera, as evidence.
-
-    ``use_profile`` swaps the heads while the service runs (what the cloud taught, see learning).
-    """
-
-    def __init__(self, scorer: VisionScorer, temporal: TemporalContext | None = None,
-                 rois: Mapping[str, RegionOfInterest] | None = None, parts: frozenset[str] = frozenset(),
-                 keep: KeepFrame | None = None) -> None:
-        self.scorer = scorer
-        self.temporal = temporal or TemporalContext()
-        self.rois = dict(rois or {})  # camera name -> the part of its frame the model judges
-        self.parts = parts  # cameras that show another part in every frame: each frame judged alone
-        self.keep = keep or (lambda camera, image, seen: None)  # a fleet board keeps normal frames
-
-    def __call__(self, frame: Frame) -> Evidence:
-        roi = self.rois.get(frame.camera)
-        image = frame.image if roi is None else apply_roi(frame.image, roi)
-        context = None if frame.camera in self.parts else self.temporal
-        result, state = self.scorer.score_frame(image, frame.camera, context)
-        seen = to_evidence(result, frame.camera, frame.timestamp, state)
-        self.keep(frame.camera, image, seen)
-        return seen
-
-    def last_embedding(self, camera: str) -> np.ndarray | None:
-        return self.scorer.last_embedding(camera)
-
-    def last_anomaly_map(self, camera: str) -> np.ndarray | None:
-        return self.scorer.last_anomaly_map(camera)
-
-    def use_profile(self, profile: Profile) -> None:
-        """Judge later frames with ``profile``; safe from another thread (the escalation worker).
-
-        The new scorer starts without cached results: a reused one would carry the old judgement.
-        """
-        self.scorer = VisionScorer(self.scorer.encoder, profile)
 
 
 class PolledSensors:
@@ -122,25 +76,6 @@ class PolledSensors:
 
     def close(self) -> None:
         self.poller.close()
-
-
-class FusionWithPersistence:
-    """The fusion stage of one asset: pointwise fusion, then raise/clear hysteresis over checks."""
-
-    def __init__(self, asset_id: str, config: FusionConfig, persistence: Persistence | None = None) -> None:
-        self.asset_id = asset_id
-        self.config = config
-        self.persistence = persistence or Persistence(config.persistence)
-
-    def __call__(self, evidence: list[Evidence], timestamp: float) -> Verdict:
-        return self.persistence.update(fuse(self.asset_id, evidence, self.config, timestamp))
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.persistence.to_dict()
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self.persistence = Persistence(self.config.persistence, Condition(state["reported"]),
-                                       [Condition(c) for c in state["history"]])
 
 
 class StateFile:
@@ -195,9 +130,7 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
     vision = None
     if encoder is not None and asset.cameras:
         enrolled = load_profile(asset.profile, encoder.bundle) if asset.profile is not None else None
-        rois = {camera.name: camera.roi for camera in asset.cameras if camera.roi is not None}
-        parts = frozenset(camera.name for camera in asset.cameras if camera.watches == "parts")
-        vision = CameraVision(VisionScorer(encoder, enrolled), rois=rois, parts=parts, keep=keep)
+        vision = build_vision(VisionScorer(encoder, enrolled), asset.cameras, keep)
         memory: Callable[[str], LearnedMemory] | None = None
         if escalator is not None and escalator.config.learning.enabled:
             memory = escalator.memory
@@ -232,7 +165,7 @@ def build_asset(asset: AssetConfig, encoder: ImageEncoder | None, saved: Mapping
         check_interval_s=asset.check_interval_s,
         fusion=fusion,
         cameras=cameras,
-        frame_health={camera.name: FrameHealth(camera.name, camera.health) for camera in asset.cameras},
+        frame_health=build_frame_health(asset.cameras),
         vision=vision,
         sensors=sensors,
         triggers=TriggerWatch(asset.triggers) if asset.triggers else None,
