@@ -98,7 +98,7 @@ def enroll(args: argparse.Namespace) -> int:
         embeddings, patches = embed_many(encoder, image_files(folder), roi=roi)
         labelled.append(LabelledExamples(name=name, severity=severity, embeddings=embeddings, patches=patches))
     profile = build_profile(bundle_fingerprint(bundle), normal_embeddings, normal_patches, labelled,
-                            prior=args.anomaly_prior)
+                            prior=args.anomaly_prior, top_share=bundle.manifest.image_model.patch_top_share)
     check_replaceable(args.out, args.force)  # again: the file may have appeared while enrolling
     save_profile(profile, args.out)
     info = profile.info
