@@ -19,7 +19,7 @@ from benchmarks.elpv_check import check_cell
 from edge.cli.main import main
 from edge.service.loop import Service
 from edge.service.stages import SystemClock
-from edge.service.wiring import STATE_FILE, StateFile, build_asset, load_encoder
+from edge.service.wiring import StateFile, build_asset, load_encoder
 from edge.settings import load_config
 from edge.store.layout import open_history
 from tests.bundle_factory import make_bundle
@@ -53,10 +53,10 @@ def _loop_p_value(tmp_path: Path, bundle: Path, profile: Path, cell: Path) -> fl
                             "cameras": [{"name": "el", "type": "folder", "path": str(tmp_path / "camera")}]}]}
     (tmp_path / "edgewatch.yaml").write_text(yaml.safe_dump(document))
     config = load_config(tmp_path / "edgewatch.yaml")
-    asset = build_asset(config.assets[0], load_encoder(config), {}, StateFile(config.state_dir / STATE_FILE),
+    asset = build_asset(config.assets[0], load_encoder(config), {}, StateFile(config.state.service_state),
                         SystemClock())
     try:
-        with open_history(config) as history:
+        with open_history(config.state, config.history) as history:
             verdict_id = Service([asset], history).check(asset)
             assert verdict_id is not None
             stored = history.get(verdict_id)
