@@ -17,6 +17,9 @@ AVX-512 VNNI CPU, int8 activations (S8S8) ran at 0.96x FP32, uint8 at ~2x. Effic
 the exception: plain INT8 flipped the ImageNet top-1 class of 14% of photos, so when that misses the
 gate it falls back to weight-only quantization (``quantize_weights``): int8 weights, int16 in its small
 layers (see ``_CONVNET_WIDE_WEIGHT_PARAMS``), dequantized to float once when the board loads the model.
+
+Longer than most modules (about 380 lines) on purpose: the three recipes (static, weight-only,
+dynamic) share the graph pre-processing and the list of what stays float, which were measured together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Defect frequencies are kept as multiples of shaft speed (orders), so one entry s
 BPFO (outer race), BPFI (inner race), BSF (ball spin, as kinematics define it) and FTF (cage).
 A ball defect strikes both races once per spin, so it shows at 2 x BSF; CWRU publishes that
 ball-defect frequency (4.7135 for the 6205) under the name BSF, so its BSF is halved here.
+
+Longer than most modules (about 360 lines) on purpose: the catalogue, the line tolerances and the one
+matcher that applies them are tuned together, and a reader checking a tolerance needs its search beside it.
 """
 
 from __future__ import annotations
