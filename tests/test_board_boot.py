@@ -34,7 +34,8 @@ RIG_MODULES = ("vivid n_devs=1", "snd-aloop", "i2c-dev")
 I2C_STUB = f"insmod /lib/modules/$(uname -r)/updates/i2c-stub.ko chip_addr={TMP117_ADDRESS:#x}"
 # The TMP117's 16-bit registers as its I2C reads see them, high byte first: the temperature and the device id
 TMP117_REGISTERS = {0x00: round(TMP117_C / 0.0078125), 0x0F: 0x0117}
-I2C_DENIED = re.compile(r"cannot open /dev/i2c-0: \[Errno 1\] Operation not permitted")
+# the device cgroup's EPERM, or EACCES first where the node's group (i2c) is gone with the drop-in
+I2C_DENIED = re.compile(r"cannot open /dev/i2c-0: \[Errno (1|13)\] (Operation not permitted|Permission denied)")
 FEEDER = "while :; do aplay -q -D hw:Loopback,0,0 /etc/edgewatch/rig/feed.wav; done"
 DENIED = re.compile(r"permission denied|operation not permitted|EACCES|PermissionError|Traceback|audit",
                     re.IGNORECASE)
