@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from board import base, disk, inject, rootfs, system, wheelhouse
+from board import base, disk, inject, kmod, rootfs, system, wheelhouse
 from board.host import BuildError
 from edge.settings import load_config
 
@@ -35,6 +35,8 @@ class BuildRequest:
     keep_root: Path | None = None  # also leave the image's root folder here (no base only)
     base: Path | None = None  # the user's arm64 image to install into
     compress: str | None = None  # "xz" or "zstd": write .img.xz / .img.zst instead of .img
+    # emulation tests only: kernel-tree sources (e.g. drivers/i2c/i2c-stub.c) built for the image's kernel
+    test_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ def build(request: BuildRequest) -> Built:
     out = request.out
     if out.suffix != ".img":
         raise BuildError(f"{out}: the image file name must end in .img")
-    if request.base is not None and (request.keep_root or request.serial_autologin):
-        raise BuildError("--keep-root and --serial-autologin apply to the image built without --base")
+    if request.base is not None and (request.keep_root or request.serial_autologin or request.test_modules):
+        raise BuildError("--keep-root, --serial-autologin and test modules apply to the image built without --base")
     extras = wheelhouse.extras_for(load_config(request.payload.config), request.extras)  # refused before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     house = out.with_name(f"{out.stem}.wheelhouse")
@@ -94,6 +96,10 @@ def _minimal(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> 
         with timer.step("install"):
             inject.inject(root, target, wheels, request.payload)
             system.configure(root, request.serial_autologin)
+        if request.test_modules:
+            with timer.step("test kernel modules"):
+                kmod.install(root, [kmod.build_module(root, source) for source in request.test_modules])
+        with timer.step("install"):
             kernel, initrd = system.boot_files(root, out.parent, out.stem)
         with timer.step("disk image"):
             disk.make(root, out, system.ROOT_LABEL)

@@ -27,6 +27,10 @@ PACKAGES = {
     "losetup": "mount",
     "xz": "xz-utils",
     "zstd": "zstd",
+    "make": "make",
+    "aarch64-linux-gnu-gcc-12": "gcc-aarch64-linux-gnu",
+    "gcc-12": "gcc-12",
+    "dpkg-deb": "dpkg",
 }
 
 

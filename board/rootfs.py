@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 
 SUITE = "bookworm"
 # ca-certificates: without a CA bundle the cloud client cannot even be built (TLS context), found on arm64;
-# alsa-utils (arecord) and python3-spidev (no aarch64 wheel on PyPI) for the sound-card and SPI readers
+# alsa-utils (arecord) and python3-spidev (no aarch64 wheel on PyPI) for the sound-card and SPI readers;
+# dbus: systemd-run (doctor --as-service) talks to systemd over it; i2c-tools to look at an I2C bus on the board
 PACKAGES = ("systemd-sysv", "udev", "python3", "ca-certificates", "linux-image-arm64", "busybox-static", "kmod",
-            "alsa-utils", "python3-spidev")
+            "alsa-utils", "python3-spidev", "dbus", "i2c-tools")
 _DIVERT = ('chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs'
            ' && ln -s /bin/true "$1/usr/sbin/update-initramfs"')
 _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'

@@ -21,6 +21,8 @@ CWRU = REPO_ROOT.parent / "shared" / "data" / "cwru"
 FAULT_RECORD = "OR007_centered_at_6_0.npy"  # outer race, 0.007 in, 0 HP, drive end, 12 kHz
 FEED_RATE_HZ = 48_000
 FULL_SCALE_V, SENSITIVITY_MV_PER_G = 2.0, 100.0  # an IEPE channel into a 2 V-peak line input
+I2C_STUB = "drivers/i2c/i2c-stub.c"  # Debian's arm64 kernel lacks it: built for the image's kernel (tests only)
+TMP117_ADDRESS, TMP117_C = 0x48, 41.5  # the emulated chip and the temperature in its register map
 
 
 def free_port() -> int:
@@ -55,8 +57,8 @@ def feed_wav(folder: Path, cwru: Path = CWRU) -> Path:
 
 
 def rig_asset() -> dict[str, Any]:
-    """Kernel-emulated hardware: vivid's camera and snd-aloop's capture side (Debian's arm64 kernel is
-    built without i2c-stub, so no I2C chip can be emulated there)."""
+    """Kernel-emulated hardware: vivid's camera, snd-aloop's capture side and a TMP117 on i2c-stub's bus
+    (the guest's only I2C adapter, so i2c-0)."""
     return {
         "id": "rig-1", "check_interval_s": 10,
         "cameras": [{"name": "vivid", "type": "v4l2", "device": "/dev/video0", "width": 640, "height": 480}],
@@ -65,6 +67,8 @@ def rig_asset() -> dict[str, Any]:
              "unit": "g", "rate_hz": FEED_RATE_HZ, "burst_samples": 65536, "full_scale_v": FULL_SCALE_V,
              "sensitivity_mv_per_g": SENSITIVITY_MV_PER_G, "interval_s": 10, "timeout_s": 20,
              "vibration": {"rpm": 1797, "bearing": "6205"}},
+            {"name": "bearing", "type": "i2c", "chip": "tmp117", "bus": 0, "address": TMP117_ADDRESS,
+             "quantity": "temperature", "unit": "degC", "interval_s": 10},
         ],
         "fusion": {"persistence": {"raise_after": 1, "clear_after": 1}},
     }
@@ -76,5 +80,6 @@ def build_test_image(work: Path) -> tuple[Built, int]:
     rig = feed_wav(work / "rig").parent
     guest_config(rig / "config.yaml", port, rig_asset())  # copied over the config once the devices exist
     request = BuildRequest(out=work / "edgewatch.img", payload=Payload(config, (REPO_ROOT / "examples/demo", rig)),
-                           extras="cloud,mqtt,video", serial_autologin=True, keep_root=work / "root")
+                           extras="cloud,mqtt,video,i2c", serial_autologin=True, keep_root=work / "root",
+                           test_modules=(I2C_STUB,))
     return build(request), port

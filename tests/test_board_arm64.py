@@ -6,6 +6,7 @@ qemu-user runs the arm64 instructions themselves, so onnxruntime takes its ARM i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from board import venv, wheelhouse
 from board.build import Built
 from tests.board_int8 import EMBED_SCRIPT, make_int8_bundle
+from tests.board_model import SCORE_SCRIPT, edgewatch, elpv_frames, exported_bundle
 from tests.board_support import REPO_ROOT
 
 pytestmark = pytest.mark.board
@@ -35,6 +37,7 @@ SLOWER_THAN_EMULATION = "test_command_failures_are_sensor_errors"
 NEEDS_THE_WORKSTATION = ("test_mqtt_reader_takes_the_newest_message", "test_mqtt_silence_is_an_error_not_a_repeat",
                          "test_cli_config_check_exit_codes")
 MIN_COSINE = 0.999
+MAX_P_VALUE_DIFFERENCE = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +99,39 @@ def test_int8_embeddings_on_arm64_match_x86(arm64_root: Path, tmp_path: Path) ->
     cosine = np.sum(x86 * arm64, axis=1)  # both L2-normalised
     print(f"\narm64 vs x86 INT8 embedding cosine over {len(frames)} frames: min {cosine.min():.6f}, "
           f"mean {cosine.mean():.6f}; max abs difference {np.abs(x86 - arm64).max():.2e}")
+    assert cosine.min() >= MIN_COSINE, f"arm64 and x86 disagree: cosine per frame {np.round(cosine, 5)}"
+
+
+def test_a_real_int8_model_scores_the_same_on_arm64(arm64_root: Path, tmp_path: Path) -> None:
+    """EfficientNet-Lite0 (ImageNet weights) exported to INT8 and enrolled on x86; the board's Python
+    scores the same solar-cell frames: the same condition, the same p-value, the same embedding."""
+    from bench.image_sets import write_real_images
+
+    bundle, export_s = exported_bundle(write_real_images(tmp_path / "calibration", elpv_count=40))
+    print(f"\nINT8 EfficientNet-Lite0 export: {f'{export_s:.0f} s' if export_s else 'cached'}")
+    work = arm64_root / "tmp/model"
+    shutil.rmtree(work, ignore_errors=True)
+    normal, defect, frames = elpv_frames(work)
+    shutil.copytree(bundle, work / "bundle")
+    edgewatch("enroll", "--bundle", work / "bundle", "--normal", normal, "--label", f"cracked:fault={defect}",
+              "--out", work / "profile.npz")
+    (work / "score.py").write_text(SCORE_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    subprocess.run([sys.executable, str(work / "score.py"), str(work / "bundle"), str(work / "profile.npz"),
+                    str(frames), str(tmp_path / "x86.json"), str(tmp_path / "x86.npy")], check=True, env=env,
+                   timeout=300)
+    in_root(arm64_root, "cd /tmp/model && /opt/edgewatch/bin/python score.py bundle profile.npz frames "
+            "arm64.json arm64.npy", 900)
+    x86, arm64 = (json.loads(path.read_text(encoding="utf-8")) for path in (tmp_path / "x86.json", work / "arm64.json"))
+    assert [row["frame"] for row in x86] == [row["frame"] for row in arm64]
+    assert [row["condition"] for row in arm64] == [row["condition"] for row in x86]
+    gaps = [abs(a["p_value"] - b["p_value"]) for a, b in zip(x86, arm64, strict=True)]
+    cosine = np.sum(np.load(tmp_path / "x86.npy") * np.load(work / "arm64.npy"), axis=1)  # both L2-normalised
+    print(f"EfficientNet-Lite0 INT8, {len(x86)} ELPV frames, arm64 vs x86: conditions "
+          f"{[row['condition'] for row in arm64]}, largest p-value difference {max(gaps):.4f}, "
+          f"embedding cosine min {cosine.min():.6f}")
+    assert len({row["condition"] for row in x86}) >= 2, x86  # conditions that differ, to agree on
+    assert max(gaps) <= MAX_P_VALUE_DIFFERENCE, gaps
     assert cosine.min() >= MIN_COSINE, f"arm64 and x86 disagree: cosine per frame {np.round(cosine, 5)}"
 
 

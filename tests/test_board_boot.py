@@ -1,8 +1,9 @@
 """Boot the arm64 image under qemu-system-aarch64 and watch edgewatch run under a real systemd.
 
 One guest for the module; the tests run in order (start, watchdog, verdicts, stop, kill -9,
-power cut, then kernel-emulated hardware under the unit), each leaving the service running for
-the next. Figures go to the test's output.
+power cut, then kernel-emulated hardware under the unit: a camera, a sound card and an I2C chip,
+with and without the device drop-in, and ``doctor --as-service``), each leaving the service
+running for the next. Figures go to the test's output.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from board.build import Built
 from board.qemu import Console, Machine
-from tests.board_support import TOKEN
+from tests.board_support import TMP117_ADDRESS, TMP117_C, TOKEN
 
 pytestmark = pytest.mark.board
 
@@ -27,8 +28,14 @@ COMMAND_TIMEOUT_S = 300.0
 CONFIG = "/etc/edgewatch/config.yaml"
 EDGEWATCH = "/opt/edgewatch/bin/edgewatch"
 DROPIN = "/etc/systemd/system/edgewatch.service.d/devices.conf"
-# Debian's arm64 kernel modules: a V4L2 test-pattern camera and a loopback sound card (it has no i2c-stub)
-RIG_MODULES = ("vivid n_devs=1", "snd-aloop")
+# Debian's arm64 kernel modules: a V4L2 test-pattern camera, a loopback sound card, I2C's character devices;
+# i2c-stub (not in Debian's arm64 kernel) was built for the image's kernel and installed under updates/
+RIG_MODULES = ("vivid n_devs=1", "snd-aloop", "i2c-dev")
+I2C_STUB = f"insmod /lib/modules/$(uname -r)/updates/i2c-stub.ko chip_addr={TMP117_ADDRESS:#x}"
+# The TMP117's 16-bit registers as its I2C reads see them, high byte first: the temperature and the device id
+TMP117_REGISTERS = {0x00: round(TMP117_C / 0.0078125), 0x0F: 0x0117}
+# the device cgroup's EPERM, or EACCES first where the node's group (i2c) is gone with the drop-in
+I2C_DENIED = re.compile(r"cannot open /dev/i2c-0: \[Errno (1|13)\] (Operation not permitted|Permission denied)")
 FEEDER = "while :; do aplay -q -D hw:Loopback,0,0 /etc/edgewatch/rig/feed.wav; done"
 DENIED = re.compile(r"permission denied|operation not permitted|EACCES|PermissionError|Traceback|audit",
                     re.IGNORECASE)
@@ -185,7 +192,11 @@ def rig(guest: Guest) -> Iterator[None]:
     guest.console.shell("systemctl is-system-running --wait", BOOT_TIMEOUT_S)  # boot messages off the console
     for module in RIG_MODULES:
         guest.sh(f"modprobe {module}")
+    guest.sh(I2C_STUB)
     guest.sh("udevadm settle")
+    assert guest.sh("cat /sys/bus/i2c/devices/i2c-0/name").strip() == "SMBus stub driver"
+    for register, word in TMP117_REGISTERS.items():
+        guest.sh(f"i2cset -y 0 {TMP117_ADDRESS:#x} {register:#x} {word >> 8:#x} {word & 0xFF:#x} i")
     guest.sh(f"systemd-run --unit=rig-feeder sh -c '{FEEDER}'")
     guest.sh(f"cp /etc/edgewatch/rig/config.yaml {CONFIG}")  # the demo config plus rig-1
     installed = guest.sh(f"{EDGEWATCH} install-service --config {CONFIG}")
@@ -198,14 +209,18 @@ def rig(guest: Guest) -> Iterator[None]:
 
 def test_emulated_devices_reach_the_verdict_under_the_unit(guest: Guest, rig: None) -> None:
     dropin = guest.sh(f"cat {DROPIN}")
-    for line in ("DeviceAllow=char-video4linux rw", "DeviceAllow=char-alsa rw", "SupplementaryGroups=audio video"):
+    for line in ("DeviceAllow=char-video4linux rw", "DeviceAllow=char-alsa rw", "DeviceAllow=char-i2c rw",
+                 "SupplementaryGroups=audio i2c video"):
         assert line in dropin, dropin
     deadline = time.monotonic() + 2 * COMMAND_TIMEOUT_S
     while True:
         evidence = rig_evidence(guest)
         vibration = evidence.get("vibration:drive_end", {})
         camera = [item for item in evidence.values() if item["kind"] == "vision"]
-        if vibration.get("fault_type") == "outer_race" and camera:
+        temperature = evidence.get("temperature:bearing", {}).get("values", {})
+        read = [value for key, value in temperature.items() if key.startswith("value")]
+        if vibration.get("fault_type") == "outer_race" and camera and read:
+            assert read[0] == pytest.approx(TMP117_C), temperature  # the register map, read through i2c-stub
             break
         assert time.monotonic() < deadline, f"rig-1 evidence after {2 * COMMAND_TIMEOUT_S:.0f} s: {evidence}"
         guest.sh("sleep 5")
@@ -213,17 +228,51 @@ def test_emulated_devices_reach_the_verdict_under_the_unit(guest: Guest, rig: No
     assert not DENIED.search(journal), "the unit with the drop-in hit a denial:\n" + journal
 
 
+def doctor_as_service(guest: Guest) -> tuple[int, str]:
+    """Its exit status and table. systemd-run given the console as a terminal turns its echo back on, which
+    the scripted shell cannot have: the doctor gets no terminal, and the echo is turned off again anyway."""
+    status, table = guest.console.shell(f"({EDGEWATCH} doctor --as-service --config {CONFIG} </dev/null "
+                                        ">/tmp/doctor.txt 2>&1; status=$?; cat /tmp/doctor.txt; exit $status)",
+                                        COMMAND_TIMEOUT_S)
+    guest.sh("stty -echo")
+    print(f"doctor --as-service (exit {status}):\n{table}")
+    return status, table
+
+
+def doctor_row(table: str, check: str) -> str:
+    return next((line for line in table.splitlines() if line.startswith(check + " ")), f"no {check} row:\n{table}")
+
+
 def test_without_the_drop_in_the_same_devices_are_denied(guest: Guest, rig: None) -> None:
     since = guest.sh("date +%s").strip()
     guest.sh(f"mv {DROPIN} /root/devices.conf && systemctl daemon-reload && systemctl restart edgewatch.service")
     try:
-        assert "video4linux" not in guest.prop("DeviceAllow") and "alsa" not in guest.prop("DeviceAllow")
+        allowed = guest.prop("DeviceAllow")
+        assert "video4linux" not in allowed and "alsa" not in allowed and "i2c" not in allowed
         deadline = time.monotonic() + 2 * COMMAND_TIMEOUT_S
-        while not re.search(r"operation not permitted|permission denied",
-                            journal := guest.sh(f"journalctl -u edgewatch.service --no-pager -o cat --since @{since}"),
-                            re.IGNORECASE):
-            assert time.monotonic() < deadline, "no denial without the drop-in:\n" + journal
+        while not (I2C_DENIED.search(journal := guest.sh(f"journalctl -u edgewatch.service --no-pager -o cat "
+                                                         f"--since @{since}"))
+                   and re.search(r"operation not permitted|permission denied", I2C_DENIED.sub("", journal),
+                                 re.IGNORECASE)):
+            assert time.monotonic() < deadline, "no denial of the camera or the sound card and the I2C bus:\n" + journal
             guest.sh("sleep 5")
         print("journal without the drop-in:\n" + journal)
+        assert guest.prop("ActiveState") == "active"  # a bus it may not open is one unhealthy sensor, not a crash
+        status, table = doctor_as_service(guest)  # the service holds no device now: no need to stop it
+        row = doctor_row(table, "sensor rig-1/bearing")
+        assert status == 1 and " FAIL " in row and I2C_DENIED.search(row), table
+        assert "DeviceAllow=char-i2c rw" in row and "SupplementaryGroups=i2c" in row, row
     finally:
         guest.sh(f"mv /root/devices.conf {DROPIN} && systemctl daemon-reload && systemctl restart edgewatch.service")
+
+
+def test_doctor_as_service_passes_with_the_drop_in(guest: Guest, rig: None) -> None:
+    guest.sh("systemctl stop edgewatch.service")  # the camera and the sound card take one reader at a time
+    try:
+        status, table = doctor_as_service(guest)
+    finally:
+        guest.sh("systemctl start edgewatch.service")
+    assert status == 0, table
+    for check in ("camera rig-1/vivid", "sensor rig-1/drive_end", "sensor rig-1/bearing"):
+        assert doctor_row(table, check).split()[2] == "PASS", table
+    assert f"{TMP117_C:g} degC" in doctor_row(table, "sensor rig-1/bearing")

@@ -226,6 +226,14 @@ def test_i2c_bus_errors_become_sensor_errors() -> None:
         I2cReader(sensor(type="i2c", chip="tmp117"), Nack(0)).read()
 
 
+def test_an_i2c_bus_that_cannot_be_opened_fails_the_read_not_the_start() -> None:
+    pytest.importorskip("smbus2")
+    reader = I2cReader(sensor(type="i2c", chip="tmp117", bus=250))  # no /dev/i2c-250 here: nothing opened yet
+    with pytest.raises(SensorError, match=r"tmp117 at 0x48 on i2c-250\): cannot open /dev/i2c-250: .*No such file"):
+        reader.read()
+    reader.close()
+
+
 # --- Modbus TCP against a real pymodbus server ----------------------------------------------
 
 

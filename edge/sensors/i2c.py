@@ -38,13 +38,19 @@ class I2cReader:
         self.config = config
         self.address = config.address if config.address is not None else _DEFAULT_ADDRESS[config.chip]
         self.what = f"sensor {config.name} ({config.chip} at 0x{self.address:02x} on i2c-{config.bus})"
-        if bus is None:
-            bus = require("smbus2", "i2c").SMBus(config.bus)
-        self.bus = bus
+        # The bus opens at the first read: a bus the service may not open (a device sandbox, i2c not
+        # enabled) is one unhealthy sensor, not a service that cannot start. A missing extra fails now.
+        self._smbus: Any = require("smbus2", "i2c") if bus is None else None
+        self.bus: Any = bus
         self._configured = False
         self._calibration: tuple[int, int, int] | None = None
 
     def read(self) -> Reading:
+        if self.bus is None:
+            try:
+                self.bus = self._smbus.SMBus(self.config.bus)
+            except OSError as exc:
+                raise SensorError(f"{self.what}: cannot open /dev/i2c-{self.config.bus}: {exc}") from exc
         try:
             if not self._configured:
                 self._configure()
