@@ -52,6 +52,7 @@ _HANDLERS: dict[str, str] = {
     "bench": "bench.command:bench",
     "image build": "board.command:image_build",
     "image wheelhouse": "board.command:image_wheelhouse",
+    "image bundle": "board.command:image_bundle",
     "fleet targets": "edge.cli.fleet:targets",
     "fleet install": "edge.cli.fleet:install",
     "fleet rollout": "edge.cli.fleet:rollout",
@@ -287,6 +288,19 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--serial-autologin", action="store_true",
                    help="Root shell on the serial console without a password: emulation tests only.")
     b.add_argument("--keep-root", type=Path, metavar="DIR", help="Also keep the image's root folder here.")
+    b.add_argument("--ab", action="store_true", help="A/B image for system updates: boot partition, root slots A "
+                   "and B, a data partition; RAUC and U-Boot's boot script (docs/fleet.md, System updates).")
+    b.add_argument("--keyring", type=Path, metavar="CA.pem", help="With --ab: the CA certificate bundles must be "
+                   "signed under; it becomes /etc/rauc/keyring.pem.")
+    u = isub.add_parser(
+        "bundle", help="Write a signed RAUC update bundle (.raucb) from an image built with --ab.",
+        description="Cut the root slot out of an A/B image and sign it with 'rauc bundle' (verity format).")
+    u.add_argument("--image", required=True, type=Path, help="The .img written by 'edgewatch image build --ab'.")
+    u.add_argument("--key", required=True, type=Path, help="The signing key (PEM).")
+    u.add_argument("--cert", required=True, type=Path,
+                   help="The signing certificate (PEM), issued under the keyring's CA.")
+    u.add_argument("--version", required=True, help="The version the bundle carries (rauc info, rauc status).")
+    u.add_argument("--out", required=True, type=Path, help="Bundle file to write (.raucb).")
     w = isub.add_parser(
         "wheelhouse",
         help="Download edgewatch and its dependencies as aarch64 wheels for an offline board.",
