@@ -27,6 +27,12 @@ PACKAGES = {
     "losetup": "mount",
     "xz": "xz-utils",
     "zstd": "zstd",
+    "rauc": "rauc",
+    "mksquashfs": "squashfs-tools",
+    "mkimage": "u-boot-tools",
+    "mkenvimage": "u-boot-tools",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
 }
 
 

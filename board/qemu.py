@@ -16,12 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from board.host import BuildError, require
 
 log = logging.getLogger(__name__)
 
 PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
+
+
+class Bootable(Protocol):
+    def command(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Machine:
 class Console:
     """A running guest: everything it printed on the serial console, and a root shell there."""
 
-    def __init__(self, machine: Machine, transcript: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, machine: Bootable, transcript: Path, clock: Callable[[], float] = time.monotonic) -> None:
         require("qemu-system-aarch64")
         self._clock = clock
         self._text = ""

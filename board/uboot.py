@@ -11,6 +11,7 @@ CRC32, then ``name=value`` strings.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from board.host import run
@@ -53,3 +54,19 @@ def write_boot_script(out: Path) -> Path:
     run(["mkimage", "-q", "-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "edgewatch A/B",
          "-d", source, out], "compile the U-Boot boot script")
     return out
+
+
+@dataclass(frozen=True)
+class UBootMachine:
+    """The A/B disk under qemu with U-Boot as firmware: the boot script picks the slot and loads its kernel."""
+
+    image: Path
+    port: int  # forwarded from 127.0.0.1 on the host to the same port in the guest
+    cpus: int = 2
+    memory_mib: int = 1024
+
+    def command(self) -> list[str]:
+        return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76", "-smp", str(self.cpus),
+                "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-serial", "stdio",
+                "-bios", str(FIRMWARE), "-drive", f"file={self.image},format=raw,if=virtio",
+                "-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{self.port}"]
