@@ -33,7 +33,8 @@ def make_pki(folder: Path, name: str = "edgewatch test") -> Pki:
     key, csr, cert, ext = (folder / n for n in ("signing.key.pem", "signing.csr", "signing.cert.pem", "ext.cnf"))
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     _openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca_cert, "-days", "3650",
-             "-subj", f"/O={name}/CN={name} CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+             "-subj", f"/O={name}/CN={name} CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", f"/O={name}/CN={name} release signing")
     ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n", encoding="utf-8")
     _openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-days", "365",
