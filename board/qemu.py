@@ -98,9 +98,10 @@ class Console:
                                      f"console ends with: {tail}")
                 self._changed.wait(min(left, 1.0))
 
-    def login(self, timeout_s: float) -> float:
-        """Wait for the root shell on the console; set it up for scripted use; return seconds since start."""
-        self.wait_for(PROMPT, timeout_s)
+    def login(self, timeout_s: float, since: int = 0) -> float:
+        """Wait for the root shell on the console (after offset ``since``: a reboot's); set it up for scripted
+        use; return seconds since start."""
+        self.wait_for(PROMPT, timeout_s, since)
         seconds = self._clock() - self.started_s
         # No echo, no prompt, no kernel messages: the output between two markers is the command's own.
         self.shell("stty -echo; dmesg -n 1; export PS1= TERM=dumb SYSTEMD_COLORS=0 SYSTEMD_PAGER= PAGER=cat", 60)

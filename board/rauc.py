@@ -9,6 +9,7 @@ journal) and is mounted the same way in both slots.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -51,8 +52,9 @@ def system_conf(bootloader: str = "uboot", disk: str = "/dev/vda") -> str:
 
 
 def fstab() -> str:
-    lines = ["/dev/root\t/\text4\tdefaults,errors=remount-ro\t0\t1",
-             f"LABEL={BOOT_LABEL}\t/boot/firmware\tvfat\tdefaults,nofail\t0\t2",
+    # the root is the slot the bootloader chose (root= on the command line): no device here, so no fsck unit
+    lines = ["/dev/root\t/\text4\tdefaults,errors=remount-ro\t0\t0",
+             f"LABEL={BOOT_LABEL}\t/boot/firmware\tvfat\tdefaults,nofail\t0\t0",
              f"LABEL={DATA_LABEL}\t{DATA_MOUNT}\text4\tdefaults,errors=remount-ro\t0\t2"]
     lines += [f"{DATA_MOUNT}/{source}\t{target}\tnone\tbind,x-systemd.requires-mounts-for={DATA_MOUNT}\t0\t0"
               for source, target in PERSISTENT.items()]
@@ -87,10 +89,11 @@ def data_tree(root: Path, data: Path) -> Path:
     data.mkdir(parents=True, exist_ok=True)
     for source, target in PERSISTENT.items():
         inside = root / target.lstrip("/")
-        if inside.exists():
-            shutil.copytree(inside, data / source, symlinks=True, dirs_exist_ok=True)
-            shutil.copystat(inside, data / source)
-            shutil.rmtree(inside)
         inside.mkdir(parents=True, exist_ok=True)
-        (data / source).mkdir(exist_ok=True)
+        before = inside.stat()
+        shutil.move(inside, data / source)
+        inside.mkdir()  # the empty mount point, as it was
+        for path in (inside, data / source):  # a move across file systems copies without owners
+            os.chown(path, before.st_uid, before.st_gid)
+            path.chmod(before.st_mode & 0o7777)
     return data

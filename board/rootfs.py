@@ -29,7 +29,7 @@ _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'
              ' && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs')
 
 
-AB_PACKAGES = ("rauc", "libubootenv-tool")  # the A/B image's updater and its U-Boot environment tools
+AB_PACKAGES = ("rauc", "rauc-service", "libubootenv-tool")  # the A/B updater (D-Bus service) and fw_setenv
 
 
 def _command(out: Path, extra: tuple[str, ...] = ()) -> list[str]:

@@ -4,6 +4,7 @@ nvbootctrl (hardware we lack) and the real ``edgewatch history`` over a real SQL
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -182,11 +183,12 @@ class Gate:
     def __init__(self, tmp_path: Path, active: bool, doctor_ok: bool, restarts: int = 0) -> None:
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
-        self.marked = tmp_path / "marked"
+        self.marked, self.status = tmp_path / "marked", tmp_path / "rauc-status.json"
+        self.slots(a="good", b="good")
         fakes = {
             "systemctl": f'[ "$1" = is-active ] && exit {0 if active else 3}\n'
                          f'[ "$1" = show ] && echo {restarts} && exit 0\nexit 1\n',
-            "rauc": f'echo "$*" > {self.marked}\n',
+            "rauc": f'echo "$*" >> {self.marked}\n[ "$2" = --output-format=json ] && cat {self.status}\nexit 0\n',
             "edgewatch": f'[ "$1" = doctor ] && exit {0 if doctor_ok else 1}\n'
                          f'exec {sys.executable} -m edge "$@"\n',
         }
@@ -204,6 +206,12 @@ class Gate:
                     "EDGEWATCH_CONFIG": str(self.config), "EDGEWATCH_UPTIME": str(self.uptime),
                     "EDGEWATCH_GATE_TIMEOUT_S": "4", "EDGEWATCH_GATE_POLL_S": "1", "PYTHONPATH": str(REPO_ROOT)}
 
+    def slots(self, a: str, b: str) -> None:
+        """What `rauc status --output-format=json` says (RAUC 1.8's shape)."""
+        slots = [{f"rootfs.{i}": {"bootname": name, "boot_status": state}} for i, (name, state) in enumerate(
+            (("A", a), ("B", b)))]
+        self.status.write_text(json.dumps({"booted": "A", "slots": slots}), encoding="utf-8")
+
     def store(self, age_s: float) -> None:
         self.state.mkdir(exist_ok=True)
         with History(self.state / "history.sqlite3") as history:
@@ -218,7 +226,16 @@ def test_gate_marks_good_once_ready_doctor_and_a_verdict_of_this_boot(tmp_path: 
     gate.store(age_s=10)
     done = gate.run()
     assert done.returncode == 0, done.stderr
-    assert gate.marked.read_text().strip() == "status mark-good booted"
+    assert gate.marked.read_text().splitlines()[0] == "status mark-good booted"
+    assert "ROLLBACK" not in done.stderr
+
+
+def test_gate_reports_a_rollback_when_the_other_slot_is_bad(tmp_path: Path) -> None:
+    gate = Gate(tmp_path, active=True, doctor_ok=True)
+    gate.slots(a="good", b="bad")
+    gate.store(age_s=10)
+    done = gate.run()
+    assert done.returncode == 0 and "ROLLBACK: slot B is marked bad" in done.stderr
 
 
 @pytest.mark.parametrize(("active", "doctor_ok", "verdict_age_s", "restarts", "missing"), [
