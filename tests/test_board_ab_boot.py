@@ -89,8 +89,8 @@ class Board:
 
     def install(self, name: str) -> float:
         start = time.monotonic()
-        self.sh("mountpoint -q /mnt || mount -o ro /dev/vdb /mnt")
-        self.sh(f"rauc install /mnt/{name}", INSTALL_TIMEOUT_S)
+        self.sh("mkdir -p /run/bundles; mountpoint -q /run/bundles || mount -o ro /dev/vdb /run/bundles")
+        self.sh(f"rauc install /run/bundles/{name}", INSTALL_TIMEOUT_S)
         return time.monotonic() - start
 
 
@@ -174,8 +174,8 @@ def test_bad_bundle_runs_out_of_tries_and_the_good_slot_comes_back(board: Board)
 
 
 def test_power_cut_during_an_install_still_boots_the_good_slot(board: Board) -> None:
-    board.sh("mountpoint -q /mnt || mount -o ro /dev/vdb /mnt")
-    board.sh("(rauc install /mnt/good.raucb > /dev/null 2>&1 &)")
+    board.sh("mkdir -p /run/bundles; mountpoint -q /run/bundles || mount -o ro /dev/vdb /run/bundles")
+    board.sh("(rauc install /run/bundles/good.raucb > /dev/null 2>&1 &)")
     deadline = time.monotonic() + INSTALL_TIMEOUT_S
     operation = "busctl get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Operation || true"
     while "installing" not in board.sh(operation):

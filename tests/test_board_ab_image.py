@@ -15,6 +15,7 @@ import pytest
 from board import ab, bundle, rauc, uboot
 from board.host import BuildError
 from board.qemu import Console
+from edge.cli.main import main
 from tests.board_ab_support import Pki, make_pki
 from tests.board_support import free_port
 
@@ -180,3 +181,12 @@ def test_bundle_refuses_an_image_that_is_not_ab(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="has 1 partitions, not the 4 of an A/B image"):
         bundle.write(single, pki.key, pki.cert, tmp_path / "x.raucb", "1.0")
     assert not (tmp_path / "x.raucb").exists()
+
+
+@pytest.mark.parametrize("flags", [["--ab"], ["--keyring", "ca.pem"]])
+def test_ab_and_keyring_go_together(tmp_path: Path, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("assets: []\n", encoding="utf-8")
+    code = main(["image", "build", "--config", str(config), "--out", str(tmp_path / "x.img"), *flags])
+    assert code == 2 and "--ab and --keyring CA.pem go together" in capsys.readouterr().err
+    assert not (tmp_path / "x.img").exists()
