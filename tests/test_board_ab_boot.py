@@ -104,7 +104,7 @@ def media(folder: Path, image: Path, pki: Pki) -> Path:
     bundles.mkdir(parents=True)
     for name, text in (("good", good), ("bad", bad)):
         root = changed_root(image, folder / f"{name}.ext4", VERSION_FILE, text)
-        bundle.sign(root, pki.key, pki.cert, bundles / f"{name}.raucb", f"{name}-{NEW_VERSION}")
+        bundle.sign(root, pki.key, pki.cert, bundles / f"{name}.raucb", f"{name}-{NEW_VERSION}", compression="lz4")
     out = folder / "bundles.ext4"
     size_kib = sum(p.stat().st_size for p in bundles.iterdir()) // 1024 + 65536
     subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(bundles), str(out), f"{size_kib}k"], check=True)
