@@ -67,11 +67,8 @@ def write(image: Path, key: Path, cert: Path, out: Path, version: str) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str, compression: str = "xz") -> Path:
-    """The root file system image ``rootfs`` (ext4) as the signed bundle ``out``; ``rootfs`` is moved in.
-
-    ``compression`` is mksquashfs's: xz makes the smallest bundle to ship to a fleet; lz4 is several times
-    faster to write (the emulated tests' choice)."""
+def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str) -> Path:
+    """The root file system image ``rootfs`` (ext4) as the signed bundle ``out``; ``rootfs`` is moved in."""
     require("rauc", "mksquashfs")
     text = _check(key, cert, out, version)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +80,7 @@ def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str, compressi
         (content / "manifest.raucm").write_text(text, encoding="utf-8")
         shutil.move(rootfs, content / "rootfs.ext4")
         partial.unlink(missing_ok=True)  # rauc refuses to overwrite
-        run(["rauc", "bundle", f"--cert={cert}", f"--key={key}", f"--mksquashfs-args=-comp {compression}",
-             content, partial], f"sign the bundle {out}")
+        run(["rauc", "bundle", f"--cert={cert}", f"--key={key}", content, partial], f"sign the bundle {out}")
         partial.replace(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
