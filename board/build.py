@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from board import base, disk, inject, kmod, rootfs, system, wheelhouse
+from board import ab, base, disk, inject, kmod, rauc, rootfs, system, uboot, wheelhouse
 from board.host import BuildError
 from edge.settings import load_config
 
@@ -37,6 +37,7 @@ class BuildRequest:
     compress: str | None = None  # "xz" or "zstd": write .img.xz / .img.zst instead of .img
     # emulation tests only: kernel-tree sources (e.g. drivers/i2c/i2c-stub.c) built for the image's kernel
     test_modules: tuple[str, ...] = ()
+    ab_keyring: Path | None = None  # an A/B image (RAUC) trusting bundles signed under this CA; None: one root
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ def build(request: BuildRequest) -> Built:
     out = request.out
     if out.suffix != ".img":
         raise BuildError(f"{out}: the image file name must end in .img")
-    if request.base is not None and (request.keep_root or request.serial_autologin or request.test_modules):
-        raise BuildError("--keep-root, --serial-autologin and test modules apply to the image built without --base")
+    if request.base is not None and (request.keep_root or request.serial_autologin or request.test_modules
+                                     or request.ab_keyring):
+        raise BuildError("--keep-root, --serial-autologin, --ab and test modules apply to the image built without "
+                         "--base")
     extras = wheelhouse.extras_for(load_config(request.payload.config), request.extras)  # refused before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     house = out.with_name(f"{out.stem}.wheelhouse")
@@ -89,7 +92,8 @@ def _minimal(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> 
         raise BuildError(f"{root} already exists: give a new folder to keep the image root in")
     try:
         with timer.step("root file system"):
-            rootfs.extract(rootfs.cached_tarball(), root)
+            extra = rootfs.AB_PACKAGES if request.ab_keyring else ()
+            rootfs.extract(rootfs.cached_tarball(extra=extra), root)
         target = wheelhouse.target_python(root)
         with timer.step("wheelhouse"):
             wheels = wheelhouse.build(house, target, extras)
@@ -101,8 +105,13 @@ def _minimal(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> 
                 kmod.install(root, [kmod.build_module(root, source) for source in request.test_modules])
         with timer.step("install"):
             kernel, initrd = system.boot_files(root, out.parent, out.stem)
+            if request.ab_keyring:
+                rauc.configure(root, request.ab_keyring, uboot.fw_env_config())
         with timer.step("disk image"):
-            disk.make(root, out, system.ROOT_LABEL)
+            if request.ab_keyring:
+                ab.make(root, out)
+            else:
+                disk.make(root, out, system.ROOT_LABEL)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Built(out, kernel, initrd, house, request.keep_root, timer.seconds)

@@ -31,6 +31,12 @@ PACKAGES = {
     "aarch64-linux-gnu-gcc-12": "gcc-aarch64-linux-gnu",
     "gcc-12": "gcc-12",
     "dpkg-deb": "dpkg",
+    "rauc": "rauc",
+    "mksquashfs": "squashfs-tools",
+    "mkimage": "u-boot-tools",
+    "mkenvimage": "u-boot-tools",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
 }
 
 

@@ -16,12 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from board.host import BuildError, require
 
 log = logging.getLogger(__name__)
 
 PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
+
+
+class Bootable(Protocol):
+    def command(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Machine:
 class Console:
     """A running guest: everything it printed on the serial console, and a root shell there."""
 
-    def __init__(self, machine: Machine, transcript: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, machine: Bootable, transcript: Path, clock: Callable[[], float] = time.monotonic) -> None:
         require("qemu-system-aarch64")
         self._clock = clock
         self._text = ""
@@ -93,9 +98,10 @@ class Console:
                                      f"console ends with: {tail}")
                 self._changed.wait(min(left, 1.0))
 
-    def login(self, timeout_s: float) -> float:
-        """Wait for the root shell on the console; set it up for scripted use; return seconds since start."""
-        self.wait_for(PROMPT, timeout_s)
+    def login(self, timeout_s: float, since: int = 0) -> float:
+        """Wait for the root shell on the console (after offset ``since``: a reboot's); set it up for scripted
+        use; return seconds since start."""
+        self.wait_for(PROMPT, timeout_s, since)
         seconds = self._clock() - self.started_s
         # No echo, no prompt, no kernel messages: the output between two markers is the command's own.
         self.shell("stty -echo; dmesg -n 1; export PS1= TERM=dumb SYSTEMD_COLORS=0 SYSTEMD_PAGER= PAGER=cat", 60)

@@ -30,14 +30,19 @@ _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'
              ' && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs')
 
 
-def _command(out: Path) -> list[str]:
-    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--format=tar", f"--include={','.join(PACKAGES)}",
+AB_PACKAGES = ("rauc", "rauc-service", "libubootenv-tool")  # the A/B updater (D-Bus service) and fw_setenv
+
+
+def _command(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--format=tar",
+            f"--include={','.join(PACKAGES + extra)}",
             f"--essential-hook={_DIVERT}", f"--customize-hook={_UNDIVERT}", SUITE, str(out)]
 
 
-def cached_tarball(cache: Path = CACHE_DIR) -> Path:
-    """The root file system as a tarball, built with mmdebstrap unless this machine has it already."""
-    key = hashlib.sha256(" ".join(_command(Path("-"))).encode()).hexdigest()[:12]
+def cached_tarball(cache: Path = CACHE_DIR, extra: tuple[str, ...] = ()) -> Path:
+    """The root file system (with the ``extra`` packages) as a tarball, built with mmdebstrap unless this
+    machine has it already."""
+    key = hashlib.sha256(" ".join(_command(Path("-"), extra)).encode()).hexdigest()[:12]
     tarball = cache / f"debian-{SUITE}-arm64-{key}.tar"
     if tarball.is_file():
         log.info("root file system from the cache: %s", tarball)
@@ -48,8 +53,8 @@ def cached_tarball(cache: Path = CACHE_DIR) -> Path:
     start = time.monotonic()
     log.info("building a Debian %s arm64 root with mmdebstrap (a few minutes; cached in %s)", SUITE, cache)
     try:
-        run(_command(partial), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs qemu-user-static, "
-            "binfmt-support and 'update-binfmts --enable qemu-aarch64')")
+        run(_command(partial, extra), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs "
+            "qemu-user-static, binfmt-support and 'update-binfmts --enable qemu-aarch64')")
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

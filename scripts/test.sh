@@ -23,6 +23,12 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xz >/dev/null || need_apt+=(xz-utils)
 command -v cpio >/dev/null || need_apt+=(cpio)  # the initramfs test lists what it built
 command -v mkfs.vfat >/dev/null || need_apt+=(dosfstools mtools)  # the --base test builds a Pi-like image
+# the A/B image: RAUC (bundles), U-Boot for qemu and its tools, fw_printenv, squashfs for verity bundles
+command -v rauc >/dev/null || need_apt+=(rauc)
+[[ -e /usr/lib/u-boot/qemu_arm64/u-boot.bin ]] || need_apt+=(u-boot-qemu)
+command -v mkimage >/dev/null || need_apt+=(u-boot-tools)
+command -v fw_printenv >/dev/null || need_apt+=(libubootenv-tool)
+command -v mksquashfs >/dev/null || need_apt+=(squashfs-tools)
 command -v promtool >/dev/null || need_apt+=(prometheus)  # promtool: the fleet alert rules' unit tests
 # a real RTSP server for the network camera tests: GStreamer's, driven from Debian's python3
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null ||

@@ -1,4 +1,4 @@
-"""The workstation's commands besides ``export``: ``bench`` and ``image build|wheelhouse``.
+"""The workstation's commands besides ``export``: ``bench`` and ``image build|wheelhouse|bundle``.
 
 Declared here so ``edgewatch --help`` lists them; their work lives in the workstation packages
 (``bench/``, ``board/``), which edge/ never imports: they are named, and loaded only when run.
@@ -45,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     b.add_argument("--serial-autologin", action="store_true",
                    help="Root shell on the serial console without a password: emulation tests only.")
     b.add_argument("--keep-root", type=Path, metavar="DIR", help="Also keep the image's root folder here.")
+    b.add_argument("--ab", action="store_true", help="A/B image for system updates: boot partition, root slots A "
+                   "and B, a data partition; RAUC and U-Boot's boot script (docs/fleet.md, System updates).")
+    b.add_argument("--keyring", type=Path, metavar="CA.pem", help="With --ab: the CA certificate bundles must be "
+                   "signed under; it becomes /etc/rauc/keyring.pem.")
     handles(b, "board.command:image_build")
     w = isub.add_parser(
         "wheelhouse",
@@ -57,3 +61,14 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
                    help="The board's apt numpy (Raspberry Pi OS: python3-numpy); picamera2 needs exactly it.")
     w.add_argument("--extras", default="cloud,mqtt", help="edgewatch extras to include (comma-separated).")
     handles(w, "board.command:image_wheelhouse")
+
+    u = isub.add_parser(
+        "bundle", help="Write a signed RAUC update bundle (.raucb) from an image built with --ab.",
+        description="Cut the root slot out of an A/B image and sign it with 'rauc bundle' (verity format).")
+    u.add_argument("--image", required=True, type=Path, help="The .img written by 'edgewatch image build --ab'.")
+    u.add_argument("--key", required=True, type=Path, help="The signing key (PEM).")
+    u.add_argument("--cert", required=True, type=Path,
+                   help="The signing certificate (PEM), issued under the keyring's CA.")
+    u.add_argument("--version", required=True, help="The version the bundle carries (rauc info, rauc status).")
+    u.add_argument("--out", required=True, type=Path, help="Bundle file to write (.raucb).")
+    handles(u, "board.command:image_bundle")
