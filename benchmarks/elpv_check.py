@@ -8,7 +8,7 @@ table in docs/performance.md comes from this script.
 
 Each cell is scored by ``edgewatch check`` itself, in this process (``check_cell``), so by the one
 check path the service runs too (``edge.service.check.assess``): a cell gets here the p-value the
-service would give it (tests/test_check_path.py holds the three to it).
+service would give it (tests/service/test_check_path.py holds the three to it).
 
     python benchmarks/elpv_check.py --bundle bundles/vit-s-int8 [--normal 200] [--test-per-class 60]
 """

@@ -17,7 +17,7 @@ outside the test set; and the latency of one frame
 
 Cells are picked at random with ``--seed``, so a run is reproducible. Thousands of cells are scored in
 batches through ``BaselineScorer``, the scorer inside the service's vision stage, rather than one check
-each (``benchmarks/elpv_check.py`` does that); tests/test_vision_elpv.py holds the two to one p-value.
+each (``benchmarks/elpv_check.py`` does that); tests/vision/test_vision_elpv.py holds the two to one p-value.
 """
 
 from __future__ import annotations

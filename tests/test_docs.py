@@ -61,7 +61,7 @@ def _as_config(snippet: dict[str, Any]) -> dict[str, Any] | None:
 def _config_snippets() -> list[Any]:
     params = []
     for doc, body in _blocks("yaml"):
-        if body.startswith("# overrides.yaml"):  # a release's config overrides: tests/test_fleet_overrides.py
+        if body.startswith("# overrides.yaml"):  # a release's config overrides: tests/fleet/test_fleet_overrides.py
             continue
         snippet = yaml.safe_load(body)
         if isinstance(snippet, dict) and _as_config(snippet) is not None:

@@ -197,11 +197,20 @@ def test_benchmarks_and_workstation_code_never_import_the_tests(path: Path) -> N
     assert not leaks, f"{path.name} imports {', '.join(leaks)}"
 
 
-TEST_FILES = sorted((ROOT / "tests").glob("*.py"))
+TEST_FILES = sorted((ROOT / "tests").rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_a_test_module_imports_no_other_test_module(path: Path) -> None:
     """Shared helpers live in tests/*_support.py (or bench/), so each test file runs and reads alone."""
-    leaks = [target for _, target in imports_of(path) if target.startswith("tests.test_")]
+    leaks = [target for _, target in imports_of(path) if target.split(".")[0] == "tests"
+             and target.split(".")[-1].startswith("test_")]
     assert not leaks, f"{path.name} imports {', '.join(leaks)}: move what it shares into a tests/*_support.py"
+
+
+def test_test_folders_mirror_the_packages() -> None:
+    """A module's tests are found at once: tests/<package>/ for edge/<package>/ (or bench/, board/, export/)."""
+    folders = sorted(p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders, "no test folders"
+    strays = [name for name in folders if not (ROOT / "edge" / name).is_dir() and not (ROOT / name).is_dir()]
+    assert not strays, f"tests/{strays[0]}/ mirrors no package of edge/ (nor bench/, board/, export/)"

@@ -341,7 +341,7 @@ def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
             [sys.executable, "-m", "edge", "vibration", "analyze", str(path), "--fs", "12000", "--rpm", "1500",
              "--json"],
             stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         )
     finally:
         os.close(write_end)

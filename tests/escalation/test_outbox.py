@@ -19,7 +19,7 @@ from edge.escalation.outbox import Outbox
 from tests.cloud_helpers import config_for, unsure
 from tests.waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _add(outbox: Outbox, key: str, now: float = 0.0) -> bool:

@@ -18,7 +18,7 @@ from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
 from edge.fleet.targets import Inventory, file_sd_targets
 from edge.outputs.metrics import Metrics
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES = REPO_ROOT / "contrib" / "prometheus" / "edgewatch.rules.yml"
 
 

@@ -10,7 +10,7 @@ Known results, stated rather than hidden:
 - Ball faults (known hard): B021 and B028 are found as rolling-element faults (BSF at 4.68 /
   4.74 x shaft); B007 and B014 read ok.
 A sensor that has learned the healthy machine flags both race records by their levels, without
-a fault type (tests/test_vibration_learned_normal.py).
+a fault type (tests/analytics/test_vibration_learned_normal.py).
 Those pins fail loudly if the detector changes, so an improvement is noticed too.
 """
 

@@ -144,7 +144,8 @@ def test_unit_subset_passes_on_arm64(arm64_root: Path, tmp_path: Path) -> None:
     for folder in ("tests", "bench", "examples"):
         shutil.copytree(REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO_ROOT / "pyproject.toml", source / "pyproject.toml")
-    files = " ".join(f"tests/{name}.py" for name in ARM64_SUBSET)
+    files = " ".join(str(path.relative_to(REPO_ROOT)) for name in ARM64_SUBSET
+                     for path in (REPO_ROOT / "tests").rglob(f"{name}.py"))
     deselected = " and ".join(f"not {name}" for name in (SLOWER_THAN_EMULATION, *NEEDS_THE_WORKSTATION))
     output = in_root(arm64_root, f"cd /tmp/src && /opt/edgewatch/bin/python -m pytest -q -p no:cacheprovider {files} "
                      f"-k '{deselected}'", 1500)

@@ -139,7 +139,7 @@ def test_the_workstation_checks_the_file_before_packing(tmp_path: Path) -> None:
 
 
 def test_the_overrides_shown_in_the_docs_apply(board: Path) -> None:
-    docs = (Path(__file__).parents[1] / "docs" / "fleet.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).parents[2] / "docs" / "fleet.md").read_text(encoding="utf-8")
     snippet = re.search(r"```yaml\n(# overrides.yaml\n.*?)```", docs, re.DOTALL)
     assert snippet is not None, "docs/fleet.md shows no overrides.yaml"
     config = load_config(board, _release(board, "2.0", snippet[1]))

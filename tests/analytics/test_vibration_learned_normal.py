@@ -2,7 +2,7 @@
 machine's normal levels (velocity RMS and bearing-band acceleration RMS) and flags departures.
 
 OR014 (record 197) shows no BPFO pattern and IR028 (record 56) no BPFI pattern, so the envelope
-analysis alone reads OR014 `ok` and IR028 an unsure `warning` (tests/test_vibration_cwru.py). A
+analysis alone reads OR014 `ok` and IR028 an unsure `warning` (tests/analytics/test_vibration_cwru.py). A
 sensor that has learned the healthy machine flags both in every 1 s burst: OR014's bearing band
 rings about 1.5 x its normal, IR028's about 12 x.
 
