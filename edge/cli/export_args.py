@@ -25,12 +25,12 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
         "export",
         help="Export a checkpoint to an INT8 model bundle (workstation; needs the 'export' extra).",
         description="Convert a CLIP/SigLIP/DINOv2 checkpoint (hub id or local folder), the built-in "
-        "'efficientnet-lite0' or your own ONNX backbone (--onnx, cut at --features) to ONNX, quantize it to INT8, "
-        "check INT8 against FP32 and write a bundle.",
+        "'efficientnet-lite0' (or -lite1, -lite2) or your own ONNX backbone (--onnx, cut at --features) to ONNX, "
+        "quantize it to INT8, check INT8 against FP32 and write a bundle.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="Hub id (openai/clip-vit-base-patch32, facebook/dinov2-small), local folder, "
-                        "or 'efficientnet-lite0'.")
+                        "or 'efficientnet-lite0', -lite1, -lite2.")
     source.add_argument("--onnx", type=Path, metavar="MODEL.onnx",
                         help="Your own ONNX backbone (anomalib, timm, in-house), cut at --features.")
     p.add_argument("--features", metavar="TENSOR[,TENSOR...]",
@@ -43,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     p.add_argument("--out", required=True, type=Path, help="Bundle folder to write (atomically).")
     p.add_argument("--labels", type=Path, help="Labels YAML (conditions, prompts, severities); default: built-in set.")
     p.add_argument("--calibration", type=Path, help="Folder of your own images for static INT8 calibration.")
-    p.add_argument("--input-size", type=int, metavar="PX", help="Square input for efficientnet-lite0 (multiple of 32, "
-                   "96-1024; default 224): keeps hairline cracks, costs more per frame. CLIP/SigLIP keep theirs; "
+    p.add_argument("--input-size", type=int, metavar="PX", help="Square input for efficientnet-lite0/1/2 (multiple "
+                   "of 32, 96-1024; default the variant's own: 224, 240, 260): keeps hairline cracks, costs more per "
+                   "frame. CLIP/SigLIP keep theirs; "
                    "an --onnx model with a dynamic input size needs it.")
     p.add_argument(
         "--quantize", choices=["static", "dynamic", "none"], help="Default: static with --calibration, else dynamic."

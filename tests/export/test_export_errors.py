@@ -16,7 +16,7 @@ from edge.vision.preprocess import prepare
 from export import images, sources
 from export.labels import load_labels
 from export.pipeline import ExportRequest, run
-from export.processor import efficientnet_lite0
+from export.processor import efficientnet_lite
 from export.validate import Gate
 
 
@@ -55,19 +55,19 @@ def test_calibration_folder_empty_or_unreadable(tmp_path: Path, caplog: pytest.L
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ExportError, match="holds no images"):
-        images.load_folder(empty, efficientnet_lite0())
+        images.load_folder(empty, efficientnet_lite())
     with pytest.raises(ExportError, match="does not exist"):
-        images.load_folder(tmp_path / "missing", efficientnet_lite0())
+        images.load_folder(tmp_path / "missing", efficientnet_lite())
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     (bad / "notes.jpg").write_text("not an image")
     with pytest.raises(ExportError, match="none of its 2 images could be read"):
-        images.load_folder(bad, efficientnet_lite0())
+        images.load_folder(bad, efficientnet_lite())
     # one good image among bad ones: bad ones are skipped with a warning, the good one is used
     Image.new("RGB", (300, 200), "gray").save(bad / "good.png")
     with caplog.at_level(logging.WARNING):
-        loaded = images.load_folder(bad, efficientnet_lite0())
+        loaded = images.load_folder(bad, efficientnet_lite())
     assert sorted(loaded.skipped) == ["notes.jpg", "truncated.png"]
     assert "skipping calibration image" in caplog.text
     assert len(loaded.calibration) == 1 and loaded.calibration[0].shape == (1, 3, 224, 224)
@@ -78,11 +78,11 @@ def test_held_back_images_are_not_calibration_images(tmp_path: Path) -> None:
     folder.mkdir()
     for i in range(8):
         Image.new("RGB", (224, 224), (30 * i, 20, 200 - 20 * i)).save(folder / f"{i}.png")
-    loaded = images.load_folder(folder, efficientnet_lite0())
+    loaded = images.load_folder(folder, efficientnet_lite())
     assert (len(loaded.calibration), len(loaded.held_back)) == (6, 2)
     calibration = {t.tobytes() for t in loaded.calibration}
     assert not any(t.tobytes() in calibration for t in loaded.held_back)
-    assert loaded.held_back[0].tobytes() == prepare(folder / "3.png", efficientnet_lite0()).tensor.tobytes()
+    assert loaded.held_back[0].tobytes() == prepare(folder / "3.png", efficientnet_lite()).tensor.tobytes()
 
 
 def test_existing_output_is_refused_without_force(tiny_clip: Path, few_images: Path, tmp_path: Path) -> None:
