@@ -20,6 +20,9 @@ from board.rauc import COMPATIBLE, SLOTS
 log = logging.getLogger(__name__)
 
 SECTOR = 512
+# mksquashfs's compressors for the bundle: gzip is its default (what rauc bundle used before the option);
+# xz makes the smallest download, lz4 the fastest build and install (at about twice gzip's size)
+COMPRESSIONS = ("gzip", "lz4", "xz")
 
 
 def manifest(version: str, compatible: str = COMPATIBLE) -> str:
@@ -45,8 +48,10 @@ def extract_root(image: Path, out: Path) -> Path:
     return out
 
 
-def _check(key: Path, cert: Path, out: Path, version: str) -> str:
+def _check(key: Path, cert: Path, out: Path, version: str, compression: str) -> str:
     """Refuse bad arguments before any work; the manifest when they are fine."""
+    if compression not in COMPRESSIONS:
+        raise BuildError(f"--compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
     if out.suffix != ".raucb":
         raise BuildError(f"{out}: the bundle file name must end in .raucb")
     for name, path in (("--key", key), ("--cert", cert)):
@@ -55,22 +60,22 @@ def _check(key: Path, cert: Path, out: Path, version: str) -> str:
     return manifest(version)
 
 
-def write(image: Path, key: Path, cert: Path, out: Path, version: str) -> Path:
+def write(image: Path, key: Path, cert: Path, out: Path, version: str, compression: str = "gzip") -> Path:
     """Sign slot A of ``image`` as the bundle ``out`` (.raucb) for ``version``."""
     require("sfdisk")
-    _check(key, cert, out, version)
+    _check(key, cert, out, version, compression)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
     try:
-        return sign(extract_root(image, work / "rootfs.ext4"), key, cert, out, version)
+        return sign(extract_root(image, work / "rootfs.ext4"), key, cert, out, version, compression)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str) -> Path:
+def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str, compression: str = "gzip") -> Path:
     """The root file system image ``rootfs`` (ext4) as the signed bundle ``out``; ``rootfs`` is moved in."""
     require("rauc", "mksquashfs")
-    text = _check(key, cert, out, version)
+    text = _check(key, cert, out, version, compression)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
     partial = out.with_name(out.name + ".partial.raucb")
@@ -80,10 +85,12 @@ def sign(rootfs: Path, key: Path, cert: Path, out: Path, version: str) -> Path:
         (content / "manifest.raucm").write_text(text, encoding="utf-8")
         shutil.move(rootfs, content / "rootfs.ext4")
         partial.unlink(missing_ok=True)  # rauc refuses to overwrite
-        run(["rauc", "bundle", f"--cert={cert}", f"--key={key}", content, partial], f"sign the bundle {out}")
+        run(["rauc", "bundle", f"--cert={cert}", f"--key={key}", f"--mksquashfs-args=-comp {compression}",
+             content, partial], f"sign the bundle {out}")
         partial.replace(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         partial.unlink(missing_ok=True)
-    log.info("bundle %s: version %s for %s, %.0f MiB", out, version, COMPATIBLE, out.stat().st_size / 2**20)
+    log.info("bundle %s: version %s for %s, %s, %.0f MiB", out, version, COMPATIBLE, compression,
+             out.stat().st_size / 2**20)
     return out

@@ -31,7 +31,7 @@ def image_build(args: argparse.Namespace) -> int:
 
 
 def image_bundle(args: argparse.Namespace) -> int:
-    out = write_bundle(args.image, args.key, args.cert, args.out, args.version)
+    out = write_bundle(args.image, args.key, args.cert, args.out, args.version, args.compression)
     print(f"{out}: RAUC bundle version {args.version}, {out.stat().st_size / 2**20:.0f} MiB, signed by {args.cert}")
     return 0
 

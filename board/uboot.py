@@ -64,9 +64,11 @@ class UBootMachine:
     port: int  # forwarded from 127.0.0.1 on the host to the same port in the guest
     cpus: int = 2
     memory_mib: int = 1024
+    media: Path | None = None  # a second disk, read-only (/dev/vdb): e.g. a file system holding update bundles
 
     def command(self) -> list[str]:
+        media = ["-drive", f"file={self.media},format=raw,if=virtio,readonly=on"] if self.media else []
         return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76", "-smp", str(self.cpus),
                 "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-serial", "stdio",
                 "-bios", str(FIRMWARE), "-drive", f"file={self.image},format=raw,if=virtio",
-                "-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{self.port}"]
+                *media, "-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{self.port}"]

@@ -1,4 +1,5 @@
-"""The A/B board tests' pieces: a throwaway CA and the A/B image of the replay demo."""
+"""The A/B board tests' pieces: a throwaway CA, the A/B image of the replay demo, and update roots
+made from its slot A (a copy with one file changed, through debugfs: no mount, no second build)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from board import bundle
 from board.build import BuildRequest, Built, build
 from board.inject import Payload
 from tests.board_support import REPO_ROOT, free_port, guest_config
+
+VERSION_FILE = "/opt/edgewatch/lib/python3.11/site-packages/edge/__init__.py"
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,14 @@ def build_ab_image(work: Path, pki: Pki) -> tuple[Built, int]:
     request = BuildRequest(out=work / "edgewatch-ab.img", payload=Payload(config, (REPO_ROOT / "examples/demo",)),
                            extras="cloud,mqtt", serial_autologin=True, ab_keyring=pki.ca_cert)
     return build(request), port
+
+
+def changed_root(image: Path, out: Path, path: str, text: str) -> Path:
+    """Slot A of ``image`` as ``out`` with the file ``path`` replaced by ``text`` (debugfs, no mount)."""
+    bundle.extract_root(image, out)
+    local = out.with_name(out.name + ".file")
+    local.write_text(text, encoding="utf-8")
+    script = f"rm {path}\nwrite {local} {path}\nsif {path} mode 0100644\n"
+    subprocess.run(["debugfs", "-w", "-f", "-", str(out)], input=script, text=True, check=True, capture_output=True)
+    local.unlink()
+    return out

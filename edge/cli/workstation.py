@@ -71,4 +71,6 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
                    help="The signing certificate (PEM), issued under the keyring's CA.")
     u.add_argument("--version", required=True, help="The version the bundle carries (rauc info, rauc status).")
     u.add_argument("--out", required=True, type=Path, help="Bundle file to write (.raucb).")
+    u.add_argument("--compression", choices=("gzip", "lz4", "xz"), default="gzip",
+                   help="mksquashfs compressor: gzip (default), xz (smallest), lz4 (fastest to build and install).")
     handles(u, "board.command:image_bundle")

@@ -5,6 +5,7 @@ counter, its reset by what RAUC writes, and the fall-back to the other slot when
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -63,6 +64,21 @@ def test_bundle_arguments_are_refused_before_any_work(tmp_path: Path) -> None:
         bundle.write(tmp_path / "a.img", key, tmp_path / "c.pem", tmp_path / "x.raucb", "1.0")
     with pytest.raises(BuildError, match="without white space"):
         bundle.write(tmp_path / "a.img", key, key, tmp_path / "x.raucb", "1.0 beta")
+    with pytest.raises(BuildError, match="--compression 'zstd': expected one of gzip, lz4, xz"):
+        bundle.write(tmp_path / "a.img", key, key, tmp_path / "x.raucb", "1.0", compression="zstd")
+
+
+@pytest.mark.parametrize("compression", ["lz4", "xz"])
+def test_bundle_is_compressed_as_asked(tmp_path: Path, compression: str) -> None:
+    pki = make_pki(tmp_path / "pki")
+    tree, root = tmp_path / "tree", tmp_path / "rootfs.ext4"
+    tree.mkdir()
+    (tree / "noise").write_bytes(os.urandom(65536))  # a squashfs of an empty file system is too small to sign
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(tree), str(root), "8M"], check=True)
+    out = bundle.sign(root, pki.key, pki.cert, tmp_path / "update.raucb", "1.0", compression=compression)
+    superblock = subprocess.run(["unsquashfs", "-s", str(out)], capture_output=True, text=True, check=True).stdout
+    assert f"Compression {compression}" in superblock
+    assert not root.exists(), "the root image was moved into the bundle, not copied"
 
 
 # -- on the host's tools: mkfs, mtools, mkimage, rauc, U-Boot under qemu ---------------------------------
