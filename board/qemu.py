@@ -39,13 +39,21 @@ class Machine:
     memory_mib: int = 1024
 
     def command(self) -> list[str]:
-        return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76", "-smp", str(self.cpus),
-                "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-serial", "stdio",
+        return [*board_machine(self.cpus, self.memory_mib),
                 "-kernel", str(self.kernel), "-initrd", str(self.initrd),
                 "-append", "root=/dev/vda1 ro console=ttyAMA0 panic=5",
-                "-drive", f"file={self.image},format=raw,if=virtio",
-                "-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{self.port}",
-                "-no-reboot"]
+                "-drive", f"file={self.image},format=raw,if=virtio", *loopback_port(self.port), "-no-reboot"]
+
+
+def board_machine(cpus: int, memory_mib: int) -> list[str]:
+    """qemu for an arm64 board (a Pi 5's and an Orin's core), its serial console on stdio, no screen."""
+    return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76", "-smp", str(cpus), "-m", str(memory_mib),
+            "-display", "none", "-monitor", "none", "-serial", "stdio"]
+
+
+def loopback_port(port: int) -> list[str]:
+    """The guest's only network: ``port`` forwarded from 127.0.0.1, nothing else reachable."""
+    return ["-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:{port}"]
 
 
 class Console:

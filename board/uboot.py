@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from board.host import run
+from board.qemu import board_machine, loopback_port
 from board.rauc import contrib_file
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,5 @@ class UBootMachine:
 
     def command(self) -> list[str]:
         media = ["-drive", f"file={self.media},format=raw,if=virtio,readonly=on"] if self.media else []
-        return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a76", "-smp", str(self.cpus),
-                "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-serial", "stdio",
-                "-bios", str(FIRMWARE), "-drive", f"file={self.image},format=raw,if=virtio",
-                *media, "-nic", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{self.port}"]
+        return [*board_machine(self.cpus, self.memory_mib), "-bios", str(FIRMWARE),
+                "-drive", f"file={self.image},format=raw,if=virtio", *media, *loopback_port(self.port)]
