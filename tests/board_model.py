@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import load_bundle
+from edge.bundle.load import load_bundle
 from edge.vision.encoder import RuntimeOptions
 from edge.vision.evidence import to_evidence
 from edge.vision.pipeline import VisionScorer
