@@ -92,8 +92,7 @@ def _minimal(request: BuildRequest, extras: str, house: Path, timer: _Timer) -> 
         raise BuildError(f"{root} already exists: give a new folder to keep the image root in")
     try:
         with timer.step("root file system"):
-            extra = rootfs.AB_PACKAGES if request.ab_keyring else ()
-            rootfs.extract(rootfs.cached_tarball(extra=extra), root)
+            rootfs.extract(rootfs.cached_tarball(), root)
         target = wheelhouse.target_python(root)
         with timer.step("wheelhouse"):
             wheels = wheelhouse.build(house, target, extras)

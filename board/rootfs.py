@@ -21,28 +21,26 @@ log = logging.getLogger(__name__)
 SUITE = "bookworm"
 # ca-certificates: without a CA bundle the cloud client cannot even be built (TLS context), found on arm64;
 # alsa-utils (arecord) and python3-spidev (no aarch64 wheel on PyPI) for the sound-card and SPI readers;
-# dbus: systemd-run (doctor --as-service) talks to systemd over it; i2c-tools to look at an I2C bus on the board
+# dbus: systemd-run (doctor --as-service) talks to systemd over it; i2c-tools to look at an I2C bus on the board;
+# rauc, rauc-service (D-Bus activated, no unit enabled) and libubootenv-tool (fw_setenv) for A/B images: one
+# root serves both kinds of image, so a machine that built one builds the other without a second mmdebstrap
 PACKAGES = ("systemd-sysv", "udev", "python3", "ca-certificates", "linux-image-arm64", "busybox-static", "kmod",
-            "alsa-utils", "python3-spidev", "dbus", "i2c-tools")
+            "alsa-utils", "python3-spidev", "dbus", "i2c-tools", "rauc", "rauc-service", "libubootenv-tool")
 _DIVERT = ('chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs'
            ' && ln -s /bin/true "$1/usr/sbin/update-initramfs"')
 _UNDIVERT = ('rm "$1/usr/sbin/update-initramfs"'
              ' && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs')
 
 
-AB_PACKAGES = ("rauc", "rauc-service", "libubootenv-tool")  # the A/B updater (D-Bus service) and fw_setenv
 
-
-def _command(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--format=tar",
-            f"--include={','.join(PACKAGES + extra)}",
+def _command(out: Path) -> list[str]:
+    return ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--format=tar", f"--include={','.join(PACKAGES)}",
             f"--essential-hook={_DIVERT}", f"--customize-hook={_UNDIVERT}", SUITE, str(out)]
 
 
-def cached_tarball(cache: Path = CACHE_DIR, extra: tuple[str, ...] = ()) -> Path:
-    """The root file system (with the ``extra`` packages) as a tarball, built with mmdebstrap unless this
-    machine has it already."""
-    key = hashlib.sha256(" ".join(_command(Path("-"), extra)).encode()).hexdigest()[:12]
+def cached_tarball(cache: Path = CACHE_DIR) -> Path:
+    """The root file system as a tarball, built with mmdebstrap unless this machine has it already."""
+    key = hashlib.sha256(" ".join(_command(Path("-"))).encode()).hexdigest()[:12]
     tarball = cache / f"debian-{SUITE}-arm64-{key}.tar"
     if tarball.is_file():
         log.info("root file system from the cache: %s", tarball)
@@ -53,7 +51,7 @@ def cached_tarball(cache: Path = CACHE_DIR, extra: tuple[str, ...] = ()) -> Path
     start = time.monotonic()
     log.info("building a Debian %s arm64 root with mmdebstrap (a few minutes; cached in %s)", SUITE, cache)
     try:
-        run(_command(partial, extra), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs "
+        run(_command(partial), f"build a Debian {SUITE} arm64 root file system (mmdebstrap; needs "
             "qemu-user-static, binfmt-support and 'update-binfmts --enable qemu-aarch64')")
     except BaseException:
         partial.unlink(missing_ok=True)

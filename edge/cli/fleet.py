@@ -39,6 +39,13 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     r.add_argument("--canary-timeout-s", type=float, default=600.0, help="How long the canary may take.")
     r.add_argument("--group-timeout-s", type=float, default=1800.0, help="How long the rest of the group may take.")
     handles(r, "edge.cli.fleet:rollout")
+    s = fsub.add_parser("system-rollback",
+                        help="On an A/B board (the health gate runs it): note the slots RAUC reports bad, each "
+                             "failed install once, for edgewatch_system_rollbacks_total.")
+    add_config(s, "The board's config (its state_dir keeps the note).", required=True)
+    s.add_argument("--status", type=Path, default=None,
+                   help="Output of 'rauc status --detailed --output-format=json' (default: standard input).")
+    handles(s, "edge.cli.fleet:system_rollback")
 
 
 def targets(args: argparse.Namespace) -> int:
@@ -91,3 +98,25 @@ def rollout(args: argparse.Namespace) -> int:
         reports.close()
     print(f"rollout {args.version}: {'done, every board healthy' if ok else 'FAILED'}")
     return 0 if ok else 1
+
+
+def system_rollback(args: argparse.Namespace) -> int:
+    """Print one ``ROLLBACK:`` line per rollback not noted before; exit 0 (2 for a status that is not RAUC's)."""
+    import json
+    import sys
+    import time
+
+    from edge.errors import UsageError
+    from edge.fleet.system_rollbacks import note
+    from edge.settings import load_config
+
+    config = load_config(args.config)
+    source = "standard input" if args.status is None else str(args.status)
+    try:
+        text = sys.stdin.read() if args.status is None else args.status.read_text(encoding="utf-8")
+        new = note(config.state, json.loads(text), time.time())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"rauc status from {source}: {exc}") from exc
+    for rollback in new:
+        print(f"ROLLBACK: {rollback.describe()}: that update did not pass the health gate; the previous slot runs")
+    return 0

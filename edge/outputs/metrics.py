@@ -8,7 +8,7 @@ the cameras and sensors whose evidence it carries. The service times checks with
 ``observe_check``; the escalation code reports ``escalated``, ``cloud_usage`` and ``outbox_depth``;
 the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``; the service hands
 ``watch_escalation`` two readers of the escalator's breaker and budget, read at each scrape, and
-(fleet on) ``watch_rollbacks`` the count of rollbacks the fleet agent keeps on disk.
+``watch_rollbacks`` the rollbacks the fleet agent and the A/B health gate keep on disk.
 ``edgewatch_clock_seconds`` is the board's clock at scrape time, so Prometheus can see skew
 (``contrib/prometheus/edgewatch.rules.yml`` holds the fleet's alert rules on these names).
 """
@@ -16,6 +16,7 @@ the alert lifecycle ``alert_status`` and the notifier ``notifications_pending``;
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import platform
 import time
@@ -31,6 +32,8 @@ from edge import __version__
 from edge.errors import StorageError
 from edge.evidence import Condition, EvidenceKind, Verdict
 from edge.store.trends import trend_values
+
+log = logging.getLogger(__name__)
 
 # Checks run from tens of milliseconds (sensor only) to tens of seconds (slow camera, cloud).
 CHECK_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -145,10 +148,11 @@ class Metrics:
         for window in ("hour", "day"):
             self.budget_used.labels(window=window).set_function(functools.partial(used, window))
 
-    def watch_rollbacks(self, count: Callable[[], int]) -> None:
-        """``edgewatch_rollbacks_total``: read at each scrape from where the fleet agent keeps it, so the
-        counter survives the reloads a rollback itself causes."""
-        self.registry.register(_RollbackCollector(count))
+    def watch_rollbacks(self, releases: Callable[[], int], systems: Callable[[], int]) -> None:
+        """``edgewatch_rollbacks_total`` (releases, from where the fleet agent keeps it) and
+        ``edgewatch_system_rollbacks_total`` (A/B slots, as the health gate noted them): read at each
+        scrape from disk, so the counters survive the reloads and reboots a rollback itself causes."""
+        self.registry.register(_RollbackCollector(releases, systems))
 
     def set_notifications_pending(self, pending: int) -> None:
         self.notifications_pending.set(pending)
@@ -185,9 +189,16 @@ class Metrics:
 
 
 class _RollbackCollector(Collector):
-    def __init__(self, count: Callable[[], int]) -> None:
-        self.count = count
+    def __init__(self, releases: Callable[[], int], systems: Callable[[], int]) -> None:
+        self.releases, self.systems = releases, systems
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily("edgewatch_rollbacks", "Releases this board switched to and then went back "
-                                  "from by itself (failed health check).", value=self.count())
+                                  "from by itself (failed health check).", value=self.releases())
+        try:
+            systems: float = self.systems()
+        except StorageError as exc:  # an unreadable note shows as NaN, never as a failed scrape
+            log.warning("metrics: %s", exc)
+            systems = math.nan
+        yield CounterMetricFamily("edgewatch_system_rollbacks", "System updates (A/B slots) that did not pass "
+                                  "their health gate: the bootloader went back to the other slot.", value=systems)

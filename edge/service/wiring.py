@@ -22,6 +22,7 @@ from edge.escalation.escalator import AssetInfo, Escalator
 from edge.escalation.outbox import OutboxItem
 from edge.evidence import Evidence
 from edge.files import write_atomically
+from edge.fleet import system_rollbacks
 from edge.fleet.layout import rollback_count
 from edge.fleet.normal import KeepFrame, normal_keeper
 from edge.outputs.metrics import Metrics
@@ -236,7 +237,8 @@ def build_service(config: Config, *, max_checks: int | None = None, clock: Clock
         outputs = build_outputs(config, history, on_command, alerts.book).start()
         own(resources, outputs.close, "outputs")  # the HTTP API reads history: it stops before history closes
         alerts.start_notifier(config, outputs.metrics.set_notifications_pending)
-        outputs.metrics.watch_rollbacks(functools.partial(rollback_count, config.state_dir))
+        outputs.metrics.watch_rollbacks(functools.partial(rollback_count, config.state_dir),
+                                        functools.partial(system_rollbacks.count, config.state))
         relearn: dict[str, Callable[[], None]] = {}  # asset id -> reload its vision with what the cloud taught
         escalator = build_escalator(config, history, outputs.metrics, relearn)
         if escalator is not None:

@@ -58,6 +58,11 @@ class StateFolder:
         return self.root / "fleet"
 
     @property
+    def system_rollbacks(self) -> Path:
+        """A/B slots the bootloader went back from, noted by the update's health gate (written as root)."""
+        return self.root / "system-rollbacks.json"
+
+    @property
     def engine_cache(self) -> Path:
         """TensorRT engines built on this board."""
         return self.root / "tensorrt"

@@ -1,6 +1,7 @@
 """The RAUC bootloader backends that cannot boot here (Raspberry Pi tryboot, Jetson nvbootctrl) and the
 health gate, run as the board runs them: the shipped scripts, with a temp boot folder, a fake
-nvbootctrl (hardware we lack) and the real ``edgewatch history`` over a real SQLite history."""
+nvbootctrl (hardware we lack) and the real ``edgewatch history`` over a real SQLite history (and the
+real ``edgewatch fleet system-rollback`` noting a rollback in a real state folder)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge.fleet import system_rollbacks
 from edge.store.history import History
+from edge.store.layout import StateFolder
 from tests.board_support import REPO_ROOT
 from tests.history_support import make_verdict
+from tests.rauc_support import rauc_status
 
 RAUC = REPO_ROOT / "contrib" / "rauc"
 AUTOBOOT_A = "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=2\n"
@@ -188,7 +192,8 @@ class Gate:
         fakes = {
             "systemctl": f'[ "$1" = is-active ] && exit {0 if active else 3}\n'
                          f'[ "$1" = show ] && echo {restarts} && exit 0\nexit 1\n',
-            "rauc": f'echo "$*" >> {self.marked}\n[ "$2" = --output-format=json ] && cat {self.status}\nexit 0\n',
+            "rauc": f'echo "$*" >> {self.marked}\n[ "$1" = status ] && [ "$2" = --detailed ] && cat {self.status}\n'
+                    'exit 0\n',
             "edgewatch": f'[ "$1" = doctor ] && exit {0 if doctor_ok else 1}\n'
                          f'exec {sys.executable} -m edge "$@"\n',
         }
@@ -207,10 +212,8 @@ class Gate:
                     "EDGEWATCH_GATE_TIMEOUT_S": "4", "EDGEWATCH_GATE_POLL_S": "1", "PYTHONPATH": str(REPO_ROOT)}
 
     def slots(self, a: str, b: str) -> None:
-        """What `rauc status --output-format=json` says (RAUC 1.8's shape)."""
-        slots = [{f"rootfs.{i}": {"bootname": name, "boot_status": state}} for i, (name, state) in enumerate(
-            (("A", a), ("B", b)))]
-        self.status.write_text(json.dumps({"booted": "A", "slots": slots}), encoding="utf-8")
+        """What `rauc status --detailed --output-format=json` says, slot A booted."""
+        self.status.write_text(json.dumps(rauc_status(a, b, booted="A")), encoding="utf-8")
 
     def store(self, age_s: float) -> None:
         self.state.mkdir(exist_ok=True)
@@ -230,12 +233,25 @@ def test_gate_marks_good_once_ready_doctor_and_a_verdict_of_this_boot(tmp_path: 
     assert "ROLLBACK" not in done.stderr
 
 
-def test_gate_reports_a_rollback_when_the_other_slot_is_bad(tmp_path: Path) -> None:
+def test_gate_notes_a_rollback_once_when_the_other_slot_is_bad(tmp_path: Path) -> None:
     gate = Gate(tmp_path, active=True, doctor_ok=True)
     gate.slots(a="good", b="bad")
     gate.store(age_s=10)
     done = gate.run()
-    assert done.returncode == 0 and "ROLLBACK: slot B is marked bad" in done.stderr
+    assert done.returncode == 0 and "ROLLBACK: slot B is marked bad (version 1.1.0, installed" in done.stderr
+    assert system_rollbacks.count(StateFolder(gate.state)) == 1  # edgewatch_system_rollbacks_total
+    again = gate.run()  # the next boot of the same slot: nothing new to say or count
+    assert again.returncode == 0 and "ROLLBACK" not in again.stderr and "could not note" not in again.stderr
+    assert system_rollbacks.count(StateFolder(gate.state)) == 1
+
+
+def test_gate_says_when_it_cannot_note_a_rollback_and_still_passes(tmp_path: Path) -> None:
+    gate = Gate(tmp_path, active=True, doctor_ok=True)
+    gate.status.write_text("not json", encoding="utf-8")  # rauc could not reach its service
+    gate.store(age_s=10)
+    done = gate.run()
+    assert done.returncode == 0 and "slot marked good" in done.stderr
+    assert "could not note a rollback: edgewatch: error: rauc status from standard input" in done.stderr
 
 
 @pytest.mark.parametrize(("active", "doctor_ok", "verdict_age_s", "restarts", "missing"), [

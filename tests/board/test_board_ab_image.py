@@ -144,7 +144,6 @@ def uboot_picks(image: Path, transcript: Path) -> str:
 
 
 @pytest.mark.board
-@pytest.mark.ab
 def test_ab_disk_layout(disk: Path, tmp_path: Path) -> None:
     parts = partitions(disk)
     assert [p["type"] for p in parts] == ["c", "83", "83", "83"]
@@ -160,7 +159,6 @@ def test_ab_disk_layout(disk: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.board
-@pytest.mark.ab
 def test_uboot_counts_boots_falls_back_and_obeys_what_rauc_writes(disk: Path, tmp_path: Path) -> None:
     env = Env(disk, tmp_path)
     transcript = tmp_path / "uboot.log"
@@ -175,7 +173,6 @@ def test_uboot_counts_boots_falls_back_and_obeys_what_rauc_writes(disk: Path, tm
 
 
 @pytest.mark.board
-@pytest.mark.ab
 def test_bundle_is_signed_under_the_keyring_and_refused_under_another(disk: Path, tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     out = bundle.write(disk, pki.key, pki.cert, tmp_path / "update.raucb", "1.2.0")
@@ -191,7 +188,6 @@ def test_bundle_is_signed_under_the_keyring_and_refused_under_another(disk: Path
 
 
 @pytest.mark.board
-@pytest.mark.ab
 def test_bundle_refuses_an_image_that_is_not_ab(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     single = tmp_path / "one.img"

@@ -3,6 +3,7 @@ board really exports, and ``edgewatch fleet targets`` turns an inventory into fi
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -15,8 +16,11 @@ import yaml
 
 from edge.cli.main import main
 from edge.evidence import Condition, Evidence, EvidenceKind, Verdict
+from edge.fleet import system_rollbacks
 from edge.fleet.targets import Inventory, file_sd_targets
 from edge.outputs.metrics import Metrics
+from edge.store.layout import StateFolder
+from tests.rauc_support import rauc_status
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES = REPO_ROOT / "contrib" / "prometheus" / "edgewatch.rules.yml"
@@ -49,7 +53,7 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
 def _exported_names() -> set[str]:
     metrics = Metrics({"press": 60.0})
     metrics.watch_escalation(lambda: True, lambda: {"hour": 0.5, "day": 0.1})
-    metrics.watch_rollbacks(lambda: 0)
+    metrics.watch_rollbacks(lambda: 0, lambda: 0)
     metrics.observe_store("press", time.time(), None)
     metrics.publish(Verdict(asset_id="press", condition=Condition.OK, confidence=0.9, reasons=("fine",),
                             evidence=(Evidence("vision:front", EvidenceKind.VISION, Condition.OK, 0.9),
@@ -79,15 +83,27 @@ def test_the_gauges_read_the_escalator_at_scrape_time() -> None:
     assert abs(clock - time.time()) < 60
 
 
-def test_the_rollback_counter_is_read_at_scrape_time() -> None:
+def test_the_rollback_counters_are_read_at_scrape_time(tmp_path: Path) -> None:
     count = [0]
+    state = StateFolder(tmp_path)
     metrics = Metrics()
-    metrics.watch_rollbacks(lambda: count[0])
+    metrics.watch_rollbacks(lambda: count[0], functools.partial(system_rollbacks.count, state))
     first = metrics.exposition().decode()
     count[0] = 2
-    assert "edgewatch_rollbacks_total 0.0" in first
+    system_rollbacks.note(state, rauc_status(a="bad", b="good"), time.time())
+    second = metrics.exposition().decode()
+    assert "edgewatch_rollbacks_total 0.0" in first and "edgewatch_system_rollbacks_total 0.0" in first
     assert "# TYPE edgewatch_rollbacks_total counter" in first
-    assert "edgewatch_rollbacks_total 2.0" in metrics.exposition().decode()
+    assert "# TYPE edgewatch_system_rollbacks_total counter" in first
+    assert "edgewatch_rollbacks_total 2.0" in second and "edgewatch_system_rollbacks_total 1.0" in second
+
+
+def test_an_unreadable_rollback_note_is_nan_not_a_failed_scrape(tmp_path: Path) -> None:
+    state = StateFolder(tmp_path)
+    state.system_rollbacks.write_text("{half a file", encoding="utf-8")
+    metrics = Metrics()
+    metrics.watch_rollbacks(lambda: 0, functools.partial(system_rollbacks.count, state))
+    assert "edgewatch_system_rollbacks_total NaN" in metrics.exposition().decode()
 
 
 def _inventory(tmp_path: Path, text: str) -> Path:

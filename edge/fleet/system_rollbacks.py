@@ -1,0 +1,93 @@
+"""System (A/B slot) rollbacks, noted once each so ``/metrics`` can count them.
+
+When a system update does not pass its health gate, the bootloader's retry counter runs out and the
+other slot boots; RAUC then reports the updated slot as ``bad``. The health gate of that good slot
+pipes ``rauc status --detailed --output-format=json`` into ``edgewatch fleet system-rollback``,
+which keeps each bad slot's install here, in the state folder on the data partition. A rollback is
+the pair (slot, the install RAUC records for it: time and bundle version), so the same one is not
+counted again on the next boot, and a later failed install of the same slot is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edge.errors import StorageError
+from edge.evidence import iso_time
+from edge.files import write_atomically
+from edge.store.layout import StateFolder
+
+
+@dataclass(frozen=True)
+class SystemRollback:
+    slot: str  # RAUC's bootname: A or B
+    version: str | None  # the bundle version installed there, when RAUC recorded one
+    installed: str | None  # when RAUC installed it (ISO 8601, RAUC's own text)
+    noticed_at: str = ""
+
+    def same_install(self, other: SystemRollback) -> bool:
+        return (self.slot, self.version, self.installed) == (other.slot, other.version, other.installed)
+
+    def describe(self) -> str:
+        what = f"version {self.version}" if self.version else "an unnamed version"
+        when = f", installed {self.installed}" if self.installed else ""
+        return f"slot {self.slot} is marked bad ({what}{when})"
+
+
+def bad_slots(status: Any) -> list[SystemRollback]:
+    """The slots ``rauc status --detailed --output-format=json`` reports as ``bad``.
+
+    Raises ValueError naming what is missing when the text is not RAUC's status shape.
+    """
+    if not isinstance(status, Mapping) or not isinstance(status.get("slots"), list):
+        raise ValueError("not RAUC's status: expected an object with a 'slots' list "
+                         "(rauc status --detailed --output-format=json)")
+    found = []
+    for item in status["slots"]:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"not RAUC's status: a slot entry is {type(item).__name__}, not an object")
+        for name, slot in item.items():
+            if not isinstance(slot, Mapping) or "boot_status" not in slot:
+                raise ValueError(f"not RAUC's status: slot {name!r} has no boot_status")
+            if slot["boot_status"] != "bad":
+                continue
+            detail = slot.get("slot_status") or {}
+            bundle, installed = detail.get("bundle") or {}, detail.get("installed") or {}
+            found.append(SystemRollback(str(slot.get("bootname") or name), bundle.get("version"),
+                                        installed.get("timestamp")))
+    return found
+
+
+def load(state: StateFolder) -> list[SystemRollback]:
+    """The rollbacks noted so far; none when the file is absent."""
+    try:
+        rows = json.loads(state.system_rollbacks.read_text(encoding="utf-8"))
+        return [SystemRollback(**row) for row in rows]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        raise StorageError(f"{state.system_rollbacks} is unreadable ({exc}): move it aside to count afresh") from exc
+
+
+def note(state: StateFolder, status: Any, now: float) -> list[SystemRollback]:
+    """Keep the bad slots of ``status`` not noted before; return those (new) ones."""
+    kept = load(state)
+    new = [SystemRollback(r.slot, r.version, r.installed, iso_time(now))
+           for r in bad_slots(status) if not any(r.same_install(k) for k in kept)]
+    if new:
+        try:
+            state.root.mkdir(parents=True, exist_ok=True)
+            text = json.dumps([asdict(r) for r in kept + new], indent=1)
+            # the gate writes as root; the service (its own user) reads it at each scrape
+            write_atomically(state.system_rollbacks, text.encode("utf-8"), mode=0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot note the rollback in {state.system_rollbacks}: {exc}") from exc
+    return new
+
+
+def count(state: StateFolder) -> int:
+    """``edgewatch_system_rollbacks_total``: rollbacks noted on this board's data partition."""
+    return len(load(state))
