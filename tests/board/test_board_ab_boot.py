@@ -3,7 +3,8 @@
 One image and one guest for the module; the tests run in order, each leaving the board running:
 slot A boots and is marked good; a good bundle moves it to slot B with the history kept; a power
 cut in the middle of an install still boots the good slot; a bundle whose service fails at start is
-tried three times and the board goes back to B on its own (last: it takes four boots). The update
+tried three times and the board goes back to B on its own, which notes the rollback on /metrics
+(last: it takes four boots). The update
 roots are slot A's file system with one file changed (edge/__init__.py: the version, or a SystemExit
 at import), made with debugfs, not by a second build. Figures go to the test's output.
 """
@@ -83,6 +84,16 @@ class Board:
                                          headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=60) as reply:
             return dict(json.load(reply))
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the board's /metrics."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.machine.port}/metrics",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            text = reply.read().decode()
+        found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+        assert found, f"{name} is not on /metrics"
+        return float(found[1])
 
     def verdict_ids(self) -> set[int]:
         return {int(v["id"]) for v in self.get("/api/verdicts?limit=1000")["verdicts"]}  # type: ignore[attr-defined]
@@ -190,4 +201,5 @@ def test_bad_bundle_runs_out_of_tries_and_the_good_slot_comes_back(board: Board)
     board.wait_gate()
     assert board.rauc_status()["A"]["boot_status"] == "bad"
     assert "ROLLBACK: slot A is marked bad" in board.sh("journalctl -b -u edgewatch-health-gate --no-pager")
+    assert board.metric("edgewatch_system_rollbacks_total") == 1.0
     assert board.get("/healthz")["version"] == NEW_VERSION
