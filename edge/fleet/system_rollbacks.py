@@ -1,11 +1,12 @@
 """System (A/B slot) rollbacks, noted once each so ``/metrics`` can count them.
 
 When a system update does not pass its health gate, the bootloader's retry counter runs out and the
-other slot boots; RAUC then reports the updated slot as ``bad``. The health gate of that good slot
-pipes ``rauc status --detailed --output-format=json`` into ``edgewatch fleet system-rollback``,
-which keeps each bad slot's install here, in the state folder on the data partition. A rollback is
-the pair (slot, the install RAUC records for it: time and bundle version), so the same one is not
-counted again on the next boot, and a later failed install of the same slot is.
+other slot boots; RAUC then reports the updated slot, the one it activated last, as ``bad``. The
+health gate of the slot that came back pipes ``rauc status --detailed --output-format=json`` into
+``edgewatch fleet system-rollback``, which keeps that slot's install here, in the state folder on
+the data partition. A rollback is the pair (slot, the install RAUC records for it: time and bundle
+version), so the same one is not counted again on the next boot, and a later failed install of
+that slot is.
 """
 
 from __future__ import annotations
@@ -37,28 +38,44 @@ class SystemRollback:
         return f"slot {self.slot} is marked bad ({what}{when})"
 
 
-def bad_slots(status: Any) -> list[SystemRollback]:
-    """The slots ``rauc status --detailed --output-format=json`` reports as ``bad``.
+def rolled_back(status: Any) -> list[SystemRollback]:
+    """The slot ``rauc status --detailed --output-format=json`` shows the bootloader went back from.
 
-    Raises ValueError naming what is missing when the text is not RAUC's status shape.
+    That is the slot activated last (RAUC's ``activated`` time, set when an install completes and
+    makes it the slot to boot) when it is ``bad``: its install completed and was tried, and the
+    bootloader came back to the other slot. A slot that is bad because an install into it was
+    interrupted, or is running now, is not one: RAUC takes it off the boot order before writing, and
+    its last activation is older than the booted slot's. Raises ValueError naming what is missing
+    when the text is not RAUC's status shape.
     """
     if not isinstance(status, Mapping) or not isinstance(status.get("slots"), list):
         raise ValueError("not RAUC's status: expected an object with a 'slots' list "
                          "(rauc status --detailed --output-format=json)")
-    found = []
+    slots = []
     for item in status["slots"]:
         if not isinstance(item, Mapping):
             raise ValueError(f"not RAUC's status: a slot entry is {type(item).__name__}, not an object")
         for name, slot in item.items():
             if not isinstance(slot, Mapping) or "boot_status" not in slot:
                 raise ValueError(f"not RAUC's status: slot {name!r} has no boot_status")
-            if slot["boot_status"] != "bad":
-                continue
-            detail = slot.get("slot_status") or {}
-            bundle, installed = detail.get("bundle") or {}, detail.get("installed") or {}
-            found.append(SystemRollback(str(slot.get("bootname") or name), bundle.get("version"),
-                                        installed.get("timestamp")))
-    return found
+            slots.append((str(slot.get("bootname") or name), slot))
+    activated = {name: _stamp(slot, "activated") for name, slot in slots}
+    if not any(activated.values()):
+        return []  # nothing installed by RAUC since the first flash
+    last = max(activated, key=lambda name: activated[name])
+    slot = dict(slots)[last]
+    installed = _stamp(slot, "installed")
+    if slot["boot_status"] != "bad" or not installed or activated[last] < installed:
+        return []
+    bundle = (slot.get("slot_status") or {}).get("bundle") or {}
+    return [SystemRollback(last, bundle.get("version"), installed)]
+
+
+def _stamp(slot: Mapping[str, Any], event: str) -> str:
+    """RAUC's time of ``event`` (installed, activated) for a slot, '' when it has none. RAUC writes
+    them as ISO 8601 UTC text of one width, so the text orders as the time does."""
+    record = (slot.get("slot_status") or {}).get(event) or {}
+    return str(record.get("timestamp") or "")
 
 
 def load(state: StateFolder) -> list[SystemRollback]:
@@ -73,10 +90,10 @@ def load(state: StateFolder) -> list[SystemRollback]:
 
 
 def note(state: StateFolder, status: Any, now: float) -> list[SystemRollback]:
-    """Keep the bad slots of ``status`` not noted before; return those (new) ones."""
+    """Keep the rollback ``status`` shows when it was not noted before; return it (or nothing)."""
     kept = load(state)
     new = [SystemRollback(r.slot, r.version, r.installed, iso_time(now))
-           for r in bad_slots(status) if not any(r.same_install(k) for k in kept)]
+           for r in rolled_back(status) if not any(r.same_install(k) for k in kept)]
     if new:
         try:
             state.root.mkdir(parents=True, exist_ok=True)

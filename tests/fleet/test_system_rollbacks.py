@@ -20,10 +20,23 @@ from tests.rauc_support import rauc_status
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_bad_slot_is_noted_once_with_its_install() -> None:
-    [bad] = system_rollbacks.bad_slots(rauc_status(a="bad", b="good", booted="B", version="2.0"))
+def test_the_bad_slot_activated_last_is_a_rollback() -> None:
+    [bad] = system_rollbacks.rolled_back(rauc_status(a="bad", b="good", booted="B", version="2.0"))
     assert (bad.slot, bad.version, bad.installed) == ("A", "2.0", "2026-12-07T10:00:00Z")
-    assert system_rollbacks.bad_slots(rauc_status(a="good", b="good")) == []
+    assert system_rollbacks.rolled_back(rauc_status(a="good", b="good")) == []
+    assert system_rollbacks.rolled_back(rauc_status(a="bad", b="good", installs={})) == []  # first flash only
+
+
+def test_a_slot_bad_from_an_interrupted_install_is_not_a_rollback() -> None:
+    """RAUC takes the target off the boot order before writing: a power cut leaves it bad, but the
+    slot activated last is still the booted one (the update before), so nothing rolled back."""
+    first_update = {"B": ("1.1.0", "2026-12-07T10:00:00Z", "2026-12-07T10:00:05Z")}
+    assert system_rollbacks.rolled_back(rauc_status(a="bad", b="good", installs=first_update)) == []
+    older_install_in_a = {"A": ("1.0.0", "2026-12-01T08:00:00Z", "2026-12-01T08:00:03Z"), **first_update}
+    assert system_rollbacks.rolled_back(rauc_status(a="bad", b="good", installs=older_install_in_a)) == []
+    rolled = {"A": ("1.2.0", "2026-12-08T09:00:00Z", "2026-12-08T09:00:02Z"), **first_update}
+    [bad] = system_rollbacks.rolled_back(rauc_status(a="bad", b="good", installs=rolled))
+    assert (bad.slot, bad.version) == ("A", "1.2.0")
 
 
 def test_the_same_install_is_counted_once_and_a_later_failed_one_again(tmp_path: Path) -> None:
@@ -45,7 +58,7 @@ def test_the_same_install_is_counted_once_and_a_later_failed_one_again(tmp_path:
 ])
 def test_a_status_that_is_not_raucs_is_refused_by_name(status: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        system_rollbacks.bad_slots(status)
+        system_rollbacks.rolled_back(status)
 
 
 def test_an_unreadable_note_names_its_file(tmp_path: Path) -> None:
