@@ -1,7 +1,7 @@
 """A/B system updates end to end under emulation: U-Boot, RAUC, the health gate and the data partition.
 
 The suite's run (CI) builds the A/B image and boots slot A until its health gate marks it good;
-the updates after it carry the marker ``ab`` (about 20 minutes more): the whole chain is
+the updates after it carry the marker ``ab`` (about 14 minutes more): the whole chain is
 ``pytest -m board tests/board/test_board_ab_boot.py``.
 One image and one guest for the module; the tests run in order, each leaving the board running:
 slot A boots and is marked good; a good bundle moves it to slot B with the history kept; a power
