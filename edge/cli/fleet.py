@@ -101,7 +101,7 @@ def rollout(args: argparse.Namespace) -> int:
 
 
 def system_rollback(args: argparse.Namespace) -> int:
-    """Print one ``ROLLBACK:`` line per rollback not noted before; exit 0 (2 for a status that is not RAUC's)."""
+    """Print a ``ROLLBACK:`` line for a rollback not noted before; exit 0 (2 for a status that is not RAUC's)."""
     import json
     import sys
     import time
@@ -117,6 +117,6 @@ def system_rollback(args: argparse.Namespace) -> int:
         new = note(config.state, json.loads(text), time.time())
     except (OSError, ValueError) as exc:
         raise UsageError(f"rauc status from {source}: {exc}") from exc
-    for rollback in new:
-        print(f"ROLLBACK: {rollback.describe()}: that update did not pass the health gate; the previous slot runs")
+    if new is not None:
+        print(f"ROLLBACK: {new.describe()}: that update did not pass the health gate; the previous slot runs")
     return 0

@@ -38,7 +38,7 @@ class SystemRollback:
         return f"slot {self.slot} is marked bad ({what}{when})"
 
 
-def rolled_back(status: Any) -> list[SystemRollback]:
+def rolled_back(status: Any) -> SystemRollback | None:
     """The slot ``rauc status --detailed --output-format=json`` shows the bootloader went back from.
 
     That is the slot activated last (RAUC's ``activated`` time, set when an install completes and
@@ -51,24 +51,24 @@ def rolled_back(status: Any) -> list[SystemRollback]:
     if not isinstance(status, Mapping) or not isinstance(status.get("slots"), list):
         raise ValueError("not RAUC's status: expected an object with a 'slots' list "
                          "(rauc status --detailed --output-format=json)")
-    slots = []
+    slots: dict[str, Mapping[str, Any]] = {}
     for item in status["slots"]:
         if not isinstance(item, Mapping):
             raise ValueError(f"not RAUC's status: a slot entry is {type(item).__name__}, not an object")
         for name, slot in item.items():
             if not isinstance(slot, Mapping) or "boot_status" not in slot:
                 raise ValueError(f"not RAUC's status: slot {name!r} has no boot_status")
-            slots.append((str(slot.get("bootname") or name), slot))
-    activated = {name: _stamp(slot, "activated") for name, slot in slots}
+            slots[str(slot.get("bootname") or name)] = slot
+    activated = {name: _stamp(slot, "activated") for name, slot in slots.items()}
     if not any(activated.values()):
-        return []  # nothing installed by RAUC since the first flash
+        return None  # nothing installed by RAUC since the first flash
     last = max(activated, key=lambda name: activated[name])
-    slot = dict(slots)[last]
+    slot = slots[last]
     installed = _stamp(slot, "installed")
     if slot["boot_status"] != "bad" or not installed or activated[last] < installed:
-        return []
+        return None
     bundle = (slot.get("slot_status") or {}).get("bundle") or {}
-    return [SystemRollback(last, bundle.get("version"), installed)]
+    return SystemRollback(last, bundle.get("version"), installed)
 
 
 def _stamp(slot: Mapping[str, Any], event: str) -> str:
@@ -89,19 +89,18 @@ def load(state: StateFolder) -> list[SystemRollback]:
         raise StorageError(f"{state.system_rollbacks} is unreadable ({exc}): move it aside to count afresh") from exc
 
 
-def note(state: StateFolder, status: Any, now: float) -> list[SystemRollback]:
-    """Keep the rollback ``status`` shows when it was not noted before; return it (or nothing)."""
+def note(state: StateFolder, status: Any, now: float) -> SystemRollback | None:
+    """Keep the rollback ``status`` shows when it was not noted before; return it (None: nothing new)."""
+    found = rolled_back(status)
     kept = load(state)
-    new = [SystemRollback(r.slot, r.version, r.installed, iso_time(now))
-           for r in rolled_back(status) if not any(r.same_install(k) for k in kept)]
-    if new:
-        try:
-            state.root.mkdir(parents=True, exist_ok=True)
-            text = json.dumps([asdict(r) for r in kept + new], indent=1)
-            # the gate writes as root; the service (its own user) reads it at each scrape
-            write_atomically(state.system_rollbacks, text.encode("utf-8"), mode=0o644)
-        except OSError as exc:
-            raise StorageError(f"cannot note the rollback in {state.system_rollbacks}: {exc}") from exc
+    if found is None or any(found.same_install(k) for k in kept):
+        return None
+    new = SystemRollback(found.slot, found.version, found.installed, iso_time(now))
+    text = json.dumps([asdict(r) for r in [*kept, new]], indent=1)
+    try:  # the gate writes as root; the service (its own user) reads it at each scrape
+        write_atomically(state.system_rollbacks, text.encode("utf-8"), mode=0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot note the rollback in {state.system_rollbacks}: {exc}") from exc
     return new
 
 

@@ -82,28 +82,32 @@ class Board:
     def env(self) -> dict[str, str]:
         return dict(line.split("=", 1) for line in self.sh("fw_printenv").splitlines())
 
-    def get(self, path: str) -> dict[str, object]:
+    def fetch(self, path: str) -> bytes:
+        """``path`` of the board's HTTP API, with its token, through the forwarded port."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.machine.port}{path}",
                                          headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=60) as reply:
-            return dict(json.load(reply))
+            return bytes(reply.read())
+
+    def get(self, path: str) -> dict[str, object]:
+        return dict(json.loads(self.fetch(path)))
 
     def metric(self, name: str) -> float:
         """One unlabelled sample of the board's /metrics."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.machine.port}/metrics",
-                                         headers={"Authorization": f"Bearer {TOKEN}"})
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            text = reply.read().decode()
-        found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+        found = re.search(rf"^{re.escape(name)} (\S+)$", self.fetch("/metrics").decode(), re.MULTILINE)
         assert found, f"{name} is not on /metrics"
         return float(found[1])
 
     def verdict_ids(self) -> set[int]:
         return {int(v["id"]) for v in self.get("/api/verdicts?limit=1000")["verdicts"]}  # type: ignore[attr-defined]
 
+    def mount_bundles(self) -> None:
+        """The second disk, holding the bundles, on /run/bundles."""
+        self.sh("mkdir -p /run/bundles; mountpoint -q /run/bundles || mount -o ro /dev/vdb /run/bundles")
+
     def install(self, name: str) -> float:
         start = time.monotonic()
-        self.sh("mkdir -p /run/bundles; mountpoint -q /run/bundles || mount -o ro /dev/vdb /run/bundles")
+        self.mount_bundles()
         self.sh(f"rauc install /run/bundles/{name}", INSTALL_TIMEOUT_S)
         return time.monotonic() - start
 
@@ -176,7 +180,7 @@ def test_good_bundle_moves_to_slot_b_and_keeps_the_history(board: Board) -> None
 
 @pytest.mark.ab
 def test_power_cut_during_an_install_still_boots_the_good_slot(board: Board) -> None:
-    board.sh("mkdir -p /run/bundles; mountpoint -q /run/bundles || mount -o ro /dev/vdb /run/bundles")
+    board.mount_bundles()
     board.sh("(rauc install /run/bundles/good.raucb > /dev/null 2>&1 &)")
     deadline = time.monotonic() + INSTALL_TIMEOUT_S
     operation = "busctl get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Operation || true"
