@@ -14,11 +14,11 @@ from scipy.signal import resample_poly
 
 from board.build import BuildRequest, Built, build
 from board.inject import Payload
+from edge import cwru
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "board-test-token-0123456789abcdef"
-CWRU = REPO_ROOT.parent / "shared" / "data" / "cwru"
-FAULT_RECORD = "OR007_centered_at_6_0.npy"  # outer race, 0.007 in, 0 HP, drive end, 12 kHz
+FAULT_RECORD = "OR007_centered_at_6_0"  # outer race, 0.007 in, 0 HP, drive end, 12 kHz (edgewatch's own subset)
 FEED_RATE_HZ = 48_000
 FULL_SCALE_V, SENSITIVITY_MV_PER_G = 2.0, 100.0  # an IEPE channel into a 2 V-peak line input
 I2C_STUB = "drivers/i2c/i2c-stub.c"  # Debian's arm64 kernel lacks it: built for the image's kernel (tests only)
@@ -42,9 +42,10 @@ def guest_config(path: Path, port: int, *assets: dict[str, Any]) -> Path:
     return path
 
 
-def feed_wav(folder: Path, cwru: Path = CWRU) -> Path:
+def feed_wav(folder: Path) -> Path:
     """The CWRU outer-race record at 48 kHz as 16-bit PCM, as an IEPE accelerometer's voltage reaches a line input."""
-    g = resample_poly(np.load(cwru / FAULT_RECORD).astype(np.float64), FEED_RATE_HZ // 12_000, 1)  # (N,) in g
+    record = cwru.records()[FAULT_RECORD]
+    g = resample_poly(record.samples().astype(np.float64), FEED_RATE_HZ, int(record.sample_rate_hz))  # (N,) in g
     counts = np.clip(np.round(g * SENSITIVITY_MV_PER_G / 1000 / FULL_SCALE_V * 32767), -32768, 32767)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "feed.wav"
